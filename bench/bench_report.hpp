@@ -1,0 +1,62 @@
+// Statistics, human table and JSON for the request/response benchmark.
+#pragma once
+
+#include "rr_case.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace plexus_bench {
+
+// Figures of one repetition.
+struct RepStats {
+  double p50_us = 0;
+  double p99_us = 0;
+  double min_us = 0;
+  double mean_us = 0;
+  double calls_per_s = 0;
+};
+
+RepStats summarize(const RrResult& result);
+
+// One table row: a case at one payload size, over all repetitions. The
+// headline figures are medians across repetitions so one noisy repetition
+// cannot move them; the *_lo/*_hi pairs show the spread.
+struct RowSummary {
+  std::string case_name;
+  std::size_t payload_size = 0;
+  std::uint64_t rt_count = 0;
+  std::uint64_t pipelined_calls = 0;
+  PipelineMode pipeline_mode = PipelineMode::windowed;
+  std::vector<RepStats> reps;
+  std::string error;  // non-empty if any repetition failed
+
+  double p50_us = 0, p50_lo_us = 0, p50_hi_us = 0;
+  double p99_us = 0, min_us = 0, mean_us = 0;
+  double calls_per_s = 0, calls_lo = 0, calls_hi = 0;
+
+  void finalize();  // computes the aggregates from reps
+};
+
+struct RunInfo {
+  bool quick = false;
+  int repetitions = 0;
+  std::uint32_t window = 0;
+  std::string filter;
+  double wall_seconds = 0;
+};
+
+// Baseline row (raw-unix) with the same payload, or nullptr.
+const RowSummary* find_baseline(const std::vector<RowSummary>& rows, std::size_t payload_size);
+
+std::string payload_label(std::size_t bytes);
+
+void print_table(std::ostream& out, const std::vector<RowSummary>& rows);
+
+// Writes all figures plus machine info; creates parent directories.
+void write_json(const std::string& path, const std::vector<RowSummary>& rows, const RunInfo& info);
+
+}  // namespace plexus_bench

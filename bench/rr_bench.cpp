@@ -1,0 +1,191 @@
+// plexus_bench_rr: request/response latency and pipelined throughput of
+// every registered case (see rr_case.hpp), relative to the raw-unix limit.
+#include "bench_report.hpp"
+#include "rr_case.hpp"
+#include "scratch_dir.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <exception>
+#include <iomanip>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace plexus_bench {
+namespace {
+
+struct Options {
+  bool quick = false;
+  bool list = false;
+  std::string json_path = "bench/results/rr.json";
+  std::string filter;
+  int repetitions = 5;
+  std::uint32_t window = 128;
+};
+
+// Counts per payload size. Chosen so the full default run of the built-in
+// cases takes ~15 s on a 2-vCPU VM, leaving room for the plexus rows.
+struct SizeProfile {
+  std::size_t payload_size;
+  std::uint64_t warmup_count;
+  std::uint64_t rt_count;
+  std::uint64_t pipelined_count;
+};
+
+std::vector<SizeProfile> size_profiles(bool quick) {
+  if (quick) return {{64, 50, 500, 2000}, {64 * 1024, 20, 200, 500}};
+  return {{64, 500, 5000, 50000}, {64 * 1024, 200, 2000, 5000}};
+}
+
+void print_usage(std::ostream& out) {
+  out << "usage: plexus_bench_rr [--quick] [--json PATH] [--filter SUBSTR] [--reps N]\n"
+         "                       [--window W] [--list]\n"
+         "  --quick          few iterations, 1 repetition (smoke test)\n"
+         "  --json PATH      JSON output (default bench/results/rr.json)\n"
+         "  --filter SUBSTR  only cases whose name contains SUBSTR (comma = or)\n"
+         "  --reps N         repetitions per measurement (default 5)\n"
+         "  --window W       requests in flight when pipelined (default 128)\n"
+         "  --list           print registered case names and exit\n";
+}
+
+// Returns false on a usage error.
+bool parse_options(int argc, char** argv, Options& opts) {
+  bool reps_given = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (arg == "--quick") {
+      opts.quick = true;
+    } else if (arg == "--list") {
+      opts.list = true;
+    } else if (arg == "--json" && has_value) {
+      opts.json_path = argv[++i];
+    } else if (arg == "--filter" && has_value) {
+      opts.filter = argv[++i];
+    } else if (arg == "--reps" && has_value) {
+      opts.repetitions = std::atoi(argv[++i]);
+      reps_given = true;
+    } else if (arg == "--window" && has_value) {
+      opts.window = static_cast<std::uint32_t>(std::atol(argv[++i]));
+    } else {
+      return false;
+    }
+  }
+  if (opts.quick && !reps_given) opts.repetitions = 1;
+  return opts.repetitions > 0 && opts.repetitions <= 100 && opts.window > 0;
+}
+
+// Comma-separated substrings; any match selects the case, so the baseline
+// can be kept next to a subset: --filter plexus,raw-unix.
+bool matches_filter(const std::string& name, const std::string& filter) {
+  std::size_t begin = 0;
+  for (;;) {
+    const std::size_t end = std::min(filter.find(',', begin), filter.size());
+    if (name.find(filter.substr(begin, end - begin)) != std::string::npos) return true;
+    if (end == filter.size()) return false;
+    begin = end + 1;
+  }
+}
+
+int run(const Options& opts) {
+  std::vector<RrCase> cases;
+  for (auto& c : registered_rr_cases()) {
+    if (matches_filter(c.name, opts.filter)) cases.push_back(std::move(c));
+  }
+  if (opts.list) {
+    for (const auto& c : cases) std::cout << c.name << '\n';
+    return 0;
+  }
+  if (cases.empty()) {
+    std::cerr << "no case matches filter '" << opts.filter << "'\n";
+    return 2;
+  }
+
+  const auto profiles = size_profiles(opts.quick);
+  const ScratchDir scratch;
+  const auto start = std::chrono::steady_clock::now();
+
+  // rows[s * cases + c]: table order is payload-major, baseline first.
+  std::vector<RowSummary> rows;
+  for (const auto& profile : profiles) {
+    for (const auto& c : cases) {
+      RowSummary row;
+      row.case_name = c.name;
+      row.payload_size = profile.payload_size;
+      rows.push_back(row);
+    }
+  }
+
+  // Repetitions are the outer loop so slow drift of the machine (thermal,
+  // noisy neighbours) spreads over all cases instead of biasing one.
+  for (int rep = 0; rep < opts.repetitions; ++rep) {
+    std::cerr << "repetition " << rep + 1 << "/" << opts.repetitions << '\n';
+    for (std::size_t s = 0; s < profiles.size(); ++s) {
+      RrParams params;
+      params.payload_size = profiles[s].payload_size;
+      params.warmup_count = profiles[s].warmup_count;
+      params.rt_count = profiles[s].rt_count;
+      params.pipelined_count = profiles[s].pipelined_count;
+      params.window = opts.window;
+      params.scratch_dir = scratch.path();
+      for (std::size_t c = 0; c < cases.size(); ++c) {
+        RowSummary& row = rows[s * cases.size() + c];
+        if (!row.error.empty()) continue;  // do not retry a broken case
+        try {
+          const RrResult result = cases[c].run(params);
+          row.rt_count = result.rt_us.size();
+          row.pipelined_calls = result.pipelined_calls;
+          row.pipeline_mode = result.pipeline_mode;
+          row.reps.push_back(summarize(result));
+        } catch (const std::exception& e) {
+          row.error = e.what();
+          std::cerr << "  " << cases[c].name << " @ " << payload_label(params.payload_size)
+                    << " failed: " << e.what() << '\n';
+        }
+      }
+    }
+  }
+
+  bool failed = false;
+  for (auto& row : rows) {
+    row.finalize();
+    failed |= !row.error.empty();
+  }
+  RunInfo info;
+  info.quick = opts.quick;
+  info.repetitions = opts.repetitions;
+  info.window = opts.window;
+  info.filter = opts.filter;
+  info.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  std::cout << "request/response, " << opts.repetitions << " repetition(s), window " << opts.window
+            << ", " << std::fixed << std::setprecision(1) << info.wall_seconds << " s\n"
+            << std::defaultfloat;
+  print_table(std::cout, rows);
+  write_json(opts.json_path, rows, info);
+  std::cout << "json: " << opts.json_path << '\n';
+  return failed ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace plexus_bench
+
+int main(int argc, char** argv) {
+  // Peers may vanish mid-write; that must be an error return, not a kill.
+  std::signal(SIGPIPE, SIG_IGN);
+  plexus_bench::Options opts;
+  if (!plexus_bench::parse_options(argc, argv, opts)) {
+    plexus_bench::print_usage(std::cerr);
+    return 2;
+  }
+  try {
+    return plexus_bench::run(opts);
+  } catch (const std::exception& e) {
+    std::cerr << "plexus_bench_rr: " << e.what() << '\n';
+    return 1;
+  }
+}

@@ -1,0 +1,41 @@
+#include "rr_case.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+namespace plexus_bench {
+namespace {
+
+// Function-local static: registrars in other translation units may run
+// before any namespace-scope object of this file is initialized.
+std::vector<RrCase>& registry() {
+  static std::vector<RrCase> cases;
+  return cases;
+}
+
+}  // namespace
+
+void register_rr_case(RrCase rr_case) {
+  auto& cases = registry();
+  const bool duplicate = std::any_of(cases.begin(), cases.end(),
+                                     [&](const RrCase& c) { return c.name == rr_case.name; });
+  // Static initializers cannot report errors usefully later; fail loudly now.
+  if (duplicate || rr_case.name.empty() || !rr_case.run) {
+    throw std::logic_error("bad or duplicate rr case: '" + rr_case.name + "'");
+  }
+  cases.push_back(std::move(rr_case));
+}
+
+std::vector<RrCase> registered_rr_cases() {
+  std::vector<RrCase> cases = registry();
+  std::sort(cases.begin(), cases.end(), [](const RrCase& a, const RrCase& b) {
+    const bool a_base = a.name == kBaselineCase;
+    const bool b_base = b.name == kBaselineCase;
+    if (a_base != b_base) return a_base;
+    return a.name < b.name;
+  });
+  return cases;
+}
+
+}  // namespace plexus_bench

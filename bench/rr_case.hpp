@@ -1,0 +1,67 @@
+// Request/response benchmark case registry.
+//
+// Each transport ("raw-unix", "zmq-dealer-router", later "plexus-unix", ...)
+// is one RrCase. A case registers itself from a static initializer in its own
+// translation unit:
+//
+//   static const RrRegistrar registrar{{"my-transport", run_my_transport}};
+//
+// so adding a row to the benchmark is one new .cpp file plus one
+// target_sources() line in bench/CMakeLists.txt. The translation unit must be
+// compiled into the executable itself (not a static library), otherwise the
+// linker may drop the unreferenced registrar.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace plexus_bench {
+
+// What one invocation of RrCase::run must measure. Every field is decided by
+// the harness so all rows of a run are comparable.
+struct RrParams {
+  std::size_t payload_size = 64;      // request and reply payload, bytes
+  std::uint64_t warmup_count = 100;   // untimed round trips before timing
+  std::uint64_t rt_count = 1000;      // timed sequential round trips
+  std::uint64_t pipelined_count = 0;  // calls in the pipelined phase
+  std::uint32_t window = 128;         // max requests in flight (pipelined)
+  std::string scratch_dir;            // private dir for socket files; exists
+};
+
+// How the pipelined figure was obtained; transports that cannot keep several
+// requests in flight (REQ/REP) report sequential calls/s and say so.
+enum class PipelineMode { windowed, sequential };
+
+// Raw figures of one repetition; the harness computes all statistics.
+struct RrResult {
+  std::vector<double> rt_us;          // one sample per timed round trip
+  std::uint64_t pipelined_calls = 0;  // calls completed in the pipelined phase
+  double pipelined_seconds = 0;       // wall time of the pipelined phase
+  PipelineMode pipeline_mode = PipelineMode::windowed;
+};
+
+struct RrCase {
+  std::string name;  // transport label, unique, shown in the table
+  // Runs one repetition: start a server (as a separate process), measure,
+  // stop the server, remove socket files. Throws on failure.
+  std::function<RrResult(const RrParams&)> run;
+};
+
+void register_rr_case(RrCase rr_case);
+
+// Registered cases, baseline ("raw-unix") first, then sorted by name so the
+// table order does not depend on static initialization order.
+std::vector<RrCase> registered_rr_cases();
+
+// Name of the case all ratios are relative to.
+inline constexpr const char* kBaselineCase = "raw-unix";
+
+struct RrRegistrar {
+  explicit RrRegistrar(RrCase rr_case) { register_rr_case(std::move(rr_case)); }
+};
+
+}  // namespace plexus_bench

@@ -1,0 +1,111 @@
+// Caller: the calling half of a session, shared by Client (one reconnecting session) and Peer
+// (a handle to one session, e.g. a server calling back into a connected client).
+// Threading: every method is safe from any thread. Completions run on an I/O thread.
+#pragma once
+
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/dispatch.hpp>
+
+#include "plexus/call.hpp"
+#include "plexus/status.hpp"
+
+namespace plexus {
+
+using CallCallback = std::function<void(Result<std::string>)>;
+
+class Caller {
+ public:
+  virtual ~Caller() = default;
+
+  // Callback form. `done` runs exactly once on an I/O thread, never inside this call.
+  // Returns the id that cancel() takes.
+  CallId call_async(std::string_view method, std::string payload, CallOptions options,
+                    CallCallback done);
+
+  // Blocking form. On an I/O thread it fails at once with failed_precondition (it would
+  // deadlock); use call_async or co_await async_call there.
+  Result<std::string> call(std::string_view method, std::string payload,
+                           CallOptions options = {});
+
+  // Any Asio completion token: asio::use_awaitable (co_await), use_future, a callback.
+  // Completes with Result<std::string>. Honours Asio per-operation cancellation (e.g. a
+  // cancellation_signal or `||` with a timer): the call completes with `cancelled` and the
+  // callee is told to stop.
+  template <typename Token>
+  auto async_call(std::string method, std::string payload, CallOptions options, Token&& token) {
+    return asio::async_initiate<Token, void(Result<std::string>)>(
+        [this](auto handler, std::string method, std::string payload, CallOptions options) {
+          using Handler = decltype(handler);
+          auto slot = asio::get_associated_cancellation_slot(handler);
+          auto shared = std::make_shared<Handler>(std::move(handler));
+          const CallId id = next_call_id();
+          if (slot.is_connected()) {
+            slot.assign([this, id](asio::cancellation_type) { cancel(id); });
+          }
+          start_call(id, std::move(method), std::move(payload), std::move(options),
+                     [shared](Result<std::string> result) mutable {
+                       auto ex = asio::get_associated_executor(*shared);
+                       asio::dispatch(ex, [shared, r = std::move(result)]() mutable {
+                         (*shared)(std::move(r));
+                       });
+                     });
+        },
+        token, std::move(method), std::move(payload), std::move(options));
+  }
+
+  // Cancels a call started by this caller: it completes with `cancelled` and the callee's
+  // context reports cancelled(). Unknown or finished ids are ignored.
+  void cancel(CallId id) { cancel_call(id); }
+
+  // One-way message: no answer, no delivery guarantee beyond the connection's.
+  // Fails at once with unavailable (not connected) or message_too_large (over the peer's limit).
+  Result<void> notify(std::string_view method, std::string payload);
+
+  // The largest payload the peer accepts (from its WELCOME/HELLO); 0 when not connected.
+  virtual std::uint32_t peer_max_message_size() const = 0;
+
+ protected:
+  virtual CallId next_call_id() = 0;
+  virtual void start_call(CallId id, std::string method, std::string payload,
+                          CallOptions options, CallCallback done) = 0;
+  virtual void cancel_call(CallId id) = 0;
+  virtual Result<void> start_notify(std::string method, std::string payload) = 0;
+  virtual bool on_io_thread() const = 0;
+};
+
+// A handle to one live session (for example the client behind a server-side call). Copyable and
+// cheap; calls on a closed session fail with unavailable.
+class Peer final : public Caller {
+ public:
+  Peer() = default;
+  explicit Peer(std::weak_ptr<rpc::Session> session);
+
+  bool connected() const;
+  PeerIdentity identity() const;
+  std::uint32_t peer_max_message_size() const override;
+  // Sends GOAWAY with `reason` and closes once written.
+  void disconnect(const std::string& reason);
+
+ protected:
+  CallId next_call_id() override;
+  void start_call(CallId id, std::string method, std::string payload, CallOptions options,
+                  CallCallback done) override;
+  void cancel_call(CallId id) override;
+  Result<void> start_notify(std::string method, std::string payload) override;
+  bool on_io_thread() const override;
+
+ private:
+  std::weak_ptr<rpc::Session> session_;
+  asio::any_io_executor executor_;  // the session's, kept to answer after it is gone
+};
+
+}  // namespace plexus

@@ -1,0 +1,123 @@
+// Client: one session to a server, with connect timeout, heartbeats and automatic reconnect
+// (exponential backoff with jitter). Also a HandlerRegistry: the server may call the client.
+// Ownership: created by Client::connect, owned by the caller; the Runtime must outlive it.
+// Threading: every method is thread-safe. Completions run on the runtime's I/O thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include "plexus/caller.hpp"
+#include "plexus/handlers.hpp"
+#include "plexus/runtime.hpp"
+
+namespace plexus {
+
+struct ReconnectOptions {
+  bool enabled = true;
+  Millis initial_delay{100};
+  Millis max_delay{5000};
+  double multiplier = 2.0;
+  double jitter = 0.2;    // each delay is drawn from [d*(1-jitter), d]
+  int max_attempts = 0;   // consecutive failed attempts before giving up; 0: never give up
+};
+
+struct ClientOptions {
+  std::string address;  // empty: the default Unix socket (see ServerOptions::listen)
+  std::string name = "plexus-client";
+  Millis connect_timeout{5000};
+  ReconnectOptions reconnect;
+  // Default for CallOptions::wait_for_ready: while disconnected, wait for the connection up to
+  // the call's deadline instead of failing at once with unavailable.
+  bool wait_for_ready = false;
+  std::size_t max_waiting_calls = 10000;  // queued while disconnected; past it: resource_exhausted
+  std::uint32_t max_message_size = 8u << 20;
+  Millis heartbeat_interval{5000};
+  Millis heartbeat_timeout{15000};
+};
+
+enum class ConnectionState { connecting, connected, reconnecting, closed };
+std::string_view to_string(ConnectionState state);
+
+struct ClientStats {
+  std::uint64_t reconnects = 0;
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_out = 0;
+  std::uint64_t write_batches = 0;
+};
+
+class Client final : public Caller, public HandlerRegistry {
+ public:
+  // Connects and completes the handshake, blocking up to connect_timeout. Fails with
+  // unavailable (nobody listening), deadline_exceeded (timeout), resource_exhausted (server
+  // full) or protocol_error (handshake refused). Must not be called on an I/O thread.
+  static Result<std::unique_ptr<Client>> connect(Runtime& runtime, ClientOptions options);
+  ~Client() override;  // close()
+
+  ConnectionState state() const { return state_.load(); }
+  // Blocks until connected or `timeout` passes; true when connected. For startup ordering and
+  // tests: waits on the state change, never polls.
+  bool wait_connected(Millis timeout);
+  // Called on the I/O thread at every state change.
+  void on_state_change(std::function<void(ConnectionState)> callback);
+  ClientStats stats() const;
+  std::uint32_t peer_max_message_size() const override;
+  // Round trip of a protocol PING (no handler runs). Blocking; not on an I/O thread.
+  Result<std::chrono::nanoseconds> ping(Millis timeout = Millis{5000});
+  // The session as a Peer (identity of the server, disconnect()).
+  Peer peer() const;
+  // Stops reconnecting, fails queued calls with unavailable, closes the connection. Idempotent.
+  void close();
+
+ protected:
+  CallId next_call_id() override { return call_ids_->fetch_add(1, std::memory_order_relaxed); }
+  void start_call(CallId id, std::string method, std::string payload, CallOptions options,
+                  CallCallback done) override;
+  void cancel_call(CallId id) override;
+  Result<void> start_notify(std::string method, std::string payload) override;
+  bool on_io_thread() const override { return runtime_.on_io_thread(); }
+
+ private:
+  struct WaitingCall;
+  Client(Runtime& runtime, ClientOptions options);
+  void dial();
+  void on_session_ready(const std::shared_ptr<rpc::Session>& session, Result<void> result);
+  void on_session_closed(const rpc::Session* session);
+  void schedule_reconnect();
+  void set_state(ConnectionState state);
+  void set_session(std::shared_ptr<rpc::Session> session);
+  void flush_waiting();
+  void fail_waiting(const Error& error);
+
+  Runtime& runtime_;
+  ClientOptions options_;
+  asio::strand<asio::io_context::executor_type> strand_;  // all state below lives on it
+  std::shared_ptr<std::atomic<CallId>> call_ids_;          // shared with every session it dials
+  std::shared_ptr<rpc::Session> session_;
+  std::deque<std::shared_ptr<WaitingCall>> waiting_;
+  asio::steady_timer reconnect_timer_;
+  int failed_attempts_ = 0;
+  bool ever_connected_ = false;
+  bool closing_ = false;
+  std::function<void(Result<void>)> first_connect_;  // completes connect()
+
+  std::atomic<ConnectionState> state_{ConnectionState::connecting};
+  std::atomic<std::uint64_t> reconnects_{0};
+  mutable std::mutex mu_;
+  std::condition_variable state_changed_;
+  std::function<void(ConnectionState)> on_state_change_;  // guarded by mu_
+  std::shared_ptr<rpc::Session> session_for_stats_;       // guarded by mu_
+  bool session_alive_ = false;                            // guarded by mu_
+  std::atomic<bool> close_requested_{false};
+};
+
+}  // namespace plexus

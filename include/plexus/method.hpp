@@ -1,0 +1,100 @@
+// Typed methods: a descriptor names a method with its request and response types; the codec
+// turns them into payload bytes. JSON (nlohmann::json's to_json/from_json) by default; the type
+// plexus::Bytes passes raw bytes through untouched.
+//
+//   inline constexpr plexus::Method<AddRequest, AddReply> kAdd{"calc.add"};
+//   server.handle(kAdd, [](plexus::CallContext&, AddRequest r) -> plexus::Result<AddReply> {…});
+//   plexus::Result<AddReply> sum = plexus::call(client, kAdd, AddRequest{1, 2});
+//
+// Errors: a payload that does not decode fails with invalid_argument, details naming the
+// reason ({"codec":"json","error":"…"}).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include <nlohmann/json.hpp>
+
+#include "plexus/caller.hpp"
+#include "plexus/handlers.hpp"
+
+namespace plexus {
+
+// Raw payload bytes, for methods that carry their own encoding.
+struct Bytes {
+  std::string data;
+};
+
+template <typename Request, typename Response>
+struct Method {
+  std::string_view name;
+};
+
+namespace codec {
+
+template <typename T>
+std::string encode(const T& value) {
+  if constexpr (std::is_same_v<T, Bytes>) {
+    return value.data;
+  } else {
+    return nlohmann::json(value).dump();
+  }
+}
+
+template <typename T>
+Result<T> decode(std::string_view payload) {
+  if constexpr (std::is_same_v<T, Bytes>) {
+    return Bytes{std::string(payload)};
+  } else {
+    try {
+      return nlohmann::json::parse(payload).template get<T>();
+    } catch (const nlohmann::json::exception& e) {
+      return make_error(StatusCode::invalid_argument,
+                        std::string("payload does not decode as ") + typeid(T).name() + ": " +
+                            e.what(),
+                        nlohmann::json{{"codec", "json"}, {"error", e.what()}}.dump());
+    }
+  }
+}
+
+}  // namespace codec
+
+// Blocking typed call (not on an I/O thread).
+template <typename Req, typename Resp>
+Result<Resp> call(Caller& caller, const Method<Req, Resp>& method, const Req& request,
+                  CallOptions options = {}) {
+  auto raw = caller.call(method.name, codec::encode(request), std::move(options));
+  if (!raw) return tl::unexpected(std::move(raw.error()));
+  return codec::decode<Resp>(*raw);
+}
+
+// Callback typed call: `done` gets Result<Resp> on an I/O thread.
+template <typename Req, typename Resp, typename Done>
+CallId call_async(Caller& caller, const Method<Req, Resp>& method, const Req& request,
+                  CallOptions options, Done done) {
+  return caller.call_async(method.name, codec::encode(request), std::move(options),
+                           [done = std::move(done)](Result<std::string> raw) mutable {
+                             if (!raw) {
+                               done(Result<Resp>(tl::unexpected(std::move(raw.error()))));
+                               return;
+                             }
+                             done(codec::decode<Resp>(*raw));
+                           });
+}
+
+// Typed handler: decodes the request, encodes the answer. Runs on the I/O thread.
+template <typename Req, typename Resp, typename Fn>
+void handle(HandlerRegistry& registry, const Method<Req, Resp>& method, Fn fn) {
+  registry.handle(std::string(method.name),
+                  [fn = std::move(fn)](CallContext& ctx, std::string_view payload)
+                      -> Result<std::string> {
+                    auto request = codec::decode<Req>(payload);
+                    if (!request) return tl::unexpected(std::move(request.error()));
+                    Result<Resp> response = fn(ctx, std::move(*request));
+                    if (!response) return tl::unexpected(std::move(response.error()));
+                    return codec::encode(*response);
+                  });
+}
+
+}  // namespace plexus

@@ -1,0 +1,100 @@
+// Server: listeners + sessions + the handler table. Serves many clients on Unix and TCP
+// addresses at once; each connected client is also a Peer the server can call or notify.
+// Ownership: created by Server::create, owned by the caller; the Runtime must outlive it.
+// Threading: every method is thread-safe; shutdown() blocks and must not run on an I/O thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "plexus/caller.hpp"
+#include "plexus/handlers.hpp"
+#include "plexus/runtime.hpp"
+
+namespace plexus {
+
+namespace transport {
+class Listener;
+class Connection;
+}  // namespace transport
+
+// "unix://" + the default socket path: $XDG_RUNTIME_DIR/plexus/plexus.sock, else
+// /tmp/plexus-$UID/plexus.sock. Servers and clients use it when given no address.
+std::string default_address();
+
+struct ServerOptions {
+  // Addresses to listen on: unix:///path, unix:@name, tcp://127.0.0.1:0. Empty: the default
+  // socket ($XDG_RUNTIME_DIR/plexus/plexus.sock, else /tmp/plexus-$UID/plexus.sock).
+  std::vector<std::string> listen;
+  std::string name = "plexus-server";
+  std::uint32_t max_message_size = 8u << 20;  // payload bytes this server accepts per frame
+  std::size_t max_connections = 1024;         // past it: GOAWAY resource_exhausted, then close
+  Millis heartbeat_interval{5000};
+  Millis heartbeat_timeout{15000};
+  Millis handshake_timeout{5000};
+  unsigned unix_socket_mode = 0600;           // owner-only unless asked otherwise
+};
+
+struct ServerStats {
+  std::uint64_t connections_accepted = 0;
+  std::uint64_t connections_refused = 0;
+  std::uint64_t connections_open = 0;
+  std::uint64_t calls_in = 0;
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_out = 0;
+  std::uint64_t write_batches = 0;
+};
+
+class Server final : public HandlerRegistry {
+ public:
+  // Validates the options (addresses parse). Listening starts with start().
+  static Result<std::unique_ptr<Server>> create(Runtime& runtime, ServerOptions options);
+  ~Server() override;  // shutdown(0) if still running
+
+  // Binds every address and starts accepting. Fails with failed_precondition when an address is
+  // in use by a live server, unavailable for other socket errors; nothing stays bound then.
+  Result<void> start();
+
+  // The bound addresses (a tcp port 0 shows the chosen port).
+  std::vector<std::string> addresses() const;
+  std::size_t connection_count() const;
+  std::vector<Peer> peers() const;
+  ServerStats stats() const;
+  bool draining() const { return draining_.load(); }
+
+  // NOTIFY to every connected peer, or those `filter` accepts. Returns how many were queued.
+  std::size_t broadcast(std::string_view method, const std::string& payload,
+                        const std::function<bool(const PeerIdentity&)>& filter = {});
+
+  // Graceful shutdown: stop accepting, GOAWAY to every peer, let in-flight calls finish up to
+  // `drain`, then close every connection. Idempotent.
+  void shutdown(Millis drain = Millis{5000});
+
+ private:
+  Server(Runtime& runtime, ServerOptions options);
+  void on_connection(std::shared_ptr<transport::Connection> connection);
+  void forget(const rpc::Session* session);
+
+  Runtime& runtime_;
+  ServerOptions options_;
+  std::vector<std::unique_ptr<transport::Listener>> listeners_;  // touched on start/shutdown only
+  std::vector<std::string> addresses_;
+
+  mutable std::mutex mu_;
+  std::condition_variable changed_;  // a session closed or went idle
+  std::unordered_map<const rpc::Session*, std::shared_ptr<rpc::Session>> sessions_;  // guarded by mu_
+  std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<std::uint64_t> refused_{0};
+  std::atomic<bool> started_{false};
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace plexus

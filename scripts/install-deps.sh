@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages plexus needs, and only those that are missing.
+# Runs as root directly, or through sudo when it is there; prints what it installs.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config ninja-build
+  libasio-dev nlohmann-json3-dev libexpected-dev libspdlog-dev libfmt-dev libcli11-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev          # libFuzzer target and its sanitizer runtime
+  libzmq3-dev libnng-dev            # benchmark peers only
+  python3                           # the protocol-conformance client in tests/conformance
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+# A fresh machine has no package lists yet; refresh them once per install.
+"${sudo_cmd[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

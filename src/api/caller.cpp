@@ -1,0 +1,121 @@
+#include "plexus/caller.hpp"
+
+#include <asio/post.hpp>
+#include <asio/strand.hpp>
+
+#include "rpc/session.hpp"
+
+namespace plexus {
+
+CallId Caller::call_async(std::string_view method, std::string payload, CallOptions options,
+                          CallCallback done) {
+  const CallId id = next_call_id();
+  start_call(id, std::string(method), std::move(payload), std::move(options), std::move(done));
+  return id;
+}
+
+Result<std::string> Caller::call(std::string_view method, std::string payload,
+                                 CallOptions options) {
+  if (on_io_thread()) {
+    return make_error(StatusCode::failed_precondition,
+                      "blocking call on an I/O thread would deadlock; use call_async or "
+                      "co_await async_call");
+  }
+  std::promise<Result<std::string>> promise;
+  auto future = promise.get_future();
+  call_async(method, std::move(payload), std::move(options),
+             [&promise](Result<std::string> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+Result<void> Caller::notify(std::string_view method, std::string payload) {
+  return start_notify(std::string(method), std::move(payload));
+}
+
+// ---- Peer ------------------------------------------------------------------------------------
+
+namespace {
+// True on a thread that runs the io_context behind a strand executor.
+bool runs_io_context(const asio::any_io_executor& ex) {
+  using Strand = asio::strand<asio::io_context::executor_type>;
+  if (const auto* strand = ex.target<Strand>()) {
+    return strand->get_inner_executor().running_in_this_thread();
+  }
+  return false;
+}
+}  // namespace
+
+Peer::Peer(std::weak_ptr<rpc::Session> session) : session_(std::move(session)) {
+  if (auto s = session_.lock()) executor_ = s->executor();
+}
+
+bool Peer::connected() const {
+  auto s = session_.lock();
+  return s && s->ready();
+}
+
+PeerIdentity Peer::identity() const {
+  auto s = session_.lock();
+  return s ? s->identity() : PeerIdentity{};
+}
+
+std::uint32_t Peer::peer_max_message_size() const {
+  auto s = session_.lock();
+  return s ? s->peer_max_message_size() : 0;
+}
+
+void Peer::disconnect(const std::string& reason) {
+  if (auto s = session_.lock()) {
+    asio::dispatch(s->executor(), [s, reason] {
+      s->goaway(Error{StatusCode::unavailable, reason, {}});
+      s->close(Error{StatusCode::unavailable, reason, {}});
+    });
+  }
+}
+
+CallId Peer::next_call_id() {
+  auto s = session_.lock();
+  return s ? s->next_call_id() : 0;
+}
+
+void Peer::start_call(CallId id, std::string method, std::string payload, CallOptions options,
+                      CallCallback done) {
+  auto s = session_.lock();
+  if (!s) {
+    auto error = make_error(StatusCode::unavailable, "peer is gone");
+    if (!executor_) {
+      done(std::move(error));  // a default-constructed Peer has no executor to defer to
+      return;
+    }
+    asio::post(executor_, [done = std::move(done), error]() mutable { done(std::move(error)); });
+    return;
+  }
+  asio::dispatch(s->executor(), [s, id, method = std::move(method), payload = std::move(payload),
+                                 options = std::move(options), done = std::move(done)]() mutable {
+    s->call(id, std::move(method), std::move(payload), options, std::move(done));
+  });
+}
+
+void Peer::cancel_call(CallId id) {
+  if (auto s = session_.lock()) asio::dispatch(s->executor(), [s, id] { s->cancel(id); });
+}
+
+Result<void> Peer::start_notify(std::string method, std::string payload) {
+  auto s = session_.lock();
+  if (!s || s->closed()) return make_error(StatusCode::unavailable, "peer is gone");
+  if (payload.size() > s->peer_max_message_size()) {
+    return make_error(StatusCode::message_too_large,
+                      "payload of " + std::to_string(payload.size()) +
+                          " bytes exceeds the peer's limit of " +
+                          std::to_string(s->peer_max_message_size()));
+  }
+  asio::dispatch(s->executor(),
+                 [s, method = std::move(method), payload = std::move(payload)]() mutable {
+                   (void)s->notify(method, std::move(payload));
+                 });
+  return {};
+}
+
+bool Peer::on_io_thread() const { return executor_ && runs_io_context(executor_); }
+
+}  // namespace plexus

@@ -1,0 +1,364 @@
+#include "plexus/client.hpp"
+#include "plexus/server.hpp"
+
+#include <future>
+#include <random>
+
+#include <asio/dispatch.hpp>
+#include <asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "rpc/backoff.hpp"
+#include "rpc/session.hpp"
+#include "transport/transport.hpp"
+
+namespace plexus {
+
+std::string_view to_string(ConnectionState state) {
+  switch (state) {
+    case ConnectionState::connecting: return "connecting";
+    case ConnectionState::connected: return "connected";
+    case ConnectionState::reconnecting: return "reconnecting";
+    case ConnectionState::closed: return "closed";
+  }
+  return "?";
+}
+
+// A call made while disconnected with wait_for_ready: it waits for the next session, at most
+// until its deadline.
+struct Client::WaitingCall {
+  CallId id;
+  std::string method;
+  std::string payload;
+  CallOptions options;
+  CallCallback done;
+  std::unique_ptr<asio::steady_timer> deadline;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+Result<std::unique_ptr<Client>> Client::connect(Runtime& runtime, ClientOptions options) {
+  if (runtime.on_io_thread()) {
+    return make_error(StatusCode::failed_precondition,
+                      "Client::connect blocks; do not call it on an I/O thread");
+  }
+  if (options.address.empty()) options.address = default_address();
+  if (auto a = transport::parse_address(options.address); !a) return tl::unexpected(a.error());
+  std::unique_ptr<Client> client(new Client(runtime, std::move(options)));
+  std::promise<Result<void>> first;
+  auto result = first.get_future();
+  asio::dispatch(client->strand_, [c = client.get(), &first] {
+    c->first_connect_ = [&first](Result<void> r) { first.set_value(std::move(r)); };
+    c->dial();
+  });
+  if (auto r = result.get(); !r) {
+    client->close();
+    return tl::unexpected(r.error());
+  }
+  return client;
+}
+
+Client::Client(Runtime& runtime, ClientOptions options)
+    : runtime_(runtime),
+      options_(std::move(options)),
+      strand_(asio::make_strand(runtime.io())),
+      call_ids_(std::make_shared<std::atomic<CallId>>(1)),
+      reconnect_timer_(strand_) {}
+
+Client::~Client() {
+  close();  // returns once no session refers to this object
+  // Wait until the strand has run everything that refers to this object.
+  if (!runtime_.on_io_thread()) {
+    std::promise<void> drained;
+    asio::post(strand_, [&drained] { drained.set_value(); });
+    drained.get_future().wait();
+  }
+}
+
+void Client::set_state(ConnectionState state) {
+  state_.store(state);
+  std::function<void(ConnectionState)> cb;
+  {
+    std::lock_guard lock(mu_);
+    cb = on_state_change_;
+  }
+  state_changed_.notify_all();
+  if (cb) cb(state);
+}
+
+void Client::on_state_change(std::function<void(ConnectionState)> callback) {
+  std::lock_guard lock(mu_);
+  on_state_change_ = std::move(callback);
+}
+
+bool Client::wait_connected(Millis timeout) {
+  std::unique_lock lock(mu_);
+  return state_changed_.wait_for(lock, timeout, [&] {
+    return state_.load() == ConnectionState::connected || state_.load() == ConnectionState::closed;
+  }) && state_.load() == ConnectionState::connected;
+}
+
+void Client::dial() {
+  auto address = *transport::parse_address(options_.address);
+  transport::ConnectionOptions co;
+  co.receive_limits.max_message_size = options_.max_message_size;
+  transport::dial(strand_, address, co, options_.connect_timeout,
+                  [this](Result<std::shared_ptr<transport::Connection>> conn) {
+                    if (closing_) {
+                      if (conn) (*conn)->close(Error{StatusCode::cancelled, "client closed", {}}, false);
+                      return;
+                    }
+                    if (!conn) {
+                      on_session_ready(nullptr, tl::unexpected(conn.error()));
+                      return;
+                    }
+                    rpc::SessionOptions so;
+                    so.role = rpc::SessionOptions::Role::dialer;
+                    so.local_name = options_.name;
+                    so.max_message_size = options_.max_message_size;
+                    so.heartbeat_interval = options_.heartbeat_interval;
+                    so.heartbeat_timeout = options_.heartbeat_timeout;
+                    so.handshake_timeout = options_.connect_timeout;
+                    so.call_ids = call_ids_;
+                    rpc::SessionCallbacks cb;
+                    // Both run on strand_: the connection was dialed on it.
+                    cb.on_ready = [this](rpc::Session& s, Result<void> r) {
+                      on_session_ready(s.shared_from_this(), std::move(r));
+                    };
+                    cb.on_closed = [this](rpc::Session& s, const Error&) { on_session_closed(&s); };
+                    auto session = rpc::Session::create(*conn, handler_table(), so, std::move(cb));
+                    set_session(session);
+                    session->start();
+                  });
+}
+
+void Client::on_session_ready(const std::shared_ptr<rpc::Session>& session, Result<void> result) {
+  if (!result) {
+    if (session_ == session && session_) set_session(nullptr);
+    spdlog::debug("plexus: connect to {} failed: {}", options_.address, result.error().to_string());
+    if (first_connect_) {
+      // The first connect reports its failure to the caller instead of retrying.
+      auto first = std::move(first_connect_);
+      first_connect_ = nullptr;
+      set_state(ConnectionState::closed);
+      first(tl::unexpected(result.error()));
+      return;
+    }
+    ++failed_attempts_;
+    schedule_reconnect();
+    return;
+  }
+  failed_attempts_ = 0;
+  {
+    std::lock_guard lock(mu_);
+    session_for_stats_ = session;
+  }
+  if (ever_connected_) {
+    reconnects_.fetch_add(1);
+    spdlog::info("plexus: reconnected to {}", options_.address);
+  }
+  ever_connected_ = true;
+  set_state(ConnectionState::connected);
+  if (first_connect_) {
+    auto first = std::move(first_connect_);
+    first_connect_ = nullptr;
+    first({});
+  }
+  flush_waiting();
+}
+
+void Client::on_session_closed(const rpc::Session* session) {
+  if (session_.get() != session) return;  // a failed handshake was already handled
+  set_session(nullptr);
+  if (closing_) return;
+  if (state_.load() == ConnectionState::connected) {
+    spdlog::info("plexus: connection to {} lost", options_.address);
+    schedule_reconnect();
+  }
+}
+
+void Client::schedule_reconnect() {
+  if (closing_) return;
+  const auto& r = options_.reconnect;
+  if (!r.enabled || (r.max_attempts > 0 && failed_attempts_ >= r.max_attempts)) {
+    set_state(ConnectionState::closed);
+    fail_waiting(Error{StatusCode::unavailable, "disconnected and not reconnecting", {}});
+    return;
+  }
+  set_state(ConnectionState::reconnecting);
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const auto delay =
+      rpc::backoff_delay({r.initial_delay, r.max_delay, r.multiplier, r.jitter}, failed_attempts_,
+                         std::uniform_real_distribution<double>(0.0, 1.0)(rng));
+  reconnect_timer_.expires_after(delay);
+  reconnect_timer_.async_wait([this](std::error_code ec) {
+    if (ec || closing_) return;
+    dial();
+  });
+}
+
+void Client::start_call(CallId id, std::string method, std::string payload, CallOptions options,
+                        CallCallback done) {
+  asio::dispatch(strand_, [this, id, method = std::move(method), payload = std::move(payload),
+                           options = std::move(options), done = std::move(done)]() mutable {
+    if (session_ && session_->ready()) {
+      session_->call(id, std::move(method), std::move(payload), options, std::move(done));
+      return;
+    }
+    const bool wait = options.wait_for_ready.value_or(options_.wait_for_ready);
+    Error error{StatusCode::unavailable, "not connected to " + options_.address, {}};
+    if (!wait || closing_ || state_.load() == ConnectionState::closed) {
+      asio::post(strand_, [done = std::move(done), error]() mutable { done(tl::unexpected(error)); });
+      return;
+    }
+    if (waiting_.size() >= options_.max_waiting_calls) {
+      error = Error{StatusCode::resource_exhausted,
+                    "too many calls waiting for the connection (limit " +
+                        std::to_string(options_.max_waiting_calls) + ")",
+                    {}};
+      asio::post(strand_, [done = std::move(done), error]() mutable { done(tl::unexpected(error)); });
+      return;
+    }
+    auto w = std::make_shared<WaitingCall>();
+    w->id = id;
+    w->method = std::move(method);
+    w->payload = std::move(payload);
+    w->options = std::move(options);
+    w->done = std::move(done);
+    if (w->options.timeout) {
+      w->deadline = std::make_unique<asio::steady_timer>(strand_, *w->options.timeout);
+      w->deadline->async_wait([this, weak = std::weak_ptr<WaitingCall>(w)](std::error_code ec) {
+        auto call = weak.lock();
+        if (ec || !call) return;
+        std::erase(waiting_, call);
+        call->done(make_error(StatusCode::deadline_exceeded,
+                              "not connected within the call's deadline"));
+      });
+    }
+    waiting_.push_back(std::move(w));
+  });
+}
+
+void Client::flush_waiting() {
+  auto waiting = std::move(waiting_);
+  waiting_.clear();
+  for (auto& w : waiting) {
+    if (w->deadline) w->deadline->cancel();
+    CallOptions options = w->options;
+    if (options.timeout) {
+      // The time spent waiting counts against the call's deadline.
+      const auto spent =
+          std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - w->started);
+      options.timeout = std::max(Millis{1}, *options.timeout - spent);
+    }
+    session_->call(w->id, std::move(w->method), std::move(w->payload), options, std::move(w->done));
+  }
+}
+
+void Client::fail_waiting(const Error& error) {
+  auto waiting = std::move(waiting_);
+  waiting_.clear();
+  for (auto& w : waiting) {
+    if (w->deadline) w->deadline->cancel();
+    w->done(tl::unexpected(error));
+  }
+}
+
+void Client::cancel_call(CallId id) {
+  asio::dispatch(strand_, [this, id] {
+    for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+      if ((*it)->id == id) {
+        auto w = *it;
+        waiting_.erase(it);
+        if (w->deadline) w->deadline->cancel();
+        w->done(make_error(StatusCode::cancelled, "cancelled by the caller"));
+        return;
+      }
+    }
+    if (session_) session_->cancel(id);
+  });
+}
+
+Result<void> Client::start_notify(std::string method, std::string payload) {
+  if (state_.load() != ConnectionState::connected) {
+    return make_error(StatusCode::unavailable, "not connected to " + options_.address);
+  }
+  const auto limit = peer_max_message_size();
+  if (payload.size() > limit) {
+    return make_error(StatusCode::message_too_large,
+                      "payload of " + std::to_string(payload.size()) +
+                          " bytes exceeds the peer's limit of " + std::to_string(limit));
+  }
+  asio::dispatch(strand_, [this, method = std::move(method), payload = std::move(payload)]() mutable {
+    if (session_) (void)session_->notify(method, std::move(payload));
+  });
+  return {};
+}
+
+Result<std::chrono::nanoseconds> Client::ping(Millis timeout) {
+  if (runtime_.on_io_thread()) {
+    return make_error(StatusCode::failed_precondition, "ping blocks; not on an I/O thread");
+  }
+  auto promise = std::make_shared<std::promise<Result<std::chrono::nanoseconds>>>();
+  auto future = promise->get_future();
+  asio::dispatch(strand_, [this, promise] {
+    if (!session_ || !session_->ready()) {
+      promise->set_value(make_error(StatusCode::unavailable, "not connected"));
+      return;
+    }
+    session_->ping([promise](Result<std::chrono::nanoseconds> r) { promise->set_value(r); });
+  });
+  if (future.wait_for(timeout) != std::future_status::ready) {
+    return make_error(StatusCode::deadline_exceeded, "no PONG within the timeout");
+  }
+  return future.get();
+}
+
+std::uint32_t Client::peer_max_message_size() const {
+  std::lock_guard lock(mu_);
+  return session_for_stats_ ? session_for_stats_->peer_max_message_size() : 0;
+}
+
+Peer Client::peer() const {
+  std::lock_guard lock(mu_);
+  return Peer(session_for_stats_);
+}
+
+ClientStats Client::stats() const {
+  ClientStats st;
+  st.reconnects = reconnects_.load();
+  return st;
+}
+
+void Client::set_session(std::shared_ptr<rpc::Session> session) {
+  session_ = std::move(session);
+  std::lock_guard lock(mu_);
+  session_alive_ = session_ != nullptr;
+  if (!session_alive_) session_for_stats_.reset();
+  state_changed_.notify_all();
+}
+
+void Client::close() {
+  if (close_requested_.exchange(true)) return;
+  auto dispatched = std::make_shared<std::promise<void>>();
+  asio::dispatch(strand_, [this, dispatched] {
+    closing_ = true;
+    reconnect_timer_.cancel();
+    fail_waiting(Error{StatusCode::unavailable, "client closed", {}});
+    if (session_) session_->close(Error{StatusCode::cancelled, "client closed", {}}, true);
+    set_state(ConnectionState::closed);
+    dispatched->set_value();
+  });
+  if (runtime_.on_io_thread()) return;
+  dispatched->get_future().wait();
+  // Sessions call back into this object until they are closed: wait for that, flushing first,
+  // then without flushing if the peer does not read.
+  std::unique_lock lock(mu_);
+  if (!state_changed_.wait_for(lock, Millis{1000}, [&] { return !session_alive_; })) {
+    asio::dispatch(strand_, [this] {
+      if (session_) session_->close(Error{StatusCode::cancelled, "client closed", {}}, false);
+    });
+    state_changed_.wait(lock, [&] { return !session_alive_; });
+  }
+}
+
+}  // namespace plexus

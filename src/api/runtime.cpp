@@ -1,0 +1,33 @@
+#include "plexus/runtime.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include <spdlog/spdlog.h>
+
+namespace plexus {
+
+Runtime::Runtime(RuntimeOptions options) : work_(asio::make_work_guard(io_)) {
+  // PLEXUS_LOG=trace|debug|info|warn|error|off sets the log level (default: warn).
+  if (const char* level = std::getenv("PLEXUS_LOG")) {
+    spdlog::set_level(spdlog::level::from_str(level));
+  }
+  const int n = std::max(1, options.io_threads);
+  for (int i = 0; i < n; ++i) {
+    threads_.emplace_back([this] { io_.run(); });
+    thread_ids_.push_back(threads_.back().get_id());
+  }
+}
+
+Runtime::~Runtime() {
+  work_.reset();
+  io_.stop();
+  for (auto& t : threads_) t.join();
+}
+
+bool Runtime::on_io_thread() const {
+  const auto me = std::this_thread::get_id();
+  return std::find(thread_ids_.begin(), thread_ids_.end(), me) != thread_ids_.end();
+}
+
+}  // namespace plexus

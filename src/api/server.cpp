@@ -1,0 +1,210 @@
+#include "plexus/server.hpp"
+
+#include <future>
+
+#include <asio/dispatch.hpp>
+#include <asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "platform/posix/process.hpp"
+#include "rpc/session.hpp"
+#include "transport/transport.hpp"
+
+namespace plexus {
+
+std::string default_address() { return "unix://" + transport::default_socket_path(); }
+
+Result<std::unique_ptr<Server>> Server::create(Runtime& runtime, ServerOptions options) {
+  if (options.listen.empty()) options.listen.push_back(default_address());
+  for (const auto& a : options.listen) {
+    if (auto parsed = transport::parse_address(a); !parsed) return tl::unexpected(parsed.error());
+  }
+  if (options.max_message_size == 0) {
+    return make_error(StatusCode::invalid_argument, "max_message_size must be positive");
+  }
+  return std::unique_ptr<Server>(new Server(runtime, std::move(options)));
+}
+
+Server::Server(Runtime& runtime, ServerOptions options)
+    : runtime_(runtime), options_(std::move(options)) {}
+
+Server::~Server() { shutdown(Millis{0}); }
+
+Result<void> Server::start() {
+  if (started_.exchange(true)) {
+    return make_error(StatusCode::failed_precondition, "server already started");
+  }
+  transport::ListenOptions lo;
+  lo.unix_socket_mode = options_.unix_socket_mode;
+  lo.connection.receive_limits.max_message_size = options_.max_message_size;
+  for (const auto& text : options_.listen) {
+    auto address = *transport::parse_address(text);
+    if (address.kind == transport::Address::Kind::unix_path &&
+        address.path == transport::default_socket_path()) {
+      // The default directory is private to this user (0700), like $XDG_RUNTIME_DIR itself.
+      const auto dir = address.path.substr(0, address.path.rfind('/'));
+      if (auto made = platform::make_private_dir(dir, 0700); !made) {
+        listeners_.clear();
+        return made;
+      }
+    }
+    auto listener = transport::listen(runtime_.io(), address, lo);
+    if (!listener) {
+      listeners_.clear();  // nothing stays bound on failure
+      addresses_.clear();
+      started_ = false;
+      return tl::unexpected(listener.error());
+    }
+    addresses_.push_back((*listener)->address());
+    listeners_.push_back(std::move(*listener));
+  }
+  for (auto& l : listeners_) {
+    // Accept handlers run on the io_context; each connection then lives on its own strand.
+    l->accept([this](std::shared_ptr<transport::Connection> c) { on_connection(std::move(c)); });
+  }
+  for (const auto& a : addresses_) spdlog::info("plexus: \"{}\" listening on {}", options_.name, a);
+  return {};
+}
+
+void Server::on_connection(std::shared_ptr<transport::Connection> connection) {
+  if (draining_) {
+    asio::dispatch(connection->executor(), [connection] {
+      connection->close(Error{StatusCode::unavailable, "server is shutting down", {}}, false);
+    });
+    return;
+  }
+  std::unique_lock lock(mu_);
+  if (sessions_.size() >= options_.max_connections) {
+    lock.unlock();
+    refused_.fetch_add(1);
+    const Error e{StatusCode::resource_exhausted,
+                  "too many connections (limit " + std::to_string(options_.max_connections) + ")",
+                  "{\"limit\":" + std::to_string(options_.max_connections) + "}"};
+    spdlog::warn("plexus: refusing {}: {}", connection->describe(), e.message);
+    asio::dispatch(connection->executor(), [connection, e] {
+      wire::Metadata md;
+      md.status = static_cast<std::uint16_t>(e.code);
+      md.error_message = e.message;
+      md.error_details = e.details;
+      (void)connection->send(wire::FrameKind::goaway, 0, md, {});
+      connection->close(e, /*flush=*/true);
+    });
+    return;
+  }
+  accepted_.fetch_add(1);
+  rpc::SessionOptions so;
+  so.role = rpc::SessionOptions::Role::acceptor;
+  so.local_name = options_.name;
+  so.max_message_size = options_.max_message_size;
+  so.heartbeat_interval = options_.heartbeat_interval;
+  so.heartbeat_timeout = options_.heartbeat_timeout;
+  so.handshake_timeout = options_.handshake_timeout;
+  rpc::SessionCallbacks cb;
+  cb.on_closed = [this](rpc::Session& s, const Error&) { forget(&s); };
+  cb.on_idle = [this](rpc::Session&) {
+    std::lock_guard l(mu_);
+    changed_.notify_all();
+  };
+  auto session = rpc::Session::create(connection, handler_table(), so, std::move(cb));
+  sessions_.emplace(session.get(), session);
+  lock.unlock();
+  session->start();
+}
+
+void Server::forget(const rpc::Session* session) {
+  std::shared_ptr<rpc::Session> keep;  // destroyed outside the lock
+  std::lock_guard lock(mu_);
+  if (auto it = sessions_.find(session); it != sessions_.end()) {
+    keep = std::move(it->second);
+    sessions_.erase(it);
+  }
+  changed_.notify_all();
+}
+
+std::vector<std::string> Server::addresses() const { return addresses_; }
+
+std::size_t Server::connection_count() const {
+  std::lock_guard lock(mu_);
+  return sessions_.size();
+}
+
+std::vector<Peer> Server::peers() const {
+  std::lock_guard lock(mu_);
+  std::vector<Peer> out;
+  for (const auto& [_, s] : sessions_) {
+    if (s->ready()) out.emplace_back(s);
+  }
+  return out;
+}
+
+ServerStats Server::stats() const {
+  ServerStats st;
+  st.connections_accepted = accepted_.load();
+  st.connections_refused = refused_.load();
+  std::lock_guard lock(mu_);
+  st.connections_open = sessions_.size();
+  for (const auto& [_, s] : sessions_) {
+    // Transport counters are plain integers written on the strand; a stats read may be a
+    // frame behind, which is fine for monitoring.
+    st.calls_in += s->counters().calls_in.load(std::memory_order_relaxed);
+  }
+  return st;
+}
+
+std::size_t Server::broadcast(std::string_view method, const std::string& payload,
+                              const std::function<bool(const PeerIdentity&)>& filter) {
+  std::size_t queued = 0;
+  for (auto& peer : peers()) {
+    if (filter && !filter(peer.identity())) continue;
+    if (peer.notify(method, payload)) ++queued;
+  }
+  return queued;
+}
+
+void Server::shutdown(Millis drain) {
+  if (stopped_.exchange(true)) return;
+  draining_ = true;
+  // Blocking waits below need the I/O threads free; on one of them, do only what cannot block.
+  const bool can_wait = !runtime_.on_io_thread();
+  if (started_) {
+    // Listeners are touched only on the io_context; close them there.
+    auto closed = std::make_shared<std::promise<void>>();
+    asio::post(runtime_.io(), [this, closed] {
+      for (auto& l : listeners_) l->close();
+      closed->set_value();
+    });
+    if (can_wait) closed->get_future().wait();
+  }
+  std::vector<std::shared_ptr<rpc::Session>> sessions;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [_, s] : sessions_) sessions.push_back(s);
+  }
+  const Error bye{StatusCode::ok, "server shutting down", {}};
+  for (auto& s : sessions) asio::dispatch(s->executor(), [s, bye] { s->goaway(bye); });
+  spdlog::info("plexus: \"{}\" draining {} connection(s) for up to {} ms", options_.name,
+               sessions.size(), drain.count());
+  if (can_wait) {
+    std::unique_lock lock(mu_);
+    changed_.wait_for(lock, drain, [&] {
+      for (const auto& [_, s] : sessions_) {
+        if (s->inbound_in_flight() > 0) return false;
+      }
+      return true;
+    });
+  }
+  // Close with a flush (the GOAWAY and the last answers), give the peers a moment to read, then
+  // drop whoever is left without flushing so no session outlives the server.
+  const Error gone{StatusCode::unavailable, "server shut down", {}};
+  for (auto& s : sessions) asio::dispatch(s->executor(), [s, gone] { s->close(gone, true); });
+  if (!can_wait) return;
+  std::unique_lock lock(mu_);
+  if (!changed_.wait_for(lock, Millis{1000}, [&] { return sessions_.empty(); })) {
+    for (auto& [_, s] : sessions_) {
+      asio::dispatch(s->executor(), [s, gone] { s->close(gone, false); });
+    }
+    changed_.wait(lock, [&] { return sessions_.empty(); });
+  }
+}
+
+}  // namespace plexus

@@ -1,0 +1,35 @@
+// The only place that includes Linux/POSIX headers directly (STYLE.md): small wrappers the
+// transports and tools use.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "plexus/status.hpp"
+
+namespace plexus::platform {
+
+std::uint32_t current_uid();
+
+struct PeerCredentials {
+  std::int32_t pid = -1;
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+};
+
+// SO_PEERCRED of a connected Unix socket; nullopt for other sockets.
+std::optional<PeerCredentials> peer_credentials(int fd);
+
+// Creates `dir` and its missing parents, the last one with `mode` (0700 for socket dirs).
+Result<void> make_private_dir(const std::string& dir, unsigned mode);
+
+// What lives at a Unix socket path before we bind it.
+enum class SocketFileState { absent, stale, live, not_a_socket };
+SocketFileState probe_socket_file(const std::string& path);
+
+Result<void> remove_file(const std::string& path);
+Result<void> set_file_mode(const std::string& path, unsigned mode);
+unsigned file_mode(const std::string& path);  // permission bits, 0 if missing
+
+}  // namespace plexus::platform

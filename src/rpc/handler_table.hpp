@@ -1,0 +1,63 @@
+// The methods one side serves. Writers (registration) take a mutex and publish a new immutable
+// map; sessions keep the snapshot and reload it only when the version moves, so a call's lookup
+// takes no lock.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+
+#include "plexus/call.hpp"
+
+namespace plexus::rpc {
+
+struct HandlerEntry {
+  std::variant<SyncHandler, AsyncHandler, CoroHandler> fn;
+};
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+class HandlerTable {
+ public:
+  using Map = std::unordered_map<std::string, std::shared_ptr<const HandlerEntry>, StringHash,
+                                 std::equal_to<>>;
+
+  HandlerTable() : map_(std::make_shared<const Map>()) {}
+
+  void set(std::string name, HandlerEntry entry) {
+    std::lock_guard lock(mu_);
+    auto next = std::make_shared<Map>(*map_);
+    (*next)[std::move(name)] = std::make_shared<const HandlerEntry>(std::move(entry));
+    map_ = std::move(next);
+    version_.fetch_add(1, std::memory_order_release);
+  }
+
+  void remove(std::string_view name) {
+    std::lock_guard lock(mu_);
+    auto next = std::make_shared<Map>(*map_);
+    if (auto it = next->find(name); it != next->end()) next->erase(it);
+    map_ = std::move(next);
+    version_.fetch_add(1, std::memory_order_release);
+  }
+
+  std::shared_ptr<const Map> snapshot() const {
+    std::lock_guard lock(mu_);
+    return map_;
+  }
+
+  std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const Map> map_;  // guarded by mu_
+  std::atomic<std::uint64_t> version_{0};
+};
+
+}  // namespace plexus::rpc

@@ -1,0 +1,635 @@
+#include "rpc/session.hpp"
+
+#include <exception>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+namespace plexus::rpc {
+namespace {
+
+using wire::FrameKind;
+
+Error goaway_error_from(const wire::Metadata& md) {
+  return Error{status_code_from_wire(md.status.value_or(0)), std::string(md.error_message),
+               std::string(md.error_details)};
+}
+
+std::string limit_details(std::uint64_t limit, std::uint64_t size) {
+  return "{\"limit\":" + std::to_string(limit) + ",\"size\":" + std::to_string(size) + "}";
+}
+
+}  // namespace
+
+// ---- InboundCall / Responder / CallContext -------------------------------------------------
+
+void InboundCall::reply(Result<std::string> result) {
+  if (answered.exchange(true)) return;
+  auto s = session.lock();
+  if (!s) return;  // the session is gone; nobody is waiting
+  asio::dispatch(executor, [s, id = ctx.id(), r = std::move(result)]() mutable {
+    s->finish_inbound(id, std::move(r));
+  });
+}
+
+}  // namespace plexus::rpc
+
+namespace plexus {
+
+Responder& Responder::operator=(Responder&& other) noexcept {
+  if (this != &other) {
+    if (call_) call_->reply(make_error(StatusCode::internal, "handler dropped the call"));
+    call_ = std::move(other.call_);
+  }
+  return *this;
+}
+
+Responder::~Responder() {
+  if (call_) {
+    call_->reply(make_error(StatusCode::internal, "handler dropped the call without answering"));
+  }
+}
+
+void Responder::reply(Result<std::string> result) {
+  if (!call_) return;
+  call_->reply(std::move(result));
+  call_.reset();
+}
+
+void CallContext::on_cancel(std::function<void()> fn) {
+  if (cancelled_) {
+    fn();
+    return;
+  }
+  if (on_cancel_) {
+    on_cancel_ = [first = std::move(on_cancel_), second = std::move(fn)] {
+      first();
+      second();
+    };
+  } else {
+    on_cancel_ = std::move(fn);
+  }
+}
+
+void CallContext::cancel() {
+  if (cancelled_.exchange(true)) return;
+  if (auto fn = std::move(on_cancel_)) fn();
+}
+
+Peer CallContext::peer() const { return Peer(session_); }
+
+}  // namespace plexus
+
+namespace plexus::rpc {
+
+// ---- lifecycle -----------------------------------------------------------------------------
+
+std::shared_ptr<Session> Session::create(std::shared_ptr<transport::Connection> connection,
+                                         std::shared_ptr<HandlerTable> handlers,
+                                         SessionOptions options, SessionCallbacks callbacks) {
+  return std::shared_ptr<Session>(
+      new Session(std::move(connection), std::move(handlers), std::move(options),
+                  std::move(callbacks)));
+}
+
+Session::Session(std::shared_ptr<transport::Connection> connection,
+                 std::shared_ptr<HandlerTable> handlers, SessionOptions options,
+                 SessionCallbacks callbacks)
+    : connection_(std::move(connection)),
+      executor_(connection_->executor()),
+      handler_table_(std::move(handlers)),
+      options_(std::move(options)),
+      callbacks_(std::move(callbacks)),
+      heartbeat_(executor_) {
+  call_ids_ = options_.call_ids ? options_.call_ids : std::make_shared<std::atomic<CallId>>(1);
+  identity_.address = connection_->describe();
+  if (auto cred = connection_->credentials()) {
+    identity_.pid = cred->pid;
+    identity_.uid = cred->uid;
+  }
+}
+
+Session::~Session() = default;
+
+void Session::start() {
+  asio::dispatch(executor_, [self = shared_from_this()] {
+    self->connection_->start(self);
+    if (self->options_.role == SessionOptions::Role::dialer) {
+      wire::PeerHello hello;
+      hello.peer_name = self->options_.local_name;
+      hello.max_message_size = self->options_.max_message_size;
+      hello.heartbeat_interval_ms =
+          static_cast<std::uint32_t>(self->options_.heartbeat_interval.count());
+      (void)self->connection_->send(FrameKind::hello, 0, wire::hello_metadata(hello), {});
+    }
+    // Whoever has not finished the handshake in time is dropped.
+    self->heartbeat_.expires_after(self->options_.handshake_timeout);
+    self->heartbeat_.async_wait([weak = std::weak_ptr<Session>(self)](std::error_code ec) {
+      auto s = weak.lock();
+      if (ec || !s || s->handshake_done_ || s->closed()) return;
+      s->fail_handshake(Error{StatusCode::deadline_exceeded,
+                              "handshake not completed within " +
+                                  std::to_string(s->options_.handshake_timeout.count()) + " ms",
+                              {}});
+    });
+  });
+}
+
+void Session::fail_handshake(const Error& error) {
+  spdlog::warn("plexus: handshake with {} failed: {}", identity_.address, error.to_string());
+  send_goaway(error);
+  connection_->close(error, /*flush=*/true);
+}
+
+void Session::become_ready(const wire::PeerHello& hello) {
+  handshake_done_ = true;
+  identity_.name = hello.peer_name;
+  peer_max_.store(hello.max_message_size, std::memory_order_release);
+  connection_->set_peer_max_message_size(hello.max_message_size);
+  ready_.store(true, std::memory_order_release);
+  last_rx_ = Clock::now();
+  heartbeat_.cancel();
+  arm_heartbeat();
+  spdlog::info("plexus: session with \"{}\" ({}) ready", identity_.name, identity_.address);
+  if (callbacks_.on_ready) callbacks_.on_ready(*this, {});
+}
+
+void Session::on_handshake_frame(const wire::FrameView& frame, const wire::Metadata& md) {
+  const auto kind = frame.header.kind;
+  const bool acceptor = options_.role == SessionOptions::Role::acceptor;
+  if (!acceptor && kind == FrameKind::goaway) {
+    // Refused before the handshake (too many connections, bad version, …).
+    const Error e = goaway_error_from(md);
+    peer_goaway_ = e;
+    connection_->close(e, /*flush=*/false);
+    return;
+  }
+  const FrameKind expected = acceptor ? FrameKind::hello : FrameKind::welcome;
+  if (kind != expected) {
+    fail_handshake(Error{StatusCode::protocol_error,
+                         "expected " + std::string(wire::to_string(expected)) + ", got " +
+                             std::string(wire::to_string(kind)),
+                         {}});
+    return;
+  }
+  auto hello = wire::decode_hello(md);
+  if (!hello) {
+    fail_handshake(hello.error());
+    return;
+  }
+  if (acceptor) {
+    wire::PeerHello welcome;
+    welcome.peer_name = options_.local_name;
+    welcome.max_message_size = options_.max_message_size;
+    welcome.heartbeat_interval_ms = static_cast<std::uint32_t>(options_.heartbeat_interval.count());
+    (void)connection_->send(FrameKind::welcome, 0, wire::hello_metadata(welcome), {});
+  }
+  become_ready(*hello);
+}
+
+// ---- receive path --------------------------------------------------------------------------
+
+void Session::on_frame(const wire::FrameView& frame) {
+  last_rx_ = Clock::now();
+  auto md = wire::decode_metadata(frame.metadata);
+  if (md) {
+    if (auto ok = wire::validate_frame_fields(frame.header.kind, *md); !ok) {
+      md = tl::unexpected(ok.error());
+    }
+  }
+  if (!md) {
+    on_malformed(md.error());
+    connection_->close(md.error(), /*flush=*/true);
+    return;
+  }
+  if (!handshake_done_) {
+    on_handshake_frame(frame, *md);
+    return;
+  }
+  switch (frame.header.kind) {
+    case FrameKind::request: handle_request(frame, *md); break;
+    case FrameKind::response:
+      complete_outbound(frame.header.id, std::string(frame.payload));
+      break;
+    case FrameKind::error:
+      complete_outbound(frame.header.id, tl::unexpected(goaway_error_from(*md)));
+      break;
+    case FrameKind::notify: handle_notify(frame, *md); break;
+    case FrameKind::cancel: cancel_inbound(frame.header.id, true); break;
+    case FrameKind::ping: (void)connection_->send(FrameKind::pong, frame.header.id, {}, {}); break;
+    case FrameKind::pong:
+      // Heartbeat pongs only refresh last_rx_; an explicit ping() waits for its nonce.
+      if (auto it = pings_.find(frame.header.id); it != pings_.end()) {
+        auto p = std::move(it->second);
+        pings_.erase(it);
+        p.done(std::chrono::duration_cast<std::chrono::nanoseconds>(last_rx_ - p.sent));
+      }
+      break;
+    case FrameKind::goaway: {
+      peer_goaway_ = goaway_error_from(*md);
+      spdlog::info("plexus: \"{}\" sent GOAWAY: {}", identity_.name, peer_goaway_->to_string());
+      if (peer_goaway_->code != StatusCode::ok) connection_->close(*peer_goaway_, false);
+      break;
+    }
+    case FrameKind::hello:
+    case FrameKind::welcome: {
+      const Error e{StatusCode::protocol_error, "handshake frame after the handshake", {}};
+      on_malformed(e);
+      connection_->close(e, /*flush=*/true);
+      break;
+    }
+  }
+}
+
+const HandlerTable::Map& Session::handlers() {
+  const auto v = handler_table_->version();
+  if (v != handler_version_) {
+    handler_snapshot_ = handler_table_->snapshot();
+    handler_version_ = v;
+  }
+  return *handler_snapshot_;
+}
+
+void Session::handle_request(const wire::FrameView& frame, const wire::Metadata& md) {
+  const CallId id = frame.header.id;
+  counters_.calls_in.fetch_add(1, std::memory_order_relaxed);
+  if (going_away_) {
+    send_error(id, Error{StatusCode::unavailable, "server is shutting down", {}});
+    return;
+  }
+  if (inbound_.contains(id)) {
+    send_error(id, Error{StatusCode::invalid_argument,
+                         "call id " + std::to_string(id) + " is already in flight", {}});
+    return;
+  }
+  const auto& table = handlers();
+  auto it = table.find(md.method);
+  if (it == table.end()) {
+    send_error(id, Error{StatusCode::not_found,
+                         "no handler for method \"" + std::string(md.method) + "\"",
+                         "{\"method\":\"" + std::string(md.method) + "\"}"});
+    return;
+  }
+  if (md.timeout_us && *md.timeout_us == 0) {
+    send_error(id, Error{StatusCode::deadline_exceeded, "deadline passed before the call ran", {}});
+    return;
+  }
+  std::shared_ptr<const HandlerEntry> entry = it->second;  // survives re-registration mid-call
+
+  if (const auto* sync = std::get_if<SyncHandler>(&entry->fn)) {
+    CallContext ctx;
+    ctx.method_ = std::string(md.method);
+    ctx.id_ = id;
+    ctx.identity_ = &identity_;
+    ctx.trace_id_ = std::string(md.trace_id);
+    if (md.timeout_us) ctx.deadline_ = last_rx_ + std::chrono::microseconds(*md.timeout_us);
+    ctx.session_ = weak_from_this();
+    ctx.executor_ = executor_;
+    Result<std::string> result;
+    try {
+      result = (*sync)(ctx, frame.payload);
+    } catch (const std::exception& e) {
+      result = make_error(StatusCode::internal, std::string("handler threw: ") + e.what());
+    } catch (...) {
+      result = make_error(StatusCode::internal, "handler threw a non-standard exception");
+    }
+    send_result(id, std::move(result));
+    return;
+  }
+
+  // Asynchronous and coroutine handlers: the call lives in inbound_ until answered.
+  auto call = std::make_shared<InboundCall>();
+  call->ctx.method_ = std::string(md.method);
+  call->ctx.id_ = id;
+  call->ctx.identity_ = &identity_;
+  call->ctx.trace_id_ = std::string(md.trace_id);
+  call->ctx.session_ = weak_from_this();
+  call->ctx.executor_ = executor_;
+  call->session = weak_from_this();
+  call->executor = executor_;
+  InboundEntry inbound{call, nullptr};
+  if (md.timeout_us) {
+    call->ctx.deadline_ = last_rx_ + std::chrono::microseconds(*md.timeout_us);
+    inbound.deadline = std::make_unique<asio::steady_timer>(executor_, *call->ctx.deadline_);
+    inbound.deadline->async_wait([weak = weak_from_this(), id](std::error_code ec) {
+      if (auto s = weak.lock(); s && !ec) s->cancel_inbound(id, true);
+    });
+  }
+  inbound_.emplace(id, std::move(inbound));
+  inbound_count_.store(inbound_.size(), std::memory_order_release);
+
+  try {
+    if (const auto* async = std::get_if<AsyncHandler>(&entry->fn)) {
+      (*async)(call->ctx, frame.payload, Responder(call));
+    } else {
+      const auto& coro = std::get<CoroHandler>(entry->fn);
+      asio::co_spawn(executor_, coro(call->ctx, std::string(frame.payload)),
+                     [call](std::exception_ptr ep, Result<std::string> r) {
+                       if (ep) {
+                         try {
+                           std::rethrow_exception(ep);
+                         } catch (const std::exception& e) {
+                           r = make_error(StatusCode::internal,
+                                          std::string("handler threw: ") + e.what());
+                         } catch (...) {
+                           r = make_error(StatusCode::internal, "handler threw");
+                         }
+                       }
+                       call->reply(std::move(r));
+                     });
+    }
+  } catch (const std::exception& e) {
+    call->reply(make_error(StatusCode::internal, std::string("handler threw: ") + e.what()));
+  } catch (...) {
+    call->reply(make_error(StatusCode::internal, "handler threw a non-standard exception"));
+  }
+}
+
+void Session::handle_notify(const wire::FrameView& frame, const wire::Metadata& md) {
+  counters_.notifies_in.fetch_add(1, std::memory_order_relaxed);
+  const auto& table = handlers();
+  auto it = table.find(md.method);
+  if (it == table.end()) {
+    spdlog::debug("plexus: notify for unknown method \"{}\" from \"{}\" dropped", md.method,
+                  identity_.name);
+    return;
+  }
+  std::shared_ptr<const HandlerEntry> entry = it->second;
+  // A notify runs the same handler as a call; its answer goes nowhere.
+  try {
+    CallContext ctx;
+    ctx.method_ = std::string(md.method);
+    ctx.identity_ = &identity_;
+    ctx.trace_id_ = std::string(md.trace_id);
+    ctx.session_ = weak_from_this();
+    ctx.executor_ = executor_;
+    if (const auto* sync = std::get_if<SyncHandler>(&entry->fn)) {
+      (void)(*sync)(ctx, frame.payload);
+    } else if (const auto* async = std::get_if<AsyncHandler>(&entry->fn)) {
+      (*async)(ctx, frame.payload, Responder());
+    } else {
+      asio::co_spawn(executor_, std::get<CoroHandler>(entry->fn)(ctx, std::string(frame.payload)),
+                     asio::detached);
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("plexus: notify handler \"{}\" threw: {}", md.method, e.what());
+  } catch (...) {
+    spdlog::warn("plexus: notify handler \"{}\" threw", md.method);
+  }
+}
+
+void Session::finish_inbound(CallId id, Result<std::string> result) {
+  auto it = inbound_.find(id);
+  if (it == inbound_.end()) return;  // cancelled or timed out: the caller stopped waiting
+  erase_inbound(it);
+  if (!closed()) send_result(id, std::move(result));
+}
+
+void Session::cancel_inbound(CallId id, bool /*send_nothing*/) {
+  auto it = inbound_.find(id);
+  if (it == inbound_.end()) return;
+  auto call = it->second.call;
+  erase_inbound(it);
+  call->answered.store(true);  // a late reply is dropped
+  call->ctx.cancel();
+}
+
+void Session::erase_inbound(std::unordered_map<CallId, InboundEntry>::iterator it) {
+  if (it->second.deadline) it->second.deadline->cancel();
+  inbound_.erase(it);
+  inbound_count_.store(inbound_.size(), std::memory_order_release);
+  if (inbound_.empty() && callbacks_.on_idle) callbacks_.on_idle(*this);
+}
+
+void Session::complete_outbound(CallId id, Result<std::string> result) {
+  auto it = outbound_.find(id);
+  if (it == outbound_.end()) {
+    counters_.late_responses.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  auto done = std::move(it->second.done);
+  if (it->second.deadline) it->second.deadline->cancel();
+  outbound_.erase(it);
+  done(std::move(result));
+}
+
+void Session::on_frame_too_large(const wire::FrameHeader& header, const Error& error,
+                                 bool skipping) {
+  spdlog::warn("plexus: {} frame of {} bytes from {} refused: {}", wire::to_string(header.kind),
+               header.body_length, identity_.address, error.message);
+  if (skipping && handshake_done_ && header.kind == FrameKind::request) {
+    send_error(header.id, error);  // the connection goes on; only this call fails
+  } else if (!skipping || !handshake_done_) {
+    send_goaway(error);
+    connection_->close(error, /*flush=*/true);
+  }
+}
+
+void Session::on_malformed(const Error& error) {
+  spdlog::warn("plexus: protocol error from {}: {}", identity_.address, error.message);
+  send_goaway(error);
+}
+
+void Session::on_closed(const Error& reason) {
+  closed_.store(true, std::memory_order_release);
+  ready_.store(false, std::memory_order_release);
+  heartbeat_.cancel();
+  const Error failure = peer_goaway_ && peer_goaway_->code != StatusCode::ok
+                            ? *peer_goaway_
+                            : Error{StatusCode::unavailable,
+                                    "connection lost: " + reason.message, reason.details};
+  if (!handshake_done_) {
+    spdlog::info("plexus: connection {} closed before the handshake: {}", identity_.address,
+                 failure.to_string());
+    if (callbacks_.on_ready) callbacks_.on_ready(*this, tl::unexpected(failure));
+  } else {
+    spdlog::info("plexus: session with \"{}\" closed: {}", identity_.name, reason.to_string());
+  }
+  auto outbound = std::move(outbound_);
+  outbound_.clear();
+  for (auto& [id, pending] : outbound) {
+    if (pending.deadline) pending.deadline->cancel();
+    pending.done(tl::unexpected(failure));
+  }
+  auto pings = std::move(pings_);
+  pings_.clear();
+  for (auto& [_, p] : pings) p.done(tl::unexpected(failure));
+  auto inbound = std::move(inbound_);
+  inbound_.clear();
+  inbound_count_.store(0, std::memory_order_release);
+  for (auto& [id, entry] : inbound) {
+    if (entry.deadline) entry.deadline->cancel();
+    entry.call->answered.store(true);
+    entry.call->ctx.cancel();
+  }
+  if (callbacks_.on_closed) callbacks_.on_closed(*this, failure);
+}
+
+// ---- send path -----------------------------------------------------------------------------
+
+void Session::post_completion(CallCallback done, Result<std::string> result) {
+  asio::post(executor_, [done = std::move(done), r = std::move(result)]() mutable {
+    done(std::move(r));
+  });
+}
+
+void Session::call(CallId id, std::string method, std::string payload,
+                   const CallOptions& options, CallCallback done) {
+  if (closed() || !handshake_done_) {
+    post_completion(std::move(done), make_error(StatusCode::unavailable, "not connected"));
+    return;
+  }
+  if (peer_goaway_) {
+    post_completion(std::move(done), make_error(StatusCode::unavailable,
+                                                "peer is shutting down: " + peer_goaway_->message));
+    return;
+  }
+  if (method.empty() || method.size() > wire::kMaxNameLength) {
+    post_completion(std::move(done), make_error(StatusCode::invalid_argument,
+                                                "method name must be 1 to 255 bytes"));
+    return;
+  }
+  if (options.trace_id.size() > wire::kMaxTraceIdLength) {
+    post_completion(std::move(done),
+                    make_error(StatusCode::invalid_argument, "trace id is limited to 64 bytes"));
+    return;
+  }
+  wire::Metadata md;
+  md.method = method;
+  md.trace_id = options.trace_id;
+  if (options.timeout) {
+    md.timeout_us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(*options.timeout).count());
+  }
+  if (payload.size() > peer_max_message_size()) {
+    post_completion(std::move(done),
+                    make_error(StatusCode::message_too_large,
+                               "payload of " + std::to_string(payload.size()) +
+                                   " bytes exceeds the peer's limit of " +
+                                   std::to_string(peer_max_message_size()),
+                               limit_details(peer_max_message_size(), payload.size())));
+    return;
+  }
+  auto sent = connection_->send_owned(FrameKind::request, id, md, std::move(payload));
+  if (!sent) {
+    post_completion(std::move(done), tl::unexpected(sent.error()));
+    return;
+  }
+  counters_.calls_out.fetch_add(1, std::memory_order_relaxed);
+  PendingCall pending{std::move(done), nullptr};
+  if (options.timeout) {
+    pending.deadline = std::make_unique<asio::steady_timer>(executor_, *options.timeout);
+    pending.deadline->async_wait([weak = weak_from_this(), id, t = *options.timeout](
+                                     std::error_code ec) {
+      auto s = weak.lock();
+      if (ec || !s || !s->outbound_.contains(id)) return;
+      (void)s->connection_->send(FrameKind::cancel, id, {}, {});
+      s->complete_outbound(id, make_error(StatusCode::deadline_exceeded,
+                                          "no answer within " + std::to_string(t.count()) + " ms"));
+    });
+  }
+  outbound_.emplace(id, std::move(pending));
+}
+
+void Session::cancel(CallId id) {
+  if (!outbound_.contains(id)) return;
+  (void)connection_->send(FrameKind::cancel, id, {}, {});
+  complete_outbound(id, make_error(StatusCode::cancelled, "cancelled by the caller"));
+}
+
+void Session::ping(std::function<void(Result<std::chrono::nanoseconds>)> done) {
+  if (closed() || !handshake_done_) {
+    asio::post(executor_, [done = std::move(done)] {
+      done(make_error(StatusCode::unavailable, "not connected"));
+    });
+    return;
+  }
+  const auto nonce = ++ping_nonce_;
+  pings_.emplace(nonce, PendingPing{Clock::now(), std::move(done)});
+  (void)connection_->send(FrameKind::ping, nonce, {}, {});
+}
+
+Result<void> Session::notify(std::string_view method, std::string payload) {
+  if (closed() || !handshake_done_) return make_error(StatusCode::unavailable, "not connected");
+  if (method.empty() || method.size() > wire::kMaxNameLength) {
+    return make_error(StatusCode::invalid_argument, "method name must be 1 to 255 bytes");
+  }
+  wire::Metadata md;
+  md.method = method;
+  return connection_->send_owned(FrameKind::notify, 0, md, std::move(payload));
+}
+
+void Session::send_result(CallId id, Result<std::string> result) {
+  if (result) {
+    auto sent = connection_->send_owned(FrameKind::response, id, {}, std::move(*result));
+    // The answer is over the caller's limit: the caller gets that error instead.
+    if (!sent && sent.error().code == StatusCode::message_too_large) send_error(id, sent.error());
+    return;
+  }
+  send_error(id, result.error());
+}
+
+void Session::send_error(CallId id, const Error& error) {
+  counters_.errors_out.fetch_add(1, std::memory_order_relaxed);
+  wire::Metadata md;
+  md.status = static_cast<std::uint16_t>(error.code);
+  md.error_message = error.message;
+  md.error_details = error.details;
+  (void)connection_->send(FrameKind::error, id, md, {});
+}
+
+void Session::send_goaway(const Error& error) {
+  wire::Metadata md;
+  md.status = static_cast<std::uint16_t>(error.code);
+  md.error_message = error.message;
+  md.error_details = error.details;
+  (void)connection_->send(FrameKind::goaway, 0, md, {});
+}
+
+void Session::goaway(const Error& reason) {
+  if (going_away_ || closed()) return;
+  going_away_ = true;
+  send_goaway(reason);
+}
+
+void Session::close(const Error& reason, bool flush) { connection_->close(reason, flush); }
+
+// ---- heartbeats ----------------------------------------------------------------------------
+
+void Session::arm_heartbeat() {
+  if (options_.heartbeat_interval.count() <= 0 && options_.heartbeat_timeout.count() <= 0) return;
+  Millis tick = options_.heartbeat_interval;
+  if (options_.heartbeat_timeout.count() > 0) {
+    // Check often enough to notice a silent peer within the timeout.
+    const Millis quarter{std::max<long>(1, options_.heartbeat_timeout.count() / 4)};
+    if (tick.count() <= 0 || quarter < tick) tick = quarter;
+  }
+  heartbeat_.expires_after(tick);
+  heartbeat_.async_wait([weak = weak_from_this()](std::error_code ec) {
+    if (auto s = weak.lock(); s && !ec) s->on_heartbeat_tick();
+  });
+}
+
+void Session::on_heartbeat_tick() {
+  if (closed()) return;
+  const auto silent = std::chrono::duration_cast<Millis>(Clock::now() - last_rx_);
+  if (options_.heartbeat_timeout.count() > 0 && silent >= options_.heartbeat_timeout) {
+    const Error e{StatusCode::unavailable,
+                  "peer silent for " + std::to_string(silent.count()) +
+                      " ms (heartbeat timeout " +
+                      std::to_string(options_.heartbeat_timeout.count()) + " ms)",
+                  {}};
+    spdlog::warn("plexus: {} — closing", e.message);
+    connection_->close(e, /*flush=*/false);
+    return;
+  }
+  if (options_.heartbeat_interval.count() > 0 && silent >= options_.heartbeat_interval) {
+    (void)connection_->send(FrameKind::ping, ++ping_nonce_, {}, {});
+  }
+  arm_heartbeat();
+}
+
+}  // namespace plexus::rpc

@@ -1,0 +1,175 @@
+// A symmetric session over one Connection: either side serves handlers and calls the other.
+// Owns the call table (outbound), the in-flight table (inbound), deadlines, cancel, heartbeats
+// and the HELLO/WELCOME handshake. Knows nothing of which transport carries it.
+//
+// Threading: every method runs on the connection's executor (a strand) unless it says
+// otherwise. Errors never throw: calls complete with a Result, the session closes with a reason.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include <asio/steady_timer.hpp>
+
+#include "plexus/call.hpp"
+#include "plexus/caller.hpp"
+#include "rpc/handler_table.hpp"
+#include "transport/connection.hpp"
+#include "wire/handshake.hpp"
+
+namespace plexus::rpc {
+
+using Clock = std::chrono::steady_clock;
+
+struct SessionOptions {
+  enum class Role { dialer, acceptor };
+  Role role = Role::dialer;
+  std::string local_name;
+  std::uint32_t max_message_size = wire::kDefaultMaxMessageSize;  // what this side accepts
+  Millis heartbeat_interval{5000};  // ping when nothing arrived for this long (0: never)
+  Millis heartbeat_timeout{15000};  // peer is dead when nothing arrived for this long (0: never)
+  Millis handshake_timeout{5000};
+  // Where outbound call ids come from; a client shares one across reconnects so an id stays
+  // unique for its lifetime. Null: the session keeps its own.
+  std::shared_ptr<std::atomic<CallId>> call_ids;
+};
+
+struct SessionCallbacks {
+  // The handshake finished (ok) or failed (the error); called once, before on_closed.
+  std::function<void(Session&, Result<void>)> on_ready;
+  // The session is closed; every call on it has completed. Called once.
+  std::function<void(Session&, const Error&)> on_closed;
+  // The last in-flight inbound call finished (for graceful drain).
+  std::function<void(Session&)> on_idle;
+};
+
+// Counters a session keeps; read from other threads for stats.
+struct SessionCounters {
+  std::atomic<std::uint64_t> calls_in{0};
+  std::atomic<std::uint64_t> calls_out{0};
+  std::atomic<std::uint64_t> errors_out{0};       // ERROR frames sent
+  std::atomic<std::uint64_t> notifies_in{0};
+  std::atomic<std::uint64_t> late_responses{0};   // answers to calls already finished
+};
+
+// One call a peer made to us that an async or coroutine handler is still serving.
+struct InboundCall {
+  CallContext ctx;
+  std::weak_ptr<Session> session;
+  asio::any_io_executor executor;
+  std::atomic<bool> answered{false};
+  // Posts the answer to the session's strand; later answers are ignored. Any thread.
+  void reply(Result<std::string> result);
+};
+
+class Session final : public transport::ConnectionDelegate,
+                      public std::enable_shared_from_this<Session> {
+ public:
+  static std::shared_ptr<Session> create(std::shared_ptr<transport::Connection> connection,
+                                         std::shared_ptr<HandlerTable> handlers,
+                                         SessionOptions options, SessionCallbacks callbacks);
+  ~Session() override;
+
+  // Starts reading and the handshake. Any thread.
+  void start();
+
+  // Starts an outbound call; `done` is always invoked later, never inside this call.
+  void call(CallId id, std::string method, std::string payload, const CallOptions& options,
+            CallCallback done);
+  void cancel(CallId id);
+  // Sends a PING and reports the round-trip time when its PONG arrives (unavailable if the
+  // session closes first).
+  void ping(std::function<void(Result<std::chrono::nanoseconds>)> done);
+  Result<void> notify(std::string_view method, std::string payload);
+  // Graceful: GOAWAY to the peer; no new calls either way; in-flight calls finish.
+  void goaway(const Error& reason);
+  // Closes (with `flush`, after what is queued is written); in-flight calls fail with `reason`.
+  void close(const Error& reason, bool flush = true);
+
+  // Thread-safe reads.
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
+  std::size_t inbound_in_flight() const { return inbound_count_.load(std::memory_order_acquire); }
+  std::uint32_t peer_max_message_size() const { return peer_max_.load(std::memory_order_acquire); }
+  CallId next_call_id() { return call_ids_->fetch_add(1, std::memory_order_relaxed); }
+  const PeerIdentity& identity() const { return identity_; }  // complete once ready()
+  const SessionCounters& counters() const { return counters_; }
+  asio::any_io_executor executor() const { return executor_; }
+  const transport::Connection& connection() const { return *connection_; }
+
+  // ConnectionDelegate (on the strand).
+  void on_frame(const wire::FrameView& frame) override;
+  void on_frame_too_large(const wire::FrameHeader& header, const Error& error,
+                          bool skipping) override;
+  void on_malformed(const Error& error) override;
+  void on_closed(const Error& reason) override;
+
+  // From InboundCall::reply, on the strand.
+  void finish_inbound(CallId id, Result<std::string> result);
+
+ private:
+  struct PendingCall {
+    CallCallback done;
+    std::unique_ptr<asio::steady_timer> deadline;
+  };
+  struct InboundEntry {
+    std::shared_ptr<InboundCall> call;
+    std::unique_ptr<asio::steady_timer> deadline;
+  };
+
+  Session(std::shared_ptr<transport::Connection> connection,
+          std::shared_ptr<HandlerTable> handlers, SessionOptions options,
+          SessionCallbacks callbacks);
+
+  void on_handshake_frame(const wire::FrameView& frame, const wire::Metadata& md);
+  void become_ready(const wire::PeerHello& hello);
+  void fail_handshake(const Error& error);
+  void handle_request(const wire::FrameView& frame, const wire::Metadata& md);
+  void handle_notify(const wire::FrameView& frame, const wire::Metadata& md);
+  void complete_outbound(CallId id, Result<std::string> result);
+  void cancel_inbound(CallId id, bool send_nothing);
+  void send_result(CallId id, Result<std::string> result);
+  void send_error(CallId id, const Error& error);
+  void send_goaway(const Error& error);
+  const HandlerTable::Map& handlers();
+  void arm_heartbeat();
+  void on_heartbeat_tick();
+  void post_completion(CallCallback done, Result<std::string> result);
+  void erase_inbound(std::unordered_map<CallId, InboundEntry>::iterator it);
+
+  std::shared_ptr<transport::Connection> connection_;
+  asio::any_io_executor executor_;
+  std::shared_ptr<HandlerTable> handler_table_;
+  std::shared_ptr<const HandlerTable::Map> handler_snapshot_;
+  std::uint64_t handler_version_ = ~0ull;
+  SessionOptions options_;
+  SessionCallbacks callbacks_;
+  PeerIdentity identity_;
+
+  std::unordered_map<CallId, PendingCall> outbound_;
+  std::unordered_map<CallId, InboundEntry> inbound_;
+  std::atomic<std::size_t> inbound_count_{0};
+  std::shared_ptr<std::atomic<CallId>> call_ids_;
+  std::atomic<std::uint32_t> peer_max_{0};
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> closed_{false};
+  bool handshake_done_ = false;
+  bool going_away_ = false;        // we sent GOAWAY: refuse new inbound calls
+  std::optional<Error> peer_goaway_;  // the peer sent GOAWAY: refuse new outbound calls
+  Clock::time_point last_rx_ = Clock::now();
+  std::uint64_t ping_nonce_ = 0;
+  struct PendingPing {
+    Clock::time_point sent;
+    std::function<void(Result<std::chrono::nanoseconds>)> done;
+  };
+  std::unordered_map<std::uint64_t, PendingPing> pings_;
+  asio::steady_timer heartbeat_;
+  SessionCounters counters_;
+};
+
+}  // namespace plexus::rpc

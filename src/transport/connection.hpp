@@ -1,0 +1,84 @@
+// The one frame-oriented interface every transport implements (unix, tcp; later shm, stdio…).
+// The RPC layer sees only this: frames in through a delegate, frames out through send().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <asio/any_io_executor.hpp>
+
+#include "platform/posix/process.hpp"
+#include "plexus/status.hpp"
+#include "wire/frame.hpp"
+#include "wire/metadata.hpp"
+
+namespace plexus::transport {
+
+// Counted by the transport itself (not estimated): tests assert batching from these.
+struct ConnectionStats {
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_out = 0;
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+  std::uint64_t write_batches = 0;  // gather writes issued; frames_out / write_batches = batching
+};
+
+// Receives what a connection reads. Every call runs on the connection's executor.
+class ConnectionDelegate {
+ public:
+  virtual ~ConnectionDelegate() = default;
+  // One complete frame; the views are valid only during the call.
+  virtual void on_frame(const wire::FrameView& frame) = 0;
+  // A header announced a payload over this side's limit. When `skipping`, the transport discards
+  // the body without storing it and reading goes on; otherwise the connection closes after the
+  // delegate's reply is flushed.
+  virtual void on_frame_too_large(const wire::FrameHeader& header, const Error& error,
+                                  bool skipping) = 0;
+  // The byte stream is not valid protocol; the connection closes after the delegate's reply
+  // (a GOAWAY) is flushed.
+  virtual void on_malformed(const Error& error) = 0;
+  // Called exactly once, when the connection is closed for any reason.
+  virtual void on_closed(const Error& reason) = 0;
+};
+
+struct ConnectionOptions {
+  wire::Limits receive_limits;                       // what this side accepts
+  std::uint64_t max_skip_bytes = 64ull << 20;        // oversize bodies larger than this: close
+  std::size_t max_pending_write_bytes = 64ull << 20; // send() past this: resource_exhausted
+};
+
+// Shared ownership: the session holds it and pending I/O operations keep it alive until they
+// complete. Not thread-safe: every method must be called on executor().
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  // Starts reading. The connection holds `delegate` until on_closed has been delivered.
+  virtual void start(std::shared_ptr<ConnectionDelegate> delegate) = 0;
+
+  // Queues one frame. If no write is in flight it leaves at once; otherwise it joins the batch
+  // that leaves in the next single gather write. Fails, queuing nothing, with message_too_large
+  // (payload over the peer's limit), resource_exhausted (write queue full) or unavailable.
+  virtual Result<void> send(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
+                            std::string_view payload) = 0;
+  // As above, taking the payload by value so large payloads are written without a copy.
+  virtual Result<void> send_owned(wire::FrameKind kind, std::uint64_t id,
+                                  const wire::Metadata& md, std::string&& payload) = 0;
+
+  // Closes: with `flush`, after the queued frames are written; on_closed reports `reason`.
+  virtual void close(const Error& reason, bool flush) = 0;
+
+  virtual void set_peer_max_message_size(std::uint32_t bytes) = 0;
+  virtual std::uint32_t peer_max_message_size() const = 0;
+  virtual bool is_open() const = 0;
+  virtual const ConnectionStats& stats() const = 0;
+  virtual std::size_t pending_write_bytes() const = 0;
+  virtual asio::any_io_executor executor() const = 0;
+  virtual std::string describe() const = 0;  // for logs: "unix:/path fd=7"
+  virtual std::optional<platform::PeerCredentials> credentials() const = 0;
+};
+
+}  // namespace plexus::transport

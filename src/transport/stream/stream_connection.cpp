@@ -1,0 +1,244 @@
+#include "transport/stream/stream_connection.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "wire/metadata.hpp"
+
+namespace plexus::transport {
+
+template <typename P>
+std::size_t StreamConnection<P>::Batch::size() const {
+  std::size_t n = bytes.size();
+  for (const auto& l : large) n += l.bytes.size();
+  return n;
+}
+
+template <typename P>
+StreamConnection<P>::StreamConnection(Socket socket, ConnectionOptions options, std::string label)
+    : socket_(std::move(socket)),
+      executor_(socket_.get_executor()),
+      options_(options),
+      label_(std::move(label)) {
+  rbuf_.resize(kReadChunk);
+}
+
+template <typename P>
+std::optional<platform::PeerCredentials> StreamConnection<P>::credentials() const {
+  if constexpr (std::is_same_v<P, asio::local::stream_protocol>) {
+    return platform::peer_credentials(const_cast<Socket&>(socket_).native_handle());
+  } else {
+    return std::nullopt;
+  }
+}
+
+template <typename P>
+std::size_t StreamConnection<P>::pending_write_bytes() const {
+  return pending_.size() + writing_.size();
+}
+
+template <typename P>
+void StreamConnection<P>::start(std::shared_ptr<ConnectionDelegate> delegate) {
+  delegate_ = std::move(delegate);
+  start_read();
+}
+
+template <typename P>
+Result<void> StreamConnection<P>::check_open() const {
+  if (closed_ || closing_) return make_error(StatusCode::unavailable, "connection is closed");
+  if (pending_.size() > options_.max_pending_write_bytes) {
+    return make_error(StatusCode::resource_exhausted,
+                      "write queue full: the peer is not reading (" +
+                          std::to_string(pending_.size()) + " bytes queued)");
+  }
+  return {};
+}
+
+template <typename P>
+Result<void> StreamConnection<P>::send(wire::FrameKind kind, std::uint64_t id,
+                                       const wire::Metadata& md, std::string_view payload) {
+  if (auto ok = check_open(); !ok) return ok;
+  auto encoded = wire::encode_frame(kind, id, md, payload, peer_max_, pending_.bytes);
+  if (!encoded) return encoded;
+  ++stats_.frames_out;
+  if (!write_in_flight_) start_write();
+  return {};
+}
+
+template <typename P>
+Result<void> StreamConnection<P>::send_owned(wire::FrameKind kind, std::uint64_t id,
+                                             const wire::Metadata& md, std::string&& payload) {
+  if (payload.size() < kGatherThreshold) return send(kind, id, md, payload);
+  if (auto ok = check_open(); !ok) return ok;
+  auto head = wire::encode_frame_head(kind, id, md, payload.size(), peer_max_, pending_.bytes);
+  if (!head) return head;
+  pending_.large.push_back({pending_.bytes.size(), std::move(payload)});
+  ++stats_.frames_out;
+  if (!write_in_flight_) start_write();
+  return {};
+}
+
+template <typename P>
+void StreamConnection<P>::start_write() {
+  std::swap(pending_, writing_);
+  iov_.clear();
+  std::size_t offset = 0;
+  for (const auto& l : writing_.large) {
+    if (l.batch_offset > offset) {
+      iov_.emplace_back(writing_.bytes.data() + offset, l.batch_offset - offset);
+    }
+    iov_.emplace_back(l.bytes.data(), l.bytes.size());
+    offset = l.batch_offset;
+  }
+  if (writing_.bytes.size() > offset) {
+    iov_.emplace_back(writing_.bytes.data() + offset, writing_.bytes.size() - offset);
+  }
+  write_in_flight_ = true;
+  ++stats_.write_batches;
+  asio::async_write(socket_, iov_,
+                    [self = this->shared_from_this()](const std::error_code& ec, std::size_t n) {
+                      self->on_write(ec, n);
+                    });
+}
+
+template <typename P>
+void StreamConnection<P>::on_write(const std::error_code& ec, std::size_t n) {
+  write_in_flight_ = false;
+  stats_.bytes_out += n;
+  writing_.clear();
+  if (closed_) return;
+  if (ec) {
+    finish_close(Error{StatusCode::unavailable, "write failed: " + ec.message(), {}});
+    return;
+  }
+  if (!pending_.bytes.empty()) {
+    start_write();
+  } else if (closing_) {
+    finish_close(close_reason_);
+  } else if (pending_.bytes.capacity() > (1u << 20)) {
+    // A burst of large frames grew the batch buffers; give the memory back when idle.
+    pending_.bytes.shrink_to_fit();
+    writing_.bytes.shrink_to_fit();
+  }
+}
+
+template <typename P>
+void StreamConnection<P>::start_read() {
+  if (closed_ || closing_ || read_in_flight_) return;
+  // Make room: move unconsumed bytes to the front, grow for a frame that will not fit.
+  if (rbegin_ == rend_) {
+    rbegin_ = rend_ = 0;
+    if (rbuf_.size() > 4 * kReadChunk) {
+      rbuf_.resize(kReadChunk);
+      rbuf_.shrink_to_fit();
+    }
+  } else if (rbuf_.size() - rend_ < kReadChunk / 4 && rbegin_ > 0) {
+    std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
+    rend_ -= rbegin_;
+    rbegin_ = 0;
+  }
+  if (rend_ == rbuf_.size()) rbuf_.resize(rbuf_.size() + kReadChunk);
+  read_in_flight_ = true;
+  socket_.async_read_some(
+      asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+      [self = this->shared_from_this()](const std::error_code& ec, std::size_t n) {
+        self->on_read(ec, n);
+      });
+}
+
+template <typename P>
+void StreamConnection<P>::on_read(const std::error_code& ec, std::size_t n) {
+  read_in_flight_ = false;
+  if (closed_) return;
+  if (ec) {
+    const bool eof = ec == asio::error::eof || ec == asio::error::connection_reset;
+    finish_close(Error{StatusCode::unavailable,
+                       eof ? "peer closed the connection" : "read failed: " + ec.message(), {}});
+    return;
+  }
+  stats_.bytes_in += n;
+  rend_ += n;
+  process_input();
+  start_read();
+}
+
+template <typename P>
+void StreamConnection<P>::process_input() {
+  while (!closed_ && !closing_ && rbegin_ < rend_) {
+    if (skip_remaining_ > 0) {
+      const std::size_t take =
+          static_cast<std::size_t>(std::min<std::uint64_t>(skip_remaining_, rend_ - rbegin_));
+      rbegin_ += take;
+      skip_remaining_ -= take;
+      continue;
+    }
+    const std::string_view view(rbuf_.data() + rbegin_, rend_ - rbegin_);
+    auto r = wire::parse_frame(view, options_.receive_limits);
+    using State = wire::ParseResult::State;
+    if (r.state == State::frame) {
+      ++stats_.frames_in;
+      rbegin_ += r.consumed;
+      // The delegate may close us or queue sends; `self` keeps us alive if it drops its ref.
+      auto keep = this->shared_from_this();
+      delegate_->on_frame(r.frame);
+      continue;
+    }
+    if (r.state == State::need_more) {
+      // Grow once to the announced size (already checked against the limits) so the body
+      // lands in one buffer; never more than the limit allows.
+      if (r.needed > rbuf_.size() - rbegin_) {
+        if (rbegin_ > 0) {
+          std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
+          rend_ -= rbegin_;
+          rbegin_ = 0;
+        }
+        rbuf_.resize(std::max(r.needed, rbuf_.size()));
+      }
+      return;
+    }
+    if (r.state == State::too_large) {
+      const bool skipping = r.header.body_length <= options_.max_skip_bytes;
+      rbegin_ += wire::kHeaderSize;
+      skip_remaining_ = r.header.body_length;
+      auto keep = this->shared_from_this();
+      delegate_->on_frame_too_large(r.header, r.error, skipping);
+      if (!skipping) close(r.error, /*flush=*/true);
+      continue;
+    }
+    // Malformed: nothing after this point can be framed reliably.
+    auto keep = this->shared_from_this();
+    delegate_->on_malformed(r.error);
+    close(r.error, /*flush=*/true);
+    return;
+  }
+}
+
+template <typename P>
+void StreamConnection<P>::close(const Error& reason, bool flush) {
+  if (closed_) return;
+  if (flush && (write_in_flight_ || !pending_.bytes.empty())) {
+    if (!closing_) {
+      closing_ = true;
+      close_reason_ = reason;
+    }
+    if (!write_in_flight_) start_write();
+    return;
+  }
+  finish_close(closing_ ? close_reason_ : reason);
+}
+
+template <typename P>
+void StreamConnection<P>::finish_close(const Error& reason) {
+  if (closed_) return;
+  closed_ = true;
+  std::error_code ignored;
+  socket_.shutdown(Socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  pending_.clear();
+  if (auto d = std::move(delegate_)) d->on_closed(reason);
+}
+
+template class StreamConnection<asio::local::stream_protocol>;
+template class StreamConnection<asio::ip::tcp>;
+
+}  // namespace plexus::transport

@@ -1,0 +1,99 @@
+// A Connection over a byte-stream socket (Unix domain or TCP): frame reader with in-place
+// parsing and a writer that coalesces every frame queued during an in-flight write into the
+// next single gather write (writev). Instantiated for asio::local::stream_protocol and asio::ip::tcp.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asio/buffer.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <asio/write.hpp>
+
+#include "transport/connection.hpp"
+
+namespace plexus::transport {
+
+template <typename Protocol>
+class StreamConnection final : public Connection,
+                               public std::enable_shared_from_this<StreamConnection<Protocol>> {
+ public:
+  using Socket = typename Protocol::socket;
+
+  // `socket` must be connected and bound to a strand (its executor runs every handler).
+  StreamConnection(Socket socket, ConnectionOptions options, std::string label);
+
+  void start(std::shared_ptr<ConnectionDelegate> delegate) override;
+  Result<void> send(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
+                    std::string_view payload) override;
+  Result<void> send_owned(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
+                          std::string&& payload) override;
+  void close(const Error& reason, bool flush) override;
+
+  void set_peer_max_message_size(std::uint32_t bytes) override { peer_max_ = bytes; }
+  std::uint32_t peer_max_message_size() const override { return peer_max_; }
+  bool is_open() const override { return !closed_ && !closing_; }
+  const ConnectionStats& stats() const override { return stats_; }
+  std::size_t pending_write_bytes() const override;
+  asio::any_io_executor executor() const override { return executor_; }
+  std::string describe() const override { return label_; }
+  std::optional<platform::PeerCredentials> credentials() const override;
+
+ private:
+  // Payloads at least this large are sent from their own buffer instead of being copied into
+  // the batch: one iovec more, one copy less.
+  static constexpr std::size_t kGatherThreshold = 16 * 1024;
+  static constexpr std::size_t kReadChunk = 64 * 1024;
+
+  struct LargePayload {
+    std::size_t batch_offset;  // where in the batch bytes this payload belongs
+    std::string bytes;
+  };
+  struct Batch {
+    std::string bytes;                 // headers, metadata and small payloads, back to back
+    std::vector<LargePayload> large;   // large payloads, spliced in at their offsets
+    std::size_t size() const;
+    void clear() { bytes.clear(); large.clear(); }
+  };
+
+  Result<void> check_open() const;
+  void start_read();
+  void on_read(const std::error_code& ec, std::size_t n);
+  void process_input();
+  void start_write();
+  void on_write(const std::error_code& ec, std::size_t n);
+  void finish_close(const Error& reason);
+
+  Socket socket_;
+  asio::any_io_executor executor_;  // the socket's strand, copied: get_executor() is not const
+  ConnectionOptions options_;
+  std::string label_;
+  std::shared_ptr<ConnectionDelegate> delegate_;  // reset after on_closed
+  std::uint32_t peer_max_ = wire::kDefaultMaxMessageSize;
+
+  std::vector<char> rbuf_;       // received bytes live in [rbegin_, rend_)
+  std::size_t rbegin_ = 0;
+  std::size_t rend_ = 0;
+  std::uint64_t skip_remaining_ = 0;  // body bytes of an oversize frame still to discard
+  bool read_in_flight_ = false;
+
+  Batch pending_;                // frames queued while a write is in flight
+  Batch writing_;                // the batch being written
+  std::vector<asio::const_buffer> iov_;
+  bool write_in_flight_ = false;
+
+  bool closing_ = false;         // close(flush) requested: stop reading, finish the writes
+  bool closed_ = false;
+  Error close_reason_;
+  ConnectionStats stats_;
+};
+
+using UnixConnection = StreamConnection<asio::local::stream_protocol>;
+using TcpConnection = StreamConnection<asio::ip::tcp>;
+
+extern template class StreamConnection<asio::local::stream_protocol>;
+extern template class StreamConnection<asio::ip::tcp>;
+
+}  // namespace plexus::transport

@@ -1,0 +1,208 @@
+// Listener and dialer for the two stream-socket transports (unix:// and tcp://). What differs
+// between them (endpoint construction, socket files, TCP_NODELAY) is in the traits below.
+#include <asio/ip/tcp.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include "platform/posix/process.hpp"
+#include "transport/stream/stream_connection.hpp"
+#include "transport/transport.hpp"
+
+namespace plexus::transport {
+namespace {
+
+using Local = asio::local::stream_protocol;
+using Tcp = asio::ip::tcp;
+
+Local::endpoint unix_endpoint(const Address& a) {
+  if (a.kind == Address::Kind::unix_abstract) {
+    return Local::endpoint(std::string(1, '\0') + a.path);  // Linux abstract namespace
+  }
+  return Local::endpoint(a.path);
+}
+
+void tune(Tcp::socket& s) {
+  std::error_code ignored;
+  s.set_option(Tcp::no_delay(true), ignored);  // frames are already batched; never wait
+}
+void tune(Local::socket&) {}
+
+template <typename P>
+std::shared_ptr<Connection> wrap(typename P::socket socket, const ConnectionOptions& options,
+                                 const std::string& address) {
+  tune(socket);
+  std::string label = address + " fd=" + std::to_string(socket.native_handle());
+  return std::make_shared<StreamConnection<P>>(std::move(socket), options, std::move(label));
+}
+
+template <typename P>
+class StreamListener final : public Listener {
+ public:
+  StreamListener(asio::io_context& io, typename P::acceptor acceptor, Address address,
+                 ConnectionOptions options)
+      : io_(io), acceptor_(std::move(acceptor)), address_(std::move(address)),
+        options_(options) {}
+  ~StreamListener() override { close(); }
+
+  void accept(std::function<void(std::shared_ptr<Connection>)> on_connection) override {
+    on_connection_ = std::move(on_connection);
+    accept_next();
+  }
+
+  void close() override {
+    if (!acceptor_.is_open()) return;
+    std::error_code ignored;
+    acceptor_.close(ignored);
+    if (address_.kind == Address::Kind::unix_path) (void)platform::remove_file(address_.path);
+  }
+
+  std::string address() const override { return address_.to_string(); }
+
+ private:
+  void accept_next() {
+    acceptor_.async_accept(asio::make_strand(io_), [this](std::error_code ec,
+                                                          typename P::socket socket) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+      if (!ec) on_connection_(wrap<P>(std::move(socket), options_, address_.to_string()));
+      // Other errors (EMFILE, ECONNABORTED) concern one attempt; keep accepting.
+      accept_next();
+    });
+  }
+
+  asio::io_context& io_;
+  typename P::acceptor acceptor_;
+  Address address_;
+  ConnectionOptions options_;
+  std::function<void(std::shared_ptr<Connection>)> on_connection_;
+};
+
+Result<std::unique_ptr<Listener>> listen_unix(asio::io_context& io, const Address& a,
+                                              const ListenOptions& options) {
+  if (a.kind == Address::Kind::unix_path) {
+    switch (platform::probe_socket_file(a.path)) {
+      case platform::SocketFileState::live:
+        return make_error(StatusCode::failed_precondition,
+                          "address in use: a live server is listening on " + a.path);
+      case platform::SocketFileState::not_a_socket:
+        return make_error(StatusCode::failed_precondition,
+                          a.path + " exists and is not a socket; refusing to replace it");
+      case platform::SocketFileState::stale:
+        if (auto r = platform::remove_file(a.path); !r) return tl::unexpected(r.error());
+        break;
+      case platform::SocketFileState::absent: break;
+    }
+  }
+  Local::acceptor acceptor(io);
+  std::error_code ec;
+  acceptor.open(Local(), ec);
+  if (!ec) acceptor.bind(unix_endpoint(a), ec);
+  if (!ec && a.kind == Address::Kind::unix_path) {
+    if (auto r = platform::set_file_mode(a.path, options.unix_socket_mode); !r) {
+      (void)platform::remove_file(a.path);
+      return tl::unexpected(r.error());
+    }
+  }
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error(ec == asio::error::address_in_use ? StatusCode::failed_precondition
+                                                        : StatusCode::unavailable,
+                      "cannot listen on " + a.to_string() + ": " + ec.message());
+  }
+  return std::make_unique<StreamListener<Local>>(io, std::move(acceptor), a, options.connection);
+}
+
+Result<std::unique_ptr<Listener>> listen_tcp(asio::io_context& io, const Address& a,
+                                             const ListenOptions& options) {
+  std::error_code ec;
+  const auto ip = asio::ip::make_address(a.host == "localhost" ? "127.0.0.1" : a.host, ec);
+  if (ec) {
+    return make_error(StatusCode::invalid_argument,
+                      "tcp listen address must be a numeric IP or localhost: " + a.host);
+  }
+  Tcp::acceptor acceptor(io);
+  const Tcp::endpoint ep(ip, a.port);
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error(ec == asio::error::address_in_use ? StatusCode::failed_precondition
+                                                        : StatusCode::unavailable,
+                      "cannot listen on " + a.to_string() + ": " + ec.message());
+  }
+  Address bound = a;
+  bound.host = acceptor.local_endpoint().address().to_string();
+  bound.port = acceptor.local_endpoint().port();
+  return std::make_unique<StreamListener<Tcp>>(io, std::move(acceptor), bound,
+                                               options.connection);
+}
+
+// Shared by both dialers: connect with a deadline, then wrap the socket.
+template <typename P>
+void connect_with_timeout(asio::any_io_executor strand, typename P::endpoint endpoint,
+                          const ConnectionOptions& options, std::chrono::milliseconds timeout,
+                          const std::string& label, DialCallback done) {
+  struct State {
+    typename P::socket socket;
+    asio::steady_timer timer;
+    bool timed_out = false;
+  };
+  auto st = std::make_shared<State>(State{typename P::socket(strand), asio::steady_timer(strand),
+                                          false});
+  st->timer.expires_after(timeout);
+  st->timer.async_wait([st](std::error_code ec) {
+    if (ec) return;
+    st->timed_out = true;
+    std::error_code ignored;
+    st->socket.close(ignored);
+  });
+  st->socket.async_connect(endpoint, [st, options, label, done = std::move(done), timeout](
+                                         std::error_code ec) mutable {
+    st->timer.cancel();
+    if (st->timed_out) {
+      done(make_error(StatusCode::deadline_exceeded,
+                      "connect to " + label + " timed out after " +
+                          std::to_string(timeout.count()) + " ms"));
+      return;
+    }
+    if (ec) {
+      done(make_error(StatusCode::unavailable, "cannot connect to " + label + ": " + ec.message()));
+      return;
+    }
+    done(wrap<P>(std::move(st->socket), options, label));
+  });
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Listener>> listen(asio::io_context& io, const Address& address,
+                                         const ListenOptions& options) {
+  if (address.kind == Address::Kind::tcp) return listen_tcp(io, address, options);
+  return listen_unix(io, address, options);
+}
+
+void dial(asio::any_io_executor strand, const Address& address, const ConnectionOptions& options,
+          std::chrono::milliseconds timeout, DialCallback done) {
+  const std::string label = address.to_string();
+  if (address.kind == Address::Kind::tcp) {
+    std::error_code ec;
+    const auto ip = asio::ip::make_address(address.host == "localhost" ? "127.0.0.1" : address.host, ec);
+    if (ec) {
+      // Keep dialing free of DNS: local IPC names hosts by number (or localhost).
+      asio::post(strand, [done = std::move(done), label] {
+        done(make_error(StatusCode::invalid_argument,
+                        "tcp host must be a numeric IP or localhost: " + label));
+      });
+      return;
+    }
+    connect_with_timeout<Tcp>(strand, Tcp::endpoint(ip, address.port), options, timeout, label,
+                              std::move(done));
+    return;
+  }
+  connect_with_timeout<Local>(strand, unix_endpoint(address), options, timeout, label,
+                              std::move(done));
+}
+
+}  // namespace plexus::transport

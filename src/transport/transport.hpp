@@ -1,0 +1,47 @@
+// Listening and dialing by address. The address scheme picks the transport; the RPC layer only
+// ever receives `Connection`s from here.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/io_context.hpp>
+
+#include "transport/address.hpp"
+#include "transport/connection.hpp"
+
+namespace plexus::transport {
+
+struct ListenOptions {
+  unsigned unix_socket_mode = 0600;  // owner-only by default
+  ConnectionOptions connection;
+};
+
+// Accepts connections until closed. Each accepted connection gets its own strand.
+// Not thread-safe: call from one thread (the owner's).
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  virtual void accept(std::function<void(std::shared_ptr<Connection>)> on_connection) = 0;
+  // Stops accepting; a Unix socket file is removed.
+  virtual void close() = 0;
+  // The address actually bound (tcp port 0 becomes the chosen port).
+  virtual std::string address() const = 0;
+};
+
+// Binds `address`. Unix: a stale socket file left by a dead server is replaced; a live one is
+// refused with failed_precondition ("address in use"); a non-socket file is never touched.
+Result<std::unique_ptr<Listener>> listen(asio::io_context& io, const Address& address,
+                                         const ListenOptions& options);
+
+using DialCallback = std::function<void(Result<std::shared_ptr<Connection>>)>;
+
+// Connects within `timeout`. The connection runs on `strand` (every handler of it does), and
+// `done` runs there too, with unavailable or deadline_exceeded on failure.
+void dial(asio::any_io_executor strand, const Address& address, const ConnectionOptions& options,
+          std::chrono::milliseconds timeout, DialCallback done);
+
+}  // namespace plexus::transport

@@ -1,0 +1,106 @@
+#include "wire/frame.hpp"
+
+#include <string>
+
+#include "wire/bytes.hpp"
+
+namespace plexus::wire {
+
+std::string_view to_string(FrameKind kind) {
+  switch (kind) {
+    case FrameKind::hello: return "HELLO";
+    case FrameKind::welcome: return "WELCOME";
+    case FrameKind::request: return "REQUEST";
+    case FrameKind::response: return "RESPONSE";
+    case FrameKind::error: return "ERROR";
+    case FrameKind::notify: return "NOTIFY";
+    case FrameKind::cancel: return "CANCEL";
+    case FrameKind::ping: return "PING";
+    case FrameKind::pong: return "PONG";
+    case FrameKind::goaway: return "GOAWAY";
+  }
+  return "UNKNOWN";
+}
+
+bool is_known_kind(std::uint8_t raw) { return raw >= 1 && raw <= 10; }
+
+void encode_header(const FrameHeader& h, char out[kHeaderSize]) {
+  store_le<std::uint32_t>(out + 0, h.body_length);
+  store_le<std::uint8_t>(out + 4, static_cast<std::uint8_t>(h.kind));
+  store_le<std::uint8_t>(out + 5, h.flags);
+  store_le<std::uint16_t>(out + 6, h.metadata_length);
+  store_le<std::uint64_t>(out + 8, h.id);
+}
+
+Result<FrameHeader> decode_header(std::string_view bytes) {
+  if (bytes.size() < kHeaderSize) {
+    return make_error(StatusCode::protocol_error, "frame header truncated");
+  }
+  const char* p = bytes.data();
+  FrameHeader h;
+  h.body_length = load_le<std::uint32_t>(p + 0);
+  const auto raw_kind = load_le<std::uint8_t>(p + 4);
+  h.flags = load_le<std::uint8_t>(p + 5);
+  h.metadata_length = load_le<std::uint16_t>(p + 6);
+  h.id = load_le<std::uint64_t>(p + 8);
+  if (!is_known_kind(raw_kind)) {
+    return make_error(StatusCode::protocol_error,
+                      "unknown frame kind " + std::to_string(raw_kind),
+                      "{\"kind\":" + std::to_string(raw_kind) + "}");
+  }
+  h.kind = static_cast<FrameKind>(raw_kind);
+  if (h.flags != 0) {
+    return make_error(StatusCode::protocol_error,
+                      "reserved frame flags set: " + std::to_string(h.flags));
+  }
+  if (h.metadata_length > h.body_length) {
+    return make_error(StatusCode::protocol_error,
+                      "metadata length " + std::to_string(h.metadata_length) +
+                          " exceeds body length " + std::to_string(h.body_length));
+  }
+  return h;
+}
+
+Result<void> check_limits(const FrameHeader& h, const Limits& limits) {
+  if (h.payload_length() > limits.max_message_size) {
+    return make_error(StatusCode::message_too_large,
+                      "payload of " + std::to_string(h.payload_length()) +
+                          " bytes exceeds the limit of " + std::to_string(limits.max_message_size),
+                      "{\"limit\":" + std::to_string(limits.max_message_size) +
+                          ",\"size\":" + std::to_string(h.payload_length()) + "}");
+  }
+  return {};
+}
+
+ParseResult parse_frame(std::string_view buffer, const Limits& limits) {
+  ParseResult r;
+  if (buffer.size() < kHeaderSize) {
+    r.needed = kHeaderSize;
+    return r;
+  }
+  auto header = decode_header(buffer.substr(0, kHeaderSize));
+  if (!header) {
+    r.state = ParseResult::State::error;
+    r.error = std::move(header.error());
+    return r;
+  }
+  r.header = *header;
+  if (auto ok = check_limits(*header, limits); !ok) {
+    r.state = ParseResult::State::too_large;
+    r.error = std::move(ok.error());
+    return r;
+  }
+  const std::size_t total = kHeaderSize + header->body_length;
+  if (buffer.size() < total) {
+    r.needed = total;
+    return r;
+  }
+  r.state = ParseResult::State::frame;
+  r.consumed = total;
+  r.frame.header = *header;
+  r.frame.metadata = buffer.substr(kHeaderSize, header->metadata_length);
+  r.frame.payload = buffer.substr(kHeaderSize + header->metadata_length, header->payload_length());
+  return r;
+}
+
+}  // namespace plexus::wire

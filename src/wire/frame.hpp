@@ -1,0 +1,83 @@
+// Frame header and frame parsing: pure functions over bytes, no I/O, no allocation.
+// Layout (docs/PROTOCOL.md §Frames): 16-byte little-endian header, then `metadata_length`
+// bytes of TLV metadata, then the payload (body_length - metadata_length bytes).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "plexus/status.hpp"
+
+namespace plexus::wire {
+
+inline constexpr std::size_t kHeaderSize = 16;
+inline constexpr std::uint32_t kDefaultMaxMessageSize = 8u << 20;  // 8 MiB of payload
+inline constexpr std::uint32_t kMaxMetadataSize = 0xFFFF;         // fits the u16 length field
+
+enum class FrameKind : std::uint8_t {
+  hello = 1,
+  welcome = 2,
+  request = 3,
+  response = 4,
+  error = 5,
+  notify = 6,
+  cancel = 7,
+  ping = 8,
+  pong = 9,
+  goaway = 10,
+  // 11..31 are reserved for pub/sub and streams (publish, subscribe, unsubscribe, stream data,
+  // stream end, credit); a peer that does not know a kind answers with protocol_error.
+};
+
+std::string_view to_string(FrameKind kind);
+bool is_known_kind(std::uint8_t raw);
+
+struct FrameHeader {
+  std::uint32_t body_length = 0;      // metadata + payload, excludes the 16 header bytes
+  FrameKind kind = FrameKind::request;
+  std::uint8_t flags = 0;             // no flag is defined in version 1: must be zero
+  std::uint16_t metadata_length = 0;  // <= body_length
+  std::uint64_t id = 0;               // call id for request/response/error/cancel, nonce for ping
+
+  std::uint32_t payload_length() const { return body_length - metadata_length; }
+};
+
+// Limits this side enforces on what it receives.
+struct Limits {
+  std::uint32_t max_message_size = kDefaultMaxMessageSize;  // payload bytes per frame
+};
+
+void encode_header(const FrameHeader& header, char out[kHeaderSize]);
+
+// Checks the header's structure: known kind, zero flags, metadata inside the body.
+// Fails with protocol_error; it never looks past the 16 bytes it is given.
+Result<FrameHeader> decode_header(std::string_view sixteen_bytes);
+
+// Checks a structurally valid header against the receiver's limits, before anything is
+// allocated for the body. Fails with message_too_large, details {"limit":…, "size":…}.
+Result<void> check_limits(const FrameHeader& header, const Limits& limits);
+
+// A complete frame viewed in place inside a caller's buffer.
+struct FrameView {
+  FrameHeader header;
+  std::string_view metadata;
+  std::string_view payload;
+};
+
+// Result of looking at the start of a receive buffer.
+struct ParseResult {
+  enum class State { need_more, frame, too_large, error } state = State::need_more;
+  FrameView frame;            // valid when state == frame
+  FrameHeader header;         // valid when state == frame or too_large
+  std::size_t consumed = 0;   // bytes of the buffer that the frame occupies (state == frame)
+  std::size_t needed = 0;     // total bytes the next frame needs (state == need_more, once known)
+  Error error;                // state == too_large or error
+};
+
+// Parses at most one frame from the start of `buffer`. Never reads past the buffer and never
+// allocates; oversize and malformed headers are reported before their bodies are awaited.
+ParseResult parse_frame(std::string_view buffer, const Limits& limits);
+
+}  // namespace plexus::wire

@@ -1,0 +1,42 @@
+// The HELLO / WELCOME handshake (docs/PROTOCOL.md §Handshake): the first frame each way.
+// The dialing peer sends HELLO; the accepting peer answers WELCOME, or GOAWAY with the reason.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "plexus/status.hpp"
+#include "wire/metadata.hpp"
+
+namespace plexus::wire {
+
+inline constexpr std::string_view kMagic = "PLXS";
+inline constexpr std::uint16_t kProtocolVersion = 1;
+
+// Capability bits (u64). Peers ignore bits they do not know; the session uses the AND of both.
+namespace capability {
+inline constexpr std::uint64_t kCancel = 1u << 0;     // understands CANCEL frames
+inline constexpr std::uint64_t kDeadline = 1u << 1;   // honours timeout_us
+// bits 2..15 are reserved for pub/sub, streams and the shared-memory upgrade.
+}  // namespace capability
+
+struct PeerHello {
+  std::uint16_t version = kProtocolVersion;
+  std::string peer_name;
+  std::uint64_t capabilities = capability::kCancel | capability::kDeadline;
+  std::uint32_t max_message_size = kDefaultMaxMessageSize;
+  std::uint32_t heartbeat_interval_ms = 0;  // 0: this peer does not ping
+};
+
+// The metadata of a HELLO or WELCOME; its views point into `hello`, which must outlive it.
+Metadata hello_metadata(const PeerHello& hello);
+
+// Appends a whole HELLO or WELCOME frame (id 0, no payload) to `out`.
+void encode_hello(FrameKind kind, const PeerHello& hello, std::string& out);
+
+// Reads a HELLO/WELCOME's metadata. Fails with protocol_error on a wrong magic, and on a version
+// this side does not speak (details {"supported":[1],"offered":N}).
+Result<PeerHello> decode_hello(const Metadata& md);
+
+}  // namespace plexus::wire

@@ -1,0 +1,195 @@
+#include "wire/metadata.hpp"
+
+#include <string>
+
+#include "wire/bytes.hpp"
+
+namespace plexus::wire {
+namespace {
+
+constexpr std::size_t kEntryHead = 4;  // u16 key + u16 length
+
+// A value's length field is 16 bits; longer strings (only free text can be) are cut to fit.
+std::string_view clamp(std::string_view v) { return v.substr(0, 0xFFFF); }
+std::size_t str_entry(std::string_view v) { return v.empty() ? 0 : kEntryHead + clamp(v).size(); }
+template <typename T>
+std::size_t int_entry(const std::optional<T>& v) {
+  return v ? kEntryHead + sizeof(T) : 0;
+}
+
+void put_str(std::string& out, MetaKey key, std::string_view v) {
+  if (v.empty()) return;
+  v = clamp(v);
+  append_le<std::uint16_t>(out, static_cast<std::uint16_t>(key));
+  append_le<std::uint16_t>(out, static_cast<std::uint16_t>(v.size()));
+  out.append(v);
+}
+template <typename T>
+void put_int(std::string& out, MetaKey key, const std::optional<T>& v) {
+  if (!v) return;
+  append_le<std::uint16_t>(out, static_cast<std::uint16_t>(key));
+  append_le<std::uint16_t>(out, sizeof(T));
+  append_le<T>(out, *v);
+}
+
+Error field_error(std::string_view what, std::uint16_t key) {
+  return Error{StatusCode::protocol_error,
+               std::string("metadata key ") + std::to_string(key) + ": " + std::string(what),
+               "{\"key\":" + std::to_string(key) + "}"};
+}
+
+template <typename T>
+Result<void> take_int(std::optional<T>& field, std::uint16_t key, std::string_view value) {
+  if (field) return tl::unexpected(field_error("appears twice", key));
+  if (value.size() != sizeof(T)) return tl::unexpected(field_error("has the wrong width", key));
+  field = load_le<T>(value.data());
+  return {};
+}
+
+Result<void> take_str(std::string_view& field, std::uint16_t key, std::string_view value,
+                      std::size_t max_len) {
+  if (!field.empty()) return tl::unexpected(field_error("appears twice", key));
+  if (value.empty()) return tl::unexpected(field_error("is empty", key));
+  if (value.size() > max_len) return tl::unexpected(field_error("is too long", key));
+  field = value;
+  return {};
+}
+
+}  // namespace
+
+std::size_t encoded_size(const Metadata& md) {
+  return str_entry(md.method) + int_entry(md.timeout_us) + str_entry(md.trace_id) +
+         (md.content_type ? kEntryHead + 1 : 0) + int_entry(md.status) +
+         str_entry(md.error_message) + str_entry(md.error_details) + str_entry(md.magic) +
+         int_entry(md.version) + str_entry(md.peer_name) + int_entry(md.capabilities) +
+         int_entry(md.max_message_size) + int_entry(md.heartbeat_interval_ms);
+}
+
+void encode_metadata(const Metadata& md, std::string& out) {
+  put_str(out, MetaKey::method, md.method);
+  put_int(out, MetaKey::timeout_us, md.timeout_us);
+  put_str(out, MetaKey::trace_id, md.trace_id);
+  if (md.content_type) {
+    put_int(out, MetaKey::content_type,
+            std::optional<std::uint8_t>(static_cast<std::uint8_t>(*md.content_type)));
+  }
+  put_int(out, MetaKey::status, md.status);
+  put_str(out, MetaKey::error_message, md.error_message);
+  put_str(out, MetaKey::error_details, md.error_details);
+  put_str(out, MetaKey::magic, md.magic);
+  put_int(out, MetaKey::version, md.version);
+  put_str(out, MetaKey::peer_name, md.peer_name);
+  put_int(out, MetaKey::capabilities, md.capabilities);
+  put_int(out, MetaKey::max_message_size, md.max_message_size);
+  put_int(out, MetaKey::heartbeat_interval_ms, md.heartbeat_interval_ms);
+}
+
+Result<Metadata> decode_metadata(std::string_view block) {
+  Metadata md;
+  std::size_t pos = 0;
+  while (pos < block.size()) {
+    if (block.size() - pos < kEntryHead) {
+      return make_error(StatusCode::protocol_error, "metadata entry header truncated");
+    }
+    const auto key = load_le<std::uint16_t>(block.data() + pos);
+    const auto len = load_le<std::uint16_t>(block.data() + pos + 2);
+    pos += kEntryHead;
+    if (block.size() - pos < len) {
+      return make_error(StatusCode::protocol_error,
+                        "metadata key " + std::to_string(key) + " runs past the block");
+    }
+    const std::string_view value = block.substr(pos, len);
+    pos += len;
+    Result<void> r;
+    switch (static_cast<MetaKey>(key)) {
+      case MetaKey::method: r = take_str(md.method, key, value, kMaxNameLength); break;
+      case MetaKey::timeout_us: r = take_int(md.timeout_us, key, value); break;
+      case MetaKey::trace_id: r = take_str(md.trace_id, key, value, kMaxTraceIdLength); break;
+      case MetaKey::content_type: {
+        std::optional<std::uint8_t> raw;
+        r = take_int(raw, key, value);
+        if (r && md.content_type) r = tl::unexpected(field_error("appears twice", key));
+        if (r && *raw > 1) r = tl::unexpected(field_error("has an unknown content type", key));
+        if (r) md.content_type = static_cast<ContentType>(*raw);
+        break;
+      }
+      case MetaKey::status: r = take_int(md.status, key, value); break;
+      case MetaKey::error_message: r = take_str(md.error_message, key, value, 0xFFFF); break;
+      case MetaKey::error_details: r = take_str(md.error_details, key, value, 0xFFFF); break;
+      case MetaKey::magic: r = take_str(md.magic, key, value, 4); break;
+      case MetaKey::version: r = take_int(md.version, key, value); break;
+      case MetaKey::peer_name: r = take_str(md.peer_name, key, value, kMaxNameLength); break;
+      case MetaKey::capabilities: r = take_int(md.capabilities, key, value); break;
+      case MetaKey::max_message_size: r = take_int(md.max_message_size, key, value); break;
+      case MetaKey::heartbeat_interval_ms:
+        r = take_int(md.heartbeat_interval_ms, key, value);
+        break;
+      default: break;  // unknown key: skipped for forward compatibility
+    }
+    if (!r) return tl::unexpected(std::move(r.error()));
+  }
+  return md;
+}
+
+Result<void> validate_frame_fields(FrameKind kind, const Metadata& md) {
+  auto missing = [kind](std::string_view field) {
+    return make_error(StatusCode::protocol_error,
+                      std::string(to_string(kind)) + " frame lacks " + std::string(field));
+  };
+  switch (kind) {
+    case FrameKind::request:
+    case FrameKind::notify:
+      if (md.method.empty()) return missing("a method");
+      break;
+    case FrameKind::error:
+    case FrameKind::goaway:
+      if (!md.status) return missing("a status");
+      break;
+    case FrameKind::hello:
+    case FrameKind::welcome:
+      if (md.magic.empty()) return missing("the magic");
+      if (!md.version) return missing("a version");
+      break;
+    default: break;
+  }
+  return {};
+}
+
+Result<void> encode_frame_head(FrameKind kind, std::uint64_t id, const Metadata& md,
+                               std::size_t payload_size, std::uint32_t peer_max_message_size,
+                               std::string& out) {
+  if (payload_size > peer_max_message_size) {
+    return make_error(StatusCode::message_too_large,
+                      "payload of " + std::to_string(payload_size) +
+                          " bytes exceeds the peer's limit of " +
+                          std::to_string(peer_max_message_size),
+                      "{\"limit\":" + std::to_string(peer_max_message_size) +
+                          ",\"size\":" + std::to_string(payload_size) + "}");
+  }
+  const std::size_t meta = encoded_size(md);
+  if (meta > kMaxMetadataSize) {
+    return make_error(StatusCode::invalid_argument,
+                      "metadata of " + std::to_string(meta) + " bytes exceeds 65535");
+  }
+  FrameHeader h;
+  h.kind = kind;
+  h.id = id;
+  h.metadata_length = static_cast<std::uint16_t>(meta);
+  h.body_length = static_cast<std::uint32_t>(meta + payload_size);
+  const std::size_t start = out.size();
+  out.resize(start + kHeaderSize);
+  encode_header(h, out.data() + start);
+  encode_metadata(md, out);
+  return {};
+}
+
+Result<void> encode_frame(FrameKind kind, std::uint64_t id, const Metadata& md,
+                          std::string_view payload, std::uint32_t peer_max_message_size,
+                          std::string& out) {
+  auto head = encode_frame_head(kind, id, md, payload.size(), peer_max_message_size, out);
+  if (!head) return head;
+  out.append(payload);
+  return {};
+}
+
+}  // namespace plexus::wire

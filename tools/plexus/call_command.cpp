@@ -1,0 +1,56 @@
+#include <cstdio>
+
+#include "commands.hpp"
+
+namespace plexus::cli {
+namespace {
+
+struct CallArgs {
+  std::string address;
+  std::string method;
+  std::string payload = "{}";
+  int timeout_ms = 0;
+  int connect_timeout_ms = 3000;
+};
+
+int call(const CallArgs& a) {
+  Runtime runtime;
+  ClientOptions options;
+  options.address = resolve_address(a.address);
+  options.name = "plexus-cli";
+  options.connect_timeout = Millis{a.connect_timeout_ms};
+  options.reconnect.enabled = false;
+  auto client = Client::connect(runtime, options);
+  if (!client) {
+    print_error(client.error());
+    return exit_code(client.error());
+  }
+  CallOptions call_options;
+  if (a.timeout_ms > 0) call_options.timeout = Millis{a.timeout_ms};
+  auto result = (*client)->call(a.method, a.payload, call_options);
+  if (!result) {
+    print_error(result.error());
+    return exit_code(result.error());
+  }
+  std::fwrite(result->data(), 1, result->size(), stdout);
+  std::fputc('\n', stdout);
+  return 0;
+}
+
+}  // namespace
+
+Run add_call(CLI::App& app) {
+  auto args = std::make_shared<CallArgs>();
+  auto* cmd = app.add_subcommand(
+      "call", "Call METHOD with a JSON payload; prints the answer, or the error and its code");
+  cmd->add_option("address", args->address, "Server address, or 'default'")->required();
+  cmd->add_option("method", args->method, "Method name")->required();
+  cmd->add_option("payload", args->payload, "Request payload (JSON text)");
+  cmd->add_option("-t,--timeout-ms", args->timeout_ms, "Call deadline in ms (0: none)");
+  cmd->add_option("--connect-timeout-ms", args->connect_timeout_ms, "Connect timeout in ms");
+  cmd->footer("Exit status: 0 on success, else the status code number (e.g. 5 not_found, "
+              "14 unavailable, 4 deadline_exceeded).");
+  return [cmd, args] { return cmd->parsed() ? call(*args) : -1; };
+}
+
+}  // namespace plexus::cli

@@ -1,0 +1,24 @@
+// The plexus CLI's subcommands. Each registers itself on the CLI11 app and returns the exit
+// status it decided: 0 on success, else the StatusCode number of the error it reports.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+#include "plexus/plexus.hpp"
+
+namespace plexus::cli {
+
+using Run = std::function<int()>;
+
+Run add_serve(CLI::App& app);
+Run add_call(CLI::App& app);
+Run add_ping(CLI::App& app);
+
+// "default" (or empty) names the default Unix socket; anything else must be an address.
+std::string resolve_address(const std::string& text);
+int exit_code(const Error& error);
+void print_error(const Error& error);
+
+}  // namespace plexus::cli

@@ -1,0 +1,75 @@
+#include "demo_services.hpp"
+
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+
+#include <asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+namespace plexus::cli {
+namespace {
+
+using nlohmann::json;
+
+Result<json> parse_object(std::string_view payload) {
+  json j = json::parse(payload.empty() ? std::string_view("{}") : payload, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return make_error(StatusCode::invalid_argument, "payload must be a JSON object",
+                      json{{"payload", std::string(payload.substr(0, 64))}}.dump());
+  }
+  return j;
+}
+
+StatusCode code_from_name(const std::string& name) {
+  for (int v = 0; v <= 101; ++v) {
+    const auto code = status_code_from_wire(static_cast<std::uint16_t>(v));
+    if (code != StatusCode::unknown && to_string(code) == name) return code;
+  }
+  return StatusCode::internal;
+}
+
+}  // namespace
+
+void register_demo_services(HandlerRegistry& registry) {
+  registry.handle("echo", [](CallContext&, std::string_view payload) -> Result<std::string> {
+    return std::string(payload);
+  });
+
+  registry.handle_async("sleep", [](CallContext& ctx, std::string_view payload, Responder done) {
+    auto args = parse_object(payload);
+    if (!args) return done.reply(tl::unexpected(args.error()));
+    const auto ms = args->value("ms", 1000);
+    if (ms < 0 || ms > 3'600'000) {
+      return done.reply(make_error(StatusCode::invalid_argument, "ms must be 0..3600000"));
+    }
+    struct Sleep {
+      asio::steady_timer timer;
+      Responder done;
+    };
+    // The timer runs on the I/O thread that serves this call.
+    auto sleep = std::make_shared<Sleep>(
+        Sleep{asio::steady_timer(ctx.io_executor(), std::chrono::milliseconds(ms)), std::move(done)});
+    ctx.on_cancel([sleep] { sleep->timer.cancel(); });
+    sleep->timer.async_wait([sleep, ms](std::error_code ec) {
+      if (ec) return;  // cancelled: the caller no longer waits
+      sleep->done.reply(json{{"slept_ms", ms}}.dump());
+    });
+  });
+
+  registry.handle("fail", [](CallContext&, std::string_view payload) -> Result<std::string> {
+    auto args = parse_object(payload);
+    if (!args) return tl::unexpected(args.error());
+    if (args->value("throw", false)) throw std::runtime_error("demo handler threw on purpose");
+    return make_error(code_from_name(args->value("code", std::string("internal"))),
+                      args->value("message", std::string("demo failure")),
+                      json{{"requested", *args}}.dump());
+  });
+
+  auto counter = std::make_shared<std::atomic<std::uint64_t>>(0);
+  registry.handle("count", [counter](CallContext&, std::string_view) -> Result<std::string> {
+    return json{{"count", counter->fetch_add(1) + 1}}.dump();
+  });
+}
+
+}  // namespace plexus::cli

@@ -1,0 +1,15 @@
+// The demo services `plexus serve --demo` registers: echo, sleep, fail, count.
+#pragma once
+
+#include "plexus/handlers.hpp"
+
+namespace plexus::cli {
+
+// echo:  answers with the request bytes unchanged.
+// sleep: {"ms":N} answers {"slept_ms":N} after N ms (timer, not a blocked thread); stops early,
+//        and answers nothing, when the caller cancels or its deadline passes.
+// fail:  {"code":"not_found","message":"…"} fails with that status; {"throw":true} throws.
+// count: answers {"count":n}, n counting calls since the server started.
+void register_demo_services(HandlerRegistry& registry);
+
+}  // namespace plexus::cli

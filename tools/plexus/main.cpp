@@ -1,0 +1,20 @@
+// plexus: the CLI and daemon. Thin: every command is a few calls on the public API.
+#include <cstdlib>
+
+#include <spdlog/spdlog.h>
+
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+  // Quiet by default for one-shot commands; `serve` raises it to info; PLEXUS_LOG overrides.
+  if (!std::getenv("PLEXUS_LOG")) spdlog::set_level(spdlog::level::warn);
+  CLI::App app{"plexus — fast, safe, observable IPC between local processes"};
+  app.require_subcommand(1);
+  const plexus::cli::Run commands[] = {plexus::cli::add_serve(app), plexus::cli::add_call(app),
+                                       plexus::cli::add_ping(app)};
+  CLI11_PARSE(app, argc, argv);
+  for (const auto& run : commands) {
+    if (const int rc = run(); rc >= 0) return rc;
+  }
+  return 2;
+}

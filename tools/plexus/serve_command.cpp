@@ -1,0 +1,94 @@
+#include <csignal>
+#include <cstdio>
+
+#include <spdlog/spdlog.h>
+
+#include "commands.hpp"
+#include "demo_services.hpp"
+
+namespace plexus::cli {
+namespace {
+
+struct ServeArgs {
+  std::vector<std::string> listen;
+  std::string name = "plexus";
+  bool demo = false;
+  std::uint32_t max_message_size = 8u << 20;
+  std::size_t max_connections = 1024;
+  int heartbeat_ms = 5000;
+  int heartbeat_timeout_ms = 15000;
+  int drain_ms = 5000;
+};
+
+int serve(const ServeArgs& a) {
+  if (!std::getenv("PLEXUS_LOG")) spdlog::set_level(spdlog::level::info);
+  // SIGINT/SIGTERM start the graceful shutdown; block them before any thread exists so that
+  // only sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Runtime runtime;
+  ServerOptions options;
+  for (const auto& l : a.listen) options.listen.push_back(resolve_address(l));
+  options.name = a.name;
+  options.max_message_size = a.max_message_size;
+  options.max_connections = a.max_connections;
+  options.heartbeat_interval = Millis{a.heartbeat_ms};
+  options.heartbeat_timeout = Millis{a.heartbeat_timeout_ms};
+  auto server = Server::create(runtime, options);
+  if (!server) {
+    print_error(server.error());
+    return exit_code(server.error());
+  }
+  if (a.demo) register_demo_services(**server);
+  if (auto started = (*server)->start(); !started) {
+    print_error(started.error());
+    return exit_code(started.error());
+  }
+  const auto addresses = (*server)->addresses();
+  std::printf("plexus serve: \"%s\" is listening on\n", a.name.c_str());
+  for (const auto& addr : addresses) std::printf("  %s\n", addr.c_str());
+  if (a.demo) {
+    const auto& first = addresses.front();
+    std::printf(
+        "demo services: echo, sleep, fail, count. Try, from another terminal:\n"
+        "  plexus call %s echo '{\"hello\":\"world\"}'\n"
+        "  plexus call %s sleep '{\"ms\":200}'\n"
+        "  plexus call %s fail '{\"code\":\"not_found\"}'\n"
+        "  plexus ping %s\n",
+        first.c_str(), first.c_str(), first.c_str(), first.c_str());
+  }
+  std::printf("Ctrl-C drains in-flight calls (up to %d ms) and stops.\n", a.drain_ms);
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::printf("plexus serve: signal %d, draining\n", sig);
+  std::fflush(stdout);
+  (*server)->shutdown(Millis{a.drain_ms});
+  return 0;
+}
+
+}  // namespace
+
+Run add_serve(CLI::App& app) {
+  auto args = std::make_shared<ServeArgs>();
+  auto* cmd = app.add_subcommand("serve", "Run a plexus server");
+  cmd->add_option("-l,--listen", args->listen,
+                  "Address to listen on, repeatable: unix:///path, unix:@name, tcp://127.0.0.1:PORT "
+                  "(default: the default Unix socket)");
+  cmd->add_option("--name", args->name, "Server name sent in WELCOME");
+  cmd->add_flag("--demo", args->demo, "Register the demo services: echo, sleep, fail, count");
+  cmd->add_option("--max-message-size", args->max_message_size, "Largest payload accepted, bytes");
+  cmd->add_option("--max-connections", args->max_connections, "Connections served at once");
+  cmd->add_option("--heartbeat-ms", args->heartbeat_ms, "Ping a silent peer after this long");
+  cmd->add_option("--heartbeat-timeout-ms", args->heartbeat_timeout_ms,
+                  "Drop a peer silent this long");
+  cmd->add_option("--drain-ms", args->drain_ms, "On SIGINT/SIGTERM, wait this long for calls");
+  return [cmd, args] { return cmd->parsed() ? serve(*args) : -1; };
+}
+
+}  // namespace plexus::cli
