@@ -24,6 +24,8 @@ using CallCallback = std::function<void(Result<std::string>)>;
 
 class Caller {
  public:
+  static inline const CallOptions kNoOptions{};
+
   virtual ~Caller() = default;
 
   // Callback form. `done` runs exactly once on an I/O thread, never inside this call.
@@ -39,9 +41,14 @@ class Caller {
   // Any Asio completion token: asio::use_awaitable (co_await), use_future, a callback.
   // Completes with Result<std::string>. Honours Asio per-operation cancellation (e.g. a
   // cancellation_signal or `||` with a timer): the call completes with `cancelled` and the
-  // callee is told to stop.
+  // callee is told to stop. Arguments are copied before this returns.
+  // g++ 12 caveat: it corrupts temporaries that have destructors inside a co_await
+  // expression (e.g. `CallOptions{…}` or `std::string(…)` written in the call). The parameters
+  // are views so that `co_await c.async_call("m", payload, asio::use_awaitable)` creates none;
+  // build CallOptions in a named local first.
   template <typename Token>
-  auto async_call(std::string method, std::string payload, CallOptions options, Token&& token) {
+  auto async_call(std::string_view method, std::string_view payload, const CallOptions& options,
+                  Token&& token) {
     return asio::async_initiate<Token, void(Result<std::string>)>(
         [this](auto handler, std::string method, std::string payload, CallOptions options) {
           using Handler = decltype(handler);
@@ -59,7 +66,11 @@ class Caller {
                        });
                      });
         },
-        token, std::move(method), std::move(payload), std::move(options));
+        token, std::string(method), std::string(payload), options);
+  }
+  template <typename Token>
+  auto async_call(std::string_view method, std::string_view payload, Token&& token) {
+    return async_call(method, payload, kNoOptions, std::forward<Token>(token));
   }
 
   // Cancels a call started by this caller: it completes with `cancelled` and the callee's

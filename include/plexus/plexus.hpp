@@ -1,6 +1,12 @@
 // The whole public API of plexus in one include.
 #pragma once
 
+// Asio's coroutine vocabulary, for co_await client.async_call(…, asio::use_awaitable).
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+
 #include "plexus/call.hpp"
 #include "plexus/caller.hpp"
 #include "plexus/client.hpp"

@@ -198,6 +198,13 @@ void Client::schedule_reconnect() {
 
 void Client::start_call(CallId id, std::string method, std::string payload, CallOptions options,
                         CallCallback done) {
+  // Already on the strand with a live session (a call made from a completion, e.g. a pipelined
+  // caller refilling its window): call straight in. asio::dispatch would run inline too, but
+  // only after moving every argument into a lambda and the lambda into a handler.
+  if (strand_.running_in_this_thread() && session_ && session_->ready()) {
+    session_->call(id, std::move(method), std::move(payload), options, std::move(done));
+    return;
+  }
   asio::dispatch(strand_, [this, id, method = std::move(method), payload = std::move(payload),
                            options = std::move(options), done = std::move(done)]() mutable {
     if (session_ && session_->ready()) {

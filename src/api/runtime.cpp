@@ -3,11 +3,21 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include <mutex>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 namespace plexus {
 
 Runtime::Runtime(RuntimeOptions options) : work_(asio::make_work_guard(io_)) {
+  // Logs go to stderr: stdout belongs to the program (the CLI prints answers there).
+  static std::once_flag stderr_logger;
+  std::call_once(stderr_logger, [] {
+    auto logger = spdlog::stderr_color_mt("plexus");
+    logger->set_level(spdlog::default_logger()->level());
+    spdlog::set_default_logger(logger);
+  });
   // PLEXUS_LOG=trace|debug|info|warn|error|off sets the log level (default: warn).
   if (const char* level = std::getenv("PLEXUS_LOG")) {
     spdlog::set_level(spdlog::level::from_str(level));

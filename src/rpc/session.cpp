@@ -1,5 +1,7 @@
 #include "rpc/session.hpp"
 
+#include <algorithm>
+#include <cstdio>
 #include <exception>
 
 #include <asio/co_spawn.hpp>
@@ -16,6 +18,37 @@ using wire::FrameKind;
 Error goaway_error_from(const wire::Metadata& md) {
   return Error{status_code_from_wire(md.status.value_or(0)), std::string(md.error_message),
                std::string(md.error_details)};
+}
+
+// Deadlines further out than this are treated as this far: it keeps time_point arithmetic far
+// from overflow, and no real caller waits longer.
+constexpr std::uint64_t kMaxTimeoutUs = 30ull * 24 * 3600 * 1000 * 1000;  // 30 days
+
+std::chrono::microseconds clamp_timeout(std::uint64_t timeout_us) {
+  return std::chrono::microseconds(std::min(timeout_us, kMaxTimeoutUs));
+}
+
+// JSON object text {"key":"value"} with the value escaped.
+std::string json_string_field(std::string_view key, std::string_view value) {
+  std::string out = "{\"" + std::string(key) + "\":\"";
+  for (const char c : value) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"}";
 }
 
 std::string limit_details(std::uint64_t limit, std::uint64_t size) {
@@ -261,8 +294,12 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     return;
   }
   if (inbound_.contains(id)) {
-    send_error(id, Error{StatusCode::invalid_argument,
-                         "call id " + std::to_string(id) + " is already in flight", {}});
+    // An answer to it could not be told from the answer to the first call: the peer is broken.
+    const Error e{StatusCode::protocol_error,
+                  "call id " + std::to_string(id) + " reused while still in flight",
+                  "{\"id\":" + std::to_string(id) + "}"};
+    on_malformed(e);
+    connection_->close(e, /*flush=*/true);
     return;
   }
   const auto& table = handlers();
@@ -270,7 +307,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
   if (it == table.end()) {
     send_error(id, Error{StatusCode::not_found,
                          "no handler for method \"" + std::string(md.method) + "\"",
-                         "{\"method\":\"" + std::string(md.method) + "\"}"});
+                         json_string_field("method", md.method)});
     return;
   }
   if (md.timeout_us && *md.timeout_us == 0) {
@@ -285,7 +322,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     ctx.id_ = id;
     ctx.identity_ = &identity_;
     ctx.trace_id_ = std::string(md.trace_id);
-    if (md.timeout_us) ctx.deadline_ = last_rx_ + std::chrono::microseconds(*md.timeout_us);
+    if (md.timeout_us) ctx.deadline_ = last_rx_ + clamp_timeout(*md.timeout_us);
     ctx.session_ = weak_from_this();
     ctx.executor_ = executor_;
     Result<std::string> result;
@@ -312,7 +349,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
   call->executor = executor_;
   InboundEntry inbound{call, nullptr};
   if (md.timeout_us) {
-    call->ctx.deadline_ = last_rx_ + std::chrono::microseconds(*md.timeout_us);
+    call->ctx.deadline_ = last_rx_ + clamp_timeout(*md.timeout_us);
     inbound.deadline = std::make_unique<asio::steady_timer>(executor_, *call->ctx.deadline_);
     inbound.deadline->async_wait([weak = weak_from_this(), id](std::error_code ec) {
       if (auto s = weak.lock(); s && !ec) s->cancel_inbound(id, true);
@@ -410,9 +447,13 @@ void Session::complete_outbound(CallId id, Result<std::string> result) {
     counters_.late_responses.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  auto done = std::move(it->second.done);
-  if (it->second.deadline) it->second.deadline->cancel();
-  outbound_.erase(it);
+  auto node = outbound_.extract(it);
+  auto done = std::move(node.mapped().done);
+  if (node.mapped().deadline) {
+    node.mapped().deadline->cancel();
+    node.mapped().deadline.reset();  // destroyed now, as erase() would
+  }
+  if (spare_outbound_.size() < kMaxSpareNodes) spare_outbound_.push_back(std::move(node));
   done(std::move(result));
 }
 
@@ -422,6 +463,9 @@ void Session::on_frame_too_large(const wire::FrameHeader& header, const Error& e
                header.body_length, identity_.address, error.message);
   if (skipping && handshake_done_ && header.kind == FrameKind::request) {
     send_error(header.id, error);  // the connection goes on; only this call fails
+  } else if (skipping && handshake_done_ &&
+             (header.kind == FrameKind::response || header.kind == FrameKind::error)) {
+    complete_outbound(header.id, tl::unexpected(error));  // our call fails, not hangs
   } else if (!skipping || !handshake_done_) {
     send_goaway(error);
     connection_->close(error, /*flush=*/true);
@@ -531,7 +575,15 @@ void Session::call(CallId id, std::string method, std::string payload,
                                           "no answer within " + std::to_string(t.count()) + " ms"));
     });
   }
-  outbound_.emplace(id, std::move(pending));
+  if (spare_outbound_.empty()) {
+    outbound_.emplace(id, std::move(pending));
+    return;
+  }
+  auto node = std::move(spare_outbound_.back());
+  spare_outbound_.pop_back();
+  node.key() = id;
+  node.mapped() = std::move(pending);
+  outbound_.insert(std::move(node));
 }
 
 void Session::cancel(CallId id) {
@@ -565,8 +617,13 @@ Result<void> Session::notify(std::string_view method, std::string payload) {
 void Session::send_result(CallId id, Result<std::string> result) {
   if (result) {
     auto sent = connection_->send_owned(FrameKind::response, id, {}, std::move(*result));
-    // The answer is over the caller's limit: the caller gets that error instead.
-    if (!sent && sent.error().code == StatusCode::message_too_large) send_error(id, sent.error());
+    // The answer is over the caller's limit: the caller gets that error instead. Any other
+    // failure (write queue full) ends the session, which fails the caller's call.
+    if (!sent && sent.error().code == StatusCode::message_too_large) {
+      send_error(id, sent.error());
+    } else if (!sent) {
+      connection_->close(sent.error(), /*flush=*/false);
+    }
     return;
   }
   send_error(id, result.error());
@@ -574,11 +631,19 @@ void Session::send_result(CallId id, Result<std::string> result) {
 
 void Session::send_error(CallId id, const Error& error) {
   counters_.errors_out.fetch_add(1, std::memory_order_relaxed);
+  // An error must never say ok, and must fit the 64 KiB metadata block: long texts are cut.
+  constexpr std::size_t kMaxMessage = 8 * 1024;
+  constexpr std::size_t kMaxDetails = 48 * 1024;
+  const StatusCode code = error.code == StatusCode::ok ? StatusCode::unknown : error.code;
   wire::Metadata md;
-  md.status = static_cast<std::uint16_t>(error.code);
-  md.error_message = error.message;
-  md.error_details = error.details;
-  (void)connection_->send(FrameKind::error, id, md, {});
+  md.status = static_cast<std::uint16_t>(code);
+  md.error_message = std::string_view(error.message).substr(0, kMaxMessage);
+  md.error_details = error.details.size() <= kMaxDetails ? std::string_view(error.details)
+                                                          : std::string_view("{\"truncated\":true}");
+  if (auto sent = connection_->send(FrameKind::error, id, md, {}); !sent) {
+    // Only a full write queue gets here: the peer stopped reading, so the session is over.
+    connection_->close(sent.error(), /*flush=*/false);
+  }
 }
 
 void Session::send_goaway(const Error& error) {

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <asio/steady_timer.hpp>
 
@@ -152,6 +153,10 @@ class Session final : public transport::ConnectionDelegate,
   PeerIdentity identity_;
 
   std::unordered_map<CallId, PendingCall> outbound_;
+  // Map nodes of finished outbound calls, reused by the next ones: a caller keeping many calls
+  // in flight would otherwise allocate and free a node per call. Bounded by kMaxSpareNodes.
+  std::vector<std::unordered_map<CallId, PendingCall>::node_type> spare_outbound_;
+  static constexpr std::size_t kMaxSpareNodes = 256;
   std::unordered_map<CallId, InboundEntry> inbound_;
   std::atomic<std::size_t> inbound_count_{0};
   std::shared_ptr<std::atomic<CallId>> call_ids_;

@@ -171,6 +171,9 @@ Result<void> encode_frame_head(FrameKind kind, std::uint64_t id, const Metadata&
     return make_error(StatusCode::invalid_argument,
                       "metadata of " + std::to_string(meta) + " bytes exceeds 65535");
   }
+  if (payload_size > 0xFFFFFFFFu - meta) {  // body_length is a u32: never let it wrap
+    return make_error(StatusCode::message_too_large, "frame body exceeds 4 GiB");
+  }
   FrameHeader h;
   h.kind = kind;
   h.id = id;

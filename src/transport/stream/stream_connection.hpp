@@ -62,7 +62,9 @@ class StreamConnection final : public Connection,
   void start_read();
   void on_read(const std::error_code& ec, std::size_t n);
   void process_input();
-  void start_write();
+  // try_now: attempt a non-blocking write first; only what the socket does not take at once
+  // goes through async_write.
+  void start_write(bool try_now = false);
   void on_write(const std::error_code& ec, std::size_t n);
   void finish_close(const Error& reason);
 
@@ -83,6 +85,10 @@ class StreamConnection final : public Connection,
   Batch writing_;                // the batch being written
   std::vector<asio::const_buffer> iov_;
   bool write_in_flight_ = false;
+  // While the frames of one read are handed to the delegate, what it sends is only queued;
+  // on_read then writes it all at once (see there).
+  bool in_input_ = false;
+  bool sync_write_ok_ = false;  // the socket is in non-blocking mode, so write_some never blocks
 
   bool closing_ = false;         // close(flush) requested: stop reading, finish the writes
   bool closed_ = false;

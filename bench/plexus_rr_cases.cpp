@@ -1,0 +1,318 @@
+// plexus rows: a plexus::Client calling an "echo" SyncHandler of a plexus::Server running in a
+// forked child process.
+//   plexus-unix           Unix socket; round trips from a coroutine on the I/O thread
+//                         (co_await async_call), pipelined with call_async callbacks
+//   plexus-tcp            the same over TCP on 127.0.0.1 (port chosen by the server)
+//   plexus-unix-blocking  Unix socket; blocking client.call() from the benchmark thread, so
+//                         every call pays the hand-off to the I/O thread and back. It cannot
+//                         pipeline from one thread: sequential calls/s, shown as (seq)
+// The client closes the run with a "bye" call, after which the server shuts down by itself.
+#include "rr_case.hpp"
+#include "rr_driver.hpp"
+#include "server_process.hpp"
+#include "unix_io.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <algorithm>
+#include <asio/co_spawn.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <exception>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <plexus/plexus.hpp>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace plexus_bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kJoinTimeoutMs = 5000;
+// Bounds every wait of the client for the I/O thread, so a lost reply fails the row instead of
+// hanging the run.
+constexpr auto kStallTimeout = std::chrono::seconds(30);
+constexpr const char* kEcho = "echo";
+constexpr const char* kBye = "bye";
+
+// All client-side state below is touched from exactly one I/O thread: that is what lets the
+// pipelined driver keep its counters without locks.
+constexpr int kIoThreads = 1;
+
+template <typename T>
+T unwrap(plexus::Result<T> result, const std::string& what) {
+  if (!result) throw std::runtime_error(what + ": " + result.error().to_string());
+  return std::move(*result);
+}
+
+void check(const plexus::Result<void>& result, const std::string& what) {
+  if (!result) throw std::runtime_error(what + ": " + result.error().to_string());
+}
+
+void check_reply(const plexus::Result<std::string>& reply, std::size_t payload_size) {
+  if (!reply) throw std::runtime_error("echo failed: " + reply.error().to_string());
+  if (reply->size() != payload_size) throw std::runtime_error("bad plexus reply size");
+}
+
+// Carries the server's bound address (a tcp port 0 becomes the chosen port) from the child to
+// the parent. Created before fork(); the child writes one line before it signals ready, so the
+// parent finds it complete once the ServerProcess constructor returns.
+class AddressPipe {
+ public:
+  AddressPipe() {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2");
+    read_ = UniqueFd(fds[0]);
+    write_ = UniqueFd(fds[1]);
+  }
+
+  // Child side.
+  void send(const std::string& address) {
+    const std::string line = address + '\n';
+    std::size_t done = 0;
+    while (done < line.size()) {
+      const ssize_t n = write(write_.get(), line.data() + done, line.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw_errno("write(address pipe)");
+      done += static_cast<std::size_t>(n);
+    }
+  }
+
+  // Parent side, after the child signalled ready.
+  std::string receive() {
+    write_.reset();  // the parent never writes; the child keeps its own copy
+    std::string address;
+    for (;;) {
+      char c = 0;
+      const ssize_t n = read(read_.get(), &c, 1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw_errno("read(address pipe)");
+      if (n == 0) throw std::runtime_error("server child sent no address");
+      if (c == '\n') return address;
+      address += c;
+    }
+  }
+
+ private:
+  UniqueFd read_;
+  UniqueFd write_;
+};
+
+// The server child: its own Runtime and Server, created after fork().
+void serve(const std::string& listen_address, AddressPipe& address_pipe,
+           const std::function<void()>& ready) {
+  plexus::Runtime runtime(plexus::RuntimeOptions{kIoThreads});
+  plexus::ServerOptions options;
+  options.listen = {listen_address};
+  options.name = "plexus-bench-server";
+  auto server = unwrap(plexus::Server::create(runtime, std::move(options)), "Server::create");
+  server->handle(kEcho, [](plexus::CallContext&, std::string_view payload) {
+    return plexus::Result<std::string>(std::string(payload));
+  });
+  std::promise<void> bye;
+  auto bye_said = bye.get_future();
+  server->handle(kBye, [&bye, said = false](plexus::CallContext&, std::string_view) mutable {
+    if (!std::exchange(said, true)) bye.set_value();
+    return plexus::Result<std::string>(std::string());
+  });
+  check(server->start(), "Server::start");
+  address_pipe.send(server->addresses().at(0));
+  ready();
+  // No timeout needed: if the client dies instead of saying bye, the parent kills this process
+  // (ServerProcess: join timeout, PDEATHSIG).
+  bye_said.wait();
+  server->shutdown(plexus::Millis{1000});
+}
+
+std::unique_ptr<plexus::Client> connect_client(plexus::Runtime& runtime,
+                                               const std::string& address) {
+  plexus::ClientOptions options;
+  options.address = address;
+  options.name = "plexus-bench-client";
+  // A lost connection must fail the row, not be papered over by a reconnect.
+  options.reconnect.enabled = false;
+  return unwrap(plexus::Client::connect(runtime, std::move(options)), "connect " + address);
+}
+
+template <typename T>
+T wait_for(std::future<T>& future, const char* what) {
+  if (future.wait_for(kStallTimeout) != std::future_status::ready) {
+    throw std::runtime_error(std::string(what) + " stalled");
+  }
+  return future.get();
+}
+
+// Sequential round trips from a coroutine on the I/O thread: the call starts and completes
+// there, with no hand-off between threads. Same structure as time_round_trips().
+asio::awaitable<std::vector<double>> round_trips_on_io_thread(plexus::Client& client,
+                                                              const RrParams& params,
+                                                              const std::string& payload) {
+  // A named lvalue, not `{}`: GCC 12 corrupts class-type temporaries (a std::string inside)
+  // created within a co_await expression (free(): invalid pointer); see asio issue #1073.
+  const plexus::CallOptions options;
+  for (std::uint64_t i = 0; i < params.warmup_count; ++i) {
+    check_reply(co_await client.async_call(kEcho, payload, options, asio::use_awaitable),
+                params.payload_size);
+  }
+  std::vector<double> samples;
+  samples.reserve(params.rt_count);
+  for (std::uint64_t i = 0; i < params.rt_count; ++i) {
+    const auto start = Clock::now();
+    auto reply = co_await client.async_call(kEcho, payload, options, asio::use_awaitable);
+    const auto stop = Clock::now();
+    check_reply(reply, params.payload_size);
+    samples.push_back(std::chrono::duration<double, std::micro>(stop - start).count());
+  }
+  co_return samples;
+}
+
+std::vector<double> time_round_trips_async(plexus::Runtime& runtime, plexus::Client& client,
+                                           const RrParams& params, const std::string& payload) {
+  std::promise<std::vector<double>> done;
+  auto samples = done.get_future();
+  asio::co_spawn(runtime.executor(), round_trips_on_io_thread(client, params, payload),
+                 [&done](std::exception_ptr error, std::vector<double> result) {
+                   if (error) {
+                     done.set_exception(error);
+                   } else {
+                     done.set_value(std::move(result));
+                   }
+                 });
+  return wait_for(samples, "plexus round trips");
+}
+
+// Keeps `window` calls in flight with call_async; each completion (on the I/O thread) issues
+// the next call. Must outlive every callback it hands out: the owner declares it before the
+// client, whose close() completes any call still in flight.
+class Pipeliner {
+ public:
+  double run(plexus::Runtime& runtime, plexus::Client& client, const std::string& payload,
+             std::uint64_t count, std::uint32_t window) {
+    client_ = &client;
+    payload_ = &payload;
+    count_ = count;
+    auto seconds = done_.get_future();
+    asio::post(runtime.executor(), [this, window] {
+      start_ = Clock::now();
+      const std::uint64_t first =
+          std::min<std::uint64_t>(count_, std::max<std::uint32_t>(window, 1));
+      for (std::uint64_t i = 0; i < first; ++i) issue();
+    });
+    return wait_for(seconds, "pipelined plexus calls");
+  }
+
+ private:
+  void issue() {
+    ++sent_;
+    // Capturing only `this` keeps the callback inside std::function's small buffer.
+    client_->call_async(kEcho, *payload_, {},
+                        [this](plexus::Result<std::string> reply) { on_reply(std::move(reply)); });
+  }
+
+  void on_reply(plexus::Result<std::string> reply) {
+    if (finished_) return;  // failed earlier; calls still in flight drain here
+    if (!reply || reply->size() != payload_->size()) {
+      finished_ = true;
+      done_.set_exception(std::make_exception_ptr(
+          std::runtime_error("pipelined echo failed: " +
+                             (reply ? std::string("bad reply size") : reply.error().to_string()))));
+      return;
+    }
+    ++received_;
+    if (sent_ < count_) issue();
+    if (received_ == count_) {
+      finished_ = true;
+      done_.set_value(std::chrono::duration<double>(Clock::now() - start_).count());
+    }
+  }
+
+  plexus::Client* client_ = nullptr;
+  const std::string* payload_ = nullptr;
+  std::uint64_t count_ = 0;
+  std::uint64_t sent_ = 0;
+  std::uint64_t received_ = 0;
+  bool finished_ = false;
+  Clock::time_point start_;
+  std::promise<double> done_;
+};
+
+enum class CallStyle { on_io_thread, blocking };
+
+RrResult run_plexus(const RrParams& params, const std::string& listen_address,
+                    const std::string& socket_file,  // empty: none to clean up
+                    CallStyle style) {
+  // The library logs connects and shutdowns at info level; keep them out of the table unless
+  // the user asked for them. Set before fork() so the server child inherits it.
+  setenv("PLEXUS_LOG", "warn", /*overwrite=*/0);
+  std::optional<SocketFileGuard> file_guard;  // removes the socket file however we leave
+  if (!socket_file.empty()) file_guard.emplace(socket_file);
+  AddressPipe address_pipe;
+  ServerProcess server(
+      [&](const std::function<void()>& ready) { serve(listen_address, address_pipe, ready); });
+  const std::string address = address_pipe.receive();
+
+  RrResult result;
+  const std::string payload(params.payload_size, 'x');
+  {
+    // Declaration order is destruction order reversed: the client closes (failing any call
+    // still in flight) while the pipeliner its callbacks point to is alive, and the runtime
+    // joins its thread before the pipeliner goes.
+    Pipeliner pipeliner;
+    plexus::Runtime runtime(plexus::RuntimeOptions{kIoThreads});
+    auto client = connect_client(runtime, address);
+
+    if (style == CallStyle::on_io_thread) {
+      result.rt_us = time_round_trips_async(runtime, *client, params, payload);
+      result.pipelined_seconds =
+          pipeliner.run(runtime, *client, payload, params.pipelined_count, params.window);
+      result.pipelined_calls = params.pipelined_count;
+      result.pipeline_mode = PipelineMode::windowed;
+    } else {
+      const auto call = [&] { check_reply(client->call(kEcho, payload), params.payload_size); };
+      result.rt_us = time_round_trips(params, call);
+      // One thread blocked in call() has one call in flight: report back-to-back calls,
+      // capped at rt_count like the other sequential row.
+      result.pipelined_calls = std::min(params.pipelined_count, params.rt_count);
+      result.pipelined_seconds = time_sequential(result.pipelined_calls, call);
+      result.pipeline_mode = PipelineMode::sequential;
+    }
+    unwrap(client->call(kBye, {}), "bye");
+    client->close();
+  }
+  if (!server.join(kJoinTimeoutMs)) {
+    throw std::runtime_error("plexus server (" + address + ") did not exit cleanly");
+  }
+  return result;
+}
+
+RrResult run_unix(const RrParams& params, const char* file, CallStyle style) {
+  const std::string path = params.scratch_dir + "/" + file;
+  return run_plexus(params, "unix://" + path, path, style);
+}
+
+const RrRegistrar unix_case{RrCase{"plexus-unix", [](const RrParams& p) {
+                                     return run_unix(p, "plexus-unix.sock",
+                                                     CallStyle::on_io_thread);
+                                   }}};
+
+const RrRegistrar unix_blocking_case{RrCase{"plexus-unix-blocking", [](const RrParams& p) {
+                                              return run_unix(p, "plexus-unix-blocking.sock",
+                                                              CallStyle::blocking);
+                                            }}};
+
+const RrRegistrar tcp_case{RrCase{"plexus-tcp", [](const RrParams& p) {
+                                    return run_plexus(p, "tcp://127.0.0.1:0", {},
+                                                      CallStyle::on_io_thread);
+                                  }}};
+
+}  // namespace
+}  // namespace plexus_bench

@@ -1,0 +1,49 @@
+// Shared by the fuzz targets: a check that traps (so libFuzzer records a crash with the input)
+// and field-by-field comparison of decoded metadata.
+#pragma once
+
+#include "wire/metadata.hpp"
+
+#define FUZZ_CHECK(cond)           \
+  do {                             \
+    if (!(cond)) __builtin_trap(); \
+  } while (0)
+
+namespace plexus::fuzz {
+
+inline bool same_metadata(const wire::Metadata& a, const wire::Metadata& b) {
+  return a.method == b.method && a.timeout_us == b.timeout_us && a.trace_id == b.trace_id &&
+         a.content_type == b.content_type && a.status == b.status &&
+         a.error_message == b.error_message && a.error_details == b.error_details &&
+         a.magic == b.magic && a.version == b.version && a.peer_name == b.peer_name &&
+         a.capabilities == b.capabilities && a.max_message_size == b.max_message_size &&
+         a.heartbeat_interval_ms == b.heartbeat_interval_ms;
+}
+
+// What a successfully decoded block must satisfy whatever the input was.
+inline void check_decoded_invariants(const wire::Metadata& md) {
+  FUZZ_CHECK(md.method.size() <= wire::kMaxNameLength);
+  FUZZ_CHECK(md.trace_id.size() <= wire::kMaxTraceIdLength);
+  FUZZ_CHECK(md.peer_name.size() <= wire::kMaxNameLength);
+  FUZZ_CHECK(md.magic.size() <= 4);
+  FUZZ_CHECK(!md.content_type || static_cast<unsigned>(*md.content_type) <= 1);
+}
+
+// Re-encodes a decoded block and checks that the canonical form is a fixed point: it decodes to
+// the same fields, re-encodes to the same bytes, and is no longer than the original (unknown
+// keys are dropped, each known key appears once with the same value).
+inline std::string check_metadata_round_trip(std::string_view original, const wire::Metadata& md) {
+  std::string canonical;
+  wire::encode_metadata(md, canonical);
+  FUZZ_CHECK(canonical.size() == wire::encoded_size(md));
+  FUZZ_CHECK(canonical.size() <= original.size());
+  auto again = wire::decode_metadata(canonical);
+  FUZZ_CHECK(again.has_value());
+  FUZZ_CHECK(same_metadata(*again, md));
+  std::string twice;
+  wire::encode_metadata(*again, twice);
+  FUZZ_CHECK(twice == canonical);
+  return canonical;
+}
+
+}  // namespace plexus::fuzz

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the wire fuzz targets (tests/fuzz/corpus/<target>/*.bin).
+
+The frames are laid out here from docs/PROTOCOL.md independently of the C++ codec: a 16-byte
+little-endian header (u32 body_length, u8 kind, u8 flags, u16 metadata_length, u64 id), then
+TLV metadata entries (u16 key, u16 length, value), then the payload. Deterministic, so re-running
+it leaves the committed files unchanged. Usage: tests/fuzz/make_corpus.py
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+HELLO, WELCOME, REQUEST, RESPONSE, ERROR, NOTIFY, CANCEL, PING, PONG, GOAWAY = range(1, 11)
+METHOD, TIMEOUT_US, TRACE_ID, CONTENT_TYPE, STATUS, ERROR_MESSAGE, ERROR_DETAILS = range(1, 8)
+MAGIC, VERSION, PEER_NAME, CAPABILITIES, MAX_MESSAGE_SIZE, HEARTBEAT_MS = range(32, 38)
+FUZZ_MAX_MESSAGE = 1024  # kFuzzMaxMessage in frame_decoder_fuzz.cpp
+
+
+def entry(key, value):
+    return struct.pack("<HH", key, len(value)) + value
+
+
+def u8(v): return struct.pack("<B", v)
+def u16(v): return struct.pack("<H", v)
+def u32(v): return struct.pack("<I", v)
+def u64(v): return struct.pack("<Q", v)
+
+
+def header(body_length, kind, flags, metadata_length, frame_id):
+    return struct.pack("<IBBHQ", body_length, kind, flags, metadata_length, frame_id)
+
+
+def frame(kind, frame_id, metadata=b"", payload=b""):
+    return header(len(metadata) + len(payload), kind, 0, len(metadata), frame_id) + metadata + payload
+
+
+def hello_md(version=1, name=b"seed-peer"):
+    return (entry(MAGIC, b"PLXS") + entry(VERSION, u16(version)) + entry(PEER_NAME, name) +
+            entry(CAPABILITIES, u64(3)) + entry(MAX_MESSAGE_SIZE, u32(8 << 20)) +
+            entry(HEARTBEAT_MS, u32(5000)))
+
+
+def request_md(method=b"echo"):
+    return (entry(METHOD, method) + entry(TIMEOUT_US, u64(1_500_000)) +
+            entry(TRACE_ID, b"trace-0001") + entry(CONTENT_TYPE, u8(1)))
+
+
+def error_md(status=101, message=b"bad frame", details=b'{"key":1}'):
+    return entry(STATUS, u16(status)) + entry(ERROR_MESSAGE, message) + entry(ERROR_DETAILS, details)
+
+
+FRAME_DECODER = {
+    "hello": frame(HELLO, 0, hello_md()),
+    "welcome": frame(WELCOME, 0, hello_md(name=b"seed-server")),
+    "hello_minimal": frame(HELLO, 0, entry(MAGIC, b"PLXS") + entry(VERSION, u16(1))),
+    "hello_version2": frame(HELLO, 0, hello_md(version=2)),
+    "session": b"".join([
+        frame(HELLO, 0, hello_md()),
+        frame(REQUEST, 1, request_md(), b'{"hello":"world"}'),
+        frame(RESPONSE, 1, b"", b'{"hello":"world"}'),
+        frame(NOTIFY, 0, entry(METHOD, b"event.tick"), b"{}"),
+        frame(PING, 7),
+        frame(PONG, 7),
+        frame(CANCEL, 2),
+        frame(ERROR, 2, entry(STATUS, u16(1)) + entry(ERROR_MESSAGE, b"cancelled")),
+        frame(GOAWAY, 0, error_md(status=0, message=b"bye", details=b"{}")),
+    ]),
+    "request_at_limit": frame(REQUEST, 3, entry(METHOD, b"echo"), b"x" * FUZZ_MAX_MESSAGE),
+    "too_large_then_request": frame(REQUEST, 4, entry(METHOD, b"echo"),
+                                    b"y" * (FUZZ_MAX_MESSAGE + 1)) +
+    frame(REQUEST, 5, entry(METHOD, b"echo"), b"after"),
+    "claims_4gib": header(0xFFFFFFFF, REQUEST, 0, 0, 9),
+    "unknown_key": frame(REQUEST, 6, entry(999, b"future") + entry(METHOD, b"echo"), b"p"),
+    "duplicate_key": frame(REQUEST, 7, entry(METHOD, b"echo") + entry(METHOD, b"echo")),
+    "wrong_width": frame(ERROR, 8, entry(STATUS, u32(101))),
+    "unknown_kind": header(0, 11, 0, 0, 1),
+    "reserved_flags": header(0, PING, 1, 0, 1),
+    "metadata_past_body": header(4, REQUEST, 0, 8, 1) + b"abcd",
+    "truncated_request": frame(REQUEST, 10, request_md(), b"payload")[:30],
+}
+
+METADATA = {
+    "every_field": request_md() + error_md() + hello_md(),
+    "hello": hello_md(),
+    "error": error_md(),
+    "request": request_md(),
+    "unknown_keys": entry(0, b"") + entry(500, b"x" * 10) + entry(METHOD, b"m") + entry(0xFFFF, b"z"),
+    "duplicate": entry(VERSION, u16(1)) + entry(VERSION, u16(1)),
+    "wrong_width": entry(TIMEOUT_US, u32(1)),
+    "empty_string": entry(PEER_NAME, b""),
+    "bad_content_type": entry(CONTENT_TYPE, u8(2)),
+    "runs_past": struct.pack("<HH", METHOD, 40) + b"short",
+    "truncated_head": entry(METHOD, b"m") + b"\x01\x00",
+    "long_method": entry(METHOD, b"m" * 256),
+    "long_trace": entry(TRACE_ID, b"t" * 65),
+}
+
+
+def write(target, seeds):
+    out = os.path.join(HERE, "corpus", target)
+    os.makedirs(out, exist_ok=True)
+    for name, data in sorted(seeds.items()):
+        with open(os.path.join(out, name + ".bin"), "wb") as f:
+            f.write(data)
+
+
+if __name__ == "__main__":
+    write("frame_decoder", FRAME_DECODER)
+    write("metadata", METADATA)

@@ -1,0 +1,79 @@
+// libFuzzer target: an arbitrary metadata block. What decodes must re-encode to a canonical
+// block that is a fixed point; validate_frame_fields must agree with the fields present for
+// every kind; decode_hello must only accept the magic and version 1; every kind of frame
+// carrying the block must parse back with it.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "fuzz_support.hpp"
+#include "wire/frame.hpp"
+#include "wire/handshake.hpp"
+#include "wire/metadata.hpp"
+
+namespace {
+
+using namespace plexus::wire;
+using plexus::StatusCode;
+
+bool expected_valid(FrameKind kind, const Metadata& md) {
+  switch (kind) {
+    case FrameKind::request:
+    case FrameKind::notify:
+      return !md.method.empty();
+    case FrameKind::error:
+    case FrameKind::goaway:
+      return md.status.has_value();
+    case FrameKind::hello:
+    case FrameKind::welcome:
+      return !md.magic.empty() && md.version.has_value();
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view block(reinterpret_cast<const char*>(data), size);
+  auto md = decode_metadata(block);
+  if (!md) {
+    FUZZ_CHECK(md.error().code == StatusCode::protocol_error);
+    FUZZ_CHECK(!md.error().message.empty());
+    FUZZ_CHECK(md.error().details.empty() || md.error().details.starts_with("{\"key\":"));
+    return 0;
+  }
+  plexus::fuzz::check_decoded_invariants(*md);
+  const std::string canonical = plexus::fuzz::check_metadata_round_trip(block, *md);
+
+  for (int raw = 1; raw <= 10; ++raw) {
+    const auto kind = static_cast<FrameKind>(raw);
+    const auto valid = validate_frame_fields(kind, *md);
+    FUZZ_CHECK(valid.has_value() == expected_valid(kind, *md));
+    if (canonical.size() > kMaxMetadataSize) continue;
+    std::string frame;
+    FUZZ_CHECK(encode_frame(kind, 42, *md, "p", 1, frame).has_value());
+    auto r = parse_frame(frame, Limits{1});
+    FUZZ_CHECK(r.state == ParseResult::State::frame && r.consumed == frame.size());
+    FUZZ_CHECK(r.frame.header.kind == kind && r.frame.header.id == 42);
+    FUZZ_CHECK(r.frame.metadata == canonical && r.frame.payload == "p");
+  }
+
+  auto hello = decode_hello(*md);
+  FUZZ_CHECK(hello.has_value() == (md->magic == kMagic && md->version == kProtocolVersion));
+  if (hello) {
+    const Metadata again = hello_metadata(*hello);
+    FUZZ_CHECK(again.peer_name == md->peer_name);
+    FUZZ_CHECK(again.capabilities == md->capabilities.value_or(0));
+    FUZZ_CHECK(again.max_message_size == md->max_message_size.value_or(kDefaultMaxMessageSize));
+    FUZZ_CHECK(again.heartbeat_interval_ms == md->heartbeat_interval_ms.value_or(0));
+  } else {
+    FUZZ_CHECK(hello.error().code == StatusCode::protocol_error);
+    if (md->magic == kMagic && md->version) {
+      FUZZ_CHECK(hello.error().details ==
+                 "{\"supported\":[1],\"offered\":" + std::to_string(*md->version) + "}");
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,188 @@
+// Request/response, notify and symmetric calls between this process and a child server.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "plexus/plexus.hpp"
+#include "test_kit.hpp"
+#include "transports.hpp"
+
+namespace plexus::test {
+namespace {
+
+using nlohmann::json;
+
+class CallTest : public ::testing::TestWithParam<Transport> {
+ protected:
+  void SetUp() override {
+    server_ = ServerProcess::spawn({"--listen", listen_address(GetParam(), dir_)});
+    ASSERT_TRUE(server_.running());
+    ClientOptions options;
+    options.address = server_.address();
+    options.name = "call-test";
+    auto client = Client::connect(runtime_, options);
+    ASSERT_TRUE(client) << client.error().to_string();
+    client_ = std::move(*client);
+  }
+
+  TempDir dir_;
+  ServerProcess server_;
+  Runtime runtime_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_P(CallTest, EchoReturnsThePayload) {
+  auto r = client_->call("echo", R"({"hello":"world"})");
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(*r, R"({"hello":"world"})");
+}
+
+TEST_P(CallTest, EmptyAndBinaryPayloadsSurvive) {
+  EXPECT_EQ(*client_->call("echo", ""), "");
+  std::string binary;
+  for (int i = 0; i < 256; ++i) binary.push_back(static_cast<char>(i));
+  EXPECT_EQ(*client_->call("echo", binary), binary);
+}
+
+TEST_P(CallTest, UnknownMethodIsNotFound) {
+  auto r = client_->call("no.such.method", "{}");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, StatusCode::not_found);
+  EXPECT_NE(r.error().message.find("no.such.method"), std::string::npos);
+}
+
+TEST_P(CallTest, HandlerErrorKeepsCodeMessageAndDetails) {
+  auto r = client_->call("fail", R"({"code":"permission_denied","message":"nope"})");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, StatusCode::permission_denied);
+  EXPECT_EQ(r.error().message, "nope");
+  EXPECT_EQ(json::parse(r.error().details)["requested"]["code"], "permission_denied");
+}
+
+TEST_P(CallTest, ThrowingHandlerFailsOnlyThatCall) {
+  auto r = client_->call("fail", R"({"throw":true})");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, StatusCode::internal);
+  // The connection lives on.
+  EXPECT_TRUE(client_->call("echo", "still here"));
+  EXPECT_EQ(client_->state(), ConnectionState::connected);
+}
+
+TEST_P(CallTest, ThousandConcurrentCallsAllAnswered) {
+  constexpr int kCalls = 1000;
+  Countdown all(kCalls);
+  std::mutex mu;
+  std::set<std::string> answers;
+  int failures = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    client_->call_async("echo", std::to_string(i), {}, [&](Result<std::string> r) {
+      {
+        std::lock_guard lock(mu);
+        if (r) answers.insert(*r); else ++failures;
+      }
+      all.done();
+    });
+  }
+  ASSERT_TRUE(all.wait_for(Millis{30000}));
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(answers.size(), static_cast<std::size_t>(kCalls));  // each its own answer
+}
+
+TEST_P(CallTest, AnswersArriveOutOfOrderMatchedById) {
+  // The slow call is sent first and answered last; each completion gets its own answer.
+  Event<std::string> slow, fast;
+  client_->call_async("sleep", R"({"ms":300})", {}, [&](Result<std::string> r) {
+    slow.set(r ? *r : r.error().to_string());
+  });
+  client_->call_async("sleep", R"({"ms":1})", {}, [&](Result<std::string> r) {
+    fast.set(r ? *r : r.error().to_string());
+    EXPECT_FALSE(slow.is_set()) << "the fast answer should come first";
+  });
+  EXPECT_EQ(fast.wait_for(Millis{5000}), R"({"slept_ms":1})");
+  EXPECT_EQ(slow.wait_for(Millis{5000}), R"({"slept_ms":300})");
+}
+
+TEST_P(CallTest, CoAwaitFormOnTheIoThread) {
+  Event<std::string> got;
+  asio::co_spawn(
+      runtime_.io(),
+      [&]() -> asio::awaitable<void> {
+        auto r = co_await client_->async_call("echo", "co", asio::use_awaitable);
+        // Options as a named local: g++ 12 corrupts temporaries with destructors inside a
+        // co_await expression (documented in caller.hpp).
+        const CallOptions options{.timeout = Millis{5000}};
+        auto r2 = co_await client_->async_call("echo", "-with-options", options,
+                                               asio::use_awaitable);
+        got.set((r ? *r : r.error().to_string()) + (r2 ? *r2 : r2.error().to_string()));
+      },
+      asio::detached);
+  EXPECT_EQ(got.wait_for(Millis{5000}), "co-with-options");
+}
+
+TEST_P(CallTest, BlockingCallOnIoThreadIsRefusedNotDeadlocked) {
+  Event<StatusCode> code;
+  asio::post(runtime_.io(), [&] {
+    auto r = client_->call("echo", "x");
+    code.set(r ? StatusCode::ok : r.error().code);
+  });
+  EXPECT_EQ(code.wait_for(Millis{5000}), StatusCode::failed_precondition);
+}
+
+struct Sum {
+  int a = 0, b = 0;
+  NLOHMANN_DEFINE_TYPE_INTRUSIVE(Sum, a, b)
+};
+struct Echoed {
+  int a = 0, b = 0;
+  NLOHMANN_DEFINE_TYPE_INTRUSIVE(Echoed, a, b)
+};
+
+TEST_P(CallTest, TypedMethodRoundTripAndDecodeError) {
+  constexpr Method<Sum, Echoed> kEcho{"echo"};
+  auto r = call(*client_, kEcho, Sum{1, 2});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(r->a, 1);
+  EXPECT_EQ(r->b, 2);
+  constexpr Method<Sum, Echoed> kCount{"count"};  // answers {"count":n}: not an Echoed
+  auto bad = call(*client_, kCount, Sum{});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, StatusCode::invalid_argument);
+  EXPECT_EQ(json::parse(bad.error().details)["codec"], "json");
+}
+
+TEST_P(CallTest, ServerCallsBackIntoTheClient) {
+  client_->handle("client.greet", [](CallContext& ctx, std::string_view p) -> Result<std::string> {
+    return "hello " + std::string(p) + " from " + std::string(ctx.method());
+  });
+  auto r = client_->call("call_back", "server");
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(*r, "hello server from client.greet");
+}
+
+TEST_P(CallTest, NotifyRunsTheHandlerWithoutAnAnswer) {
+  // "count" counts notifies too: two notifies then a call sees them.
+  const auto before = json::parse(*client_->call("count", ""))["count"].get<int>();
+  ASSERT_TRUE(client_->notify("count", ""));
+  ASSERT_TRUE(client_->notify("count", ""));
+  const auto after = json::parse(*client_->call("count", ""))["count"].get<int>();
+  EXPECT_EQ(after, before + 3);  // frames on one connection are handled in order
+}
+
+TEST_P(CallTest, ServerSeesNameAndTraceId) {
+  CallOptions options;
+  options.trace_id = "trace-123";
+  auto r = client_->call("whoami", "", options);
+  ASSERT_TRUE(r);
+  auto j = json::parse(*r);
+  EXPECT_EQ(j["name"], "call-test");
+  EXPECT_EQ(j["trace_id"], "trace-123");
+  if (GetParam() == Transport::unix_socket) {
+    EXPECT_EQ(j["pid"].get<int>(), ::getpid());  // kernel-verified peer credentials
+  }
+}
+
+PLEXUS_ALL_TRANSPORTS(CallTest);
+
+}  // namespace
+}  // namespace plexus::test

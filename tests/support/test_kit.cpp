@@ -1,0 +1,164 @@
+#include "test_kit.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+extern char** environ;
+
+namespace plexus::test {
+
+TempDir::TempDir() {
+  // Short paths: sun_path holds 107 bytes.
+  char tmpl[] = "/tmp/pxt-XXXXXX";
+  const char* made = ::mkdtemp(tmpl);
+  if (!made) {
+    ADD_FAILURE() << "mkdtemp failed";
+    return;
+  }
+  path_ = made;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+}
+
+std::string test_server_binary() { return PLEXUS_TEST_SERVER_PATH; }
+std::string cli_binary() { return PLEXUS_CLI_PATH; }
+
+ServerProcess ServerProcess::spawn(const std::vector<std::string>& args, Millis timeout) {
+  ServerProcess p;
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "pipe2 failed";
+    return p;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  std::vector<std::string> argv_s{test_server_binary()};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    ADD_FAILURE() << "posix_spawn " << argv[0] << " failed: " << rc;
+    return p;
+  }
+  p.pid_ = pid;
+  p.stdout_fd_ = fds[0];
+  // Read until the READY line, bounded by `timeout`.
+  std::string line;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Skip whatever the child prints before its READY (or ERROR) line.
+  auto ready_line = [&line]() -> std::optional<std::string> {
+    std::size_t start = 0;
+    for (auto nl = line.find('\n'); nl != std::string::npos; nl = line.find('\n', start)) {
+      std::string l = line.substr(start, nl - start);
+      if (l.starts_with("READY") || l.starts_with("ERROR")) return l;
+      start = nl + 1;
+    }
+    return std::nullopt;
+  };
+  while (!ready_line()) {
+    const auto left =
+        std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now()).count();
+    pollfd pfd{p.stdout_fd_, POLLIN, 0};
+    if (left <= 0 || ::poll(&pfd, 1, static_cast<int>(left)) <= 0) {
+      ADD_FAILURE() << "test server did not report READY within " << timeout.count() << " ms";
+      p.kill_now();
+      return ServerProcess{};
+    }
+    char buf[512];
+    const auto n = ::read(p.stdout_fd_, buf, sizeof buf);
+    if (n <= 0) {
+      ADD_FAILURE() << "test server exited before READY: " << line;
+      p.kill_now();
+      return ServerProcess{};
+    }
+    line.append(buf, static_cast<std::size_t>(n));
+  }
+  std::istringstream in(*ready_line());
+  std::string word;
+  in >> word;
+  if (word != "READY") {
+    ADD_FAILURE() << "test server said: " << line;
+    p.kill_now();
+    return ServerProcess{};
+  }
+  while (in >> word) p.addresses_.push_back(word);
+  return p;
+}
+
+ServerProcess::ServerProcess(ServerProcess&& o) noexcept
+    : pid_(o.pid_), stdout_fd_(o.stdout_fd_), addresses_(std::move(o.addresses_)) {
+  o.pid_ = -1;
+  o.stdout_fd_ = -1;
+}
+
+ServerProcess& ServerProcess::operator=(ServerProcess&& o) noexcept {
+  if (this != &o) {
+    kill_now();
+    pid_ = o.pid_;
+    stdout_fd_ = o.stdout_fd_;
+    addresses_ = std::move(o.addresses_);
+    o.pid_ = -1;
+    o.stdout_fd_ = -1;
+  }
+  return *this;
+}
+
+ServerProcess::~ServerProcess() { kill_now(); }
+
+void ServerProcess::signal(int sig) const {
+  if (pid_ > 0) ::kill(pid_, sig);
+}
+
+std::optional<int> ServerProcess::wait_exit(Millis timeout) {
+  if (pid_ <= 0) return std::nullopt;
+  // The child's stdout closes when it exits: wait on that, then reap.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[256];
+  while (stdout_fd_ >= 0) {
+    const auto left =
+        std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now()).count();
+    pollfd pfd{stdout_fd_, POLLIN, 0};
+    if (left <= 0 || ::poll(&pfd, 1, static_cast<int>(left)) <= 0) return std::nullopt;
+    if (::read(stdout_fd_, buf, sizeof buf) <= 0) break;
+  }
+  int status = 0;
+  if (::waitpid(pid_, &status, 0) != pid_) return std::nullopt;
+  pid_ = -1;
+  if (stdout_fd_ >= 0) ::close(stdout_fd_);
+  stdout_fd_ = -1;
+  return status;
+}
+
+void ServerProcess::kill_now() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGCONT);  // a stopped child must run to die of SIGKILL promptly
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  if (stdout_fd_ >= 0) ::close(stdout_fd_);
+  stdout_fd_ = -1;
+}
+
+}  // namespace plexus::test

@@ -1,0 +1,112 @@
+// The plexus test kit (after NNG's nuts.h): each test reads like its scenario. Start a server
+// as a real child process on a fresh socket path or port 0, connect, call, kill the child, and
+// wait for events with a timeout — never sleep.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace plexus::test {
+
+using Millis = std::chrono::milliseconds;
+
+// A private directory (0700) for socket files; removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  std::string unix_address(const std::string& name) const { return "unix://" + file(name); }
+
+ private:
+  std::string path_;
+};
+
+// tests/support/test_server.cpp run as a child process: demo services plus test handlers that
+// report events back to the caller. It prints "READY addr…" once listening.
+class ServerProcess {
+ public:
+  // Spawns the server with `args` (e.g. {"--listen", addr}) and waits up to `timeout` for READY.
+  // Fails the current test (and returns an empty process) when it does not come up.
+  static ServerProcess spawn(const std::vector<std::string>& args, Millis timeout = Millis{10000});
+
+  ServerProcess() = default;
+  ServerProcess(ServerProcess&& other) noexcept;
+  ServerProcess& operator=(ServerProcess&& other) noexcept;
+  ~ServerProcess();  // SIGKILL and reap if still running
+
+  bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  const std::vector<std::string>& addresses() const { return addresses_; }
+  const std::string& address() const { return addresses_.front(); }
+  void signal(int sig) const;
+  // Waits for the child to exit; its wait status, or nullopt on timeout.
+  std::optional<int> wait_exit(Millis timeout);
+  void kill_now();  // SIGKILL and reap
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  std::vector<std::string> addresses_;
+};
+
+// A one-shot event carrying a value, for waiting on something another thread signals.
+template <typename T>
+class Event {
+ public:
+  void set(T value) {
+    {
+      std::lock_guard lock(mu_);
+      if (value_) return;
+      value_ = std::move(value);
+    }
+    cv_.notify_all();
+  }
+  std::optional<T> wait_for(Millis timeout) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return value_.has_value(); });
+    return value_;
+  }
+  bool is_set() const {
+    std::lock_guard lock(mu_);
+    return value_.has_value();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<T> value_;
+};
+
+// A counter that tests can wait on until it reaches a value.
+class Countdown {
+ public:
+  explicit Countdown(std::size_t n) : remaining_(n) {}
+  void done() {
+    std::lock_guard lock(mu_);
+    if (remaining_ > 0 && --remaining_ == 0) cv_.notify_all();
+  }
+  bool wait_for(Millis timeout) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return remaining_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t remaining_;
+};
+
+std::string test_server_binary();
+std::string cli_binary();
+
+}  // namespace plexus::test
