@@ -333,6 +333,15 @@ Peer Client::peer() const {
 ClientStats Client::stats() const {
   ClientStats st;
   st.reconnects = reconnects_.load();
+  if (runtime_.on_io_thread()) return st;  // transport counters live on the strand
+  auto counters = std::make_shared<std::promise<transport::ConnectionStats>>();
+  asio::dispatch(strand_, [this, counters] {
+    counters->set_value(session_ ? session_->connection().stats() : transport::ConnectionStats{});
+  });
+  const auto c = counters->get_future().get();
+  st.frames_in = c.frames_in;
+  st.frames_out = c.frames_out;
+  st.write_batches = c.write_batches;
   return st;
 }
 

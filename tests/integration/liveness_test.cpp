@@ -1,1 +1,170 @@
+// Dead and frozen peers, reconnect after a server restart, and calls while disconnected.
 #include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+
+#include "plexus/plexus.hpp"
+#include "test_kit.hpp"
+#include "transports.hpp"
+
+namespace plexus::test {
+namespace {
+
+class LivenessTest : public ::testing::TestWithParam<Transport> {
+ protected:
+  void start_server(const std::string& listen) {
+    server_ = ServerProcess::spawn({"--listen", listen});
+    ASSERT_TRUE(server_.running());
+  }
+  std::unique_ptr<Client> connect(ClientOptions options) {
+    options.address = server_.address();
+    auto client = Client::connect(runtime_, options);
+    EXPECT_TRUE(client) << client.error().to_string();
+    return client ? std::move(*client) : nullptr;
+  }
+  // Waits until the client's state is `want` (signalled by on_state_change).
+  static bool wait_state(Client& client, ConnectionState want, Millis timeout) {
+    auto reached = std::make_shared<Event<bool>>();
+    client.on_state_change([reached, want](ConnectionState s) {
+      if (s == want) reached->set(true);
+    });
+    if (client.state() == want) return true;
+    return reached->wait_for(timeout).has_value();
+  }
+
+  TempDir dir_;
+  ServerProcess server_;
+  Runtime runtime_;
+};
+
+TEST_P(LivenessTest, PeerKilledMidCallFailsEveryInFlightCallWithUnavailable) {
+  start_server(listen_address(GetParam(), dir_));
+  ClientOptions options;
+  options.reconnect.enabled = false;
+  auto client = connect(options);
+  ASSERT_TRUE(client);
+  constexpr int kCalls = 100;
+  Countdown all(kCalls);
+  std::atomic<int> unavailable{0};
+  for (int i = 0; i < kCalls; ++i) {
+    client->call_async("block", "", {}, [&](Result<std::string> r) {
+      if (!r && r.error().code == StatusCode::unavailable) ++unavailable;
+      all.done();
+    });
+  }
+  ASSERT_TRUE(client->call("echo", "sync"));  // every block call is now in the server
+  server_.signal(SIGKILL);
+  ASSERT_TRUE(all.wait_for(Millis{10000}));
+  EXPECT_EQ(unavailable.load(), kCalls);
+}
+
+TEST_P(LivenessTest, FrozenPeerIsDetectedByHeartbeat) {
+  start_server(listen_address(GetParam(), dir_));
+  ClientOptions options;
+  options.reconnect.enabled = false;
+  options.heartbeat_interval = Millis{100};
+  options.heartbeat_timeout = Millis{400};
+  auto client = connect(options);
+  ASSERT_TRUE(client);
+  Event<Error> result;
+  client->call_async("block", "", {}, [&](Result<std::string> r) {
+    result.set(r ? Error{StatusCode::ok, *r, {}} : r.error());
+  });
+  ASSERT_TRUE(client->call("echo", "sync"));
+  const auto frozen_at = std::chrono::steady_clock::now();
+  server_.signal(SIGSTOP);  // alive but silent: only the heartbeat can tell
+  auto error = result.wait_for(Millis{10000});
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->code, StatusCode::unavailable);
+  EXPECT_NE(error->message.find("heartbeat timeout"), std::string::npos) << error->message;
+  RecordProperty("detected_after_ms",
+                 std::to_string(std::chrono::duration_cast<Millis>(
+                                    std::chrono::steady_clock::now() - frozen_at)
+                                    .count()));
+  server_.signal(SIGCONT);
+}
+
+TEST_P(LivenessTest, ClientReconnectsAfterTheServerRestarts) {
+  start_server(listen_address(GetParam(), dir_));
+  const std::string address = server_.address();  // tcp: the port the first server chose
+  ClientOptions options;
+  options.reconnect.initial_delay = Millis{20};
+  options.reconnect.max_delay = Millis{200};
+  auto client = connect(options);
+  ASSERT_TRUE(client);
+  EXPECT_EQ(*client->call("echo", "before"), "before");
+
+  server_.kill_now();
+  ASSERT_TRUE(wait_state(*client, ConnectionState::reconnecting, Millis{10000}));
+  // While disconnected a call fails fast by default…
+  auto fast = client->call("echo", "x");
+  ASSERT_FALSE(fast);
+  EXPECT_EQ(fast.error().code, StatusCode::unavailable);
+  // …or waits for the connection when asked to.
+  Event<std::string> waited;
+  CallOptions wait;
+  wait.wait_for_ready = true;
+  wait.timeout = Millis{20000};
+  client->call_async("echo", "waited", wait, [&](Result<std::string> r) {
+    waited.set(r ? *r : r.error().to_string());
+  });
+
+  start_server(address);  // same path (stale socket file replaced) or same port
+  ASSERT_TRUE(client->wait_connected(Millis{20000}));
+  EXPECT_EQ(waited.wait_for(Millis{20000}), "waited");
+  EXPECT_EQ(*client->call("echo", "after"), "after");
+  EXPECT_EQ(client->stats().reconnects, 1u);
+}
+
+TEST_P(LivenessTest, WaitingCallFailsAtItsDeadlineWhenNoServerComes) {
+  start_server(listen_address(GetParam(), dir_));
+  ClientOptions options;
+  options.reconnect.initial_delay = Millis{20};
+  auto client = connect(options);
+  ASSERT_TRUE(client);
+  server_.kill_now();
+  ASSERT_TRUE(wait_state(*client, ConnectionState::reconnecting, Millis{10000}));
+  CallOptions wait;
+  wait.wait_for_ready = true;
+  wait.timeout = Millis{100};
+  auto r = client->call("echo", "x", wait);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, StatusCode::deadline_exceeded);
+}
+
+TEST_P(LivenessTest, ClientGivesUpAfterMaxAttempts) {
+  start_server(listen_address(GetParam(), dir_));
+  ClientOptions options;
+  options.reconnect.initial_delay = Millis{5};
+  options.reconnect.max_attempts = 3;
+  auto client = connect(options);
+  ASSERT_TRUE(client);
+  auto closed = std::make_shared<Event<bool>>();
+  client->on_state_change([closed](ConnectionState s) {
+    if (s == ConnectionState::closed) closed->set(true);
+  });
+  server_.kill_now();
+  ASSERT_TRUE(closed->wait_for(Millis{10000}));
+  CallOptions wait;
+  wait.wait_for_ready = true;
+  auto r = client->call("echo", "x", wait);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, StatusCode::unavailable);
+}
+
+TEST(LivenessConnect, ConnectToNothingFailsWithUnavailable) {
+  TempDir dir;
+  Runtime runtime;
+  ClientOptions options;
+  options.address = dir.unix_address("nobody.sock");
+  auto client = Client::connect(runtime, options);
+  ASSERT_FALSE(client);
+  EXPECT_EQ(client.error().code, StatusCode::unavailable);
+}
+
+PLEXUS_ALL_TRANSPORTS(LivenessTest);
+
+}  // namespace
+}  // namespace plexus::test

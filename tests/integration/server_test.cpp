@@ -1,1 +1,225 @@
+// Server behaviour seen from outside: broadcast, graceful shutdown, socket files and modes,
+// and the CLI's output and exit statuses.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "plexus/plexus.hpp"
+#include "test_kit.hpp"
+#include "transports.hpp"
+
+namespace plexus::test {
+namespace {
+
+using nlohmann::json;
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs the plexus CLI and returns its exit status and output.
+CommandResult run_cli(const std::string& args) {
+  CommandResult r;
+  const std::string cmd = cli_binary() + " " + args + " 2>&1";
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (!pipe) return r;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.output.append(buf, n);
+  const int status = ::pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::unique_ptr<Client> connect(Runtime& runtime, const std::string& address,
+                                const std::string& name) {
+  ClientOptions options;
+  options.address = address;
+  options.name = name;
+  options.reconnect.enabled = false;
+  auto client = Client::connect(runtime, options);
+  EXPECT_TRUE(client) << client.error().to_string();
+  return client ? std::move(*client) : nullptr;
+}
+
+class ServerTest : public ::testing::TestWithParam<Transport> {
+ protected:
+  void SetUp() override {
+    server_ = ServerProcess::spawn({"--listen", listen_address(GetParam(), dir_)});
+    ASSERT_TRUE(server_.running());
+  }
+  TempDir dir_;
+  ServerProcess server_;
+  Runtime runtime_;
+};
+
+TEST_P(ServerTest, BroadcastReachesEveryClientOrTheFilteredOnes) {
+  std::vector<std::unique_ptr<Client>> clients;
+  std::vector<std::shared_ptr<Event<std::string>>> got;
+  for (const char* name : {"ui-1", "ui-2", "worker-1"}) {
+    clients.push_back(connect(runtime_, server_.address(), name));
+    ASSERT_TRUE(clients.back());
+    auto event = std::make_shared<Event<std::string>>();
+    got.push_back(event);
+    clients.back()->handle("news", [event](CallContext&, std::string_view p) -> Result<std::string> {
+      event->set(std::string(p));
+      return std::string();
+    });
+  }
+  auto all = clients[0]->call("broadcast", R"({"method":"news","payload":"hello all"})");
+  ASSERT_TRUE(all) << all.error().to_string();
+  EXPECT_EQ(json::parse(*all)["queued"].get<int>(), 3);
+  for (auto& e : got) EXPECT_EQ(e->wait_for(Millis{5000}), "hello all");
+
+  // Filtered: only the clients whose name starts with "worker".
+  auto only = std::make_shared<Event<std::string>>();
+  auto ui_got = std::make_shared<Event<std::string>>();
+  clients[2]->handle("filtered", [only](CallContext&, std::string_view p) -> Result<std::string> {
+    only->set(std::string(p));
+    return std::string();
+  });
+  clients[0]->handle("filtered", [ui_got](CallContext&, std::string_view p) -> Result<std::string> {
+    ui_got->set(std::string(p));
+    return std::string();
+  });
+  auto some = clients[0]->call(
+      "broadcast", R"({"method":"filtered","payload":"workers only","name_prefix":"worker"})");
+  ASSERT_TRUE(some);
+  EXPECT_EQ(json::parse(*some)["queued"].get<int>(), 1);
+  EXPECT_EQ(only->wait_for(Millis{5000}), "workers only");
+  // ui-1 would have received it before its next answer: frames arrive in order.
+  EXPECT_TRUE(clients[0]->call("echo", "sync"));
+  EXPECT_FALSE(ui_got->is_set());
+}
+
+TEST_P(ServerTest, GracefulShutdownDrainsInFlightCallsThenExits) {
+  auto client = connect(runtime_, server_.address(), "drain");
+  ASSERT_TRUE(client);
+  Event<std::string> slow;
+  client->call_async("sleep", R"({"ms":300})", {}, [&](Result<std::string> r) {
+    slow.set(r ? *r : r.error().to_string());
+  });
+  ASSERT_TRUE(client->call("echo", "sync"));  // the sleep is running in the server
+  server_.signal(SIGTERM);
+  EXPECT_EQ(slow.wait_for(Millis{10000}), R"({"slept_ms":300})") << "in-flight call was drained";
+  auto status = server_.wait_exit(Millis{10000});
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  auto after = client->call("echo", "late");
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().code, StatusCode::unavailable);
+}
+
+TEST_P(ServerTest, CliCallPrintsTheAnswerOrTheErrorWithItsCode) {
+  auto ok = run_cli("call " + server_.address() + " echo '{\"a\":1}'");
+  EXPECT_EQ(ok.exit_code, 0);
+  EXPECT_EQ(ok.output, "{\"a\":1}\n");
+  auto missing = run_cli("call " + server_.address() + " fail '{\"code\":\"not_found\"}'");
+  EXPECT_EQ(missing.exit_code, 5);
+  EXPECT_NE(missing.output.find("not_found"), std::string::npos);
+  auto late = run_cli("call " + server_.address() + " sleep '{\"ms\":2000}' --timeout-ms 50");
+  EXPECT_EQ(late.exit_code, 4);
+  EXPECT_NE(late.output.find("deadline_exceeded"), std::string::npos);
+  auto ping = run_cli("ping " + server_.address() + " -c 20");
+  EXPECT_EQ(ping.exit_code, 0);
+  EXPECT_NE(ping.output.find("p50"), std::string::npos);
+  EXPECT_NE(ping.output.find("p99"), std::string::npos);
+}
+
+PLEXUS_ALL_TRANSPORTS(ServerTest);
+
+TEST(ServerSocketFile, IsOwnerOnlyAndRemovedOnShutdown) {
+  TempDir dir;
+  const auto path = dir.file("s.sock");
+  auto server = ServerProcess::spawn({"--listen", "unix://" + path});
+  ASSERT_TRUE(server.running());
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  server.signal(SIGTERM);
+  ASSERT_TRUE(server.wait_exit(Millis{10000}));
+  EXPECT_NE(::access(path.c_str(), F_OK), 0) << "socket file left behind";
+}
+
+TEST(ServerSocketFile, StaleFileFromADeadServerIsReplaced) {
+  TempDir dir;
+  const auto path = dir.file("stale.sock");
+  {  // a socket file nobody listens on: what a crashed server leaves
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ::close(fd);
+  }
+  auto server = ServerProcess::spawn({"--listen", "unix://" + path});
+  ASSERT_TRUE(server.running());
+  Runtime runtime;
+  auto client = connect(runtime, "unix://" + path, "stale");
+  ASSERT_TRUE(client);
+  EXPECT_EQ(*client->call("echo", "x"), "x");
+}
+
+TEST(ServerSocketFile, LiveServerIsNotReplaced) {
+  TempDir dir;
+  const auto address = dir.unix_address("live.sock");
+  auto server = ServerProcess::spawn({"--listen", address});
+  ASSERT_TRUE(server.running());
+  auto second = run_cli("serve --listen " + address);
+  EXPECT_EQ(second.exit_code, static_cast<int>(StatusCode::failed_precondition));
+  EXPECT_NE(second.output.find("address in use"), std::string::npos) << second.output;
+  Runtime runtime;
+  auto client = connect(runtime, address, "live");  // the first server is untouched
+  ASSERT_TRUE(client);
+  EXPECT_EQ(*client->call("echo", "x"), "x");
+}
+
+TEST(ServerSocketFile, NonSocketFileIsNeverReplaced) {
+  TempDir dir;
+  const auto path = dir.file("data.txt");
+  std::ofstream(path) << "precious";
+  auto r = run_cli("serve --listen unix://" + path);
+  EXPECT_EQ(r.exit_code, static_cast<int>(StatusCode::failed_precondition));
+  std::ifstream in(path);
+  std::string content;
+  in >> content;
+  EXPECT_EQ(content, "precious");
+}
+
+TEST(ServerSocketFile, AbstractSocketNeedsNoFile) {
+  const std::string address = "unix:@plexus-test-" + std::to_string(::getpid());
+  auto server = ServerProcess::spawn({"--listen", address});
+  ASSERT_TRUE(server.running());
+  Runtime runtime;
+  auto client = connect(runtime, address, "abstract");
+  ASSERT_TRUE(client);
+  EXPECT_EQ(*client->call("echo", "x"), "x");
+}
+
+TEST(Cli, EveryCommandHasHelp) {
+  for (const char* cmd : {"--help", "serve --help", "call --help", "ping --help"}) {
+    auto r = run_cli(cmd);
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.output.find("Usage"), std::string::npos) << cmd << ": " << r.output;
+  }
+}
+
+TEST(Cli, CallToNothingIsUnavailable) {
+  TempDir dir;
+  auto r = run_cli("call " + dir.unix_address("none.sock") + " echo");
+  EXPECT_EQ(r.exit_code, static_cast<int>(StatusCode::unavailable));
+  EXPECT_NE(r.output.find("unavailable"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace plexus::test

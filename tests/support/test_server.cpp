@@ -17,6 +17,17 @@ namespace {
 using nlohmann::json;
 
 void register_test_handlers(plexus::Server& server) {
+  // {"method":M,"payload":P,"name_prefix":X}: NOTIFY M(P) to every connected client whose name
+  // starts with X (all when absent); answers {"queued":n}.
+  server.handle("broadcast", [&server](plexus::CallContext&, std::string_view payload)
+                                 -> plexus::Result<std::string> {
+    const auto args = json::parse(payload);
+    const auto prefix = args.value("name_prefix", std::string());
+    const auto queued = server.broadcast(
+        args.at("method").get<std::string>(), args.at("payload").get<std::string>(),
+        [&prefix](const plexus::PeerIdentity& peer) { return peer.name.starts_with(prefix); });
+    return json{{"queued", queued}}.dump();
+  });
   // Never answers; when the call is cancelled (CANCEL, deadline or lost connection) it sends
   // NOTIFY "event.cancelled" {"id":…,"deadline":bool} back to the caller.
   server.handle_async("block", [](plexus::CallContext& ctx, std::string_view,
