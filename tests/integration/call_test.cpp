@@ -111,7 +111,8 @@ TEST_P(CallTest, CoAwaitFormOnTheIoThread) {
         auto r = co_await client_->async_call("echo", "co", asio::use_awaitable);
         // Options as a named local: g++ 12 corrupts temporaries with destructors inside a
         // co_await expression (documented in caller.hpp).
-        const CallOptions options{.timeout = Millis{5000}};
+        CallOptions options;
+        options.timeout = Millis{5000};
         auto r2 = co_await client_->async_call("echo", "-with-options", options,
                                                asio::use_awaitable);
         got.set((r ? *r : r.error().to_string()) + (r2 ? *r2 : r2.error().to_string()));
