@@ -481,10 +481,14 @@ void Session::on_closed(const Error& reason) {
   closed_.store(true, std::memory_order_release);
   ready_.store(false, std::memory_order_release);
   heartbeat_.cancel();
-  const Error failure = peer_goaway_ && peer_goaway_->code != StatusCode::ok
-                            ? *peer_goaway_
-                            : Error{StatusCode::unavailable,
-                                    "connection lost: " + reason.message, reason.details};
+  Error failure;
+  if (peer_goaway_ && peer_goaway_->code != StatusCode::ok) {
+    failure = *peer_goaway_;  // the peer said why
+  } else if (!handshake_done_ && reason.code != StatusCode::unavailable) {
+    failure = reason;  // e.g. the handshake timed out or was malformed: say so, not "lost"
+  } else {
+    failure = Error{StatusCode::unavailable, "connection lost: " + reason.message, reason.details};
+  }
   if (!handshake_done_) {
     spdlog::info("plexus: connection {} closed before the handshake: {}", identity_.address,
                  failure.to_string());

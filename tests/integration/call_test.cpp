@@ -70,12 +70,20 @@ TEST_P(CallTest, ThrowingHandlerFailsOnlyThatCall) {
 }
 
 TEST_P(CallTest, ThousandConcurrentCallsAllAnswered) {
+  // Each call sleeps 50 ms in the server, so all 1000 are in flight at once.
   constexpr int kCalls = 1000;
-  Countdown all(kCalls);
+  Countdown all(2 * kCalls);
   std::mutex mu;
   std::set<std::string> answers;
   int failures = 0;
   for (int i = 0; i < kCalls; ++i) {
+    client_->call_async("sleep", R"({"ms":50})", {}, [&](Result<std::string> r) {
+      {
+        std::lock_guard lock(mu);
+        if (r) answers.insert(*r); else ++failures;
+      }
+      all.done();
+    });
     client_->call_async("echo", std::to_string(i), {}, [&](Result<std::string> r) {
       {
         std::lock_guard lock(mu);
@@ -86,7 +94,9 @@ TEST_P(CallTest, ThousandConcurrentCallsAllAnswered) {
   }
   ASSERT_TRUE(all.wait_for(Millis{30000}));
   EXPECT_EQ(failures, 0);
-  EXPECT_EQ(answers.size(), static_cast<std::size_t>(kCalls));  // each its own answer
+  // 1000 distinct echo answers (each matched to its own call) plus the one sleep answer text.
+  EXPECT_EQ(answers.size(), static_cast<std::size_t>(kCalls) + 1);
+  EXPECT_TRUE(answers.contains(R"({"slept_ms":50})"));
 }
 
 TEST_P(CallTest, AnswersArriveOutOfOrderMatchedById) {

@@ -1,6 +1,11 @@
 // Dead and frozen peers, reconnect after a server restart, and calls while disconnected.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <atomic>
 #include <nlohmann/json.hpp>
@@ -162,6 +167,28 @@ TEST(LivenessConnect, ConnectToNothingFailsWithUnavailable) {
   auto client = Client::connect(runtime, options);
   ASSERT_FALSE(client);
   EXPECT_EQ(client.error().code, StatusCode::unavailable);
+}
+
+TEST(LivenessConnect, ServerThatNeverAnswersTheHandshakeHitsTheConnectTimeout) {
+  // A socket that listens but never accepts: the kernel completes the connection, nobody
+  // answers HELLO.
+  TempDir dir;
+  const auto path = dir.file("mute.sock");
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  Runtime runtime;
+  ClientOptions options;
+  options.address = "unix://" + path;
+  options.connect_timeout = Millis{200};
+  auto client = Client::connect(runtime, options);
+  ::close(fd);
+  ASSERT_FALSE(client);
+  EXPECT_EQ(client.error().code, StatusCode::deadline_exceeded);
+  EXPECT_NE(client.error().message.find("handshake"), std::string::npos) << client.error().message;
 }
 
 PLEXUS_ALL_TRANSPORTS(LivenessTest);
