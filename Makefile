@@ -31,7 +31,7 @@ build-fuzz: deps
 	  -DPLEXUS_FUZZ_ONLY=ON -DPLEXUS_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
 	@cmake --build $(FUZZ) -j $(JOBS)
 
-# Starts `plexus serve` with the demo services on the default Unix socket and /health.
+# Starts `plexus serve` with the demo services on the default Unix socket.
 run: build
 	@$(BUILD)/tools/plexus/plexus serve --demo
 

@@ -46,10 +46,7 @@ struct ServerStats {
   std::uint64_t connections_accepted = 0;
   std::uint64_t connections_refused = 0;
   std::uint64_t connections_open = 0;
-  std::uint64_t calls_in = 0;
-  std::uint64_t frames_in = 0;
-  std::uint64_t frames_out = 0;
-  std::uint64_t write_batches = 0;
+  std::uint64_t calls_in = 0;  // calls received by the connections open now
 };
 
 class Server final : public HandlerRegistry {

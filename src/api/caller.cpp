@@ -29,6 +29,10 @@ Result<std::string> Caller::call(std::string_view method, std::string payload,
 }
 
 Result<void> Caller::notify(std::string_view method, std::string payload) {
+  // Checked here because the send itself happens later, on the I/O thread.
+  if (method.empty() || method.size() > 255) {
+    return make_error(StatusCode::invalid_argument, "method name must be 1 to 255 bytes");
+  }
   return start_notify(std::string(method), std::move(payload));
 }
 

@@ -207,7 +207,9 @@ void Client::start_call(CallId id, std::string method, std::string payload, Call
   }
   asio::dispatch(strand_, [this, id, method = std::move(method), payload = std::move(payload),
                            options = std::move(options), done = std::move(done)]() mutable {
-    if (session_ && session_->ready()) {
+    // A draining server (GOAWAY) takes no new calls: treat it as not connected, so waiting
+    // calls wait for the next connection instead of failing.
+    if (session_ && session_->accepting_calls()) {
       session_->call(id, std::move(method), std::move(payload), options, std::move(done));
       return;
     }

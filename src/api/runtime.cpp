@@ -18,7 +18,8 @@ Runtime::Runtime(RuntimeOptions options) : work_(asio::make_work_guard(io_)) {
     logger->set_level(spdlog::default_logger()->level());
     spdlog::set_default_logger(logger);
   });
-  // PLEXUS_LOG=trace|debug|info|warn|error|off sets the log level (default: warn).
+  // PLEXUS_LOG=trace|debug|info|warn|error|off sets the log level (default: spdlog's, info;
+  // the CLI's one-shot commands lower it to warn).
   if (const char* level = std::getenv("PLEXUS_LOG")) {
     spdlog::set_level(spdlog::level::from_str(level));
   }

@@ -45,6 +45,8 @@ Result<void> Server::start() {
       const auto dir = address.path.substr(0, address.path.rfind('/'));
       if (auto made = platform::make_private_dir(dir, 0700); !made) {
         listeners_.clear();
+        addresses_.clear();
+        started_ = false;
         return made;
       }
     }
@@ -167,13 +169,17 @@ void Server::shutdown(Millis drain) {
   // Blocking waits below need the I/O threads free; on one of them, do only what cannot block.
   const bool can_wait = !runtime_.on_io_thread();
   if (started_) {
-    // Listeners are touched only on the io_context; close them there.
-    auto closed = std::make_shared<std::promise<void>>();
-    asio::post(runtime_.io(), [this, closed] {
-      for (auto& l : listeners_) l->close();
-      closed->set_value();
-    });
-    if (can_wait) closed->get_future().wait();
+    if (can_wait) {
+      // Listeners are touched only on the io_context; close them there and wait.
+      std::promise<void> closed;
+      asio::post(runtime_.io(), [this, &closed] {
+        for (auto& l : listeners_) l->close();
+        closed.set_value();
+      });
+      closed.get_future().wait();
+    } else {
+      for (auto& l : listeners_) l->close();  // already on the io_context
+    }
   }
   std::vector<std::shared_ptr<rpc::Session>> sessions;
   {

@@ -94,6 +94,8 @@ class Session final : public transport::ConnectionDelegate,
 
   // Thread-safe reads.
   bool ready() const { return ready_.load(std::memory_order_acquire); }
+  // Ready and the peer has not announced GOAWAY: new calls may start. On the strand.
+  bool accepting_calls() const { return ready() && !peer_goaway_; }
   bool closed() const { return closed_.load(std::memory_order_acquire); }
   std::size_t inbound_in_flight() const { return inbound_count_.load(std::memory_order_acquire); }
   std::uint32_t peer_max_message_size() const { return peer_max_.load(std::memory_order_acquire); }

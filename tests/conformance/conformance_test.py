@@ -18,6 +18,7 @@ import tempfile
 import time
 import unittest
 
+sys.dont_write_bytecode = True          # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import plexus_client as px  # noqa: E402
@@ -374,9 +375,85 @@ class ConformanceMixin(ServerFixture):
             c.call_json("fail", {"code": "permission_denied", "message": "nope"}, timeout=5)
         self.assertEqual((cm.exception.code_name, cm.exception.code), ("permission_denied", 7))
         self.assertEqual(cm.exception.message, "nope")
-        with self.assertRaises(PlexusError) as cm:          # section 6.2: ERROR even with ok
+        with self.assertRaises(PlexusError) as cm:
+            c.call("fail", b"not json", timeout=5)     # section 6.8: invalid_argument
+        self.assertEqual(cm.exception.code_name, "invalid_argument")
+
+    def test_fail_ok_is_sent_as_unknown(self):
+        # Section 6.2: an ERROR never carries ok; a handler error whose code is ok is sent as
+        # unknown (2).
+        c = self.client()
+        with self.assertRaises(PlexusError) as cm:
             c.call_json("fail", {"code": "ok"}, timeout=5)
-        self.assertEqual((cm.exception.code, cm.exception.frame_kind), (0, "ERROR"))
+        e = cm.exception
+        self.assertEqual((e.frame_kind, e.wire_code, e.code_name), ("ERROR", 2, "unknown"))
+        self.assertEqual(e.message, "demo failure")
+        self.assertEqual(e.details, {"requested": {"code": "ok"}})
+        self.assertEqual(c.call("echo", b"x", timeout=5), b"x")   # connection still usable
+
+    def test_error_texts_are_capped(self):
+        # Section 6.2: error_message is cut to 8 KiB; error_details over 48 KiB is replaced by
+        # {"truncated":true}, so an ERROR always fits its metadata block.
+        c = self.client()
+
+        def fail(args):
+            with self.assertRaises(PlexusError) as cm:
+                c.call_json("fail", args, timeout=5)
+            self.assertEqual((cm.exception.frame_kind, cm.exception.code_name),
+                             ("ERROR", "internal"))
+            return cm.exception
+
+        def details_len(args):   # the demo's details: {"requested":<args, compact, sorted>}
+            return len('{"requested":' + json.dumps(args, separators=(",", ":"),
+                                                    sort_keys=True) + "}")
+
+        e = fail({"code": "internal", "message": "m" * 9000})
+        self.assertEqual(e.message, "m" * 8192)
+        self.assertEqual(e.details, {"requested": {"code": "internal", "message": "m" * 9000}})
+        base = details_len({"code": "internal", "pad": ""})
+        at_limit = {"code": "internal", "pad": "p" * (49152 - base)}
+        self.assertEqual(details_len(at_limit), 49152)
+        self.assertEqual(fail(at_limit).details, {"requested": at_limit})
+        over = {"code": "internal", "pad": "p" * (49153 - base)}
+        self.assertEqual(fail(over).details, {"truncated": True})
+        both = {"code": "internal", "message": "m" * 60000, "pad": "p" * 60000}
+        e = fail(both)                                   # would not fit 65535 bytes uncut
+        self.assertEqual((e.message, e.details), ("m" * 8192, {"truncated": True}))
+        self.assertEqual(c.call("echo", b"x", timeout=5), b"x")
+
+    def test_demo_services(self):
+        # Section 15.
+        c = self.client()
+
+        def error_of(method, payload):
+            with self.assertRaises(PlexusError) as cm:
+                c.call(method, payload, timeout=5)
+            self.assertEqual(cm.exception.frame_kind, "ERROR")
+            return cm.exception
+
+        self.assertEqual(c.call_json("sleep", timeout=5), {"slept_ms": 1000})   # default
+        self.assertEqual(c.call_json("sleep", {"ms": 0}, timeout=5), {"slept_ms": 0})
+        for ms in (-1, 3600001):
+            e = error_of("sleep", json.dumps({"ms": ms}).encode())
+            self.assertEqual((e.code_name, e.message), ("invalid_argument", "ms must be 0..3600000"))
+        e = error_of("sleep", b"[1]")
+        self.assertEqual((e.code_name, e.message, e.details),
+                         ("invalid_argument", "payload must be a JSON object", {"payload": "[1]"}))
+        for bad in (b'{"ms":"x"}', b'{"ms":null}', b'{"ms":[1]}'):   # observed behaviour
+            e = error_of("sleep", bad)
+            self.assertEqual((e.code_name, e.message),
+                             ("internal", "handler dropped the call without answering"), bad)
+        for args in ({}, {"code": "bogus"}, {"code": "unknown"}):
+            e = error_of("fail", json.dumps(args).encode())
+            self.assertEqual((e.code_name, e.message, e.details),
+                             ("internal", "demo failure", {"requested": args}))
+        e = error_of("fail", b'{"throw":true}')
+        self.assertEqual((e.code_name, e.message, e.details),
+                         ("internal", "handler threw: demo handler threw on purpose", None))
+        e = error_of("fail", b'{"code":"message_too_large","message":"big"}')
+        self.assertEqual((e.code_name, e.code, e.message), ("message_too_large", 100, "big"))
+        first = c.call_json("count", timeout=5)["count"]
+        self.assertEqual(self.client().call_json("count", timeout=5)["count"], first + 1)
 
     def test_unknown_method(self):
         c = self.client()
@@ -389,13 +466,16 @@ class ConformanceMixin(ServerFixture):
 
     def test_zero_timeout(self):
         c = self.client()
+        for method, payload in (("echo", b"x"), ("sleep", b'{"ms":1000}')):
+            cid = c.send_request(method, payload, timeout=0)    # timeout_us = 0 on the wire
+            with self.assertRaises(PlexusError) as cm:
+                c.wait(cid, timeout=5)
+            self.assertEqual((cm.exception.code_name, cm.exception.frame_kind),
+                             ("deadline_exceeded", "ERROR"))
+            self.assertEqual(cm.exception.message, "deadline passed before the call ran")
+        cid = c.send_request("nope", b"x", timeout=0)  # an unknown method is reported first
         with self.assertRaises(PlexusError) as cm:
-            c.call("echo", b"x", timeout=0)
-        self.assertEqual((cm.exception.code_name, cm.exception.frame_kind),
-                         ("deadline_exceeded", "ERROR"))
-        self.assertEqual(cm.exception.message, "deadline passed before the call ran")
-        with self.assertRaises(PlexusError) as cm:       # unknown method reported first
-            c.call("nope", b"x", timeout=0)
+            c.wait(cid, timeout=5)
         self.assertEqual(cm.exception.code_name, "not_found")
 
     def test_deadline_sleep(self):
@@ -502,14 +582,64 @@ class ConformanceMixin(ServerFixture):
         self.assertEqual(c.call("echo", b"end", timeout=5), b"end")
 
     def test_duplicate_in_flight_id(self):
+        # Section 6.2 row 2 / 8.1: reusing the id of a call still in flight is fatal: GOAWAY
+        # protocol_error (101), details {"id":N}, then close; the original call is never
+        # answered.
         c = self.client()
+        for _ in range(2):                               # a finished (sync) call's id: served again
+            self.assertEqual(c.wait(c.send_request("echo", b"again", call_id=7), timeout=5),
+                             b"again")
         c.send_request("sleep", b'{"ms":300}', call_id=5)
         c.send_raw(encode_frame(px.REQUEST, 5, px.tlv_str(px.K_METHOD, "echo"), b"dup"))
         f = c.next_frame(5)
-        self.assertEqual((f.kind, f.id, status_of(f.meta)), (px.ERROR, 5, 3))
-        self.assertEqual(f.meta[px.K_ERROR_MESSAGE], b"call id 5 is already in flight")
-        f = c.next_frame(5)                              # the original answer still follows
-        self.assertEqual((f.kind, f.id, json.loads(f.payload)), (px.RESPONSE, 5, {"slept_ms": 300}))
+        self.assertIsNotNone(f)
+        self.assertEqual((f.kind, f.id, status_of(f.meta)), (px.GOAWAY, 0, 101))
+        e = PlexusError.from_frame(f)
+        self.assertEqual((e.code_name, e.message, e.details),
+                         ("protocol_error", "call id 5 reused while still in flight", {"id": 5}))
+        with self.assertRaises(PlexusError) as cm:       # closed; no answer for call 5
+            while True:
+                f = c.next_frame(5)
+                self.assertIsNotNone(f, "server did not close")
+                self.assertEqual(f.kind, px.PING, f"unexpected frame after GOAWAY: {f.raw.hex(' ')}")
+        self.assertEqual(cm.exception.code_name, "unavailable")
+
+    def test_huge_timeout_is_clamped(self):
+        # Section 6.3: timeout_us above 30 days counts as 30 days (no overflow, no silent drop).
+        c = self.client()
+        for timeout_us in (2 ** 64 - 1, 2 ** 63, 30 * 24 * 3600 * 10 ** 6 + 1):
+            md = px.tlv_str(px.K_METHOD, "sleep") + px.tlv_int(px.K_TIMEOUT_US, timeout_us)
+            c._pending.add(40)
+            c.send_raw(encode_frame(px.REQUEST, 40, md, b'{"ms":20}'))
+            self.assertEqual(json.loads(c.wait(40, timeout=5)), {"slept_ms": 20}, timeout_us)
+
+    def test_client_goaway(self):
+        c = self.client()
+        c.goodbye()                                      # GOAWAY ok: server keeps serving us
+        self.assertEqual(c.call("echo", b"still served", timeout=5), b"still served")
+        c2 = self.client()
+        c2.send_raw(encode_frame(px.GOAWAY, 0, px.tlv_int(px.K_STATUS, 13)))
+        with self.assertRaises(PlexusError) as cm:       # non-ok: server closes at once
+            while True:
+                self.assertIsNotNone(c2.next_frame(5), "server did not close")
+        self.assertEqual(cm.exception.code_name, "unavailable")
+
+    def test_error_without_status_is_fatal(self):
+        c = self.client()
+        c.send_raw(encode_frame(px.ERROR, 999))          # unknown id, but malformed
+        f = c.next_frame(5)
+        self.assertEqual((f.kind, status_of(f.meta)), (px.GOAWAY, 101))
+        self.assertEqual(f.meta[px.K_ERROR_MESSAGE], b"ERROR frame lacks a status")
+
+    def test_result_over_client_limit(self):
+        c = self.client(max_message_size=10)
+        with self.assertRaises(PlexusError) as cm:
+            c.call("echo", b"0123456789abcdefghij", timeout=5)
+        e = cm.exception
+        self.assertEqual((e.code_name, e.frame_kind), ("message_too_large", "ERROR"))
+        self.assertEqual(e.details, {"limit": 10, "size": 20})
+        self.assertEqual(e.message, "payload of 20 bytes exceeds the peer's limit of 10")
+        self.assertEqual(c.call("echo", b"0123456789", timeout=5), b"0123456789")
 
     def test_notify_gets_no_answer(self):
         c = self.client()
@@ -537,6 +667,53 @@ class ConformanceMixin(ServerFixture):
             c.next_frame(5)
         self.assertEqual(cm.exception.code_name, "unavailable")    # end of stream
 
+    def test_malformed_frames_are_fatal(self):
+        req = px.tlv_str(px.K_METHOD, "echo")
+        cases = [  # (bytes after the handshake, expected error_message, expected details)
+            (px.HEADER.pack(0, px.PING, 1, 0, 1), "reserved frame flags set: 1", None),
+            (px.HEADER.pack(2, px.REQUEST, 0, 3, 1) + b"abc"[:2],
+             "metadata length 3 exceeds body length 2", None),
+            (encode_frame(px.REQUEST, 1, req + req), "metadata key 1: appears twice", {"key": 1}),
+            (encode_frame(px.REQUEST, 1, req + tlv(3, b"")), "metadata key 3: is empty", {"key": 3}),
+            (encode_frame(px.REQUEST, 1, req + tlv(2, b"\x01\x00\x00\x00")),
+             "metadata key 2: has the wrong width", {"key": 2}),
+            (encode_frame(px.REQUEST, 1, tlv(1, b"m" * 256)), "metadata key 1: is too long",
+             {"key": 1}),
+            (encode_frame(px.REQUEST, 1, req + tlv(4, b"\x02")),
+             "metadata key 4: has an unknown content type", {"key": 4}),
+            (encode_frame(px.REQUEST, 1, req + b"\x09\x00"), "metadata entry header truncated", None),
+            (encode_frame(px.REQUEST, 1, req + b"\x09\x00\x05\x00ab"),
+             "metadata key 9 runs past the block", None),
+            (encode_frame(px.REQUEST, 1), "REQUEST frame lacks a method", None),
+            (encode_frame(px.NOTIFY, 0), "NOTIFY frame lacks a method", None),
+            (encode_frame(px.GOAWAY, 0), "GOAWAY frame lacks a status", None),
+            (DOC_MIN_HELLO, "handshake frame after the handshake", None),
+            (px.HEADER.pack(64 * 1024 * 1024 + 1, px.REQUEST, 0, 0, 1),
+             "payload of 67108865 bytes exceeds the limit of 8388608",
+             {"limit": 8388608, "size": 67108865}),
+        ]
+        for data, message, details in cases:
+            with self.subTest(message=message):
+                c = self.client()
+                c.send_raw(data)
+                f = c.next_frame(5)
+                self.assertIsNotNone(f)
+                self.assertEqual(f.kind, px.GOAWAY)
+                e = PlexusError.from_frame(f)
+                self.assertEqual(e.message, message)
+                self.assertEqual(e.code, 100 if "payload" in message else 101)
+                self.assertEqual(e.details, details)
+                with self.assertRaises(PlexusError):      # then the server closes
+                    c.next_frame(5)
+
+    def test_frames_split_into_single_bytes(self):
+        c = self.client()
+        for b in DOC_ECHO_REQUEST + encode_frame(px.PING, 5):
+            c.send_raw(bytes([b]))
+        f = c.next_frame(5)
+        self.assertEqual(f.raw, DOC_ECHO_RESPONSE)
+        self.assertEqual((c.next_frame(5).kind, c.pings_answered), (px.PONG, 0))
+
     def test_unknown_metadata_key_skipped(self):
         c = self.client()
         md = tlv(0, b"") + px.tlv_str(px.K_METHOD, "echo") + tlv(9999, b"whatever")
@@ -555,7 +732,44 @@ class ConformanceMixin(ServerFixture):
 class LimitsMixin(ServerFixture):
     """A server with a small message limit and a fast heartbeat."""
     SERVER_ARGS = ("--max-message-size", "1024", "--heartbeat-ms", "200",
-                   "--heartbeat-timeout-ms", "1000", "--drain-ms", "3000")
+                   "--heartbeat-timeout-ms", "1000", "--drain-ms", "3000",
+                   "--max-connections", "2")
+
+    def test_connection_limit(self):
+        c1 = self.client()
+        c2 = self.client()
+        with self.assertRaises(PlexusError) as cm:
+            self.client()
+        e = cm.exception
+        self.assertEqual((e.code_name, e.code, e.frame_kind), ("resource_exhausted", 8, "GOAWAY"))
+        self.assertEqual(e.message, "too many connections (limit 2)")
+        self.assertEqual(e.details, {"limit": 2})
+        r = self.raw()                                   # GOAWAY comes without any HELLO
+        _, kind, _, meta, _ = r.frame()
+        self.assertEqual((kind, status_of(meta)), (px.GOAWAY, 8))
+        self.assertTrue(r.expect_eof())
+        self.assertEqual(c1.call("echo", b"1", timeout=5), b"1")
+        self.assertEqual(c2.call("echo", b"2", timeout=5), b"2")
+
+    def test_handshake_timeout_and_oversize_hello(self):
+        r = self.raw()
+        r.send(DOC_MIN_HELLO[:10])                      # an incomplete HELLO
+        start = time.monotonic()
+        _, kind, _, meta, _ = r.frame(8)
+        self.assertEqual((kind, status_of(meta)), (px.GOAWAY, 4))
+        self.assertEqual(meta[px.K_ERROR_MESSAGE], b"handshake not completed within 5000 ms")
+        self.assertAlmostEqual(time.monotonic() - start, 5.0, delta=1.0)
+        self.assertTrue(r.expect_eof())
+        r2 = self.raw()                                 # HELLO with a payload over the limit
+        r2.send(encode_frame(px.HELLO, 0, DOC_MIN_HELLO[16:], b"h" * 1025))
+        _, kind, _, meta, _ = r2.frame()
+        self.assertEqual((kind, status_of(meta)), (px.GOAWAY, 100))
+        self.assertTrue(r2.expect_eof())
+
+    def test_oversize_notify_discarded(self):
+        c = self.client()
+        c.send_raw(encode_frame(px.NOTIFY, 0, px.tlv_str(px.K_METHOD, "count"), b"n" * 5000))
+        self.assertEqual(c.call_json("count", timeout=5), {"count": 1})   # notify never ran
 
     def test_welcome_advertises_settings(self):
         c = self.client()
@@ -600,6 +814,8 @@ class LimitsMixin(ServerFixture):
 
     def test_graceful_shutdown(self):
         c = self.client()
+        if self.TRANSPORT == "unix":                     # section 1.3: mode 0600
+            self.assertEqual(os.stat(self.server.sock_path).st_mode & 0o777, 0o600)
         sid = c.send_request("sleep", b'{"ms":600}')
         time.sleep(0.1)
         self.server.signal(signal.SIGTERM)
@@ -612,8 +828,9 @@ class LimitsMixin(ServerFixture):
             c.call("echo", b"x", timeout=5)
         self.assertEqual(cm.exception.code_name, "unavailable")
         c.send_raw(encode_frame(px.REQUEST, 500, px.tlv_str(px.K_METHOD, "echo"), b"x"))
+        c._pending.add(500)
         c.ping(42)                                       # PINGs still answered
-        f = c.next_frame(5)
+        f = c.wait_frame(500, deadline=time.monotonic() + 5)
         self.assertEqual((f.kind, f.id, status_of(f.meta)), (px.ERROR, 500, 14))
         self.assertEqual(f.meta[px.K_ERROR_MESSAGE], b"server is shutting down")
         self.assertEqual(json.loads(c.wait(sid, timeout=5)), {"slept_ms": 600})
@@ -623,6 +840,8 @@ class LimitsMixin(ServerFixture):
                 self.assertIsNotNone(f, "server did not close after draining")
                 self.assertEqual(f.kind, px.PING)
         self.assertEqual(cm.exception.code_name, "unavailable")
+        self.assertEqual(self.server.proc.wait(10), 0)
+        self.assertFalse(os.path.exists(self.server.sock_path), "socket file not removed")
 
 
 class UnixTransport(ConformanceMixin, unittest.TestCase):

@@ -46,7 +46,7 @@ MAGIC = b"PLXS"
 VERSION = 1
 CAP_CANCEL, CAP_DEADLINE = 0x1, 0x2
 DEFAULT_MAX_MESSAGE_SIZE = 8 * 1024 * 1024
-MAX_TIMEOUT_US = 10 ** 15 - 1            # section 6.3: keep timeout_us below 10^15
+MAX_TIMEOUT_US = 30 * 24 * 3600 * 10 ** 6   # section 6.3: larger values count as 30 days
 
 # Known keys: integer keys with their exact width, string keys with their maximum length.
 _INT_WIDTH = {K_TIMEOUT_US: 8, K_CONTENT_TYPE: 1, K_STATUS: 2, K_VERSION: 2,

@@ -117,10 +117,17 @@ void StreamConnection<P>::start_write(bool try_now) {
     iov_.erase(iov_.begin(), it);
     iov_.front() += n;
   }
-  asio::async_write(socket_, iov_,
-                    [self = this->shared_from_this()](const std::error_code& ec, std::size_t n) {
-                      self->on_write(ec, n);
-                    });
+  // Asio's default completion condition writes at most 64 KiB per syscall; ask for everything
+  // left so a large batch goes in as few writev calls as the kernel allows.
+  const std::size_t total = asio::buffer_size(iov_);
+  asio::async_write(
+      socket_, iov_,
+      [total](const std::error_code& ec, std::size_t written) -> std::size_t {
+        return ec ? 0 : total - written;
+      },
+      [self = this->shared_from_this()](const std::error_code& ec, std::size_t n) {
+        self->on_write(ec, n);
+      });
 }
 
 template <typename P>

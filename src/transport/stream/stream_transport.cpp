@@ -42,7 +42,7 @@ class StreamListener final : public Listener {
  public:
   StreamListener(asio::io_context& io, typename P::acceptor acceptor, Address address,
                  ConnectionOptions options)
-      : io_(io), acceptor_(std::move(acceptor)), address_(std::move(address)),
+      : io_(io), acceptor_(std::move(acceptor)), retry_(io), address_(std::move(address)),
         options_(options) {}
   ~StreamListener() override { close(); }
 
@@ -55,6 +55,7 @@ class StreamListener final : public Listener {
     if (!acceptor_.is_open()) return;
     std::error_code ignored;
     acceptor_.close(ignored);
+    retry_.cancel();
     if (address_.kind == Address::Kind::unix_path) (void)platform::remove_file(address_.path);
   }
 
@@ -65,14 +66,22 @@ class StreamListener final : public Listener {
     acceptor_.async_accept(asio::make_strand(io_), [this](std::error_code ec,
                                                           typename P::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-      if (!ec) on_connection_(wrap<P>(std::move(socket), options_, address_.to_string()));
-      // Other errors (EMFILE, ECONNABORTED) concern one attempt; keep accepting.
-      accept_next();
+      if (!ec) {
+        on_connection_(wrap<P>(std::move(socket), options_, address_.to_string()));
+        accept_next();
+        return;
+      }
+      // EMFILE and friends persist until something closes: pause instead of spinning.
+      retry_.expires_after(std::chrono::milliseconds(50));
+      retry_.async_wait([this](std::error_code wait_ec) {
+        if (!wait_ec && acceptor_.is_open()) accept_next();
+      });
     });
   }
 
   asio::io_context& io_;
   typename P::acceptor acceptor_;
+  asio::steady_timer retry_;  // paces accept retries after errors
   Address address_;
   ConnectionOptions options_;
   std::function<void(std::shared_ptr<Connection>)> on_connection_;
