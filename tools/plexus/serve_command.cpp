@@ -1,5 +1,6 @@
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 
 #include <spdlog/spdlog.h>
 
@@ -19,6 +20,17 @@ struct ServeArgs {
   int heartbeat_timeout_ms = 15000;
   int drain_ms = 5000;
 };
+
+// How to run this very binary from the current directory, so the printed examples work when
+// copied (the CLI is usually not on PATH after `make run`).
+std::string self_command() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "plexus";
+  const auto rel = std::filesystem::relative(exe, std::filesystem::current_path(ec), ec);
+  if (ec || rel.empty() || rel.native().starts_with("..")) return exe.string();
+  return rel.string();
+}
 
 int serve(const ServeArgs& a) {
   if (!std::getenv("PLEXUS_LOG")) spdlog::set_level(spdlog::level::info);
@@ -53,13 +65,17 @@ int serve(const ServeArgs& a) {
   for (const auto& addr : addresses) std::printf("  %s\n", addr.c_str());
   if (a.demo) {
     const auto& first = addresses.front();
+    const auto cmd = self_command();
+    const char* c = cmd.c_str();
+    const char* f = first.c_str();
     std::printf(
         "demo services: echo, sleep, fail, count. Try, from another terminal:\n"
-        "  plexus call %s echo '{\"hello\":\"world\"}'\n"
-        "  plexus call %s sleep '{\"ms\":200}'\n"
-        "  plexus call %s fail '{\"code\":\"not_found\"}'\n"
-        "  plexus ping %s\n",
-        first.c_str(), first.c_str(), first.c_str(), first.c_str());
+        "  %s call %s echo '{\"hello\":\"world\"}'\n"
+        "  %s call %s sleep '{\"ms\":200}'\n"
+        "  %s call %s fail '{\"code\":\"not_found\"}'; echo \"exit status $?\"\n"
+        "  %s ping %s\n"
+        "  (`default` may stand for the address: %s call default count)\n",
+        c, f, c, f, c, f, c, f, c);
   }
   std::printf("Ctrl-C drains in-flight calls (up to %d ms) and stops.\n", a.drain_ms);
   std::fflush(stdout);
