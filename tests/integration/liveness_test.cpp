@@ -60,7 +60,7 @@ TEST_P(LivenessTest, PeerKilledMidCallFailsEveryInFlightCallWithUnavailable) {
     });
   }
   ASSERT_TRUE(client->call("echo", "sync"));  // every block call is now in the server
-  server_.signal(SIGKILL);
+  server_.kill_now();  // SIGKILL, then reap
   ASSERT_TRUE(all.wait_for(Millis{10000}));
   EXPECT_EQ(unavailable.load(), kCalls);
 }
