@@ -35,8 +35,7 @@ class Caller {
 
   // Blocking form. On an I/O thread it fails at once with failed_precondition (it would
   // deadlock); use call_async or co_await async_call there.
-  Result<std::string> call(std::string_view method, std::string payload,
-                           CallOptions options = {});
+  Result<std::string> call(std::string_view method, std::string payload, CallOptions options = {});
 
   // Any Asio completion token: asio::use_awaitable (co_await), use_future, a callback.
   // Completes with Result<std::string>. Honours Asio per-operation cancellation (e.g. a
@@ -86,8 +85,8 @@ class Caller {
 
  protected:
   virtual CallId next_call_id() = 0;
-  virtual void start_call(CallId id, std::string method, std::string payload,
-                          CallOptions options, CallCallback done) = 0;
+  virtual void start_call(CallId id, std::string method, std::string payload, CallOptions options,
+                          CallCallback done) = 0;
   virtual void cancel_call(CallId id) = 0;
   virtual Result<void> start_notify(std::string method, std::string payload) = 0;
   virtual bool on_io_thread() const = 0;

@@ -27,8 +27,8 @@ struct ReconnectOptions {
   Millis initial_delay{100};
   Millis max_delay{5000};
   double multiplier = 2.0;
-  double jitter = 0.2;    // each delay is drawn from [d*(1-jitter), d]
-  int max_attempts = 0;   // consecutive failed attempts before giving up; 0: never give up
+  double jitter = 0.2;   // each delay is drawn from [d*(1-jitter), d]
+  int max_attempts = 0;  // consecutive failed attempts before giving up; 0: never give up
 };
 
 struct ClientOptions {
@@ -103,7 +103,7 @@ class Client final : public Caller, public HandlerRegistry {
   Runtime& runtime_;
   ClientOptions options_;
   asio::strand<asio::io_context::executor_type> strand_;  // all state below lives on it
-  std::shared_ptr<std::atomic<CallId>> call_ids_;          // shared with every session it dials
+  std::shared_ptr<std::atomic<CallId>> call_ids_;         // shared with every session it dials
   std::shared_ptr<rpc::Session> session_;
   std::deque<std::shared_ptr<WaitingCall>> waiting_;
   asio::steady_timer reconnect_timer_;

@@ -51,10 +51,10 @@ Result<T> decode(std::string_view payload) {
     try {
       return nlohmann::json::parse(payload).template get<T>();
     } catch (const nlohmann::json::exception& e) {
-      return make_error(StatusCode::invalid_argument,
-                        std::string("payload does not decode as ") + typeid(T).name() + ": " +
-                            e.what(),
-                        nlohmann::json{{"codec", "json"}, {"error", e.what()}}.dump());
+      return make_error(
+          StatusCode::invalid_argument,
+          std::string("payload does not decode as ") + typeid(T).name() + ": " + e.what(),
+          nlohmann::json{{"codec", "json"}, {"error", e.what()}}.dump());
     }
   }
 }
@@ -87,15 +87,15 @@ CallId call_async(Caller& caller, const Method<Req, Resp>& method, const Req& re
 // Typed handler: decodes the request, encodes the answer. Runs on the I/O thread.
 template <typename Req, typename Resp, typename Fn>
 void handle(HandlerRegistry& registry, const Method<Req, Resp>& method, Fn fn) {
-  registry.handle(std::string(method.name),
-                  [fn = std::move(fn)](CallContext& ctx, std::string_view payload)
-                      -> Result<std::string> {
-                    auto request = codec::decode<Req>(payload);
-                    if (!request) return tl::unexpected(std::move(request.error()));
-                    Result<Resp> response = fn(ctx, std::move(*request));
-                    if (!response) return tl::unexpected(std::move(response.error()));
-                    return codec::encode(*response);
-                  });
+  registry.handle(
+      std::string(method.name),
+      [fn = std::move(fn)](CallContext& ctx, std::string_view payload) -> Result<std::string> {
+        auto request = codec::decode<Req>(payload);
+        if (!request) return tl::unexpected(std::move(request.error()));
+        Result<Resp> response = fn(ctx, std::move(*request));
+        if (!response) return tl::unexpected(std::move(response.error()));
+        return codec::encode(*response);
+      });
 }
 
 }  // namespace plexus

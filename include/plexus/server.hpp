@@ -39,7 +39,7 @@ struct ServerOptions {
   Millis heartbeat_interval{5000};
   Millis heartbeat_timeout{15000};
   Millis handshake_timeout{5000};
-  unsigned unix_socket_mode = 0600;           // owner-only unless asked otherwise
+  unsigned unix_socket_mode = 0600;  // owner-only unless asked otherwise
 };
 
 struct ServerStats {
@@ -86,7 +86,8 @@ class Server final : public HandlerRegistry {
 
   mutable std::mutex mu_;
   std::condition_variable changed_;  // a session closed or went idle
-  std::unordered_map<const rpc::Session*, std::shared_ptr<rpc::Session>> sessions_;  // guarded by mu_
+  std::unordered_map<const rpc::Session*, std::shared_ptr<rpc::Session>>
+      sessions_;  // guarded by mu_
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> refused_{0};
   std::atomic<bool> started_{false};

@@ -32,19 +32,32 @@ enum class StatusCode : std::uint16_t {
 
 constexpr std::string_view to_string(StatusCode code) {
   switch (code) {
-    case StatusCode::ok: return "ok";
-    case StatusCode::cancelled: return "cancelled";
-    case StatusCode::unknown: return "unknown";
-    case StatusCode::invalid_argument: return "invalid_argument";
-    case StatusCode::deadline_exceeded: return "deadline_exceeded";
-    case StatusCode::not_found: return "not_found";
-    case StatusCode::permission_denied: return "permission_denied";
-    case StatusCode::resource_exhausted: return "resource_exhausted";
-    case StatusCode::failed_precondition: return "failed_precondition";
-    case StatusCode::internal: return "internal";
-    case StatusCode::unavailable: return "unavailable";
-    case StatusCode::message_too_large: return "message_too_large";
-    case StatusCode::protocol_error: return "protocol_error";
+    case StatusCode::ok:
+      return "ok";
+    case StatusCode::cancelled:
+      return "cancelled";
+    case StatusCode::unknown:
+      return "unknown";
+    case StatusCode::invalid_argument:
+      return "invalid_argument";
+    case StatusCode::deadline_exceeded:
+      return "deadline_exceeded";
+    case StatusCode::not_found:
+      return "not_found";
+    case StatusCode::permission_denied:
+      return "permission_denied";
+    case StatusCode::resource_exhausted:
+      return "resource_exhausted";
+    case StatusCode::failed_precondition:
+      return "failed_precondition";
+    case StatusCode::internal:
+      return "internal";
+    case StatusCode::unavailable:
+      return "unavailable";
+    case StatusCode::message_too_large:
+      return "message_too_large";
+    case StatusCode::protocol_error:
+      return "protocol_error";
   }
   return "unknown";
 }
@@ -53,8 +66,19 @@ constexpr std::string_view to_string(StatusCode code) {
 // so that a newer peer's code never crashes an older one.
 constexpr StatusCode status_code_from_wire(std::uint16_t value) {
   switch (value) {
-    case 0: case 1: case 2: case 3: case 4: case 5: case 7: case 8: case 9: case 13: case 14:
-    case 100: case 101:
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+    case 5:
+    case 7:
+    case 8:
+    case 9:
+    case 13:
+    case 14:
+    case 100:
+    case 101:
       return static_cast<StatusCode>(value);
     default:
       return StatusCode::unknown;

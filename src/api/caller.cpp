@@ -120,6 +120,8 @@ Result<void> Peer::start_notify(std::string method, std::string payload) {
   return {};
 }
 
-bool Peer::on_io_thread() const { return executor_ && runs_io_context(executor_); }
+bool Peer::on_io_thread() const {
+  return executor_ && runs_io_context(executor_);
+}
 
 }  // namespace plexus

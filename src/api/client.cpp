@@ -4,9 +4,9 @@
 #include <future>
 #include <random>
 
+#include <spdlog/spdlog.h>
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
-#include <spdlog/spdlog.h>
 
 #include "rpc/backoff.hpp"
 #include "rpc/session.hpp"
@@ -16,10 +16,14 @@ namespace plexus {
 
 std::string_view to_string(ConnectionState state) {
   switch (state) {
-    case ConnectionState::connecting: return "connecting";
-    case ConnectionState::connected: return "connected";
-    case ConnectionState::reconnecting: return "reconnecting";
-    case ConnectionState::closed: return "closed";
+    case ConnectionState::connecting:
+      return "connecting";
+    case ConnectionState::connected:
+      return "connected";
+    case ConnectionState::reconnecting:
+      return "reconnecting";
+    case ConnectionState::closed:
+      return "closed";
   }
   return "?";
 }
@@ -104,7 +108,8 @@ void Client::dial() {
   transport::dial(strand_, address, co, options_.connect_timeout,
                   [this](Result<std::shared_ptr<transport::Connection>> conn) {
                     if (closing_) {
-                      if (conn) (*conn)->close(Error{StatusCode::cancelled, "client closed", {}}, false);
+                      if (conn)
+                        (*conn)->close(Error{StatusCode::cancelled, "client closed", {}}, false);
                       return;
                     }
                     if (!conn) {
@@ -201,7 +206,7 @@ void Client::start_call(CallId id, std::string method, std::string payload, Call
   // Already on the strand with a live session (a call made from a completion, e.g. a pipelined
   // caller refilling its window): call straight in. asio::dispatch would run inline too, but
   // only after moving every argument into a lambda and the lambda into a handler.
-  if (strand_.running_in_this_thread() && session_ && session_->ready()) {
+  if (strand_.running_in_this_thread() && session_ && session_->accepting_calls()) {
     session_->call(id, std::move(method), std::move(payload), options, std::move(done));
     return;
   }
@@ -216,7 +221,8 @@ void Client::start_call(CallId id, std::string method, std::string payload, Call
     const bool wait = options.wait_for_ready.value_or(options_.wait_for_ready);
     Error error{StatusCode::unavailable, "not connected to " + options_.address, {}};
     if (!wait || closing_ || state_.load() == ConnectionState::closed) {
-      asio::post(strand_, [done = std::move(done), error]() mutable { done(tl::unexpected(error)); });
+      asio::post(strand_,
+                 [done = std::move(done), error]() mutable { done(tl::unexpected(error)); });
       return;
     }
     if (waiting_.size() >= options_.max_waiting_calls) {
@@ -224,7 +230,8 @@ void Client::start_call(CallId id, std::string method, std::string payload, Call
                     "too many calls waiting for the connection (limit " +
                         std::to_string(options_.max_waiting_calls) + ")",
                     {}};
-      asio::post(strand_, [done = std::move(done), error]() mutable { done(tl::unexpected(error)); });
+      asio::post(strand_,
+                 [done = std::move(done), error]() mutable { done(tl::unexpected(error)); });
       return;
     }
     auto w = std::make_shared<WaitingCall>();
@@ -239,8 +246,8 @@ void Client::start_call(CallId id, std::string method, std::string payload, Call
         auto call = weak.lock();
         if (ec || !call) return;
         std::erase(waiting_, call);
-        call->done(make_error(StatusCode::deadline_exceeded,
-                              "not connected within the call's deadline"));
+        call->done(
+            make_error(StatusCode::deadline_exceeded, "not connected within the call's deadline"));
       });
     }
     waiting_.push_back(std::move(w));
@@ -297,9 +304,10 @@ Result<void> Client::start_notify(std::string method, std::string payload) {
                       "payload of " + std::to_string(payload.size()) +
                           " bytes exceeds the peer's limit of " + std::to_string(limit));
   }
-  asio::dispatch(strand_, [this, method = std::move(method), payload = std::move(payload)]() mutable {
-    if (session_) (void)session_->notify(method, std::move(payload));
-  });
+  asio::dispatch(strand_,
+                 [this, method = std::move(method), payload = std::move(payload)]() mutable {
+                   if (session_) (void)session_->notify(method, std::move(payload));
+                 });
   return {};
 }
 

@@ -2,9 +2,9 @@
 
 #include <future>
 
+#include <spdlog/spdlog.h>
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
-#include <spdlog/spdlog.h>
 
 #include "platform/posix/process.hpp"
 #include "rpc/session.hpp"
@@ -12,7 +12,9 @@
 
 namespace plexus {
 
-std::string default_address() { return "unix://" + transport::default_socket_path(); }
+std::string default_address() {
+  return "unix://" + transport::default_socket_path();
+}
 
 Result<std::unique_ptr<Server>> Server::create(Runtime& runtime, ServerOptions options) {
   if (options.listen.empty()) options.listen.push_back(default_address());
@@ -28,7 +30,9 @@ Result<std::unique_ptr<Server>> Server::create(Runtime& runtime, ServerOptions o
 Server::Server(Runtime& runtime, ServerOptions options)
     : runtime_(runtime), options_(std::move(options)) {}
 
-Server::~Server() { shutdown(Millis{0}); }
+Server::~Server() {
+  shutdown(Millis{0});
+}
 
 Result<void> Server::start() {
   if (started_.exchange(true)) {
@@ -123,7 +127,9 @@ void Server::forget(const rpc::Session* session) {
   changed_.notify_all();
 }
 
-std::vector<std::string> Server::addresses() const { return addresses_; }
+std::vector<std::string> Server::addresses() const {
+  return addresses_;
+}
 
 std::size_t Server::connection_count() const {
   std::lock_guard lock(mu_);

@@ -4,11 +4,11 @@
 #include <cstdio>
 #include <exception>
 
+#include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
-#include <spdlog/spdlog.h>
 
 namespace plexus::rpc {
 namespace {
@@ -33,11 +33,21 @@ std::string json_string_field(std::string_view key, std::string_view value) {
   std::string out = "{\"" + std::string(key) + "\":\"";
   for (const char c : value) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -112,7 +122,9 @@ void CallContext::cancel() {
   if (auto fn = std::move(on_cancel_)) fn();
 }
 
-Peer CallContext::peer() const { return Peer(session_); }
+Peer CallContext::peer() const {
+  return Peer(session_);
+}
 
 }  // namespace plexus
 
@@ -123,9 +135,8 @@ namespace plexus::rpc {
 std::shared_ptr<Session> Session::create(std::shared_ptr<transport::Connection> connection,
                                          std::shared_ptr<HandlerTable> handlers,
                                          SessionOptions options, SessionCallbacks callbacks) {
-  return std::shared_ptr<Session>(
-      new Session(std::move(connection), std::move(handlers), std::move(options),
-                  std::move(callbacks)));
+  return std::shared_ptr<Session>(new Session(std::move(connection), std::move(handlers),
+                                              std::move(options), std::move(callbacks)));
 }
 
 Session::Session(std::shared_ptr<transport::Connection> connection,
@@ -243,16 +254,24 @@ void Session::on_frame(const wire::FrameView& frame) {
     return;
   }
   switch (frame.header.kind) {
-    case FrameKind::request: handle_request(frame, *md); break;
+    case FrameKind::request:
+      handle_request(frame, *md);
+      break;
     case FrameKind::response:
       complete_outbound(frame.header.id, std::string(frame.payload));
       break;
     case FrameKind::error:
       complete_outbound(frame.header.id, tl::unexpected(goaway_error_from(*md)));
       break;
-    case FrameKind::notify: handle_notify(frame, *md); break;
-    case FrameKind::cancel: cancel_inbound(frame.header.id, true); break;
-    case FrameKind::ping: (void)connection_->send(FrameKind::pong, frame.header.id, {}, {}); break;
+    case FrameKind::notify:
+      handle_notify(frame, *md);
+      break;
+    case FrameKind::cancel:
+      cancel_inbound(frame.header.id, true);
+      break;
+    case FrameKind::ping:
+      (void)connection_->send(FrameKind::pong, frame.header.id, {}, {});
+      break;
     case FrameKind::pong:
       // Heartbeat pongs only refresh last_rx_; an explicit ping() waits for its nonce.
       if (auto it = pings_.find(frame.header.id); it != pings_.end()) {
@@ -305,9 +324,9 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
   const auto& table = handlers();
   auto it = table.find(md.method);
   if (it == table.end()) {
-    send_error(id, Error{StatusCode::not_found,
-                         "no handler for method \"" + std::string(md.method) + "\"",
-                         json_string_field("method", md.method)});
+    send_error(
+        id, Error{StatusCode::not_found, "no handler for method \"" + std::string(md.method) + "\"",
+                  json_string_field("method", md.method)});
     return;
   }
   if (md.timeout_us && *md.timeout_us == 0) {
@@ -524,13 +543,12 @@ void Session::on_closed(const Error& reason) {
 // ---- send path -----------------------------------------------------------------------------
 
 void Session::post_completion(CallCallback done, Result<std::string> result) {
-  asio::post(executor_, [done = std::move(done), r = std::move(result)]() mutable {
-    done(std::move(r));
-  });
+  asio::post(executor_,
+             [done = std::move(done), r = std::move(result)]() mutable { done(std::move(r)); });
 }
 
-void Session::call(CallId id, std::string method, std::string payload,
-                   const CallOptions& options, CallCallback done) {
+void Session::call(CallId id, std::string method, std::string payload, const CallOptions& options,
+                   CallCallback done) {
   if (closed() || !handshake_done_) {
     post_completion(std::move(done), make_error(StatusCode::unavailable, "not connected"));
     return;
@@ -541,8 +559,8 @@ void Session::call(CallId id, std::string method, std::string payload,
     return;
   }
   if (method.empty() || method.size() > wire::kMaxNameLength) {
-    post_completion(std::move(done), make_error(StatusCode::invalid_argument,
-                                                "method name must be 1 to 255 bytes"));
+    post_completion(std::move(done),
+                    make_error(StatusCode::invalid_argument, "method name must be 1 to 255 bytes"));
     return;
   }
   if (options.trace_id.size() > wire::kMaxTraceIdLength) {
@@ -575,8 +593,8 @@ void Session::call(CallId id, std::string method, std::string payload,
   PendingCall pending{std::move(done), nullptr};
   if (options.timeout) {
     pending.deadline = std::make_unique<asio::steady_timer>(executor_, *options.timeout);
-    pending.deadline->async_wait([weak = weak_from_this(), id, t = *options.timeout](
-                                     std::error_code ec) {
+    pending.deadline->async_wait([weak = weak_from_this(), id,
+                                  t = *options.timeout](std::error_code ec) {
       auto s = weak.lock();
       if (ec || !s || !s->outbound_.contains(id)) return;
       (void)s->connection_->send(FrameKind::cancel, id, {}, {});
@@ -648,7 +666,7 @@ void Session::send_error(CallId id, const Error& error) {
   md.status = static_cast<std::uint16_t>(code);
   md.error_message = std::string_view(error.message).substr(0, kMaxMessage);
   md.error_details = error.details.size() <= kMaxDetails ? std::string_view(error.details)
-                                                          : std::string_view("{\"truncated\":true}");
+                                                         : std::string_view("{\"truncated\":true}");
   if (auto sent = connection_->send(FrameKind::error, id, md, {}); !sent) {
     // Only a full write queue gets here: the peer stopped reading, so the session is over.
     connection_->close(sent.error(), /*flush=*/false);
@@ -669,7 +687,9 @@ void Session::goaway(const Error& reason) {
   send_goaway(reason);
 }
 
-void Session::close(const Error& reason, bool flush) { connection_->close(reason, flush); }
+void Session::close(const Error& reason, bool flush) {
+  connection_->close(reason, flush);
+}
 
 // ---- heartbeats ----------------------------------------------------------------------------
 
@@ -692,8 +712,7 @@ void Session::on_heartbeat_tick() {
   const auto silent = std::chrono::duration_cast<Millis>(Clock::now() - last_rx_);
   if (options_.heartbeat_timeout.count() > 0 && silent >= options_.heartbeat_timeout) {
     const Error e{StatusCode::unavailable,
-                  "peer silent for " + std::to_string(silent.count()) +
-                      " ms (heartbeat timeout " +
+                  "peer silent for " + std::to_string(silent.count()) + " ms (heartbeat timeout " +
                       std::to_string(options_.heartbeat_timeout.count()) + " ms)",
                   {}};
     spdlog::warn("plexus: {} — closing", e.message);

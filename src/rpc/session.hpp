@@ -53,9 +53,9 @@ struct SessionCallbacks {
 struct SessionCounters {
   std::atomic<std::uint64_t> calls_in{0};
   std::atomic<std::uint64_t> calls_out{0};
-  std::atomic<std::uint64_t> errors_out{0};       // ERROR frames sent
+  std::atomic<std::uint64_t> errors_out{0};  // ERROR frames sent
   std::atomic<std::uint64_t> notifies_in{0};
-  std::atomic<std::uint64_t> late_responses{0};   // answers to calls already finished
+  std::atomic<std::uint64_t> late_responses{0};  // answers to calls already finished
 };
 
 // One call a peer made to us that an async or coroutine handler is still serving.
@@ -125,9 +125,8 @@ class Session final : public transport::ConnectionDelegate,
     std::unique_ptr<asio::steady_timer> deadline;
   };
 
-  Session(std::shared_ptr<transport::Connection> connection,
-          std::shared_ptr<HandlerTable> handlers, SessionOptions options,
-          SessionCallbacks callbacks);
+  Session(std::shared_ptr<transport::Connection> connection, std::shared_ptr<HandlerTable> handlers,
+          SessionOptions options, SessionCallbacks callbacks);
 
   void on_handshake_frame(const wire::FrameView& frame, const wire::Metadata& md);
   void become_ready(const wire::PeerHello& hello);
@@ -166,7 +165,7 @@ class Session final : public transport::ConnectionDelegate,
   std::atomic<bool> ready_{false};
   std::atomic<bool> closed_{false};
   bool handshake_done_ = false;
-  bool going_away_ = false;        // we sent GOAWAY: refuse new inbound calls
+  bool going_away_ = false;           // we sent GOAWAY: refuse new inbound calls
   std::optional<Error> peer_goaway_;  // the peer sent GOAWAY: refuse new outbound calls
   Clock::time_point last_rx_ = Clock::now();
   std::uint64_t ping_nonce_ = 0;

@@ -34,8 +34,10 @@ void take_options(std::string_view& rest, Address& a) {
 
 std::string Address::to_string() const {
   switch (kind) {
-    case Kind::unix_path: return "unix://" + path;
-    case Kind::unix_abstract: return "unix:@" + path;
+    case Kind::unix_path:
+      return "unix://" + path;
+    case Kind::unix_abstract:
+      return "unix:@" + path;
     case Kind::tcp: {
       const bool v6 = host.find(':') != std::string::npos;
       return "tcp://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);

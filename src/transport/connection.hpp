@@ -45,9 +45,9 @@ class ConnectionDelegate {
 };
 
 struct ConnectionOptions {
-  wire::Limits receive_limits;                       // what this side accepts
-  std::uint64_t max_skip_bytes = 64ull << 20;        // oversize bodies larger than this: close
-  std::size_t max_pending_write_bytes = 64ull << 20; // send() past this: resource_exhausted
+  wire::Limits receive_limits;                        // what this side accepts
+  std::uint64_t max_skip_bytes = 64ull << 20;         // oversize bodies larger than this: close
+  std::size_t max_pending_write_bytes = 64ull << 20;  // send() past this: resource_exhausted
 };
 
 // Shared ownership: the session holds it and pending I/O operations keep it alive until they
@@ -65,8 +65,8 @@ class Connection {
   virtual Result<void> send(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
                             std::string_view payload) = 0;
   // As above, taking the payload by value so large payloads are written without a copy.
-  virtual Result<void> send_owned(wire::FrameKind kind, std::uint64_t id,
-                                  const wire::Metadata& md, std::string&& payload) = 0;
+  virtual Result<void> send_owned(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
+                                  std::string&& payload) = 0;
 
   // Closes: with `flush`, after the queued frames are written; on_closed reports `reason`.
   virtual void close(const Error& reason, bool flush) = 0;

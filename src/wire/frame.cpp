@@ -8,21 +8,33 @@ namespace plexus::wire {
 
 std::string_view to_string(FrameKind kind) {
   switch (kind) {
-    case FrameKind::hello: return "HELLO";
-    case FrameKind::welcome: return "WELCOME";
-    case FrameKind::request: return "REQUEST";
-    case FrameKind::response: return "RESPONSE";
-    case FrameKind::error: return "ERROR";
-    case FrameKind::notify: return "NOTIFY";
-    case FrameKind::cancel: return "CANCEL";
-    case FrameKind::ping: return "PING";
-    case FrameKind::pong: return "PONG";
-    case FrameKind::goaway: return "GOAWAY";
+    case FrameKind::hello:
+      return "HELLO";
+    case FrameKind::welcome:
+      return "WELCOME";
+    case FrameKind::request:
+      return "REQUEST";
+    case FrameKind::response:
+      return "RESPONSE";
+    case FrameKind::error:
+      return "ERROR";
+    case FrameKind::notify:
+      return "NOTIFY";
+    case FrameKind::cancel:
+      return "CANCEL";
+    case FrameKind::ping:
+      return "PING";
+    case FrameKind::pong:
+      return "PONG";
+    case FrameKind::goaway:
+      return "GOAWAY";
   }
   return "UNKNOWN";
 }
 
-bool is_known_kind(std::uint8_t raw) { return raw >= 1 && raw <= 10; }
+bool is_known_kind(std::uint8_t raw) {
+  return raw >= 1 && raw <= 10;
+}
 
 void encode_header(const FrameHeader& h, char out[kHeaderSize]) {
   store_le<std::uint32_t>(out + 0, h.body_length);
@@ -44,8 +56,7 @@ Result<FrameHeader> decode_header(std::string_view bytes) {
   h.metadata_length = load_le<std::uint16_t>(p + 6);
   h.id = load_le<std::uint64_t>(p + 8);
   if (!is_known_kind(raw_kind)) {
-    return make_error(StatusCode::protocol_error,
-                      "unknown frame kind " + std::to_string(raw_kind),
+    return make_error(StatusCode::protocol_error, "unknown frame kind " + std::to_string(raw_kind),
                       "{\"kind\":" + std::to_string(raw_kind) + "}");
   }
   h.kind = static_cast<FrameKind>(raw_kind);

@@ -14,7 +14,7 @@ namespace plexus::wire {
 
 inline constexpr std::size_t kHeaderSize = 16;
 inline constexpr std::uint32_t kDefaultMaxMessageSize = 8u << 20;  // 8 MiB of payload
-inline constexpr std::uint32_t kMaxMetadataSize = 0xFFFF;         // fits the u16 length field
+inline constexpr std::uint32_t kMaxMetadataSize = 0xFFFF;          // fits the u16 length field
 
 enum class FrameKind : std::uint8_t {
   hello = 1,
@@ -35,7 +35,7 @@ std::string_view to_string(FrameKind kind);
 bool is_known_kind(std::uint8_t raw);
 
 struct FrameHeader {
-  std::uint32_t body_length = 0;      // metadata + payload, excludes the 16 header bytes
+  std::uint32_t body_length = 0;  // metadata + payload, excludes the 16 header bytes
   FrameKind kind = FrameKind::request;
   std::uint8_t flags = 0;             // no flag is defined in version 1: must be zero
   std::uint16_t metadata_length = 0;  // <= body_length
@@ -69,11 +69,11 @@ struct FrameView {
 // Result of looking at the start of a receive buffer.
 struct ParseResult {
   enum class State { need_more, frame, too_large, error } state = State::need_more;
-  FrameView frame;            // valid when state == frame
-  FrameHeader header;         // valid when state == frame or too_large
-  std::size_t consumed = 0;   // bytes of the buffer that the frame occupies (state == frame)
-  std::size_t needed = 0;     // total bytes the next frame needs (state == need_more, once known)
-  Error error;                // state == too_large or error
+  FrameView frame;           // valid when state == frame
+  FrameHeader header;        // valid when state == frame or too_large
+  std::size_t consumed = 0;  // bytes of the buffer that the frame occupies (state == frame)
+  std::size_t needed = 0;    // total bytes the next frame needs (state == need_more, once known)
+  Error error;               // state == too_large or error
 };
 
 // Parses at most one frame from the start of `buffer`. Never reads past the buffer and never

@@ -17,8 +17,8 @@ inline constexpr std::uint16_t kProtocolVersion = 1;
 // Capability bits (u64), advertised in HELLO/WELCOME. Version 1 peers all support these two;
 // a feature that needs both sides checks the AND of both sets. Unknown bits are ignored.
 namespace capability {
-inline constexpr std::uint64_t kCancel = 1u << 0;     // understands CANCEL frames
-inline constexpr std::uint64_t kDeadline = 1u << 1;   // honours timeout_us
+inline constexpr std::uint64_t kCancel = 1u << 0;    // understands CANCEL frames
+inline constexpr std::uint64_t kDeadline = 1u << 1;  // honours timeout_us
 // bits 2..15 are reserved for pub/sub, streams and the shared-memory upgrade.
 }  // namespace capability
 

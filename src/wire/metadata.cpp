@@ -10,8 +10,12 @@ namespace {
 constexpr std::size_t kEntryHead = 4;  // u16 key + u16 length
 
 // A value's length field is 16 bits; longer strings (only free text can be) are cut to fit.
-std::string_view clamp(std::string_view v) { return v.substr(0, 0xFFFF); }
-std::size_t str_entry(std::string_view v) { return v.empty() ? 0 : kEntryHead + clamp(v).size(); }
+std::string_view clamp(std::string_view v) {
+  return v.substr(0, 0xFFFF);
+}
+std::size_t str_entry(std::string_view v) {
+  return v.empty() ? 0 : kEntryHead + clamp(v).size();
+}
 template <typename T>
 std::size_t int_entry(const std::optional<T>& v) {
   return v ? kEntryHead + sizeof(T) : 0;
@@ -102,9 +106,15 @@ Result<Metadata> decode_metadata(std::string_view block) {
     pos += len;
     Result<void> r;
     switch (static_cast<MetaKey>(key)) {
-      case MetaKey::method: r = take_str(md.method, key, value, kMaxNameLength); break;
-      case MetaKey::timeout_us: r = take_int(md.timeout_us, key, value); break;
-      case MetaKey::trace_id: r = take_str(md.trace_id, key, value, kMaxTraceIdLength); break;
+      case MetaKey::method:
+        r = take_str(md.method, key, value, kMaxNameLength);
+        break;
+      case MetaKey::timeout_us:
+        r = take_int(md.timeout_us, key, value);
+        break;
+      case MetaKey::trace_id:
+        r = take_str(md.trace_id, key, value, kMaxTraceIdLength);
+        break;
       case MetaKey::content_type: {
         std::optional<std::uint8_t> raw;
         r = take_int(raw, key, value);
@@ -113,18 +123,35 @@ Result<Metadata> decode_metadata(std::string_view block) {
         if (r) md.content_type = static_cast<ContentType>(*raw);
         break;
       }
-      case MetaKey::status: r = take_int(md.status, key, value); break;
-      case MetaKey::error_message: r = take_str(md.error_message, key, value, 0xFFFF); break;
-      case MetaKey::error_details: r = take_str(md.error_details, key, value, 0xFFFF); break;
-      case MetaKey::magic: r = take_str(md.magic, key, value, 4); break;
-      case MetaKey::version: r = take_int(md.version, key, value); break;
-      case MetaKey::peer_name: r = take_str(md.peer_name, key, value, kMaxNameLength); break;
-      case MetaKey::capabilities: r = take_int(md.capabilities, key, value); break;
-      case MetaKey::max_message_size: r = take_int(md.max_message_size, key, value); break;
+      case MetaKey::status:
+        r = take_int(md.status, key, value);
+        break;
+      case MetaKey::error_message:
+        r = take_str(md.error_message, key, value, 0xFFFF);
+        break;
+      case MetaKey::error_details:
+        r = take_str(md.error_details, key, value, 0xFFFF);
+        break;
+      case MetaKey::magic:
+        r = take_str(md.magic, key, value, 4);
+        break;
+      case MetaKey::version:
+        r = take_int(md.version, key, value);
+        break;
+      case MetaKey::peer_name:
+        r = take_str(md.peer_name, key, value, kMaxNameLength);
+        break;
+      case MetaKey::capabilities:
+        r = take_int(md.capabilities, key, value);
+        break;
+      case MetaKey::max_message_size:
+        r = take_int(md.max_message_size, key, value);
+        break;
       case MetaKey::heartbeat_interval_ms:
         r = take_int(md.heartbeat_interval_ms, key, value);
         break;
-      default: break;  // unknown key: skipped for forward compatibility
+      default:
+        break;  // unknown key: skipped for forward compatibility
     }
     if (!r) return tl::unexpected(std::move(r.error()));
   }
@@ -150,7 +177,8 @@ Result<void> validate_frame_fields(FrameKind kind, const Metadata& md) {
       if (md.magic.empty()) return missing("the magic");
       if (!md.version) return missing("a version");
       break;
-    default: break;
+    default:
+      break;
   }
   return {};
 }

@@ -14,17 +14,17 @@
 namespace plexus::wire {
 
 enum class MetaKey : std::uint16_t {
-  method = 1,          // utf-8, 1..kMaxNameLength bytes: request, notify
-  timeout_us = 2,      // u64: remaining time the caller will wait, microseconds
-  trace_id = 3,        // bytes, <= 64: carried unchanged to the callee
-  content_type = 4,    // u8: 0 raw bytes, 1 JSON
-  status = 5,          // u16 StatusCode: error, goaway
-  error_message = 6,   // utf-8
-  error_details = 7,   // utf-8 JSON object
-  magic = 32,          // 4 bytes "PLXS": hello, welcome
-  version = 33,        // u16 protocol version
-  peer_name = 34,      // utf-8, <= kMaxNameLength
-  capabilities = 35,   // u64 bit set; unknown bits are ignored
+  method = 1,                  // utf-8, 1..kMaxNameLength bytes: request, notify
+  timeout_us = 2,              // u64: remaining time the caller will wait, microseconds
+  trace_id = 3,                // bytes, <= 64: carried unchanged to the callee
+  content_type = 4,            // u8: 0 raw bytes, 1 JSON
+  status = 5,                  // u16 StatusCode: error, goaway
+  error_message = 6,           // utf-8
+  error_details = 7,           // utf-8 JSON object
+  magic = 32,                  // 4 bytes "PLXS": hello, welcome
+  version = 33,                // u16 protocol version
+  peer_name = 34,              // utf-8, <= kMaxNameLength
+  capabilities = 35,           // u64 bit set; unknown bits are ignored
   max_message_size = 36,       // u32: the largest payload this peer accepts
   heartbeat_interval_ms = 37,  // u32: how often this peer pings when idle
 };

@@ -80,14 +80,20 @@ TEST_P(CallTest, ThousandConcurrentCallsAllAnswered) {
     client_->call_async("sleep", R"({"ms":50})", {}, [&](Result<std::string> r) {
       {
         std::lock_guard lock(mu);
-        if (r) answers.insert(*r); else ++failures;
+        if (r)
+          answers.insert(*r);
+        else
+          ++failures;
       }
       all.done();
     });
     client_->call_async("echo", std::to_string(i), {}, [&](Result<std::string> r) {
       {
         std::lock_guard lock(mu);
-        if (r) answers.insert(*r); else ++failures;
+        if (r)
+          answers.insert(*r);
+        else
+          ++failures;
       }
       all.done();
     });
@@ -102,9 +108,8 @@ TEST_P(CallTest, ThousandConcurrentCallsAllAnswered) {
 TEST_P(CallTest, AnswersArriveOutOfOrderMatchedById) {
   // The slow call is sent first and answered last; each completion gets its own answer.
   Event<std::string> slow, fast;
-  client_->call_async("sleep", R"({"ms":300})", {}, [&](Result<std::string> r) {
-    slow.set(r ? *r : r.error().to_string());
-  });
+  client_->call_async("sleep", R"({"ms":300})", {},
+                      [&](Result<std::string> r) { slow.set(r ? *r : r.error().to_string()); });
   client_->call_async("sleep", R"({"ms":1})", {}, [&](Result<std::string> r) {
     fast.set(r ? *r : r.error().to_string());
     EXPECT_FALSE(slow.is_set()) << "the fast answer should come first";
@@ -123,8 +128,8 @@ TEST_P(CallTest, CoAwaitFormOnTheIoThread) {
         // co_await expression (documented in caller.hpp).
         CallOptions options;
         options.timeout = Millis{5000};
-        auto r2 = co_await client_->async_call("echo", "-with-options", options,
-                                               asio::use_awaitable);
+        auto r2 =
+            co_await client_->async_call("echo", "-with-options", options, asio::use_awaitable);
         got.set((r ? *r : r.error().to_string()) + (r2 ? *r2 : r2.error().to_string()));
       },
       asio::detached);

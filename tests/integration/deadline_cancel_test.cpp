@@ -26,10 +26,11 @@ class DeadlineCancelTest : public ::testing::TestWithParam<Transport> {
     auto client = Client::connect(runtime_, options);
     ASSERT_TRUE(client) << client.error().to_string();
     client_ = std::move(*client);
-    client_->handle("event.cancelled", [this](CallContext&, std::string_view p) -> Result<std::string> {
-      cancelled_.set(json::parse(p));
-      return std::string();
-    });
+    client_->handle("event.cancelled",
+                    [this](CallContext&, std::string_view p) -> Result<std::string> {
+                      cancelled_.set(json::parse(p));
+                      return std::string();
+                    });
   }
 
   TempDir dir_;

@@ -60,7 +60,7 @@ TEST_P(LivenessTest, PeerKilledMidCallFailsEveryInFlightCallWithUnavailable) {
     });
   }
   ASSERT_TRUE(client->call("echo", "sync"));  // every block call is now in the server
-  server_.kill_now();  // SIGKILL, then reap
+  server_.kill_now();                         // SIGKILL, then reap
   ASSERT_TRUE(all.wait_for(Millis{10000}));
   EXPECT_EQ(unavailable.load(), kCalls);
 }
@@ -112,9 +112,8 @@ TEST_P(LivenessTest, ClientReconnectsAfterTheServerRestarts) {
   CallOptions wait;
   wait.wait_for_ready = true;
   wait.timeout = Millis{20000};
-  client->call_async("echo", "waited", wait, [&](Result<std::string> r) {
-    waited.set(r ? *r : r.error().to_string());
-  });
+  client->call_async("echo", "waited", wait,
+                     [&](Result<std::string> r) { waited.set(r ? *r : r.error().to_string()); });
 
   start_server(address);  // same path (stale socket file replaced) or same port
   ASSERT_TRUE(client->wait_connected(Millis{20000}));

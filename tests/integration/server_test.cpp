@@ -70,10 +70,11 @@ TEST_P(ServerTest, BroadcastReachesEveryClientOrTheFilteredOnes) {
     ASSERT_TRUE(clients.back());
     auto event = std::make_shared<Event<std::string>>();
     got.push_back(event);
-    clients.back()->handle("news", [event](CallContext&, std::string_view p) -> Result<std::string> {
-      event->set(std::string(p));
-      return std::string();
-    });
+    clients.back()->handle("news",
+                           [event](CallContext&, std::string_view p) -> Result<std::string> {
+                             event->set(std::string(p));
+                             return std::string();
+                           });
   }
   auto all = clients[0]->call("broadcast", R"({"method":"news","payload":"hello all"})");
   ASSERT_TRUE(all) << all.error().to_string();
@@ -105,9 +106,8 @@ TEST_P(ServerTest, GracefulShutdownDrainsInFlightCallsThenExits) {
   auto client = connect(runtime_, server_.address(), "drain");
   ASSERT_TRUE(client);
   Event<std::string> slow;
-  client->call_async("sleep", R"({"ms":300})", {}, [&](Result<std::string> r) {
-    slow.set(r ? *r : r.error().to_string());
-  });
+  client->call_async("sleep", R"({"ms":300})", {},
+                     [&](Result<std::string> r) { slow.set(r ? *r : r.error().to_string()); });
   ASSERT_TRUE(client->call("echo", "sync"));  // the sleep is running in the server
   server_.signal(SIGTERM);
   EXPECT_EQ(slow.wait_for(Millis{10000}), R"({"slept_ms":300})") << "in-flight call was drained";

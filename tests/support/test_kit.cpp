@@ -33,8 +33,12 @@ TempDir::~TempDir() {
   if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
 }
 
-std::string test_server_binary() { return PLEXUS_TEST_SERVER_PATH; }
-std::string cli_binary() { return PLEXUS_CLI_PATH; }
+std::string test_server_binary() {
+  return PLEXUS_TEST_SERVER_PATH;
+}
+std::string cli_binary() {
+  return PLEXUS_CLI_PATH;
+}
 
 ServerProcess ServerProcess::spawn(const std::vector<std::string>& args, Millis timeout) {
   ServerProcess p;

@@ -19,55 +19,60 @@ using nlohmann::json;
 void register_test_handlers(plexus::Server& server) {
   // {"method":M,"payload":P,"name_prefix":X}: NOTIFY M(P) to every connected client whose name
   // starts with X (all when absent); answers {"queued":n}.
-  server.handle("broadcast", [&server](plexus::CallContext&, std::string_view payload)
-                                 -> plexus::Result<std::string> {
-    const auto args = json::parse(payload);
-    const auto prefix = args.value("name_prefix", std::string());
-    const auto queued = server.broadcast(
-        args.at("method").get<std::string>(), args.at("payload").get<std::string>(),
-        [&prefix](const plexus::PeerIdentity& peer) { return peer.name.starts_with(prefix); });
-    return json{{"queued", queued}}.dump();
-  });
+  server.handle(
+      "broadcast",
+      [&server](plexus::CallContext&, std::string_view payload) -> plexus::Result<std::string> {
+        const auto args = json::parse(payload);
+        const auto prefix = args.value("name_prefix", std::string());
+        const auto queued = server.broadcast(
+            args.at("method").get<std::string>(), args.at("payload").get<std::string>(),
+            [&prefix](const plexus::PeerIdentity& peer) { return peer.name.starts_with(prefix); });
+        return json{{"queued", queued}}.dump();
+      });
   // Never answers; when the call is cancelled (CANCEL, deadline or lost connection) it sends
   // NOTIFY "event.cancelled" {"id":…,"deadline":bool} back to the caller.
-  server.handle_async("block", [](plexus::CallContext& ctx, std::string_view,
-                                  plexus::Responder done) {
-    auto keep = std::make_shared<plexus::Responder>(std::move(done));
-    auto peer = ctx.peer();
-    const auto id = ctx.id();
-    const bool had_deadline = ctx.deadline().has_value();
-    ctx.on_cancel([keep, peer, id, had_deadline]() mutable {
-      (void)peer.notify("event.cancelled", json{{"id", id}, {"deadline", had_deadline}}.dump());
-    });
-  });
+  server.handle_async(
+      "block", [](plexus::CallContext& ctx, std::string_view, plexus::Responder done) {
+        auto keep = std::make_shared<plexus::Responder>(std::move(done));
+        auto peer = ctx.peer();
+        const auto id = ctx.id();
+        const bool had_deadline = ctx.deadline().has_value();
+        ctx.on_cancel([keep, peer, id, had_deadline]() mutable {
+          (void)peer.notify("event.cancelled", json{{"id", id}, {"deadline", had_deadline}}.dump());
+        });
+      });
   // Answers the size of the request, so large-payload tests need not echo megabytes back.
-  server.handle("size", [](plexus::CallContext&, std::string_view payload)
-                            -> plexus::Result<std::string> {
-    return json{{"size", payload.size()}}.dump();
-  });
+  server.handle("size",
+                [](plexus::CallContext&, std::string_view payload) -> plexus::Result<std::string> {
+                  return json{{"size", payload.size()}}.dump();
+                });
   // Answers a payload of the requested size: {"size":N}.
-  server.handle("make", [](plexus::CallContext&, std::string_view payload)
-                            -> plexus::Result<std::string> {
-    const auto n = json::parse(payload).value("size", 0);
-    return std::string(static_cast<std::size_t>(n), 'x');
-  });
+  server.handle("make",
+                [](plexus::CallContext&, std::string_view payload) -> plexus::Result<std::string> {
+                  const auto n = json::parse(payload).value("size", 0);
+                  return std::string(static_cast<std::size_t>(n), 'x');
+                });
   server.handle("pid", [](plexus::CallContext&, std::string_view) -> plexus::Result<std::string> {
     return json{{"pid", ::getpid()}}.dump();
   });
   // Symmetric sessions: calls the caller's "client.greet" and answers with what it said.
-  server.handle_coro("call_back", [](plexus::CallContext& ctx,
-                                     std::string payload) -> asio::awaitable<plexus::Result<std::string>> {
-    auto peer = ctx.peer();
-    co_return co_await peer.async_call("client.greet", payload, asio::use_awaitable);
-  });
+  server.handle_coro("call_back",
+                     [](plexus::CallContext& ctx,
+                        std::string payload) -> asio::awaitable<plexus::Result<std::string>> {
+                       auto peer = ctx.peer();
+                       co_return co_await peer.async_call("client.greet", payload,
+                                                          asio::use_awaitable);
+                     });
   // Reports the peer identity the server sees (name and kernel credentials).
-  server.handle("whoami", [](plexus::CallContext& ctx, std::string_view)
-                              -> plexus::Result<std::string> {
-    const auto& id = ctx.peer_identity();
-    return json{{"name", id.name}, {"pid", id.pid.value_or(-1)}, {"uid", id.uid.value_or(0)},
-                {"trace_id", std::string(ctx.trace_id())}}
-        .dump();
-  });
+  server.handle("whoami",
+                [](plexus::CallContext& ctx, std::string_view) -> plexus::Result<std::string> {
+                  const auto& id = ctx.peer_identity();
+                  return json{{"name", id.name},
+                              {"pid", id.pid.value_or(-1)},
+                              {"uid", id.uid.value_or(0)},
+                              {"trace_id", std::string(ctx.trace_id())}}
+                      .dump();
+                });
 }
 
 }  // namespace

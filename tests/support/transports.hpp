@@ -23,10 +23,10 @@ inline std::string listen_address(Transport transport, const TempDir& dir,
   return transport == Transport::unix_socket ? dir.unix_address(name) : "tcp://127.0.0.1:0";
 }
 
-#define PLEXUS_ALL_TRANSPORTS(Suite)                                                        \
-  INSTANTIATE_TEST_SUITE_P(Transports, Suite,                                               \
-                           ::testing::Values(::plexus::test::Transport::unix_socket,        \
-                                             ::plexus::test::Transport::tcp),               \
-                           ::plexus::test::transport_name)
+#define PLEXUS_ALL_TRANSPORTS(Suite)                                                             \
+  INSTANTIATE_TEST_SUITE_P(                                                                      \
+      Transports, Suite,                                                                         \
+      ::testing::Values(::plexus::test::Transport::unix_socket, ::plexus::test::Transport::tcp), \
+      ::plexus::test::transport_name)
 
 }  // namespace plexus::test

@@ -48,8 +48,9 @@ Run add_call(CLI::App& app) {
   cmd->add_option("payload", args->payload, "Request payload (JSON text)");
   cmd->add_option("-t,--timeout-ms", args->timeout_ms, "Call deadline in ms (0: none)");
   cmd->add_option("--connect-timeout-ms", args->connect_timeout_ms, "Connect timeout in ms");
-  cmd->footer("Exit status: 0 on success, else the status code number (e.g. 5 not_found, "
-              "14 unavailable, 4 deadline_exceeded).");
+  cmd->footer(
+      "Exit status: 0 on success, else the status code number (e.g. 5 not_found, "
+      "14 unavailable, 4 deadline_exceeded).");
   return [cmd, args] { return cmd->parsed() ? call(*args) : -1; };
 }
 

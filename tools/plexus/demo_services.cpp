@@ -48,8 +48,8 @@ void register_demo_services(HandlerRegistry& registry) {
       Responder done;
     };
     // The timer runs on the I/O thread that serves this call.
-    auto sleep = std::make_shared<Sleep>(
-        Sleep{asio::steady_timer(ctx.io_executor(), std::chrono::milliseconds(ms)), std::move(done)});
+    auto sleep = std::make_shared<Sleep>(Sleep{
+        asio::steady_timer(ctx.io_executor(), std::chrono::milliseconds(ms)), std::move(done)});
     ctx.on_cancel([sleep] { sleep->timer.cancel(); });
     sleep->timer.async_wait([sleep, ms](std::error_code ec) {
       if (ec) return;  // cancelled: the caller no longer waits

@@ -38,8 +38,8 @@ int ping(const PingArgs& a) {
     }
     us.push_back(static_cast<double>(rtt->count()) / 1000.0);
   }
-  std::printf("%d round trips to %s (PING/PONG): min %.1f us  p50 %.1f us  p99 %.1f us\n",
-              a.count, options.address.c_str(), *std::min_element(us.begin(), us.end()),
+  std::printf("%d round trips to %s (PING/PONG): min %.1f us  p50 %.1f us  p99 %.1f us\n", a.count,
+              options.address.c_str(), *std::min_element(us.begin(), us.end()),
               percentile(us, 0.50), percentile(us, 0.99));
   return 0;
 }

@@ -93,9 +93,10 @@ int serve(const ServeArgs& a) {
 Run add_serve(CLI::App& app) {
   auto args = std::make_shared<ServeArgs>();
   auto* cmd = app.add_subcommand("serve", "Run a plexus server");
-  cmd->add_option("-l,--listen", args->listen,
-                  "Address to listen on, repeatable: unix:///path, unix:@name, tcp://127.0.0.1:PORT "
-                  "(default: the default Unix socket)");
+  cmd->add_option(
+      "-l,--listen", args->listen,
+      "Address to listen on, repeatable: unix:///path, unix:@name, tcp://127.0.0.1:PORT "
+      "(default: the default Unix socket)");
   cmd->add_option("--name", args->name, "Server name sent in WELCOME");
   cmd->add_flag("--demo", args->demo, "Register the demo services: echo, sleep, fail, count");
   cmd->add_option("--max-message-size", args->max_message_size, "Largest payload accepted, bytes");

@@ -11,7 +11,9 @@
 
 namespace plexus::platform {
 
-std::uint32_t current_uid() { return static_cast<std::uint32_t>(::getuid()); }
+std::uint32_t current_uid() {
+  return static_cast<std::uint32_t>(::getuid());
+}
 
 std::optional<PeerCredentials> peer_credentials(int fd) {
   struct ucred cred {};

@@ -168,11 +168,9 @@ void StreamConnection<P>::start_read() {
   }
   if (rend_ == rbuf_.size()) rbuf_.resize(rbuf_.size() + kReadChunk);
   read_in_flight_ = true;
-  socket_.async_read_some(
-      asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
-      [self = this->shared_from_this()](const std::error_code& ec, std::size_t n) {
-        self->on_read(ec, n);
-      });
+  socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+                          [self = this->shared_from_this()](
+                              const std::error_code& ec, std::size_t n) { self->on_read(ec, n); });
 }
 
 template <typename P>
@@ -182,7 +180,8 @@ void StreamConnection<P>::on_read(const std::error_code& ec, std::size_t n) {
   if (ec) {
     const bool eof = ec == asio::error::eof || ec == asio::error::connection_reset;
     finish_close(Error{StatusCode::unavailable,
-                       eof ? "peer closed the connection" : "read failed: " + ec.message(), {}});
+                       eof ? "peer closed the connection" : "read failed: " + ec.message(),
+                       {}});
     return;
   }
   stats_.bytes_in += n;

@@ -1,6 +1,7 @@
 // A Connection over a byte-stream socket (Unix domain or TCP): frame reader with in-place
 // parsing and a writer that coalesces every frame queued during an in-flight write into the
-// next single gather write (writev). Instantiated for asio::local::stream_protocol and asio::ip::tcp.
+// next single gather write (writev). Instantiated for asio::local::stream_protocol and
+// asio::ip::tcp.
 #pragma once
 
 #include <memory>
@@ -52,10 +53,13 @@ class StreamConnection final : public Connection,
     std::string bytes;
   };
   struct Batch {
-    std::string bytes;                 // headers, metadata and small payloads, back to back
-    std::vector<LargePayload> large;   // large payloads, spliced in at their offsets
+    std::string bytes;                // headers, metadata and small payloads, back to back
+    std::vector<LargePayload> large;  // large payloads, spliced in at their offsets
     std::size_t size() const;
-    void clear() { bytes.clear(); large.clear(); }
+    void clear() {
+      bytes.clear();
+      large.clear();
+    }
   };
 
   Result<void> check_open() const;
@@ -75,14 +79,14 @@ class StreamConnection final : public Connection,
   std::shared_ptr<ConnectionDelegate> delegate_;  // reset after on_closed
   std::uint32_t peer_max_ = wire::kDefaultMaxMessageSize;
 
-  std::vector<char> rbuf_;       // received bytes live in [rbegin_, rend_)
+  std::vector<char> rbuf_;  // received bytes live in [rbegin_, rend_)
   std::size_t rbegin_ = 0;
   std::size_t rend_ = 0;
   std::uint64_t skip_remaining_ = 0;  // body bytes of an oversize frame still to discard
   bool read_in_flight_ = false;
 
-  Batch pending_;                // frames queued while a write is in flight
-  Batch writing_;                // the batch being written
+  Batch pending_;  // frames queued while a write is in flight
+  Batch writing_;  // the batch being written
   std::vector<asio::const_buffer> iov_;
   bool write_in_flight_ = false;
   // While the frames of one read are handed to the delegate, what it sends is only queued;
@@ -90,7 +94,7 @@ class StreamConnection final : public Connection,
   bool in_input_ = false;
   bool sync_write_ok_ = false;  // the socket is in non-blocking mode, so write_some never blocks
 
-  bool closing_ = false;         // close(flush) requested: stop reading, finish the writes
+  bool closing_ = false;  // close(flush) requested: stop reading, finish the writes
   bool closed_ = false;
   Error close_reason_;
   ConnectionStats stats_;

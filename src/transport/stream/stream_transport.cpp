@@ -42,7 +42,10 @@ class StreamListener final : public Listener {
  public:
   StreamListener(asio::io_context& io, typename P::acceptor acceptor, Address address,
                  ConnectionOptions options)
-      : io_(io), acceptor_(std::move(acceptor)), retry_(io), address_(std::move(address)),
+      : io_(io),
+        acceptor_(std::move(acceptor)),
+        retry_(io),
+        address_(std::move(address)),
         options_(options) {}
   ~StreamListener() override { close(); }
 
@@ -63,20 +66,20 @@ class StreamListener final : public Listener {
 
  private:
   void accept_next() {
-    acceptor_.async_accept(asio::make_strand(io_), [this](std::error_code ec,
-                                                          typename P::socket socket) {
-      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-      if (!ec) {
-        on_connection_(wrap<P>(std::move(socket), options_, address_.to_string()));
-        accept_next();
-        return;
-      }
-      // EMFILE and friends persist until something closes: pause instead of spinning.
-      retry_.expires_after(std::chrono::milliseconds(50));
-      retry_.async_wait([this](std::error_code wait_ec) {
-        if (!wait_ec && acceptor_.is_open()) accept_next();
-      });
-    });
+    acceptor_.async_accept(
+        asio::make_strand(io_), [this](std::error_code ec, typename P::socket socket) {
+          if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+          if (!ec) {
+            on_connection_(wrap<P>(std::move(socket), options_, address_.to_string()));
+            accept_next();
+            return;
+          }
+          // EMFILE and friends persist until something closes: pause instead of spinning.
+          retry_.expires_after(std::chrono::milliseconds(50));
+          retry_.async_wait([this](std::error_code wait_ec) {
+            if (!wait_ec && acceptor_.is_open()) accept_next();
+          });
+        });
   }
 
   asio::io_context& io_;
@@ -100,7 +103,8 @@ Result<std::unique_ptr<Listener>> listen_unix(asio::io_context& io, const Addres
       case platform::SocketFileState::stale:
         if (auto r = platform::remove_file(a.path); !r) return tl::unexpected(r.error());
         break;
-      case platform::SocketFileState::absent: break;
+      case platform::SocketFileState::absent:
+        break;
     }
   }
   Local::acceptor acceptor(io);
@@ -144,8 +148,7 @@ Result<std::unique_ptr<Listener>> listen_tcp(asio::io_context& io, const Address
   Address bound = a;
   bound.host = acceptor.local_endpoint().address().to_string();
   bound.port = acceptor.local_endpoint().port();
-  return std::make_unique<StreamListener<Tcp>>(io, std::move(acceptor), bound,
-                                               options.connection);
+  return std::make_unique<StreamListener<Tcp>>(io, std::move(acceptor), bound, options.connection);
 }
 
 // Shared by both dialers: connect with a deadline, then wrap the socket.
@@ -158,8 +161,8 @@ void connect_with_timeout(asio::any_io_executor strand, typename P::endpoint end
     asio::steady_timer timer;
     bool timed_out = false;
   };
-  auto st = std::make_shared<State>(State{typename P::socket(strand), asio::steady_timer(strand),
-                                          false});
+  auto st =
+      std::make_shared<State>(State{typename P::socket(strand), asio::steady_timer(strand), false});
   st->timer.expires_after(timeout);
   st->timer.async_wait([st](std::error_code ec) {
     if (ec) return;
@@ -167,13 +170,12 @@ void connect_with_timeout(asio::any_io_executor strand, typename P::endpoint end
     std::error_code ignored;
     st->socket.close(ignored);
   });
-  st->socket.async_connect(endpoint, [st, options, label, done = std::move(done), timeout](
-                                         std::error_code ec) mutable {
+  st->socket.async_connect(endpoint, [st, options, label, done = std::move(done),
+                                      timeout](std::error_code ec) mutable {
     st->timer.cancel();
     if (st->timed_out) {
-      done(make_error(StatusCode::deadline_exceeded,
-                      "connect to " + label + " timed out after " +
-                          std::to_string(timeout.count()) + " ms"));
+      done(make_error(StatusCode::deadline_exceeded, "connect to " + label + " timed out after " +
+                                                         std::to_string(timeout.count()) + " ms"));
       return;
     }
     if (ec) {
@@ -197,7 +199,8 @@ void dial(asio::any_io_executor strand, const Address& address, const Connection
   const std::string label = address.to_string();
   if (address.kind == Address::Kind::tcp) {
     std::error_code ec;
-    const auto ip = asio::ip::make_address(address.host == "localhost" ? "127.0.0.1" : address.host, ec);
+    const auto ip =
+        asio::ip::make_address(address.host == "localhost" ? "127.0.0.1" : address.host, ec);
     if (ec) {
       // Keep dialing free of DNS: local IPC names hosts by number (or localhost).
       asio::post(strand, [done = std::move(done), label] {
