@@ -102,8 +102,8 @@ class Client final : public Caller, public HandlerRegistry {
 
   Runtime& runtime_;
   ClientOptions options_;
-  asio::strand<asio::io_context::executor_type> strand_;  // all state below lives on it
-  std::shared_ptr<std::atomic<CallId>> call_ids_;         // shared with every session it dials
+  asio::any_io_executor serial_;  // Runtime::serial_executor(): all state below lives on it
+  std::shared_ptr<std::atomic<CallId>> call_ids_;  // shared with every session it dials
   std::shared_ptr<rpc::Session> session_;
   std::deque<std::shared_ptr<WaitingCall>> waiting_;
   asio::steady_timer reconnect_timer_;

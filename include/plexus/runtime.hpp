@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include <asio/any_io_executor.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 
@@ -27,8 +28,15 @@ class Runtime {
   asio::io_context::executor_type executor() { return io_.get_executor(); }
   // True on one of this runtime's I/O threads (where blocking calls would deadlock).
   bool on_io_thread() const;
+  // The serial executor for one connection (or client): with one I/O thread, the io_context
+  // itself, since its handlers never run concurrently and a strand would only add locking;
+  // with several, a new strand.
+  asio::any_io_executor serial_executor();
+  // True when the calling thread is running handlers of `executor` (one from serial_executor).
+  static bool running_in(const asio::any_io_executor& executor);
 
  private:
+  RuntimeOptions options_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::vector<std::thread> threads_;

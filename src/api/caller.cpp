@@ -45,6 +45,9 @@ bool runs_io_context(const asio::any_io_executor& ex) {
   if (const auto* strand = ex.target<Strand>()) {
     return strand->get_inner_executor().running_in_this_thread();
   }
+  if (const auto* io = ex.target<asio::io_context::executor_type>()) {
+    return io->running_in_this_thread();
+  }
   return false;
 }
 }  // namespace

@@ -50,7 +50,7 @@ Result<std::unique_ptr<Client>> Client::connect(Runtime& runtime, ClientOptions 
   std::unique_ptr<Client> client(new Client(runtime, std::move(options)));
   std::promise<Result<void>> first;
   auto result = first.get_future();
-  asio::dispatch(client->strand_, [c = client.get(), &first] {
+  asio::dispatch(client->serial_, [c = client.get(), &first] {
     c->first_connect_ = [&first](Result<void> r) { first.set_value(std::move(r)); };
     c->dial();
   });
@@ -64,16 +64,16 @@ Result<std::unique_ptr<Client>> Client::connect(Runtime& runtime, ClientOptions 
 Client::Client(Runtime& runtime, ClientOptions options)
     : runtime_(runtime),
       options_(std::move(options)),
-      strand_(asio::make_strand(runtime.io())),
+      serial_(runtime.serial_executor()),
       call_ids_(std::make_shared<std::atomic<CallId>>(1)),
-      reconnect_timer_(strand_) {}
+      reconnect_timer_(serial_) {}
 
 Client::~Client() {
   close();  // returns once no session refers to this object
   // Wait until the strand has run everything that refers to this object.
   if (!runtime_.on_io_thread()) {
     std::promise<void> drained;
-    asio::post(strand_, [&drained] { drained.set_value(); });
+    asio::post(serial_, [&drained] { drained.set_value(); });
     drained.get_future().wait();
   }
 }
@@ -105,7 +105,7 @@ void Client::dial() {
   auto address = *transport::parse_address(options_.address);
   transport::ConnectionOptions co;
   co.receive_limits.max_message_size = options_.max_message_size;
-  transport::dial(strand_, address, co, options_.connect_timeout,
+  transport::dial(serial_, address, co, options_.connect_timeout,
                   [this](Result<std::shared_ptr<transport::Connection>> conn) {
                     if (closing_) {
                       if (conn)
@@ -125,7 +125,7 @@ void Client::dial() {
                     so.handshake_timeout = options_.connect_timeout;
                     so.call_ids = call_ids_;
                     rpc::SessionCallbacks cb;
-                    // Both run on strand_: the connection was dialed on it.
+                    // Both run on serial_: the connection was dialed on it.
                     cb.on_ready = [this](rpc::Session& s, Result<void> r) {
                       on_session_ready(s.shared_from_this(), std::move(r));
                     };
@@ -206,11 +206,11 @@ void Client::start_call(CallId id, std::string method, std::string payload, Call
   // Already on the strand with a live session (a call made from a completion, e.g. a pipelined
   // caller refilling its window): call straight in. asio::dispatch would run inline too, but
   // only after moving every argument into a lambda and the lambda into a handler.
-  if (strand_.running_in_this_thread() && session_ && session_->accepting_calls()) {
+  if (Runtime::running_in(serial_) && session_ && session_->accepting_calls()) {
     session_->call(id, std::move(method), std::move(payload), options, std::move(done));
     return;
   }
-  asio::dispatch(strand_, [this, id, method = std::move(method), payload = std::move(payload),
+  asio::dispatch(serial_, [this, id, method = std::move(method), payload = std::move(payload),
                            options = std::move(options), done = std::move(done)]() mutable {
     // A draining server (GOAWAY) takes no new calls: treat it as not connected, so waiting
     // calls wait for the next connection instead of failing.
@@ -221,7 +221,7 @@ void Client::start_call(CallId id, std::string method, std::string payload, Call
     const bool wait = options.wait_for_ready.value_or(options_.wait_for_ready);
     Error error{StatusCode::unavailable, "not connected to " + options_.address, {}};
     if (!wait || closing_ || state_.load() == ConnectionState::closed) {
-      asio::post(strand_,
+      asio::post(serial_,
                  [done = std::move(done), error]() mutable { done(tl::unexpected(error)); });
       return;
     }
@@ -230,7 +230,7 @@ void Client::start_call(CallId id, std::string method, std::string payload, Call
                     "too many calls waiting for the connection (limit " +
                         std::to_string(options_.max_waiting_calls) + ")",
                     {}};
-      asio::post(strand_,
+      asio::post(serial_,
                  [done = std::move(done), error]() mutable { done(tl::unexpected(error)); });
       return;
     }
@@ -241,7 +241,7 @@ void Client::start_call(CallId id, std::string method, std::string payload, Call
     w->options = std::move(options);
     w->done = std::move(done);
     if (w->options.timeout) {
-      w->deadline = std::make_unique<asio::steady_timer>(strand_, *w->options.timeout);
+      w->deadline = std::make_unique<asio::steady_timer>(serial_, *w->options.timeout);
       w->deadline->async_wait([this, weak = std::weak_ptr<WaitingCall>(w)](std::error_code ec) {
         auto call = weak.lock();
         if (ec || !call) return;
@@ -280,7 +280,7 @@ void Client::fail_waiting(const Error& error) {
 }
 
 void Client::cancel_call(CallId id) {
-  asio::dispatch(strand_, [this, id] {
+  asio::dispatch(serial_, [this, id] {
     for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
       if ((*it)->id == id) {
         auto w = *it;
@@ -304,7 +304,7 @@ Result<void> Client::start_notify(std::string method, std::string payload) {
                       "payload of " + std::to_string(payload.size()) +
                           " bytes exceeds the peer's limit of " + std::to_string(limit));
   }
-  asio::dispatch(strand_,
+  asio::dispatch(serial_,
                  [this, method = std::move(method), payload = std::move(payload)]() mutable {
                    if (session_) (void)session_->notify(method, std::move(payload));
                  });
@@ -317,7 +317,7 @@ Result<std::chrono::nanoseconds> Client::ping(Millis timeout) {
   }
   auto promise = std::make_shared<std::promise<Result<std::chrono::nanoseconds>>>();
   auto future = promise->get_future();
-  asio::dispatch(strand_, [this, promise] {
+  asio::dispatch(serial_, [this, promise] {
     if (!session_ || !session_->ready()) {
       promise->set_value(make_error(StatusCode::unavailable, "not connected"));
       return;
@@ -345,7 +345,7 @@ ClientStats Client::stats() const {
   st.reconnects = reconnects_.load();
   if (runtime_.on_io_thread()) return st;  // transport counters live on the strand
   auto counters = std::make_shared<std::promise<transport::ConnectionStats>>();
-  asio::dispatch(strand_, [this, counters] {
+  asio::dispatch(serial_, [this, counters] {
     counters->set_value(session_ ? session_->connection().stats() : transport::ConnectionStats{});
   });
   const auto c = counters->get_future().get();
@@ -366,7 +366,7 @@ void Client::set_session(std::shared_ptr<rpc::Session> session) {
 void Client::close() {
   if (close_requested_.exchange(true)) return;
   auto dispatched = std::make_shared<std::promise<void>>();
-  asio::dispatch(strand_, [this, dispatched] {
+  asio::dispatch(serial_, [this, dispatched] {
     closing_ = true;
     reconnect_timer_.cancel();
     fail_waiting(Error{StatusCode::unavailable, "client closed", {}});
@@ -380,7 +380,7 @@ void Client::close() {
   // then without flushing if the peer does not read.
   std::unique_lock lock(mu_);
   if (!state_changed_.wait_for(lock, Millis{1000}, [&] { return !session_alive_; })) {
-    asio::dispatch(strand_, [this] {
+    asio::dispatch(serial_, [this] {
       if (session_) session_->close(Error{StatusCode::cancelled, "client closed", {}}, false);
     });
     state_changed_.wait(lock, [&] { return !session_alive_; });

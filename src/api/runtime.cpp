@@ -5,12 +5,18 @@
 
 #include <mutex>
 
+#include <asio/strand.hpp>
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 namespace plexus {
 
-Runtime::Runtime(RuntimeOptions options) : work_(asio::make_work_guard(io_)) {
+Runtime::Runtime(RuntimeOptions options)
+    : options_(options),
+      // A hint of 1 lets Asio's scheduler skip work meant for several threads.
+      io_(std::max(1, options.io_threads)),
+      work_(asio::make_work_guard(io_)) {
   // Logs go to stderr: stdout belongs to the program (the CLI prints answers there).
   static std::once_flag stderr_logger;
   std::call_once(stderr_logger, [] {
@@ -34,6 +40,20 @@ Runtime::~Runtime() {
   work_.reset();
   io_.stop();
   for (auto& t : threads_) t.join();
+}
+
+asio::any_io_executor Runtime::serial_executor() {
+  if (options_.io_threads <= 1) return io_.get_executor();
+  return asio::make_strand(io_);
+}
+
+bool Runtime::running_in(const asio::any_io_executor& executor) {
+  using Strand = asio::strand<asio::io_context::executor_type>;
+  if (const auto* strand = executor.target<Strand>()) return strand->running_in_this_thread();
+  if (const auto* io = executor.target<asio::io_context::executor_type>()) {
+    return io->running_in_this_thread();
+  }
+  return false;
 }
 
 bool Runtime::on_io_thread() const {

@@ -40,6 +40,7 @@ Result<void> Server::start() {
   }
   transport::ListenOptions lo;
   lo.unix_socket_mode = options_.unix_socket_mode;
+  lo.connection_executor = [this] { return runtime_.serial_executor(); };
   lo.connection.receive_limits.max_message_size = options_.max_message_size;
   for (const auto& text : options_.listen) {
     auto address = *transport::parse_address(text);

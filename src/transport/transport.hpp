@@ -17,10 +17,12 @@ namespace plexus::transport {
 
 struct ListenOptions {
   unsigned unix_socket_mode = 0600;  // owner-only by default
+  // The serial executor each accepted connection runs on; unset: a new strand each.
+  std::function<asio::any_io_executor()> connection_executor;
   ConnectionOptions connection;
 };
 
-// Accepts connections until closed. Each accepted connection gets its own strand.
+// Accepts connections until closed. Each accepted connection gets its own serial executor.
 // Not thread-safe: call from one thread (the owner's).
 class Listener {
  public:

@@ -41,12 +41,13 @@ template <typename P>
 class StreamListener final : public Listener {
  public:
   StreamListener(asio::io_context& io, typename P::acceptor acceptor, Address address,
-                 ConnectionOptions options)
+                 const ListenOptions& options)
       : io_(io),
         acceptor_(std::move(acceptor)),
         retry_(io),
         address_(std::move(address)),
-        options_(options) {}
+        options_(options.connection),
+        connection_executor_(options.connection_executor) {}
   ~StreamListener() override { close(); }
 
   void accept(std::function<void(std::shared_ptr<Connection>)> on_connection) override {
@@ -67,7 +68,8 @@ class StreamListener final : public Listener {
  private:
   void accept_next() {
     acceptor_.async_accept(
-        asio::make_strand(io_), [this](std::error_code ec, typename P::socket socket) {
+        connection_executor_ ? connection_executor_() : asio::make_strand(io_),
+        [this](std::error_code ec, typename P::socket socket) {
           if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
           if (!ec) {
             on_connection_(wrap<P>(std::move(socket), options_, address_.to_string()));
@@ -87,6 +89,7 @@ class StreamListener final : public Listener {
   asio::steady_timer retry_;  // paces accept retries after errors
   Address address_;
   ConnectionOptions options_;
+  std::function<asio::any_io_executor()> connection_executor_;  // unset: a strand each
   std::function<void(std::shared_ptr<Connection>)> on_connection_;
 };
 
@@ -123,7 +126,7 @@ Result<std::unique_ptr<Listener>> listen_unix(asio::io_context& io, const Addres
                                                         : StatusCode::unavailable,
                       "cannot listen on " + a.to_string() + ": " + ec.message());
   }
-  return std::make_unique<StreamListener<Local>>(io, std::move(acceptor), a, options.connection);
+  return std::make_unique<StreamListener<Local>>(io, std::move(acceptor), a, options);
 }
 
 Result<std::unique_ptr<Listener>> listen_tcp(asio::io_context& io, const Address& a,
@@ -148,7 +151,7 @@ Result<std::unique_ptr<Listener>> listen_tcp(asio::io_context& io, const Address
   Address bound = a;
   bound.host = acceptor.local_endpoint().address().to_string();
   bound.port = acceptor.local_endpoint().port();
-  return std::make_unique<StreamListener<Tcp>>(io, std::move(acceptor), bound, options.connection);
+  return std::make_unique<StreamListener<Tcp>>(io, std::move(acceptor), bound, options);
 }
 
 // Shared by both dialers: connect with a deadline, then wrap the socket.
