@@ -64,7 +64,7 @@ class CallContext {
   void on_cancel(std::function<void()> fn);
   // A handle to call back into the caller over the same connection (sessions are symmetric).
   Peer peer() const;
-  // The executor (a strand) this call's session runs on: timers and async work a handler
+  // The serial executor this call's session runs on: timers and async work a handler
   // starts on it need no locking against the session.
   asio::any_io_executor io_executor() const { return executor_; }
 

@@ -69,7 +69,7 @@ class Client final : public Caller, public HandlerRegistry {
   bool wait_connected(Millis timeout);
   // Called on the I/O thread at every state change.
   void on_state_change(std::function<void(ConnectionState)> callback);
-  // Transport counters of the current connection (read on its strand; blocks briefly) and the
+  // Transport counters of the current connection (read on its executor; blocks briefly) and the
   // reconnect count. On an I/O thread only `reconnects` is filled in.
   ClientStats stats() const;
   std::uint32_t peer_max_message_size() const override;

@@ -2,7 +2,7 @@
 // Owns the call table (outbound), the in-flight table (inbound), deadlines, cancel, heartbeats
 // and the HELLO/WELCOME handshake. Knows nothing of which transport carries it.
 //
-// Threading: every method runs on the connection's executor (a strand) unless it says
+// Threading: every method runs on the connection's serial executor unless it says
 // otherwise. Errors never throw: calls complete with a Result, the session closes with a reason.
 #pragma once
 
