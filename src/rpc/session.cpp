@@ -1,7 +1,6 @@
 #include "rpc/session.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <exception>
 
 #include <spdlog/spdlog.h>
@@ -9,6 +8,7 @@
 #include <asio/detached.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
+#include <nlohmann/json.hpp>
 
 namespace plexus::rpc {
 namespace {
@@ -28,37 +28,11 @@ std::chrono::microseconds clamp_timeout(std::uint64_t timeout_us) {
   return std::chrono::microseconds(std::min(timeout_us, kMaxTimeoutUs));
 }
 
-// JSON object text {"key":"value"} with the value escaped.
+// JSON object text {"key":"value"}; bytes that are not UTF-8 (a peer's method name may be
+// anything) are replaced rather than thrown on.
 std::string json_string_field(std::string_view key, std::string_view value) {
-  std::string out = "{\"" + std::string(key) + "\":\"";
-  for (const char c : value) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"}";
+  return nlohmann::json{{std::string(key), std::string(value)}}.dump(
+      -1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string limit_details(std::uint64_t limit, std::uint64_t size) {

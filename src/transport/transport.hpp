@@ -41,8 +41,8 @@ Result<std::unique_ptr<Listener>> listen(asio::io_context& io, const Address& ad
 
 using DialCallback = std::function<void(Result<std::shared_ptr<Connection>>)>;
 
-// Connects within `timeout`. The connection runs on the serial executor `strand` (every handler of it does), and
-// `done` runs there too, with unavailable or deadline_exceeded on failure.
+// Connects within `timeout`. The connection runs on the serial executor `strand` (every handler of
+// it does), and `done` runs there too, with unavailable or deadline_exceeded on failure.
 void dial(asio::any_io_executor strand, const Address& address, const ConnectionOptions& options,
           std::chrono::milliseconds timeout, DialCallback done);
 

@@ -76,27 +76,20 @@ TEST_P(CallTest, ThousandConcurrentCallsAllAnswered) {
   std::mutex mu;
   std::set<std::string> answers;
   int failures = 0;
+  auto record = [&](Result<std::string> r) {
+    {
+      std::lock_guard lock(mu);
+      if (r) {
+        answers.insert(*r);
+      } else {
+        ++failures;
+      }
+    }
+    all.done();
+  };
   for (int i = 0; i < kCalls; ++i) {
-    client_->call_async("sleep", R"({"ms":50})", {}, [&](Result<std::string> r) {
-      {
-        std::lock_guard lock(mu);
-        if (r)
-          answers.insert(*r);
-        else
-          ++failures;
-      }
-      all.done();
-    });
-    client_->call_async("echo", std::to_string(i), {}, [&](Result<std::string> r) {
-      {
-        std::lock_guard lock(mu);
-        if (r)
-          answers.insert(*r);
-        else
-          ++failures;
-      }
-      all.done();
-    });
+    client_->call_async("sleep", R"({"ms":50})", {}, record);
+    client_->call_async("echo", std::to_string(i), {}, record);
   }
   ASSERT_TRUE(all.wait_for(Millis{30000}));
   EXPECT_EQ(failures, 0);
