@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "connect.hpp"
 #include "plexus/plexus.hpp"
 #include "test_kit.hpp"
 #include "transports.hpp"
@@ -19,11 +20,9 @@ class CallTest : public ::testing::TestWithParam<Transport> {
     server_ = ServerProcess::spawn({"--listen", listen_address(GetParam(), dir_)});
     ASSERT_TRUE(server_.running());
     ClientOptions options;
-    options.address = server_.address();
     options.name = "call-test";
-    auto client = Client::connect(runtime_, options);
-    ASSERT_TRUE(client) << client.error().to_string();
-    client_ = std::move(*client);
+    client_ = connect_client(runtime_, server_.address(), options);
+    ASSERT_TRUE(client_);
   }
 
   TempDir dir_;

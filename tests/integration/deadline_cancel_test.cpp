@@ -5,6 +5,7 @@
 #include <asio/cancellation_signal.hpp>
 #include <nlohmann/json.hpp>
 
+#include "connect.hpp"
 #include "plexus/plexus.hpp"
 #include "test_kit.hpp"
 #include "transports.hpp"
@@ -21,11 +22,8 @@ class DeadlineCancelTest : public ::testing::TestWithParam<Transport> {
   void SetUp() override {
     server_ = ServerProcess::spawn({"--listen", listen_address(GetParam(), dir_)});
     ASSERT_TRUE(server_.running());
-    ClientOptions options;
-    options.address = server_.address();
-    auto client = Client::connect(runtime_, options);
-    ASSERT_TRUE(client) << client.error().to_string();
-    client_ = std::move(*client);
+    client_ = connect_client(runtime_, server_.address());
+    ASSERT_TRUE(client_);
     client_->handle("event.cancelled",
                     [this](CallContext&, std::string_view p) -> Result<std::string> {
                       cancelled_.set(json::parse(p));

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "connect.hpp"
 #include "plexus/plexus.hpp"
 #include "test_kit.hpp"
 #include "transports.hpp"
@@ -17,10 +18,7 @@ constexpr std::size_t kDefaultLimit = 8u << 20;
 class LimitsTest : public ::testing::TestWithParam<Transport> {
  protected:
   std::unique_ptr<Client> connect(ClientOptions options = {}) {
-    options.address = server_.address();
-    auto client = Client::connect(runtime_, options);
-    EXPECT_TRUE(client) << client.error().to_string();
-    return client ? std::move(*client) : nullptr;
+    return connect_client(runtime_, server_.address(), options);
   }
   void start_server(std::vector<std::string> extra = {}) {
     std::vector<std::string> args{"--listen", listen_address(GetParam(), dir_)};

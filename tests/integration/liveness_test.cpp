@@ -10,6 +10,7 @@
 #include <atomic>
 #include <nlohmann/json.hpp>
 
+#include "connect.hpp"
 #include "plexus/plexus.hpp"
 #include "test_kit.hpp"
 #include "transports.hpp"
@@ -24,10 +25,7 @@ class LivenessTest : public ::testing::TestWithParam<Transport> {
     ASSERT_TRUE(server_.running());
   }
   std::unique_ptr<Client> connect(ClientOptions options) {
-    options.address = server_.address();
-    auto client = Client::connect(runtime_, options);
-    EXPECT_TRUE(client) << client.error().to_string();
-    return client ? std::move(*client) : nullptr;
+    return connect_client(runtime_, server_.address(), options);
   }
   // Waits until the client's state is `want` (signalled by on_state_change).
   static bool wait_state(Client& client, ConnectionState want, Millis timeout) {

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "connect.hpp"
 #include "plexus/plexus.hpp"
 #include "test_kit.hpp"
 #include "transports.hpp"
@@ -43,12 +44,9 @@ CommandResult run_cli(const std::string& args) {
 std::unique_ptr<Client> connect(Runtime& runtime, const std::string& address,
                                 const std::string& name) {
   ClientOptions options;
-  options.address = address;
   options.name = name;
   options.reconnect.enabled = false;
-  auto client = Client::connect(runtime, options);
-  EXPECT_TRUE(client) << client.error().to_string();
-  return client ? std::move(*client) : nullptr;
+  return connect_client(runtime, address, options);
 }
 
 class ServerTest : public ::testing::TestWithParam<Transport> {
