@@ -24,10 +24,7 @@ class Runtime {
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  // For timers and work of your own. Never run() or poll() it yourself: connections on a
-  // one-thread runtime rely on that thread being the only one that waits for I/O readiness.
   asio::io_context& io() { return io_; }
-  int io_threads() const { return options_.io_threads < 1 ? 1 : options_.io_threads; }
   asio::io_context::executor_type executor() { return io_.get_executor(); }
   // True on one of this runtime's I/O threads (where blocking calls would deadlock).
   bool on_io_thread() const;

@@ -105,7 +105,6 @@ void Client::dial() {
   auto address = *transport::parse_address(options_.address);
   transport::ConnectionOptions co;
   co.receive_limits.max_message_size = options_.max_message_size;
-  co.sole_io_thread = runtime_.io_threads() == 1;
   transport::dial(serial_, address, co, options_.connect_timeout,
                   [this](Result<std::shared_ptr<transport::Connection>> conn) {
                     if (closing_) {

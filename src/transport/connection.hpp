@@ -48,12 +48,6 @@ struct ConnectionOptions {
   wire::Limits receive_limits;                        // what this side accepts
   std::uint64_t max_skip_bytes = 64ull << 20;         // oversize bodies larger than this: close
   std::size_t max_pending_write_bytes = 64ull << 20;  // send() past this: resource_exhausted
-  // True when exactly one thread runs the io_context (Runtime with io_threads == 1). Then a
-  // stream connection reads for itself when epoll says "readable" and skips the extra recv
-  // that Asio's speculative reads make after every short read (one syscall less per message
-  // received). Unsafe with several threads: another thread's epoll_wait could consume the
-  // readiness edge between our read and our wait (see StreamConnection::read_ready).
-  bool sole_io_thread = false;
 };
 
 // Shared ownership: the session holds it and pending I/O operations keep it alive until they

@@ -3,8 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include <asio/post.hpp>
-
+#include "transport/stream/exhausting_read.hpp"
 #include "wire/metadata.hpp"
 
 namespace plexus::transport {
@@ -47,21 +46,6 @@ void StreamConnection<P>::start(std::shared_ptr<ConnectionDelegate> delegate) {
   std::error_code ec;
   socket_.non_blocking(true, ec);
   sync_write_ok_ = !ec;
-#if defined(ASIO_HAS_IO_URING_AS_DEFAULT)
-  // io_uring completes a recv in one io_uring_enter with no readiness step to save.
-  sync_read_ok_ = false;
-#else
-  sync_read_ok_ = !ec && options_.sole_io_thread;
-#endif
-  if (sync_read_ok_) {
-    // Never deliver a frame from inside start(): the delegate may still be setting up.
-    read_in_flight_ = true;
-    asio::post(executor_, [self = this->shared_from_this()] {
-      self->read_in_flight_ = false;
-      if (!self->closed_) self->start_read();
-    });
-    return;
-  }
   start_read();
 }
 
@@ -169,8 +153,9 @@ void StreamConnection<P>::on_write(const std::error_code& ec, std::size_t n) {
 }
 
 template <typename P>
-asio::mutable_buffer StreamConnection<P>::prepare_read() {
-  // Move unconsumed bytes to the front, grow for a frame that will not fit.
+void StreamConnection<P>::start_read() {
+  if (closed_ || closing_ || read_in_flight_) return;
+  // Make room: move unconsumed bytes to the front, grow for a frame that will not fit.
   if (rbegin_ == rend_) {
     rbegin_ = rend_ = 0;
     if (rbuf_.size() > 4 * kReadChunk) {
@@ -183,66 +168,11 @@ asio::mutable_buffer StreamConnection<P>::prepare_read() {
     rbegin_ = 0;
   }
   if (rend_ == rbuf_.size()) rbuf_.resize(rbuf_.size() + kReadChunk);
-  return asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_);
-}
-
-template <typename P>
-void StreamConnection<P>::start_read() {
-  if (closed_ || closing_ || read_in_flight_) return;
-  if (sync_read_ok_) {
-    read_ready();
-    return;
-  }
   read_in_flight_ = true;
-  socket_.async_read_some(
-      prepare_read(), [self = this->shared_from_this()](const std::error_code& ec, std::size_t n) {
-        self->on_read(ec, n);
-      });
-}
-
-// Asio's async_read_some, once epoll has reported a socket readable, reads speculatively on
-// every later call: after a short read that costs one more recv that returns EAGAIN before
-// the wait, on each side of every round trip. Here a short read (the kernel had less than we
-// asked for) goes straight to async_wait instead. That is safe only because the recv and the
-// async_wait happen in the same handler on the io_context's only thread: data arriving after
-// the recv raises a new epoll edge that the next epoll_wait reports, and that epoll_wait runs
-// only after this handler has queued the wait. A recv that fills the buffer reads again.
-template <typename P>
-void StreamConnection<P>::read_ready() {
-  // A bounded number of full reads per turn, so one flooding peer cannot starve the others.
-  bool drained = false;
-  for (int turn = 0; turn < 16 && !drained; ++turn) {
-    if (closed_ || closing_) return;
-    const auto space = prepare_read();
-    std::error_code ec;
-    const std::size_t n = socket_.read_some(space, ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) {
-      drained = true;
-    } else if (ec) {
-      fail_read(ec);
-      return;
-    } else {
-      consume(n);
-      drained = n < space.size();
-    }
-  }
-  if (closed_ || closing_) return;
-  read_in_flight_ = true;
-  auto resume = [self = this->shared_from_this()](const std::error_code& ec) {
-    self->read_in_flight_ = false;
-    if (self->closed_) return;
-    if (ec) {
-      self->fail_read(ec);
-      return;
-    }
-    self->read_ready();
-  };
-  if (drained) {
-    socket_.async_wait(Socket::wait_read, std::move(resume));
-  } else {
-    // Still more to read, and no new edge may come for it: continue after the others' turn.
-    asio::post(executor_, [resume = std::move(resume)] { resume({}); });
-  }
+  // Not async_read_some: see exhausting_read.hpp (one recv fewer per message received).
+  async_read_exhausting(socket_, asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+                        [self = this->shared_from_this()](const std::error_code& ec,
+                                                          std::size_t n) { self->on_read(ec, n); });
 }
 
 template <typename P>
@@ -250,23 +180,12 @@ void StreamConnection<P>::on_read(const std::error_code& ec, std::size_t n) {
   read_in_flight_ = false;
   if (closed_) return;
   if (ec) {
-    fail_read(ec);
+    const bool eof = ec == asio::error::eof || ec == asio::error::connection_reset;
+    finish_close(Error{StatusCode::unavailable,
+                       eof ? "peer closed the connection" : "read failed: " + ec.message(),
+                       {}});
     return;
   }
-  consume(n);
-  start_read();
-}
-
-template <typename P>
-void StreamConnection<P>::fail_read(const std::error_code& ec) {
-  const bool eof = ec == asio::error::eof || ec == asio::error::connection_reset;
-  finish_close(Error{StatusCode::unavailable,
-                     eof ? "peer closed the connection" : "read failed: " + ec.message(),
-                     {}});
-}
-
-template <typename P>
-void StreamConnection<P>::consume(std::size_t n) {
   stats_.bytes_in += n;
   rend_ += n;
   // Everything the delegate sends for the frames of this read (answers, pipelined calls made
@@ -277,6 +196,7 @@ void StreamConnection<P>::consume(std::size_t n) {
   process_input();
   in_input_ = false;
   if (!closed_ && !write_in_flight_ && !pending_.bytes.empty()) start_write(/*try_now=*/true);
+  start_read();
 }
 
 template <typename P>

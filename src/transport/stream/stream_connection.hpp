@@ -64,15 +64,7 @@ class StreamConnection final : public Connection,
 
   Result<void> check_open() const;
   void start_read();
-  // Makes room in rbuf_ and returns the free space to read into.
-  asio::mutable_buffer prepare_read();
   void on_read(const std::error_code& ec, std::size_t n);
-  // Handles n received bytes (frames to the delegate, then one write of what it sent).
-  void consume(std::size_t n);
-  void fail_read(const std::error_code& ec);
-  // sole_io_thread mode: reads with non-blocking recv until a short read, then waits for
-  // readiness (async_wait) in the same handler.
-  void read_ready();
   void process_input();
   // try_now: attempt a non-blocking write first; only what the socket does not take at once
   // goes through async_write.
@@ -92,7 +84,6 @@ class StreamConnection final : public Connection,
   std::size_t rend_ = 0;
   std::uint64_t skip_remaining_ = 0;  // body bytes of an oversize frame still to discard
   bool read_in_flight_ = false;
-  bool sync_read_ok_ = false;  // sole_io_thread and the socket is non-blocking: read_ready()
 
   Batch pending_;  // frames queued while a write is in flight
   Batch writing_;  // the batch being written
