@@ -4,9 +4,10 @@
 // A publish is matched against every subscription (rpc/topic_pattern.hpp) and queued for each
 // match; delivery runs later on the subscriber's executor (a posted pump), never inside
 // publish(). A remote subscription's pump hands messages to its session only while the
-// connection's unwritten bytes stay under kMaxBacklog, and resumes when the connection reports
-// the writes done; so one subscriber holds at most queue_limit messages here plus kMaxBacklog
-// bytes in its connection, whatever the publishers do.
+// connection's unwritten bytes stay under kMaxBacklog (checked per chunk of 64 messages), and
+// resumes when the connection reports the writes done; so one subscriber holds at most
+// queue_limit messages here plus kMaxBacklog bytes and one chunk in its connection, whatever
+// the publishers do.
 //
 // Threading: every method is thread-safe (one mutex guards the table and the queues); callbacks
 // and sends run on the subscriber's executor, outside the lock.
