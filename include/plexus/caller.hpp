@@ -16,6 +16,7 @@
 #include <asio/dispatch.hpp>
 
 #include "plexus/call.hpp"
+#include "plexus/pubsub.hpp"
 #include "plexus/status.hpp"
 
 namespace plexus {
@@ -79,6 +80,8 @@ class Caller {
   // One-way message: no answer, no delivery guarantee beyond the connection's.
   // Fails at once with unavailable (not connected) or message_too_large (over the peer's limit).
   Result<void> notify(std::string_view method, std::string payload);
+  // As above; `options.immediate` bypasses the batcher (BatchOptions) for this one message.
+  Result<void> notify(std::string_view method, std::string payload, NotifyOptions options);
 
   // The largest payload the peer accepts (from its WELCOME/HELLO); 0 when not connected.
   virtual std::uint32_t peer_max_message_size() const = 0;
@@ -88,7 +91,7 @@ class Caller {
   virtual void start_call(CallId id, std::string method, std::string payload, CallOptions options,
                           CallCallback done) = 0;
   virtual void cancel_call(CallId id) = 0;
-  virtual Result<void> start_notify(std::string method, std::string payload) = 0;
+  virtual Result<void> start_notify(std::string method, std::string payload, bool immediate) = 0;
   virtual bool on_io_thread() const = 0;
 };
 
@@ -110,7 +113,7 @@ class Peer final : public Caller {
   void start_call(CallId id, std::string method, std::string payload, CallOptions options,
                   CallCallback done) override;
   void cancel_call(CallId id) override;
-  Result<void> start_notify(std::string method, std::string payload) override;
+  Result<void> start_notify(std::string method, std::string payload, bool immediate) override;
   bool on_io_thread() const override;
 
  private:

@@ -12,12 +12,14 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
 #include "plexus/caller.hpp"
 #include "plexus/handlers.hpp"
+#include "plexus/pubsub.hpp"
 #include "plexus/runtime.hpp"
 
 namespace plexus {
@@ -43,6 +45,8 @@ struct ClientOptions {
   std::uint32_t max_message_size = 8u << 20;
   Millis heartbeat_interval{5000};
   Millis heartbeat_timeout{15000};
+  // Coalescing of NOTIFY/PUBLISH frames to the server (off unless enabled; see BatchOptions).
+  BatchOptions batching;
 };
 
 enum class ConnectionState { connecting, connected, reconnecting, closed };
@@ -77,6 +81,21 @@ class Client final : public Caller, public HandlerRegistry {
   Result<std::chrono::nanoseconds> ping(Millis timeout = Millis{5000});
   // The session as a Peer (identity of the server, disconnect()).
   Peer peer() const;
+  // Publish/subscribe through the server (docs/PROTOCOL.md §Publish/subscribe).
+  // subscribe: `handler` runs on the I/O thread for each matching publish, in order, including
+  // this client's own publishes. Blocks until the server acknowledges (up to connect_timeout);
+  // while disconnected the subscription is only recorded. Every subscription is re-sent after a
+  // reconnect, before the state turns `connected`. Fails with invalid_argument (bad pattern or
+  // options), failed_precondition on an I/O thread, or the server's error.
+  Result<SubscriptionId> subscribe(std::string_view pattern, MessageHandler handler,
+                                   SubscribeOptions options = {});
+  void unsubscribe(SubscriptionId id);
+  // Fire and forget, like notify: fails at once with invalid_argument (bad topic), unavailable
+  // (not connected) or message_too_large.
+  Result<void> publish(std::string_view topic, std::string payload, PublishOptions options = {});
+  // Sends what the batcher holds now (ClientOptions::batching).
+  void flush();
+
   // Stops reconnecting, fails queued calls with unavailable, closes the connection. Idempotent.
   void close();
 
@@ -85,11 +104,16 @@ class Client final : public Caller, public HandlerRegistry {
   void start_call(CallId id, std::string method, std::string payload, CallOptions options,
                   CallCallback done) override;
   void cancel_call(CallId id) override;
-  Result<void> start_notify(std::string method, std::string payload) override;
+  Result<void> start_notify(std::string method, std::string payload, bool immediate) override;
   bool on_io_thread() const override { return runtime_.on_io_thread(); }
 
  private:
   struct WaitingCall;
+  struct Subscription {
+    std::string pattern;
+    SubscribeOptions options;
+    MessageHandler handler;
+  };
   Client(Runtime& runtime, ClientOptions options);
   void dial();
   void on_session_ready(const std::shared_ptr<rpc::Session>& session, Result<void> result);
@@ -99,6 +123,7 @@ class Client final : public Caller, public HandlerRegistry {
   void set_session(std::shared_ptr<rpc::Session> session);
   void flush_waiting();
   void fail_waiting(const Error& error);
+  void send_subscriptions();
 
   Runtime& runtime_;
   ClientOptions options_;
@@ -106,6 +131,7 @@ class Client final : public Caller, public HandlerRegistry {
   std::shared_ptr<std::atomic<CallId>> call_ids_;  // shared with every session it dials
   std::shared_ptr<rpc::Session> session_;
   std::deque<std::shared_ptr<WaitingCall>> waiting_;
+  std::unordered_map<SubscriptionId, std::shared_ptr<const Subscription>> subscriptions_;
   asio::steady_timer reconnect_timer_;
   int failed_attempts_ = 0;
   bool ever_connected_ = false;

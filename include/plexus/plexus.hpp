@@ -12,6 +12,7 @@
 #include "plexus/client.hpp"
 #include "plexus/handlers.hpp"
 #include "plexus/method.hpp"
+#include "plexus/pubsub.hpp"
 #include "plexus/runtime.hpp"
 #include "plexus/server.hpp"
 #include "plexus/status.hpp"

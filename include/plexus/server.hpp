@@ -16,6 +16,7 @@
 
 #include "plexus/caller.hpp"
 #include "plexus/handlers.hpp"
+#include "plexus/pubsub.hpp"
 #include "plexus/runtime.hpp"
 
 namespace plexus {
@@ -24,6 +25,9 @@ namespace transport {
 class Listener;
 class Connection;
 }  // namespace transport
+namespace rpc {
+class Router;
+}  // namespace rpc
 
 // "unix://" + the default socket path: $XDG_RUNTIME_DIR/plexus/plexus.sock, else
 // /tmp/plexus-$UID/plexus.sock. Servers and clients use it when given no address.
@@ -40,6 +44,8 @@ struct ServerOptions {
   Millis heartbeat_timeout{15000};
   Millis handshake_timeout{5000};
   unsigned unix_socket_mode = 0600;  // owner-only unless asked otherwise
+  // Coalescing of NOTIFY/PUBLISH frames to each client (off unless enabled; see BatchOptions).
+  BatchOptions batching;
 };
 
 struct ServerStats {
@@ -70,6 +76,19 @@ class Server final : public HandlerRegistry {
   std::size_t broadcast(std::string_view method, const std::string& payload,
                         const std::function<bool(const PeerIdentity&)>& filter = {});
 
+  // Publish/subscribe (docs/PROTOCOL.md §Publish/subscribe). The server routes every publish,
+  // from a client or from publish() below, to every matching subscription: its own (these) and
+  // its clients'. A server-local `handler` runs on an I/O thread, in publish order, never
+  // inside publish(). Fails with invalid_argument (bad pattern or options).
+  Result<SubscriptionId> subscribe(std::string_view pattern, MessageHandler handler,
+                                   SubscribeOptions options = {});
+  void unsubscribe(SubscriptionId id);
+  // Fails with invalid_argument (bad topic). A full `block` subscriber makes this wait for
+  // room; on an I/O thread it cannot wait and fails with resource_exhausted instead (every
+  // other subscriber still gets the message).
+  Result<void> publish(std::string_view topic, std::string payload, PublishOptions options = {});
+  PubSubStats pubsub_stats() const;
+
   // Graceful shutdown: stop accepting, GOAWAY to every peer, let in-flight calls finish up to
   // `drain`, then close every connection. Idempotent.
   void shutdown(Millis drain = Millis{5000});
@@ -93,6 +112,8 @@ class Server final : public HandlerRegistry {
   std::atomic<bool> started_{false};
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopped_{false};
+  std::shared_ptr<rpc::Router> router_;  // shared with its posted deliveries
+  std::atomic<SubscriptionId> local_subscription_ids_{1};
 };
 
 }  // namespace plexus

@@ -29,11 +29,15 @@ Result<std::string> Caller::call(std::string_view method, std::string payload,
 }
 
 Result<void> Caller::notify(std::string_view method, std::string payload) {
+  return notify(method, std::move(payload), NotifyOptions{});
+}
+
+Result<void> Caller::notify(std::string_view method, std::string payload, NotifyOptions options) {
   // Checked here because the send itself happens later, on the I/O thread.
   if (method.empty() || method.size() > 255) {
     return make_error(StatusCode::invalid_argument, "method name must be 1 to 255 bytes");
   }
-  return start_notify(std::string(method), std::move(payload));
+  return start_notify(std::string(method), std::move(payload), options.immediate);
 }
 
 // ---- Peer ------------------------------------------------------------------------------------
@@ -107,7 +111,7 @@ void Peer::cancel_call(CallId id) {
   if (auto s = session_.lock()) asio::dispatch(s->executor(), [s, id] { s->cancel(id); });
 }
 
-Result<void> Peer::start_notify(std::string method, std::string payload) {
+Result<void> Peer::start_notify(std::string method, std::string payload, bool immediate) {
   auto s = session_.lock();
   if (!s || s->closed()) return make_error(StatusCode::unavailable, "peer is gone");
   if (payload.size() > s->peer_max_message_size()) {
@@ -117,9 +121,8 @@ Result<void> Peer::start_notify(std::string method, std::string payload) {
                           std::to_string(s->peer_max_message_size()));
   }
   asio::dispatch(s->executor(),
-                 [s, method = std::move(method), payload = std::move(payload)]() mutable {
-                   (void)s->notify(method, std::move(payload));
-                 });
+                 [s, method = std::move(method), payload = std::move(payload),
+                  immediate]() mutable { (void)s->notify(method, std::move(payload), immediate); });
   return {};
 }
 

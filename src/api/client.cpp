@@ -9,7 +9,9 @@
 #include <asio/post.hpp>
 
 #include "rpc/backoff.hpp"
+#include "rpc/pubsub_router.hpp"
 #include "rpc/session.hpp"
+#include "rpc/topic_pattern.hpp"
 #include "transport/transport.hpp"
 
 namespace plexus {
@@ -124,7 +126,20 @@ void Client::dial() {
                     so.heartbeat_timeout = options_.heartbeat_timeout;
                     so.handshake_timeout = options_.connect_timeout;
                     so.call_ids = call_ids_;
+                    so.batching = options_.batching;
                     rpc::SessionCallbacks cb;
+                    cb.on_publish = [this](rpc::Session&, SubscriptionId id, std::string_view topic,
+                                           std::string_view payload) {
+                      auto it = subscriptions_.find(id);
+                      if (it == subscriptions_.end()) return;  // unsubscribed meanwhile
+                      auto sub = it->second;                   // the handler may unsubscribe
+                      try {
+                        sub->handler(topic, payload);
+                      } catch (const std::exception& e) {
+                        spdlog::warn("plexus: subscriber of \"{}\" threw: {}", sub->pattern,
+                                     e.what());
+                      }
+                    };
                     // Both run on serial_: the connection was dialed on it.
                     cb.on_ready = [this](rpc::Session& s, Result<void> r) {
                       on_session_ready(s.shared_from_this(), std::move(r));
@@ -162,6 +177,8 @@ void Client::on_session_ready(const std::shared_ptr<rpc::Session>& session, Resu
     spdlog::info("plexus: reconnected to {}", options_.address);
   }
   ever_connected_ = true;
+  // Before the state says connected: anything sent after that reaches the server after these.
+  send_subscriptions();
   set_state(ConnectionState::connected);
   if (first_connect_) {
     auto first = std::move(first_connect_);
@@ -294,7 +311,60 @@ void Client::cancel_call(CallId id) {
   });
 }
 
-Result<void> Client::start_notify(std::string method, std::string payload) {
+void Client::send_subscriptions() {
+  for (const auto& [id, sub] : subscriptions_) {
+    session_->subscribe(id, sub->pattern, rpc::encode_subscribe_options(sub->options),
+                        [pattern = sub->pattern](Result<std::string> r) {
+                          if (!r) {
+                            spdlog::warn("plexus: re-subscribing to \"{}\" failed: {}", pattern,
+                                         r.error().to_string());
+                          }
+                        });
+  }
+}
+
+Result<SubscriptionId> Client::subscribe(std::string_view pattern, MessageHandler handler,
+                                         SubscribeOptions options) {
+  if (runtime_.on_io_thread()) {
+    return make_error(StatusCode::failed_precondition, "subscribe blocks; not on an I/O thread");
+  }
+  if (auto ok = rpc::validate_pattern(pattern); !ok) return tl::unexpected(ok.error());
+  if (!handler) return make_error(StatusCode::invalid_argument, "subscribe needs a handler");
+  auto sub = std::make_shared<Subscription>(
+      Subscription{std::string(pattern), options, std::move(handler)});
+  const SubscriptionId id = next_call_id();
+  auto acked = std::make_shared<std::promise<Result<std::string>>>();
+  auto future = acked->get_future();
+  asio::dispatch(serial_, [this, id, sub, acked] {
+    subscriptions_[id] = sub;
+    if (!session_ || !session_->ready()) {
+      acked->set_value(std::string());  // recorded; sent when connected
+      return;
+    }
+    session_->subscribe(id, sub->pattern, rpc::encode_subscribe_options(sub->options),
+                        [acked](Result<std::string> r) { acked->set_value(std::move(r)); });
+  });
+  if (future.wait_for(options_.connect_timeout) != std::future_status::ready) {
+    unsubscribe(id);
+    return make_error(StatusCode::deadline_exceeded, "no answer to SUBSCRIBE in time");
+  }
+  if (auto r = future.get(); !r) {
+    // Refused (bad options, …): forget it, so a reconnect does not send it again.
+    asio::dispatch(serial_, [this, id] { subscriptions_.erase(id); });
+    return tl::unexpected(r.error());
+  }
+  return id;
+}
+
+void Client::unsubscribe(SubscriptionId id) {
+  asio::dispatch(serial_, [this, id] {
+    if (subscriptions_.erase(id) == 0) return;
+    if (session_ && session_->ready()) session_->unsubscribe(id);
+  });
+}
+
+Result<void> Client::publish(std::string_view topic, std::string payload, PublishOptions options) {
+  if (auto ok = rpc::validate_topic(topic); !ok) return tl::unexpected(ok.error());
   if (state_.load() != ConnectionState::connected) {
     return make_error(StatusCode::unavailable, "not connected to " + options_.address);
   }
@@ -304,10 +374,37 @@ Result<void> Client::start_notify(std::string method, std::string payload) {
                       "payload of " + std::to_string(payload.size()) +
                           " bytes exceeds the peer's limit of " + std::to_string(limit));
   }
-  asio::dispatch(serial_,
-                 [this, method = std::move(method), payload = std::move(payload)]() mutable {
-                   if (session_) (void)session_->notify(method, std::move(payload));
-                 });
+  if (Runtime::running_in(serial_)) {
+    if (session_) return session_->publish(0, topic, payload, options.immediate);
+    return make_error(StatusCode::unavailable, "not connected to " + options_.address);
+  }
+  asio::dispatch(serial_, [this, topic = std::string(topic), payload = std::move(payload),
+                           immediate = options.immediate] {
+    if (session_) (void)session_->publish(0, topic, payload, immediate);
+  });
+  return {};
+}
+
+void Client::flush() {
+  asio::dispatch(serial_, [this] {
+    if (session_) session_->flush_batch();
+  });
+}
+
+Result<void> Client::start_notify(std::string method, std::string payload, bool immediate) {
+  if (state_.load() != ConnectionState::connected) {
+    return make_error(StatusCode::unavailable, "not connected to " + options_.address);
+  }
+  const auto limit = peer_max_message_size();
+  if (payload.size() > limit) {
+    return make_error(StatusCode::message_too_large,
+                      "payload of " + std::to_string(payload.size()) +
+                          " bytes exceeds the peer's limit of " + std::to_string(limit));
+  }
+  asio::dispatch(serial_, [this, method = std::move(method), payload = std::move(payload),
+                           immediate]() mutable {
+    if (session_) (void)session_->notify(method, std::move(payload), immediate);
+  });
   return {};
 }
 

@@ -7,6 +7,7 @@
 #include <asio/post.hpp>
 
 #include "platform/posix/process.hpp"
+#include "rpc/pubsub_router.hpp"
 #include "rpc/session.hpp"
 #include "transport/transport.hpp"
 
@@ -28,7 +29,7 @@ Result<std::unique_ptr<Server>> Server::create(Runtime& runtime, ServerOptions o
 }
 
 Server::Server(Runtime& runtime, ServerOptions options)
-    : runtime_(runtime), options_(std::move(options)) {}
+    : runtime_(runtime), options_(std::move(options)), router_(std::make_shared<rpc::Router>()) {}
 
 Server::~Server() {
   shutdown(Millis{0});
@@ -106,8 +107,33 @@ void Server::on_connection(std::shared_ptr<transport::Connection> connection) {
   so.heartbeat_interval = options_.heartbeat_interval;
   so.heartbeat_timeout = options_.heartbeat_timeout;
   so.handshake_timeout = options_.handshake_timeout;
+  so.batching = options_.batching;
   rpc::SessionCallbacks cb;
-  cb.on_closed = [this](rpc::Session& s, const Error&) { forget(&s); };
+  cb.on_closed = [this](rpc::Session& s, const Error&) {
+    router_->drop_session(&s);
+    forget(&s);
+  };
+  cb.on_subscribe = [router = router_](rpc::Session& s, SubscriptionId id, std::string_view pattern,
+                                       std::string_view options) -> Result<void> {
+    auto parsed = rpc::parse_subscribe_options(options);
+    if (!parsed) return tl::unexpected(parsed.error());
+    return router->subscribe(&s, id, pattern, *parsed,
+                             rpc::Router::Target{s.weak_from_this(), {}, s.executor()});
+  };
+  cb.on_unsubscribe = [router = router_](rpc::Session& s, SubscriptionId id) {
+    router->unsubscribe(&s, id);
+  };
+  cb.on_publish = [router = router_](rpc::Session& s, SubscriptionId, std::string_view topic,
+                                     std::string_view payload) {
+    auto m = std::make_shared<rpc::PubMessage>();
+    m->topic = std::string(topic);
+    m->payload = std::string(payload);
+    if (auto r = router->publish(s.shared_from_this(), std::move(m), false); !r) {
+      spdlog::debug("plexus: publish from \"{}\" dropped: {}", s.identity().name,
+                    r.error().to_string());
+    }
+  };
+  cb.on_writable = [router = router_](rpc::Session& s) { router->on_writable(&s); };
   cb.on_idle = [this](rpc::Session&) {
     std::lock_guard l(mu_);
     changed_.notify_all();
@@ -168,6 +194,33 @@ std::size_t Server::broadcast(std::string_view method, const std::string& payloa
     if (peer.notify(method, payload)) ++queued;
   }
   return queued;
+}
+
+Result<SubscriptionId> Server::subscribe(std::string_view pattern, MessageHandler handler,
+                                         SubscribeOptions options) {
+  if (!handler) return make_error(StatusCode::invalid_argument, "subscribe needs a handler");
+  const auto id = local_subscription_ids_.fetch_add(1);
+  auto r =
+      router_->subscribe(nullptr, id, pattern, options,
+                         rpc::Router::Target{{}, std::move(handler), runtime_.serial_executor()});
+  if (!r) return tl::unexpected(r.error());
+  return id;
+}
+
+void Server::unsubscribe(SubscriptionId id) {
+  router_->unsubscribe(nullptr, id);
+}
+
+Result<void> Server::publish(std::string_view topic, std::string payload, PublishOptions options) {
+  auto m = std::make_shared<rpc::PubMessage>();
+  m->topic = std::string(topic);
+  m->payload = std::move(payload);
+  m->immediate = options.immediate;
+  return router_->publish(nullptr, std::move(m), /*may_wait=*/!runtime_.on_io_thread());
+}
+
+PubSubStats Server::pubsub_stats() const {
+  return router_->stats();
 }
 
 void Server::shutdown(Millis drain) {

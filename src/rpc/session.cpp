@@ -10,6 +10,8 @@
 #include <asio/post.hpp>
 #include <nlohmann/json.hpp>
 
+#include "wire/batch.hpp"
+
 namespace plexus::rpc {
 namespace {
 
@@ -121,7 +123,8 @@ Session::Session(std::shared_ptr<transport::Connection> connection,
       handler_table_(std::move(handlers)),
       options_(std::move(options)),
       callbacks_(std::move(callbacks)),
-      heartbeat_(executor_) {
+      heartbeat_(executor_),
+      batch_timer_(executor_) {
   call_ids_ = options_.call_ids ? options_.call_ids : std::make_shared<std::atomic<CallId>>(1);
   identity_.address = connection_->describe();
   if (auto cred = connection_->credentials()) {
@@ -166,6 +169,7 @@ void Session::become_ready(const wire::PeerHello& hello) {
   handshake_done_ = true;
   identity_.name = hello.peer_name;
   peer_max_.store(hello.max_message_size, std::memory_order_release);
+  peer_caps_ = hello.capabilities;
   connection_->set_peer_max_message_size(hello.max_message_size);
   ready_.store(true, std::memory_order_release);
   last_rx_ = Clock::now();
@@ -239,6 +243,20 @@ void Session::on_frame(const wire::FrameView& frame) {
       break;
     case FrameKind::notify:
       handle_notify(frame, *md);
+      break;
+    case FrameKind::publish:
+      if (callbacks_.on_publish) {
+        callbacks_.on_publish(*this, frame.header.id, md->method, frame.payload);
+      }
+      break;
+    case FrameKind::subscribe:
+      handle_subscribe(frame, *md);
+      break;
+    case FrameKind::unsubscribe:
+      if (callbacks_.on_unsubscribe) callbacks_.on_unsubscribe(*this, frame.header.id);
+      break;
+    case FrameKind::batch:
+      handle_batch(frame);
       break;
     case FrameKind::cancel:
       cancel_inbound(frame.header.id, true);
@@ -416,6 +434,43 @@ void Session::handle_notify(const wire::FrameView& frame, const wire::Metadata& 
   }
 }
 
+void Session::handle_subscribe(const wire::FrameView& frame, const wire::Metadata& md) {
+  if (!callbacks_.on_subscribe) {
+    send_error(frame.header.id, Error{StatusCode::failed_precondition,
+                                      "this peer routes no subscriptions (subscribe to a server)",
+                                      {}});
+    return;
+  }
+  auto r = callbacks_.on_subscribe(*this, frame.header.id, md.method, frame.payload);
+  if (r) {
+    (void)connection_->send(FrameKind::response, frame.header.id, {}, {});
+  } else {
+    send_error(frame.header.id, r.error());
+  }
+}
+
+void Session::handle_batch(const wire::FrameView& frame) {
+  const wire::Limits limits{options_.max_message_size};
+  if (auto n = wire::check_batch(frame.payload, limits); !n) {
+    on_malformed(n.error());
+    connection_->close(n.error(), /*flush=*/true);
+    return;
+  }
+  // Each item is a NOTIFY or PUBLISH whose metadata check_batch has already validated.
+  wire::for_each_in_batch(frame.payload, limits, [this](const wire::FrameView& inner) {
+    if (closed()) return;
+    if (auto md = wire::decode_metadata(inner.metadata)) dispatch_message(inner, *md);
+  });
+}
+
+void Session::dispatch_message(const wire::FrameView& frame, const wire::Metadata& md) {
+  if (frame.header.kind == FrameKind::notify) {
+    handle_notify(frame, md);
+  } else if (callbacks_.on_publish) {
+    callbacks_.on_publish(*this, frame.header.id, md.method, frame.payload);
+  }
+}
+
 void Session::finish_inbound(CallId id, Result<std::string> result) {
   auto it = inbound_.find(id);
   if (it == inbound_.end()) return;  // cancelled or timed out: the caller stopped waiting
@@ -479,6 +534,9 @@ void Session::on_closed(const Error& reason) {
   closed_.store(true, std::memory_order_release);
   ready_.store(false, std::memory_order_release);
   heartbeat_.cancel();
+  batch_timer_.cancel();
+  batch_.clear();
+  batch_items_ = 0;
   Error failure;
   if (peer_goaway_ && peer_goaway_->code != StatusCode::ok) {
     failure = *peer_goaway_;  // the peer said why
@@ -558,6 +616,7 @@ void Session::call(CallId id, std::string method, std::string payload, const Cal
                                limit_details(peer_max_message_size(), payload.size())));
     return;
   }
+  flush_batch();  // notifications batched before this call reach the peer before it
   auto sent = connection_->send_owned(FrameKind::request, id, md, std::move(payload));
   if (!sent) {
     post_completion(std::move(done), tl::unexpected(sent.error()));
@@ -605,14 +664,91 @@ void Session::ping(std::function<void(Result<std::chrono::nanoseconds>)> done) {
   (void)connection_->send(FrameKind::ping, nonce, {}, {});
 }
 
-Result<void> Session::notify(std::string_view method, std::string payload) {
+Result<void> Session::notify(std::string_view method, std::string payload, bool immediate) {
   if (closed() || !handshake_done_) return make_error(StatusCode::unavailable, "not connected");
   if (method.empty() || method.size() > wire::kMaxNameLength) {
     return make_error(StatusCode::invalid_argument, "method name must be 1 to 255 bytes");
   }
   wire::Metadata md;
   md.method = method;
-  return connection_->send_owned(FrameKind::notify, 0, md, std::move(payload));
+  if (!options_.batching.enabled || (peer_caps_ & wire::capability::kBatch) == 0) {
+    return connection_->send_owned(FrameKind::notify, 0, md, std::move(payload));
+  }
+  return send_batchable(FrameKind::notify, 0, md, payload, immediate);
+}
+
+Result<void> Session::publish(SubscriptionId id, std::string_view topic, std::string_view payload,
+                              bool immediate) {
+  if (closed() || !handshake_done_) return make_error(StatusCode::unavailable, "not connected");
+  wire::Metadata md;
+  md.method = topic;
+  return send_batchable(FrameKind::publish, id, md, payload, immediate);
+}
+
+Result<void> Session::send_batchable(FrameKind kind, std::uint64_t id, const wire::Metadata& md,
+                                     std::string_view payload, bool immediate) {
+  const auto& b = options_.batching;
+  if (immediate || !b.enabled || (peer_caps_ & wire::capability::kBatch) == 0) {
+    flush_batch();  // what was batched before this message goes first
+    return connection_->send(kind, id, md, payload);
+  }
+  const std::uint32_t limit = peer_max_message_size();
+  const std::size_t before = batch_.size();
+  auto encoded = wire::encode_frame(kind, id, md, payload, limit, batch_);
+  if (!encoded) return encoded;
+  if (batch_.size() > limit) {
+    // The batch's payload would pass the peer's limit: send what was there, then this one alone.
+    std::string item = batch_.substr(before);
+    batch_.resize(before);
+    flush_batch();
+    if (item.size() > limit) return connection_->send(kind, id, md, payload);
+    batch_ = std::move(item);
+  }
+  if (++batch_items_ == 1) {
+    batch_timer_.expires_after(b.max_wait);
+    batch_timer_.async_wait([weak = weak_from_this()](std::error_code ec) {
+      if (auto s = weak.lock(); s && !ec) s->flush_batch();
+    });
+  }
+  if (batch_items_ >= b.max_items) flush_batch();
+  return {};
+}
+
+void Session::flush_batch() {
+  if (batch_items_ == 0) return;
+  batch_timer_.cancel();
+  batch_items_ = 0;
+  if (auto sent = connection_->send(FrameKind::batch, 0, {}, batch_); !sent) {
+    spdlog::warn("plexus: batch to \"{}\" dropped: {}", identity_.name, sent.error().to_string());
+  }
+  batch_.clear();
+}
+
+void Session::subscribe(SubscriptionId id, std::string_view pattern, std::string options_json,
+                        CallCallback done) {
+  if (closed() || !handshake_done_) {
+    post_completion(std::move(done), make_error(StatusCode::unavailable, "not connected"));
+    return;
+  }
+  wire::Metadata md;
+  md.method = pattern;
+  flush_batch();  // publishes made before the subscription reach the peer before it
+  auto sent = connection_->send(FrameKind::subscribe, id, md, options_json);
+  if (!sent) {
+    post_completion(std::move(done), tl::unexpected(sent.error()));
+    return;
+  }
+  outbound_.emplace(id, PendingCall{std::move(done), nullptr});
+}
+
+void Session::unsubscribe(SubscriptionId id) {
+  if (closed() || !handshake_done_) return;
+  flush_batch();
+  (void)connection_->send(FrameKind::unsubscribe, id, {}, {});
+}
+
+void Session::on_write_done() {
+  if (callbacks_.on_writable) callbacks_.on_writable(*this);
 }
 
 void Session::send_result(CallId id, Result<std::string> result) {

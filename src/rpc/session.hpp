@@ -19,6 +19,7 @@
 
 #include "plexus/call.hpp"
 #include "plexus/caller.hpp"
+#include "plexus/pubsub.hpp"
 #include "rpc/handler_table.hpp"
 #include "transport/connection.hpp"
 #include "wire/handshake.hpp"
@@ -38,6 +39,8 @@ struct SessionOptions {
   // Where outbound call ids come from; a client shares one across reconnects so an id stays
   // unique for its lifetime. Null: the session keeps its own.
   std::shared_ptr<std::atomic<CallId>> call_ids;
+  // Time/size-bounded BATCH frames for NOTIFY and PUBLISH (only if the peer advertises kBatch).
+  BatchOptions batching;
 };
 
 struct SessionCallbacks {
@@ -47,6 +50,17 @@ struct SessionCallbacks {
   std::function<void(Session&, const Error&)> on_closed;
   // The last in-flight inbound call finished (for graceful drain).
   std::function<void(Session&)> on_idle;
+  // Pub/sub (all optional; on the strand). A SUBSCRIBE arrived: `options` is its payload
+  // (JSON or empty); the result becomes the RESPONSE or ERROR. Unset: failed_precondition.
+  std::function<Result<void>(Session&, SubscriptionId, std::string_view pattern,
+                             std::string_view options)>
+      on_subscribe;
+  std::function<void(Session&, SubscriptionId)> on_unsubscribe;
+  // A PUBLISH arrived (id 0 from a publisher, the subscription id from a router).
+  std::function<void(Session&, SubscriptionId, std::string_view topic, std::string_view payload)>
+      on_publish;
+  // Everything queued on the connection has been written (see Session::write_backlog).
+  std::function<void(Session&)> on_writable;
 };
 
 // Counters a session keeps; read from other threads for stats.
@@ -86,7 +100,23 @@ class Session final : public transport::ConnectionDelegate,
   // Sends a PING and reports the round-trip time when its PONG arrives (unavailable if the
   // session closes first).
   void ping(std::function<void(Result<std::chrono::nanoseconds>)> done);
-  Result<void> notify(std::string_view method, std::string payload);
+  Result<void> notify(std::string_view method, std::string payload, bool immediate = false);
+  // PUBLISH `topic` with id `id` (0 from a publisher, the subscription id from a router).
+  // Joins the current batch unless `immediate` or batching is off.
+  Result<void> publish(SubscriptionId id, std::string_view topic, std::string_view payload,
+                       bool immediate = false);
+  // SUBSCRIBE: `done` gets the peer's RESPONSE (ok) or ERROR; always later, never inside.
+  void subscribe(SubscriptionId id, std::string_view pattern, std::string options_json,
+                 CallCallback done);
+  void unsubscribe(SubscriptionId id);
+  // Sends the pending BATCH now (no-op when nothing is batched).
+  void flush_batch();
+  // Backpressure on this peer: stop / restart reading its frames (Connection::pause_reading).
+  void pause_reading() { connection_->pause_reading(); }
+  void resume_reading() { connection_->resume_reading(); }
+  // Bytes queued on the connection and not yet written (batched messages not included).
+  std::size_t write_backlog() const { return connection_->pending_write_bytes(); }
+  std::uint64_t peer_capabilities() const { return peer_caps_; }
   // Graceful: GOAWAY to the peer; no new calls either way; in-flight calls finish.
   void goaway(const Error& reason);
   // Closes (with `flush`, after what is queued is written); in-flight calls fail with `reason`.
@@ -111,6 +141,7 @@ class Session final : public transport::ConnectionDelegate,
                           bool skipping) override;
   void on_malformed(const Error& error) override;
   void on_closed(const Error& reason) override;
+  void on_write_done() override;
 
   // From InboundCall::reply, on the strand.
   void finish_inbound(CallId id, Result<std::string> result);
@@ -133,6 +164,12 @@ class Session final : public transport::ConnectionDelegate,
   void fail_handshake(const Error& error);
   void handle_request(const wire::FrameView& frame, const wire::Metadata& md);
   void handle_notify(const wire::FrameView& frame, const wire::Metadata& md);
+  void handle_subscribe(const wire::FrameView& frame, const wire::Metadata& md);
+  void handle_batch(const wire::FrameView& frame);
+  void dispatch_message(const wire::FrameView& frame, const wire::Metadata& md);
+  // Sends a NOTIFY or PUBLISH through the batcher (see SessionOptions::batching).
+  Result<void> send_batchable(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
+                              std::string_view payload, bool immediate);
   void complete_outbound(CallId id, Result<std::string> result);
   void cancel_inbound(CallId id, bool send_nothing);
   void send_result(CallId id, Result<std::string> result);
@@ -176,6 +213,11 @@ class Session final : public transport::ConnectionDelegate,
   std::unordered_map<std::uint64_t, PendingPing> pings_;
   asio::steady_timer heartbeat_;
   SessionCounters counters_;
+  std::uint64_t peer_caps_ = 0;  // from the peer's HELLO/WELCOME
+  // The BATCH being filled: complete inner frames back to back.
+  std::string batch_;
+  std::size_t batch_items_ = 0;
+  asio::steady_timer batch_timer_;  // armed by the first item: max_wait
 };
 
 }  // namespace plexus::rpc

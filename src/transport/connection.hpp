@@ -42,6 +42,9 @@ class ConnectionDelegate {
   virtual void on_malformed(const Error& error) = 0;
   // Called exactly once, when the connection is closed for any reason.
   virtual void on_closed(const Error& reason) = 0;
+  // A write finished and nothing more is queued: pending_write_bytes() is 0. For senders that
+  // hold messages back while the peer is slow (pub/sub queues).
+  virtual void on_write_done() {}
 };
 
 struct ConnectionOptions {
@@ -71,6 +74,12 @@ class Connection {
 
   // Closes: with `flush`, after the queued frames are written; on_closed reports `reason`.
   virtual void close(const Error& reason, bool flush) = 0;
+
+  // Stops handing frames to the delegate (the rest of the current read buffer waits too) and
+  // stops reading the socket, until resume_reading(): backpressure on a peer. Idempotent.
+  virtual void pause_reading() = 0;
+  // Delivers what was held back (never inside this call) and reads again.
+  virtual void resume_reading() = 0;
 
   virtual void set_peer_max_message_size(std::uint32_t bytes) = 0;
   virtual std::uint32_t peer_max_message_size() const = 0;

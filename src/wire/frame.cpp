@@ -28,12 +28,20 @@ std::string_view to_string(FrameKind kind) {
       return "PONG";
     case FrameKind::goaway:
       return "GOAWAY";
+    case FrameKind::publish:
+      return "PUBLISH";
+    case FrameKind::subscribe:
+      return "SUBSCRIBE";
+    case FrameKind::unsubscribe:
+      return "UNSUBSCRIBE";
+    case FrameKind::batch:
+      return "BATCH";
   }
   return "UNKNOWN";
 }
 
 bool is_known_kind(std::uint8_t raw) {
-  return raw >= 1 && raw <= 10;
+  return raw >= 1 && raw <= 14;
 }
 
 void encode_header(const FrameHeader& h, char out[kHeaderSize]) {

@@ -27,8 +27,13 @@ enum class FrameKind : std::uint8_t {
   ping = 8,
   pong = 9,
   goaway = 10,
-  // 11..31 are reserved for pub/sub and streams (publish, subscribe, unsubscribe, stream data,
-  // stream end, credit); a peer that does not know a kind answers with protocol_error.
+  // Publish/subscribe and batching (docs/PROTOCOL.md §Publish/subscribe, §Batches).
+  publish = 11,      // topic in `method`; client->server: id 0; server->client: subscription id
+  subscribe = 12,    // pattern in `method`, id = subscription id; answered by RESPONSE or ERROR
+  unsubscribe = 13,  // id = subscription id; no answer
+  batch = 14,        // payload: complete NOTIFY/PUBLISH frames back to back (wire/batch.hpp)
+  // 15..16 are spare for pub/sub; 17..31 are reserved for streams and channels. A peer that
+  // does not know a kind answers with protocol_error.
 };
 
 std::string_view to_string(FrameKind kind);

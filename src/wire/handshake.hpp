@@ -19,13 +19,16 @@ inline constexpr std::uint16_t kProtocolVersion = 1;
 namespace capability {
 inline constexpr std::uint64_t kCancel = 1u << 0;    // understands CANCEL frames
 inline constexpr std::uint64_t kDeadline = 1u << 1;  // honours timeout_us
-// bits 2..15 are reserved for pub/sub, streams and the shared-memory upgrade.
+inline constexpr std::uint64_t kPubSub = 1u << 2;    // PUBLISH / SUBSCRIBE / UNSUBSCRIBE
+inline constexpr std::uint64_t kBatch = 1u << 3;     // reads BATCH frames; senders batch only then
+// bits 4..15 are reserved for streams and the shared-memory upgrade.
 }  // namespace capability
 
 struct PeerHello {
   std::uint16_t version = kProtocolVersion;
   std::string peer_name;
-  std::uint64_t capabilities = capability::kCancel | capability::kDeadline;
+  std::uint64_t capabilities =
+      capability::kCancel | capability::kDeadline | capability::kPubSub | capability::kBatch;
   std::uint32_t max_message_size = kDefaultMaxMessageSize;
   std::uint32_t heartbeat_interval_ms = 0;  // 0: this peer does not ping
 };

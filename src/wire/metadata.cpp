@@ -168,6 +168,12 @@ Result<void> validate_frame_fields(FrameKind kind, const Metadata& md) {
     case FrameKind::notify:
       if (md.method.empty()) return missing("a method");
       break;
+    case FrameKind::publish:
+      if (md.method.empty()) return missing("a topic");
+      break;
+    case FrameKind::subscribe:
+      if (md.method.empty()) return missing("a pattern");
+      break;
     case FrameKind::error:
     case FrameKind::goaway:
       if (!md.status) return missing("a status");

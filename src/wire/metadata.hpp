@@ -14,7 +14,8 @@
 namespace plexus::wire {
 
 enum class MetaKey : std::uint16_t {
-  method = 1,                  // utf-8, 1..kMaxNameLength bytes: request, notify
+  method = 1,                  // utf-8, 1..kMaxNameLength bytes: method (request, notify),
+                               // topic (publish) or pattern (subscribe)
   timeout_us = 2,              // u64: remaining time the caller will wait, microseconds
   trace_id = 3,                // bytes, <= 64: carried unchanged to the callee
   content_type = 4,            // u8: 0 raw bytes, 1 JSON

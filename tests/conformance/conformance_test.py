@@ -48,7 +48,7 @@ def hexbytes(text: str) -> bytes:
 DOC_WELCOME = hexbytes("""
 0000  34 00 00 00 02 00 34 00 00 00 00 00 00 00 00 00  |4.....4.........|
 0010  20 00 04 00 50 4c 58 53 21 00 02 00 01 00 22 00  | ...PLXS!.....".|
-0020  06 00 70 6c 65 78 75 73 23 00 08 00 03 00 00 00  |..plexus#.......|
+0020  06 00 70 6c 65 78 75 73 23 00 08 00 0f 00 00 00  |..plexus#.......|
 0030  00 00 00 00 24 00 04 00 00 00 80 00 25 00 04 00  |....$.......%...|
 0040  88 13 00 00                                      |....|
 """)
@@ -285,7 +285,7 @@ class ConformanceMixin(ServerFixture):
     def test_handshake_welcome(self):
         c = self.client()
         self.assertEqual(c.peer_name, "plexus")
-        self.assertEqual(c.peer_capabilities, 3)
+        self.assertEqual(c.peer_capabilities, 15)
         self.assertEqual(c.peer_max_message_size, 8388608)
         self.assertEqual(c.peer_heartbeat_ms, 5000)
         self.assertEqual(c.welcome.id, 0)
@@ -657,12 +657,12 @@ class ConformanceMixin(ServerFixture):
 
     def test_unknown_kind_is_fatal(self):
         c = self.client()
-        c.send_raw(encode_frame(11, 0))
+        c.send_raw(encode_frame(15, 0))
         f = c.next_frame(5)
         self.assertEqual(f.kind, px.GOAWAY)
         e = PlexusError.from_frame(f)
         self.assertEqual((e.code, e.message, e.details),
-                         (101, "unknown frame kind 11", {"kind": 11}))
+                         (101, "unknown frame kind 15", {"kind": 15}))
         with self.assertRaises(PlexusError) as cm:
             c.next_frame(5)
         self.assertEqual(cm.exception.code_name, "unavailable")    # end of stream

@@ -12,6 +12,7 @@ import struct
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 HELLO, WELCOME, REQUEST, RESPONSE, ERROR, NOTIFY, CANCEL, PING, PONG, GOAWAY = range(1, 11)
+PUBLISH, SUBSCRIBE, UNSUBSCRIBE, BATCH = range(11, 15)
 METHOD, TIMEOUT_US, TRACE_ID, CONTENT_TYPE, STATUS, ERROR_MESSAGE, ERROR_DETAILS = range(1, 8)
 MAGIC, VERSION, PEER_NAME, CAPABILITIES, MAX_MESSAGE_SIZE, HEARTBEAT_MS = range(32, 38)
 FUZZ_MAX_MESSAGE = 1024  # kFuzzMaxMessage in frame_decoder_fuzz.cpp
@@ -74,10 +75,32 @@ FRAME_DECODER = {
     "unknown_key": frame(REQUEST, 6, entry(999, b"future") + entry(METHOD, b"echo"), b"p"),
     "duplicate_key": frame(REQUEST, 7, entry(METHOD, b"echo") + entry(METHOD, b"echo")),
     "wrong_width": frame(ERROR, 8, entry(STATUS, u32(101))),
-    "unknown_kind": header(0, 11, 0, 0, 1),
+    "unknown_kind": header(0, 15, 0, 0, 1),
     "reserved_flags": header(0, PING, 1, 0, 1),
     "metadata_past_body": header(4, REQUEST, 0, 8, 1) + b"abcd",
     "truncated_request": frame(REQUEST, 10, request_md(), b"payload")[:30],
+    "pubsub": b"".join([
+        frame(SUBSCRIBE, 11, entry(METHOD, b"db.*"), b'{"queue":8,"policy":"drop_newest"}'),
+        frame(PUBLISH, 0, entry(METHOD, b"db.users"), b'{"id":1}'),
+        frame(PUBLISH, 11, entry(METHOD, b"db.users"), b'{"id":1}'),
+        frame(UNSUBSCRIBE, 11),
+    ]),
+    "batch": frame(BATCH, 0, b"", frame(NOTIFY, 0, entry(METHOD, b"tick"), b"1") +
+                   frame(PUBLISH, 3, entry(METHOD, b"db.x"), b"2")),
+}
+
+# BATCH payloads (the body of a BATCH frame, without its own header): see batch_decoder_fuzz.cpp.
+BATCH_DECODER = {
+    "two_items": frame(NOTIFY, 0, entry(METHOD, b"tick"), b"1") +
+    frame(PUBLISH, 3, entry(METHOD, b"db.x"), b"2"),
+    "one_notify": frame(NOTIFY, 0, entry(METHOD, b"m")),
+    "at_limit": frame(PUBLISH, 1, entry(METHOD, b"t"), b"x" * FUZZ_MAX_MESSAGE),
+    "over_limit": frame(PUBLISH, 1, entry(METHOD, b"t"), b"x" * (FUZZ_MAX_MESSAGE + 1)),
+    "nested": frame(BATCH, 0, b"", frame(NOTIFY, 0, entry(METHOD, b"m"))),
+    "request_inside": frame(REQUEST, 1, entry(METHOD, b"m")),
+    "truncated": (frame(NOTIFY, 0, entry(METHOD, b"m"), b"abc") * 2)[:-1],
+    "publish_no_topic": frame(PUBLISH, 1, b"", b"x"),
+    "empty": b"",
 }
 
 METADATA = {
@@ -108,3 +131,4 @@ def write(target, seeds):
 if __name__ == "__main__":
     write("frame_decoder", FRAME_DECODER)
     write("metadata", METADATA)
+    write("batch_decoder", BATCH_DECODER)

@@ -6,15 +6,133 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <asio/steady_timer.hpp>
 #include <cstdio>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "demo_services.hpp"
+#include "demo_ticker.hpp"
 #include "plexus/plexus.hpp"
 
 namespace {
 
 using nlohmann::json;
+
+json stats_json(const plexus::PubSubStats& s) {
+  return json{{"published", s.published},
+              {"delivered", s.delivered},
+              {"dropped_oldest", s.dropped_oldest},
+              {"dropped_newest", s.dropped_newest},
+              {"blocked", s.blocked},
+              {"block_refused", s.block_refused},
+              {"disconnected", s.disconnected},
+              {"subscriptions", s.subscriptions}};
+}
+
+// Polls the pub/sub counters on the I/O thread (1 ms timer) until `field` >= `value`, then
+// answers the counters; deadline_exceeded after `timeout_ms`. Tests wait on this call instead of
+// sleeping.
+void await_stat(plexus::Server& server, std::shared_ptr<asio::steady_timer> timer,
+                std::string field, std::uint64_t value,
+                std::chrono::steady_clock::time_point deadline,
+                std::shared_ptr<plexus::Responder> done) {
+  const auto st = stats_json(server.pubsub_stats());
+  if (st.value(field, std::uint64_t{0}) >= value) {
+    done->reply(st.dump());
+    return;
+  }
+  if (std::chrono::steady_clock::now() >= deadline) {
+    done->reply(plexus::make_error(plexus::StatusCode::deadline_exceeded, st.dump()));
+    return;
+  }
+  timer->expires_after(std::chrono::milliseconds(1));
+  timer->async_wait([&server, timer, field, value, deadline, done](std::error_code ec) {
+    if (!ec) await_stat(server, timer, field, value, deadline, done);
+  });
+}
+
+// Pub/sub and batching helpers: a server-local subscription to "local.>" that records what it
+// gets, server-side publishes (one or a burst in one handler run, so every message is queued
+// before any is delivered), the counters, and a NOTIFY sequence checker.
+void register_pubsub_handlers(plexus::Server& server) {
+  struct Shared {
+    std::mutex mu;
+    std::vector<std::string> local;  // "topic payload" seen by the local subscription
+    std::uint64_t seq_count = 0;     // NOTIFY "seq" payloads seen
+    bool seq_in_order = true;        // each payload was the decimal of seq_count
+    std::uint64_t seq_bytes = 0;
+  };
+  auto shared = std::make_shared<Shared>();
+  (void)server.subscribe("local.>", [shared](std::string_view topic, std::string_view payload) {
+    std::lock_guard lock(shared->mu);
+    shared->local.push_back(std::string(topic) + " " + std::string(payload));
+  });
+  server.handle("pubsub.local_received",
+                [shared](plexus::CallContext&, std::string_view) -> plexus::Result<std::string> {
+                  std::lock_guard lock(shared->mu);
+                  return json(shared->local).dump();
+                });
+  // {"topic":T,"payload":P,"immediate":bool}
+  server.handle(
+      "pubsub.publish",
+      [&server](plexus::CallContext&, std::string_view payload) -> plexus::Result<std::string> {
+        const auto a = json::parse(payload);
+        plexus::PublishOptions o;
+        o.immediate = a.value("immediate", false);
+        auto r =
+            server.publish(a.at("topic").get<std::string>(), a.at("payload").get<std::string>(), o);
+        if (!r) return tl::unexpected(r.error());
+        return std::string("{}");
+      });
+  // {"topic":T,"n":N}: publishes payloads "0".."N-1" within this one handler run.
+  server.handle(
+      "pubsub.burst",
+      [&server](plexus::CallContext&, std::string_view payload) -> plexus::Result<std::string> {
+        const auto a = json::parse(payload);
+        const auto topic = a.at("topic").get<std::string>();
+        const auto n = a.at("n").get<int>();
+        int refused = 0;
+        for (int i = 0; i < n; ++i) {
+          if (!server.publish(topic, std::to_string(i))) ++refused;
+        }
+        return json{{"refused", refused}}.dump();
+      });
+  server.handle("pubsub.stats",
+                [&server](plexus::CallContext&, std::string_view) -> plexus::Result<std::string> {
+                  return stats_json(server.pubsub_stats()).dump();
+                });
+  // {"field":F,"value":V,"timeout_ms":T}
+  server.handle_async("pubsub.await", [&server](plexus::CallContext& ctx, std::string_view payload,
+                                                plexus::Responder done) {
+    const auto a = json::parse(payload);
+    auto timer = std::make_shared<asio::steady_timer>(ctx.io_executor());
+    await_stat(
+        server, timer, a.at("field").get<std::string>(), a.at("value").get<std::uint64_t>(),
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(a.value("timeout_ms", 10000)),
+        std::make_shared<plexus::Responder>(std::move(done)));
+  });
+  server.handle(
+      "seq",
+      [shared](plexus::CallContext&, std::string_view payload) -> plexus::Result<std::string> {
+        std::lock_guard lock(shared->mu);
+        if (payload != std::to_string(shared->seq_count)) shared->seq_in_order = false;
+        ++shared->seq_count;
+        shared->seq_bytes += payload.size();
+        return std::string();
+      });
+  server.handle("seq.report",
+                [shared](plexus::CallContext&, std::string_view) -> plexus::Result<std::string> {
+                  std::lock_guard lock(shared->mu);
+                  auto r = json{{"count", shared->seq_count},
+                                {"in_order", shared->seq_in_order},
+                                {"bytes", shared->seq_bytes}};
+                  shared->seq_count = 0;
+                  shared->seq_in_order = true;
+                  shared->seq_bytes = 0;
+                  return r.dump();
+                });
+}
 
 void register_test_handlers(plexus::Server& server) {
   // {"method":M,"payload":P,"name_prefix":X}: NOTIFY M(P) to every connected client whose name
@@ -88,6 +206,10 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-ms", heartbeat_ms);
   app.add_option("--heartbeat-timeout-ms", heartbeat_timeout_ms);
   app.add_option("--drain-ms", drain_ms);
+  app.add_flag("--batch", options.batching.enabled, "batch NOTIFY/PUBLISH to clients");
+  int ticker_ms = 0;
+  app.add_option("--ticker-ms", ticker_ms, "publish demo.ticker at this period (0: off)");
+  app.add_option("--batch-max", options.batching.max_items);
   CLI11_PARSE(app, argc, argv);
   // Die with the test that spawned us, even when it is killed mid-test.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -110,9 +232,15 @@ int main(int argc, char** argv) {
   }
   plexus::cli::register_demo_services(**server);
   register_test_handlers(**server);
+  register_pubsub_handlers(**server);
   if (auto started = (*server)->start(); !started) {
     std::printf("ERROR %s\n", started.error().to_string().c_str());
     return 1;
+  }
+  std::unique_ptr<plexus::cli::DemoTicker> ticker;
+  if (ticker_ms > 0) {
+    ticker =
+        std::make_unique<plexus::cli::DemoTicker>(runtime, **server, plexus::Millis{ticker_ms});
   }
   std::string ready = "READY";
   for (const auto& a : (*server)->addresses()) ready += " " + a;
@@ -120,6 +248,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   int sig = 0;
   sigwait(&signals, &sig);
+  ticker.reset();
   (*server)->shutdown(plexus::Millis{drain_ms});
   return 0;
 }

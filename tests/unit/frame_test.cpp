@@ -90,9 +90,10 @@ struct ExactBuffer {
 };
 
 constexpr FrameKind kAllKinds[] = {
-    FrameKind::hello, FrameKind::welcome, FrameKind::request, FrameKind::response,
-    FrameKind::error, FrameKind::notify,  FrameKind::cancel,  FrameKind::ping,
-    FrameKind::pong,  FrameKind::goaway,
+    FrameKind::hello,       FrameKind::welcome, FrameKind::request, FrameKind::response,
+    FrameKind::error,       FrameKind::notify,  FrameKind::cancel,  FrameKind::ping,
+    FrameKind::pong,        FrameKind::goaway,  FrameKind::publish, FrameKind::subscribe,
+    FrameKind::unsubscribe, FrameKind::batch,
 };
 
 // Metadata that satisfies validate_frame_fields for `kind`.
@@ -101,6 +102,8 @@ Metadata valid_metadata_for(FrameKind kind) {
   switch (kind) {
     case FrameKind::request:
     case FrameKind::notify:
+    case FrameKind::publish:
+    case FrameKind::subscribe:
       md.method = "svc.method";
       md.timeout_us = 1500;
       md.trace_id = "trace-1";
@@ -160,15 +163,16 @@ TEST(FrameHeader, EveryKindDecodesAndReencodesIdentically) {
 }
 
 TEST(FrameHeader, KindNamesAndKnownRange) {
-  const char* names[] = {"HELLO",  "WELCOME", "REQUEST", "RESPONSE", "ERROR",
-                         "NOTIFY", "CANCEL",  "PING",    "PONG",     "GOAWAY"};
+  const char* names[] = {"HELLO",   "WELCOME",   "REQUEST",     "RESPONSE", "ERROR",
+                         "NOTIFY",  "CANCEL",    "PING",        "PONG",     "GOAWAY",
+                         "PUBLISH", "SUBSCRIBE", "UNSUBSCRIBE", "BATCH"};
   for (std::size_t i = 0; i < std::size(kAllKinds); ++i) {
     EXPECT_EQ(to_string(kAllKinds[i]), names[i]);
     EXPECT_EQ(static_cast<int>(kAllKinds[i]), static_cast<int>(i) + 1);
   }
-  EXPECT_EQ(to_string(static_cast<FrameKind>(11)), "UNKNOWN");
+  EXPECT_EQ(to_string(static_cast<FrameKind>(15)), "UNKNOWN");
   for (int raw = 0; raw <= 255; ++raw) {
-    EXPECT_EQ(is_known_kind(static_cast<std::uint8_t>(raw)), raw >= 1 && raw <= 10) << raw;
+    EXPECT_EQ(is_known_kind(static_cast<std::uint8_t>(raw)), raw >= 1 && raw <= 14) << raw;
   }
 }
 
@@ -191,7 +195,7 @@ TEST(FrameHeader, ExtremeFieldValuesRoundTrip) {
 // ---- malformed headers -----------------------------------------------------------------------
 
 TEST(FrameHeaderMalformed, UnknownKinds) {
-  for (const int raw : {0, 11, 12, 31, 32, 127, 128, 255}) {
+  for (const int raw : {0, 15, 16, 17, 31, 32, 127, 128, 255}) {
     auto h = decode_header(header_bytes(0, static_cast<std::uint8_t>(raw), 0, 0, 1));
     ASSERT_FALSE(h) << raw;
     EXPECT_EQ(h.error().code, StatusCode::protocol_error);
@@ -506,7 +510,7 @@ TEST(ParseFrame, TooLargeIsReportedFromTheHeaderAlone) {
 }
 
 TEST(ParseFrame, MalformedHeaderIsAnErrorWithoutWaitingForTheBody) {
-  for (const auto& bad : {header_bytes(100, 0, 0, 0, 1), header_bytes(100, 11, 0, 0, 1),
+  for (const auto& bad : {header_bytes(100, 0, 0, 0, 1), header_bytes(100, 15, 0, 0, 1),
                           header_bytes(100, 3, 1, 0, 1), header_bytes(100, 3, 0, 101, 1)}) {
     const ExactBuffer buf(bad);
     auto r = parse_frame(buf.view(), Limits{});

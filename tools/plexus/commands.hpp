@@ -15,6 +15,8 @@ using Run = std::function<int()>;
 Run add_serve(CLI::App& app);
 Run add_call(CLI::App& app);
 Run add_ping(CLI::App& app);
+Run add_pub(CLI::App& app);
+Run add_sub(CLI::App& app);
 
 // "default" (or empty) names the default Unix socket; anything else must be an address.
 std::string resolve_address(const std::string& text);

@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "demo_services.hpp"
+#include "demo_ticker.hpp"
 
 namespace plexus::cli {
 namespace {
@@ -56,10 +57,12 @@ int serve(const ServeArgs& a) {
     return exit_code(server.error());
   }
   if (a.demo) register_demo_services(**server);
+  std::unique_ptr<DemoTicker> ticker;  // stopped before the server shuts down
   if (auto started = (*server)->start(); !started) {
     print_error(started.error());
     return exit_code(started.error());
   }
+  if (a.demo) ticker = std::make_unique<DemoTicker>(runtime, **server);
   const auto addresses = (*server)->addresses();
   std::printf("plexus serve: \"%s\" is listening on\n", a.name.c_str());
   for (const auto& addr : addresses) std::printf("  %s\n", addr.c_str());
@@ -74,8 +77,9 @@ int serve(const ServeArgs& a) {
         "  %s call %s sleep '{\"ms\":200}'\n"
         "  %s call %s fail '{\"code\":\"not_found\"}'; echo \"exit status $?\"\n"
         "  %s ping %s\n"
+        "  %s sub %s demo.ticker     (a message every second; pub/sub: %s pub %s TOPIC JSON)\n"
         "  (`default` may stand for the address: %s call default count)\n",
-        c, f, c, f, c, f, c, f, c);
+        c, f, c, f, c, f, c, f, c, f, c, f, c);
   }
   std::printf("Ctrl-C drains in-flight calls (up to %d ms) and stops.\n", a.drain_ms);
   std::fflush(stdout);
@@ -84,6 +88,7 @@ int serve(const ServeArgs& a) {
   sigwait(&signals, &sig);
   std::printf("plexus serve: signal %d, draining\n", sig);
   std::fflush(stdout);
+  ticker.reset();
   (*server)->shutdown(Millis{a.drain_ms});
   return 0;
 }
@@ -98,7 +103,8 @@ Run add_serve(CLI::App& app) {
       "Address to listen on, repeatable: unix:///path, unix:@name, tcp://127.0.0.1:PORT "
       "(default: the default Unix socket)");
   cmd->add_option("--name", args->name, "Server name sent in WELCOME");
-  cmd->add_flag("--demo", args->demo, "Register the demo services: echo, sleep, fail, count");
+  cmd->add_flag("--demo", args->demo,
+                "Register the demo services (echo, sleep, fail, count) and the demo.ticker topic");
   cmd->add_option("--max-message-size", args->max_message_size, "Largest payload accepted, bytes");
   cmd->add_option("--max-connections", args->max_connections, "Connections served at once");
   cmd->add_option("--heartbeat-ms", args->heartbeat_ms, "Ping a silent peer after this long");

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <asio/post.hpp>
+
 #include "transport/stream/exhausting_read.hpp"
 #include "wire/metadata.hpp"
 
@@ -145,16 +147,19 @@ void StreamConnection<P>::on_write(const std::error_code& ec, std::size_t n) {
     start_write();
   } else if (closing_) {
     finish_close(close_reason_);
-  } else if (pending_.bytes.capacity() > (1u << 20)) {
-    // A burst of large frames grew the batch buffers; give the memory back when idle.
-    pending_.bytes.shrink_to_fit();
-    writing_.bytes.shrink_to_fit();
+  } else {
+    if (pending_.bytes.capacity() > (1u << 20)) {
+      // A burst of large frames grew the batch buffers; give the memory back when idle.
+      pending_.bytes.shrink_to_fit();
+      writing_.bytes.shrink_to_fit();
+    }
+    if (delegate_) delegate_->on_write_done();
   }
 }
 
 template <typename P>
 void StreamConnection<P>::start_read() {
-  if (closed_ || closing_ || read_in_flight_) return;
+  if (closed_ || closing_ || read_in_flight_ || read_paused_) return;
   // Make room: move unconsumed bytes to the front, grow for a frame that will not fit.
   if (rbegin_ == rend_) {
     rbegin_ = rend_ = 0;
@@ -201,7 +206,7 @@ void StreamConnection<P>::on_read(const std::error_code& ec, std::size_t n) {
 
 template <typename P>
 void StreamConnection<P>::process_input() {
-  while (!closed_ && !closing_ && rbegin_ < rend_) {
+  while (!closed_ && !closing_ && !read_paused_ && rbegin_ < rend_) {
     if (skip_remaining_ > 0) {
       const std::size_t take =
           static_cast<std::size_t>(std::min<std::uint64_t>(skip_remaining_, rend_ - rbegin_));
@@ -248,6 +253,23 @@ void StreamConnection<P>::process_input() {
     close(r.error, /*flush=*/true);
     return;
   }
+}
+
+template <typename P>
+void StreamConnection<P>::resume_reading() {
+  if (!read_paused_) return;
+  read_paused_ = false;
+  // Posted: the caller may be inside a delegate callback of another connection or this one.
+  asio::post(executor_, [self = this->shared_from_this()] {
+    if (self->closed_ || self->read_paused_) return;
+    self->in_input_ = true;
+    self->process_input();
+    self->in_input_ = false;
+    if (!self->closed_ && !self->write_in_flight_ && !self->pending_.bytes.empty()) {
+      self->start_write(/*try_now=*/true);
+    }
+    self->start_read();
+  });
 }
 
 template <typename P>

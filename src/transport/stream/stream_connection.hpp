@@ -32,6 +32,8 @@ class StreamConnection final : public Connection,
   Result<void> send_owned(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
                           std::string&& payload) override;
   void close(const Error& reason, bool flush) override;
+  void pause_reading() override { read_paused_ = true; }
+  void resume_reading() override;
 
   void set_peer_max_message_size(std::uint32_t bytes) override { peer_max_ = bytes; }
   std::uint32_t peer_max_message_size() const override { return peer_max_; }
@@ -84,6 +86,7 @@ class StreamConnection final : public Connection,
   std::size_t rend_ = 0;
   std::uint64_t skip_remaining_ = 0;  // body bytes of an oversize frame still to discard
   bool read_in_flight_ = false;
+  bool read_paused_ = false;  // pause_reading(): no frames to the delegate, no socket reads
 
   Batch pending_;  // frames queued while a write is in flight
   Batch writing_;  // the batch being written

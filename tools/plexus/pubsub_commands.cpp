@@ -1,0 +1,136 @@
+// `plexus pub ADDR TOPIC JSON` and `plexus sub ADDR PATTERN`.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+
+#include "commands.hpp"
+
+namespace plexus::cli {
+namespace {
+
+struct PubArgs {
+  std::string address;
+  std::string topic;
+  std::string payload = "{}";
+  int connect_timeout_ms = 3000;
+};
+
+struct SubArgs {
+  std::string address;
+  std::string pattern;
+  long count = 0;  // 0: until interrupted
+  std::size_t queue = 1024;
+  std::string policy = "drop_oldest";
+  int connect_timeout_ms = 3000;
+};
+
+Result<std::unique_ptr<Client>> connect(Runtime& runtime, const std::string& address,
+                                        int timeout_ms, bool reconnect) {
+  ClientOptions options;
+  options.address = resolve_address(address);
+  options.name = "plexus-cli";
+  options.connect_timeout = Millis{timeout_ms};
+  options.reconnect.enabled = reconnect;
+  return Client::connect(runtime, options);
+}
+
+int pub(const PubArgs& a) {
+  Runtime runtime;
+  auto client = connect(runtime, a.address, a.connect_timeout_ms, false);
+  if (!client) {
+    print_error(client.error());
+    return exit_code(client.error());
+  }
+  PublishOptions now;
+  now.immediate = true;
+  if (auto r = (*client)->publish(a.topic, a.payload, now); !r) {
+    print_error(r.error());
+    return exit_code(r.error());
+  }
+  // The server reads frames in order: once it answers this PING it has routed the publish.
+  if (auto r = (*client)->ping(Millis{a.connect_timeout_ms}); !r) {
+    print_error(r.error());
+    return exit_code(r.error());
+  }
+  return 0;
+}
+
+int sub(const SubArgs& a) {
+  // SIGINT/SIGTERM end the command; SIGUSR1 is how the I/O thread says --count was reached.
+  // Blocked before any thread exists, so only sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto policy = parse_slow_policy(a.policy);
+  if (!policy) {
+    print_error(policy.error());
+    return exit_code(policy.error());
+  }
+  Runtime runtime;
+  // Reconnects (and re-subscribes) when the server restarts.
+  auto client = connect(runtime, a.address, a.connect_timeout_ms, true);
+  if (!client) {
+    print_error(client.error());
+    return exit_code(client.error());
+  }
+  SubscribeOptions options;
+  options.queue_limit = a.queue;
+  options.policy = *policy;
+  std::atomic<long> seen{0};
+  auto id = (*client)->subscribe(
+      a.pattern,
+      [&seen, count = a.count](std::string_view topic, std::string_view payload) {
+        if (count > 0 && seen.load() >= count) return;
+        std::fwrite(topic.data(), 1, topic.size(), stdout);
+        std::fputc(' ', stdout);
+        std::fwrite(payload.data(), 1, payload.size(), stdout);
+        std::fputc('\n', stdout);
+        std::fflush(stdout);
+        if (++seen == count) ::kill(::getpid(), SIGUSR1);
+      },
+      options);
+  if (!id) {
+    print_error(id.error());
+    return exit_code(id.error());
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  (*client)->close();
+  return 0;
+}
+
+}  // namespace
+
+Run add_pub(CLI::App& app) {
+  auto args = std::make_shared<PubArgs>();
+  auto* cmd = app.add_subcommand("pub", "Publish a JSON payload on TOPIC through the server");
+  cmd->add_option("address", args->address, "Server address, or 'default'")->required();
+  cmd->add_option("topic", args->topic, "Topic: dot-separated segments, e.g. db.users")->required();
+  cmd->add_option("payload", args->payload, "Payload (JSON text)");
+  cmd->add_option("--connect-timeout-ms", args->connect_timeout_ms, "Connect timeout in ms");
+  return [cmd, args] { return cmd->parsed() ? pub(*args) : -1; };
+}
+
+Run add_sub(CLI::App& app) {
+  auto args = std::make_shared<SubArgs>();
+  auto* cmd = app.add_subcommand(
+      "sub", "Subscribe to PATTERN; prints `topic payload` per message until Ctrl-C or --count");
+  cmd->add_option("address", args->address, "Server address, or 'default'")->required();
+  cmd->add_option("pattern", args->pattern,
+                  "Pattern: segments, `*` one segment, `>` (last) one or more, e.g. db.>")
+      ->required();
+  cmd->add_option("-n,--count", args->count, "Exit after this many messages (0: never)");
+  cmd->add_option("--queue", args->queue, "Messages the server queues for this subscriber");
+  cmd->add_option("--policy", args->policy,
+                  "When the queue is full: drop_oldest, drop_newest, block, disconnect");
+  cmd->add_option("--connect-timeout-ms", args->connect_timeout_ms, "Connect timeout in ms");
+  return [cmd, args] { return cmd->parsed() ? sub(*args) : -1; };
+}
+
+}  // namespace plexus::cli
