@@ -20,6 +20,7 @@
 #include "plexus/call.hpp"
 #include "plexus/caller.hpp"
 #include "rpc/handler_table.hpp"
+#include "rpc/stream_core.hpp"
 #include "transport/connection.hpp"
 #include "wire/handshake.hpp"
 
@@ -115,6 +116,17 @@ class Session final : public transport::ConnectionDelegate,
   // From InboundCall::reply, on the strand.
   void finish_inbound(CallId id, Result<std::string> result);
 
+  // Streams (session_streams.cpp), on the strand. open_stream sends STREAM_OPEN for `core` or
+  // ends it at once with the reason it cannot open (not connected, peer without streams).
+  void open_stream(std::shared_ptr<StreamCore> core, std::string method, std::string payload);
+  Result<void> send_stream_frame(wire::FrameKind kind, std::uint64_t wire_id,
+                                 const wire::Metadata& md, std::string payload);
+  void forget_stream(std::uint64_t id, bool opened_here);
+  // The peer's HELLO/WELCOME capability bits; thread-safe once ready().
+  std::uint64_t peer_capabilities() const {
+    return peer_capabilities_.load(std::memory_order_acquire);
+  }
+
  private:
   struct PendingCall {
     CallCallback done;
@@ -143,6 +155,9 @@ class Session final : public transport::ConnectionDelegate,
   void on_heartbeat_tick();
   void post_completion(CallCallback done, Result<std::string> result);
   void erase_inbound(std::unordered_map<CallId, InboundEntry>::iterator it);
+  void handle_stream_frame(const wire::FrameView& frame, const wire::Metadata& md);
+  void accept_stream(const wire::FrameView& frame, const wire::Metadata& md);
+  void close_streams(const Error& reason);
 
   std::shared_ptr<transport::Connection> connection_;
   asio::any_io_executor executor_;
@@ -176,6 +191,10 @@ class Session final : public transport::ConnectionDelegate,
   std::unordered_map<std::uint64_t, PendingPing> pings_;
   asio::steady_timer heartbeat_;
   SessionCounters counters_;
+  // Streams by id: those this side opened, and those the peer opened (ids may overlap).
+  std::unordered_map<std::uint64_t, std::shared_ptr<StreamCore>> opened_streams_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<StreamCore>> accepted_streams_;
+  std::atomic<std::uint64_t> peer_capabilities_{0};
 };
 
 }  // namespace plexus::rpc

@@ -19,13 +19,14 @@ inline constexpr std::uint16_t kProtocolVersion = 1;
 namespace capability {
 inline constexpr std::uint64_t kCancel = 1u << 0;    // understands CANCEL frames
 inline constexpr std::uint64_t kDeadline = 1u << 1;  // honours timeout_us
-// bits 2..15 are reserved for pub/sub, streams and the shared-memory upgrade.
+// bits 2..14 are reserved for pub/sub and the shared-memory upgrade.
+inline constexpr std::uint64_t kStreams = 1u << 15;  // understands stream frames 17..21
 }  // namespace capability
 
 struct PeerHello {
   std::uint16_t version = kProtocolVersion;
   std::string peer_name;
-  std::uint64_t capabilities = capability::kCancel | capability::kDeadline;
+  std::uint64_t capabilities = capability::kCancel | capability::kDeadline | capability::kStreams;
   std::uint32_t max_message_size = kDefaultMaxMessageSize;
   std::uint32_t heartbeat_interval_ms = 0;  // 0: this peer does not ping
 };
