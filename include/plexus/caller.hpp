@@ -18,6 +18,7 @@
 #include "plexus/call.hpp"
 #include "plexus/pubsub.hpp"
 #include "plexus/status.hpp"
+#include "plexus/stream.hpp"
 
 namespace plexus {
 
@@ -86,7 +87,20 @@ class Caller {
   // The largest payload the peer accepts (from its WELCOME/HELLO); 0 when not connected.
   virtual std::uint32_t peer_max_message_size() const = 0;
 
+  // Opens a stream served by the peer's stream handler `method` (HandlerRegistry::
+  // handle_stream), with `payload` as its argument. Returns at once; when the stream cannot
+  // open, its first read fails with the reason (unavailable, not_found, failed_precondition
+  // for a peer without streams or a method that is not a stream).
+  Stream open_stream(std::string_view method, std::string payload, StreamOptions options = {}) {
+    return start_stream(std::string(method), std::move(payload), options);
+  }
+
  protected:
+  // Default: no streams (the handle's operations fail with failed_precondition).
+  virtual Stream start_stream(std::string /*method*/, std::string /*payload*/,
+                              StreamOptions /*options*/) {
+    return Stream();
+  }
   virtual CallId next_call_id() = 0;
   virtual void start_call(CallId id, std::string method, std::string payload, CallOptions options,
                           CallCallback done) = 0;
@@ -115,6 +129,7 @@ class Peer final : public Caller {
   void cancel_call(CallId id) override;
   Result<void> start_notify(std::string method, std::string payload, bool immediate) override;
   bool on_io_thread() const override;
+  Stream start_stream(std::string method, std::string payload, StreamOptions options) override;
 
  private:
   std::weak_ptr<rpc::Session> session_;

@@ -106,6 +106,7 @@ class Client final : public Caller, public HandlerRegistry {
   void cancel_call(CallId id) override;
   Result<void> start_notify(std::string method, std::string payload, bool immediate) override;
   bool on_io_thread() const override { return runtime_.on_io_thread(); }
+  Stream start_stream(std::string method, std::string payload, StreamOptions options) override;
 
  private:
   struct WaitingCall;

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "plexus/call.hpp"
+#include "plexus/stream.hpp"
 
 namespace plexus {
 
@@ -23,6 +24,9 @@ class HandlerRegistry {
   void handle(std::string name, SyncHandler handler);
   void handle_async(std::string name, AsyncHandler handler);
   void handle_coro(std::string name, CoroHandler handler);
+  // A stream method: peers open it with Caller::open_stream; plain calls to it fail with
+  // failed_precondition.
+  void handle_stream(std::string name, StreamHandler handler);
   // Removes a method; calls to it then fail with not_found.
   void remove(std::string_view name);
 

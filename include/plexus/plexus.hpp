@@ -16,3 +16,4 @@
 #include "plexus/runtime.hpp"
 #include "plexus/server.hpp"
 #include "plexus/status.hpp"
+#include "plexus/stream.hpp"

@@ -126,6 +126,19 @@ Result<void> Peer::start_notify(std::string method, std::string payload, bool im
   return {};
 }
 
+Stream Peer::start_stream(std::string method, std::string payload, StreamOptions options) {
+  auto s = session_.lock();
+  if (!executor_) return Stream();
+  auto core = std::make_shared<rpc::StreamCore>(executor_, options.window);
+  asio::dispatch(executor_,
+                 [s, core, method = std::move(method), payload = std::move(payload)]() mutable {
+                   if (!s)
+                     return core->on_cancel(Error{StatusCode::unavailable, "peer is gone", {}});
+                   s->open_stream(core, std::move(method), std::move(payload));
+                 });
+  return Stream(core);
+}
+
 bool Peer::on_io_thread() const {
   return executor_ && runs_io_context(executor_);
 }

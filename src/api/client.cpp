@@ -218,6 +218,19 @@ void Client::schedule_reconnect() {
   });
 }
 
+Stream Client::start_stream(std::string method, std::string payload, StreamOptions options) {
+  auto core = std::make_shared<rpc::StreamCore>(serial_, options.window);
+  asio::dispatch(
+      serial_, [this, core, method = std::move(method), payload = std::move(payload)]() mutable {
+        if (session_ && session_->accepting_calls()) {
+          session_->open_stream(core, std::move(method), std::move(payload));
+          return;
+        }
+        core->on_cancel(Error{StatusCode::unavailable, "not connected to " + options_.address, {}});
+      });
+  return Stream(core);
+}
+
 void Client::start_call(CallId id, std::string method, std::string payload, CallOptions options,
                         CallCallback done) {
   // Already on the strand with a live session (a call made from a completion, e.g. a pipelined

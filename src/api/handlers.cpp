@@ -16,6 +16,9 @@ void HandlerRegistry::handle_async(std::string name, AsyncHandler handler) {
 void HandlerRegistry::handle_coro(std::string name, CoroHandler handler) {
   table_->set(std::move(name), rpc::HandlerEntry{std::move(handler)});
 }
+void HandlerRegistry::handle_stream(std::string name, StreamHandler handler) {
+  table_->set(std::move(name), rpc::HandlerEntry{std::move(handler)});
+}
 void HandlerRegistry::remove(std::string_view name) {
   table_->remove(name);
 }

@@ -12,11 +12,12 @@
 #include <variant>
 
 #include "plexus/call.hpp"
+#include "plexus/stream.hpp"
 
 namespace plexus::rpc {
 
 struct HandlerEntry {
-  std::variant<SyncHandler, AsyncHandler, CoroHandler> fn;
+  std::variant<SyncHandler, AsyncHandler, CoroHandler, StreamHandler> fn;
 };
 
 struct StringHash {

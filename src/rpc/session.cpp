@@ -169,7 +169,7 @@ void Session::become_ready(const wire::PeerHello& hello) {
   handshake_done_ = true;
   identity_.name = hello.peer_name;
   peer_max_.store(hello.max_message_size, std::memory_order_release);
-  peer_caps_ = hello.capabilities;
+  peer_capabilities_.store(hello.capabilities, std::memory_order_release);
   connection_->set_peer_max_message_size(hello.max_message_size);
   ready_.store(true, std::memory_order_release);
   last_rx_ = Clock::now();
@@ -278,6 +278,13 @@ void Session::on_frame(const wire::FrameView& frame) {
       if (peer_goaway_->code != StatusCode::ok) connection_->close(*peer_goaway_, false);
       break;
     }
+    case FrameKind::stream_open:
+    case FrameKind::stream_data:
+    case FrameKind::stream_end:
+    case FrameKind::stream_credit:
+    case FrameKind::stream_cancel:
+      handle_stream_frame(frame, *md);
+      break;
     case FrameKind::hello:
     case FrameKind::welcome: {
       const Error e{StatusCode::protocol_error, "handshake frame after the handshake", {}};
@@ -326,6 +333,13 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     return;
   }
   std::shared_ptr<const HandlerEntry> entry = it->second;  // survives re-registration mid-call
+  if (std::holds_alternative<StreamHandler>(entry->fn)) {
+    send_error(id,
+               Error{StatusCode::failed_precondition,
+                     "\"" + std::string(md.method) + "\" is a stream method: open it as a stream",
+                     json_string_field("method", md.method)});
+    return;
+  }
 
   if (const auto* sync = std::get_if<SyncHandler>(&entry->fn)) {
     CallContext ctx;
@@ -406,6 +420,7 @@ void Session::handle_notify(const wire::FrameView& frame, const wire::Metadata& 
     return;
   }
   std::shared_ptr<const HandlerEntry> entry = it->second;
+  if (std::holds_alternative<StreamHandler>(entry->fn)) return;  // streams are not notified
   // A notify runs the same handler as a call; its answer goes nowhere. Asynchronous and
   // coroutine handlers may use the context after returning, so it lives on the heap with the
   // responder (id 0 is never in inbound_, so the answer is dropped).
@@ -561,6 +576,7 @@ void Session::on_closed(const Error& reason) {
   auto pings = std::move(pings_);
   pings_.clear();
   for (auto& [_, p] : pings) p.done(tl::unexpected(failure));
+  close_streams(failure);
   auto inbound = std::move(inbound_);
   inbound_.clear();
   inbound_count_.store(0, std::memory_order_release);
@@ -671,7 +687,7 @@ Result<void> Session::notify(std::string_view method, std::string payload, bool 
   }
   wire::Metadata md;
   md.method = method;
-  if (!options_.batching.enabled || (peer_caps_ & wire::capability::kBatch) == 0) {
+  if (!options_.batching.enabled || (peer_capabilities() & wire::capability::kBatch) == 0) {
     return connection_->send_owned(FrameKind::notify, 0, md, std::move(payload));
   }
   return send_batchable(FrameKind::notify, 0, md, payload, immediate);
@@ -688,7 +704,7 @@ Result<void> Session::publish(SubscriptionId id, std::string_view topic, std::st
 Result<void> Session::send_batchable(FrameKind kind, std::uint64_t id, const wire::Metadata& md,
                                      std::string_view payload, bool immediate) {
   const auto& b = options_.batching;
-  if (immediate || !b.enabled || (peer_caps_ & wire::capability::kBatch) == 0) {
+  if (immediate || !b.enabled || (peer_capabilities() & wire::capability::kBatch) == 0) {
     flush_batch();  // what was batched before this message goes first
     return connection_->send(kind, id, md, payload);
   }

@@ -21,6 +21,7 @@
 #include "plexus/caller.hpp"
 #include "plexus/pubsub.hpp"
 #include "rpc/handler_table.hpp"
+#include "rpc/stream_core.hpp"
 #include "transport/connection.hpp"
 #include "wire/handshake.hpp"
 
@@ -116,7 +117,6 @@ class Session final : public transport::ConnectionDelegate,
   void resume_reading() { connection_->resume_reading(); }
   // Bytes queued on the connection and not yet written (batched messages not included).
   std::size_t write_backlog() const { return connection_->pending_write_bytes(); }
-  std::uint64_t peer_capabilities() const { return peer_caps_; }
   // Graceful: GOAWAY to the peer; no new calls either way; in-flight calls finish.
   void goaway(const Error& reason);
   // Closes (with `flush`, after what is queued is written); in-flight calls fail with `reason`.
@@ -145,6 +145,17 @@ class Session final : public transport::ConnectionDelegate,
 
   // From InboundCall::reply, on the strand.
   void finish_inbound(CallId id, Result<std::string> result);
+
+  // Streams (session_streams.cpp), on the strand. open_stream sends STREAM_OPEN for `core` or
+  // ends it at once with the reason it cannot open (not connected, peer without streams).
+  void open_stream(std::shared_ptr<StreamCore> core, std::string method, std::string payload);
+  Result<void> send_stream_frame(wire::FrameKind kind, std::uint64_t wire_id,
+                                 const wire::Metadata& md, std::string payload);
+  void forget_stream(std::uint64_t id, bool opened_here);
+  // The peer's HELLO/WELCOME capability bits; thread-safe once ready().
+  std::uint64_t peer_capabilities() const {
+    return peer_capabilities_.load(std::memory_order_acquire);
+  }
 
  private:
   struct PendingCall {
@@ -180,6 +191,9 @@ class Session final : public transport::ConnectionDelegate,
   void on_heartbeat_tick();
   void post_completion(CallCallback done, Result<std::string> result);
   void erase_inbound(std::unordered_map<CallId, InboundEntry>::iterator it);
+  void handle_stream_frame(const wire::FrameView& frame, const wire::Metadata& md);
+  void accept_stream(const wire::FrameView& frame, const wire::Metadata& md);
+  void close_streams(const Error& reason);
 
   std::shared_ptr<transport::Connection> connection_;
   asio::any_io_executor executor_;
@@ -213,11 +227,14 @@ class Session final : public transport::ConnectionDelegate,
   std::unordered_map<std::uint64_t, PendingPing> pings_;
   asio::steady_timer heartbeat_;
   SessionCounters counters_;
-  std::uint64_t peer_caps_ = 0;  // from the peer's HELLO/WELCOME
   // The BATCH being filled: complete inner frames back to back.
   std::string batch_;
   std::size_t batch_items_ = 0;
   asio::steady_timer batch_timer_;  // armed by the first item: max_wait
+  // Streams by id: those this side opened, and those the peer opened (ids may overlap).
+  std::unordered_map<std::uint64_t, std::shared_ptr<StreamCore>> opened_streams_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<StreamCore>> accepted_streams_;
+  std::atomic<std::uint64_t> peer_capabilities_{0};
 };
 
 }  // namespace plexus::rpc

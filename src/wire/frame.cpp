@@ -36,12 +36,27 @@ std::string_view to_string(FrameKind kind) {
       return "UNSUBSCRIBE";
     case FrameKind::batch:
       return "BATCH";
+    case FrameKind::stream_open:
+      return "STREAM_OPEN";
+    case FrameKind::stream_data:
+      return "STREAM_DATA";
+    case FrameKind::stream_end:
+      return "STREAM_END";
+    case FrameKind::stream_credit:
+      return "STREAM_CREDIT";
+    case FrameKind::stream_cancel:
+      return "STREAM_CANCEL";
   }
   return "UNKNOWN";
 }
 
 bool is_known_kind(std::uint8_t raw) {
-  return raw >= 1 && raw <= 14;
+  return (raw >= 1 && raw <= 14) || (raw >= 17 && raw <= 21);
+}
+
+bool is_stream_kind(FrameKind kind) {
+  const auto raw = static_cast<std::uint8_t>(kind);
+  return raw >= 17 && raw <= 21;
 }
 
 void encode_header(const FrameHeader& h, char out[kHeaderSize]) {

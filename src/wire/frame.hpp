@@ -32,9 +32,20 @@ enum class FrameKind : std::uint8_t {
   subscribe = 12,    // pattern in `method`, id = subscription id; answered by RESPONSE or ERROR
   unsubscribe = 13,  // id = subscription id; no answer
   batch = 14,        // payload: complete NOTIFY/PUBLISH frames back to back (wire/batch.hpp)
-  // 15..16 are spare for pub/sub; 17..31 are reserved for streams and channels. A peer that
-  // does not know a kind answers with protocol_error.
+  // 15..16 are spare for pub/sub. Streams (docs/PROTOCOL.md §Streams) use 17..21; 22..31 stay
+  // reserved. A peer that does not know a kind answers with protocol_error.
+  stream_open = 17,    // opens a stream: id chosen by the opener, method, initial credit
+  stream_data = 18,    // one item; uses one item of credit and its size in byte credit
+  stream_end = 19,     // the sender's last word: status (absent: ok) and a final payload
+  stream_credit = 20,  // grants the other side more items / bytes
+  stream_cancel = 21,  // aborts the whole stream, either side
 };
+
+// Both peers may open streams with overlapping ids. The opener sends its stream id as is (top
+// bit clear); the side that accepted the stream sends id | kStreamAcceptorBit, so the receiver
+// knows whose stream an id names without any flag.
+inline constexpr std::uint64_t kStreamAcceptorBit = 1ull << 63;
+bool is_stream_kind(FrameKind kind);
 
 std::string_view to_string(FrameKind kind);
 bool is_known_kind(std::uint8_t raw);

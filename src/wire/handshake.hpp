@@ -21,14 +21,15 @@ inline constexpr std::uint64_t kCancel = 1u << 0;    // understands CANCEL frame
 inline constexpr std::uint64_t kDeadline = 1u << 1;  // honours timeout_us
 inline constexpr std::uint64_t kPubSub = 1u << 2;    // PUBLISH / SUBSCRIBE / UNSUBSCRIBE
 inline constexpr std::uint64_t kBatch = 1u << 3;     // reads BATCH frames; senders batch only then
-// bits 4..15 are reserved for streams and the shared-memory upgrade.
+// bits 4..14 are reserved for the shared-memory upgrade and later features.
+inline constexpr std::uint64_t kStreams = 1u << 15;  // understands stream frames 17..21
 }  // namespace capability
 
 struct PeerHello {
   std::uint16_t version = kProtocolVersion;
   std::string peer_name;
-  std::uint64_t capabilities =
-      capability::kCancel | capability::kDeadline | capability::kPubSub | capability::kBatch;
+  std::uint64_t capabilities = capability::kCancel | capability::kDeadline | capability::kPubSub |
+                               capability::kBatch | capability::kStreams;
   std::uint32_t max_message_size = kDefaultMaxMessageSize;
   std::uint32_t heartbeat_interval_ms = 0;  // 0: this peer does not ping
 };

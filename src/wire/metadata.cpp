@@ -66,7 +66,9 @@ std::size_t encoded_size(const Metadata& md) {
          (md.content_type ? kEntryHead + 1 : 0) + int_entry(md.status) +
          str_entry(md.error_message) + str_entry(md.error_details) + str_entry(md.magic) +
          int_entry(md.version) + str_entry(md.peer_name) + int_entry(md.capabilities) +
-         int_entry(md.max_message_size) + int_entry(md.heartbeat_interval_ms);
+         int_entry(md.max_message_size) + int_entry(md.heartbeat_interval_ms) +
+         int_entry(md.credit_items) + int_entry(md.credit_bytes) + int_entry(md.progress_done) +
+         int_entry(md.progress_total);
 }
 
 void encode_metadata(const Metadata& md, std::string& out) {
@@ -86,6 +88,10 @@ void encode_metadata(const Metadata& md, std::string& out) {
   put_int(out, MetaKey::capabilities, md.capabilities);
   put_int(out, MetaKey::max_message_size, md.max_message_size);
   put_int(out, MetaKey::heartbeat_interval_ms, md.heartbeat_interval_ms);
+  put_int(out, MetaKey::credit_items, md.credit_items);
+  put_int(out, MetaKey::credit_bytes, md.credit_bytes);
+  put_int(out, MetaKey::progress_done, md.progress_done);
+  put_int(out, MetaKey::progress_total, md.progress_total);
 }
 
 Result<Metadata> decode_metadata(std::string_view block) {
@@ -150,6 +156,18 @@ Result<Metadata> decode_metadata(std::string_view block) {
       case MetaKey::heartbeat_interval_ms:
         r = take_int(md.heartbeat_interval_ms, key, value);
         break;
+      case MetaKey::credit_items:
+        r = take_int(md.credit_items, key, value);
+        break;
+      case MetaKey::credit_bytes:
+        r = take_int(md.credit_bytes, key, value);
+        break;
+      case MetaKey::progress_done:
+        r = take_int(md.progress_done, key, value);
+        break;
+      case MetaKey::progress_total:
+        r = take_int(md.progress_total, key, value);
+        break;
       default:
         break;  // unknown key: skipped for forward compatibility
     }
@@ -173,6 +191,10 @@ Result<void> validate_frame_fields(FrameKind kind, const Metadata& md) {
       break;
     case FrameKind::subscribe:
       if (md.method.empty()) return missing("a pattern");
+      break;
+    case FrameKind::stream_open:
+      if (md.method.empty()) return missing("a method");
+      if (!md.credit_items || !md.credit_bytes) return missing("its initial credit");
       break;
     case FrameKind::error:
     case FrameKind::goaway:

@@ -28,6 +28,11 @@ enum class MetaKey : std::uint16_t {
   capabilities = 35,           // u64 bit set; unknown bits are ignored
   max_message_size = 36,       // u32: the largest payload this peer accepts
   heartbeat_interval_ms = 37,  // u32: how often this peer pings when idle
+  // Streams (docs/PROTOCOL.md §Streams).
+  credit_items = 64,    // u32: items granted (stream_open: the initial window; credit: more)
+  credit_bytes = 65,    // u64: bytes granted, likewise
+  progress_done = 66,   // u64: units of work done, in the producer's own unit (stream_data)
+  progress_total = 67,  // u64: units of work in all (stream_data)
 };
 
 inline constexpr std::size_t kMaxNameLength = 255;
@@ -50,6 +55,10 @@ struct Metadata {
   std::optional<std::uint64_t> capabilities;
   std::optional<std::uint32_t> max_message_size;
   std::optional<std::uint32_t> heartbeat_interval_ms;
+  std::optional<std::uint32_t> credit_items;
+  std::optional<std::uint64_t> credit_bytes;
+  std::optional<std::uint64_t> progress_done;
+  std::optional<std::uint64_t> progress_total;
 };
 
 // Bytes encode_metadata() will append; callers check it against kMaxMetadataSize.

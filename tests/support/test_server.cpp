@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <cstdio>
 #include <mutex>
@@ -13,6 +14,7 @@
 
 #include "demo_services.hpp"
 #include "demo_ticker.hpp"
+#include "plexus/coalesce.hpp"
 #include "plexus/plexus.hpp"
 
 namespace {
@@ -134,6 +136,158 @@ void register_pubsub_handlers(plexus::Server& server) {
                 });
 }
 
+// The stream handlers the stream tests open. Each answers with the producer's own accounting
+// (StreamStats) as its final payload, so a test asserts on both ends' buffers.
+json stream_report(const plexus::Stream& stream, std::uint64_t count) {
+  const auto st = stream.stats();
+  return json{{"count", count},
+              {"items_sent", st.items_sent},
+              {"peak_queued_bytes", st.peak_queued_bytes},
+              {"credit_waits", st.credit_waits},
+              {"peak_buffered_bytes", st.peak_buffered_bytes},
+              {"peak_buffered_items", st.peak_buffered_items}};
+}
+
+void register_stream_handlers(plexus::Server& server) {
+  // {"n":N,"size":S,"fail_at":K,"cancel_at":K}: writes N items "i" padded to S bytes, with the
+  // total as progress. fail_at ends with resource_exhausted after K items; cancel_at cancels
+  // the stream from this side. When the reader cancels, NOTIFY "event.stream_cancelled"
+  // {"sent":n} tells the test where the producer stopped.
+  server.handle_stream(
+      "stream.count",
+      [](plexus::CallContext& ctx, std::string payload,
+         plexus::Stream out) -> asio::awaitable<plexus::Result<std::string>> {
+        const auto args = json::parse(payload);
+        const auto n = args.value("n", std::uint64_t{10});
+        const auto size = args.value("size", std::size_t{8});
+        const auto fail_at = args.value("fail_at", ~std::uint64_t{0});
+        const auto cancel_at = args.value("cancel_at", ~std::uint64_t{0});
+        auto peer = ctx.peer();
+        out.set_progress(n);
+        std::uint64_t sent = 0;
+        for (; sent < n; ++sent) {
+          if (sent == fail_at) {
+            co_return plexus::make_error(
+                plexus::StatusCode::resource_exhausted,
+                "failed on purpose after " + std::to_string(sent) + " items",
+                json{{"sent", sent}}.dump());
+          }
+          if (sent == cancel_at) {
+            out.cancel("producer gave up after " + std::to_string(sent));
+            co_return stream_report(out, sent).dump();
+          }
+          std::string item = std::to_string(sent);
+          if (item.size() < size) item.resize(size, ' ');
+          auto written = co_await out.async_write(item, asio::use_awaitable);
+          if (!written) {
+            (void)peer.notify(
+                "event.stream_cancelled",
+                json{{"sent", sent}, {"code", plexus::to_string(written.error().code)}}.dump());
+            co_return tl::unexpected(written.error());
+          }
+        }
+        co_return stream_report(out, sent).dump();
+      });
+  // Client-to-server: sums the integers the opener writes; answers {"count":c,"sum":s}.
+  server.handle_stream("stream.sum",
+                       [](plexus::CallContext&, std::string,
+                          plexus::Stream in) -> asio::awaitable<plexus::Result<std::string>> {
+                         std::uint64_t count = 0, sum = 0;
+                         for (;;) {
+                           auto item = co_await in.async_read(asio::use_awaitable);
+                           if (!item) co_return tl::unexpected(item.error());
+                           if (!*item) break;
+                           ++count;
+                           sum += std::stoull(**item);
+                         }
+                         auto report = stream_report(in, count);
+                         report["sum"] = sum;
+                         co_return report.dump();
+                       });
+  // Bidirectional: answers each item with "echo:" + item until the opener closes its side.
+  server.handle_stream("stream.echo",
+                       [](plexus::CallContext&, std::string,
+                          plexus::Stream io) -> asio::awaitable<plexus::Result<std::string>> {
+                         std::uint64_t count = 0;
+                         for (;;) {
+                           auto item = co_await io.async_read(asio::use_awaitable);
+                           if (!item) co_return tl::unexpected(item.error());
+                           if (!*item) break;
+                           ++count;
+                           const std::string reply = "echo:" + **item;
+                           auto written = co_await io.async_write(reply, asio::use_awaitable);
+                           if (!written) co_return tl::unexpected(written.error());
+                         }
+                         co_return json{{"count", count}}.dump();
+                       });
+}
+
+// De-duplication and batching. "dedup.work" (de-duplicated) holds every run until
+// "dedup.release" is called, so a test can have its calls all in flight at once; the run
+// answers {"runs":n} with how many times the handler body ran. "batch.square" squares integers
+// in batches of 5 (no timer: "batch.flush" hands over the rest); a negative number fails with
+// invalid_argument on its own. "coalesce.stats" reports the counters.
+void register_coalesce_handlers(plexus::Server& server) {
+  struct Gate {
+    std::vector<std::shared_ptr<asio::steady_timer>> waiting;
+    std::uint64_t runs = 0;
+  };
+  auto gate = std::make_shared<Gate>();  // touched on the I/O thread only
+  auto counters = std::make_shared<plexus::CoalesceCounters>();
+  server.handle_async(
+      "dedup.work",
+      plexus::deduplicate(
+          [gate](plexus::CallContext& ctx,
+                 std::string payload) -> asio::awaitable<plexus::Result<std::string>> {
+            ++gate->runs;
+            auto timer =
+                std::make_shared<asio::steady_timer>(ctx.io_executor(), std::chrono::hours(1));
+            gate->waiting.push_back(timer);
+            std::error_code ec;
+            co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            co_return json{{"runs", gate->runs}, {"payload", payload}}.dump();
+          },
+          counters));
+  server.handle("dedup.release",
+                [gate](plexus::CallContext&, std::string_view) -> plexus::Result<std::string> {
+                  const auto n = gate->waiting.size();
+                  for (auto& t : gate->waiting) t->cancel();
+                  gate->waiting.clear();
+                  return json{{"released", n}}.dump();
+                });
+  auto batcher = plexus::RequestBatcher::create(
+      [](const std::vector<std::string>& payloads) {
+        std::vector<plexus::Result<std::string>> out;
+        for (const auto& p : payloads) {
+          const auto v = std::stoll(p);
+          if (v < 0) {
+            out.push_back(
+                plexus::make_error(plexus::StatusCode::invalid_argument, "negative: " + p));
+          } else {
+            out.push_back(json{{"square", v * v}, {"batch", payloads.size()}}.dump());
+          }
+        }
+        return out;
+      },
+      plexus::BatchOptions{5, plexus::Millis{0}}, counters);
+  server.handle_async("batch.square", batcher->handler());
+  server.handle("batch.flush",
+                [batcher](plexus::CallContext&, std::string_view) -> plexus::Result<std::string> {
+                  batcher->flush();
+                  return std::string("{}");
+                });
+  server.handle("coalesce.stats",
+                [counters](plexus::CallContext&, std::string_view) -> plexus::Result<std::string> {
+                  const auto s = counters->snapshot();
+                  return json{{"calls", s.calls},
+                              {"handler_runs", s.handler_runs},
+                              {"deduplicated", s.deduplicated},
+                              {"batches", s.batches},
+                              {"batched_calls", s.batched_calls}}
+                      .dump();
+                });
+}
+
 void register_test_handlers(plexus::Server& server) {
   // {"method":M,"payload":P,"name_prefix":X}: NOTIFY M(P) to every connected client whose name
   // starts with X (all when absent); answers {"queued":n}.
@@ -233,6 +387,8 @@ int main(int argc, char** argv) {
   plexus::cli::register_demo_services(**server);
   register_test_handlers(**server);
   register_pubsub_handlers(**server);
+  register_stream_handlers(**server);
+  register_coalesce_handlers(**server);
   if (auto started = (*server)->start(); !started) {
     std::printf("ERROR %s\n", started.error().to_string().c_str());
     return 1;

@@ -4,7 +4,9 @@
 #include <memory>
 #include <stdexcept>
 
+#include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
 
 namespace plexus::cli {
@@ -65,6 +67,32 @@ void register_demo_services(HandlerRegistry& registry) {
                       args->value("message", std::string("demo failure")),
                       json{{"requested", *args}}.dump());
   });
+
+  registry.handle_stream(
+      "count_stream",
+      [](CallContext& ctx, std::string payload,
+         Stream out) -> asio::awaitable<Result<std::string>> {
+        auto args = parse_object(payload);
+        if (!args) co_return tl::unexpected(args.error());
+        const auto n = args->value("n", std::int64_t{10});
+        const auto delay_ms = args->value("delay_ms", std::int64_t{100});
+        if (n < 0 || delay_ms < 0 || delay_ms > 60'000) {
+          co_return make_error(StatusCode::invalid_argument, "n must be >= 0, delay_ms 0..60000");
+        }
+        out.set_progress(static_cast<std::uint64_t>(n));
+        asio::steady_timer timer(ctx.io_executor());
+        for (std::int64_t i = 0; i < n; ++i) {
+          if (i > 0 && delay_ms > 0) {
+            timer.expires_after(std::chrono::milliseconds(delay_ms));
+            std::error_code ec;
+            co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+          }
+          const std::string item = json{{"i", i}}.dump();
+          auto written = co_await out.async_write(item, asio::use_awaitable);
+          if (!written) co_return tl::unexpected(written.error());  // cancelled or lost
+        }
+        co_return json{{"sent", n}}.dump();
+      });
 
   auto counter = std::make_shared<std::atomic<std::uint64_t>>(0);
   registry.handle("count", [counter](CallContext&, std::string_view) -> Result<std::string> {

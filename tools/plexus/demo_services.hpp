@@ -1,4 +1,4 @@
-// The demo services `plexus serve --demo` registers: echo, sleep, fail, count.
+// The demo services `plexus serve --demo` registers: echo, sleep, fail, count, count_stream.
 #pragma once
 
 #include "plexus/handlers.hpp"
@@ -10,6 +10,9 @@ namespace plexus::cli {
 //        and answers nothing, when the caller cancels or its deadline passes.
 // fail:  {"code":"not_found","message":"…"} fails with that status; {"throw":true} throws.
 // count: answers {"count":n}, n counting calls since the server started.
+// count_stream (a stream method; `plexus stream`): {"n":N,"delay_ms":D} writes N items
+//        {"i":i} with progress total N, waiting D ms between items (default 100, 0..60000);
+//        ends with {"sent":N}. Stops when the reader cancels.
 void register_demo_services(HandlerRegistry& registry);
 
 }  // namespace plexus::cli

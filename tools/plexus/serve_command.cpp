@@ -72,14 +72,15 @@ int serve(const ServeArgs& a) {
     const char* c = cmd.c_str();
     const char* f = first.c_str();
     std::printf(
-        "demo services: echo, sleep, fail, count. Try, from another terminal:\n"
+        "demo services: echo, sleep, fail, count, count_stream. Try, from another terminal:\n"
         "  %s call %s echo '{\"hello\":\"world\"}'\n"
         "  %s call %s sleep '{\"ms\":200}'\n"
         "  %s call %s fail '{\"code\":\"not_found\"}'; echo \"exit status $?\"\n"
         "  %s ping %s\n"
+        "  %s stream %s count_stream '{\"n\":50,\"delay_ms\":100}'\n"
         "  %s sub %s demo.ticker     (a message every second; pub/sub: %s pub %s TOPIC JSON)\n"
         "  (`default` may stand for the address: %s call default count)\n",
-        c, f, c, f, c, f, c, f, c, f, c, f, c);
+        c, f, c, f, c, f, c, f, c, f, c, f, c, f, c);
   }
   std::printf("Ctrl-C drains in-flight calls (up to %d ms) and stops.\n", a.drain_ms);
   std::fflush(stdout);
@@ -104,7 +105,8 @@ Run add_serve(CLI::App& app) {
       "(default: the default Unix socket)");
   cmd->add_option("--name", args->name, "Server name sent in WELCOME");
   cmd->add_flag("--demo", args->demo,
-                "Register the demo services (echo, sleep, fail, count) and the demo.ticker topic");
+                "Register the demo services (echo, sleep, fail, count, count_stream) and the "
+                "demo.ticker topic");
   cmd->add_option("--max-message-size", args->max_message_size, "Largest payload accepted, bytes");
   cmd->add_option("--max-connections", args->max_connections, "Connections served at once");
   cmd->add_option("--heartbeat-ms", args->heartbeat_ms, "Ping a silent peer after this long");

@@ -1,0 +1,112 @@
+// One stream's state machine: the receive buffer and the credit it grants, the send credit the
+// peer granted and the one write that may wait for it, progress, end and cancel.
+// Threading: every non-const method runs on the session's executor; stats(), progress() and
+// outcome() may be read from any thread (guarded by mu_). Never calls user code inline: read and
+// write completions are posted. Frames go out through the session, held weakly.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <asio/any_io_executor.hpp>
+
+#include "plexus/stream.hpp"
+#include "wire/metadata.hpp"
+
+namespace plexus::rpc {
+
+class Session;
+
+class StreamCore : public std::enable_shared_from_this<StreamCore> {
+ public:
+  StreamCore(asio::any_io_executor executor, StreamWindow window);
+
+  const asio::any_io_executor& executor() const { return executor_; }
+  const StreamWindow& window() const { return window_; }
+
+  // ---- session side --------------------------------------------------------------------
+  // Binds the stream to its session and id. `send_items/bytes` is the credit the peer granted
+  // with its OPEN (acceptor side); the opener's comes with the acceptor's first CREDIT.
+  void attach(std::weak_ptr<Session> session, std::uint64_t id, bool opener,
+              std::uint32_t send_items = 0, std::uint64_t send_bytes = 0);
+  void on_data(std::string_view payload, const wire::Metadata& md);
+  void on_credit(std::uint32_t items, std::uint64_t bytes);
+  // The peer ended its direction: ok (the opener's close_write, or the handler's value) or an
+  // error. On the opener the stream is then over.
+  void on_end(Result<std::string> outcome);
+  // The peer cancelled, or the session is gone: everything pending fails with `reason`.
+  void on_cancel(const Error& reason);
+  // Acceptor: runs once when the stream is cancelled (the handler's CallContext::cancel).
+  void set_cancel_hook(std::function<void()> hook) { cancel_hook_ = std::move(hook); }
+
+  // ---- application side ----------------------------------------------------------------
+  void read(StreamReadCallback done);
+  void write(std::string item, StreamWriteCallback done);
+  void close_write();
+  void cancel(const Error& reason);
+  // Acceptor: the handler returned; sends STREAM_END with its value or error.
+  void finish(Result<std::string> result);
+  void set_progress(std::uint64_t total, std::optional<std::uint64_t> done);
+
+  // ---- any thread ----------------------------------------------------------------------
+  StreamStats stats() const;
+  StreamProgress progress() const;
+  std::optional<Result<std::string>> outcome() const;
+
+ private:
+  enum class State { open, over };
+  std::uint64_t wire_id() const;
+  void send_frame(wire::FrameKind kind, const wire::Metadata& md, std::string payload);
+  void send_data(std::string item);
+  void consumed(std::size_t bytes);
+  void deliver_end_to_reader();
+  void terminate(const Error& reason, bool tell_peer);
+  void detach();
+  void post_read(Result<std::optional<std::string>> r);
+  void post_write(StreamWriteCallback done, Result<void> r);
+  Error over_error() const;
+
+  asio::any_io_executor executor_;
+  StreamWindow window_;
+  std::weak_ptr<Session> session_;
+  std::uint64_t id_ = 0;
+  bool opener_ = true;
+  bool attached_ = false;
+  State state_ = State::open;
+  std::optional<Error> failure_;  // why the stream is over (cancel, lost session, peer error)
+
+  // Receive direction.
+  std::deque<std::string> inbox_;
+  StreamReadCallback reader_;
+  std::optional<Result<std::string>> remote_end_;  // the peer's END
+  std::uint64_t peer_items_ = 0;  // credit the peer still holds, as this side granted it
+  std::int64_t peer_bytes_ = 0;
+  std::uint64_t unacked_items_ = 0;  // read by the application since the last CREDIT
+  std::uint64_t unacked_bytes_ = 0;
+
+  // Send direction.
+  std::uint64_t send_items_ = 0;
+  std::int64_t send_bytes_ = 0;  // may go negative by less than one item (see PROTOCOL.md)
+  bool local_closed_ = false;
+  std::optional<std::string> pending_item_;
+  StreamWriteCallback pending_write_;
+  std::optional<std::uint64_t> progress_total_out_;
+  std::optional<std::uint64_t> progress_done_out_;
+
+  std::function<void()> cancel_hook_;
+
+  mutable std::mutex mu_;
+  StreamStats stats_;                                 // guarded by mu_
+  std::optional<std::uint64_t> progress_total_in_;    // guarded by mu_
+  std::optional<std::uint64_t> progress_done_in_;     // guarded by mu_
+  std::chrono::steady_clock::time_point first_item_;  // guarded by mu_
+  std::optional<Result<std::string>> outcome_;        // guarded by mu_
+};
+
+}  // namespace plexus::rpc

@@ -1,0 +1,247 @@
+// Streams across a real child-process server: server-to-client, client-to-server and
+// bidirectional, credit-based flow control under a slow consumer, cancel from either end, errors
+// mid-stream and a clean end.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <nlohmann/json.hpp>
+
+#include "connect.hpp"
+#include "plexus/plexus.hpp"
+#include "test_kit.hpp"
+#include "transports.hpp"
+
+namespace plexus::test {
+namespace {
+
+using nlohmann::json;
+
+class StreamTest : public ::testing::TestWithParam<Transport> {
+ protected:
+  void SetUp() override {
+    server_ = ServerProcess::spawn({"--listen", listen_address(GetParam(), dir_)});
+    ASSERT_TRUE(server_.running());
+    ClientOptions options;
+    options.name = "stream-test";
+    client_ = connect_client(runtime_, server_.address(), options);
+    ASSERT_TRUE(client_);
+  }
+
+  // Reads until the end or an error; returns the items and the final read's status.
+  static std::pair<std::vector<std::string>, Result<void>> drain(Stream& s) {
+    std::vector<std::string> items;
+    for (;;) {
+      auto r = s.read();
+      if (!r) return {items, tl::unexpected(r.error())};
+      if (!*r) return {items, {}};
+      items.push_back(std::move(**r));
+    }
+  }
+
+  static std::string item(std::uint64_t i, std::size_t size) {
+    std::string s = std::to_string(i);
+    if (s.size() < size) s.resize(size, ' ');
+    return s;
+  }
+
+  TempDir dir_;
+  ServerProcess server_;
+  Runtime runtime_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_P(StreamTest, ServerStreamEndsCleanlyWithProgressAndOutcome) {
+  Stream s = client_->open_stream("stream.count", R"({"n":1000,"size":16})");
+  auto [items, end] = drain(s);
+  ASSERT_TRUE(end) << end.error().to_string();
+  ASSERT_EQ(items.size(), 1000u);
+  for (std::uint64_t i = 0; i < items.size(); ++i) ASSERT_EQ(items[i], item(i, 16));
+  const auto progress = s.progress();
+  EXPECT_EQ(progress.done, 1000u);
+  ASSERT_TRUE(progress.total);
+  EXPECT_EQ(*progress.total, 1000u);
+  const auto outcome = s.outcome();
+  ASSERT_TRUE(outcome && *outcome);
+  EXPECT_EQ(json::parse(**outcome)["count"], 1000);
+  EXPECT_EQ(s.stats().items_received, 1000u);
+  EXPECT_EQ(s.stats().bytes_received, 16000u);
+}
+
+// 1,000,000 items; the consumer does 100 times the producer's work per item, so the producer is
+// always ahead and must be held back by credit. Both sides' own accounting must stay within the
+// window: the reader never buffers more than the window (+ one item), the writer never queues
+// more than the one item it is suspended on.
+TEST_P(StreamTest, MillionItemsToASlowConsumerStayWithinTheWindow) {
+  constexpr std::uint64_t kItems = 1'000'000;
+  constexpr std::size_t kSize = 8;
+  StreamOptions options;
+  options.window = StreamWindow{64, 4096};
+  Stream s =
+      client_->open_stream("stream.count", json{{"n", kItems}, {"size", kSize}}.dump(), options);
+  std::promise<std::pair<std::uint64_t, std::string>> finished;
+  asio::co_spawn(
+      runtime_.executor(),
+      [&]() -> asio::awaitable<void> {
+        std::uint64_t count = 0, sink = 0;
+        std::string failure;
+        for (;;) {
+          auto r = co_await s.async_read(asio::use_awaitable);
+          if (!r) {
+            failure = r.error().to_string();
+            break;
+          }
+          if (!*r) break;
+          if (**r != item(count, kSize)) {
+            failure = "item " + std::to_string(count) + " out of order: " + **r;
+            break;
+          }
+          // The slow consumer: 100 rounds of hashing per item, where the producer formats once.
+          for (int round = 0; round < 100; ++round) sink += std::hash<std::string>{}(**r) >> 60;
+          ++count;
+        }
+        if (sink == ~0ull) failure = "impossible";  // keeps the work from being optimised out
+        finished.set_value({count, failure});
+      },
+      asio::detached);
+  auto [count, failure] = finished.get_future().get();
+  ASSERT_EQ(failure, "");
+  EXPECT_EQ(count, kItems);
+  const auto st = s.stats();
+  EXPECT_EQ(st.items_received, kItems);
+  EXPECT_LE(st.peak_buffered_items, 64u);
+  EXPECT_LE(st.peak_buffered_bytes, 4096u + kSize);
+  EXPECT_GT(st.credits_granted, kItems / 64);  // re-granted as it consumed, not all up front
+  const auto outcome = s.outcome();
+  ASSERT_TRUE(outcome && *outcome);
+  const auto producer = json::parse(**outcome);
+  EXPECT_EQ(producer["items_sent"], kItems);
+  EXPECT_LE(producer["peak_queued_bytes"].get<std::uint64_t>(), kSize);
+  EXPECT_GT(producer["credit_waits"].get<std::uint64_t>(), 0u) << producer.dump();
+}
+
+TEST_P(StreamTest, ReaderCancelStopsTheProducer) {
+  Event<json> stopped;
+  client_->handle("event.stream_cancelled",
+                  [&stopped](CallContext&, std::string_view payload) -> Result<std::string> {
+                    stopped.set(json::parse(payload));
+                    return std::string();
+                  });
+  StreamOptions options;
+  options.window = StreamWindow{16, 1 << 20};
+  Stream s = client_->open_stream("stream.count", R"({"n":1000000})", options);
+  for (int i = 0; i < 10; ++i) {
+    auto r = s.read();
+    ASSERT_TRUE(r && *r);
+  }
+  s.cancel("test cancels");
+  auto event = stopped.wait_for(Millis{10000});
+  ASSERT_TRUE(event) << "the producer never saw the cancel";
+  EXPECT_EQ((*event)["code"], "cancelled");
+  EXPECT_LT((*event)["sent"].get<std::uint64_t>(), 1000000u);
+  auto after = s.read();
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().code, StatusCode::cancelled);
+}
+
+TEST_P(StreamTest, ProducerCancelReachesTheReaderAfterItsItems) {
+  Stream s = client_->open_stream("stream.count", R"({"n":100,"cancel_at":5})");
+  auto [items, end] = drain(s);
+  EXPECT_EQ(items.size(), 5u);
+  ASSERT_FALSE(end);
+  EXPECT_EQ(end.error().code, StatusCode::cancelled);
+  EXPECT_NE(end.error().message.find("producer gave up after 5"), std::string::npos);
+}
+
+TEST_P(StreamTest, ErrorMidStreamKeepsCodeMessageAndDetails) {
+  Stream s = client_->open_stream("stream.count", R"({"n":100,"fail_at":7})");
+  auto [items, end] = drain(s);
+  EXPECT_EQ(items.size(), 7u);
+  ASSERT_FALSE(end);
+  EXPECT_EQ(end.error().code, StatusCode::resource_exhausted);
+  EXPECT_EQ(end.error().message, "failed on purpose after 7 items");
+  EXPECT_EQ(json::parse(end.error().details)["sent"], 7);
+  const auto outcome = s.outcome();
+  ASSERT_TRUE(outcome);
+  ASSERT_FALSE(*outcome);
+  EXPECT_EQ(outcome->error().code, StatusCode::resource_exhausted);
+}
+
+TEST_P(StreamTest, ClientToServerStreamAnswersAtTheEnd) {
+  StreamOptions options;
+  Stream s = client_->open_stream("stream.sum", "", options);
+  for (int i = 1; i <= 1000; ++i) ASSERT_TRUE(s.write(std::to_string(i)));
+  s.close_write();
+  auto [items, end] = drain(s);
+  ASSERT_TRUE(end) << end.error().to_string();
+  EXPECT_TRUE(items.empty());
+  const auto outcome = s.outcome();
+  ASSERT_TRUE(outcome && *outcome);
+  const auto report = json::parse(**outcome);
+  EXPECT_EQ(report["count"], 1000);
+  EXPECT_EQ(report["sum"], 500500);
+  // The server's window (256 items by default) bounded what it buffered of our 1000 writes.
+  EXPECT_LE(report["peak_buffered_items"].get<std::uint64_t>(), 256u);
+  EXPECT_EQ(s.stats().items_sent, 1000u);
+}
+
+TEST_P(StreamTest, BidirectionalStreamEchoesEachItem) {
+  Stream s = client_->open_stream("stream.echo", "");
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_TRUE(s.write("m" + std::to_string(i)));
+    auto r = s.read();
+    ASSERT_TRUE(r && *r) << (r ? "end" : r.error().to_string());
+    EXPECT_EQ(**r, "echo:m" + std::to_string(i));
+  }
+  s.close_write();
+  auto [items, end] = drain(s);
+  ASSERT_TRUE(end) << end.error().to_string();
+  EXPECT_TRUE(items.empty());
+  EXPECT_EQ(json::parse(**s.outcome())["count"], 200);
+}
+
+TEST_P(StreamTest, WrongMethodsFailWithPreciseCodes) {
+  auto unknown = client_->open_stream("no.such.stream", "").read();
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, StatusCode::not_found);
+  auto not_stream = client_->open_stream("echo", "").read();
+  ASSERT_FALSE(not_stream);
+  EXPECT_EQ(not_stream.error().code, StatusCode::failed_precondition);
+  auto as_call = client_->call("stream.count", "{}");
+  ASSERT_FALSE(as_call);
+  EXPECT_EQ(as_call.error().code, StatusCode::failed_precondition);
+  // The session is unharmed.
+  EXPECT_TRUE(client_->call("echo", "x"));
+}
+
+TEST_P(StreamTest, LostServerFailsTheReaderWithUnavailable) {
+  StreamOptions options;
+  options.window = StreamWindow{4, 1 << 20};
+  Stream s = client_->open_stream("stream.count", R"({"n":1000000})", options);
+  ASSERT_TRUE(s.read());
+  server_.kill_now();
+  Result<void> end;
+  for (int i = 0; i < 10; ++i) {
+    auto r = s.read();
+    if (!r) {
+      end = tl::unexpected(r.error());
+      break;
+    }
+  }
+  ASSERT_FALSE(end);
+  EXPECT_EQ(end.error().code, StatusCode::unavailable);
+}
+
+PLEXUS_ALL_TRANSPORTS(StreamTest);
+
+TEST(StreamProgressTest, RateAndEtaFromCountsAndElapsedTime) {
+  const auto p = make_progress(250, 1000, std::chrono::seconds(5));
+  EXPECT_DOUBLE_EQ(p.rate, 50.0);
+  ASSERT_TRUE(p.eta);
+  EXPECT_DOUBLE_EQ(p.eta->count(), 15.0);
+  EXPECT_FALSE(make_progress(0, 10, std::chrono::nanoseconds(0)).eta);
+  EXPECT_FALSE(make_progress(5, std::nullopt, std::chrono::seconds(1)).eta);
+  EXPECT_EQ(make_progress(20, 10, std::chrono::seconds(1)).eta->count(), 0.0);
+}
+
+}  // namespace
+}  // namespace plexus::test
