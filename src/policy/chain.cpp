@@ -126,10 +126,17 @@ void Chain::run(CallContext& ctx, std::string_view payload, Done done) {
   }
   // A queued call outlives the frame: it keeps a copy of the payload. `ctx` stays valid while
   // `done` lives (it owns the session's record of the call).
-  auto admission = concurrency_->enqueue([self = shared_from_this(), &ctx,
+  // Weak: a queued call must not keep a replaced handler's chain alive.
+  auto admission = concurrency_->enqueue([weak = weak_from_this(), &ctx,
                                           body = std::string(payload), st, done]() mutable {
-    asio::post(ctx.io_executor(), [self, &ctx, body = std::move(body), st = std::move(st),
+    asio::post(ctx.io_executor(), [weak, &ctx, body = std::move(body), st = std::move(st),
                                    done = std::move(done)]() mutable {
+      auto self = weak.lock();
+      if (!self) {
+        done(
+            {make_error(StatusCode::unavailable, "handler was removed while the call waited"), {}});
+        return;
+      }
       if (ctx.cancelled()) {  // the caller gave up while it waited: do not run it
         self->release_slot();
         done({make_error(StatusCode::cancelled, "call cancelled while waiting for a slot"), {}});
@@ -162,10 +169,16 @@ void Chain::invoke(CallContext& ctx, std::string_view payload, CallState st, Don
     st.breaker_admitted = true;
   }
   const auto started = std::chrono::steady_clock::now();
-  auto finish_with = [self = shared_from_this(), st = std::move(st), done = std::move(done),
+  // Weak: a handler that keeps its Responder in its own state would otherwise own the chain
+  // that owns it. Without the chain the answer still reaches the caller.
+  auto finish_with = [weak = weak_from_this(), st = std::move(st), done = std::move(done),
                       started](Result<std::string> result) mutable {
-    self->finish(std::move(result), std::move(st), std::chrono::steady_clock::now() - started,
-                 done);
+    if (auto self = weak.lock()) {
+      self->finish(std::move(result), std::move(st), std::chrono::steady_clock::now() - started,
+                   done);
+    } else {
+      done({std::move(result), {}});
+    }
   };
   if (const auto* sync = std::get_if<SyncHandler>(&handler_)) {
     Result<std::string> r;
