@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config ninja-build
   libasio-dev nlohmann-json3-dev libexpected-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libvalijson-dev                   # JSON Schema validation (handler policies), header-only
   clang libclang-rt-14-dev          # libFuzzer target and its sanitizer runtime
   libzmq3-dev libnng-dev            # benchmark peers only
   python3                           # the protocol-conformance client in tests/conformance

@@ -28,6 +28,16 @@ class Peer;
 using CallId = std::uint64_t;
 using Millis = std::chrono::milliseconds;
 
+// What the callee said about an answer, from the RESPONSE frame's metadata (docs/PROTOCOL.md
+// §4.2, keys 20..22): whether its response cache answered, the entry's age, and how long the
+// handler ran (on a hit: when the entry was made). Empty for callees without policies.
+struct ResponseInfo {
+  enum class Cache : std::uint8_t { none = 0, miss = 1, hit = 2 };
+  Cache cache = Cache::none;
+  std::optional<std::chrono::microseconds> cache_age;
+  std::optional<std::chrono::microseconds> handler_time;
+};
+
 struct CallOptions {
   // The deadline travels in the frame: the callee sees it and stops; the caller fails the call
   // with deadline_exceeded when it passes and tells the callee to cancel.
@@ -37,6 +47,9 @@ struct CallOptions {
   std::optional<bool> wait_for_ready;
   // Carried to the callee unchanged (<= 64 bytes) and shown in both peers' logs.
   std::string trace_id;
+  // Out-parameter: when set, filled from the RESPONSE's metadata before the call completes.
+  // Borrowed: must outlive the call (a local for blocking calls). Left untouched on errors.
+  ResponseInfo* response_info = nullptr;
 };
 
 // Who is on the other side of a session: the name from its HELLO, and for Unix sockets the

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -20,6 +21,7 @@
 #include "plexus/caller.hpp"
 #include "plexus/handlers.hpp"
 #include "plexus/pubsub.hpp"
+#include "plexus/policy.hpp"
 #include "plexus/runtime.hpp"
 
 namespace plexus {
@@ -47,6 +49,11 @@ struct ClientOptions {
   Millis heartbeat_timeout{15000};
   // Coalescing of NOTIFY/PUBLISH frames to the server (off unless enabled; see BatchOptions).
   BatchOptions batching;
+  // Client-side circuit breaker, one per method on this client's target (seed 004 defaults in
+  // BreakerOptions). An open breaker fails calls at once with unavailable, details
+  // {"breaker":"open","retry_after_ms":N}, without sending them. Unset: no breaker.
+  std::optional<BreakerOptions> breaker;
+  std::shared_ptr<const Clock> clock;  // for the breaker; null: Clock::steady()
 };
 
 enum class ConnectionState { connecting, connected, reconnecting, closed };
@@ -76,6 +83,8 @@ class Client final : public Caller, public HandlerRegistry {
   // Transport counters of the current connection (read on its executor; blocks briefly) and the
   // reconnect count. On an I/O thread only `reconnects` is filled in.
   ClientStats stats() const;
+  // Decisions of the client-side breakers, summed over methods (zeros without a breaker).
+  PolicyStats breaker_stats() const;
   std::uint32_t peer_max_message_size() const override;
   // Round trip of a protocol PING (no handler runs). Blocking; not on an I/O thread.
   Result<std::chrono::nanoseconds> ping(Millis timeout = Millis{5000});
@@ -115,6 +124,7 @@ class Client final : public Caller, public HandlerRegistry {
     SubscribeOptions options;
     MessageHandler handler;
   };
+  struct Breakers;
   Client(Runtime& runtime, ClientOptions options);
   void dial();
   void on_session_ready(const std::shared_ptr<rpc::Session>& session, Result<void> result);
@@ -147,6 +157,7 @@ class Client final : public Caller, public HandlerRegistry {
   std::shared_ptr<rpc::Session> session_for_stats_;       // guarded by mu_
   bool session_alive_ = false;                            // guarded by mu_
   std::atomic<bool> close_requested_{false};
+  std::shared_ptr<Breakers> breakers_;  // null without ClientOptions::breaker
 };
 
 }  // namespace plexus

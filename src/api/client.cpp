@@ -3,11 +3,13 @@
 
 #include <future>
 #include <random>
+#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 
+#include "policy/breaker.hpp"
 #include "rpc/backoff.hpp"
 #include "rpc/pubsub_router.hpp"
 #include "rpc/session.hpp"
@@ -63,12 +65,43 @@ Result<std::unique_ptr<Client>> Client::connect(Runtime& runtime, ClientOptions 
   return client;
 }
 
+// One breaker per method, made on first use. Shared with completions, which may outlive a call
+// to close().
+struct Client::Breakers {
+  BreakerOptions options;
+  std::shared_ptr<const Clock> clock;
+  std::string target;
+  policy::PolicyCounters counters;
+  std::mutex mu;
+  std::unordered_map<std::string, std::shared_ptr<policy::CircuitBreaker>> by_method;  // by mu
+
+  std::shared_ptr<policy::CircuitBreaker> get(const std::string& method) {
+    std::lock_guard lock(mu);
+    auto& b = by_method[method];
+    if (!b) {
+      b = std::make_shared<policy::CircuitBreaker>(target + " " + method, options, clock, counters);
+    }
+    return b;
+  }
+};
+
 Client::Client(Runtime& runtime, ClientOptions options)
     : runtime_(runtime),
       options_(std::move(options)),
       serial_(runtime.serial_executor()),
       call_ids_(std::make_shared<std::atomic<CallId>>(1)),
-      reconnect_timer_(serial_) {}
+      reconnect_timer_(serial_) {
+  if (options_.breaker) {
+    breakers_ = std::make_shared<Breakers>();
+    breakers_->options = *options_.breaker;
+    breakers_->clock = options_.clock ? options_.clock : Clock::steady();
+    breakers_->target = options_.address;
+  }
+}
+
+PolicyStats Client::breaker_stats() const {
+  return breakers_ ? breakers_->counters.snapshot() : PolicyStats{};
+}
 
 Client::~Client() {
   close();  // returns once no session refers to this object
@@ -233,6 +266,19 @@ Stream Client::start_stream(std::string method, std::string payload, StreamOptio
 
 void Client::start_call(CallId id, std::string method, std::string payload, CallOptions options,
                         CallCallback done) {
+  if (breakers_) {
+    auto breaker = breakers_->get(method);
+    if (auto ok = breaker->admit(); !ok) {
+      asio::post(serial_, [done = std::move(done), e = std::move(ok.error())]() mutable {
+        done(tl::unexpected(std::move(e)));
+      });
+      return;
+    }
+    done = [breaker, done = std::move(done)](Result<std::string> r) {
+      breaker->record(r.has_value() || !policy::counts_as_failure(r.error().code));
+      done(std::move(r));
+    };
+  }
   // Already on the strand with a live session (a call made from a completion, e.g. a pipelined
   // caller refilling its window): call straight in. asio::dispatch would run inline too, but
   // only after moving every argument into a lambda and the lambda into a handler.

@@ -66,6 +66,10 @@ Result<void> Server::start() {
     addresses_.push_back((*listener)->address());
     listeners_.push_back(std::move(*listener));
   }
+  // Cache warm-up hooks fill their caches before the first connection is accepted.
+  if (const auto stored = warm_up(); stored > 0) {
+    spdlog::info("plexus: \"{}\" warmed its caches with {} entries", options_.name, stored);
+  }
   for (auto& l : listeners_) {
     // Accept handlers run on the io_context; each connection then lives on its own strand.
     l->accept([this](std::shared_ptr<transport::Connection> c) { on_connection(std::move(c)); });

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -16,8 +18,30 @@
 
 namespace plexus::rpc {
 
+// An answer with the response metadata a policy chain adds (cache hit/miss, age, handler time).
+struct Answer {
+  Result<std::string> result;
+  ResponseInfo info;
+};
+
+// A handler's policies (src/policy/chain.hpp), run by the session in place of the handler.
+class CallInterceptor {
+ public:
+  using Done = std::function<void(Answer)>;
+  virtual ~CallInterceptor() = default;
+  // The handler's own time limit; the session combines it with the caller's deadline.
+  virtual std::optional<Millis> timeout() const = 0;
+  // The handler's limit passed first: the session answered deadline_exceeded (counted here).
+  virtual void on_timeout() = 0;
+  // Runs the call through the policies and the handler. Called on the session's executor;
+  // `done` runs exactly once, maybe before run() returns, maybe later on another thread.
+  virtual void run(CallContext& ctx, std::string_view payload, Done done) = 0;
+};
+
 struct HandlerEntry {
   std::variant<SyncHandler, AsyncHandler, CoroHandler, StreamHandler> fn;
+  // Null for handlers registered without options: the session calls `fn` directly.
+  std::shared_ptr<CallInterceptor> policies;
 };
 
 struct StringHash {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "wire/batch.hpp"
+#include "policy/timeout.hpp"
 
 namespace plexus::rpc {
 namespace {
@@ -45,12 +46,17 @@ std::string limit_details(std::uint64_t limit, std::uint64_t size) {
 
 // ---- InboundCall / Responder / CallContext -------------------------------------------------
 
-void InboundCall::reply(Result<std::string> result) {
+void InboundCall::reply(Result<std::string> result, ResponseInfo info) {
   if (answered.exchange(true)) return;
+  if (forward) {
+    auto fn = std::move(forward);
+    fn(std::move(result));
+    return;
+  }
   auto s = session.lock();
   if (!s) return;  // the session is gone; nobody is waiting
-  asio::dispatch(executor, [s, id = ctx.id(), r = std::move(result)]() mutable {
-    s->finish_inbound(id, std::move(r));
+  asio::dispatch(executor, [s, id = ctx.id(), r = std::move(result), info]() mutable {
+    s->finish_inbound(id, std::move(r), info);
   });
 }
 
@@ -236,6 +242,18 @@ void Session::on_frame(const wire::FrameView& frame) {
       handle_request(frame, *md);
       break;
     case FrameKind::response:
+      if (md->cache_status || md->handler_time_us) {
+        if (auto it = outbound_.find(frame.header.id);
+            it != outbound_.end() && it->second.info_out) {
+          ResponseInfo& info = *it->second.info_out;
+          if (md->cache_status == 1) info.cache = ResponseInfo::Cache::miss;
+          if (md->cache_status == 2) info.cache = ResponseInfo::Cache::hit;
+          if (md->cache_age_us) info.cache_age = std::chrono::microseconds(*md->cache_age_us);
+          if (md->handler_time_us) {
+            info.handler_time = std::chrono::microseconds(*md->handler_time_us);
+          }
+        }
+      }
       complete_outbound(frame.header.id, std::string(frame.payload));
       break;
     case FrameKind::error:
@@ -259,7 +277,7 @@ void Session::on_frame(const wire::FrameView& frame) {
       handle_batch(frame);
       break;
     case FrameKind::cancel:
-      cancel_inbound(frame.header.id, true);
+      cancel_inbound(frame.header.id);
       break;
     case FrameKind::ping:
       (void)connection_->send(FrameKind::pong, frame.header.id, {}, {});
@@ -340,6 +358,10 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
                      json_string_field("method", md.method)});
     return;
   }
+  if (entry->policies) {
+    serve_with_policies(id, frame, md, entry->policies);
+    return;
+  }
 
   if (const auto* sync = std::get_if<SyncHandler>(&entry->fn)) {
     CallContext ctx;
@@ -377,7 +399,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     call->ctx.deadline_ = last_rx_ + clamp_timeout(*md.timeout_us);
     inbound.deadline = std::make_unique<asio::steady_timer>(executor_, *call->ctx.deadline_);
     inbound.deadline->async_wait([weak = weak_from_this(), id](std::error_code ec) {
-      if (auto s = weak.lock(); s && !ec) s->cancel_inbound(id, true);
+      if (auto s = weak.lock(); s && !ec) s->cancel_inbound(id);
     });
   }
   inbound_.emplace(id, std::move(inbound));
@@ -408,6 +430,51 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
   } catch (...) {
     call->reply(make_error(StatusCode::internal, "handler threw a non-standard exception"));
   }
+}
+
+// A handler with policies (src/policy/chain.hpp): the call is held in inbound_ like an
+// asynchronous one, since the chain may make it wait (concurrency limit) or answer later. Its
+// deadline is the shorter of the caller's and the handler's own limit; when the handler's limit
+// is the one that passes, the caller is still waiting and gets deadline_exceeded from here.
+void Session::serve_with_policies(CallId id, const wire::FrameView& frame, const wire::Metadata& md,
+                                  const std::shared_ptr<CallInterceptor>& policies) {
+  auto call = std::make_shared<InboundCall>();
+  call->ctx.method_ = std::string(md.method);
+  call->ctx.id_ = id;
+  call->ctx.identity_ = &identity_;
+  call->ctx.trace_id_ = std::string(md.trace_id);
+  call->ctx.session_ = weak_from_this();
+  call->ctx.executor_ = executor_;
+  call->session = weak_from_this();
+  call->executor = executor_;
+  std::optional<Clock::time_point> caller_deadline;
+  if (md.timeout_us) caller_deadline = last_rx_ + clamp_timeout(*md.timeout_us);
+  const auto limit = policies->timeout();
+  const auto deadline = policy::effective_deadline(last_rx_, caller_deadline, limit);
+  InboundEntry inbound{call, nullptr};
+  if (deadline.at) {
+    call->ctx.deadline_ = *deadline.at;
+    inbound.deadline = std::make_unique<asio::steady_timer>(executor_, *deadline.at);
+    inbound.deadline->async_wait(
+        [weak = weak_from_this(), id, policies,
+         own = deadline.handler_limit_won ? limit : std::nullopt](std::error_code ec) {
+          auto s = weak.lock();
+          if (!s || ec) return;
+          if (!own) {
+            s->cancel_inbound(id);  // the caller's deadline: it has stopped waiting
+            return;
+          }
+          if (s->inbound_.contains(id)) policies->on_timeout();
+          s->cancel_inbound(
+              id, Error{StatusCode::deadline_exceeded,
+                        "handler time limit of " + std::to_string(own->count()) + " ms passed",
+                        "{\"timeout_ms\":" + std::to_string(own->count()) + "}"});
+        });
+  }
+  inbound_.emplace(id, std::move(inbound));
+  inbound_count_.store(inbound_.size(), std::memory_order_release);
+  policies->run(call->ctx, frame.payload,
+                [call](Answer answer) { call->reply(std::move(answer.result), answer.info); });
 }
 
 void Session::handle_notify(const wire::FrameView& frame, const wire::Metadata& md) {
@@ -486,19 +553,20 @@ void Session::dispatch_message(const wire::FrameView& frame, const wire::Metadat
   }
 }
 
-void Session::finish_inbound(CallId id, Result<std::string> result) {
+void Session::finish_inbound(CallId id, Result<std::string> result, const ResponseInfo& info) {
   auto it = inbound_.find(id);
   if (it == inbound_.end()) return;  // cancelled or timed out: the caller stopped waiting
   erase_inbound(it);
-  if (!closed()) send_result(id, std::move(result));
+  if (!closed()) send_result(id, std::move(result), info);
 }
 
-void Session::cancel_inbound(CallId id, bool /*send_nothing*/) {
+void Session::cancel_inbound(CallId id, std::optional<Error> answer) {
   auto it = inbound_.find(id);
   if (it == inbound_.end()) return;
   auto call = it->second.call;
   erase_inbound(it);
   call->answered.store(true);  // a late reply is dropped
+  if (answer && !closed()) send_error(id, *answer);
   call->ctx.cancel();
 }
 
@@ -639,7 +707,7 @@ void Session::call(CallId id, std::string method, std::string payload, const Cal
     return;
   }
   counters_.calls_out.fetch_add(1, std::memory_order_relaxed);
-  PendingCall pending{std::move(done), nullptr};
+  PendingCall pending{std::move(done), nullptr, options.response_info};
   if (options.timeout) {
     pending.deadline = std::make_unique<asio::steady_timer>(executor_, *options.timeout);
     pending.deadline->async_wait([weak = weak_from_this(), id,
@@ -767,9 +835,17 @@ void Session::on_write_done() {
   if (callbacks_.on_writable) callbacks_.on_writable(*this);
 }
 
-void Session::send_result(CallId id, Result<std::string> result) {
+void Session::send_result(CallId id, Result<std::string> result, const ResponseInfo& info) {
   if (result) {
-    auto sent = connection_->send_owned(FrameKind::response, id, {}, std::move(*result));
+    wire::Metadata md;
+    if (info.cache != ResponseInfo::Cache::none) {
+      md.cache_status = static_cast<std::uint8_t>(info.cache);
+    }
+    if (info.cache_age) md.cache_age_us = static_cast<std::uint64_t>(info.cache_age->count());
+    if (info.handler_time) {
+      md.handler_time_us = static_cast<std::uint64_t>(info.handler_time->count());
+    }
+    auto sent = connection_->send_owned(FrameKind::response, id, md, std::move(*result));
     // The answer is over the caller's limit: the caller gets that error instead. Any other
     // failure (write queue full) ends the session, which fails the caller's call.
     if (!sent && sent.error().code == StatusCode::message_too_large) {

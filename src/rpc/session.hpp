@@ -79,8 +79,12 @@ struct InboundCall {
   std::weak_ptr<Session> session;
   asio::any_io_executor executor;
   std::atomic<bool> answered{false};
-  // Posts the answer to the session's strand; later answers are ignored. Any thread.
-  void reply(Result<std::string> result);
+  // Set by a policy chain around an asynchronous handler: the handler's answer goes here
+  // (on the answering thread) instead of to the session.
+  std::function<void(Result<std::string>)> forward;
+  // Posts the answer (and its response metadata) to the session's strand; later answers are
+  // ignored. Any thread.
+  void reply(Result<std::string> result, ResponseInfo info = {});
 };
 
 class Session final : public transport::ConnectionDelegate,
@@ -144,7 +148,7 @@ class Session final : public transport::ConnectionDelegate,
   void on_write_done() override;
 
   // From InboundCall::reply, on the strand.
-  void finish_inbound(CallId id, Result<std::string> result);
+  void finish_inbound(CallId id, Result<std::string> result, const ResponseInfo& info = {});
 
   // Streams (session_streams.cpp), on the strand. open_stream sends STREAM_OPEN for `core` or
   // ends it at once with the reason it cannot open (not connected, peer without streams).
@@ -161,6 +165,7 @@ class Session final : public transport::ConnectionDelegate,
   struct PendingCall {
     CallCallback done;
     std::unique_ptr<asio::steady_timer> deadline;
+    ResponseInfo* info_out = nullptr;  // CallOptions::response_info
   };
   struct InboundEntry {
     std::shared_ptr<InboundCall> call;
@@ -174,6 +179,8 @@ class Session final : public transport::ConnectionDelegate,
   void become_ready(const wire::PeerHello& hello);
   void fail_handshake(const Error& error);
   void handle_request(const wire::FrameView& frame, const wire::Metadata& md);
+  void serve_with_policies(CallId id, const wire::FrameView& frame, const wire::Metadata& md,
+                           const std::shared_ptr<CallInterceptor>& policies);
   void handle_notify(const wire::FrameView& frame, const wire::Metadata& md);
   void handle_subscribe(const wire::FrameView& frame, const wire::Metadata& md);
   void handle_batch(const wire::FrameView& frame);
@@ -182,8 +189,10 @@ class Session final : public transport::ConnectionDelegate,
   Result<void> send_batchable(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
                               std::string_view payload, bool immediate);
   void complete_outbound(CallId id, Result<std::string> result);
-  void cancel_inbound(CallId id, bool send_nothing);
-  void send_result(CallId id, Result<std::string> result);
+  // Drops an inbound call (cancel, deadline); `answer` is sent when the caller still waits
+  // (a handler's own time limit passed first).
+  void cancel_inbound(CallId id, std::optional<Error> answer = std::nullopt);
+  void send_result(CallId id, Result<std::string> result, const ResponseInfo& info = {});
   void send_error(CallId id, const Error& error);
   void send_goaway(const Error& error);
   const HandlerTable::Map& handlers();

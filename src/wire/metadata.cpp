@@ -64,7 +64,8 @@ Result<void> take_str(std::string_view& field, std::uint16_t key, std::string_vi
 std::size_t encoded_size(const Metadata& md) {
   return str_entry(md.method) + int_entry(md.timeout_us) + str_entry(md.trace_id) +
          (md.content_type ? kEntryHead + 1 : 0) + int_entry(md.status) +
-         str_entry(md.error_message) + str_entry(md.error_details) + str_entry(md.magic) +
+         str_entry(md.error_message) + str_entry(md.error_details) + int_entry(md.cache_status) +
+         int_entry(md.cache_age_us) + int_entry(md.handler_time_us) + str_entry(md.magic) +
          int_entry(md.version) + str_entry(md.peer_name) + int_entry(md.capabilities) +
          int_entry(md.max_message_size) + int_entry(md.heartbeat_interval_ms) +
          int_entry(md.credit_items) + int_entry(md.credit_bytes) + int_entry(md.progress_done) +
@@ -82,6 +83,9 @@ void encode_metadata(const Metadata& md, std::string& out) {
   put_int(out, MetaKey::status, md.status);
   put_str(out, MetaKey::error_message, md.error_message);
   put_str(out, MetaKey::error_details, md.error_details);
+  put_int(out, MetaKey::cache_status, md.cache_status);
+  put_int(out, MetaKey::cache_age_us, md.cache_age_us);
+  put_int(out, MetaKey::handler_time_us, md.handler_time_us);
   put_str(out, MetaKey::magic, md.magic);
   put_int(out, MetaKey::version, md.version);
   put_str(out, MetaKey::peer_name, md.peer_name);
@@ -137,6 +141,15 @@ Result<Metadata> decode_metadata(std::string_view block) {
         break;
       case MetaKey::error_details:
         r = take_str(md.error_details, key, value, 0xFFFF);
+        break;
+      case MetaKey::cache_status:
+        r = take_int(md.cache_status, key, value);  // values it does not know are ignored
+        break;
+      case MetaKey::cache_age_us:
+        r = take_int(md.cache_age_us, key, value);
+        break;
+      case MetaKey::handler_time_us:
+        r = take_int(md.handler_time_us, key, value);
         break;
       case MetaKey::magic:
         r = take_str(md.magic, key, value, 4);

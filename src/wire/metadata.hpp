@@ -22,6 +22,9 @@ enum class MetaKey : std::uint16_t {
   status = 5,                  // u16 StatusCode: error, goaway
   error_message = 6,           // utf-8
   error_details = 7,           // utf-8 JSON object
+  cache_status = 20,           // u8: 1 miss, 2 hit (response cache): response
+  cache_age_us = 21,           // u64: age of the cached answer, microseconds: response
+  handler_time_us = 22,        // u64: how long the handler ran, microseconds: response
   magic = 32,                  // 4 bytes "PLXS": hello, welcome
   version = 33,                // u16 protocol version
   peer_name = 34,              // utf-8, <= kMaxNameLength
@@ -49,6 +52,9 @@ struct Metadata {
   std::optional<std::uint16_t> status;
   std::string_view error_message;
   std::string_view error_details;
+  std::optional<std::uint8_t> cache_status;
+  std::optional<std::uint64_t> cache_age_us;
+  std::optional<std::uint64_t> handler_time_us;
   std::string_view magic;
   std::optional<std::uint16_t> version;
   std::string_view peer_name;

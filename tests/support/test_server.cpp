@@ -347,6 +347,84 @@ void register_test_handlers(plexus::Server& server) {
                 });
 }
 
+// Handlers with policies, on a clock the test moves with "clock.advance" {"ms":N}, so rate
+// limits, cache ages and the breaker's open time are exact across processes.
+void register_policy_handlers(plexus::Server& server) {
+  auto clock = std::make_shared<plexus::ManualClock>();
+  server.handle("clock.advance",
+                [clock](plexus::CallContext&, std::string_view p) -> plexus::Result<std::string> {
+                  clock->advance(std::chrono::milliseconds(json::parse(p).at("ms").get<int>()));
+                  return "{}";
+                });
+  auto base = [clock] {
+    plexus::HandlerOptions o;
+    o.clock = clock;
+    return o;
+  };
+  // p.search: cached; answers {"q":…,"runs":N,"version":V} (N: times the handler ran).
+  // p.write: bumps the version and fires "p.changed", which invalidates p.search.
+  auto runs = std::make_shared<std::atomic<int>>(0);
+  auto version = std::make_shared<std::atomic<int>>(0);
+  auto search = base();
+  search.cache = plexus::CacheOptions{};
+  (void)server.handle(
+      "p.search",
+      [runs, version](plexus::CallContext&, std::string_view p) -> plexus::Result<std::string> {
+        return json{
+            {"q", json::parse(p).value("q", "")}, {"runs", ++*runs}, {"version", version->load()}}
+            .dump();
+      },
+      search);
+  server.invalidate_on("p.changed", {"p.search"});
+  server.handle(
+      "p.write",
+      [&server, version](plexus::CallContext&, std::string_view) -> plexus::Result<std::string> {
+        ++*version;
+        return json{{"invalidated", server.fire("p.changed")}}.dump();
+      });
+  // p.limited: 5 calls per client, refilled at 1 per second.
+  auto limited = base();
+  limited.rate_limit = plexus::RateLimitOptions{};
+  limited.rate_limit->per_client = plexus::RateLimit{1, 5};
+  (void)server.handle(
+      "p.limited",
+      [](plexus::CallContext& ctx, std::string_view) -> plexus::Result<std::string> {
+        return json{{"served", ctx.peer_identity().name}}.dump();
+      },
+      limited);
+  // p.dep: behind a breaker (seed defaults); p.dep.health {"healthy":bool} sets its dependency.
+  auto healthy = std::make_shared<std::atomic<bool>>(true);
+  auto dep = base();
+  dep.breaker = plexus::BreakerOptions{};
+  (void)server.handle(
+      "p.dep",
+      [healthy](plexus::CallContext&, std::string_view) -> plexus::Result<std::string> {
+        if (!*healthy)
+          return plexus::make_error(plexus::StatusCode::unavailable, "dependency down");
+        return "{\"ok\":true}";
+      },
+      dep);
+  server.handle("p.dep.health",
+                [healthy](plexus::CallContext&, std::string_view p) -> plexus::Result<std::string> {
+                  *healthy = json::parse(p).at("healthy").get<bool>();
+                  return "{}";
+                });
+  // p.stats {"method":M}: that method's policy counters.
+  server.handle("p.stats",
+                [&server](plexus::CallContext&, std::string_view p) -> plexus::Result<std::string> {
+                  const auto s =
+                      server.policy_stats(json::parse(p).at("method").get<std::string>());
+                  if (!s) return plexus::make_error(plexus::StatusCode::not_found, "no policies");
+                  return json{{"cache_hits", s->cache_hits},
+                              {"cache_misses", s->cache_misses},
+                              {"rate_limited_client", s->rate_limited_client},
+                              {"breaker_opened", s->breaker_opened},
+                              {"breaker_closed", s->breaker_closed},
+                              {"breaker_rejected", s->breaker_rejected}}
+                      .dump();
+                });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -389,6 +467,7 @@ int main(int argc, char** argv) {
   register_pubsub_handlers(**server);
   register_stream_handlers(**server);
   register_coalesce_handlers(**server);
+  register_policy_handlers(**server);
   if (auto started = (*server)->start(); !started) {
     std::printf("ERROR %s\n", started.error().to_string().c_str());
     return 1;

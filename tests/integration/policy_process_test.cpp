@@ -1,0 +1,179 @@
+// Policies across real processes: the test server (tests/support/test_server.cpp) serves
+// handlers with policies on a clock the test moves ("clock.advance"), over both transports.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "connect.hpp"
+#include "plexus/plexus.hpp"
+#include "test_kit.hpp"
+#include "transports.hpp"
+
+namespace plexus {
+namespace {
+
+using nlohmann::json;
+
+class Policies : public ::testing::TestWithParam<test::Transport> {
+ protected:
+  void SetUp() override {
+    server_ = test::ServerProcess::spawn({"--listen", test::listen_address(GetParam(), dir_)});
+    ASSERT_TRUE(server_.running());
+  }
+  std::unique_ptr<Client> connect(std::string name) {
+    ClientOptions o;
+    o.name = std::move(name);
+    return test::connect_client(runtime_, server_.address(), o);
+  }
+  json stats(Client& c, const std::string& method) {
+    auto r = c.call("p.stats", json{{"method", method}}.dump());
+    EXPECT_TRUE(r) << r.error().to_string();
+    return r ? json::parse(*r) : json{};
+  }
+
+  test::TempDir dir_;
+  Runtime runtime_;
+  test::ServerProcess server_;
+};
+
+TEST_P(Policies, FloodFromOneClientIsLimitedWhileAnotherIsServed) {
+  auto flood = connect("flooder");
+  auto calm = connect("calm");
+  ASSERT_TRUE(flood && calm);
+  int served = 0, limited = 0;
+  std::optional<Error> refusal;
+  for (int i = 0; i < 50; ++i) {
+    auto r = flood->call("p.limited", "");
+    if (r) {
+      ++served;
+    } else {
+      ++limited;
+      refusal = r.error();
+    }
+  }
+  EXPECT_EQ(served, 5);
+  EXPECT_EQ(limited, 45);
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(refusal->code, StatusCode::resource_exhausted);
+  EXPECT_EQ(json::parse(refusal->details)["retry_after_ms"], 1000);
+  auto other = calm->call("p.limited", "");
+  ASSERT_TRUE(other) << other.error().to_string();
+  EXPECT_EQ(json::parse(*other)["served"], "calm");
+  ASSERT_TRUE(calm->call("clock.advance", R"({"ms":1000})"));
+  EXPECT_TRUE(flood->call("p.limited", ""));  // one token back after a second
+  EXPECT_EQ(stats(*calm, "p.limited")["rate_limited_client"], 45);
+}
+
+TEST_P(Policies, CachedSearchSkipsTheHandlerUntilAWriteInvalidatesIt) {
+  auto c = connect("searcher");
+  ASSERT_TRUE(c);
+  ResponseInfo info;
+  CallOptions o;
+  o.response_info = &info;
+  auto first = c->call("p.search", R"({"q":"ada"})", o);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(info.cache, ResponseInfo::Cache::miss);
+  ASSERT_TRUE(c->call("clock.advance", R"({"ms":1500})"));
+  info = {};
+  auto second = c->call("p.search", R"({"q":"ada"})", o);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(*second, *first);  // same runs count: the handler did not run
+  EXPECT_EQ(json::parse(*second)["runs"], 1);
+  EXPECT_EQ(info.cache, ResponseInfo::Cache::hit);
+  EXPECT_EQ(info.cache_age, std::chrono::microseconds(1'500'000));
+  EXPECT_TRUE(info.handler_time);
+
+  auto write = c->call("p.write", "{}");
+  ASSERT_TRUE(write);
+  EXPECT_EQ(json::parse(*write)["invalidated"], 1);
+  auto third = c->call("p.search", R"({"q":"ada"})", o);
+  ASSERT_TRUE(third);
+  EXPECT_EQ(json::parse(*third)["runs"], 2);
+  EXPECT_EQ(json::parse(*third)["version"], 1);
+  EXPECT_EQ(info.cache, ResponseInfo::Cache::miss);
+  const auto s = stats(*c, "p.search");
+  EXPECT_EQ(s["cache_hits"], 1);
+  EXPECT_EQ(s["cache_misses"], 2);
+}
+
+TEST_P(Policies, FailingDependencyOpensTheBreakerWhichClosesAfterRecovery) {
+  auto c = connect("caller");
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->call("p.dep.health", R"({"healthy":false})"));
+  for (int i = 0; i < 5; ++i) {
+    auto r = c->call("p.dep", "");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "dependency down");
+  }
+  auto fast = c->call("p.dep", "");
+  ASSERT_FALSE(fast);
+  EXPECT_EQ(fast.error().code, StatusCode::unavailable);
+  EXPECT_NE(fast.error().message.find("circuit breaker"), std::string::npos);
+  EXPECT_EQ(json::parse(fast.error().details)["breaker"], "open");
+
+  ASSERT_TRUE(c->call("p.dep.health", R"({"healthy":true})"));
+  EXPECT_FALSE(c->call("p.dep", ""));  // still open: the 60 s have not passed
+  ASSERT_TRUE(c->call("clock.advance", R"({"ms":60000})"));
+  EXPECT_TRUE(c->call("p.dep", ""));  // half-open trial
+  EXPECT_TRUE(c->call("p.dep", ""));  // second success: closed
+  const auto s = stats(*c, "p.dep");
+  EXPECT_EQ(s["breaker_opened"], 1);
+  EXPECT_EQ(s["breaker_closed"], 1);
+  EXPECT_EQ(s["breaker_rejected"], 2);
+}
+
+TEST_P(Policies, ClientSideBreakerFailsFastWithoutSending) {
+  auto clock = std::make_shared<ManualClock>();
+  ClientOptions o;
+  o.name = "guarded";
+  o.breaker = BreakerOptions{};
+  o.clock = clock;
+  auto c = test::connect_client(runtime_, server_.address(), o);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->call("p.dep.health", R"({"healthy":false})"));
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(c->call("p.dep", ""));
+  auto fast = c->call("p.dep", "");
+  ASSERT_FALSE(fast);
+  EXPECT_EQ(fast.error().code, StatusCode::unavailable);
+  EXPECT_EQ(json::parse(fast.error().details)["breaker"], "open");
+  EXPECT_TRUE(c->call("echo", "x"));  // breakers are per method
+  // Never sent: the server's own breaker (open too by now) saw no rejected call.
+  EXPECT_EQ(stats(*c, "p.dep")["breaker_rejected"], 0);
+  EXPECT_EQ(c->breaker_stats().breaker_opened, 1u);
+
+  ASSERT_TRUE(c->call("p.dep.health", R"({"healthy":true})"));
+  ASSERT_TRUE(c->call("clock.advance", R"({"ms":60000})"));  // the server's clock
+  clock->advance(std::chrono::seconds(60));                  // the client's
+  EXPECT_TRUE(c->call("p.dep", ""));
+  EXPECT_TRUE(c->call("p.dep", ""));
+  EXPECT_EQ(c->breaker_stats().breaker_closed, 1u);
+}
+
+TEST_P(Policies, SchemaViolationReturnsEveryFailingPath) {
+  auto c = connect("validator");
+  ASSERT_TRUE(c);
+  auto r = c->call("fib", R"({"n":-1,"extra":true})");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, StatusCode::invalid_argument);
+  const auto errors = json::parse(r.error().details)["errors"];
+  std::set<std::string> paths;
+  for (const auto& e : errors) paths.insert(e["path"].get<std::string>());
+  EXPECT_TRUE(paths.contains("/n")) << errors.dump();
+  EXPECT_GE(errors.size(), 2u) << errors.dump();  // the minimum and the extra property
+  auto ok = c->call("fib", R"({"n":10})");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(json::parse(*ok)["fib"], 55);
+  auto described = c->call("plexus.describe", "");
+  ASSERT_TRUE(described);
+  bool found = false;
+  const auto methods = json::parse(*described)["methods"];
+  for (const auto& m : methods) {
+    if (m["name"] == "fib") found = m.contains("schema");
+  }
+  EXPECT_TRUE(found);
+}
+
+PLEXUS_ALL_TRANSPORTS(Policies);
+
+}  // namespace
+}  // namespace plexus
