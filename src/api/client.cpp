@@ -8,6 +8,7 @@
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 
+#include "observe/metrics.hpp"
 #include "rpc/backoff.hpp"
 #include "rpc/session.hpp"
 #include "transport/transport.hpp"
@@ -124,6 +125,13 @@ void Client::dial() {
                     so.heartbeat_timeout = options_.heartbeat_timeout;
                     so.handshake_timeout = options_.connect_timeout;
                     so.call_ids = call_ids_;
+                    so.heartbeat_failures =
+                        &runtime_.metrics()
+                             .counter("plexus_heartbeat_failures_total",
+                                      "Sessions closed because the peer sent nothing within the "
+                                      "heartbeat timeout",
+                                      {"side"})
+                             .with({"client"});
                     rpc::SessionCallbacks cb;
                     // Both run on serial_: the connection was dialed on it.
                     cb.on_ready = [this](rpc::Session& s, Result<void> r) {
@@ -159,6 +167,7 @@ void Client::on_session_ready(const std::shared_ptr<rpc::Session>& session, Resu
   }
   if (ever_connected_) {
     reconnects_.fetch_add(1);
+    runtime_.metrics().counter("plexus_client_reconnects_total", {}).with().inc();
     spdlog::info("plexus: reconnected to {}", options_.address);
   }
   ever_connected_ = true;

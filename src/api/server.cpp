@@ -6,6 +6,7 @@
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 
+#include "api/server_observe.hpp"
 #include "platform/posix/process.hpp"
 #include "rpc/session.hpp"
 #include "transport/transport.hpp"
@@ -28,10 +29,14 @@ Result<std::unique_ptr<Server>> Server::create(Runtime& runtime, ServerOptions o
 }
 
 Server::Server(Runtime& runtime, ServerOptions options)
-    : runtime_(runtime), options_(std::move(options)) {}
+    : runtime_(runtime), options_(std::move(options)) {
+  init_observability();
+}
 
 Server::~Server() {
   shutdown(Millis{0});
+  observe_->http.reset();  // its threads read this server
+  for (const auto id : observe_->collectors) observe_->registry.remove_collector(id);
 }
 
 Result<void> Server::start() {
@@ -65,10 +70,17 @@ Result<void> Server::start() {
     addresses_.push_back((*listener)->address());
     listeners_.push_back(std::move(*listener));
   }
+  if (auto http = start_http(); !http) {
+    listeners_.clear();  // nothing stays bound on failure
+    addresses_.clear();
+    started_ = false;
+    return http;
+  }
   for (auto& l : listeners_) {
     // Accept handlers run on the io_context; each connection then lives on its own strand.
     l->accept([this](std::shared_ptr<transport::Connection> c) { on_connection(std::move(c)); });
   }
+  listening_ = true;
   for (const auto& a : addresses_) spdlog::info("plexus: \"{}\" listening on {}", options_.name, a);
   return {};
 }
@@ -106,6 +118,7 @@ void Server::on_connection(std::shared_ptr<transport::Connection> connection) {
   so.heartbeat_interval = options_.heartbeat_interval;
   so.heartbeat_timeout = options_.heartbeat_timeout;
   so.handshake_timeout = options_.handshake_timeout;
+  so.heartbeat_failures = observe_->heartbeat_failures;
   rpc::SessionCallbacks cb;
   cb.on_closed = [this](rpc::Session& s, const Error&) { forget(&s); };
   cb.on_idle = [this](rpc::Session&) {
@@ -124,6 +137,14 @@ void Server::forget(const rpc::Session* session) {
   if (auto it = sessions_.find(session); it != sessions_.end()) {
     keep = std::move(it->second);
     sessions_.erase(it);
+    // Its transport counts join the closed connections' totals (the metrics never go back).
+    const auto& c = keep->connection();
+    auto& total = observe_->closed_traffic[transport_kind(c.describe())];
+    total.bytes_in += c.stats().bytes_in;
+    total.bytes_out += c.stats().bytes_out;
+    total.frames_in += c.stats().frames_in;
+    total.frames_out += c.stats().frames_out;
+    total.write_batches += c.stats().write_batches;
   }
   changed_.notify_all();
 }

@@ -298,9 +298,10 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
   const auto& table = handlers();
   auto it = table.find(md.method);
   if (it == table.end()) {
-    send_error(
-        id, Error{StatusCode::not_found, "no handler for method \"" + std::string(md.method) + "\"",
-                  json_string_field("method", md.method)});
+    const Error e{StatusCode::not_found, "no handler for method \"" + std::string(md.method) + "\"",
+                  json_string_field("method", md.method)};
+    log_error(id, md.method, e);
+    send_error(id, e);
     return;
   }
   if (md.timeout_us && *md.timeout_us == 0) {
@@ -308,6 +309,8 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     return;
   }
   std::shared_ptr<const HandlerEntry> entry = it->second;  // survives re-registration mid-call
+  spdlog::debug("plexus: call {} \"{}\" from \"{}\" ({}) trace={}", id, md.method, identity_.name,
+                identity_.address, md.trace_id.empty() ? "-" : md.trace_id);
 
   if (const auto* sync = std::get_if<SyncHandler>(&entry->fn)) {
     CallContext ctx;
@@ -326,12 +329,18 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     } catch (...) {
       result = make_error(StatusCode::internal, "handler threw a non-standard exception");
     }
+    if (!result) log_error(id, md.method, result.error());
+    if (auto* stats = entry->stats.get()) {
+      stats->record(result ? StatusCode::ok : result.error().code, Clock::now() - last_rx_);
+    }
     send_result(id, std::move(result));
     return;
   }
 
   // Asynchronous and coroutine handlers: the call lives in inbound_ until answered.
   auto call = std::make_shared<InboundCall>();
+  call->stats = entry->stats.get();
+  call->arrived = last_rx_;
   call->ctx.method_ = std::string(md.method);
   call->ctx.id_ = id;
   call->ctx.identity_ = &identity_;
@@ -419,6 +428,11 @@ void Session::handle_notify(const wire::FrameView& frame, const wire::Metadata& 
 void Session::finish_inbound(CallId id, Result<std::string> result) {
   auto it = inbound_.find(id);
   if (it == inbound_.end()) return;  // cancelled or timed out: the caller stopped waiting
+  const auto& call = *it->second.call;
+  if (!result) log_error(id, call.ctx.method(), result.error());
+  if (call.stats) {
+    call.stats->record(result ? StatusCode::ok : result.error().code, Clock::now() - call.arrived);
+  }
   erase_inbound(it);
   if (!closed()) send_result(id, std::move(result));
 }
@@ -428,6 +442,13 @@ void Session::cancel_inbound(CallId id, bool /*send_nothing*/) {
   if (it == inbound_.end()) return;
   auto call = it->second.call;
   erase_inbound(it);
+  if (call->stats) {
+    const bool expired = call->ctx.deadline() && Clock::now() >= *call->ctx.deadline();
+    call->stats->record(expired ? StatusCode::deadline_exceeded : StatusCode::cancelled,
+                        Clock::now() - call->arrived);
+  }
+  spdlog::debug("plexus: call {} \"{}\" from \"{}\" cancelled", id, call->ctx.method(),
+                identity_.name);
   call->answered.store(true);  // a late reply is dropped
   call->ctx.cancel();
 }
@@ -492,7 +513,8 @@ void Session::on_closed(const Error& reason) {
                  failure.to_string());
     if (callbacks_.on_ready) callbacks_.on_ready(*this, tl::unexpected(failure));
   } else {
-    spdlog::info("plexus: session with \"{}\" closed: {}", identity_.name, reason.to_string());
+    spdlog::info("plexus: session with \"{}\" ({}) closed: {}", identity_.name, identity_.address,
+                 reason.to_string());
   }
   auto outbound = std::move(outbound_);
   outbound_.clear();
@@ -564,6 +586,8 @@ void Session::call(CallId id, std::string method, std::string payload, const Cal
     return;
   }
   counters_.calls_out.fetch_add(1, std::memory_order_relaxed);
+  spdlog::debug("plexus: call {} \"{}\" to \"{}\" ({}) trace={}", id, method, identity_.name,
+                identity_.address, options.trace_id.empty() ? "-" : options.trace_id);
   PendingCall pending{std::move(done), nullptr};
   if (options.timeout) {
     pending.deadline = std::make_unique<asio::steady_timer>(executor_, *options.timeout);
@@ -647,6 +671,13 @@ void Session::send_error(CallId id, const Error& error) {
   }
 }
 
+void Session::log_error(CallId id, std::string_view method, const Error& error) const {
+  // One line per failed call: internal errors are the server's fault, the rest the caller's.
+  const auto level = error.code == StatusCode::internal ? spdlog::level::warn : spdlog::level::info;
+  spdlog::log(level, "plexus: call {} \"{}\" from \"{}\" ({}) failed: {}", id, method,
+              identity_.name, identity_.address, error.to_string());
+}
+
 void Session::send_goaway(const Error& error) {
   wire::Metadata md;
   md.status = static_cast<std::uint16_t>(error.code);
@@ -689,7 +720,8 @@ void Session::on_heartbeat_tick() {
                   "peer silent for " + std::to_string(silent.count()) + " ms (heartbeat timeout " +
                       std::to_string(options_.heartbeat_timeout.count()) + " ms)",
                   {}};
-    spdlog::warn("plexus: {} — closing", e.message);
+    spdlog::warn("plexus: {} ({}) {} — closing", identity_.name, identity_.address, e.message);
+    if (options_.heartbeat_failures) options_.heartbeat_failures->inc();
     connection_->close(e, /*flush=*/false);
     return;
   }

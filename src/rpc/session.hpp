@@ -38,6 +38,8 @@ struct SessionOptions {
   // Where outbound call ids come from; a client shares one across reconnects so an id stays
   // unique for its lifetime. Null: the session keeps its own.
   std::shared_ptr<std::atomic<CallId>> call_ids;
+  // Counts sessions this side closed because the peer fell silent; null: not counted.
+  observe::Counter* heartbeat_failures = nullptr;
 };
 
 struct SessionCallbacks {
@@ -64,6 +66,8 @@ struct InboundCall {
   std::weak_ptr<Session> session;
   asio::any_io_executor executor;
   std::atomic<bool> answered{false};
+  observe::MethodStats* stats = nullptr;  // the method's, while metrics are on
+  std::chrono::steady_clock::time_point arrived;
   // Posts the answer to the session's strand; later answers are ignored. Any thread.
   void reply(Result<std::string> result);
 };
@@ -138,6 +142,7 @@ class Session final : public transport::ConnectionDelegate,
   void send_result(CallId id, Result<std::string> result);
   void send_error(CallId id, const Error& error);
   void send_goaway(const Error& error);
+  void log_error(CallId id, std::string_view method, const Error& error) const;
   const HandlerTable::Map& handlers();
   void arm_heartbeat();
   void on_heartbeat_tick();
