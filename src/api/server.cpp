@@ -87,6 +87,8 @@ Result<void> Server::start() {
 
 void Server::on_connection(std::shared_ptr<transport::Connection> connection) {
   if (draining_) {
+    refused_.fetch_add(1);
+    spdlog::info("plexus: refusing {}: server is shutting down", connection->describe());
     asio::dispatch(connection->executor(), [connection] {
       connection->close(Error{StatusCode::unavailable, "server is shutting down", {}}, false);
     });

@@ -95,7 +95,8 @@ function render(s) {
   });
   previous = {t: now, calls: calls};
   table("methods", [["method","method"],["calls","calls",1],["rate","rate",1],["errors","errors"],["p50","p50",1],["p99","p99",1]], methods);
-  table("connections", [["name","peer"],["address","address"],["pid","pid",1],["calls_in","calls in",1]], s.peers);
+  const peers = s.peers.map(p => Object.assign({}, p, {bytes: bytes(p.bytes_in) + " / " + bytes(p.bytes_out)}));
+  table("connections", [["name","peer"],["address","address"],["pid","pid",1],["calls_in","calls in",1],["bytes","bytes in / out",1]], peers);
   table("topics", null, s.sections.topics);
   table("breakers", null, s.sections.breakers);
   table("caches", null, s.sections.caches);

@@ -586,8 +586,10 @@ void Session::call(CallId id, std::string method, std::string payload, const Cal
     return;
   }
   counters_.calls_out.fetch_add(1, std::memory_order_relaxed);
-  spdlog::debug("plexus: call {} \"{}\" to \"{}\" ({}) trace={}", id, method, identity_.name,
-                identity_.address, options.trace_id.empty() ? "-" : options.trace_id);
+  spdlog::debug(
+      "plexus: call {} \"{}\" to \"{}\" ({}) trace={}", id, method, identity_.name,
+      identity_.address,
+      options.trace_id.empty() ? std::string_view("-") : std::string_view(options.trace_id));
   PendingCall pending{std::move(done), nullptr};
   if (options.timeout) {
     pending.deadline = std::make_unique<asio::steady_timer>(executor_, *options.timeout);
