@@ -4,6 +4,9 @@
 //                         each completion (on the I/O thread) starting the next call, so no
 //                         call crosses threads (co_await async_call measured 0.4-0.8 µs
 //                         slower per round trip: the coroutine machinery)
+//   plexus-unix-metrics-off  plexus-unix with ServerOptions::metrics = false: no per-method
+//                         calls/errors/latency. Beside plexus-unix (metrics on, the default),
+//                         it shows what the metrics cost per round trip
 //   plexus-tcp            the same over TCP on 127.0.0.1 (port chosen by the server)
 //   plexus-unix-blocking  Unix socket; blocking client.call() from the benchmark thread, so
 //                         every call pays the hand-off to the I/O thread and back. It cannot
@@ -109,13 +112,14 @@ class AddressPipe {
 
 // The server child: its own Runtime and Server, created after fork().
 void serve(const std::string& listen_address, AddressPipe& address_pipe,
-           const std::function<void()>& ready) {
+           const std::function<void()>& ready, bool metrics) {
   plexus::Runtime runtime(plexus::RuntimeOptions{kIoThreads});
   std::promise<void> bye;  // outlives the server, whose handler sets it
   auto bye_said = bye.get_future();
   plexus::ServerOptions options;
   options.listen = {listen_address};
   options.name = "plexus-bench-server";
+  options.metrics = metrics;
   auto server = unwrap(plexus::Server::create(runtime, std::move(options)), "Server::create");
   server->handle(kEcho, [](plexus::CallContext&, std::string_view payload) {
     return plexus::Result<std::string>(std::string(payload));
@@ -270,15 +274,16 @@ enum class CallStyle { on_io_thread, blocking };
 
 RrResult run_plexus(const RrParams& params, const std::string& listen_address,
                     const std::string& socket_file,  // empty: none to clean up
-                    CallStyle style) {
+                    CallStyle style, bool metrics = true) {
   // The library logs connects and shutdowns at info level; keep them out of the table unless
   // the user asked for them. Set before fork() so the server child inherits it.
   setenv("PLEXUS_LOG", "warn", /*overwrite=*/0);
   std::optional<SocketFileGuard> file_guard;  // removes the socket file however we leave
   if (!socket_file.empty()) file_guard.emplace(socket_file);
   AddressPipe address_pipe;
-  ServerProcess server(
-      [&](const std::function<void()>& ready) { serve(listen_address, address_pipe, ready); });
+  ServerProcess server([&](const std::function<void()>& ready) {
+    serve(listen_address, address_pipe, ready, metrics);
+  });
   const std::string address = address_pipe.receive();
 
   RrResult result;
@@ -316,15 +321,20 @@ RrResult run_plexus(const RrParams& params, const std::string& listen_address,
   return result;
 }
 
-RrResult run_unix(const RrParams& params, const char* file, CallStyle style) {
+RrResult run_unix(const RrParams& params, const char* file, CallStyle style, bool metrics = true) {
   const std::string path = params.scratch_dir + "/" + file;
-  return run_plexus(params, "unix://" + path, path, style);
+  return run_plexus(params, "unix://" + path, path, style, metrics);
 }
 
 const RrRegistrar unix_case{RrCase{"plexus-unix", [](const RrParams& p) {
                                      return run_unix(p, "plexus-unix.sock",
                                                      CallStyle::on_io_thread);
                                    }}};
+
+const RrRegistrar unix_metrics_off_case{RrCase{"plexus-unix-metrics-off", [](const RrParams& p) {
+                                                 return run_unix(p, "plexus-unix-nometrics.sock",
+                                                                 CallStyle::on_io_thread, false);
+                                               }}};
 
 const RrRegistrar unix_blocking_case{RrCase{"plexus-unix-blocking", [](const RrParams& p) {
                                               return run_unix(p, "plexus-unix-blocking.sock",

@@ -11,6 +11,8 @@ packages=(
   clang libclang-rt-14-dev          # libFuzzer target and its sanitizer runtime
   libzmq3-dev libnng-dev            # benchmark peers only
   python3                           # the protocol-conformance client in tests/conformance
+  libcpp-httplib-dev                # the HTTP endpoint: /metrics, /health, status page
+  prometheus chromium               # tests: promtool checks /metrics; the status page renders
 )
 
 missing=()

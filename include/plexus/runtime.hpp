@@ -13,6 +13,10 @@
 
 namespace plexus {
 
+namespace observe {
+class Registry;
+}
+
 struct RuntimeOptions {
   int io_threads = 1;  // handlers run on these threads; one is enough for most uses
 };
@@ -34,9 +38,13 @@ class Runtime {
   asio::any_io_executor serial_executor();
   // True when the calling thread is running handlers of `executor` (one from serial_executor).
   static bool running_in(const asio::any_io_executor& executor);
+  // The metrics registry every server, client and module on this runtime records into
+  // (src/observe/metrics.hpp); Server::metrics() and /metrics read it. Lives as long as this.
+  observe::Registry& metrics() { return *metrics_; }
 
  private:
   RuntimeOptions options_;
+  std::unique_ptr<observe::Registry> metrics_;  // outlives the I/O threads (declared before)
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::vector<std::thread> threads_;

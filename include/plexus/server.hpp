@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "plexus/caller.hpp"
 #include "plexus/handlers.hpp"
 #include "plexus/pubsub.hpp"
@@ -46,6 +48,13 @@ struct ServerOptions {
   unsigned unix_socket_mode = 0600;  // owner-only unless asked otherwise
   // Coalescing of NOTIFY/PUBLISH frames to each client (off unless enabled; see BatchOptions).
   BatchOptions batching;
+  // Per-method calls, errors by code and latency histograms: a clock read and a few relaxed
+  // atomic adds per call. Off: only what costs nothing per call (connections, bytes, frames).
+  bool metrics = true;
+  // HOST:PORT for the HTTP endpoint: /metrics (Prometheus), /health, /ready, /live and the
+  // status page at /. Port 0 picks a free one (see http_address()). Empty: no HTTP (default).
+  // Keep it on loopback: it has no authentication.
+  std::string http;
 };
 
 struct ServerStats {
@@ -71,6 +80,17 @@ class Server final : public HandlerRegistry {
   std::vector<Peer> peers() const;
   ServerStats stats() const;
   bool draining() const { return draining_.load(); }
+  // Listening and not draining: what /ready reports.
+  bool ready() const { return listening_.load() && !draining_.load(); }
+
+  // A snapshot of the runtime's metrics as one JSON document: status, uptime, connections,
+  // transport totals, per-method calls/errors/p50/p99, peers, module sections and every metric
+  // family. The same document answers the built-in method `plexus.stats` and /status.json.
+  nlohmann::json metrics() const;
+  // The same numbers in the Prometheus text format, as /metrics serves them.
+  std::string metrics_text() const;
+  // "http://HOST:PORT" of the running HTTP endpoint; empty when there is none.
+  std::string http_address() const;
 
   // NOTIFY to every connected peer, or those `filter` accepts. Returns how many were queued.
   std::size_t broadcast(std::string_view method, const std::string& payload,
@@ -97,6 +117,11 @@ class Server final : public HandlerRegistry {
   Server(Runtime& runtime, ServerOptions options);
   void on_connection(std::shared_ptr<transport::Connection> connection);
   void forget(const rpc::Session* session);
+  // Observability (server_observe.cpp): metric collectors, plexus.stats, the HTTP endpoint.
+  struct Observability;
+  void init_observability();
+  Result<void> start_http();
+  nlohmann::json health() const;
 
   Runtime& runtime_;
   ServerOptions options_;
@@ -114,6 +139,8 @@ class Server final : public HandlerRegistry {
   std::atomic<bool> stopped_{false};
   std::shared_ptr<rpc::Router> router_;  // shared with its posted deliveries
   std::atomic<SubscriptionId> local_subscription_ids_{1};
+  std::atomic<bool> listening_{false};
+  std::unique_ptr<Observability> observe_;
 };
 
 }  // namespace plexus

@@ -10,6 +10,7 @@
 #include <asio/post.hpp>
 
 #include "policy/breaker.hpp"
+#include "observe/metrics.hpp"
 #include "rpc/backoff.hpp"
 #include "rpc/pubsub_router.hpp"
 #include "rpc/session.hpp"
@@ -160,6 +161,13 @@ void Client::dial() {
                     so.handshake_timeout = options_.connect_timeout;
                     so.call_ids = call_ids_;
                     so.batching = options_.batching;
+                    so.heartbeat_failures =
+                        &runtime_.metrics()
+                             .counter("plexus_heartbeat_failures_total",
+                                      "Sessions closed because the peer sent nothing within the "
+                                      "heartbeat timeout",
+                                      {"side"})
+                             .with({"client"});
                     rpc::SessionCallbacks cb;
                     cb.on_publish = [this](rpc::Session&, SubscriptionId id, std::string_view topic,
                                            std::string_view payload) {
@@ -207,6 +215,7 @@ void Client::on_session_ready(const std::shared_ptr<rpc::Session>& session, Resu
   }
   if (ever_connected_) {
     reconnects_.fetch_add(1);
+    runtime_.metrics().counter("plexus_client_reconnects_total", {}).with().inc();
     spdlog::info("plexus: reconnected to {}", options_.address);
   }
   ever_connected_ = true;

@@ -10,10 +10,14 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "observe/metrics.hpp"
+#include "platform/posix/process.hpp"
+
 namespace plexus {
 
 Runtime::Runtime(RuntimeOptions options)
     : options_(options),
+      metrics_(std::make_unique<observe::Registry>()),
       // A hint of 1 lets Asio's scheduler skip work meant for several threads.
       io_(std::max(1, options.io_threads)),
       work_(asio::make_work_guard(io_)) {
@@ -29,6 +33,19 @@ Runtime::Runtime(RuntimeOptions options)
   if (const char* level = std::getenv("PLEXUS_LOG")) {
     spdlog::set_level(spdlog::level::from_str(level));
   }
+  // Process-wide metrics, registered once per runtime.
+  metrics_->gauge("plexus_build_info", "Always 1; the plexus version is the label", {"version"})
+      .with({PLEXUS_VERSION})
+      .set(1);
+  metrics_->add_collector(
+      "plexus_process_resident_memory_bytes", "Resident set size of this process",
+      observe::MetricType::gauge, {}, [](std::vector<observe::Sample>& out) {
+        out.push_back({{}, static_cast<double>(platform::resident_memory_bytes()), {}});
+      });
+  metrics_
+      ->counter("plexus_client_reconnects_total",
+                "Times a client on this runtime connected again after losing its server")
+      .with();
   const int n = std::max(1, options.io_threads);
   for (int i = 0; i < n; ++i) {
     threads_.emplace_back([this] { io_.run(); });

@@ -6,6 +6,7 @@
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 
+#include "api/server_observe.hpp"
 #include "platform/posix/process.hpp"
 #include "rpc/pubsub_router.hpp"
 #include "rpc/session.hpp"
@@ -29,10 +30,14 @@ Result<std::unique_ptr<Server>> Server::create(Runtime& runtime, ServerOptions o
 }
 
 Server::Server(Runtime& runtime, ServerOptions options)
-    : runtime_(runtime), options_(std::move(options)), router_(std::make_shared<rpc::Router>()) {}
+    : runtime_(runtime), options_(std::move(options)), router_(std::make_shared<rpc::Router>()) {
+  init_observability();
+}
 
 Server::~Server() {
   shutdown(Millis{0});
+  observe_->http.reset();  // its threads read this server
+  for (const auto id : observe_->collectors) observe_->registry.remove_collector(id);
 }
 
 Result<void> Server::start() {
@@ -66,6 +71,12 @@ Result<void> Server::start() {
     addresses_.push_back((*listener)->address());
     listeners_.push_back(std::move(*listener));
   }
+  if (auto http = start_http(); !http) {
+    listeners_.clear();  // nothing stays bound on failure
+    addresses_.clear();
+    started_ = false;
+    return http;
+  }
   // Cache warm-up hooks fill their caches before the first connection is accepted.
   if (const auto stored = warm_up(); stored > 0) {
     spdlog::info("plexus: \"{}\" warmed its caches with {} entries", options_.name, stored);
@@ -74,12 +85,15 @@ Result<void> Server::start() {
     // Accept handlers run on the io_context; each connection then lives on its own strand.
     l->accept([this](std::shared_ptr<transport::Connection> c) { on_connection(std::move(c)); });
   }
+  listening_ = true;
   for (const auto& a : addresses_) spdlog::info("plexus: \"{}\" listening on {}", options_.name, a);
   return {};
 }
 
 void Server::on_connection(std::shared_ptr<transport::Connection> connection) {
   if (draining_) {
+    refused_.fetch_add(1);
+    spdlog::info("plexus: refusing {}: server is shutting down", connection->describe());
     asio::dispatch(connection->executor(), [connection] {
       connection->close(Error{StatusCode::unavailable, "server is shutting down", {}}, false);
     });
@@ -112,6 +126,7 @@ void Server::on_connection(std::shared_ptr<transport::Connection> connection) {
   so.heartbeat_timeout = options_.heartbeat_timeout;
   so.handshake_timeout = options_.handshake_timeout;
   so.batching = options_.batching;
+  so.heartbeat_failures = observe_->heartbeat_failures;
   rpc::SessionCallbacks cb;
   cb.on_closed = [this](rpc::Session& s, const Error&) {
     router_->drop_session(&s);
@@ -154,6 +169,14 @@ void Server::forget(const rpc::Session* session) {
   if (auto it = sessions_.find(session); it != sessions_.end()) {
     keep = std::move(it->second);
     sessions_.erase(it);
+    // Its transport counts join the closed connections' totals (the metrics never go back).
+    const auto& c = keep->connection();
+    auto& total = observe_->closed_traffic[transport_kind(c.describe())];
+    total.bytes_in += c.stats().bytes_in;
+    total.bytes_out += c.stats().bytes_out;
+    total.frames_in += c.stats().frames_in;
+    total.frames_out += c.stats().frames_out;
+    total.write_batches += c.stats().write_batches;
   }
   changed_.notify_all();
 }

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <variant>
 
+#include "observe/method_stats.hpp"
 #include "plexus/call.hpp"
 #include "plexus/stream.hpp"
 
@@ -42,6 +43,8 @@ struct HandlerEntry {
   std::variant<SyncHandler, AsyncHandler, CoroHandler, StreamHandler> fn;
   // Null for handlers registered without options: the session calls `fn` directly.
   std::shared_ptr<CallInterceptor> policies;
+  // Where the session records this method's calls; null when metrics are off.
+  std::shared_ptr<observe::MethodStats> stats;
 };
 
 struct StringHash {
@@ -56,8 +59,16 @@ class HandlerTable {
 
   HandlerTable() : map_(std::make_shared<const Map>()) {}
 
+  // Gives every method registered from now on its statistics (the server's metrics).
+  using StatsFactory = std::function<std::shared_ptr<observe::MethodStats>(const std::string&)>;
+  void set_stats_factory(StatsFactory factory) {
+    std::lock_guard lock(mu_);
+    stats_factory_ = std::move(factory);
+  }
+
   void set(std::string name, HandlerEntry entry) {
     std::lock_guard lock(mu_);
+    if (stats_factory_ && !entry.stats) entry.stats = stats_factory_(name);
     auto next = std::make_shared<Map>(*map_);
     (*next)[std::move(name)] = std::make_shared<const HandlerEntry>(std::move(entry));
     map_ = std::move(next);
@@ -82,6 +93,7 @@ class HandlerTable {
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const Map> map_;  // guarded by mu_
+  StatsFactory stats_factory_;      // guarded by mu_
   std::atomic<std::uint64_t> version_{0};
 };
 

@@ -341,9 +341,10 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
   const auto& table = handlers();
   auto it = table.find(md.method);
   if (it == table.end()) {
-    send_error(
-        id, Error{StatusCode::not_found, "no handler for method \"" + std::string(md.method) + "\"",
-                  json_string_field("method", md.method)});
+    const Error e{StatusCode::not_found, "no handler for method \"" + std::string(md.method) + "\"",
+                  json_string_field("method", md.method)};
+    log_error(id, md.method, e);
+    send_error(id, e);
     return;
   }
   if (md.timeout_us && *md.timeout_us == 0) {
@@ -351,6 +352,8 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     return;
   }
   std::shared_ptr<const HandlerEntry> entry = it->second;  // survives re-registration mid-call
+  spdlog::debug("plexus: call {} \"{}\" from \"{}\" ({}) trace={}", id, md.method, identity_.name,
+                identity_.address, md.trace_id.empty() ? "-" : md.trace_id);
   if (std::holds_alternative<StreamHandler>(entry->fn)) {
     send_error(id,
                Error{StatusCode::failed_precondition,
@@ -359,7 +362,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     return;
   }
   if (entry->policies) {
-    serve_with_policies(id, frame, md, entry->policies);
+    serve_with_policies(id, frame, md, entry->policies, entry->stats.get());
     return;
   }
 
@@ -380,12 +383,18 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     } catch (...) {
       result = make_error(StatusCode::internal, "handler threw a non-standard exception");
     }
+    if (!result) log_error(id, md.method, result.error());
+    if (auto* stats = entry->stats.get()) {
+      stats->record(result ? StatusCode::ok : result.error().code, Clock::now() - last_rx_);
+    }
     send_result(id, std::move(result));
     return;
   }
 
   // Asynchronous and coroutine handlers: the call lives in inbound_ until answered.
   auto call = std::make_shared<InboundCall>();
+  call->stats = entry->stats.get();
+  call->arrived = last_rx_;
   call->ctx.method_ = std::string(md.method);
   call->ctx.id_ = id;
   call->ctx.identity_ = &identity_;
@@ -437,8 +446,11 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
 // deadline is the shorter of the caller's and the handler's own limit; when the handler's limit
 // is the one that passes, the caller is still waiting and gets deadline_exceeded from here.
 void Session::serve_with_policies(CallId id, const wire::FrameView& frame, const wire::Metadata& md,
-                                  const std::shared_ptr<CallInterceptor>& policies) {
+                                  const std::shared_ptr<CallInterceptor>& policies,
+                                  observe::MethodStats* stats) {
   auto call = std::make_shared<InboundCall>();
+  call->stats = stats;
+  call->arrived = last_rx_;
   call->ctx.method_ = std::string(md.method);
   call->ctx.id_ = id;
   call->ctx.identity_ = &identity_;
@@ -556,6 +568,11 @@ void Session::dispatch_message(const wire::FrameView& frame, const wire::Metadat
 void Session::finish_inbound(CallId id, Result<std::string> result, const ResponseInfo& info) {
   auto it = inbound_.find(id);
   if (it == inbound_.end()) return;  // cancelled or timed out: the caller stopped waiting
+  const auto& call = *it->second.call;
+  if (!result) log_error(id, call.ctx.method(), result.error());
+  if (call.stats) {
+    call.stats->record(result ? StatusCode::ok : result.error().code, Clock::now() - call.arrived);
+  }
   erase_inbound(it);
   if (!closed()) send_result(id, std::move(result), info);
 }
@@ -565,6 +582,13 @@ void Session::cancel_inbound(CallId id, std::optional<Error> answer) {
   if (it == inbound_.end()) return;
   auto call = it->second.call;
   erase_inbound(it);
+  if (call->stats) {
+    const bool expired = call->ctx.deadline() && Clock::now() >= *call->ctx.deadline();
+    call->stats->record(expired ? StatusCode::deadline_exceeded : StatusCode::cancelled,
+                        Clock::now() - call->arrived);
+  }
+  spdlog::debug("plexus: call {} \"{}\" from \"{}\" cancelled", id, call->ctx.method(),
+                identity_.name);
   call->answered.store(true);  // a late reply is dropped
   if (answer && !closed()) send_error(id, *answer);
   call->ctx.cancel();
@@ -633,7 +657,8 @@ void Session::on_closed(const Error& reason) {
                  failure.to_string());
     if (callbacks_.on_ready) callbacks_.on_ready(*this, tl::unexpected(failure));
   } else {
-    spdlog::info("plexus: session with \"{}\" closed: {}", identity_.name, reason.to_string());
+    spdlog::info("plexus: session with \"{}\" ({}) closed: {}", identity_.name, identity_.address,
+                 reason.to_string());
   }
   auto outbound = std::move(outbound_);
   outbound_.clear();
@@ -707,6 +732,10 @@ void Session::call(CallId id, std::string method, std::string payload, const Cal
     return;
   }
   counters_.calls_out.fetch_add(1, std::memory_order_relaxed);
+  spdlog::debug(
+      "plexus: call {} \"{}\" to \"{}\" ({}) trace={}", id, method, identity_.name,
+      identity_.address,
+      options.trace_id.empty() ? std::string_view("-") : std::string_view(options.trace_id));
   PendingCall pending{std::move(done), nullptr, options.response_info};
   if (options.timeout) {
     pending.deadline = std::make_unique<asio::steady_timer>(executor_, *options.timeout);
@@ -875,6 +904,13 @@ void Session::send_error(CallId id, const Error& error) {
   }
 }
 
+void Session::log_error(CallId id, std::string_view method, const Error& error) const {
+  // One line per failed call: internal errors are the server's fault, the rest the caller's.
+  const auto level = error.code == StatusCode::internal ? spdlog::level::warn : spdlog::level::info;
+  spdlog::log(level, "plexus: call {} \"{}\" from \"{}\" ({}) failed: {}", id, method,
+              identity_.name, identity_.address, error.to_string());
+}
+
 void Session::send_goaway(const Error& error) {
   wire::Metadata md;
   md.status = static_cast<std::uint16_t>(error.code);
@@ -917,7 +953,8 @@ void Session::on_heartbeat_tick() {
                   "peer silent for " + std::to_string(silent.count()) + " ms (heartbeat timeout " +
                       std::to_string(options_.heartbeat_timeout.count()) + " ms)",
                   {}};
-    spdlog::warn("plexus: {} — closing", e.message);
+    spdlog::warn("plexus: {} ({}) {} — closing", identity_.name, identity_.address, e.message);
+    if (options_.heartbeat_failures) options_.heartbeat_failures->inc();
     connection_->close(e, /*flush=*/false);
     return;
   }

@@ -42,6 +42,8 @@ struct SessionOptions {
   std::shared_ptr<std::atomic<CallId>> call_ids;
   // Time/size-bounded BATCH frames for NOTIFY and PUBLISH (only if the peer advertises kBatch).
   BatchOptions batching;
+  // Counts sessions this side closed because the peer fell silent; null: not counted.
+  observe::Counter* heartbeat_failures = nullptr;
 };
 
 struct SessionCallbacks {
@@ -82,6 +84,8 @@ struct InboundCall {
   // Set by a policy chain around an asynchronous handler: the handler's answer goes here
   // (on the answering thread) instead of to the session.
   std::function<void(Result<std::string>)> forward;
+  observe::MethodStats* stats = nullptr;  // the method's, while metrics are on
+  std::chrono::steady_clock::time_point arrived;
   // Posts the answer (and its response metadata) to the session's strand; later answers are
   // ignored. Any thread.
   void reply(Result<std::string> result, ResponseInfo info = {});
@@ -180,7 +184,8 @@ class Session final : public transport::ConnectionDelegate,
   void fail_handshake(const Error& error);
   void handle_request(const wire::FrameView& frame, const wire::Metadata& md);
   void serve_with_policies(CallId id, const wire::FrameView& frame, const wire::Metadata& md,
-                           const std::shared_ptr<CallInterceptor>& policies);
+                           const std::shared_ptr<CallInterceptor>& policies,
+                           observe::MethodStats* stats);
   void handle_notify(const wire::FrameView& frame, const wire::Metadata& md);
   void handle_subscribe(const wire::FrameView& frame, const wire::Metadata& md);
   void handle_batch(const wire::FrameView& frame);
@@ -195,6 +200,7 @@ class Session final : public transport::ConnectionDelegate,
   void send_result(CallId id, Result<std::string> result, const ResponseInfo& info = {});
   void send_error(CallId id, const Error& error);
   void send_goaway(const Error& error);
+  void log_error(CallId id, std::string_view method, const Error& error) const;
   const HandlerTable::Map& handlers();
   void arm_heartbeat();
   void on_heartbeat_tick();

@@ -2,6 +2,7 @@
 // The RPC layer sees only this: frames in through a delegate, frames out through send().
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -17,13 +18,36 @@
 
 namespace plexus::transport {
 
+// A count written only on the connection's executor and read from any thread (metrics
+// scrapes): the writer's relaxed load and store cost what a plain increment does, and a reader
+// never sees a torn value.
+class StatCount {
+ public:
+  StatCount() = default;
+  StatCount(const StatCount& other) : value_(other.get()) {}
+  StatCount& operator=(const StatCount& other) {
+    value_.store(other.get(), std::memory_order_relaxed);
+    return *this;
+  }
+  StatCount& operator+=(std::uint64_t n) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    return *this;
+  }
+  StatCount& operator++() { return *this += 1; }
+  std::uint64_t get() const { return value_.load(std::memory_order_relaxed); }
+  operator std::uint64_t() const { return get(); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
 // Counted by the transport itself (not estimated): tests assert batching from these.
 struct ConnectionStats {
-  std::uint64_t frames_in = 0;
-  std::uint64_t frames_out = 0;
-  std::uint64_t bytes_in = 0;
-  std::uint64_t bytes_out = 0;
-  std::uint64_t write_batches = 0;  // gather writes issued; frames_out / write_batches = batching
+  StatCount frames_in;
+  StatCount frames_out;
+  StatCount bytes_in;
+  StatCount bytes_out;
+  StatCount write_batches;  // gather writes issued; frames_out / write_batches = batching
 };
 
 // Receives what a connection reads. Every call runs on the connection's executor.

@@ -40,7 +40,8 @@ std::string cli_binary() {
   return PLEXUS_CLI_PATH;
 }
 
-ServerProcess ServerProcess::spawn(const std::vector<std::string>& args, Millis timeout) {
+ServerProcess ServerProcess::spawn(const std::vector<std::string>& args, Millis timeout,
+                                   const std::string& stderr_path) {
   ServerProcess p;
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
@@ -50,6 +51,10 @@ ServerProcess ServerProcess::spawn(const std::vector<std::string>& args, Millis 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  if (!stderr_path.empty()) {
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  }
   std::vector<std::string> argv_s{test_server_binary()};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -105,12 +110,21 @@ ServerProcess ServerProcess::spawn(const std::vector<std::string>& args, Millis 
     p.kill_now();
     return ServerProcess{};
   }
-  while (in >> word) p.addresses_.push_back(word);
+  while (in >> word) {
+    if (word.starts_with("http://")) {
+      p.http_address_ = word;
+    } else {
+      p.addresses_.push_back(word);
+    }
+  }
   return p;
 }
 
 ServerProcess::ServerProcess(ServerProcess&& o) noexcept
-    : pid_(o.pid_), stdout_fd_(o.stdout_fd_), addresses_(std::move(o.addresses_)) {
+    : pid_(o.pid_),
+      stdout_fd_(o.stdout_fd_),
+      addresses_(std::move(o.addresses_)),
+      http_address_(std::move(o.http_address_)) {
   o.pid_ = -1;
   o.stdout_fd_ = -1;
 }
@@ -121,6 +135,7 @@ ServerProcess& ServerProcess::operator=(ServerProcess&& o) noexcept {
     pid_ = o.pid_;
     stdout_fd_ = o.stdout_fd_;
     addresses_ = std::move(o.addresses_);
+    http_address_ = std::move(o.http_address_);
     o.pid_ = -1;
     o.stdout_fd_ = -1;
   }

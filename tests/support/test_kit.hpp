@@ -37,7 +37,9 @@ class ServerProcess {
  public:
   // Spawns the server with `args` (e.g. {"--listen", addr}) and waits up to `timeout` for READY.
   // Fails the current test (and returns an empty process) when it does not come up.
-  static ServerProcess spawn(const std::vector<std::string>& args, Millis timeout = Millis{10000});
+  // With `stderr_path`, the child's stderr (its log) goes to that file.
+  static ServerProcess spawn(const std::vector<std::string>& args, Millis timeout = Millis{10000},
+                             const std::string& stderr_path = {});
 
   ServerProcess() = default;
   ServerProcess(ServerProcess&& other) noexcept;
@@ -50,6 +52,8 @@ class ServerProcess {
   pid_t pid() const { return pid_; }
   const std::vector<std::string>& addresses() const { return addresses_; }
   const std::string& address() const { return addresses_.front(); }
+  // "http://127.0.0.1:PORT" when started with --http; else empty.
+  const std::string& http_address() const { return http_address_; }
   void signal(int sig) const;
   // Waits for the child to exit; its wait status, or nullopt on timeout.
   std::optional<int> wait_exit(Millis timeout);
@@ -59,6 +63,7 @@ class ServerProcess {
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   std::vector<std::string> addresses_;
+  std::string http_address_;
 };
 
 // A one-shot event carrying a value, for waiting on something another thread signals.

@@ -442,6 +442,9 @@ int main(int argc, char** argv) {
   int ticker_ms = 0;
   app.add_option("--ticker-ms", ticker_ms, "publish demo.ticker at this period (0: off)");
   app.add_option("--batch-max", options.batching.max_items);
+  app.add_option("--http", options.http, "HOST:PORT of the metrics/status HTTP endpoint");
+  bool no_metrics = false;
+  app.add_flag("--no-metrics", no_metrics);
   CLI11_PARSE(app, argc, argv);
   // Die with the test that spawned us, even when it is killed mid-test.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -457,6 +460,7 @@ int main(int argc, char** argv) {
   options.name = "test-server";
   options.heartbeat_interval = plexus::Millis{heartbeat_ms};
   options.heartbeat_timeout = plexus::Millis{heartbeat_timeout_ms};
+  options.metrics = !no_metrics;
   auto server = plexus::Server::create(runtime, options);
   if (!server) {
     std::printf("ERROR %s\n", server.error().to_string().c_str());
@@ -479,6 +483,7 @@ int main(int argc, char** argv) {
   }
   std::string ready = "READY";
   for (const auto& a : (*server)->addresses()) ready += " " + a;
+  if (!(*server)->http_address().empty()) ready += " " + (*server)->http_address();
   std::printf("%s\n", ready.c_str());
   std::fflush(stdout);
   int sig = 0;

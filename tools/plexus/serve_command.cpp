@@ -20,6 +20,8 @@ struct ServeArgs {
   int heartbeat_ms = 5000;
   int heartbeat_timeout_ms = 15000;
   int drain_ms = 5000;
+  std::string http = "127.0.0.1:9464";  // metrics, health and the status page
+  bool no_http = false;
 };
 
 // How to run this very binary from the current directory, so the printed examples work when
@@ -51,6 +53,7 @@ int serve(const ServeArgs& a) {
   options.max_connections = a.max_connections;
   options.heartbeat_interval = Millis{a.heartbeat_ms};
   options.heartbeat_timeout = Millis{a.heartbeat_timeout_ms};
+  if (!a.no_http) options.http = a.http;
   auto server = Server::create(runtime, options);
   if (!server) {
     print_error(server.error());
@@ -66,6 +69,10 @@ int serve(const ServeArgs& a) {
   const auto addresses = (*server)->addresses();
   std::printf("plexus serve: \"%s\" is listening on\n", a.name.c_str());
   for (const auto& addr : addresses) std::printf("  %s\n", addr.c_str());
+  if (const auto http = (*server)->http_address(); !http.empty()) {
+    std::printf("status page %s/  metrics %s/metrics  health %s/health\n", http.c_str(),
+                http.c_str(), http.c_str());
+  }
   if (a.demo) {
     const auto& first = addresses.front();
     const auto cmd = self_command();
@@ -113,6 +120,11 @@ Run add_serve(CLI::App& app) {
   cmd->add_option("--heartbeat-timeout-ms", args->heartbeat_timeout_ms,
                   "Drop a peer silent this long");
   cmd->add_option("--drain-ms", args->drain_ms, "On SIGINT/SIGTERM, wait this long for calls");
+  cmd->add_option("--http", args->http,
+                  "HOST:PORT of the HTTP endpoint: /metrics, /health, /ready, /live, status page "
+                  "at / (port 0: any free port)")
+      ->capture_default_str();
+  cmd->add_flag("--no-http", args->no_http, "Serve no HTTP endpoint");
   return [cmd, args] { return cmd->parsed() ? serve(*args) : -1; };
 }
 

@@ -1,6 +1,7 @@
 #include "platform/posix/process.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -13,6 +14,10 @@ namespace plexus::platform {
 
 std::uint32_t current_uid() {
   return static_cast<std::uint32_t>(::getuid());
+}
+
+std::int32_t current_pid() {
+  return static_cast<std::int32_t>(::getpid());
 }
 
 std::optional<PeerCredentials> peer_credentials(int fd) {
@@ -75,6 +80,16 @@ unsigned file_mode(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return 0;
   return st.st_mode & 07777;
+}
+
+std::uint64_t resident_memory_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  if (n != 2) return 0;
+  return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
 }  // namespace plexus::platform

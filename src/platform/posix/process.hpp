@@ -11,6 +11,7 @@
 namespace plexus::platform {
 
 std::uint32_t current_uid();
+std::int32_t current_pid();
 
 struct PeerCredentials {
   std::int32_t pid = -1;
@@ -31,5 +32,8 @@ SocketFileState probe_socket_file(const std::string& path);
 Result<void> remove_file(const std::string& path);
 Result<void> set_file_mode(const std::string& path, unsigned mode);
 unsigned file_mode(const std::string& path);  // permission bits, 0 if missing
+
+// Resident set size of this process in bytes (/proc/self/statm); 0 if unreadable.
+std::uint64_t resident_memory_bytes();
 
 }  // namespace plexus::platform

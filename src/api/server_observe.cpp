@@ -1,0 +1,244 @@
+// Server observability: the metric collectors that read the server's own state at scrape time,
+// the `plexus.stats` built-in method, the JSON snapshot and the HTTP endpoint.
+#include <spdlog/spdlog.h>
+
+#include "api/server_observe.hpp"
+#include "observe/method_stats.hpp"
+#include "observe/prometheus_text.hpp"
+#include "platform/posix/process.hpp"
+#include "rpc/handler_table.hpp"
+#include "rpc/session.hpp"
+
+namespace plexus {
+namespace {
+
+using observe::MetricType;
+using observe::Sample;
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+const observe::FamilySnapshot* find_family(const observe::Snapshot& s, std::string_view name) {
+  for (const auto& f : s) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+double sum_of(const observe::Snapshot& s, std::string_view name) {
+  double total = 0;
+  if (const auto* f = find_family(s, name)) {
+    for (const auto& x : f->samples) total += x.value;
+  }
+  return total;
+}
+
+}  // namespace
+
+std::string transport_kind(const std::string& description) {
+  const auto colon = description.find(':');
+  return colon == std::string::npos ? description : description.substr(0, colon);
+}
+
+void Server::init_observability() {
+  observe_ = std::make_unique<Observability>(runtime_.metrics());
+  auto& reg = observe_->registry;
+  if (options_.metrics) {
+    handler_table()->set_stats_factory([&reg](const std::string& method) {
+      return std::make_shared<observe::MethodStats>(reg, method);
+    });
+  }
+  observe_->heartbeat_failures =
+      &reg.counter("plexus_heartbeat_failures_total",
+                   "Sessions closed because the peer sent nothing within the heartbeat timeout",
+                   {"side"})
+           .with({"server"});
+
+  auto add = [this, &reg](const std::string& name, const std::string& help, MetricType type,
+                          std::vector<std::string> labels, observe::Registry::CollectFn fn) {
+    observe_->collectors.push_back(
+        reg.add_collector(name, help, type, std::move(labels), std::move(fn)));
+  };
+  add("plexus_connections_open", "Connections open now (handshaking or ready)", MetricType::gauge,
+      {}, [this](std::vector<Sample>& out) {
+        out.push_back({{}, static_cast<double>(connection_count()), {}});
+      });
+  add("plexus_connections_accepted_total", "Connections accepted", MetricType::counter, {},
+      [this](std::vector<Sample>& out) {
+        out.push_back({{}, static_cast<double>(accepted_.load()), {}});
+      });
+  add("plexus_connections_refused_total", "Connections refused (connection limit or draining)",
+      MetricType::counter, {}, [this](std::vector<Sample>& out) {
+        out.push_back({{}, static_cast<double>(refused_.load()), {}});
+      });
+  add("plexus_rpc_server_in_flight", "Calls being served now", MetricType::gauge, {},
+      [this](std::vector<Sample>& out) {
+        std::size_t n = 0;
+        std::lock_guard lock(mu_);
+        for (const auto& [_, s] : sessions_) n += s->inbound_in_flight();
+        out.push_back({{}, static_cast<double>(n), {}});
+      });
+  // Transport counts: the closed connections' totals plus the open ones' live counts.
+  using Field = transport::StatCount transport::ConnectionStats::*;
+  auto traffic = [this](Field field) {
+    return [this, field](std::vector<Sample>& out) {
+      std::map<std::string, std::uint64_t> by_kind;
+      std::lock_guard lock(mu_);
+      for (const auto& [kind, st] : observe_->closed_traffic) by_kind[kind] += (st.*field).get();
+      for (const auto& [_, s] : sessions_) {
+        const auto& c = s->connection();
+        by_kind[transport_kind(c.describe())] += (c.stats().*field).get();
+      }
+      for (const auto& [kind, n] : by_kind) out.push_back({{kind}, static_cast<double>(n), {}});
+    };
+  };
+  add("plexus_transport_received_bytes_total", "Bytes read from connections", MetricType::counter,
+      {"transport"}, traffic(&transport::ConnectionStats::bytes_in));
+  add("plexus_transport_sent_bytes_total", "Bytes written to connections", MetricType::counter,
+      {"transport"}, traffic(&transport::ConnectionStats::bytes_out));
+  add("plexus_transport_received_frames_total", "Frames read from connections", MetricType::counter,
+      {"transport"}, traffic(&transport::ConnectionStats::frames_in));
+  add("plexus_transport_sent_frames_total", "Frames written to connections", MetricType::counter,
+      {"transport"}, traffic(&transport::ConnectionStats::frames_out));
+  add("plexus_transport_write_batches_total",
+      "Gather writes issued; sent frames / write batches = frames per batch", MetricType::counter,
+      {"transport"}, traffic(&transport::ConnectionStats::write_batches));
+  add("plexus_server_uptime_seconds", "Seconds since the server was created", MetricType::gauge,
+      {"server"}, [this](std::vector<Sample>& out) {
+        out.push_back({{options_.name}, seconds_since(observe_->started_at), {}});
+      });
+  add("plexus_server_ready", "1 while listening and not draining (what /ready reports)",
+      MetricType::gauge, {"server"}, [this](std::vector<Sample>& out) {
+        out.push_back({{options_.name}, ready() ? 1.0 : 0.0, {}});
+      });
+
+  // Reserved name (docs/PROTOCOL.md): the metrics snapshot, for `plexus stats ADDR`.
+  handle("plexus.stats", [this](CallContext&, std::string_view) -> Result<std::string> {
+    return metrics().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  });
+}
+
+Result<void> Server::start_http() {
+  if (options_.http.empty()) return {};
+  observe::HttpProviders p;
+  p.metrics_text = [this] { return metrics_text(); };
+  p.health = [this] { return health(); };
+  p.ready = [this] { return ready(); };
+  p.status = [this] { return metrics(); };
+  auto endpoint = observe::HttpEndpoint::start(options_.http, std::move(p));
+  if (!endpoint) return tl::unexpected(endpoint.error());
+  observe_->http = std::move(*endpoint);
+  spdlog::info("plexus: \"{}\" metrics and status page on {}", options_.name,
+               observe_->http->url());
+  return {};
+}
+
+std::string Server::http_address() const {
+  return observe_->http ? observe_->http->url() : std::string();
+}
+
+std::string Server::metrics_text() const {
+  return observe::to_prometheus_text(observe_->registry.collect());
+}
+
+nlohmann::json Server::health() const {
+  const auto snap = observe_->registry.collect();
+  const auto status = draining_ ? "draining" : listening_ ? "serving" : "starting";
+  return {{"status", status},
+          {"version", PLEXUS_VERSION},
+          {"uptime_seconds", seconds_since(observe_->started_at)},
+          {"connections_open", connection_count()},
+          {"totals",
+           {{"calls", sum_of(snap, "plexus_rpc_server_calls_total")},
+            {"errors", sum_of(snap, "plexus_rpc_server_errors_total")},
+            {"connections_accepted", accepted_.load()},
+            {"connections_refused", refused_.load()},
+            {"bytes_in", sum_of(snap, "plexus_transport_received_bytes_total")},
+            {"bytes_out", sum_of(snap, "plexus_transport_sent_bytes_total")}}}};
+}
+
+nlohmann::json Server::metrics() const {
+  const auto snap = observe_->registry.collect();
+  using nlohmann::json;
+  // Per-method rows from the three method families.
+  std::map<std::string, json> methods;
+  auto row = [&methods](const std::string& m) -> json& {
+    auto& r = methods[m];
+    if (r.is_null()) r = {{"method", m}, {"calls", 0}, {"errors", json::object()}};
+    return r;
+  };
+  if (const auto* f = find_family(snap, "plexus_rpc_server_calls_total")) {
+    for (const auto& s : f->samples) row(s.label_values.at(0))["calls"] = s.value;
+  }
+  if (const auto* f = find_family(snap, "plexus_rpc_server_errors_total")) {
+    for (const auto& s : f->samples) {
+      row(s.label_values.at(0))["errors"][s.label_values.at(1)] = s.value;
+    }
+  }
+  if (const auto* f = find_family(snap, "plexus_rpc_server_latency_seconds")) {
+    for (const auto& s : f->samples) {
+      auto& r = row(s.label_values.at(0));
+      const auto& h = s.histogram;
+      r["p50_seconds"] = h.quantile(0.50) * f->scale;
+      r["p90_seconds"] = h.quantile(0.90) * f->scale;
+      r["p99_seconds"] = h.quantile(0.99) * f->scale;
+      r["mean_seconds"] =
+          h.count ? static_cast<double>(h.sum) * f->scale / static_cast<double>(h.count) : 0.0;
+    }
+  }
+  auto method_rows = json::array();
+  for (auto& [_, r] : methods) method_rows.push_back(std::move(r));
+
+  auto peer_rows = json::array();
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [_, s] : sessions_) {
+      const auto& id = s->identity();
+      peer_rows.push_back({{"name", s->ready() ? id.name : std::string("(handshaking)")},
+                           {"address", id.address},
+                           {"pid", id.pid ? json(*id.pid) : json(nullptr)},
+                           {"calls_in", s->counters().calls_in.load(std::memory_order_relaxed)},
+                           {"bytes_in", s->connection().stats().bytes_in.get()},
+                           {"bytes_out", s->connection().stats().bytes_out.get()}});
+    }
+  }
+
+  const double frames_out = sum_of(snap, "plexus_transport_sent_frames_total");
+  const double batches = sum_of(snap, "plexus_transport_write_batches_total");
+  auto sections = observe_->registry.sections();
+  for (const char* key : {"topics", "breakers", "caches"}) {
+    if (!sections.contains(key)) sections[key] = json::array();
+  }
+  return {{"name", options_.name},
+          {"version", PLEXUS_VERSION},
+          {"pid", platform::current_pid()},
+          {"status", draining_    ? "draining"
+                     : listening_ ? "serving"
+                                  : "starting"},
+          {"ready", ready()},
+          {"uptime_seconds", seconds_since(observe_->started_at)},
+          {"connections",
+           {{"open", connection_count()},
+            {"accepted", accepted_.load()},
+            {"refused", refused_.load()}}},
+          {"totals",
+           {{"calls", sum_of(snap, "plexus_rpc_server_calls_total")},
+            {"errors", sum_of(snap, "plexus_rpc_server_errors_total")}}},
+          {"transport",
+           {{"bytes_in", sum_of(snap, "plexus_transport_received_bytes_total")},
+            {"bytes_out", sum_of(snap, "plexus_transport_sent_bytes_total")},
+            {"frames_in", sum_of(snap, "plexus_transport_received_frames_total")},
+            {"frames_out", frames_out},
+            {"write_batches", batches},
+            {"frames_per_batch", batches > 0 ? frames_out / batches : 0.0}}},
+          {"heartbeat_failures", sum_of(snap, "plexus_heartbeat_failures_total")},
+          {"reconnects", sum_of(snap, "plexus_client_reconnects_total")},
+          {"process", {{"rss_bytes", sum_of(snap, "plexus_process_resident_memory_bytes")}}},
+          {"methods", method_rows},
+          {"peers", peer_rows},
+          {"sections", sections},
+          {"metrics", observe::to_json(snap)}};
+}
+
+}  // namespace plexus

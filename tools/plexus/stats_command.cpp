@@ -1,0 +1,94 @@
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+
+namespace plexus::cli {
+namespace {
+
+struct StatsArgs {
+  std::string address;
+  bool json = false;
+  int connect_timeout_ms = 3000;
+};
+
+std::string micros(const nlohmann::json& seconds) {
+  if (!seconds.is_number()) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f us", seconds.get<double>() * 1e6);
+  return buf;
+}
+
+// The snapshot `plexus.stats` returns (Server::metrics()), as a short human summary.
+void print_summary(const nlohmann::json& s) {
+  std::printf("%s (plexus %s, pid %d): %s, up %.0f s\n", s.value("name", "?").c_str(),
+              s.value("version", "?").c_str(), s.value("pid", 0), s.value("status", "?").c_str(),
+              s.value("uptime_seconds", 0.0));
+  const auto& c = s.at("connections");
+  const auto& t = s.at("transport");
+  std::printf("connections: %d open, %.0f accepted, %.0f refused\n", c.value("open", 0),
+              c.value("accepted", 0.0), c.value("refused", 0.0));
+  std::printf("transport: %.0f bytes in, %.0f bytes out, %.2f frames per write\n",
+              t.value("bytes_in", 0.0), t.value("bytes_out", 0.0),
+              t.value("frames_per_batch", 0.0));
+  std::printf("%-32s %10s %8s %12s %12s\n", "method", "calls", "errors", "p50", "p99");
+  for (const auto& m : s.at("methods")) {
+    double errors = 0;
+    for (const auto& [_, n] : m.at("errors").items()) errors += n.get<double>();
+    std::printf("%-32s %10.0f %8.0f %12s %12s\n", m.value("method", "?").c_str(),
+                m.value("calls", 0.0), errors,
+                micros(m.value("p50_seconds", nlohmann::json())).c_str(),
+                micros(m.value("p99_seconds", nlohmann::json())).c_str());
+  }
+}
+
+int stats(const StatsArgs& a) {
+  Runtime runtime;
+  ClientOptions options;
+  options.address = resolve_address(a.address);
+  options.name = "plexus-stats";
+  options.connect_timeout = Millis{a.connect_timeout_ms};
+  options.reconnect.enabled = false;
+  auto client = Client::connect(runtime, options);
+  if (!client) {
+    print_error(client.error());
+    return exit_code(client.error());
+  }
+  auto result = (*client)->call("plexus.stats", "{}");
+  if (!result) {
+    print_error(result.error());
+    return exit_code(result.error());
+  }
+  if (a.json) {
+    std::printf("%s\n", result->c_str());
+    return 0;
+  }
+  const auto snapshot = nlohmann::json::parse(*result, nullptr, false);
+  if (snapshot.is_discarded() || !snapshot.is_object()) {
+    print_error(Error{StatusCode::internal, "plexus.stats answered something not JSON", {}});
+    return exit_code(Error{StatusCode::internal, {}, {}});
+  }
+  try {
+    print_summary(snapshot);
+  } catch (const nlohmann::json::exception& e) {
+    print_error(Error{
+        StatusCode::internal, std::string("unexpected plexus.stats answer: ") + e.what(), {}});
+    return exit_code(Error{StatusCode::internal, {}, {}});
+  }
+  return 0;
+}
+
+}  // namespace
+
+Run add_stats(CLI::App& app) {
+  auto args = std::make_shared<StatsArgs>();
+  auto* cmd = app.add_subcommand(
+      "stats", "Show a server's metrics (the built-in plexus.stats method): connections, methods");
+  cmd->add_option("address", args->address, "Server address, or 'default'")->required();
+  cmd->add_flag("--json", args->json, "Print the whole snapshot as JSON");
+  cmd->add_option("--connect-timeout-ms", args->connect_timeout_ms, "Connect timeout in ms");
+  return [cmd, args] { return cmd->parsed() ? stats(*args) : -1; };
+}
+
+}  // namespace plexus::cli
