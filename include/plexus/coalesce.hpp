@@ -53,7 +53,7 @@ struct CoalesceCounters {
 // run (this is de-duplication, not a cache).
 AsyncHandler deduplicate(CoroHandler handler, std::shared_ptr<CoalesceCounters> counters = nullptr);
 
-struct BatchOptions {
+struct RequestBatchOptions {
   std::size_t max_items = 64;  // a batch is handed over as soon as it holds this many (>= 1)
   Millis max_wait{5};          // ... or this long after its first request; 0: only max_items
                                // or flush() hand it over
@@ -69,7 +69,8 @@ using BatchFunction =
 class RequestBatcher : public std::enable_shared_from_this<RequestBatcher> {
  public:
   static std::shared_ptr<RequestBatcher> create(
-      BatchFunction fn, BatchOptions options, std::shared_ptr<CoalesceCounters> counters = nullptr);
+      BatchFunction fn, RequestBatchOptions options,
+      std::shared_ptr<CoalesceCounters> counters = nullptr);
   // The handler to register (handle_async) for the method this batcher serves.
   AsyncHandler handler();
   // Hands over what is gathered now (nothing when empty). Any thread; the batch function runs
@@ -82,12 +83,13 @@ class RequestBatcher : public std::enable_shared_from_this<RequestBatcher> {
     std::string payload;
     Responder responder;
   };
-  RequestBatcher(BatchFunction fn, BatchOptions options, std::shared_ptr<CoalesceCounters> c);
+  RequestBatcher(BatchFunction fn, RequestBatchOptions options,
+                 std::shared_ptr<CoalesceCounters> c);
   void add(CallContext& ctx, std::string_view payload, Responder responder);
   void run(std::vector<Pending> batch);
 
   BatchFunction fn_;
-  BatchOptions options_;
+  RequestBatchOptions options_;
   std::shared_ptr<CoalesceCounters> counters_;
   mutable std::mutex mu_;
   std::vector<Pending> gathered_;              // guarded by mu_

@@ -10,14 +10,15 @@
 #include <vector>
 
 #include "plexus/call.hpp"
-#include "plexus/stream.hpp"
 #include "plexus/policy.hpp"
+#include "plexus/stream.hpp"
 
 namespace plexus {
 
 namespace rpc {
 class HandlerTable;
-}
+struct HandlerEntry;
+}  // namespace rpc
 
 class HandlerRegistry {
  public:
@@ -60,6 +61,7 @@ class HandlerRegistry {
   struct Policies;
   template <typename Fn>
   Result<void> handle_with(std::string name, Fn handler, HandlerOptions options);
+  void set_bare(std::string name, rpc::HandlerEntry entry);
 
   std::shared_ptr<rpc::HandlerTable> table_;
   std::shared_ptr<Policies> policies_;

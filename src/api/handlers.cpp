@@ -85,35 +85,26 @@ HandlerRegistry::HandlerRegistry()
 }
 HandlerRegistry::~HandlerRegistry() = default;
 
-void HandlerRegistry::handle(std::string name, SyncHandler handler) {
+// A handler registered without options replaces any chain the name had.
+void HandlerRegistry::set_bare(std::string name, rpc::HandlerEntry entry) {
   {
     std::lock_guard lock(policies_->mu);
-    if (auto it = policies_->chains.find(name); it != policies_->chains.end()) {
-      policies_->chains.erase(it);
-    }
+    policies_->chains.erase(name);
   }
-  table_->set(std::move(name), rpc::HandlerEntry{std::move(handler), nullptr});
+  table_->set(std::move(name), std::move(entry));
+}
+
+void HandlerRegistry::handle(std::string name, SyncHandler handler) {
+  set_bare(std::move(name), rpc::HandlerEntry{std::move(handler), nullptr, nullptr});
 }
 void HandlerRegistry::handle_async(std::string name, AsyncHandler handler) {
-  {
-    std::lock_guard lock(policies_->mu);
-    if (auto it = policies_->chains.find(name); it != policies_->chains.end()) {
-      policies_->chains.erase(it);
-    }
-  }
-  table_->set(std::move(name), rpc::HandlerEntry{std::move(handler), nullptr});
+  set_bare(std::move(name), rpc::HandlerEntry{std::move(handler), nullptr, nullptr});
 }
 void HandlerRegistry::handle_coro(std::string name, CoroHandler handler) {
-  {
-    std::lock_guard lock(policies_->mu);
-    if (auto it = policies_->chains.find(name); it != policies_->chains.end()) {
-      policies_->chains.erase(it);
-    }
-  }
-  table_->set(std::move(name), rpc::HandlerEntry{std::move(handler), nullptr});
+  set_bare(std::move(name), rpc::HandlerEntry{std::move(handler), nullptr, nullptr});
 }
 void HandlerRegistry::handle_stream(std::string name, StreamHandler handler) {
-  table_->set(std::move(name), rpc::HandlerEntry{std::move(handler)});
+  set_bare(std::move(name), rpc::HandlerEntry{std::move(handler), nullptr, nullptr});
 }
 
 template <typename Fn>
@@ -124,7 +115,7 @@ Result<void> HandlerRegistry::handle_with(std::string name, Fn handler, HandlerO
     std::lock_guard lock(policies_->mu);
     policies_->chains[name] = *chain;
   }
-  table_->set(std::move(name), rpc::HandlerEntry{std::move(handler), *chain});
+  table_->set(std::move(name), rpc::HandlerEntry{std::move(handler), *chain, nullptr});
   return {};
 }
 

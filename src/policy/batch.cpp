@@ -5,14 +5,15 @@
 
 namespace plexus {
 
-std::shared_ptr<RequestBatcher> RequestBatcher::create(BatchFunction fn, BatchOptions options,
+std::shared_ptr<RequestBatcher> RequestBatcher::create(BatchFunction fn,
+                                                       RequestBatchOptions options,
                                                        std::shared_ptr<CoalesceCounters> c) {
   if (options.max_items == 0) options.max_items = 1;
   if (!c) c = std::make_shared<CoalesceCounters>();
   return std::shared_ptr<RequestBatcher>(new RequestBatcher(std::move(fn), options, std::move(c)));
 }
 
-RequestBatcher::RequestBatcher(BatchFunction fn, BatchOptions options,
+RequestBatcher::RequestBatcher(BatchFunction fn, RequestBatchOptions options,
                                std::shared_ptr<CoalesceCounters> c)
     : fn_(std::move(fn)), options_(options), counters_(std::move(c)) {}
 
@@ -89,9 +90,9 @@ void RequestBatcher::run(std::vector<Pending> batch) {
     return;
   }
   if (answers.size() != batch.size()) {
-    const auto e = make_error(StatusCode::internal,
-                              "batch handler answered " + std::to_string(answers.size()) +
-                                  " of " + std::to_string(batch.size()) + " requests");
+    const auto e = make_error(StatusCode::internal, "batch handler answered " +
+                                                        std::to_string(answers.size()) + " of " +
+                                                        std::to_string(batch.size()) + " requests");
     for (auto& p : batch) p.responder.reply(e);
     return;
   }

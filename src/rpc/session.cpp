@@ -10,8 +10,8 @@
 #include <asio/post.hpp>
 #include <nlohmann/json.hpp>
 
-#include "wire/batch.hpp"
 #include "policy/timeout.hpp"
+#include "wire/batch.hpp"
 
 namespace plexus::rpc {
 namespace {

@@ -269,7 +269,7 @@ void register_coalesce_handlers(plexus::Server& server) {
         }
         return out;
       },
-      plexus::BatchOptions{5, plexus::Millis{0}}, counters);
+      plexus::RequestBatchOptions{5, plexus::Millis{0}}, counters);
   server.handle_async("batch.square", batcher->handler());
   server.handle("batch.flush",
                 [batcher](plexus::CallContext&, std::string_view) -> plexus::Result<std::string> {
