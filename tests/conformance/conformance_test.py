@@ -52,6 +52,14 @@ DOC_WELCOME = hexbytes("""
 0030  00 00 00 00 24 00 04 00 00 00 80 00 25 00 04 00  |....$.......%...|
 0040  88 13 00 00                                      |....|
 """)
+# Section 16.3 example.
+DOC_SUBSCRIBE = (bytes.fromhex("2c0000000c00080005000000000000000100040064622e2a")
+                 + b'{"queue":100,"policy":"drop_newest"}')
+DOC_SUBSCRIBE_RESPONSE = bytes.fromhex("00000000040000000500000000000000")
+DOC_PUBLISH = bytes.fromhex("140000000b000c00000000000000000001000800"
+                            "64622e75736572737b226964223a317d")
+DOC_PUBLISH_DELIVERED = bytes.fromhex("140000000b000c00050000000000000001000800"
+                                      "64622e75736572737b226964223a317d")
 DOC_HELLO = hexbytes("""
 0000  37 00 00 00 01 00 37 00 00 00 00 00 00 00 00 00  |7.....7.........|
 0010  20 00 04 00 50 4c 58 53 21 00 02 00 01 00 22 00  | ...PLXS!.....".|
@@ -654,6 +662,41 @@ class ConformanceMixin(ServerFixture):
                          f"next frame after NOTIFYs is not the call's answer: {f.raw.hex(' ')}")
         self.assertEqual(json.loads(f.payload)["count"], before + 2,
                          "NOTIFY count should have run the handler")
+
+    def test_publish_subscribe(self):
+        """Section 16: SUBSCRIBE is answered, matching PUBLISHes arrive with the subscription
+        id (the sender's own included), non-matching ones do not, a bad pattern is
+        invalid_argument; the byte dumps of section 16.3."""
+        c = self.client()
+        c.send_raw(DOC_SUBSCRIBE)                          # id 5, "db.*", drop_newest
+        f = c.next_frame(5)
+        self.assertEqual(f.raw, DOC_SUBSCRIBE_RESPONSE)
+        wide = c.subscribe("db.>")
+        c.send_raw(DOC_PUBLISH)                            # "db.users" {"id":1}
+        c.publish("db.users.insert", b"2")
+        c.publish("other.x", b"3")
+        c.publish("db.end", b"")                           # after the others, on both
+        deadline = time.monotonic() + 5
+        while (sum(1 for p in c.published if p[1] == "db.end") < 2
+               and time.monotonic() < deadline):
+            c.poll(0.05)
+        # Per subscription, in publish order; nothing for "other.x".
+        self.assertEqual([p for p in c.published if p[0] == 5],
+                         [(5, "db.users", b'{"id":1}'), (5, "db.end", b"")])
+        self.assertEqual([p for p in c.published if p[0] == wide],
+                         [(wide, "db.users", b'{"id":1}'), (wide, "db.users.insert", b"2"),
+                          (wide, "db.end", b"")])
+        with self.assertRaises(PlexusError) as cm:
+            c.subscribe("db..x")
+        self.assertEqual(cm.exception.code_name, "invalid_argument")
+
+    def test_publish_delivered_bytes(self):
+        c = self.client()
+        c.send_raw(DOC_SUBSCRIBE)
+        self.assertEqual(c.next_frame(5).raw, DOC_SUBSCRIBE_RESPONSE)
+        c.send_raw(DOC_PUBLISH)
+        f = c.next_frame(5)
+        self.assertEqual(f.raw, DOC_PUBLISH_DELIVERED)
 
     def test_unknown_kind_is_fatal(self):
         c = self.client()

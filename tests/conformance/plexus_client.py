@@ -19,7 +19,7 @@ import os
 import socket
 import struct
 import time
-from typing import Any, Dict, NamedTuple, Optional, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
 
 __all__ = [
     "Client", "Frame", "PlexusError", "STATUS_NAMES", "STATUS_CODES",
@@ -34,9 +34,11 @@ HEADER = struct.Struct("<IBBHQ")          # body_length, kind, flags, metadata_l
 assert HEADER.size == 16
 
 HELLO, WELCOME, REQUEST, RESPONSE, ERROR, NOTIFY, CANCEL, PING, PONG, GOAWAY = range(1, 11)
+PUBLISH, SUBSCRIBE, UNSUBSCRIBE, BATCH = range(11, 15)   # section 16, 17
 KIND_NAMES = {HELLO: "HELLO", WELCOME: "WELCOME", REQUEST: "REQUEST", RESPONSE: "RESPONSE",
               ERROR: "ERROR", NOTIFY: "NOTIFY", CANCEL: "CANCEL", PING: "PING", PONG: "PONG",
-              GOAWAY: "GOAWAY"}
+              GOAWAY: "GOAWAY", PUBLISH: "PUBLISH", SUBSCRIBE: "SUBSCRIBE",
+              UNSUBSCRIBE: "UNSUBSCRIBE", BATCH: "BATCH"}
 
 K_METHOD, K_TIMEOUT_US, K_TRACE_ID, K_CONTENT_TYPE = 1, 2, 3, 4
 K_STATUS, K_ERROR_MESSAGE, K_ERROR_DETAILS = 5, 6, 7
@@ -247,6 +249,7 @@ class Client:
         self.version = version                       # != 1 only to test refusals
         self.sock: Optional[socket.socket] = None
         self.peer_name = ""
+        self.published: List[Tuple[int, str, bytes]] = []   # PUBLISH frames received
         self.peer_capabilities = 0
         self.peer_max_message_size = DEFAULT_MAX_MESSAGE_SIZE
         self.peer_heartbeat_ms = 0
@@ -406,6 +409,26 @@ class Client:
             md += tlv_str(K_TRACE_ID, trace_id)
         self._send(encode_frame(NOTIFY, 0, md, payload))
 
+    def subscribe(self, pattern: str, options: Any = None, timeout: float = 5.0) -> int:
+        """SUBSCRIBE (section 16.3) and wait for the server's RESPONSE; return the subscription
+        id. Matching messages then arrive as PUBLISH frames with that id (``published``)."""
+        sub_id = self._next_id
+        self._next_id += 1
+        payload = b"" if options is None else json.dumps(options, separators=(",", ":")).encode()
+        self._pending.add(sub_id)
+        self._send(encode_frame(SUBSCRIBE, sub_id, tlv_str(K_METHOD, pattern), payload))
+        self.wait(sub_id, timeout)
+        return sub_id
+
+    def unsubscribe(self, sub_id: int) -> None:
+        self._send(encode_frame(UNSUBSCRIBE, sub_id))
+
+    def publish(self, topic: str, payload: Union[bytes, str] = b"") -> None:
+        """PUBLISH (section 16.2): fire and forget, routed by the server."""
+        payload = payload.encode() if isinstance(payload, str) else bytes(payload)
+        self._check_size(payload)
+        self._send(encode_frame(PUBLISH, 0, tlv_str(K_METHOD, topic), payload))
+
     def ping(self, nonce: Optional[int] = None, timeout: float = 5.0) -> float:
         """Send PING and wait for the PONG with the same id; return the round trip in s."""
         if nonce is None:
@@ -491,7 +514,8 @@ class Client:
         while len(self._buf) < 16:
             self._recv_more(deadline)
         body_len, kind, flags, meta_len, fid = HEADER.unpack_from(self._buf)
-        if not 1 <= kind <= 10:
+        # Kinds 1..13; no BATCH (14): this client does not advertise the batch capability.
+        if not 1 <= kind <= 13:
             self._fatal("protocol_error", f"unknown frame kind {kind}", {"kind": kind})
         if flags != 0:
             self._fatal("protocol_error", f"reserved frame flags set: {flags}")
@@ -530,6 +554,9 @@ class Client:
             self.pings_answered += 1
         elif kind == PONG:
             self._pongs.add(frame.id)
+        elif kind == PUBLISH:                          # (subscription id, topic, payload)
+            self.published.append((frame.id, frame.meta[K_METHOD].decode("utf-8", "replace"),
+                                   frame.payload))
         elif kind == REQUEST:                          # we serve no methods (section 6.6)
             method = frame.meta[K_METHOD].decode("utf-8", "replace")
             md = (tlv_int(K_STATUS, STATUS_CODES["not_found"])
