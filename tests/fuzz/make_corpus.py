@@ -14,6 +14,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 HELLO, WELCOME, REQUEST, RESPONSE, ERROR, NOTIFY, CANCEL, PING, PONG, GOAWAY = range(1, 11)
 METHOD, TIMEOUT_US, TRACE_ID, CONTENT_TYPE, STATUS, ERROR_MESSAGE, ERROR_DETAILS = range(1, 8)
 MAGIC, VERSION, PEER_NAME, CAPABILITIES, MAX_MESSAGE_SIZE, HEARTBEAT_MS = range(32, 38)
+STREAM_OPEN, STREAM_DATA, STREAM_END, STREAM_CREDIT, STREAM_CANCEL = range(17, 22)
+CREDIT_ITEMS, CREDIT_BYTES, PROGRESS_DONE, PROGRESS_TOTAL = range(64, 68)
+ACCEPTOR_BIT = 1 << 63
 FUZZ_MAX_MESSAGE = 1024  # kFuzzMaxMessage in frame_decoder_fuzz.cpp
 
 
@@ -78,6 +81,19 @@ FRAME_DECODER = {
     "reserved_flags": header(0, PING, 1, 0, 1),
     "metadata_past_body": header(4, REQUEST, 0, 8, 1) + b"abcd",
     "truncated_request": frame(REQUEST, 10, request_md(), b"payload")[:30],
+    "stream": b"".join([
+        frame(STREAM_OPEN, 11, entry(METHOD, b"count_stream") + entry(CREDIT_ITEMS, u32(256)) +
+              entry(CREDIT_BYTES, u64(1 << 20)), b'{"n":3}'),
+        frame(STREAM_CREDIT, 11 | ACCEPTOR_BIT, entry(CREDIT_ITEMS, u32(256)) +
+              entry(CREDIT_BYTES, u64(1 << 20))),
+        frame(STREAM_DATA, 11 | ACCEPTOR_BIT, entry(PROGRESS_DONE, u64(1)) +
+              entry(PROGRESS_TOTAL, u64(3)), b'{"i":0}'),
+        frame(STREAM_DATA, 11, b"", b"up"),
+        frame(STREAM_END, 11),
+        frame(STREAM_CANCEL, 11, entry(STATUS, u16(1)) + entry(ERROR_MESSAGE, b"stop")),
+        frame(STREAM_END, 11 | ACCEPTOR_BIT, error_md(status=8, message=b"full", details=b"{}")),
+    ]),
+    "stream_open_no_credit": frame(STREAM_OPEN, 12, entry(METHOD, b"s")),
 }
 
 METADATA = {
@@ -94,6 +110,9 @@ METADATA = {
     "truncated_head": entry(METHOD, b"m") + b"\x01\x00",
     "long_method": entry(METHOD, b"m" * 256),
     "long_trace": entry(TRACE_ID, b"t" * 65),
+    "stream_fields": (entry(METHOD, b"s") + entry(CREDIT_ITEMS, u32(1)) + entry(CREDIT_BYTES, u64(2)) +
+                      entry(PROGRESS_DONE, u64(3)) + entry(PROGRESS_TOTAL, u64(4))),
+    "credit_wrong_width": entry(CREDIT_ITEMS, u64(1)),
 }
 
 

@@ -45,7 +45,9 @@ TEST(Handshake, Constants) {
   EXPECT_EQ(capability::kDeadline, 2u);
   const PeerHello defaults;
   EXPECT_EQ(defaults.version, 1);
-  EXPECT_EQ(defaults.capabilities, capability::kCancel | capability::kDeadline);
+  EXPECT_EQ(defaults.capabilities,
+            capability::kCancel | capability::kDeadline | capability::kStreams);
+  EXPECT_EQ(capability::kStreams, 0x8000u);
   EXPECT_EQ(defaults.max_message_size, kDefaultMaxMessageSize);
   EXPECT_EQ(defaults.heartbeat_interval_ms, 0u);
 }
