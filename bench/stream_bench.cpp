@@ -130,16 +130,15 @@ void* zmq_socket_with_hwm(void* ctx, int type) {
 }
 
 double run_zmq(const std::string& dir, const Profile& p) {
-  const std::string endpoint = "ipc://" + dir + "/zmq.sock";
-  // The consumer binds before the producer starts, so no message waits for a connection.
-  void* ctx = zmq_ctx_new();
-  void* pull = zmq_socket_with_hwm(ctx, ZMQ_PULL);
-  if (zmq_bind(pull, endpoint.c_str()) != 0) throw_zmq("zmq_bind");
-  const auto start = Clock::now();
+  // A fresh path per run: a socket file left by the previous run's producer is never reused.
+  static int run = 0;
+  const std::string endpoint = "ipc://" + dir + "/zmq" + std::to_string(++run) + ".sock";
+  // The producer binds and waits (PUSH blocks without a peer); zmq contexts are created only
+  // after fork(), in the child and then here (server_process.hpp).
   ServerProcess child([&](const std::function<void()>& ready) {
     void* cctx = zmq_ctx_new();
     void* push = zmq_socket_with_hwm(cctx, ZMQ_PUSH);
-    if (zmq_connect(push, endpoint.c_str()) != 0) throw_zmq("zmq_connect");
+    if (zmq_bind(push, endpoint.c_str()) != 0) throw_zmq("zmq_bind");
     ready();
     const std::string item(p.item_size, 'x');
     for (std::uint64_t i = 0; i < p.items; ++i) {
@@ -148,6 +147,10 @@ double run_zmq(const std::string& dir, const Profile& p) {
     zmq_close(push);
     zmq_ctx_term(cctx);
   });
+  const auto start = Clock::now();
+  void* ctx = zmq_ctx_new();
+  void* pull = zmq_socket_with_hwm(ctx, ZMQ_PULL);
+  if (zmq_connect(pull, endpoint.c_str()) != 0) throw_zmq("zmq_connect");
   std::vector<char> buf(p.item_size + 1);
   for (std::uint64_t i = 0; i < p.items; ++i) {
     if (zmq_recv(pull, buf.data(), buf.size(), 0) < 0) throw_zmq("zmq_recv");
