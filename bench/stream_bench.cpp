@@ -11,6 +11,7 @@
 
 #include <zmq.h>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -152,8 +153,14 @@ double run_zmq(const std::string& dir, const Profile& p) {
   void* pull = zmq_socket_with_hwm(ctx, ZMQ_PULL);
   if (zmq_connect(pull, endpoint.c_str()) != 0) throw_zmq("zmq_connect");
   std::vector<char> buf(p.item_size + 1);
+  const auto give_up = Clock::now() + std::chrono::seconds(60);
   for (std::uint64_t i = 0; i < p.items; ++i) {
-    if (zmq_recv(pull, buf.data(), buf.size(), 0) < 0) throw_zmq("zmq_recv");
+    // A signal (the previous child's exit) may interrupt a wait: retry until the deadline.
+    while (zmq_recv(pull, buf.data(), buf.size(), 0) < 0) {
+      if ((zmq_errno() != EINTR && zmq_errno() != EAGAIN) || Clock::now() > give_up) {
+        throw_zmq("zmq_recv");
+      }
+    }
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   child.join(kJoinTimeoutMs);
@@ -182,7 +189,9 @@ void write_json(const std::string& path, const std::vector<Row>& rows) {
 int main(int argc, char** argv) {
   using namespace plexus_bench;
   std::string json_path = "bench/results/stream.json";
-  int reps = 3;
+  // limit: the ZeroMQ row intermittently stalls (its PULL receives nothing) in runs of several
+  // repetitions, cause not found yet; one repetition by default until it is.
+  int reps = 1;
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
