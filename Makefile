@@ -52,6 +52,7 @@ test: test-release test-asan test-fuzz
 bench: build
 	@$(BUILD)/bench/plexus_bench_rr --json $(BUILD)/bench-results/rr.json
 	@$(BUILD)/bench/plexus_bench_pubsub --json $(BUILD)/bench-results/pubsub.json
+	@$(BUILD)/bench/plexus_bench_stream --json $(BUILD)/bench-results/stream.json
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -9,7 +9,9 @@
 
 #include "plexus/call.hpp"
 #include "plexus/caller.hpp"
+#include "plexus/channel.hpp"
 #include "plexus/client.hpp"
+#include "plexus/coalesce.hpp"
 #include "plexus/handlers.hpp"
 #include "plexus/method.hpp"
 #include "plexus/pubsub.hpp"

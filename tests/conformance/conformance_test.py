@@ -48,7 +48,7 @@ def hexbytes(text: str) -> bytes:
 DOC_WELCOME = hexbytes("""
 0000  34 00 00 00 02 00 34 00 00 00 00 00 00 00 00 00  |4.....4.........|
 0010  20 00 04 00 50 4c 58 53 21 00 02 00 01 00 22 00  | ...PLXS!.....".|
-0020  06 00 70 6c 65 78 75 73 23 00 08 00 0f 00 00 00  |..plexus#.......|
+0020  06 00 70 6c 65 78 75 73 23 00 08 00 0f 80 00 00  |..plexus#.......|
 0030  00 00 00 00 24 00 04 00 00 00 80 00 25 00 04 00  |....$.......%...|
 0040  88 13 00 00                                      |....|
 """)
@@ -293,7 +293,7 @@ class ConformanceMixin(ServerFixture):
     def test_handshake_welcome(self):
         c = self.client()
         self.assertEqual(c.peer_name, "plexus")
-        self.assertEqual(c.peer_capabilities, 15)
+        self.assertEqual(c.peer_capabilities, 0x800F)  # cancel, deadline, pubsub, batch, streams
         self.assertEqual(c.peer_max_message_size, 8388608)
         self.assertEqual(c.peer_heartbeat_ms, 5000)
         self.assertEqual(c.welcome.id, 0)

@@ -17,7 +17,9 @@ inline bool same_metadata(const wire::Metadata& a, const wire::Metadata& b) {
          a.error_message == b.error_message && a.error_details == b.error_details &&
          a.magic == b.magic && a.version == b.version && a.peer_name == b.peer_name &&
          a.capabilities == b.capabilities && a.max_message_size == b.max_message_size &&
-         a.heartbeat_interval_ms == b.heartbeat_interval_ms;
+         a.heartbeat_interval_ms == b.heartbeat_interval_ms && a.credit_items == b.credit_items &&
+         a.credit_bytes == b.credit_bytes && a.progress_done == b.progress_done &&
+         a.progress_total == b.progress_total;
 }
 
 // What a successfully decoded block must satisfy whatever the input was.

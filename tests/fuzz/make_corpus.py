@@ -15,6 +15,9 @@ HELLO, WELCOME, REQUEST, RESPONSE, ERROR, NOTIFY, CANCEL, PING, PONG, GOAWAY = r
 PUBLISH, SUBSCRIBE, UNSUBSCRIBE, BATCH = range(11, 15)
 METHOD, TIMEOUT_US, TRACE_ID, CONTENT_TYPE, STATUS, ERROR_MESSAGE, ERROR_DETAILS = range(1, 8)
 MAGIC, VERSION, PEER_NAME, CAPABILITIES, MAX_MESSAGE_SIZE, HEARTBEAT_MS = range(32, 38)
+STREAM_OPEN, STREAM_DATA, STREAM_END, STREAM_CREDIT, STREAM_CANCEL = range(17, 22)
+CREDIT_ITEMS, CREDIT_BYTES, PROGRESS_DONE, PROGRESS_TOTAL = range(64, 68)
+ACCEPTOR_BIT = 1 << 63
 FUZZ_MAX_MESSAGE = 1024  # kFuzzMaxMessage in frame_decoder_fuzz.cpp
 
 
@@ -87,6 +90,19 @@ FRAME_DECODER = {
     ]),
     "batch": frame(BATCH, 0, b"", frame(NOTIFY, 0, entry(METHOD, b"tick"), b"1") +
                    frame(PUBLISH, 3, entry(METHOD, b"db.x"), b"2")),
+    "stream": b"".join([
+        frame(STREAM_OPEN, 11, entry(METHOD, b"count_stream") + entry(CREDIT_ITEMS, u32(256)) +
+              entry(CREDIT_BYTES, u64(1 << 20)), b'{"n":3}'),
+        frame(STREAM_CREDIT, 11 | ACCEPTOR_BIT, entry(CREDIT_ITEMS, u32(256)) +
+              entry(CREDIT_BYTES, u64(1 << 20))),
+        frame(STREAM_DATA, 11 | ACCEPTOR_BIT, entry(PROGRESS_DONE, u64(1)) +
+              entry(PROGRESS_TOTAL, u64(3)), b'{"i":0}'),
+        frame(STREAM_DATA, 11, b"", b"up"),
+        frame(STREAM_END, 11),
+        frame(STREAM_CANCEL, 11, entry(STATUS, u16(1)) + entry(ERROR_MESSAGE, b"stop")),
+        frame(STREAM_END, 11 | ACCEPTOR_BIT, error_md(status=8, message=b"full", details=b"{}")),
+    ]),
+    "stream_open_no_credit": frame(STREAM_OPEN, 12, entry(METHOD, b"s")),
 }
 
 # BATCH payloads (the body of a BATCH frame, without its own header): see batch_decoder_fuzz.cpp.
@@ -117,6 +133,9 @@ METADATA = {
     "truncated_head": entry(METHOD, b"m") + b"\x01\x00",
     "long_method": entry(METHOD, b"m" * 256),
     "long_trace": entry(TRACE_ID, b"t" * 65),
+    "stream_fields": (entry(METHOD, b"s") + entry(CREDIT_ITEMS, u32(1)) + entry(CREDIT_BYTES, u64(2)) +
+                      entry(PROGRESS_DONE, u64(3)) + entry(PROGRESS_TOTAL, u64(4))),
+    "credit_wrong_width": entry(CREDIT_ITEMS, u64(1)),
 }
 
 

@@ -28,6 +28,8 @@ bool expected_valid(FrameKind kind, const Metadata& md) {
     case FrameKind::hello:
     case FrameKind::welcome:
       return !md.magic.empty() && md.version.has_value();
+    case FrameKind::stream_open:
+      return !md.method.empty() && md.credit_items && md.credit_bytes;
     default:
       return true;
   }
@@ -47,7 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   plexus::fuzz::check_decoded_invariants(*md);
   const std::string canonical = plexus::fuzz::check_metadata_round_trip(block, *md);
 
-  for (int raw = 1; raw <= 10; ++raw) {
+  for (int raw = 1; raw <= 21; ++raw) {
+    if (!is_known_kind(static_cast<std::uint8_t>(raw))) continue;
     const auto kind = static_cast<FrameKind>(raw);
     const auto valid = validate_frame_fields(kind, *md);
     FUZZ_CHECK(valid.has_value() == expected_valid(kind, *md));

@@ -22,25 +22,6 @@ namespace {
 
 using nlohmann::json;
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-// Runs the plexus CLI and returns its exit status and output.
-CommandResult run_cli(const std::string& args) {
-  CommandResult r;
-  const std::string cmd = cli_binary() + " " + args + " 2>&1";
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (!pipe) return r;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.output.append(buf, n);
-  const int status = ::pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
 std::unique_ptr<Client> connect(Runtime& runtime, const std::string& address,
                                 const std::string& name) {
   ClientOptions options;

@@ -231,6 +231,42 @@ TEST_P(StreamTest, LostServerFailsTheReaderWithUnavailable) {
   EXPECT_EQ(end.error().code, StatusCode::unavailable);
 }
 
+TEST_P(StreamTest, TypedChannelSendsReceivesAndCloses) {
+  auto ch = open_channel<json>(*client_, "chan.upper");
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(ch.send(json{{"text", "hi " + std::to_string(i)}, {"n", i}}));
+    auto reply = ch.receive();
+    ASSERT_TRUE(reply && *reply) << (reply ? "closed" : reply.error().to_string());
+    EXPECT_EQ((**reply)["text"], "HI " + std::to_string(i));
+    EXPECT_EQ((**reply)["n"], i + 1);
+  }
+  ch.close();
+  auto end = ch.receive();
+  ASSERT_TRUE(end) << end.error().to_string();
+  EXPECT_FALSE(*end);  // closed cleanly by the serving side
+  // A message the other side rejects closes the channel with its status.
+  auto bad = open_channel<json>(*client_, "chan.upper");
+  ASSERT_TRUE(bad.send(json{{"n", 1}}));
+  auto refused = bad.receive();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, StatusCode::invalid_argument);
+}
+
+// Not a terminal (a pipe): one line per item, then the producer's final payload; errors keep
+// their status code as the exit status.
+TEST_P(StreamTest, CliPrintsOneLinePerItemWhenNotATerminal) {
+  auto ok = run_cli("stream " + server_.address() + R"( count_stream '{"n":3,"delay_ms":0}')");
+  EXPECT_EQ(ok.exit_code, 0);
+  EXPECT_EQ(ok.output, "{\"i\":0}\n{\"i\":1}\n{\"i\":2}\n{\"sent\":3}\n");
+  auto failed = run_cli("stream " + server_.address() + R"( stream.count '{"n":5,"fail_at":2}')");
+  EXPECT_EQ(failed.exit_code, 8);  // resource_exhausted
+  EXPECT_NE(failed.output.find("resource_exhausted"), std::string::npos);
+  // The items before the error were printed (stdout; the error went to stderr).
+  EXPECT_NE(failed.output.find("0       \n1       \n"), std::string::npos) << failed.output;
+  auto missing = run_cli("stream " + server_.address() + " no.such.stream");
+  EXPECT_EQ(missing.exit_code, 5);
+}
+
 PLEXUS_ALL_TRANSPORTS(StreamTest);
 
 TEST(StreamProgressTest, RateAndEtaFromCountsAndElapsedTime) {

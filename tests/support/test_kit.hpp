@@ -116,4 +116,12 @@ class Countdown {
 std::string test_server_binary();
 std::string cli_binary();
 
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs the plexus CLI with `args` (shell words) and returns its exit status and output.
+CommandResult run_cli(const std::string& args);
+
 }  // namespace plexus::test

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
+#include <cctype>
 #include <cstdio>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -288,6 +289,29 @@ void register_coalesce_handlers(plexus::Server& server) {
                 });
 }
 
+// A typed channel: answers each {"text":t,"n":n} with {"text":upper(t),"n":n+1} until the
+// opener closes its side; a message without "text" ends the channel with invalid_argument.
+void register_channel_handlers(plexus::Server& server) {
+  plexus::handle_channel<json>(
+      server, "chan.upper",
+      [](plexus::CallContext&, plexus::Channel<json> ch) -> asio::awaitable<plexus::Result<void>> {
+        for (;;) {
+          auto message = co_await ch.async_receive();
+          if (!message) co_return tl::unexpected(message.error());
+          if (!*message) break;
+          if (!(*message)->contains("text")) {
+            co_return plexus::make_error(plexus::StatusCode::invalid_argument, "no text");
+          }
+          std::string text = (**message)["text"].get<std::string>();
+          for (auto& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+          const json reply{{"text", text}, {"n", (**message).value("n", 0) + 1}};
+          auto sent = co_await ch.async_send(reply);
+          if (!sent) co_return tl::unexpected(sent.error());
+        }
+        co_return plexus::Result<void>{};
+      });
+}
+
 void register_test_handlers(plexus::Server& server) {
   // {"method":M,"payload":P,"name_prefix":X}: NOTIFY M(P) to every connected client whose name
   // starts with X (all when absent); answers {"queued":n}.
@@ -472,6 +496,7 @@ int main(int argc, char** argv) {
   register_stream_handlers(**server);
   register_coalesce_handlers(**server);
   register_policy_handlers(**server);
+  register_channel_handlers(**server);
   if (auto started = (*server)->start(); !started) {
     std::printf("ERROR %s\n", started.error().to_string().c_str());
     return 1;

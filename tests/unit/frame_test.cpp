@@ -171,8 +171,12 @@ TEST(FrameHeader, KindNamesAndKnownRange) {
     EXPECT_EQ(static_cast<int>(kAllKinds[i]), static_cast<int>(i) + 1);
   }
   EXPECT_EQ(to_string(static_cast<FrameKind>(15)), "UNKNOWN");
+  EXPECT_EQ(to_string(FrameKind::stream_open), "STREAM_OPEN");
+  EXPECT_EQ(to_string(FrameKind::stream_cancel), "STREAM_CANCEL");
   for (int raw = 0; raw <= 255; ++raw) {
-    EXPECT_EQ(is_known_kind(static_cast<std::uint8_t>(raw)), raw >= 1 && raw <= 14) << raw;
+    EXPECT_EQ(is_known_kind(static_cast<std::uint8_t>(raw)),
+              (raw >= 1 && raw <= 14) || (raw >= 17 && raw <= 21))
+        << raw;
   }
 }
 

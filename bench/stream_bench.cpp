@@ -1,0 +1,242 @@
+// plexus_bench_stream: one-way stream throughput, producer in a forked child process, consumer
+// here, side by side in the same run:
+//   plexus-stream-unix  a plexus stream handler writing N items (co_await async_write) to a
+//                       client reading them with co_await async_read; credit window 256 items /
+//                       4 MiB
+//   zmq-push-pull-ipc   ZeroMQ PUSH (child) -> PULL (here) over ipc://, SNDHWM = RCVHWM = 256
+//                       messages: the closest ZeroMQ has to a bounded window
+// Reports items/s and MB/s (median of the repetitions) and each row's ratio to ZeroMQ.
+#include "scratch_dir.hpp"
+#include "server_process.hpp"
+
+#include <zmq.h>
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <future>
+#include <plexus/plexus.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace plexus_bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kWindowItems = 256;
+constexpr std::uint64_t kWindowBytes = 4u << 20;
+constexpr int kJoinTimeoutMs = 10000;
+
+struct Profile {
+  std::size_t item_size;
+  std::uint64_t items;
+};
+
+struct Row {
+  std::string name;
+  std::size_t item_size = 0;
+  std::uint64_t items = 0;
+  std::vector<double> seconds;  // one per repetition
+  double median_seconds() const {
+    auto s = seconds;
+    std::sort(s.begin(), s.end());
+    return s[s.size() / 2];
+  }
+  double items_per_s() const { return static_cast<double>(items) / median_seconds(); }
+  double mb_per_s() const { return items_per_s() * static_cast<double>(item_size) / 1e6; }
+};
+
+template <typename T>
+T unwrap(plexus::Result<T> r, const char* what) {
+  if (!r) throw std::runtime_error(std::string(what) + ": " + r.error().to_string());
+  return std::move(*r);
+}
+
+double run_plexus(const std::string& dir, const Profile& p) {
+  const std::string address = "unix://" + dir + "/stream.sock";
+  ServerProcess child([&](const std::function<void()>& ready) {
+    plexus::Runtime runtime;
+    std::promise<void> finished;
+    plexus::ServerOptions options;
+    options.listen = {address};
+    auto server = unwrap(plexus::Server::create(runtime, options), "Server::create");
+    server->handle_stream(
+        "bench.stream",
+        [&finished, p](plexus::CallContext&, std::string,
+                       plexus::Stream out) -> asio::awaitable<plexus::Result<std::string>> {
+          const std::string item(p.item_size, 'x');
+          for (std::uint64_t i = 0; i < p.items; ++i) {
+            auto w = co_await out.async_write(item, asio::use_awaitable);
+            if (!w) break;
+          }
+          finished.set_value();
+          co_return std::string();
+        });
+    if (auto s = server->start(); !s) throw std::runtime_error(s.error().to_string());
+    ready();
+    finished.get_future().wait();
+    server->shutdown(plexus::Millis{1000});
+  });
+  plexus::Runtime runtime;
+  plexus::ClientOptions options;
+  options.address = address;
+  options.reconnect.enabled = false;
+  auto client = unwrap(plexus::Client::connect(runtime, options), "connect");
+  std::promise<std::uint64_t> done;
+  auto received = done.get_future();
+  const auto start = Clock::now();
+  plexus::StreamOptions so;
+  so.window = plexus::StreamWindow{kWindowItems, kWindowBytes};
+  plexus::Stream stream = client->open_stream("bench.stream", "", so);
+  asio::co_spawn(
+      runtime.executor(),
+      [&]() -> asio::awaitable<void> {
+        std::uint64_t n = 0;
+        for (;;) {
+          auto r = co_await stream.async_read(asio::use_awaitable);
+          if (!r || !*r) break;
+          ++n;
+        }
+        done.set_value(n);
+      },
+      asio::detached);
+  if (received.wait_for(std::chrono::seconds(120)) != std::future_status::ready) {
+    throw std::runtime_error("plexus stream stalled");
+  }
+  const auto n = received.get();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (n != p.items) throw std::runtime_error("plexus stream ended early");
+  client->close();
+  child.join(kJoinTimeoutMs);
+  return seconds;
+}
+
+[[noreturn]] void throw_zmq(const char* what) {
+  throw std::runtime_error(std::string(what) + ": " + zmq_strerror(zmq_errno()));
+}
+
+void* zmq_socket_with_hwm(void* ctx, int type) {
+  void* s = zmq_socket(ctx, type);
+  if (!s) throw_zmq("zmq_socket");
+  const int hwm = kWindowItems, linger = 5000, timeout = 30000;
+  zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+  zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+  zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+  zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+  zmq_setsockopt(s, ZMQ_SNDTIMEO, &timeout, sizeof timeout);
+  return s;
+}
+
+double run_zmq(const std::string& dir, const Profile& p) {
+  // A fresh path per run: a socket file left by the previous run's producer is never reused.
+  static int run = 0;
+  const std::string endpoint = "ipc://" + dir + "/zmq" + std::to_string(++run) + ".sock";
+  // The producer binds and waits (PUSH blocks without a peer); zmq contexts are created only
+  // after fork(), in the child and then here (server_process.hpp).
+  ServerProcess child([&](const std::function<void()>& ready) {
+    void* cctx = zmq_ctx_new();
+    void* push = zmq_socket_with_hwm(cctx, ZMQ_PUSH);
+    if (zmq_bind(push, endpoint.c_str()) != 0) throw_zmq("zmq_bind");
+    ready();
+    const std::string item(p.item_size, 'x');
+    for (std::uint64_t i = 0; i < p.items; ++i) {
+      if (zmq_send(push, item.data(), item.size(), 0) < 0) throw_zmq("zmq_send");
+    }
+    zmq_close(push);
+    zmq_ctx_term(cctx);
+  });
+  const auto start = Clock::now();
+  void* ctx = zmq_ctx_new();
+  void* pull = zmq_socket_with_hwm(ctx, ZMQ_PULL);
+  if (zmq_connect(pull, endpoint.c_str()) != 0) throw_zmq("zmq_connect");
+  std::vector<char> buf(p.item_size + 1);
+  const auto give_up = Clock::now() + std::chrono::seconds(60);
+  for (std::uint64_t i = 0; i < p.items; ++i) {
+    // A signal (the previous child's exit) may interrupt a wait: retry until the deadline.
+    while (zmq_recv(pull, buf.data(), buf.size(), 0) < 0) {
+      if ((zmq_errno() != EINTR && zmq_errno() != EAGAIN) || Clock::now() > give_up) {
+        throw_zmq("zmq_recv");
+      }
+    }
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  child.join(kJoinTimeoutMs);
+  zmq_close(pull);
+  zmq_ctx_term(ctx);
+  return seconds;
+}
+
+void write_json(const std::string& path, const std::vector<Row>& rows) {
+  std::ofstream out(path);
+  out << "{\n  \"benchmark\": \"stream\",\n  \"window_items\": " << kWindowItems
+      << ",\n  \"rows\": [\n";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    out << "    {\"name\": \"" << r.name << "\", \"item_size\": " << r.item_size
+        << ", \"items\": " << r.items << ", \"median_seconds\": " << r.median_seconds()
+        << ", \"items_per_s\": " << r.items_per_s() << ", \"mb_per_s\": " << r.mb_per_s()
+        << ", \"reps\": " << r.seconds.size() << "}" << (i + 1 < rows.size() ? "," : "") << "\n";
+  }
+  out << "  ]\n}\n";
+}
+
+}  // namespace
+}  // namespace plexus_bench
+
+int main(int argc, char** argv) {
+  using namespace plexus_bench;
+  std::string json_path = "bench/results/stream.json";
+  // limit: the ZeroMQ row intermittently stalls (its PULL receives nothing) in runs of several
+  // repetitions, cause not found yet; one repetition by default until it is.
+  int reps = 1;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--json" && i + 1 < argc) {
+      json_path = argv[++i];
+    } else if (a == "--reps" && i + 1 < argc) {
+      reps = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--quick") {
+      quick = true;
+      reps = 1;
+    } else {
+      std::fprintf(stderr, "usage: plexus_bench_stream [--quick] [--reps N] [--json PATH]\n");
+      return 2;
+    }
+  }
+  const std::vector<Profile> profiles = quick ? std::vector<Profile>{{64, 20000}, {16384, 2000}}
+                                              : std::vector<Profile>{{64, 300000}, {16384, 30000}};
+  try {
+    ScratchDir dir;
+    std::vector<Row> rows;
+    for (const auto& p : profiles) {
+      Row plexus_row{"plexus-stream-unix", p.item_size, p.items, {}};
+      Row zmq_row{"zmq-push-pull-ipc", p.item_size, p.items, {}};
+      for (int r = 0; r < reps; ++r) {  // interleaved, so load changes hit both rows alike
+        plexus_row.seconds.push_back(run_plexus(dir.path(), p));
+        zmq_row.seconds.push_back(run_zmq(dir.path(), p));
+      }
+      rows.push_back(plexus_row);
+      rows.push_back(zmq_row);
+    }
+    std::printf("%-20s %9s %9s %13s %10s %9s\n", "stream", "item B", "items", "items/s", "MB/s",
+                "vs zmq");
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const auto& r = rows[i];
+      const auto& zmq = rows[i - i % 2 + 1];
+      std::printf("%-20s %9zu %9llu %13.0f %10.1f %8.2fx\n", r.name.c_str(), r.item_size,
+                  static_cast<unsigned long long>(r.items), r.items_per_s(), r.mb_per_s(),
+                  r.items_per_s() / zmq.items_per_s());
+    }
+    std::printf("(median of %d repetitions; a shared machine: compare rows of this run only)\n",
+                reps);
+    write_json(json_path, rows);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "plexus_bench_stream: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
