@@ -15,6 +15,7 @@ using Run = std::function<int()>;
 Run add_serve(CLI::App& app);
 Run add_call(CLI::App& app);
 Run add_ping(CLI::App& app);
+Run add_describe(CLI::App& app);
 
 // "default" (or empty) names the default Unix socket; anything else must be an address.
 std::string resolve_address(const std::string& text);

@@ -10,6 +10,7 @@ namespace plexus::cli {
 //        and answers nothing, when the caller cancels or its deadline passes.
 // fail:  {"code":"not_found","message":"…"} fails with that status; {"throw":true} throws.
 // count: answers {"count":n}, n counting calls since the server started.
+// fib:   {"n":0..90} answers {"n":n,"fib":F(n)}; has a JSON Schema and a 10 s response cache.
 void register_demo_services(HandlerRegistry& registry);
 
 }  // namespace plexus::cli

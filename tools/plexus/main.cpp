@@ -11,7 +11,7 @@ int main(int argc, char** argv) {
   CLI::App app{"plexus — fast, safe, observable IPC between local processes"};
   app.require_subcommand(1);
   const plexus::cli::Run commands[] = {plexus::cli::add_serve(app), plexus::cli::add_call(app),
-                                       plexus::cli::add_ping(app)};
+                                       plexus::cli::add_ping(app), plexus::cli::add_describe(app)};
   CLI11_PARSE(app, argc, argv);
   for (const auto& run : commands) {
     if (const int rc = run(); rc >= 0) return rc;
