@@ -17,6 +17,12 @@ struct HandlerRegistry::Policies {
   std::map<std::string, std::shared_ptr<policy::Chain>, std::less<>> chains;  // guarded by mu
   std::map<std::string, std::vector<std::string>, std::less<>> events;        // guarded by mu
 
+  // A handler registered again without options, or removed, has no chain any more.
+  void forget(std::string_view method) {
+    std::lock_guard lock(mu);
+    if (auto it = chains.find(method); it != chains.end()) chains.erase(it);
+  }
+
   std::shared_ptr<policy::Chain> find(std::string_view method) const {
     std::lock_guard lock(mu);
     auto it = chains.find(method);
@@ -86,30 +92,15 @@ HandlerRegistry::HandlerRegistry()
 HandlerRegistry::~HandlerRegistry() = default;
 
 void HandlerRegistry::handle(std::string name, SyncHandler handler) {
-  {
-    std::lock_guard lock(policies_->mu);
-    if (auto it = policies_->chains.find(name); it != policies_->chains.end()) {
-      policies_->chains.erase(it);
-    }
-  }
+  policies_->forget(name);
   table_->set(std::move(name), rpc::HandlerEntry{std::move(handler), nullptr});
 }
 void HandlerRegistry::handle_async(std::string name, AsyncHandler handler) {
-  {
-    std::lock_guard lock(policies_->mu);
-    if (auto it = policies_->chains.find(name); it != policies_->chains.end()) {
-      policies_->chains.erase(it);
-    }
-  }
+  policies_->forget(name);
   table_->set(std::move(name), rpc::HandlerEntry{std::move(handler), nullptr});
 }
 void HandlerRegistry::handle_coro(std::string name, CoroHandler handler) {
-  {
-    std::lock_guard lock(policies_->mu);
-    if (auto it = policies_->chains.find(name); it != policies_->chains.end()) {
-      policies_->chains.erase(it);
-    }
-  }
+  policies_->forget(name);
   table_->set(std::move(name), rpc::HandlerEntry{std::move(handler), nullptr});
 }
 
@@ -139,12 +130,7 @@ Result<void> HandlerRegistry::handle_coro(std::string name, CoroHandler handler,
 }
 
 void HandlerRegistry::remove(std::string_view name) {
-  {
-    std::lock_guard lock(policies_->mu);
-    if (auto it = policies_->chains.find(name); it != policies_->chains.end()) {
-      policies_->chains.erase(it);
-    }
-  }
+  policies_->forget(name);
   table_->remove(name);
 }
 
