@@ -91,7 +91,8 @@ std::string ratio(double value, const RowSummary* base, double RowSummary::*fiel
   return number(value / (base->*field));
 }
 
-void write_row(std::ostream& o, const RowSummary& row, const RowSummary* base) {
+void write_row(std::ostream& o, const RowSummary& row, const RowSummary* base,
+               const RowSummary* policy_base) {
   o << "    {\"case\": " << quote(row.case_name) << ", \"payload_bytes\": " << row.payload_size
     << ", \"rt_count\": " << row.rt_count << ", \"pipelined_calls\": " << row.pipelined_calls
     << ", \"pipeline_mode\": "
@@ -109,8 +110,14 @@ void write_row(std::ostream& o, const RowSummary& row, const RowSummary* base) {
       << "}"
       << ",\n     \"ratio_to_" << kBaselineCase
       << "\": {\"rt_p50\": " << ratio(row.p50_us, base, &RowSummary::p50_us)
-      << ", \"calls_per_s\": " << ratio(row.calls_per_s, base, &RowSummary::calls_per_s) << "}"
-      << ",\n     \"repetitions\": [";
+      << ", \"calls_per_s\": " << ratio(row.calls_per_s, base, &RowSummary::calls_per_s) << "}";
+    if (policy_base) {
+      o << ",\n     \"ratio_to_" << kPolicyBaselineCase
+        << "\": {\"rt_p50\": " << ratio(row.p50_us, policy_base, &RowSummary::p50_us)
+        << ", \"calls_per_s\": " << ratio(row.calls_per_s, policy_base, &RowSummary::calls_per_s)
+        << "}";
+    }
+    o << ",\n     \"repetitions\": [";
     for (std::size_t i = 0; i < row.reps.size(); ++i) {
       const RepStats& r = row.reps[i];
       o << (i ? ", " : "") << "{\"p50\": " << number(r.p50_us) << ", \"p99\": " << number(r.p99_us)
@@ -135,7 +142,8 @@ void write_json(const std::string& path, const std::vector<RowSummary>& rows, co
     << ", \"filter\": " << quote(info.filter) << ", \"wall_seconds\": " << number(info.wall_seconds)
     << ", \"baseline\": " << quote(kBaselineCase) << "},\n  \"results\": [\n";
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    write_row(o, rows[i], find_baseline(rows, rows[i].payload_size));
+    write_row(o, rows[i], find_baseline(rows, rows[i].payload_size),
+              find_policy_baseline(rows, rows[i]));
     o << (i + 1 < rows.size() ? ",\n" : "\n");
   }
   o << "  ]\n}\n";

@@ -97,6 +97,34 @@ const RowSummary* find_baseline(const std::vector<RowSummary>& rows, std::size_t
   return nullptr;
 }
 
+const RowSummary* find_policy_baseline(const std::vector<RowSummary>& rows, const RowSummary& row) {
+  if (!row.case_name.starts_with("policy-")) return nullptr;
+  for (const auto& r : rows) {
+    if (r.case_name == kPolicyBaselineCase && r.payload_size == row.payload_size &&
+        r.error.empty() && !r.reps.empty()) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
+void print_policy_ratios(std::ostream& out, const std::vector<RowSummary>& rows) {
+  bool header = false;
+  for (const auto& row : rows) {
+    const RowSummary* base = find_policy_baseline(rows, row);
+    if (!base || &row == base || row.reps.empty()) continue;
+    if (!header) {
+      out << "\npolicy chain vs the bare handler (" << kPolicyBaselineCase
+          << ", same run): < 1.00x p50 is faster\n";
+      header = true;
+    }
+    out << "  " << row.case_name << " @ " << payload_label(row.payload_size) << ": p50 "
+        << ratio_label(row.p50_us, base->p50_us) << " (" << fmt_us(row.p50_us) << " vs "
+        << fmt_us(base->p50_us) << " µs), calls/s "
+        << ratio_label(row.calls_per_s, base->calls_per_s) << "\n";
+  }
+}
+
 std::string payload_label(std::size_t bytes) {
   if (bytes >= 1024 && bytes % 1024 == 0) return std::to_string(bytes / 1024) + " KiB";
   return std::to_string(bytes) + " B";

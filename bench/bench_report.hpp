@@ -54,6 +54,14 @@ const RowSummary* find_baseline(const std::vector<RowSummary>& rows, std::size_t
 
 std::string payload_label(std::size_t bytes);
 
+// The policy rows (policy_rr_cases.cpp) are also compared with "policy-bare", the same handler
+// without policies: that row with the same payload, or nullptr (also for rows that are not
+// policy rows).
+inline constexpr const char* kPolicyBaselineCase = "policy-bare";
+const RowSummary* find_policy_baseline(const std::vector<RowSummary>& rows, const RowSummary& row);
+// A second small table: each policy row's p50 and calls/s as a ratio to policy-bare.
+void print_policy_ratios(std::ostream& out, const std::vector<RowSummary>& rows);
+
 void print_table(std::ostream& out, const std::vector<RowSummary>& rows);
 
 // Writes all figures plus machine info; creates parent directories.

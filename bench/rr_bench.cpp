@@ -166,6 +166,7 @@ int run(const Options& opts) {
             << ", " << std::fixed << std::setprecision(1) << info.wall_seconds << " s\n"
             << std::defaultfloat;
   print_table(std::cout, rows);
+  print_policy_ratios(std::cout, rows);
   write_json(opts.json_path, rows, info);
   std::cout << "json: " << opts.json_path << '\n';
   return failed ? 1 : 0;

@@ -7,7 +7,8 @@
 //   plexus::Result<AddReply> sum = plexus::call(client, kAdd, AddRequest{1, 2});
 //
 // Errors: a payload that does not decode fails with invalid_argument, details naming the
-// reason ({"codec":"json","error":"…"}).
+// reason ({"codec":"json","error":"…","errors":[{"path":"","rule":"decode","message":"…"}]},
+// the shape schema validation uses).
 #pragma once
 
 #include <string>
@@ -54,7 +55,12 @@ Result<T> decode(std::string_view payload) {
       return make_error(
           StatusCode::invalid_argument,
           std::string("payload does not decode as ") + typeid(T).name() + ": " + e.what(),
-          nlohmann::json{{"codec", "json"}, {"error", e.what()}}.dump());
+          // The same shape as a schema violation (plexus/policy.hpp), plus the codec.
+          nlohmann::json{{"codec", "json"},
+                         {"error", e.what()},
+                         {"errors", nlohmann::json::array({nlohmann::json{
+                                        {"path", ""}, {"rule", "decode"}, {"message", e.what()}}})}}
+              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
   }
 }
@@ -84,18 +90,31 @@ CallId call_async(Caller& caller, const Method<Req, Resp>& method, const Req& re
                            });
 }
 
+namespace detail {
+template <typename Req, typename Resp, typename Fn>
+SyncHandler typed_handler(Fn fn) {
+  return [fn = std::move(fn)](CallContext& ctx, std::string_view payload) -> Result<std::string> {
+    auto request = codec::decode<Req>(payload);
+    if (!request) return tl::unexpected(std::move(request.error()));
+    Result<Resp> response = fn(ctx, std::move(*request));
+    if (!response) return tl::unexpected(std::move(response.error()));
+    return codec::encode(*response);
+  };
+}
+}  // namespace detail
+
 // Typed handler: decodes the request, encodes the answer. Runs on the I/O thread.
 template <typename Req, typename Resp, typename Fn>
 void handle(HandlerRegistry& registry, const Method<Req, Resp>& method, Fn fn) {
-  registry.handle(
-      std::string(method.name),
-      [fn = std::move(fn)](CallContext& ctx, std::string_view payload) -> Result<std::string> {
-        auto request = codec::decode<Req>(payload);
-        if (!request) return tl::unexpected(std::move(request.error()));
-        Result<Resp> response = fn(ctx, std::move(*request));
-        if (!response) return tl::unexpected(std::move(response.error()));
-        return codec::encode(*response);
-      });
+  registry.handle(std::string(method.name), detail::typed_handler<Req, Resp>(std::move(fn)));
+}
+
+// The same with policies (plexus/policy.hpp); fails as HandlerRegistry::handle does.
+template <typename Req, typename Resp, typename Fn>
+Result<void> handle(HandlerRegistry& registry, const Method<Req, Resp>& method, Fn fn,
+                    HandlerOptions options) {
+  return registry.handle(std::string(method.name), detail::typed_handler<Req, Resp>(std::move(fn)),
+                         std::move(options));
 }
 
 }  // namespace plexus

@@ -17,6 +17,12 @@ struct HandlerRegistry::Policies {
   std::map<std::string, std::shared_ptr<policy::Chain>, std::less<>> chains;  // guarded by mu
   std::map<std::string, std::vector<std::string>, std::less<>> events;        // guarded by mu
 
+  // A handler registered again without options, or removed, has no chain any more.
+  void forget(std::string_view method) {
+    std::lock_guard lock(mu);
+    if (auto it = chains.find(method); it != chains.end()) chains.erase(it);
+  }
+
   std::shared_ptr<policy::Chain> find(std::string_view method) const {
     std::lock_guard lock(mu);
     auto it = chains.find(method);
@@ -87,10 +93,7 @@ HandlerRegistry::~HandlerRegistry() = default;
 
 // A handler registered without options replaces any chain the name had.
 void HandlerRegistry::set_bare(std::string name, rpc::HandlerEntry entry) {
-  {
-    std::lock_guard lock(policies_->mu);
-    policies_->chains.erase(name);
-  }
+  policies_->forget(name);
   table_->set(std::move(name), std::move(entry));
 }
 
@@ -133,12 +136,7 @@ Result<void> HandlerRegistry::handle_coro(std::string name, CoroHandler handler,
 }
 
 void HandlerRegistry::remove(std::string_view name) {
-  {
-    std::lock_guard lock(policies_->mu);
-    if (auto it = policies_->chains.find(name); it != policies_->chains.end()) {
-      policies_->chains.erase(it);
-    }
-  }
+  policies_->forget(name);
   table_->remove(name);
 }
 

@@ -41,12 +41,14 @@ Result<void> refuse(std::string_view which, std::chrono::nanoseconds wait) {
 }
 }  // namespace
 
-std::string RateLimiter::client_key(const PeerIdentity& peer) const {
+std::string_view RateLimiter::client_key(const PeerIdentity& peer, std::string& owned) const {
   switch (options_.client_key) {
     case ClientKey::uid:
-      return peer.uid ? std::to_string(*peer.uid) : std::string();
+      if (peer.uid) owned = std::to_string(*peer.uid);
+      return owned;
     case ClientKey::pid:
-      return peer.pid ? std::to_string(*peer.pid) : std::string();
+      if (peer.pid) owned = std::to_string(*peer.pid);
+      return owned;
     case ClientKey::peer_name:
       break;
   }
@@ -74,11 +76,12 @@ Result<void> RateLimiter::admit(const PeerIdentity& peer) {
     }
   }
   if (options_.per_client) {
-    auto key = client_key(peer);
+    std::string owned;
+    const std::string_view key = client_key(peer, owned);
     auto it = clients_.find(key);
     if (it == clients_.end()) {
       if (clients_.size() >= options_.max_clients) make_room(now);
-      it = clients_.emplace(std::move(key), TokenBucket(*options_.per_client, now)).first;
+      it = clients_.emplace(std::string(key), TokenBucket(*options_.per_client, now)).first;
     }
     if (auto wait = it->second.take(now)) {
       bump(counters_.rate_limited_client);

@@ -40,15 +40,21 @@ class RateLimiter {
   Result<void> admit(const PeerIdentity& peer);
 
  private:
-  std::string client_key(const PeerIdentity& peer) const;
+  // The identity's key; `owned` holds it when it is not a view of the peer's name.
+  std::string_view client_key(const PeerIdentity& peer, std::string& owned) const;
   void make_room(Clock::time_point now);
 
   RateLimitOptions options_;
   std::shared_ptr<const Clock> clock_;
   PolicyCounters& counters_;
   std::mutex mu_;
-  std::optional<TokenBucket> handler_bucket_;             // guarded by mu_
-  std::unordered_map<std::string, TokenBucket> clients_;  // guarded by mu_
+  std::optional<TokenBucket> handler_bucket_;  // guarded by mu_
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  // Looked up by view: a call from a known client allocates nothing.
+  std::unordered_map<std::string, TokenBucket, Hash, std::equal_to<>> clients_;  // guarded by mu_
 };
 
 }  // namespace plexus::policy

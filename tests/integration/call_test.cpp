@@ -158,6 +158,7 @@ TEST_P(CallTest, TypedMethodRoundTripAndDecodeError) {
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, StatusCode::invalid_argument);
   EXPECT_EQ(json::parse(bad.error().details)["codec"], "json");
+  EXPECT_EQ(json::parse(bad.error().details)["errors"][0]["rule"], "decode");
 }
 
 TEST_P(CallTest, ServerCallsBackIntoTheClient) {

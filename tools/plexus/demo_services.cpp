@@ -3,6 +3,7 @@
 #include <atomic>
 #include <memory>
 #include <stdexcept>
+#include <utility>
 
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
@@ -98,6 +99,24 @@ void register_demo_services(HandlerRegistry& registry) {
   registry.handle("count", [counter](CallContext&, std::string_view) -> Result<std::string> {
     return json{{"count", counter->fetch_add(1) + 1}}.dump();
   });
+
+  // Policies on show: a JSON Schema (see `plexus describe`) and a 10 s response cache, so a
+  // repeated call answers without running the handler (the RESPONSE says hit, age, handler time).
+  HandlerOptions fib_options;
+  fib_options.schema =
+      json::parse(R"({"type":"object","required":["n"],"additionalProperties":false,
+    "properties":{"n":{"type":"integer","minimum":0,"maximum":90}}})");
+  fib_options.cache = CacheOptions{};
+  fib_options.cache->ttl = std::chrono::seconds(10);
+  (void)registry.handle(
+      "fib",
+      [](CallContext&, std::string_view payload) -> Result<std::string> {
+        const auto n = json::parse(payload).at("n").get<int>();
+        std::uint64_t a = 0, b = 1;
+        for (int i = 0; i < n; ++i) b = std::exchange(a, b) + b;
+        return json{{"n", n}, {"fib", a}}.dump();
+      },
+      std::move(fib_options));
 }
 
 }  // namespace plexus::cli

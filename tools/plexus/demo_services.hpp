@@ -13,6 +13,7 @@ namespace plexus::cli {
 // count_stream (a stream method; `plexus stream`): {"n":N,"delay_ms":D} writes N items
 //        {"i":i} with progress total N, waiting D ms between items (default 100, 0..60000);
 //        ends with {"sent":N}. Stops when the reader cancels.
+// fib:   {"n":0..90} answers {"n":n,"fib":F(n)}; has a JSON Schema and a 10 s response cache.
 void register_demo_services(HandlerRegistry& registry);
 
 }  // namespace plexus::cli

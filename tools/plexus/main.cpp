@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   const plexus::cli::Run commands[] = {plexus::cli::add_serve(app), plexus::cli::add_call(app),
                                        plexus::cli::add_ping(app), plexus::cli::add_pub(app),
                                        plexus::cli::add_sub(app), plexus::cli::add_stream(app),
-                                       plexus::cli::add_stats(app)};
+                                       plexus::cli::add_stats(app), plexus::cli::add_describe(app)};
   CLI11_PARSE(app, argc, argv);
   for (const auto& run : commands) {
     if (const int rc = run(); rc >= 0) return rc;
