@@ -32,6 +32,7 @@ std::string_view status_page_html() {
   th, td { text-align:left; padding:5px 8px; border-bottom:1px solid var(--line); white-space:nowrap; }
   th { font-weight:600; font-size:12px; color:var(--muted); }
   td.n, th.n { text-align:right; }
+  td[data-col="address"] { white-space:normal; word-break:break-all; }
   .none { color:var(--muted); font-style:italic; padding:4px 0; }
 </style>
 </head>
@@ -96,7 +97,7 @@ function render(s) {
   previous = {t: now, calls: calls};
   table("methods", [["method","method"],["calls","calls",1],["rate","rate",1],["errors","errors"],["p50","p50",1],["p99","p99",1]], methods);
   const peers = s.peers.map(p => Object.assign({}, p, {bytes: bytes(p.bytes_in) + " / " + bytes(p.bytes_out)}));
-  table("connections", [["name","peer"],["address","address"],["pid","pid",1],["calls_in","calls in",1],["bytes","bytes in / out",1]], peers);
+  table("connections", [["name","peer"],["address","address"],["pid","pid",1],["calls_in","calls in",1],["bytes","in / out",1]], peers);
   table("topics", null, s.sections.topics);
   table("breakers", null, s.sections.breakers);
   table("caches", null, s.sections.caches);
