@@ -21,6 +21,8 @@ bool expected_valid(FrameKind kind, const Metadata& md) {
   switch (kind) {
     case FrameKind::request:
     case FrameKind::notify:
+    case FrameKind::publish:
+    case FrameKind::subscribe:
       return !md.method.empty();
     case FrameKind::error:
     case FrameKind::goaway:
