@@ -20,8 +20,8 @@
 
 #include "plexus/caller.hpp"
 #include "plexus/handlers.hpp"
-#include "plexus/pubsub.hpp"
 #include "plexus/policy.hpp"
+#include "plexus/pubsub.hpp"
 #include "plexus/runtime.hpp"
 
 namespace plexus {

@@ -9,8 +9,8 @@
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 
-#include "policy/breaker.hpp"
 #include "observe/metrics.hpp"
+#include "policy/breaker.hpp"
 #include "rpc/backoff.hpp"
 #include "rpc/pubsub_router.hpp"
 #include "rpc/session.hpp"

@@ -1,8 +1,8 @@
 // Request/response, notify and symmetric calls between this process and a child server.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "connect.hpp"

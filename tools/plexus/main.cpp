@@ -11,8 +11,8 @@ int main(int argc, char** argv) {
   CLI::App app{"plexus — fast, safe, observable IPC between local processes"};
   app.require_subcommand(1);
   const plexus::cli::Run commands[] = {plexus::cli::add_serve(app), plexus::cli::add_call(app),
-                                       plexus::cli::add_ping(app), plexus::cli::add_pub(app),
-                                       plexus::cli::add_sub(app), plexus::cli::add_stream(app),
+                                       plexus::cli::add_ping(app),  plexus::cli::add_pub(app),
+                                       plexus::cli::add_sub(app),   plexus::cli::add_stream(app),
                                        plexus::cli::add_stats(app), plexus::cli::add_describe(app)};
   CLI11_PARSE(app, argc, argv);
   for (const auto& run : commands) {
