@@ -2,13 +2,17 @@
 // truncated frames, absurd length claims, wrong versions, stalls, oversize requests, frames out
 // of order, duplicate metadata. Each bad client must get the documented answer (GOAWAY with a
 // status, or an ERROR for one call) and the server must go on serving everyone else.
+#include <algorithm>
+
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -428,7 +432,10 @@ class BadInput : public ::testing::TestWithParam<std::string> {
     const std::string listen =
         GetParam() == "unix" ? dir_.unix_address("s.sock") : "tcp://127.0.0.1:0";
     std::vector<std::string> args = {"--listen", listen};
-    args.insert(args.end(), kHeartbeatArgs.begin(), kHeartbeatArgs.end());
+    // A test that sets its own heartbeats replaces the default ones (options are given once).
+    if (std::find(extra.begin(), extra.end(), "--heartbeat-ms") == extra.end()) {
+      args.insert(args.end(), kHeartbeatArgs.begin(), kHeartbeatArgs.end());
+    }
     args.insert(args.end(), extra.begin(), extra.end());
     server_ = ServerProcess::spawn(args);
     ASSERT_TRUE(server_.running());
@@ -497,6 +504,32 @@ TEST_P(BadInput, TruncatedFrameThenClose) {
     // Half a frame and a full close: nobody left to answer.
     auto s = connect_ready(address_);
     ASSERT_TRUE(s.send(request(2, "echo", "gone").substr(0, 20)));
+  }
+  expect_still_serving();
+}
+
+// Half a frame and the end of stream reach the server in one epoll wake-up (the server is
+// stopped while they arrive): it must still see the end of stream at once, not when a timeout
+// fires. Heartbeats are long here so that only the EOF itself can close the connection in time.
+TEST_P(BadInput, HalfAFrameAndEofArrivingTogetherCloseAtOnce) {
+  start({"--heartbeat-ms", "60000", "--heartbeat-timeout-ms", "120000"});
+  for (const bool after_handshake : {false, true}) {
+    SCOPED_TRACE(after_handshake ? "after HELLO" : "before HELLO");
+    auto s = after_handshake ? connect_ready(address_) : RawSocket::connect(address_);
+    ASSERT_TRUE(s.valid());
+    const auto full = after_handshake ? request(1, "echo", "cut short") : hello();
+    server_.signal(SIGSTOP);
+    siginfo_t stopped{};  // wait until it has really stopped (WNOWAIT: leave the state unreaped)
+    ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(server_.pid()), &stopped, WSTOPPED | WNOWAIT), 0);
+    const bool sent = s.send(std::string_view(full).substr(0, full.size() / 2));
+    s.shutdown_write();
+    server_.signal(SIGCONT);
+    ASSERT_TRUE(sent);
+    // The handshake timeout is 5 s (= kSafety): before HELLO, an EOF noticed only by that
+    // timeout comes with a GOAWAY deadline_exceeded, which fails the frames check below.
+    const auto frames = s.read_until_eof(kSafety);
+    EXPECT_TRUE(s.eof()) << "the server missed the end of stream";
+    EXPECT_TRUE(frames.empty()) << describe(frames);
   }
   expect_still_serving();
 }

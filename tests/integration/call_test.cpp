@@ -231,8 +231,8 @@ TEST(CallTestMultiThread, TwoIoThreadsServeConcurrentCalls) {
 }
 
 // Strict ping-pong (one call in flight per connection) is where a lost readiness edge would
-// stall a connection for good: after a short read the transport tells Asio's reactor the socket
-// is drained (exhausting_read.hpp). Several I/O threads race for the epoll events; payloads
+// stall a connection for good (the transport reads through Asio's edge-triggered epoll
+// reactor). Several I/O threads race for the epoll events; payloads
 // larger than the 64 KiB read chunk take the "buffer filled, read again" path too. Every call
 // has a deadline, so a stall fails the test instead of hanging it.
 TEST(CallTestMultiThread, SequentialPingPongNeverStalls) {

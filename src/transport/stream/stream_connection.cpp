@@ -5,7 +5,6 @@
 
 #include <asio/post.hpp>
 
-#include "transport/stream/exhausting_read.hpp"
 #include "wire/metadata.hpp"
 
 namespace plexus::transport {
@@ -174,10 +173,13 @@ void StreamConnection<P>::start_read() {
   }
   if (rend_ == rbuf_.size()) rbuf_.resize(rbuf_.size() + kReadChunk);
   read_in_flight_ = true;
-  // Not async_read_some: see exhausting_read.hpp (one recv fewer per message received).
-  async_read_exhausting(socket_, asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
-                        [self = this->shared_from_this()](const std::error_code& ec,
-                                                          std::size_t n) { self->on_read(ec, n); });
+  // Plain async_read_some, whose next read tries recv once more before waiting (an EAGAIN recv
+  // per message). Reporting a short read as "drained" to the edge-triggered reactor saves that
+  // syscall but loses an end of stream that arrived in the same epoll wake-up as the last bytes:
+  // the peer's close would go unseen until a timeout (test HalfAFrameAndEofArrivingTogether…).
+  socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+                          [self = this->shared_from_this()](
+                              const std::error_code& ec, std::size_t n) { self->on_read(ec, n); });
 }
 
 template <typename P>
