@@ -24,6 +24,7 @@ struct Options {
   std::string filter;
   int repetitions = 5;
   std::uint32_t window = 128;
+  std::size_t only_payload = 0;  // 0: every size
 };
 
 // Counts per payload size. Chosen so the full default run of the built-in
@@ -42,12 +43,13 @@ std::vector<SizeProfile> size_profiles(bool quick) {
 
 void print_usage(std::ostream& out) {
   out << "usage: plexus_bench_rr [--quick] [--json PATH] [--filter SUBSTR] [--reps N]\n"
-         "                       [--window W] [--list]\n"
+         "                       [--window W] [--payload BYTES] [--list]\n"
          "  --quick          few iterations, 1 repetition (smoke test)\n"
          "  --json PATH      JSON output (default bench/results/rr.json)\n"
          "  --filter SUBSTR  only cases whose name contains SUBSTR (comma = or)\n"
          "  --reps N         repetitions per measurement (default 5)\n"
          "  --window W       requests in flight when pipelined (default 128)\n"
+         "  --payload BYTES  only this payload size (64 or 65536), e.g. to profile one\n"
          "  --list           print registered case names and exit\n";
 }
 
@@ -68,6 +70,8 @@ bool parse_options(int argc, char** argv, Options& opts) {
     } else if (arg == "--reps" && has_value) {
       opts.repetitions = std::atoi(argv[++i]);
       reps_given = true;
+    } else if (arg == "--payload" && has_value) {
+      opts.only_payload = static_cast<std::size_t>(std::atol(argv[++i]));
     } else if (arg == "--window" && has_value) {
       opts.window = static_cast<std::uint32_t>(std::atol(argv[++i]));
     } else {
@@ -104,7 +108,15 @@ int run(const Options& opts) {
     return 2;
   }
 
-  const auto profiles = size_profiles(opts.quick);
+  auto profiles = size_profiles(opts.quick);
+  if (opts.only_payload != 0) {
+    std::erase_if(profiles,
+                  [&](const SizeProfile& p) { return p.payload_size != opts.only_payload; });
+    if (profiles.empty()) {
+      std::cerr << "no payload size " << opts.only_payload << " (64 or 65536)\n";
+      return 2;
+    }
+  }
   const ScratchDir scratch;
   const auto start = std::chrono::steady_clock::now();
 

@@ -3,6 +3,7 @@
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
 
+#include "api/executor_target.hpp"
 #include "rpc/session.hpp"
 
 namespace plexus {
@@ -46,10 +47,10 @@ namespace {
 // True on a thread that runs the io_context behind a strand executor.
 bool runs_io_context(const asio::any_io_executor& ex) {
   using Strand = asio::strand<asio::io_context::executor_type>;
-  if (const auto* strand = ex.target<Strand>()) {
+  if (const auto* strand = detail::executor_target<Strand>(ex)) {
     return strand->get_inner_executor().running_in_this_thread();
   }
-  if (const auto* io = ex.target<asio::io_context::executor_type>()) {
+  if (const auto* io = detail::executor_target<asio::io_context::executor_type>(ex)) {
     return io->running_in_this_thread();
   }
   return false;

@@ -10,6 +10,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "api/executor_target.hpp"
 #include "observe/metrics.hpp"
 #include "platform/posix/process.hpp"
 
@@ -66,8 +67,10 @@ asio::any_io_executor Runtime::serial_executor() {
 
 bool Runtime::running_in(const asio::any_io_executor& executor) {
   using Strand = asio::strand<asio::io_context::executor_type>;
-  if (const auto* strand = executor.target<Strand>()) return strand->running_in_this_thread();
-  if (const auto* io = executor.target<asio::io_context::executor_type>()) {
+  if (const auto* strand = detail::executor_target<Strand>(executor)) {
+    return strand->running_in_this_thread();
+  }
+  if (const auto* io = detail::executor_target<asio::io_context::executor_type>(executor)) {
     return io->running_in_this_thread();
   }
   return false;
