@@ -5,15 +5,39 @@ namespace plexus::policy {
 void ResponseCache::erase(Lru::iterator it) {
   bytes_ -= cost(*it);
   index_.erase(std::string_view(it->key));
+  if (!it->alias.empty()) index_.erase(std::string_view(it->alias));
   lru_.erase(it);
 }
 
-std::optional<ResponseCache::Hit> ResponseCache::get(std::string_view key) {
+void ResponseCache::set_alias(Lru::iterator it, std::string_view alias) {
+  if (alias.empty() || alias == it->key || alias == it->alias) return;
+  // An alias is a request whose canonical form is this entry's key, so it can never name a
+  // different entry; a stale mapping (defensive) is left alone rather than stolen.
+  if (index_.contains(alias)) return;
+  if (bytes_ - cost(*it) + it->key.size() + alias.size() + it->response->size() >
+      options_.max_bytes) {
+    return;  // an alias never evicts anything
+  }
+  bytes_ -= cost(*it);
+  if (!it->alias.empty()) index_.erase(std::string_view(it->alias));
+  it->alias.assign(alias);
+  index_.emplace(std::string_view(it->alias), it);
+  bytes_ += cost(*it);
+}
+
+void ResponseCache::add_alias(std::string_view key, std::string_view alias) {
+  std::lock_guard lock(mu_);
+  if (auto found = index_.find(key); found != index_.end() && found->second->key == key) {
+    set_alias(found->second, alias);
+  }
+}
+
+std::optional<ResponseCache::Hit> ResponseCache::get(std::string_view key, bool count_miss) {
   const auto now = clock_->now();
   std::lock_guard lock(mu_);
   auto found = index_.find(key);
   if (found == index_.end()) {
-    bump(counters_.cache_misses);
+    if (count_miss) bump(counters_.cache_misses);
     return std::nullopt;
   }
   auto it = found->second;
@@ -21,7 +45,7 @@ std::optional<ResponseCache::Hit> ResponseCache::get(std::string_view key) {
   if (age >= options_.ttl) {
     erase(it);
     bump(counters_.cache_expired);
-    bump(counters_.cache_misses);
+    if (count_miss) bump(counters_.cache_misses);
     return std::nullopt;
   }
   lru_.splice(lru_.begin(), lru_, it);
@@ -31,9 +55,12 @@ std::optional<ResponseCache::Hit> ResponseCache::get(std::string_view key) {
 }
 
 void ResponseCache::put(std::string key, std::string response,
-                        std::chrono::nanoseconds handler_time) {
+                        std::chrono::nanoseconds handler_time, std::string_view alias) {
   const auto now = clock_->now();
-  Entry entry{std::move(key), std::make_shared<const std::string>(std::move(response)), now,
+  Entry entry{std::move(key),
+              {},
+              std::make_shared<const std::string>(std::move(response)),
+              now,
               handler_time};
   const std::size_t size = cost(entry);
   if (size > options_.max_bytes || options_.max_entries == 0) return;
@@ -49,6 +76,7 @@ void ResponseCache::put(std::string key, std::string response,
   lru_.push_front(std::move(entry));
   index_.emplace(std::string_view(lru_.front().key), lru_.begin());
   bytes_ += size;
+  set_alias(lru_.begin(), alias);
   bump(counters_.cache_stores);
 }
 

@@ -29,10 +29,16 @@ class ResponseCache {
       : options_(std::move(options)), clock_(std::move(clock)), counters_(counters) {}
 
   const CacheOptions& options() const { return options_; }
-  // A fresh entry for `key`, or nullopt (counted as a miss; an expired entry is dropped).
-  std::optional<Hit> get(std::string_view key);
-  // Stores (replacing any entry for `key`); an entry larger than max_bytes is not kept.
-  void put(std::string key, std::string response, std::chrono::nanoseconds handler_time);
+  // A fresh entry whose key or alias is `key`, or nullopt (an expired entry is dropped). A miss
+  // is counted unless `count_miss` is false (a first, cheap probe that another lookup follows).
+  std::optional<Hit> get(std::string_view key, bool count_miss = true);
+  // Stores (replacing any entry for `key`); an entry larger than max_bytes is not kept. `alias`
+  // (when not empty and not the key itself) finds the entry too: the raw request bytes whose
+  // canonical form is `key`, so that the same bytes next time are a hit without a JSON parse.
+  void put(std::string key, std::string response, std::chrono::nanoseconds handler_time,
+           std::string_view alias = {});
+  // Makes `alias` find the entry stored under `key` (replacing that entry's previous alias).
+  void add_alias(std::string_view key, std::string_view alias);
   // Drops every entry (prefix empty) or those whose key starts with `prefix`; returns how many.
   std::size_t invalidate(std::string_view prefix = {});
   std::size_t size() const;
@@ -41,6 +47,7 @@ class ResponseCache {
  private:
   struct Entry {
     std::string key;
+    std::string alias;  // empty: none
     std::shared_ptr<const std::string> response;
     Clock::time_point stored;
     std::chrono::nanoseconds handler_time;
@@ -52,7 +59,10 @@ class ResponseCache {
   };
 
   void erase(Lru::iterator it);
-  static std::size_t cost(const Entry& e) { return e.key.size() + e.response->size(); }
+  void set_alias(Lru::iterator it, std::string_view alias);  // under mu_
+  static std::size_t cost(const Entry& e) {
+    return e.key.size() + e.alias.size() + e.response->size();
+  }
 
   CacheOptions options_;
   std::shared_ptr<const Clock> clock_;

@@ -78,8 +78,18 @@ std::optional<rpc::Answer> Chain::cache_lookup(CallContext&, std::string_view pa
     hit = cache_->get(payload);  // no key string is built for a hit
     if (!hit) st.key = std::string(payload);
   } else {
-    st.key = cache_key(payload, &st.doc);
-    hit = cache_->get(st.key);
+    // The same bytes as an earlier request are a hit without parsing them (the entry keeps the
+    // raw request as an alias of its canonical key); other spellings parse and canonicalize.
+    hit = cache_->get(payload, /*count_miss=*/false);
+    if (!hit) {
+      st.key = cache_key(payload, &st.doc);
+      hit = cache_->get(st.key);
+      if (hit) {
+        cache_->add_alias(st.key, payload);
+      } else if (payload != st.key) {
+        st.alias = std::string(payload);
+      }
+    }
   }
   if (!hit) return std::nullopt;
   ResponseInfo info;
@@ -229,7 +239,7 @@ void Chain::finish(Result<std::string> result, CallState st, std::chrono::nanose
   info.handler_time = std::chrono::duration_cast<std::chrono::microseconds>(handler_time);
   if (cache_) {
     info.cache = ResponseInfo::Cache::miss;
-    if (result) cache_->put(std::move(st.key), *result, handler_time);
+    if (result) cache_->put(std::move(st.key), *result, handler_time, st.alias);
   }
   release_slot();
   done({std::move(result), info});
@@ -242,7 +252,8 @@ std::size_t Chain::warm_up() {
     std::size_t stored = 0;
     explicit Fill(Chain& c) : chain(c) {}
     void put(std::string_view request_payload, std::string response) override {
-      chain.cache_->put(chain.cache_key(request_payload, nullptr), std::move(response), {});
+      chain.cache_->put(chain.cache_key(request_payload, nullptr), std::move(response), {},
+                        request_payload);
       ++stored;
     }
   } fill(*this);

@@ -50,6 +50,7 @@ class Chain final : public rpc::CallInterceptor, public std::enable_shared_from_
   struct CallState {
     std::optional<nlohmann::json> doc;  // the parsed payload, parsed at most once
     std::string key;                    // the cache key, when the handler caches
+    std::string alias;                  // the raw request, when it differs from the key
     bool breaker_admitted = false;
   };
 

@@ -352,8 +352,11 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     return;
   }
   std::shared_ptr<const HandlerEntry> entry = it->second;  // survives re-registration mid-call
-  spdlog::debug("plexus: call {} \"{}\" from \"{}\" ({}) trace={}", id, md.method, identity_.name,
-                identity_.address, md.trace_id.empty() ? "-" : md.trace_id);
+  // Guarded: even a disabled spdlog::debug costs a call and argument set-up on every request.
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("plexus: call {} \"{}\" from \"{}\" ({}) trace={}", id, md.method, identity_.name,
+                  identity_.address, md.trace_id.empty() ? "-" : md.trace_id);
+  }
   if (std::holds_alternative<StreamHandler>(entry->fn)) {
     send_error(id,
                Error{StatusCode::failed_precondition,
@@ -732,10 +735,12 @@ void Session::call(CallId id, std::string method, std::string payload, const Cal
     return;
   }
   counters_.calls_out.fetch_add(1, std::memory_order_relaxed);
-  spdlog::debug(
-      "plexus: call {} \"{}\" to \"{}\" ({}) trace={}", id, method, identity_.name,
-      identity_.address,
-      options.trace_id.empty() ? std::string_view("-") : std::string_view(options.trace_id));
+  if (spdlog::should_log(spdlog::level::debug)) {  // as for requests: off the hot path
+    spdlog::debug(
+        "plexus: call {} \"{}\" to \"{}\" ({}) trace={}", id, method, identity_.name,
+        identity_.address,
+        options.trace_id.empty() ? std::string_view("-") : std::string_view(options.trace_id));
+  }
   PendingCall pending{std::move(done), nullptr, options.response_info};
   if (options.timeout) {
     pending.deadline = std::make_unique<asio::steady_timer>(executor_, *options.timeout);

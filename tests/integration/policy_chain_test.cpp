@@ -82,13 +82,21 @@ TEST_F(PolicyChain, CacheHitAnswersWithoutTheHandlerAndSaysSo) {
   EXPECT_EQ(runs.load(), 1);
   EXPECT_EQ(second.cache, ResponseInfo::Cache::hit);
   EXPECT_EQ(second.cache_age, std::chrono::microseconds(250000));
+  // The same bytes again: found by the raw request (an alias of the canonical key), no parse.
+  ResponseInfo third;
+  co.response_info = &third;
+  auto c = client_->call("search", R"({ "n": 1, "q": "x" })", co);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(*c, *a);
+  EXPECT_EQ(third.cache, ResponseInfo::Cache::hit);
+  EXPECT_EQ(runs.load(), 1);
 
   clock_->advance(milliseconds(750));  // the TTL has passed
   ASSERT_TRUE(client_->call("search", R"({"q":"x","n":1})"));
   EXPECT_EQ(runs.load(), 2);
   const auto stats = server_->policy_stats("search");
   ASSERT_TRUE(stats);
-  EXPECT_EQ(stats->cache_hits, 1u);
+  EXPECT_EQ(stats->cache_hits, 2u);
   EXPECT_EQ(stats->cache_misses, 2u);
   EXPECT_EQ(stats->cache_expired, 1u);
 }

@@ -83,5 +83,44 @@ TEST(ResponseCache, InvalidatesAllOrByPrefix) {
   EXPECT_EQ(f.counters.snapshot().cache_invalidated, 3u);
 }
 
+TEST(ResponseCache, AliasFindsTheEntryAndGoesWithIt) {
+  Fixture f;
+  CacheOptions o;
+  o.max_bytes = 100;
+  auto cache = f.make(o);
+  const std::string key = R"({"a":1,"b":2})";
+  const std::string raw = R"({ "b": 2, "a": 1 })";
+  cache.put(key, "answer", {}, raw);
+  EXPECT_EQ(cache.bytes(), key.size() + raw.size() + 6);
+  auto hit = cache.get(raw);
+  ASSERT_TRUE(hit);
+  EXPECT_EQ(*hit->response, "answer");
+  // A second spelling replaces the first alias; the key itself still finds the entry.
+  const std::string raw2 = R"({"b":2,"a":1})";
+  cache.add_alias(key, raw2);
+  EXPECT_TRUE(cache.get(raw2));
+  EXPECT_FALSE(cache.get(raw, /*count_miss=*/false));
+  EXPECT_TRUE(cache.get(key));
+  EXPECT_EQ(cache.bytes(), key.size() + raw2.size() + 6);
+  // Invalidation by key prefix removes the alias with its entry.
+  EXPECT_EQ(cache.invalidate(R"({"a")"), 1u);
+  EXPECT_FALSE(cache.get(raw2));
+  EXPECT_EQ(cache.bytes(), 0u);
+  const auto s = f.counters.snapshot();
+  EXPECT_EQ(s.cache_hits, 3u);
+  EXPECT_EQ(s.cache_misses, 1u) << "the uncounted probe is not a miss";
+}
+
+TEST(ResponseCache, AliasNeverEvicts) {
+  Fixture f;
+  CacheOptions o;
+  o.max_bytes = 10;
+  auto cache = f.make(o);
+  cache.put("k", "12345678", {}, "too long an alias");  // 9 bytes; the alias would not fit
+  EXPECT_TRUE(cache.get("k"));
+  EXPECT_FALSE(cache.get("too long an alias"));
+  EXPECT_EQ(cache.bytes(), 9u);
+}
+
 }  // namespace
 }  // namespace plexus::policy
