@@ -281,7 +281,7 @@ void Server::shutdown(Millis drain) {
     std::unique_lock lock(mu_);
     changed_.wait_for(lock, drain, [&] {
       for (const auto& [_, s] : sessions_) {
-        if (s->inbound_in_flight() > 0) return false;
+        if (s->serving()) return false;  // calls and streams both hold the drain
       }
       return true;
     });

@@ -601,7 +601,7 @@ void Session::erase_inbound(std::unordered_map<CallId, InboundEntry>::iterator i
   if (it->second.deadline) it->second.deadline->cancel();
   inbound_.erase(it);
   inbound_count_.store(inbound_.size(), std::memory_order_release);
-  if (inbound_.empty() && callbacks_.on_idle) callbacks_.on_idle(*this);
+  if (!serving() && callbacks_.on_idle) callbacks_.on_idle(*this);
 }
 
 void Session::complete_outbound(CallId id, Result<std::string> result) {

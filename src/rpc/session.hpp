@@ -136,6 +136,12 @@ class Session final : public transport::ConnectionDelegate,
   bool accepting_calls() const { return ready() && !peer_goaway_; }
   bool closed() const { return closed_.load(std::memory_order_acquire); }
   std::size_t inbound_in_flight() const { return inbound_count_.load(std::memory_order_acquire); }
+  // Streams the peer opened here whose handler has not finished.
+  std::size_t streams_being_served() const {
+    return accepted_stream_count_.load(std::memory_order_acquire);
+  }
+  // Calls or streams still being served: a graceful drain waits for both.
+  bool serving() const { return inbound_in_flight() + streams_being_served() > 0; }
   std::uint32_t peer_max_message_size() const { return peer_max_.load(std::memory_order_acquire); }
   CallId next_call_id() { return call_ids_->fetch_add(1, std::memory_order_relaxed); }
   const PeerIdentity& identity() const { return identity_; }  // complete once ready()
@@ -226,6 +232,8 @@ class Session final : public transport::ConnectionDelegate,
   static constexpr std::size_t kMaxSpareNodes = 256;
   std::unordered_map<CallId, InboundEntry> inbound_;
   std::atomic<std::size_t> inbound_count_{0};
+  std::atomic<std::size_t> accepted_stream_count_{
+      0};  // accepted_streams_.size(), readable anywhere
   std::shared_ptr<std::atomic<CallId>> call_ids_;
   std::atomic<std::uint32_t> peer_max_{0};
   std::atomic<bool> ready_{false};

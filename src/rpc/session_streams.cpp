@@ -67,7 +67,13 @@ Result<void> Session::send_stream_frame(FrameKind kind, std::uint64_t wire_id,
 }
 
 void Session::forget_stream(std::uint64_t id, bool opened_here) {
-  (opened_here ? opened_streams_ : accepted_streams_).erase(id);
+  if (opened_here) {
+    opened_streams_.erase(id);
+    return;
+  }
+  accepted_streams_.erase(id);
+  accepted_stream_count_.store(accepted_streams_.size(), std::memory_order_release);
+  if (!serving() && callbacks_.on_idle) callbacks_.on_idle(*this);  // a drain may be waiting
 }
 
 void Session::handle_stream_frame(const wire::FrameView& frame, const wire::Metadata& md) {
@@ -155,6 +161,7 @@ void Session::accept_stream(const wire::FrameView& frame, const wire::Metadata& 
     if (auto a = weak.lock()) a->ctx.cancel();
   });
   accepted_streams_.emplace(id, accepted->core);
+  accepted_stream_count_.store(accepted_streams_.size(), std::memory_order_release);
   accepted->core->attach(weak_from_this(), id, /*opener=*/false, *md.credit_items,
                          *md.credit_bytes);
   // The opener's initial window for what it writes.
@@ -191,6 +198,7 @@ void Session::close_streams(const Error& reason) {
   auto accepted = std::move(accepted_streams_);
   opened_streams_.clear();
   accepted_streams_.clear();
+  accepted_stream_count_.store(0, std::memory_order_release);
   for (auto& [_, core] : opened) core->on_cancel(reason);
   for (auto& [_, core] : accepted) core->on_cancel(reason);
 }

@@ -2,7 +2,9 @@
 // bidirectional, credit-based flow control under a slow consumer, cancel from either end, errors
 // mid-stream and a clean end.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
+#include <csignal>
 #include <future>
 #include <nlohmann/json.hpp>
 
@@ -164,6 +166,24 @@ TEST_P(StreamTest, ErrorMidStreamKeepsCodeMessageAndDetails) {
   ASSERT_TRUE(outcome);
   ASSERT_FALSE(*outcome);
   EXPECT_EQ(outcome->error().code, StatusCode::resource_exhausted);
+}
+
+// A graceful shutdown waits for a stream being served as it does for a call: the reader gets
+// every item and a clean end, then the server exits by itself.
+TEST_P(StreamTest, GracefulShutdownLetsAnOpenStreamFinish) {
+  Stream s = client_->open_stream("stream.count", R"({"n":1000,"size":16})");
+  // Well inside the 256-item window: the producer is still running (waiting for credit).
+  for (int i = 0; i < 10; ++i) {
+    auto r = s.read();
+    ASSERT_TRUE(r && *r) << (r ? "early end" : r.error().to_string());
+  }
+  server_.signal(SIGTERM);
+  auto [items, end] = drain(s);
+  ASSERT_TRUE(end) << end.error().to_string();
+  EXPECT_EQ(items.size(), 990u);
+  const auto status = server_.wait_exit(Millis{15000});
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
 }
 
 TEST_P(StreamTest, ClientToServerStreamAnswersAtTheEnd) {
