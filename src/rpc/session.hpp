@@ -163,6 +163,9 @@ class Session final : public transport::ConnectionDelegate,
   // Streams (session_streams.cpp), on the strand. open_stream sends STREAM_OPEN for `core` or
   // ends it at once with the reason it cannot open (not connected, peer without streams).
   void open_stream(std::shared_ptr<StreamCore> core, std::string method, std::string payload);
+  // Forwarded to the connection (Connection::hold_writes): a stream producer's burst.
+  void hold_writes() { connection_->hold_writes(); }
+  void release_writes() { connection_->release_writes(); }
   Result<void> send_stream_frame(wire::FrameKind kind, std::uint64_t wire_id,
                                  const wire::Metadata& md, std::string payload);
   void forget_stream(std::uint64_t id, bool opened_here);

@@ -202,8 +202,24 @@ void StreamCore::write(std::string item, StreamWriteCallback done) {
     return;
   }
   if (attached_ && send_items_ > 0 && send_bytes_ > 0) {
+    // With credit a write completes at once, and a producer looping on writes would send one
+    // frame per syscall and wake the reader once per item. Instead its frames are held in the
+    // connection while its own completions are still queued (it is about to write again) and
+    // leave together when it stops, runs out of credit, or kMaxHeld* is reached. A single
+    // write is delayed by one pass through the executor queue, no more.
+    const std::size_t size = item.size();
+    hold_writes();
     send_data(std::move(item));
-    post_write(std::move(done), {});
+    ++completions_queued_;
+    asio::post(executor_, [self = shared_from_this(), done = std::move(done)]() mutable {
+      --self->completions_queued_;
+      done({});
+    });
+    constexpr std::size_t kMaxHeldItems = 64;
+    constexpr std::size_t kMaxHeldBytes = 256 * 1024;
+    if (++held_items_ >= kMaxHeldItems || (held_bytes_ += size) >= kMaxHeldBytes) {
+      release_writes();
+    }
     return;
   }
   // Out of credit: the writer stays suspended until the peer grants more.
@@ -231,6 +247,36 @@ void StreamCore::send_data(std::string item) {
   progress_total_out_.reset();
   progress_done_out_.reset();
   send_frame(FrameKind::stream_data, md, std::move(item));
+}
+
+void StreamCore::hold_writes() {
+  if (holding_writes_) return;
+  auto s = session_.lock();
+  if (!s) return;
+  s->hold_writes();
+  holding_writes_ = true;
+  schedule_release();
+}
+
+void StreamCore::schedule_release() {
+  asio::post(executor_, [self = shared_from_this()] {
+    if (!self->holding_writes_) return;
+    // A completion still queued means the producer is about to write again: keep holding.
+    // FIFO order guarantees it runs before this check comes round again.
+    if (self->completions_queued_ > 0 && self->state_ == State::open) {
+      self->schedule_release();
+      return;
+    }
+    self->release_writes();
+  });
+}
+
+void StreamCore::release_writes() {
+  if (!holding_writes_) return;
+  holding_writes_ = false;
+  held_items_ = 0;
+  held_bytes_ = 0;
+  if (auto s = session_.lock()) s->release_writes();
 }
 
 void StreamCore::post_write(StreamWriteCallback done, Result<void> r) {
@@ -325,6 +371,7 @@ void StreamCore::terminate(const Error& reason, bool tell_peer) {
 }
 
 void StreamCore::detach() {
+  release_writes();  // what the producer wrote last still leaves
   if (!attached_) return;
   attached_ = false;
   if (auto s = session_.lock()) s->forget_stream(id_, opener_);

@@ -70,6 +70,10 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   void detach();
   void post_read(Result<std::optional<std::string>> r);
   void post_write(StreamWriteCallback done, Result<void> r);
+  // Write coalescing: see StreamCore::write.
+  void hold_writes();
+  void schedule_release();
+  void release_writes();
   Error over_error() const;
 
   asio::any_io_executor executor_;
@@ -98,6 +102,10 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   StreamWriteCallback pending_write_;
   std::optional<std::uint64_t> progress_total_out_;
   std::optional<std::uint64_t> progress_done_out_;
+  bool holding_writes_ = false;         // this core holds the connection's writes (one hold)
+  std::size_t completions_queued_ = 0;  // write completions posted and not yet run
+  std::size_t held_items_ = 0;          // items queued under the current hold
+  std::size_t held_bytes_ = 0;
 
   std::function<void()> cancel_hook_;
 

@@ -105,6 +105,13 @@ class Connection {
   // Delivers what was held back (never inside this call) and reads again.
   virtual void resume_reading() = 0;
 
+  // Coalescing for a sender that knows more frames follow at once (a stream producer whose
+  // writes complete without waiting): between hold_writes() and the matching release_writes()
+  // frames only queue; the release writes them all in one gather write. Calls nest. A transport
+  // that does not coalesce this way may ignore both (the defaults).
+  virtual void hold_writes() {}
+  virtual void release_writes() {}
+
   virtual void set_peer_max_message_size(std::uint32_t bytes) = 0;
   virtual std::uint32_t peer_max_message_size() const = 0;
   virtual bool is_open() const = 0;

@@ -68,7 +68,7 @@ Result<void> StreamConnection<P>::send(wire::FrameKind kind, std::uint64_t id,
   auto encoded = wire::encode_frame(kind, id, md, payload, peer_max_, pending_.bytes);
   if (!encoded) return encoded;
   ++stats_.frames_out;
-  if (!write_in_flight_ && !in_input_) start_write();
+  if (!write_in_flight_ && !in_input_ && writes_held_ == 0) start_write();
   return {};
 }
 
@@ -81,7 +81,7 @@ Result<void> StreamConnection<P>::send_owned(wire::FrameKind kind, std::uint64_t
   if (!head) return head;
   pending_.large.push_back({pending_.bytes.size(), std::move(payload)});
   ++stats_.frames_out;
-  if (!write_in_flight_ && !in_input_) start_write();
+  if (!write_in_flight_ && !in_input_ && writes_held_ == 0) start_write();
   return {};
 }
 
@@ -254,6 +254,14 @@ void StreamConnection<P>::process_input() {
     delegate_->on_malformed(r.error);
     close(r.error, /*flush=*/true);
     return;
+  }
+}
+
+template <typename P>
+void StreamConnection<P>::release_writes() {
+  if (writes_held_ == 0 || --writes_held_ > 0) return;
+  if (!closed_ && !write_in_flight_ && !in_input_ && !pending_.bytes.empty()) {
+    start_write(/*try_now=*/true);
   }
 }
 

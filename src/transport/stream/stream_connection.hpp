@@ -34,6 +34,8 @@ class StreamConnection final : public Connection,
   void close(const Error& reason, bool flush) override;
   void pause_reading() override { read_paused_ = true; }
   void resume_reading() override;
+  void hold_writes() override { ++writes_held_; }
+  void release_writes() override;
 
   void set_peer_max_message_size(std::uint32_t bytes) override { peer_max_ = bytes; }
   std::uint32_t peer_max_message_size() const override { return peer_max_; }
@@ -95,6 +97,7 @@ class StreamConnection final : public Connection,
   // While the frames of one read are handed to the delegate, what it sends is only queued;
   // on_read then writes it all at once (see there).
   bool in_input_ = false;
+  int writes_held_ = 0;         // hold_writes() nesting: frames queue until it is back to 0
   bool sync_write_ok_ = false;  // the socket is in non-blocking mode, so write_some never blocks
 
   bool closing_ = false;  // close(flush) requested: stop reading, finish the writes
