@@ -139,13 +139,17 @@ class ObserveTest : public ::testing::Test {
   }
 
   // One of each decision the module families count, with known totals (asserted in
-  // ModuleFamiliesCountEachDecisionExactly): a cache miss then a hit on p.search; 6 calls to
+  // ModuleFamiliesCountEachDecisionExactly): a cache miss then a hit on p.search; a request
+  // fib's JSON Schema refuses (looked up in its cache first: a miss); 6 calls to
   // p.limited (burst 5 per client), the last refused; 5 failures of p.dep, which open its
   // breaker, then one call it fails fast; 100 server publishes to a drop_newest subscription
   // with room for 10 (90 dropped, 10 delivered).
   void make_decisions(Inbox& inbox) {
     ASSERT_TRUE(client_->call("p.search", R"({"q":"ada"})"));
     ASSERT_TRUE(client_->call("p.search", R"({ "q": "ada" })"));  // same canonical key: a hit
+    auto invalid = client_->call("fib", R"({"n":-1})");  // the demo's schema: a cache miss first
+    ASSERT_FALSE(invalid);
+    ASSERT_EQ(invalid.error().code, StatusCode::invalid_argument);
     for (int i = 0; i < 5; ++i) ASSERT_TRUE(client_->call("p.limited", ""));
     auto limited = client_->call("p.limited", "");
     ASSERT_FALSE(limited);
@@ -220,13 +224,18 @@ TEST_F(ObserveTest, ModuleFamiliesCountEachDecisionExactly) {
   const auto m = get(server_.http_address(), "/metrics");
   ASSERT_EQ(m.status, 200);
   const auto& t = m.body;
-  // Response cache (p.search; the demo's fib caches too and was not called).
+  // Response cache (p.search; the demo's fib caches too).
   EXPECT_EQ(series(t, R"(plexus_cache_hits_total{method="p.search"})"), 1) << t;
   EXPECT_EQ(series(t, R"(plexus_cache_misses_total{method="p.search"})"), 1);
   EXPECT_EQ(series(t, R"(plexus_cache_entries{method="p.search"})"), 1);
   EXPECT_GT(series(t, R"(plexus_cache_size_bytes{method="p.search"})"), 0);
   EXPECT_EQ(series(t, R"(plexus_cache_evictions_total{method="p.search",reason="expired"})"), 0);
   EXPECT_EQ(series(t, R"(plexus_cache_hits_total{method="fib"})"), 0);
+  EXPECT_EQ(series(t, R"(plexus_cache_misses_total{method="fib"})"), 1);
+  EXPECT_EQ(series(t, R"(plexus_cache_entries{method="fib"})"), 0) << "refused: not stored";
+  // Schema validation (fib only).
+  EXPECT_EQ(series(t, R"(plexus_validation_failures_total{method="fib"})"), 1);
+  EXPECT_EQ(series(t, R"(plexus_validation_failures_total{method="p.search"})"), -1);
   EXPECT_EQ(series(t, R"(plexus_cache_hits_total{method="p.limited"})"), -1) << "no cache there";
   // Rate limit (p.limited: 5 per client, then refused).
   EXPECT_EQ(series(t, R"(plexus_rate_limit_rejections_total{method="p.limited",scope="client"})"),
