@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
@@ -25,6 +26,13 @@
 #include "plexus/runtime.hpp"
 
 namespace plexus {
+
+namespace observe {
+class Counter;
+}  // namespace observe
+namespace rpc {
+struct StreamTotals;
+}  // namespace rpc
 
 struct ReconnectOptions {
   bool enabled = true;
@@ -158,6 +166,12 @@ class Client final : public Caller, public HandlerRegistry {
   bool session_alive_ = false;                            // guarded by mu_
   std::atomic<bool> close_requested_{false};
   std::shared_ptr<Breakers> breakers_;  // null without ClientOptions::breaker
+  // Metrics (runtime_.metrics()): what this client's streams did, the reconnect counter, and
+  // the collectors and status-page sections removed in ~Client.
+  std::shared_ptr<rpc::StreamTotals> stream_totals_;
+  observe::Counter* reconnects_metric_ = nullptr;
+  std::vector<std::uint64_t> metric_collectors_;
+  std::vector<std::uint64_t> metric_sections_;
 };
 
 }  // namespace plexus

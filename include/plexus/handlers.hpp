@@ -19,6 +19,9 @@ namespace rpc {
 class HandlerTable;
 struct HandlerEntry;
 }  // namespace rpc
+namespace policy {
+class Chain;
+}  // namespace policy
 
 class HandlerRegistry {
  public:
@@ -56,6 +59,11 @@ class HandlerRegistry {
   std::size_t warm_up();
 
   const std::shared_ptr<rpc::HandlerTable>& handler_table() const { return table_; }
+
+ protected:
+  // The chains of every method registered with policies, by method name (for the metrics
+  // collectors, which read their counters, breaker state and cache size). Any thread.
+  std::vector<std::shared_ptr<policy::Chain>> policy_chains() const;
 
  private:
   struct Policies;

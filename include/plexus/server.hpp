@@ -120,6 +120,7 @@ class Server final : public HandlerRegistry {
   // Observability (server_observe.cpp): metric collectors, plexus.stats, the HTTP endpoint.
   struct Observability;
   void init_observability();
+  void init_module_metrics();  // pub/sub, streams, handler policies
   Result<void> start_http();
   nlohmann::json health() const;
 

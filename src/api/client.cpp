@@ -2,13 +2,16 @@
 #include "plexus/server.hpp"
 
 #include <future>
+#include <map>
 #include <random>
 #include <unordered_map>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 
+#include "api/metric_families.hpp"
 #include "observe/metrics.hpp"
 #include "policy/breaker.hpp"
 #include "rpc/backoff.hpp"
@@ -66,23 +69,35 @@ Result<std::unique_ptr<Client>> Client::connect(Runtime& runtime, ClientOptions 
   return client;
 }
 
-// One breaker per method, made on first use. Shared with completions, which may outlive a call
-// to close().
+// One breaker per method, made on first use, each with its own counters (exported per method).
+// Shared with completions, which may outlive a call to close(), and with the metrics collectors.
 struct Client::Breakers {
   BreakerOptions options;
   std::shared_ptr<const Clock> clock;
   std::string target;
-  policy::PolicyCounters counters;
+  struct Entry {
+    policy::PolicyCounters counters;
+    policy::CircuitBreaker breaker;  // counts into `counters` (declared first)
+    Entry(const std::string& name, const BreakerOptions& o, std::shared_ptr<const Clock> c)
+        : breaker(name, o, std::move(c), counters) {}
+  };
   std::mutex mu;
-  std::unordered_map<std::string, std::shared_ptr<policy::CircuitBreaker>> by_method;  // by mu
+  std::map<std::string, std::shared_ptr<Entry>> by_method;  // guarded by mu
 
   std::shared_ptr<policy::CircuitBreaker> get(const std::string& method) {
     std::lock_guard lock(mu);
-    auto& b = by_method[method];
-    if (!b) {
-      b = std::make_shared<policy::CircuitBreaker>(target + " " + method, options, clock, counters);
+    auto& e = by_method[method];
+    if (!e) e = std::make_shared<Entry>(target + " " + method, options, clock);
+    return std::shared_ptr<policy::CircuitBreaker>(e, &e->breaker);  // keeps the entry alive
+  }
+
+  std::vector<BreakerRow> rows() {
+    std::vector<BreakerRow> out;
+    std::lock_guard lock(mu);
+    for (const auto& [method, e] : by_method) {
+      out.push_back({"client", target, method, e->breaker.state(), e->counters.snapshot()});
     }
-    return b;
+    return out;
   }
 };
 
@@ -91,20 +106,42 @@ Client::Client(Runtime& runtime, ClientOptions options)
       options_(std::move(options)),
       serial_(runtime.serial_executor()),
       call_ids_(std::make_shared<std::atomic<CallId>>(1)),
-      reconnect_timer_(serial_) {
+      reconnect_timer_(serial_),
+      stream_totals_(std::make_shared<rpc::StreamTotals>()) {
+  auto& reg = runtime_.metrics();
+  reconnects_metric_ =
+      &reg.counter("plexus_client_reconnects_total",
+                   "Times a client on this runtime connected again after losing its server")
+           .with();
   if (options_.breaker) {
     breakers_ = std::make_shared<Breakers>();
     breakers_->options = *options_.breaker;
     breakers_->clock = options_.clock ? options_.clock : Clock::steady();
     breakers_->target = options_.address;
+    add_breaker_metrics(
+        reg, [b = breakers_] { return b->rows(); }, metric_collectors_, metric_sections_);
   }
+  add_stream_metrics(reg, "client", stream_totals_, metric_collectors_);
 }
 
 PolicyStats Client::breaker_stats() const {
-  return breakers_ ? breakers_->counters.snapshot() : PolicyStats{};
+  PolicyStats sum;
+  if (!breakers_) return sum;
+  for (const auto& r : breakers_->rows()) {
+    sum.breaker_rejected += r.stats.breaker_rejected;
+    sum.breaker_opened += r.stats.breaker_opened;
+    sum.breaker_half_opened += r.stats.breaker_half_opened;
+    sum.breaker_closed += r.stats.breaker_closed;
+    sum.breaker_successes += r.stats.breaker_successes;
+    sum.breaker_failures += r.stats.breaker_failures;
+  }
+  return sum;
 }
 
 Client::~Client() {
+  auto& reg = runtime_.metrics();
+  for (const auto id : metric_collectors_) reg.remove_collector(id);
+  for (const auto id : metric_sections_) reg.remove_section(id);
   close();  // returns once no session refers to this object
   // Wait until the strand has run everything that refers to this object.
   if (!runtime_.on_io_thread()) {
@@ -161,6 +198,7 @@ void Client::dial() {
                     so.handshake_timeout = options_.connect_timeout;
                     so.call_ids = call_ids_;
                     so.batching = options_.batching;
+                    so.stream_totals = stream_totals_;
                     so.heartbeat_failures =
                         &runtime_.metrics()
                              .counter("plexus_heartbeat_failures_total",
@@ -215,7 +253,7 @@ void Client::on_session_ready(const std::shared_ptr<rpc::Session>& session, Resu
   }
   if (ever_connected_) {
     reconnects_.fetch_add(1);
-    runtime_.metrics().counter("plexus_client_reconnects_total", {}).with().inc();
+    reconnects_metric_->inc();
     spdlog::info("plexus: reconnected to {}", options_.address);
   }
   ever_connected_ = true;

@@ -146,6 +146,14 @@ std::optional<PolicyStats> HandlerRegistry::policy_stats(std::string_view method
   return chain->stats();
 }
 
+std::vector<std::shared_ptr<policy::Chain>> HandlerRegistry::policy_chains() const {
+  std::vector<std::shared_ptr<policy::Chain>> out;
+  std::lock_guard lock(policies_->mu);
+  out.reserve(policies_->chains.size());
+  for (const auto& [_, c] : policies_->chains) out.push_back(c);
+  return out;
+}
+
 std::size_t HandlerRegistry::invalidate_cache(std::string_view method,
                                               std::string_view key_prefix) {
   auto chain = policies_->find(method);

@@ -38,6 +38,7 @@ Server::~Server() {
   shutdown(Millis{0});
   observe_->http.reset();  // its threads read this server
   for (const auto id : observe_->collectors) observe_->registry.remove_collector(id);
+  for (const auto id : observe_->sections) observe_->registry.remove_section(id);
 }
 
 Result<void> Server::start() {
@@ -127,6 +128,7 @@ void Server::on_connection(std::shared_ptr<transport::Connection> connection) {
   so.handshake_timeout = options_.handshake_timeout;
   so.batching = options_.batching;
   so.heartbeat_failures = observe_->heartbeat_failures;
+  so.stream_totals = observe_->streams;
   rpc::SessionCallbacks cb;
   cb.on_closed = [this](rpc::Session& s, const Error&) {
     router_->drop_session(&s);

@@ -2,11 +2,14 @@
 // the `plexus.stats` built-in method, the JSON snapshot and the HTTP endpoint.
 #include <spdlog/spdlog.h>
 
+#include "api/metric_families.hpp"
 #include "api/server_observe.hpp"
 #include "observe/method_stats.hpp"
 #include "observe/prometheus_text.hpp"
 #include "platform/posix/process.hpp"
+#include "policy/chain.hpp"
 #include "rpc/handler_table.hpp"
+#include "rpc/pubsub_router.hpp"
 #include "rpc/session.hpp"
 
 namespace plexus {
@@ -113,10 +116,206 @@ void Server::init_observability() {
         out.push_back({{options_.name}, ready() ? 1.0 : 0.0, {}});
       });
 
+  init_module_metrics();
+
   // Reserved name (docs/PROTOCOL.md): the metrics snapshot, for `plexus stats ADDR`.
   handle("plexus.stats", [this](CallContext&, std::string_view) -> Result<std::string> {
     return metrics().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   });
+}
+
+// Pub/sub, streams and handler policies: counters their modules keep, read at scrape time.
+void Server::init_module_metrics() {
+  auto& reg = observe_->registry;
+  auto add = [this, &reg](const std::string& name, const std::string& help, MetricType type,
+                          std::vector<std::string> labels, observe::Registry::CollectFn fn) {
+    observe_->collectors.push_back(
+        reg.add_collector(name, help, type, std::move(labels), std::move(fn)));
+  };
+  auto n = [](std::uint64_t v) { return static_cast<double>(v); };
+
+  // ---- pub/sub (rpc::Router) ----
+  add("plexus_pubsub_published_total", "Publishes routed, from clients and from the server",
+      MetricType::counter, {}, [this, n](std::vector<Sample>& out) {
+        out.push_back({{}, n(router_->stats().published), {}});
+      });
+  add("plexus_pubsub_delivered_total", "Messages handed to a subscriber (callback or connection)",
+      MetricType::counter, {}, [this, n](std::vector<Sample>& out) {
+        out.push_back({{}, n(router_->stats().delivered), {}});
+      });
+  add("plexus_pubsub_dropped_messages_total",
+      "Messages a slow subscriber did not get, by its policy: drop_oldest and drop_newest "
+      "discards, block = a server publish that could not wait for room",
+      MetricType::counter, {"policy"}, [this, n](std::vector<Sample>& out) {
+        const auto st = router_->stats();
+        out.push_back({{"drop_oldest"}, n(st.dropped_oldest), {}});
+        out.push_back({{"drop_newest"}, n(st.dropped_newest), {}});
+        out.push_back({{"block"}, n(st.block_refused), {}});
+      });
+  add("plexus_pubsub_publisher_waits_total",
+      "Times a publisher had to wait for room in a full block-policy queue", MetricType::counter,
+      {}, [this, n](std::vector<Sample>& out) {
+        out.push_back({{}, n(router_->stats().blocked), {}});
+      });
+  add("plexus_pubsub_slow_subscriber_disconnects_total",
+      "Subscribers disconnected because their disconnect-policy queue was full",
+      MetricType::counter, {}, [this, n](std::vector<Sample>& out) {
+        out.push_back({{}, n(router_->stats().disconnected), {}});
+      });
+  // Per pattern: subscriptions and what waits in their queues.
+  auto by_pattern = [this](bool depth) {
+    return [this, depth](std::vector<Sample>& out) {
+      std::map<std::string, double> sums;
+      for (const auto& s : router_->subscriptions()) {
+        sums[s.pattern] += depth ? static_cast<double>(s.queued) : 1.0;
+      }
+      for (const auto& [pattern, v] : sums) out.push_back({{pattern}, v, {}});
+    };
+  };
+  add("plexus_pubsub_subscriptions", "Subscriptions open now, by topic pattern", MetricType::gauge,
+      {"pattern"}, by_pattern(false));
+  add("plexus_pubsub_queued_messages",
+      "Messages waiting in subscription queues now, by topic pattern", MetricType::gauge,
+      {"pattern"}, by_pattern(true));
+  observe_->sections.push_back(reg.add_section("topics", [this] {
+    auto rows = nlohmann::json::array();
+    for (const auto& s : router_->subscriptions()) {
+      rows.push_back({{"pattern", s.pattern},
+                      {"subscriber", s.subscriber},
+                      {"policy", to_string(s.policy)},
+                      {"queued", s.queued},
+                      {"queue_limit", s.queue_limit},
+                      {"delivered", s.delivered},
+                      {"dropped", s.dropped}});
+    }
+    return rows;
+  }));
+
+  // ---- streams ----
+  add_stream_metrics(reg, "server", observe_->streams, observe_->collectors);
+
+  // ---- handler policies (policy::Chain counters, per method with that policy) ----
+  // A collector over the chains that have a policy, `emit` adding its samples for one chain.
+  auto per_chain =
+      [this](bool (*has)(const HandlerOptions&),
+             std::function<void(const policy::Chain&, const PolicyStats&, std::vector<Sample>&)>
+                 emit) {
+        return [this, has, emit = std::move(emit)](std::vector<Sample>& out) {
+          for (const auto& c : policy_chains()) {
+            if (has(c->options())) emit(*c, c->stats(), out);
+          }
+        };
+      };
+  auto cached = [](const HandlerOptions& o) { return o.cache.has_value(); };
+  auto limited = [](const HandlerOptions& o) { return o.rate_limit.has_value(); };
+  auto validated = [](const HandlerOptions& o) { return o.schema.has_value(); };
+  auto bounded = [](const HandlerOptions& o) { return o.concurrency.has_value(); };
+  auto timed = [](const HandlerOptions& o) { return o.timeout.has_value(); };
+  add("plexus_cache_hits_total", "Response cache hits (answered without running the handler)",
+      MetricType::counter, {"method"},
+      per_chain(cached, [n](const policy::Chain& c, const PolicyStats& s, auto& out) {
+        out.push_back({{c.method()}, n(s.cache_hits), {}});
+      }));
+  add("plexus_cache_misses_total", "Response cache misses (expired entries included)",
+      MetricType::counter, {"method"},
+      per_chain(cached, [n](const policy::Chain& c, const PolicyStats& s, auto& out) {
+        out.push_back({{c.method()}, n(s.cache_misses), {}});
+      }));
+  add("plexus_cache_evictions_total",
+      "Response cache entries removed, by reason: capacity (LRU past max entries or bytes), "
+      "expired (TTL), invalidated (invalidate_cache or an event)",
+      MetricType::counter, {"method", "reason"},
+      per_chain(cached, [n](const policy::Chain& c, const PolicyStats& s, auto& out) {
+        out.push_back({{c.method(), "capacity"}, n(s.cache_evictions), {}});
+        out.push_back({{c.method(), "expired"}, n(s.cache_expired), {}});
+        out.push_back({{c.method(), "invalidated"}, n(s.cache_invalidated), {}});
+      }));
+  add("plexus_cache_entries", "Response cache entries held now", MetricType::gauge, {"method"},
+      per_chain(cached, [](const policy::Chain& c, const PolicyStats&, auto& out) {
+        out.push_back({{c.method()}, static_cast<double>(c.cache()->size()), {}});
+      }));
+  add("plexus_cache_size_bytes", "Response cache size now (keys and responses)", MetricType::gauge,
+      {"method"}, per_chain(cached, [](const policy::Chain& c, const PolicyStats&, auto& out) {
+        out.push_back({{c.method()}, static_cast<double>(c.cache()->bytes()), {}});
+      }));
+  add("plexus_rate_limit_rejections_total",
+      "Calls refused by a rate limit (resource_exhausted), by bucket: handler or client",
+      MetricType::counter, {"method", "scope"},
+      per_chain(limited, [n](const policy::Chain& c, const PolicyStats& s, auto& out) {
+        out.push_back({{c.method(), "handler"}, n(s.rate_limited_handler), {}});
+        out.push_back({{c.method(), "client"}, n(s.rate_limited_client), {}});
+      }));
+  add("plexus_validation_failures_total",
+      "Requests refused by the handler's JSON Schema (invalid_argument)", MetricType::counter,
+      {"method"},
+      per_chain(validated, [n](const policy::Chain& c, const PolicyStats& s, auto& out) {
+        out.push_back({{c.method()}, n(s.validation_failed), {}});
+      }));
+  add("plexus_concurrency_rejections_total",
+      "Calls refused because the handler's slots and wait queue were full (resource_exhausted)",
+      MetricType::counter, {"method"},
+      per_chain(bounded, [n](const policy::Chain& c, const PolicyStats& s, auto& out) {
+        out.push_back({{c.method()}, n(s.concurrency_rejected), {}});
+      }));
+  add("plexus_concurrency_queued_total", "Calls that waited for a concurrency slot",
+      MetricType::counter, {"method"},
+      per_chain(bounded, [n](const policy::Chain& c, const PolicyStats& s, auto& out) {
+        out.push_back({{c.method()}, n(s.concurrency_queued), {}});
+      }));
+  add("plexus_handler_timeouts_total",
+      "Calls answered deadline_exceeded because the handler's own time limit passed",
+      MetricType::counter, {"method"},
+      per_chain(timed, [n](const policy::Chain& c, const PolicyStats& s, auto& out) {
+        out.push_back({{c.method()}, n(s.timeouts), {}});
+      }));
+  add_breaker_metrics(
+      reg,
+      [this] {
+        std::vector<BreakerRow> rows;
+        for (const auto& c : policy_chains()) {
+          if (const auto* b = c->breaker()) {
+            rows.push_back({"server", options_.name, c->method(), b->state(), c->stats()});
+          }
+        }
+        return rows;
+      },
+      observe_->collectors, observe_->sections);
+  observe_->sections.push_back(reg.add_section("caches", [this] {
+    auto rows = nlohmann::json::array();
+    for (const auto& c : policy_chains()) {
+      const auto* cache = c->cache();
+      if (!cache) continue;
+      const auto s = c->stats();
+      const auto lookups = s.cache_hits + s.cache_misses;
+      rows.push_back({{"method", c->method()},
+                      {"entries", cache->size()},
+                      {"bytes", cache->bytes()},
+                      {"hits", s.cache_hits},
+                      {"misses", s.cache_misses},
+                      {"hit_ratio", lookups ? static_cast<double>(s.cache_hits) / lookups : 0.0},
+                      {"evicted", s.cache_evictions + s.cache_expired + s.cache_invalidated}});
+    }
+    return rows;
+  }));
+  observe_->sections.push_back(reg.add_section("rate_limits", [this] {
+    auto rows = nlohmann::json::array();
+    auto text = [](const std::optional<RateLimit>& r) -> nlohmann::json {
+      if (!r) return nullptr;
+      return fmt::format("{:g}/s, burst {:g}", r->per_second, r->burst);
+    };
+    for (const auto& c : policy_chains()) {
+      const auto& o = c->options().rate_limit;
+      if (!o) continue;
+      const auto s = c->stats();
+      rows.push_back({{"method", c->method()},
+                      {"per_handler", text(o->per_handler)},
+                      {"per_client", text(o->per_client)},
+                      {"allowed", s.rate_allowed},
+                      {"rejected_handler", s.rate_limited_handler},
+                      {"rejected_client", s.rate_limited_client}});
+    }
+    return rows;
+  }));
 }
 
 Result<void> Server::start_http() {
@@ -207,7 +406,7 @@ nlohmann::json Server::metrics() const {
   const double frames_out = sum_of(snap, "plexus_transport_sent_frames_total");
   const double batches = sum_of(snap, "plexus_transport_write_batches_total");
   auto sections = observe_->registry.sections();
-  for (const char* key : {"topics", "breakers", "caches"}) {
+  for (const char* key : {"topics", "breakers", "caches", "rate_limits"}) {
     if (!sections.contains(key)) sections[key] = json::array();
   }
   return {{"name", options_.name},
@@ -232,6 +431,20 @@ nlohmann::json Server::metrics() const {
             {"frames_out", frames_out},
             {"write_batches", batches},
             {"frames_per_batch", batches > 0 ? frames_out / batches : 0.0}}},
+          {"pubsub",
+           {{"published", sum_of(snap, "plexus_pubsub_published_total")},
+            {"delivered", sum_of(snap, "plexus_pubsub_delivered_total")},
+            {"dropped", sum_of(snap, "plexus_pubsub_dropped_messages_total")},
+            {"publisher_waits", sum_of(snap, "plexus_pubsub_publisher_waits_total")},
+            {"disconnects", sum_of(snap, "plexus_pubsub_slow_subscriber_disconnects_total")},
+            {"subscriptions", sum_of(snap, "plexus_pubsub_subscriptions")},
+            {"queued", sum_of(snap, "plexus_pubsub_queued_messages")}}},
+          {"streams",
+           {{"open", sum_of(snap, "plexus_streams_open")},
+            {"started", sum_of(snap, "plexus_streams_started_total")},
+            {"items", sum_of(snap, "plexus_stream_items_total")},
+            {"bytes", sum_of(snap, "plexus_stream_bytes_total")},
+            {"credit_waits", sum_of(snap, "plexus_stream_credit_waits_total")}}},
           {"heartbeat_failures", sum_of(snap, "plexus_heartbeat_failures_total")},
           {"reconnects", sum_of(snap, "plexus_client_reconnects_total")},
           {"process", {{"rss_bytes", sum_of(snap, "plexus_process_resident_memory_bytes")}}},

@@ -11,6 +11,7 @@
 #include "observe/http_endpoint.hpp"
 #include "observe/metrics.hpp"
 #include "plexus/server.hpp"
+#include "rpc/stream_core.hpp"
 #include "transport/connection.hpp"
 
 namespace plexus {
@@ -21,6 +22,9 @@ struct Server::Observability {
   observe::Registry& registry;
   std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
   std::vector<std::uint64_t> collectors;  // removed in ~Server
+  std::vector<std::uint64_t> sections;    // status-page sections, removed in ~Server
+  // What every stream of this server's sessions did (SessionOptions::stream_totals).
+  std::shared_ptr<rpc::StreamTotals> streams = std::make_shared<rpc::StreamTotals>();
   observe::Counter* heartbeat_failures = nullptr;
   // Transport counts of the connections already closed, by transport ("unix", "tcp").
   std::map<std::string, transport::ConnectionStats> closed_traffic;  // guarded by Server::mu_

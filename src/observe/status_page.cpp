@@ -33,6 +33,8 @@ std::string_view status_page_html() {
   th { font-weight:600; font-size:12px; color:var(--muted); }
   td.n, th.n { text-align:right; }
   td[data-col="address"] { white-space:normal; word-break:break-all; }
+  td.state-open { color:var(--bad); font-weight:600; }
+  td.state-half_open { color:#b54708; font-weight:600; }
   .none { color:var(--muted); font-style:italic; padding:4px 0; }
 </style>
 </head>
@@ -46,9 +48,10 @@ std::string_view status_page_html() {
 <main>
   <section id="methods"><h2>Methods</h2><div class="body"><div class="none">none</div></div></section>
   <section id="connections"><h2>Connections</h2><div class="body"><div class="none">none</div></div></section>
-  <section id="topics"><h2>Topics</h2><div class="body"><div class="none">none</div></div></section>
+  <section id="topics"><h2>Topics and subscribers</h2><div class="body"><div class="none">none</div></div></section>
   <section id="breakers"><h2>Breakers</h2><div class="body"><div class="none">none</div></div></section>
   <section id="caches"><h2>Caches</h2><div class="body"><div class="none">none</div></div></section>
+  <section id="rate_limits"><h2>Rate limits</h2><div class="body"><div class="none">none</div></div></section>
 </main>
 <script>
 "use strict";
@@ -65,7 +68,8 @@ function table(el, columns, rows) {
     h += "<tr>" + columns.map(c => {
       const v = r[c[0]];
       const text = v == null ? "—" : (typeof v === "object" ? JSON.stringify(v) : v);
-      return `<td class="${c[2] ? "n" : ""}" data-col="${esc(c[0])}">${esc(text)}</td>`;
+      const cls = (c[2] ? "n" : "") + (c[0] === "state" ? " state-" + esc(text) : "");
+      return `<td class="${cls.trim()}" data-col="${esc(c[0])}">${esc(text)}</td>`;
     }).join("") + "</tr>";
   }
   body.innerHTML = h + "</tbody></table>";
@@ -83,7 +87,9 @@ function render(s) {
     ["connections open", s.connections.open], ["accepted", s.connections.accepted],
     ["refused", s.connections.refused], ["calls", s.totals.calls], ["errors", s.totals.errors],
     ["bytes in / out", bytes(t.bytes_in) + " / " + bytes(t.bytes_out)],
-    ["frames per write", t.frames_per_batch.toFixed(2)], ["memory (RSS)", bytes(s.process.rss_bytes)]];
+    ["frames per write", t.frames_per_batch.toFixed(2)], ["memory (RSS)", bytes(s.process.rss_bytes)],
+    ["published / delivered", s.pubsub.published + " / " + s.pubsub.delivered],
+    ["pub/sub dropped", s.pubsub.dropped], ["streams open", s.streams.open]];
   document.getElementById("cards").innerHTML = cards.map(c =>
     `<div class="card"><div class="v">${esc(c[1])}</div><div class="k">${esc(c[0])}</div></div>`).join("");
   const calls = {};
@@ -98,9 +104,12 @@ function render(s) {
   table("methods", [["method","method"],["calls","calls",1],["rate","rate",1],["errors","errors"],["p50","p50",1],["p99","p99",1]], methods);
   const peers = s.peers.map(p => Object.assign({}, p, {bytes: bytes(p.bytes_in) + " / " + bytes(p.bytes_out)}));
   table("connections", [["name","peer"],["address","address"],["pid","pid",1],["calls_in","calls in",1],["bytes","in / out",1]], peers);
-  table("topics", null, s.sections.topics);
-  table("breakers", null, s.sections.breakers);
-  table("caches", null, s.sections.caches);
+  const topics = s.sections.topics.map(r => Object.assign({}, r, {queue: r.queued + " / " + r.queue_limit}));
+  table("topics", [["pattern","pattern"],["subscriber","subscriber"],["policy","policy"],["queue","queued / limit",1],["delivered","delivered",1],["dropped","dropped",1]], topics);
+  table("breakers", [["method","method"],["side","side"],["target","target"],["state","state"],["opened","opened",1],["rejected","rejected",1],["failures","failures",1]], s.sections.breakers);
+  const caches = s.sections.caches.map(r => Object.assign({}, r, {ratio: (r.hit_ratio * 100).toFixed(1) + " %", size: bytes(r.bytes)}));
+  table("caches", [["method","method"],["entries","entries",1],["size","size",1],["hits","hits",1],["misses","misses",1],["ratio","hit ratio",1],["evicted","evicted",1]], caches);
+  table("rate_limits", [["method","method"],["per_handler","per handler"],["per_client","per client"],["allowed","allowed",1],["rejected_handler","refused (handler)",1],["rejected_client","refused (client)",1]], s.sections.rate_limits);
 }
 async function poll() {
   try {

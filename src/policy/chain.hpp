@@ -40,6 +40,7 @@ class Chain final : public rpc::CallInterceptor, public std::enable_shared_from_
   PolicyStats stats() const { return counters_.snapshot(); }
   // Null when the handler has no cache / no breaker.
   ResponseCache* cache() { return cache_.get(); }
+  const ResponseCache* cache() const { return cache_.get(); }
   const CircuitBreaker* breaker() const { return breaker_.get(); }
   // Runs CacheOptions::warm_up, if any; returns how many entries it stored.
   std::size_t warm_up();

@@ -91,9 +91,12 @@ struct Router::Sub {
   const Session* owner = nullptr;
   SubscriptionId id = 0;
   std::string pattern;
+  std::string subscriber;  // for the status page
   SubscribeOptions options;
   Target target;
   // Everything below is guarded by Router::mu_.
+  std::uint64_t delivered = 0;
+  std::uint64_t dropped = 0;
   std::deque<PubMessagePtr> queue;
   bool pump_scheduled = false;
   bool waiting_writable = false;  // the pump stopped on the connection's backlog
@@ -114,6 +117,8 @@ Result<void> Router::subscribe(const Session* owner, SubscriptionId id, std::str
   sub->owner = owner;
   sub->id = id;
   sub->pattern = std::string(pattern);
+  // On the owner's strand, after its handshake: the identity is complete.
+  sub->subscriber = owner ? owner->identity().name : std::string("(server)");
   sub->options = options;
   sub->target = std::move(target);
   std::vector<std::weak_ptr<Session>> resume;
@@ -216,9 +221,11 @@ Result<void> Router::publish(const std::shared_ptr<Session>& from, PubMessagePtr
         switch (s->options.policy) {
           case SlowPolicy::drop_oldest:
             s->queue.pop_front();
+            ++s->dropped;
             counters_.dropped_oldest.fetch_add(1, std::memory_order_relaxed);
             break;
           case SlowPolicy::drop_newest:
+            ++s->dropped;
             counters_.dropped_newest.fetch_add(1, std::memory_order_relaxed);
             keep = false;
             break;
@@ -309,6 +316,7 @@ void Router::pump(const std::shared_ptr<Sub>& sub) {
         sub->queue.pop_front();
       }
       counters_.delivered.fetch_add(n, std::memory_order_relaxed);
+      sub->delivered += n;
       if (!sub->paused.empty() && !sub->full()) resume = release_publishers(*sub);
       if (sub->options.policy == SlowPolicy::block) room_.notify_all();
     }
@@ -357,6 +365,17 @@ PubSubStats Router::stats() const {
   std::lock_guard lock(mu_);
   st.subscriptions = subs_.size();
   return st;
+}
+
+std::vector<SubscriptionSnapshot> Router::subscriptions() const {
+  std::vector<SubscriptionSnapshot> out;
+  std::lock_guard lock(mu_);
+  out.reserve(subs_.size());
+  for (const auto& s : subs_) {
+    out.push_back({s->pattern, s->subscriber, s->options.policy, s->options.queue_limit,
+                   s->queue.size(), s->delivered, s->dropped});
+  }
+  return out;
 }
 
 }  // namespace plexus::rpc

@@ -38,7 +38,7 @@ struct PubMessage {
 };
 using PubMessagePtr = std::shared_ptr<const PubMessage>;
 
-// Plain atomic counters; stats() takes a snapshot. (Wired into the metrics registry later.)
+// Plain atomic counters; stats() takes a snapshot (the server's metrics collectors read it).
 struct PubSubCounters {
   std::atomic<std::uint64_t> published{0};
   std::atomic<std::uint64_t> delivered{0};
@@ -54,6 +54,17 @@ struct PubSubCounters {
 // field optional. invalid_argument for anything else.
 Result<SubscribeOptions> parse_subscribe_options(std::string_view payload);
 std::string encode_subscribe_options(const SubscribeOptions& options);
+
+// One subscription as the metrics and the status page show it.
+struct SubscriptionSnapshot {
+  std::string pattern;
+  std::string subscriber;  // the subscribing peer's name; "(server)" for Server::subscribe
+  SlowPolicy policy = SlowPolicy::drop_oldest;
+  std::size_t queue_limit = 0;
+  std::size_t queued = 0;       // messages waiting in its queue now
+  std::uint64_t delivered = 0;  // handed to its subscriber
+  std::uint64_t dropped = 0;    // discarded for it by drop_oldest / drop_newest
+};
 
 class Router : public std::enable_shared_from_this<Router> {
  public:
@@ -87,6 +98,8 @@ class Router : public std::enable_shared_from_this<Router> {
   void on_writable(const Session* session);
 
   PubSubStats stats() const;
+  // Every open subscription, in subscription order.
+  std::vector<SubscriptionSnapshot> subscriptions() const;
 
  private:
   struct Sub;

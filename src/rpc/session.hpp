@@ -44,6 +44,8 @@ struct SessionOptions {
   BatchOptions batching;
   // Counts sessions this side closed because the peer fell silent; null: not counted.
   observe::Counter* heartbeat_failures = nullptr;
+  // Counts every stream of this session with its owner's others (metrics); null: not counted.
+  std::shared_ptr<StreamTotals> stream_totals;
 };
 
 struct SessionCallbacks {

@@ -57,7 +57,7 @@ void Session::open_stream(std::shared_ptr<StreamCore> core, std::string method,
     return fail(sent.error());
   }
   opened_streams_.emplace(id, core);
-  core->attach(weak_from_this(), id, /*opener=*/true);
+  core->attach(weak_from_this(), id, /*opener=*/true, 0, 0, options_.stream_totals);
 }
 
 Result<void> Session::send_stream_frame(FrameKind kind, std::uint64_t wire_id,
@@ -162,8 +162,8 @@ void Session::accept_stream(const wire::FrameView& frame, const wire::Metadata& 
   });
   accepted_streams_.emplace(id, accepted->core);
   accepted_stream_count_.store(accepted_streams_.size(), std::memory_order_release);
-  accepted->core->attach(weak_from_this(), id, /*opener=*/false, *md.credit_items,
-                         *md.credit_bytes);
+  accepted->core->attach(weak_from_this(), id, /*opener=*/false, *md.credit_items, *md.credit_bytes,
+                         options_.stream_totals);
   // The opener's initial window for what it writes.
   wire::Metadata credit;
   credit.credit_items = accepted->core->window().items;

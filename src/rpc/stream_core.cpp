@@ -16,12 +16,29 @@ StreamCore::StreamCore(asio::any_io_executor executor, StreamWindow window)
   window_.bytes = std::clamp<std::uint64_t>(window_.bytes, 1, std::uint64_t{1} << 62);
 }
 
+namespace {
+void add(std::atomic<std::uint64_t>& c, std::uint64_t n) {
+  c.fetch_add(n, std::memory_order_relaxed);
+}
+}  // namespace
+
+StreamCore::~StreamCore() {
+  // A core dropped while attached (its session never ended it) leaves the open count too.
+  if (attached_ && totals_) totals_->open.fetch_sub(1, std::memory_order_relaxed);
+}
+
 void StreamCore::attach(std::weak_ptr<Session> session, std::uint64_t id, bool opener,
-                        std::uint32_t send_items, std::uint64_t send_bytes) {
+                        std::uint32_t send_items, std::uint64_t send_bytes,
+                        std::shared_ptr<StreamTotals> totals) {
   session_ = std::move(session);
   id_ = id;
   opener_ = opener;
   attached_ = true;
+  totals_ = std::move(totals);
+  if (totals_) {
+    add(opener ? totals_->opened : totals_->accepted, 1);
+    totals_->open.fetch_add(1, std::memory_order_relaxed);
+  }
   peer_items_ = window_.items;
   peer_bytes_ = static_cast<std::int64_t>(window_.bytes);
   on_credit(send_items, send_bytes);  // may release a write queued before the open completed
@@ -58,6 +75,10 @@ void StreamCore::on_data(std::string_view payload, const wire::Metadata& md) {
     if (stats_.items_received == 0) first_item_ = std::chrono::steady_clock::now();
     ++stats_.items_received;
     stats_.bytes_received += payload.size();
+    if (totals_) {
+      add(totals_->items_received, 1);
+      add(totals_->bytes_received, payload.size());
+    }
     if (md.progress_total) progress_total_in_ = md.progress_total;
     if (md.progress_done) progress_done_in_ = md.progress_done;
     if (!reader_) {
@@ -226,6 +247,7 @@ void StreamCore::write(std::string item, StreamWriteCallback done) {
   {
     std::lock_guard lock(mu_);
     ++stats_.credit_waits;
+    if (totals_) add(totals_->credit_waits, 1);
     stats_.queued_bytes = item.size();
     stats_.peak_queued_bytes = std::max(stats_.peak_queued_bytes, stats_.queued_bytes);
   }
@@ -240,6 +262,10 @@ void StreamCore::send_data(std::string item) {
     std::lock_guard lock(mu_);
     ++stats_.items_sent;
     stats_.bytes_sent += item.size();
+    if (totals_) {
+      add(totals_->items_sent, 1);
+      add(totals_->bytes_sent, item.size());
+    }
   }
   wire::Metadata md;
   md.progress_total = progress_total_out_;
@@ -374,6 +400,7 @@ void StreamCore::detach() {
   release_writes();  // what the producer wrote last still leaves
   if (!attached_) return;
   attached_ = false;
+  if (totals_) totals_->open.fetch_sub(1, std::memory_order_relaxed);
   if (auto s = session_.lock()) s->forget_stream(id_, opener_);
 }
 

@@ -5,6 +5,7 @@
 // write completions are posted. Frames go out through the session, held weakly.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -23,9 +24,24 @@ namespace plexus::rpc {
 
 class Session;
 
+// What every stream of one owner (a Server or a Client: SessionOptions::stream_totals) did, for
+// the metrics registry. Relaxed atomics, bumped beside the per-stream StreamStats; read from any
+// thread.
+struct StreamTotals {
+  std::atomic<std::uint64_t> opened{0};    // streams this side opened (STREAM_OPEN sent)
+  std::atomic<std::uint64_t> accepted{0};  // streams the peer opened
+  std::atomic<std::int64_t> open{0};       // attached to a session now
+  std::atomic<std::uint64_t> items_sent{0};
+  std::atomic<std::uint64_t> bytes_sent{0};
+  std::atomic<std::uint64_t> items_received{0};
+  std::atomic<std::uint64_t> bytes_received{0};
+  std::atomic<std::uint64_t> credit_waits{0};  // writes that had to wait for credit
+};
+
 class StreamCore : public std::enable_shared_from_this<StreamCore> {
  public:
   StreamCore(asio::any_io_executor executor, StreamWindow window);
+  ~StreamCore();
 
   const asio::any_io_executor& executor() const { return executor_; }
   const StreamWindow& window() const { return window_; }
@@ -33,8 +49,10 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   // ---- session side --------------------------------------------------------------------
   // Binds the stream to its session and id. `send_items/bytes` is the credit the peer granted
   // with its OPEN (acceptor side); the opener's comes with the acceptor's first CREDIT.
+  // `totals` (may be null) counts this stream with its owner's others.
   void attach(std::weak_ptr<Session> session, std::uint64_t id, bool opener,
-              std::uint32_t send_items = 0, std::uint64_t send_bytes = 0);
+              std::uint32_t send_items = 0, std::uint64_t send_bytes = 0,
+              std::shared_ptr<StreamTotals> totals = nullptr);
   void on_data(std::string_view payload, const wire::Metadata& md);
   void on_credit(std::uint32_t items, std::uint64_t bytes);
   // The peer ended its direction: ok (the opener's close_write, or the handler's value) or an
@@ -82,6 +100,7 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   std::uint64_t id_ = 0;
   bool opener_ = true;
   bool attached_ = false;
+  std::shared_ptr<StreamTotals> totals_;  // null: not counted
   State state_ = State::open;
   std::optional<Error> failure_;  // why the stream is over (cancel, lost session, peer error)
 

@@ -1,16 +1,19 @@
 // Observability end to end, over a real child-process server with its HTTP endpoint on an
-// ephemeral loopback port: /metrics passes promtool, the Grafana dashboard queries only metrics
-// /metrics exports, the status page renders in headless Chromium, /ready flips to 503 while
-// draining, `plexus stats` and Server::metrics() report calls, and a trace id shows in both
-// peers' debug logs.
+// ephemeral loopback port: /metrics passes promtool, the pub/sub, stream, cache, rate-limit and
+// breaker families count exactly what the test did, the Grafana dashboard queries only metrics
+// /metrics exports, the status page renders in headless Chromium (breakers, topics, caches,
+// rate limits), /ready flips to 503 while draining, `plexus stats` and Server::metrics() report
+// calls, client-side breakers are exported, and a trace id shows in both peers' debug logs.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -23,6 +26,8 @@
 
 #include "connect.hpp"
 #include "observe/http_endpoint.hpp"
+#include "observe/metrics.hpp"
+#include "observe/prometheus_text.hpp"
 #include "plexus/plexus.hpp"
 #include "test_kit.hpp"
 
@@ -82,6 +87,36 @@ std::set<std::string> exported_names(const std::string& text) {
   return names;
 }
 
+// The value of one series ("name{labels}" exactly as printed) in a Prometheus text body; -1 when
+// the series is not there.
+double series(const std::string& text, const std::string& name_and_labels) {
+  const auto key = "\n" + name_and_labels + " ";
+  const auto at = ("\n" + text).find(key);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + key.size() - 1));
+}
+
+// A subscription's messages, counted; tests wait for a count instead of sleeping.
+class Inbox {
+ public:
+  MessageHandler handler() {
+    return [this](std::string_view, std::string_view) {
+      std::lock_guard lock(mu_);
+      ++count_;
+      cv_.notify_all();
+    };
+  }
+  bool wait_for(std::size_t n, Millis timeout = Millis{10000}) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return count_ >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::size_t count_ = 0;
+};
+
 class ObserveTest : public ::testing::Test {
  protected:
   void start(std::vector<std::string> extra = {}, const std::string& stderr_path = {}) {
@@ -101,6 +136,38 @@ class ObserveTest : public ::testing::Test {
     for (int i = 0; i < 5; ++i) ASSERT_TRUE(client_->call("echo", "{}"));
     ASSERT_FALSE(client_->call("fail", R"({"code":"not_found"})"));
     ASSERT_TRUE(client_->call("sleep", R"({"ms":1})"));
+  }
+
+  // One of each decision the module families count, with known totals (asserted in
+  // ModuleFamiliesCountEachDecisionExactly): a cache miss then a hit on p.search; a request
+  // fib's JSON Schema refuses (looked up in its cache first: a miss); 6 calls to
+  // p.limited (burst 5 per client), the last refused; 5 failures of p.dep, which open its
+  // breaker, then one call it fails fast; 100 server publishes to a drop_newest subscription
+  // with room for 10 (90 dropped, 10 delivered).
+  void make_decisions(Inbox& inbox) {
+    ASSERT_TRUE(client_->call("p.search", R"({"q":"ada"})"));
+    ASSERT_TRUE(client_->call("p.search", R"({ "q": "ada" })"));  // same canonical key: a hit
+    auto invalid = client_->call("fib", R"({"n":-1})");  // the demo's schema: a cache miss first
+    ASSERT_FALSE(invalid);
+    ASSERT_EQ(invalid.error().code, StatusCode::invalid_argument);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(client_->call("p.limited", ""));
+    auto limited = client_->call("p.limited", "");
+    ASSERT_FALSE(limited);
+    ASSERT_EQ(limited.error().code, StatusCode::resource_exhausted);
+    ASSERT_TRUE(client_->call("p.dep.health", R"({"healthy":false})"));
+    for (int i = 0; i < 5; ++i) ASSERT_FALSE(client_->call("p.dep", ""));
+    auto fast = client_->call("p.dep", "");
+    ASSERT_FALSE(fast);
+    ASSERT_NE(fast.error().details.find("\"breaker\":\"open\""), std::string::npos)
+        << fast.error().to_string();
+    SubscribeOptions o;
+    o.queue_limit = 10;
+    o.policy = SlowPolicy::drop_newest;
+    ASSERT_TRUE(client_->subscribe("slow.x", inbox.handler(), o));
+    // 100 messages queued within one handler run, before any is delivered: 90 over the limit.
+    ASSERT_TRUE(client_->call("pubsub.burst", R"({"topic":"slow.x","n":100})"));
+    ASSERT_TRUE(inbox.wait_for(10));
+    ASSERT_TRUE(client_->call("pubsub.await", R"({"field":"delivered","value":10})"));
   }
 
   TempDir dir_;
@@ -130,6 +197,194 @@ TEST_F(ObserveTest, MetricsEndpointPassesPromtoolAndCountsCalls) {
   EXPECT_EQ(check.output, "") << "promtool lint complaints";
 }
 
+// Every module family (pub/sub, streams, cache, rate limit, breaker) counts exactly what the
+// test did, in /metrics (through promtool), in `plexus stats --json` (the built-in
+// plexus.stats), and client-side families in the client's own registry.
+TEST_F(ObserveTest, ModuleFamiliesCountEachDecisionExactly) {
+  start();
+  Inbox inbox;
+  make_decisions(inbox);
+  // A stream with a one-item window: the producer waits for credit before each later item.
+  StreamOptions so;
+  so.window = {1, 1u << 20};
+  Stream stream = client_->open_stream("stream.count", R"({"n":3,"size":8})", so);
+  std::size_t items = 0;
+  for (;;) {
+    auto item = stream.read();
+    ASSERT_TRUE(item) << item.error().to_string();
+    if (!*item) break;
+    ++items;
+  }
+  ASSERT_EQ(items, 3u);
+  const auto outcome = stream.outcome();
+  ASSERT_TRUE(outcome && *outcome);
+  const auto producer = json::parse(**outcome);  // the producer's own StreamStats
+  ASSERT_GE(producer["credit_waits"].get<int>(), 1) << **outcome;
+
+  const auto m = get(server_.http_address(), "/metrics");
+  ASSERT_EQ(m.status, 200);
+  const auto& t = m.body;
+  // Response cache (p.search; the demo's fib caches too).
+  EXPECT_EQ(series(t, R"(plexus_cache_hits_total{method="p.search"})"), 1) << t;
+  EXPECT_EQ(series(t, R"(plexus_cache_misses_total{method="p.search"})"), 1);
+  EXPECT_EQ(series(t, R"(plexus_cache_entries{method="p.search"})"), 1);
+  EXPECT_GT(series(t, R"(plexus_cache_size_bytes{method="p.search"})"), 0);
+  EXPECT_EQ(series(t, R"(plexus_cache_evictions_total{method="p.search",reason="expired"})"), 0);
+  EXPECT_EQ(series(t, R"(plexus_cache_hits_total{method="fib"})"), 0);
+  EXPECT_EQ(series(t, R"(plexus_cache_misses_total{method="fib"})"), 1);
+  EXPECT_EQ(series(t, R"(plexus_cache_entries{method="fib"})"), 0) << "refused: not stored";
+  // Schema validation (fib only).
+  EXPECT_EQ(series(t, R"(plexus_validation_failures_total{method="fib"})"), 1);
+  EXPECT_EQ(series(t, R"(plexus_validation_failures_total{method="p.search"})"), -1);
+  EXPECT_EQ(series(t, R"(plexus_cache_hits_total{method="p.limited"})"), -1) << "no cache there";
+  // Rate limit (p.limited: 5 per client, then refused).
+  EXPECT_EQ(series(t, R"(plexus_rate_limit_rejections_total{method="p.limited",scope="client"})"),
+            1);
+  EXPECT_EQ(series(t, R"(plexus_rate_limit_rejections_total{method="p.limited",scope="handler"})"),
+            0);
+  // Breaker (p.dep): open, opened once, one call failed fast.
+  const std::string dep = R"(side="server",target="test-server",method="p.dep")";
+  EXPECT_EQ(series(t, "plexus_breaker_state{" + dep + R"(,state="open"})"), 1);
+  EXPECT_EQ(series(t, "plexus_breaker_state{" + dep + R"(,state="closed"})"), 0);
+  EXPECT_EQ(series(t, "plexus_breaker_state{" + dep + R"(,state="half_open"})"), 0);
+  EXPECT_EQ(series(t, "plexus_breaker_transitions_total{" + dep + R"(,to="open"})"), 1);
+  EXPECT_EQ(series(t, "plexus_breaker_transitions_total{" + dep + R"(,to="closed"})"), 0);
+  EXPECT_EQ(series(t, "plexus_breaker_rejections_total{" + dep + "}"), 1);
+  // Pub/sub: 100 published, 10 delivered, 90 dropped by drop_newest; the server's own
+  // "local.>" subscription and the test's "slow.x".
+  EXPECT_EQ(series(t, "plexus_pubsub_published_total"), 100);
+  EXPECT_EQ(series(t, "plexus_pubsub_delivered_total"), 10);
+  EXPECT_EQ(series(t, R"(plexus_pubsub_dropped_messages_total{policy="drop_newest"})"), 90);
+  EXPECT_EQ(series(t, R"(plexus_pubsub_dropped_messages_total{policy="drop_oldest"})"), 0);
+  EXPECT_EQ(series(t, R"(plexus_pubsub_dropped_messages_total{policy="block"})"), 0);
+  EXPECT_EQ(series(t, "plexus_pubsub_slow_subscriber_disconnects_total"), 0);
+  EXPECT_EQ(series(t, R"(plexus_pubsub_subscriptions{pattern="slow.x"})"), 1);
+  EXPECT_EQ(series(t, R"(plexus_pubsub_subscriptions{pattern="local.>"})"), 1);
+  EXPECT_EQ(series(t, R"(plexus_pubsub_queued_messages{pattern="slow.x"})"), 0);
+  // Streams, server side: one accepted, 3 items of 8 bytes sent, over and closed.
+  EXPECT_EQ(series(t, R"(plexus_streams_started_total{side="server",direction="accepted"})"), 1);
+  EXPECT_EQ(series(t, R"(plexus_streams_started_total{side="server",direction="opened"})"), 0);
+  EXPECT_EQ(series(t, R"(plexus_streams_open{side="server"})"), 0);
+  EXPECT_EQ(series(t, R"(plexus_stream_items_total{side="server",direction="sent"})"), 3);
+  EXPECT_EQ(series(t, R"(plexus_stream_bytes_total{side="server",direction="sent"})"), 24);
+  EXPECT_EQ(series(t, R"(plexus_stream_credit_waits_total{side="server"})"),
+            producer["credit_waits"].get<double>());
+  const auto file = dir_.file("metrics.txt");
+  std::ofstream(file) << t;
+  const auto check = run("promtool check metrics < " + file);
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_EQ(check.output, "") << "promtool lint complaints";
+
+  // The client's own registry: its stream, from the opening side.
+  const auto mine = observe::to_prometheus_text(runtime_.metrics().collect());
+  EXPECT_EQ(series(mine, R"(plexus_streams_started_total{side="client",direction="opened"})"), 1)
+      << mine;
+  EXPECT_EQ(series(mine, R"(plexus_stream_items_total{side="client",direction="received"})"), 3);
+  EXPECT_EQ(series(mine, R"(plexus_stream_bytes_total{side="client",direction="received"})"), 24);
+  EXPECT_EQ(series(mine, "plexus_client_reconnects_total"), 0);
+
+  // The same numbers through plexus.stats: `plexus stats --json` and its text summary.
+  const auto raw = run(cli_binary() + " stats --json " + server_.address());
+  ASSERT_EQ(raw.exit_code, 0) << raw.output;
+  const auto snap = json::parse(raw.output);
+  EXPECT_EQ(snap["pubsub"]["dropped"], 90) << raw.output;
+  EXPECT_EQ(snap["pubsub"]["published"], 100);
+  EXPECT_EQ(snap["streams"]["started"], 1);
+  json breaker, cache, limit;
+  for (const auto& r : snap["sections"]["breakers"]) {
+    if (r["method"] == "p.dep") breaker = r;
+  }
+  for (const auto& r : snap["sections"]["caches"]) {
+    if (r["method"] == "p.search") cache = r;
+  }
+  for (const auto& r : snap["sections"]["rate_limits"]) {
+    if (r["method"] == "p.limited") limit = r;
+  }
+  EXPECT_EQ(breaker["state"], "open") << raw.output;
+  EXPECT_EQ(breaker["rejected"], 1);
+  EXPECT_EQ(cache["hits"], 1);
+  EXPECT_EQ(cache["hit_ratio"], 0.5);
+  EXPECT_EQ(limit["rejected_client"], 1);
+  EXPECT_EQ(snap["metrics"]["plexus_breaker_state"]["type"], "gauge");
+  const auto text = run(cli_binary() + " stats " + server_.address());
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_TRUE(std::regex_search(text.output, std::regex("\np\\.dep +server +open +1 +1\n")))
+      << text.output;
+  EXPECT_NE(text.output.find("pub/sub: 100 published, 10 delivered, 90 dropped"), std::string::npos)
+      << text.output;
+}
+
+// Client-side breakers feed the same families from the client's runtime, and an in-process
+// server on that runtime shows them in metrics() and metrics_text() beside its own.
+TEST(ClientMetricsTest, ClientBreakerStateAndTransitionsPerMethod) {
+  TempDir dir;
+  Runtime runtime;
+  ServerOptions so;
+  so.listen = {dir.unix_address("b.sock")};
+  so.name = "in-process";
+  auto server = Server::create(runtime, so);
+  ASSERT_TRUE(server);
+  (*server)->handle("down", [](CallContext&, std::string_view) -> Result<std::string> {
+    return make_error(StatusCode::unavailable, "down on purpose");
+  });
+  (*server)->handle("up", [](CallContext&, std::string_view) -> Result<std::string> {
+    return std::string("{}");
+  });
+  ASSERT_TRUE((*server)->start());
+  auto clock = std::make_shared<ManualClock>();
+  ClientOptions co;
+  co.breaker = BreakerOptions{};
+  co.breaker->failures_to_open = 2;
+  co.clock = clock;
+  co.reconnect.enabled = false;
+  const auto address = (*server)->addresses().front();
+  auto client = connect_client(runtime, address, co);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->call("up", "{}"));
+  for (int i = 0; i < 2; ++i) ASSERT_FALSE(client->call("down", "{}"));
+  auto fast = client->call("down", "{}");
+  ASSERT_FALSE(fast);
+  EXPECT_NE(fast.error().details.find("\"breaker\":\"open\""), std::string::npos);
+
+  const auto t = (*server)->metrics_text();
+  const std::string down = R"(side="client",target=")" + address + R"(",method="down")";
+  const std::string up = R"(side="client",target=")" + address + R"(",method="up")";
+  EXPECT_EQ(series(t, "plexus_breaker_state{" + down + R"(,state="open"})"), 1) << t;
+  EXPECT_EQ(series(t, "plexus_breaker_state{" + down + R"(,state="closed"})"), 0);
+  EXPECT_EQ(series(t, "plexus_breaker_state{" + up + R"(,state="closed"})"), 1);
+  EXPECT_EQ(series(t, "plexus_breaker_transitions_total{" + down + R"(,to="open"})"), 1);
+  EXPECT_EQ(series(t, "plexus_breaker_transitions_total{" + up + R"(,to="open"})"), 0);
+  EXPECT_EQ(series(t, "plexus_breaker_rejections_total{" + down + "}"), 1);
+  EXPECT_EQ(client->breaker_stats().breaker_opened, 1u);
+  EXPECT_EQ(client->breaker_stats().breaker_rejected, 1u);
+  // Half-open after the open time, closed after two successes: each transition counted.
+  clock->advance(std::chrono::seconds(60));
+  // "down" still fails: half-open -> open again.
+  ASSERT_FALSE(client->call("down", "{}"));
+  const auto t2 = (*server)->metrics_text();
+  EXPECT_EQ(series(t2, "plexus_breaker_transitions_total{" + down + R"(,to="half_open"})"), 1);
+  EXPECT_EQ(series(t2, "plexus_breaker_transitions_total{" + down + R"(,to="open"})"), 2);
+  const auto m = (*server)->metrics();
+  bool row = false;
+  for (const auto& r : m["sections"]["breakers"]) {
+    if (r["method"] == "down" && r["side"] == "client") {
+      row = true;
+      EXPECT_EQ(r["state"], "open");
+      EXPECT_EQ(r["opened"], 2);
+    }
+  }
+  EXPECT_TRUE(row) << m.dump();
+  // A closed client takes its families with it.
+  client.reset();
+  EXPECT_EQ(series((*server)->metrics_text(), "plexus_breaker_state{" + down + R"(,state="open"})"),
+            -1);
+  (*server)->shutdown(Millis{1000});
+}
+
+// Names are taken from sample lines only: the registry prints no family without samples (no
+// HELP/TYPE-only families), so a name counts as exported only when it has a value. The test
+// server has a breaker (p.dep), caches (p.search, fib), a rate limit (p.limited) and a
+// subscription (local.>), so those families have samples without any traffic.
 TEST_F(ObserveTest, DashboardQueriesNameOnlyExportedMetrics) {
   start();
   make_calls();
@@ -172,11 +427,14 @@ TEST_F(ObserveTest, StatusPageShowsACalledMethodInHeadlessChromium) {
       << "chromium is not installed (scripts/install-deps.sh installs it)";
   start();
   for (int i = 0; i < 7; ++i) ASSERT_TRUE(client_->call("echo", "{}"));
+  Inbox inbox;
+  make_decisions(inbox);  // an open breaker, a cache hit, a refused call, 90 drops on slow.x
+  // Tall enough that the screenshot shows every section below the long methods table.
   const std::string flags =
       "timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
       "--disable-background-networking --disable-component-update --disable-sync "
       "--disable-dev-shm-usage --user-data-dir=" +
-      dir_.file("chromium") + " --virtual-time-budget=5000 --window-size=1280,900 ";
+      dir_.file("chromium") + " --virtual-time-budget=5000 --window-size=1280,2100 ";
   const auto page = server_.http_address() + "/";
   const auto dom = run(flags + "--dump-dom " + page + " 2>/dev/null");
   ASSERT_EQ(dom.exit_code, 0) << dom.output;
@@ -185,6 +443,29 @@ TEST_F(ObserveTest, StatusPageShowsACalledMethodInHeadlessChromium) {
       "<td[^>]*data-col=\"method\">echo</td><td[^>]*data-col=\"calls\">7</td>");
   EXPECT_TRUE(std::regex_search(dom.output, echo_row)) << dom.output;
   EXPECT_NE(dom.output.find(">serving<"), std::string::npos);
+  // The breakers table: p.dep open (the state cell styled as such) after one fast failure.
+  const std::regex breaker_row(
+      "<td[^>]*data-col=\"method\">p\\.dep</td><td[^>]*data-col=\"side\">server</td>"
+      "<td[^>]*data-col=\"target\">test-server</td>"
+      "<td class=\"state-open\" data-col=\"state\">open</td>"
+      "<td[^>]*data-col=\"opened\">1</td><td[^>]*data-col=\"rejected\">1</td>");
+  EXPECT_TRUE(std::regex_search(dom.output, breaker_row)) << dom.output;
+  // The topics table: the slow subscriber with its queue and its 90 drops.
+  const std::regex topic_row(
+      "<td[^>]*data-col=\"pattern\">slow\\.x</td><td[^>]*data-col=\"subscriber\">observe-test"
+      "</td><td[^>]*data-col=\"policy\">drop_newest</td><td[^>]*data-col=\"queue\">0 / 10</td>"
+      "<td[^>]*data-col=\"delivered\">10</td><td[^>]*data-col=\"dropped\">90</td>");
+  EXPECT_TRUE(std::regex_search(dom.output, topic_row)) << dom.output;
+  // The cache and rate-limit tables.
+  const std::regex cache_row(
+      "<td[^>]*data-col=\"method\">p\\.search</td><td[^>]*data-col=\"entries\">1</td>"
+      "<td[^>]*data-col=\"size\">[^<]+</td><td[^>]*data-col=\"hits\">1</td>"
+      "<td[^>]*data-col=\"misses\">1</td><td[^>]*data-col=\"ratio\">50.0 %</td>");
+  EXPECT_TRUE(std::regex_search(dom.output, cache_row)) << dom.output;
+  const std::regex limit_row(
+      "<td[^>]*data-col=\"method\">p\\.limited</td>(<td[^>]*>[^<]*</td>){3}"
+      "<td[^>]*data-col=\"rejected_handler\">0</td><td[^>]*data-col=\"rejected_client\">1</td>");
+  EXPECT_TRUE(std::regex_search(dom.output, limit_row)) << dom.output;
 
   const std::string artifacts = PLEXUS_ARTIFACT_DIR;
   std::filesystem::create_directories(artifacts);

@@ -41,6 +41,58 @@ void print_summary(const nlohmann::json& s) {
                 micros(m.value("p50_seconds", nlohmann::json())).c_str(),
                 micros(m.value("p99_seconds", nlohmann::json())).c_str());
   }
+  // Pub/sub, streams and policies (an older server answers without them: skipped).
+  if (const auto p = s.value("pubsub", nlohmann::json()); p.is_object()) {
+    std::printf(
+        "pub/sub: %.0f published, %.0f delivered, %.0f dropped, %.0f subscriptions, "
+        "%.0f queued\n",
+        p.value("published", 0.0), p.value("delivered", 0.0), p.value("dropped", 0.0),
+        p.value("subscriptions", 0.0), p.value("queued", 0.0));
+  }
+  if (const auto st = s.value("streams", nlohmann::json()); st.is_object()) {
+    std::printf("streams: %.0f open, %.0f started, %.0f items, %.0f credit waits\n",
+                st.value("open", 0.0), st.value("started", 0.0), st.value("items", 0.0),
+                st.value("credit_waits", 0.0));
+  }
+  const auto sections = s.value("sections", nlohmann::json::object());
+  auto rows = [&sections](const char* key) {
+    const auto it = sections.find(key);
+    return it != sections.end() && it->is_array() && !it->empty() ? *it : nlohmann::json();
+  };
+  if (const auto b = rows("breakers"); !b.is_null()) {
+    std::printf("%-32s %-7s %-10s %8s %8s\n", "breaker", "side", "state", "opened", "rejected");
+    for (const auto& r : b) {
+      std::printf("%-32s %-7s %-10s %8.0f %8.0f\n", r.value("method", "?").c_str(),
+                  r.value("side", "?").c_str(), r.value("state", "?").c_str(),
+                  r.value("opened", 0.0), r.value("rejected", 0.0));
+    }
+  }
+  if (const auto c = rows("caches"); !c.is_null()) {
+    std::printf("%-32s %8s %8s %8s %10s\n", "cache", "entries", "hits", "misses", "hit ratio");
+    for (const auto& r : c) {
+      std::printf("%-32s %8.0f %8.0f %8.0f %9.1f%%\n", r.value("method", "?").c_str(),
+                  r.value("entries", 0.0), r.value("hits", 0.0), r.value("misses", 0.0),
+                  r.value("hit_ratio", 0.0) * 100);
+    }
+  }
+  if (const auto l = rows("rate_limits"); !l.is_null()) {
+    std::printf("%-32s %8s %16s %16s\n", "rate limit", "allowed", "refused handler",
+                "refused client");
+    for (const auto& r : l) {
+      std::printf("%-32s %8.0f %16.0f %16.0f\n", r.value("method", "?").c_str(),
+                  r.value("allowed", 0.0), r.value("rejected_handler", 0.0),
+                  r.value("rejected_client", 0.0));
+    }
+  }
+  if (const auto t = rows("topics"); !t.is_null()) {
+    std::printf("%-32s %-20s %-12s %8s %10s %8s\n", "subscription", "subscriber", "policy",
+                "queued", "delivered", "dropped");
+    for (const auto& r : t) {
+      std::printf("%-32s %-20s %-12s %8.0f %10.0f %8.0f\n", r.value("pattern", "?").c_str(),
+                  r.value("subscriber", "?").c_str(), r.value("policy", "?").c_str(),
+                  r.value("queued", 0.0), r.value("delivered", 0.0), r.value("dropped", 0.0));
+    }
+  }
 }
 
 int stats(const StatsArgs& a) {
@@ -84,7 +136,9 @@ int stats(const StatsArgs& a) {
 Run add_stats(CLI::App& app) {
   auto args = std::make_shared<StatsArgs>();
   auto* cmd = app.add_subcommand(
-      "stats", "Show a server's metrics (the built-in plexus.stats method): connections, methods");
+      "stats",
+      "Show a server's metrics (the built-in plexus.stats method): connections, methods, pub/sub, "
+      "streams, breakers, caches, rate limits");
   cmd->add_option("address", args->address, "Server address, or 'default'")->required();
   cmd->add_flag("--json", args->json, "Print the whole snapshot as JSON");
   cmd->add_option("--connect-timeout-ms", args->connect_timeout_ms, "Connect timeout in ms");
