@@ -178,7 +178,7 @@ double one_way_plexus(std::uint64_t count, const std::string& listen_address) {
     });
     if (!(*server)->start()) _exit(5);
     const std::string line = (*server)->addresses().at(0) + "\n";
-    send_all(wr.get(), line.data(), line.size());
+    if (write(wr.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) _exit(6);
     ready();
     said.wait();
     (*server)->shutdown(plexus::Millis{1000});
