@@ -6,10 +6,11 @@ JOBS      ?= $(shell nproc)
 BUILD     ?= build
 ASAN      ?= build-asan
 FUZZ      ?= build-fuzz
+TSAN      ?= build-tsan
 CMAKE_GEN := -G Ninja
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build build-asan build-fuzz run test test-release test-asan test-fuzz bench format clean
+.PHONY: all deps build build-asan build-fuzz build-tsan run test test-release test-asan test-fuzz test-tsan bench format clean
 
 all: build
 
@@ -31,6 +32,16 @@ build-fuzz: deps
 	  -DPLEXUS_FUZZ_ONLY=ON -DPLEXUS_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
 	@cmake --build $(FUZZ) -j $(JOBS)
 
+# ThreadSanitizer, for the shared-memory transport only: the binaries whose tests run over shm
+# (the ring, the shm suite, and the core/pattern suites, which run once per transport), not a
+# third build of everything. test-tsan runs only their shm cases.
+TSAN_TESTS := shm_ring_test shm_test call_test deadline_cancel_test limits_test liveness_test \
+              pubsub_test stream_test batching_test
+build-tsan: deps
+	@cmake -S . -B $(TSAN) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLEXUS_WERROR=ON \
+	  -DPLEXUS_SANITIZE=thread -DPLEXUS_BENCH=OFF >/dev/null
+	@cmake --build $(TSAN) -j $(JOBS) --target $(TSAN_TESTS)
+
 # Starts `plexus serve` with the demo services on the default Unix socket.
 run: build
 	@$(BUILD)/tools/plexus/plexus serve --demo
@@ -42,10 +53,17 @@ test-asan: build-asan
 	@cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 600
 
+test-tsan: build-tsan
+	@cd $(TSAN) && TSAN_OPTIONS=halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS) --timeout 600 -R 'Shm|/shm$$'
+
 test-fuzz: build-fuzz
 	@cd $(FUZZ) && ctest --output-on-failure --timeout 300
 
 # Release suite, then the same suite under ASan+UBSan, then the bounded fuzz runs.
+# limit: test-tsan (below) is not part of `make test` yet: it was written but not run to the
+# end before the shm branch was handed over (the build did not finish in time on the shared
+# VM). Add it here once `make test-tsan` has passed once.
 test: test-release test-asan test-fuzz
 	@echo "make test: release, sanitizer and fuzz suites passed"
 
@@ -53,9 +71,10 @@ bench: build
 	@$(BUILD)/bench/plexus_bench_rr --json $(BUILD)/bench-results/rr.json
 	@$(BUILD)/bench/plexus_bench_pubsub --json $(BUILD)/bench-results/pubsub.json
 	@$(BUILD)/bench/plexus_bench_stream --json $(BUILD)/bench-results/stream.json
+	@$(BUILD)/bench/plexus_bench_shm --json $(BUILD)/bench-results/shm.json
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD) $(ASAN) $(FUZZ)
+	rm -rf $(BUILD) $(ASAN) $(FUZZ) $(TSAN)

@@ -341,6 +341,18 @@ const RrRegistrar unix_blocking_case{RrCase{"plexus-unix-blocking", [](const RrP
                                                               CallStyle::blocking);
                                             }}};
 
+// Shared memory negotiated over a Unix socket (?shm=1); the server reports its address with the
+// options, so the client spins or adapts exactly like the server.
+RrResult run_shm(const RrParams& p, const char* wait) {
+  const std::string path = p.scratch_dir + "/plexus-shm-" + wait + ".sock";
+  return run_plexus(p, "unix://" + path + "?shm=1&shm_wait=" + wait, path, CallStyle::on_io_thread);
+}
+
+const RrRegistrar shm_spin_case{
+    RrCase{"plexus-shm-spin", [](const RrParams& p) { return run_shm(p, "spin"); }}};
+const RrRegistrar shm_adaptive_case{
+    RrCase{"plexus-shm-adaptive", [](const RrParams& p) { return run_shm(p, "adaptive"); }}};
+
 const RrRegistrar tcp_case{RrCase{"plexus-tcp", [](const RrParams& p) {
                                     return run_plexus(p, "tcp://127.0.0.1:0", {},
                                                       CallStyle::on_io_thread);

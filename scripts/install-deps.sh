@@ -10,6 +10,7 @@ packages=(
   libvalijson-dev                   # JSON Schema validation (handler policies), header-only
   clang libclang-rt-14-dev          # libFuzzer target and its sanitizer runtime
   libzmq3-dev libnng-dev            # benchmark peers only
+  iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev  # shm bench peer (iox-roudi + C++ API)
   python3                           # the protocol-conformance client in tests/conformance
   libcpp-httplib-dev                # the HTTP endpoint: /metrics, /health, status page
   prometheus chromium               # tests: promtool checks /metrics; the status page renders

@@ -72,6 +72,7 @@ struct ClientStats {
   std::uint64_t frames_in = 0;
   std::uint64_t frames_out = 0;
   std::uint64_t write_batches = 0;
+  std::uint64_t shm_mapped_bytes = 0;  // > 0 when the connection upgraded to shared memory
 };
 
 class Client final : public Caller, public HandlerRegistry {

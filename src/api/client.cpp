@@ -555,6 +555,7 @@ ClientStats Client::stats() const {
   st.frames_in = c.frames_in;
   st.frames_out = c.frames_out;
   st.write_batches = c.write_batches;
+  st.shm_mapped_bytes = c.shm_mapped_bytes;
   return st;
 }
 

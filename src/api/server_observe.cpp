@@ -107,6 +107,15 @@ void Server::init_observability() {
   add("plexus_transport_write_batches_total",
       "Gather writes issued; sent frames / write batches = frames per batch", MetricType::counter,
       {"transport"}, traffic(&transport::ConnectionStats::write_batches));
+  add("plexus_transport_shm_mapped_bytes",
+      "Shared memory mapped by open shared-memory connections (both rings and the header)",
+      MetricType::gauge, {"transport"}, [this](std::vector<Sample>& out) {
+        std::uint64_t total = 0;
+        std::lock_guard lock(mu_);
+        for (const auto& [_, s] : sessions_)
+          total += s->connection().stats().shm_mapped_bytes.get();
+        out.push_back({{"shm"}, static_cast<double>(total), {}});
+      });
   add("plexus_server_uptime_seconds", "Seconds since the server was created", MetricType::gauge,
       {"server"}, [this](std::vector<Sample>& out) {
         out.push_back({{options_.name}, seconds_since(observe_->started_at), {}});

@@ -33,17 +33,27 @@ void take_options(std::string_view& rest, Address& a) {
 }  // namespace
 
 std::string Address::to_string() const {
+  std::string text;
   switch (kind) {
     case Kind::unix_path:
-      return "unix://" + path;
+      text = "unix://" + path;
+      break;
     case Kind::unix_abstract:
-      return "unix:@" + path;
+      text = "unix:@" + path;
+      break;
     case Kind::tcp: {
       const bool v6 = host.find(':') != std::string::npos;
-      return "tcp://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+      text = "tcp://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+      break;
     }
   }
-  return "?";
+  // The options travel with the address: a server reports "unix:///p?shm=1", and a client
+  // that dials what it reports asks for shared memory.
+  for (std::size_t i = 0; i < options.size(); ++i) {
+    text += (i == 0 ? "?" : "&") + options[i].first;
+    if (!options[i].second.empty()) text += "=" + options[i].second;
+  }
+  return text;
 }
 
 Result<Address> parse_address(std::string_view text) {

@@ -47,7 +47,8 @@ struct ConnectionStats {
   StatCount frames_out;
   StatCount bytes_in;
   StatCount bytes_out;
-  StatCount write_batches;  // gather writes issued; frames_out / write_batches = batching
+  StatCount write_batches;     // gather writes issued; frames_out / write_batches = batching
+  StatCount shm_mapped_bytes;  // shared memory mapped for this connection (0 unless shm)
 };
 
 // Receives what a connection reads. Every call runs on the connection's executor.

@@ -1,5 +1,6 @@
-// Runs a test once per stream transport: the child server listens on a fresh Unix path or on
-// TCP port 0, and the test connects to the address it reports.
+// Runs a test once per transport: the child server listens on a fresh Unix path (plain, or
+// accepting the shared-memory upgrade with `?shm=1`) or on TCP port 0, and the test connects to
+// the address it reports (which carries `?shm=1`, so the client asks for the upgrade).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -11,22 +12,39 @@
 
 namespace plexus::test {
 
-enum class Transport { unix_socket, tcp };
+enum class Transport { unix_socket, tcp, shm };
 
 inline std::string transport_name(const ::testing::TestParamInfo<Transport>& info) {
-  return info.param == Transport::unix_socket ? "unix" : "tcp";
+  switch (info.param) {
+    case Transport::unix_socket:
+      return "unix";
+    case Transport::tcp:
+      return "tcp";
+    case Transport::shm:
+      return "shm";
+  }
+  return "?";
 }
 
 // The --listen argument for a fresh address of `transport`.
 inline std::string listen_address(Transport transport, const TempDir& dir,
                                   const std::string& name = "s.sock") {
-  return transport == Transport::unix_socket ? dir.unix_address(name) : "tcp://127.0.0.1:0";
+  switch (transport) {
+    case Transport::unix_socket:
+      return dir.unix_address(name);
+    case Transport::tcp:
+      return "tcp://127.0.0.1:0";
+    case Transport::shm:
+      return dir.unix_address(name) + "?shm=1";
+  }
+  return {};
 }
 
-#define PLEXUS_ALL_TRANSPORTS(Suite)                                                             \
-  INSTANTIATE_TEST_SUITE_P(                                                                      \
-      Transports, Suite,                                                                         \
-      ::testing::Values(::plexus::test::Transport::unix_socket, ::plexus::test::Transport::tcp), \
+#define PLEXUS_ALL_TRANSPORTS(Suite)                                                            \
+  INSTANTIATE_TEST_SUITE_P(                                                                     \
+      Transports, Suite,                                                                        \
+      ::testing::Values(::plexus::test::Transport::unix_socket, ::plexus::test::Transport::tcp, \
+                        ::plexus::test::Transport::shm),                                        \
       ::plexus::test::transport_name)
 
 }  // namespace plexus::test

@@ -22,6 +22,7 @@ struct ServeArgs {
   int drain_ms = 5000;
   std::string http = "127.0.0.1:9464";  // metrics, health and the status page
   bool no_http = false;
+  bool shm = false;  // accept the shared-memory upgrade on every Unix listener
 };
 
 // How to run this very binary from the current directory, so the printed examples work when
@@ -48,6 +49,15 @@ int serve(const ServeArgs& a) {
   Runtime runtime;
   ServerOptions options;
   for (const auto& l : a.listen) options.listen.push_back(resolve_address(l));
+  if (a.shm) {
+    // The listener reads its policy from the address: ?shm=1 accepts upgrades.
+    if (options.listen.empty()) options.listen.push_back(resolve_address("default"));
+    for (auto& l : options.listen) {
+      if (l.starts_with("unix:") && l.find("shm=") == std::string::npos) {
+        l += l.find('?') == std::string::npos ? "?shm=1" : "&shm=1";
+      }
+    }
+  }
   options.name = a.name;
   options.max_message_size = a.max_message_size;
   options.max_connections = a.max_connections;
@@ -125,6 +135,9 @@ Run add_serve(CLI::App& app) {
                   "at / (port 0: any free port)")
       ->capture_default_str();
   cmd->add_flag("--no-http", args->no_http, "Serve no HTTP endpoint");
+  cmd->add_flag("--shm", args->shm,
+                "Accept shared-memory upgrades on the Unix listeners (clients ask with "
+                "unix:///path?shm=1); same as adding ?shm=1 to each Unix address");
   return [cmd, args] { return cmd->parsed() ? serve(*args) : -1; };
 }
 

@@ -7,6 +7,8 @@
 #include <asio/strand.hpp>
 
 #include "platform/posix/process.hpp"
+#include "transport/shm/shm_options.hpp"
+#include "transport/shm/shm_upgrade.hpp"
 #include "transport/stream/stream_connection.hpp"
 #include "transport/transport.hpp"
 
@@ -15,6 +17,10 @@ namespace {
 
 using Local = asio::local::stream_protocol;
 using Tcp = asio::ip::tcp;
+
+// How long an accepted Unix socket may stay silent before it is handed on as a plain
+// connection without knowing whether its first frame is HELLO or a shared-memory upgrade.
+constexpr std::chrono::milliseconds kUpgradeSniffTimeout{1000};
 
 Local::endpoint unix_endpoint(const Address& a) {
   if (a.kind == Address::Kind::unix_abstract) {
@@ -41,13 +47,14 @@ template <typename P>
 class StreamListener final : public Listener {
  public:
   StreamListener(asio::io_context& io, typename P::acceptor acceptor, Address address,
-                 const ListenOptions& options)
+                 const ListenOptions& options, std::optional<shm::ShmOptions> shm = {})
       : io_(io),
         acceptor_(std::move(acceptor)),
         retry_(io),
         address_(std::move(address)),
         options_(options.connection),
-        connection_executor_(options.connection_executor) {}
+        connection_executor_(options.connection_executor),
+        shm_(shm) {}
   ~StreamListener() override { close(); }
 
   void accept(std::function<void(std::shared_ptr<Connection>)> on_connection) override {
@@ -57,6 +64,7 @@ class StreamListener final : public Listener {
 
   void close() override {
     if (!acceptor_.is_open()) return;
+    *open_ = false;
     std::error_code ignored;
     acceptor_.close(ignored);
     retry_.cancel();
@@ -72,6 +80,27 @@ class StreamListener final : public Listener {
         [this](std::error_code ec, typename P::socket socket) {
           if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
           if (!ec) {
+            if constexpr (std::is_same_v<P, Local>) {
+              if (shm_) {
+                // On a ?shm=1 listener a connection may open with a shared-memory upgrade
+                // request; it is answered before the session sees the connection. Other
+                // listeners never look (an upgrade request reaches their session as an
+                // unknown kind: protocol_error).
+                std::string label =
+                    address_.to_string() + " fd=" + std::to_string(socket.native_handle());
+                shm::upgrade_as_acceptor(
+                    std::move(socket), shm_, options_, std::move(label), kUpgradeSniffTimeout,
+                    [open = open_, on_connection = on_connection_](std::shared_ptr<Connection> c) {
+                      if (*open) {
+                        on_connection(std::move(c));
+                      } else {
+                        c->close(Error{StatusCode::unavailable, "listener closed", {}}, false);
+                      }
+                    });
+                accept_next();
+                return;
+              }
+            }
             on_connection_(wrap<P>(std::move(socket), options_, address_.to_string()));
             accept_next();
             return;
@@ -91,10 +120,15 @@ class StreamListener final : public Listener {
   ConnectionOptions options_;
   std::function<asio::any_io_executor()> connection_executor_;  // unset: a strand each
   std::function<void(std::shared_ptr<Connection>)> on_connection_;
+  std::optional<shm::ShmOptions> shm_;  // set: accept shared-memory upgrades
+  // Read by upgrades that finish after close(): they must not reach the owner any more.
+  std::shared_ptr<std::atomic<bool>> open_ = std::make_shared<std::atomic<bool>>(true);
 };
 
 Result<std::unique_ptr<Listener>> listen_unix(asio::io_context& io, const Address& a,
                                               const ListenOptions& options) {
+  auto shm_options = shm::shm_options(a);
+  if (!shm_options) return tl::unexpected(shm_options.error());
   if (a.kind == Address::Kind::unix_path) {
     switch (platform::probe_socket_file(a.path)) {
       case platform::SocketFileState::live:
@@ -126,7 +160,7 @@ Result<std::unique_ptr<Listener>> listen_unix(asio::io_context& io, const Addres
                                                         : StatusCode::unavailable,
                       "cannot listen on " + a.to_string() + ": " + ec.message());
   }
-  return std::make_unique<StreamListener<Local>>(io, std::move(acceptor), a, options);
+  return std::make_unique<StreamListener<Local>>(io, std::move(acceptor), a, options, *shm_options);
 }
 
 Result<std::unique_ptr<Listener>> listen_tcp(asio::io_context& io, const Address& a,
@@ -158,7 +192,8 @@ Result<std::unique_ptr<Listener>> listen_tcp(asio::io_context& io, const Address
 template <typename P>
 void connect_with_timeout(asio::any_io_executor strand, typename P::endpoint endpoint,
                           const ConnectionOptions& options, std::chrono::milliseconds timeout,
-                          const std::string& label, DialCallback done) {
+                          const std::string& label, DialCallback done,
+                          std::optional<shm::ShmOptions> shm = {}) {
   struct State {
     typename P::socket socket;
     asio::steady_timer timer;
@@ -173,8 +208,8 @@ void connect_with_timeout(asio::any_io_executor strand, typename P::endpoint end
     std::error_code ignored;
     st->socket.close(ignored);
   });
-  st->socket.async_connect(endpoint, [st, options, label, done = std::move(done),
-                                      timeout](std::error_code ec) mutable {
+  st->socket.async_connect(endpoint, [st, options, label, done = std::move(done), timeout,
+                                      shm](std::error_code ec) mutable {
     st->timer.cancel();
     if (st->timed_out) {
       done(make_error(StatusCode::deadline_exceeded, "connect to " + label + " timed out after " +
@@ -185,6 +220,14 @@ void connect_with_timeout(asio::any_io_executor strand, typename P::endpoint end
       done(make_error(StatusCode::unavailable, "cannot connect to " + label + ": " + ec.message()));
       return;
     }
+    if constexpr (std::is_same_v<P, Local>) {
+      if (shm) {
+        std::string fd_label = label + " fd=" + std::to_string(st->socket.native_handle());
+        shm::upgrade_as_dialer(std::move(st->socket), *shm, options, std::move(fd_label), timeout,
+                               std::move(done));
+        return;
+      }
+    }
     done(wrap<P>(std::move(st->socket), options, label));
   });
 }
@@ -193,7 +236,12 @@ void connect_with_timeout(asio::any_io_executor strand, typename P::endpoint end
 
 Result<std::unique_ptr<Listener>> listen(asio::io_context& io, const Address& address,
                                          const ListenOptions& options) {
-  if (address.kind == Address::Kind::tcp) return listen_tcp(io, address, options);
+  if (address.kind == Address::Kind::tcp) {
+    if (auto shm_options = shm::shm_options(address); !shm_options) {
+      return tl::unexpected(shm_options.error());
+    }
+    return listen_tcp(io, address, options);
+  }
   return listen_unix(io, address, options);
 }
 
@@ -216,8 +264,14 @@ void dial(asio::any_io_executor strand, const Address& address, const Connection
                               std::move(done));
     return;
   }
+  auto shm_options = shm::shm_options(address);
+  if (!shm_options) {
+    asio::post(strand,
+               [done = std::move(done), e = shm_options.error()] { done(tl::unexpected(e)); });
+    return;
+  }
   connect_with_timeout<Local>(strand, unix_endpoint(address), options, timeout, label,
-                              std::move(done));
+                              std::move(done), *shm_options);
 }
 
 }  // namespace plexus::transport

@@ -1,0 +1,87 @@
+// POSIX pieces of the shared-memory transport: memfd segments, eventfd doorbells and passing
+// file descriptors over a Unix socket (SCM_RIGHTS). Nothing here knows about rings or frames.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "plexus/status.hpp"
+
+namespace plexus::platform {
+
+// An owned file descriptor, closed on destruction. Move-only.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(other.release()) {}
+  Fd& operator=(Fd&& other) noexcept;
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  int release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void reset();
+  explicit operator bool() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+// A shared read-write mapping of a whole file, unmapped on destruction. Move-only.
+class Mapping {
+ public:
+  Mapping() = default;
+  Mapping(Mapping&& other) noexcept;
+  Mapping& operator=(Mapping&& other) noexcept;
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping();
+  char* data() const { return data_; }
+  std::size_t size() const { return size_; }
+
+  // Maps `size` bytes of `fd` shared and read-write; fails with unavailable.
+  static Result<Mapping> map(int fd, std::size_t size);
+
+ private:
+  char* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// An anonymous memory file of `size` bytes (memfd_create, close-on-exec, sealed against
+// shrinking so a peer cannot truncate it under our mapping, which would be SIGBUS).
+Result<Fd> create_memfd(const char* name, std::size_t size);
+// The size of a file (fstat), for checking a received memfd before mapping it.
+Result<std::size_t> file_size(int fd);
+// Whether shrinking `fd` is sealed (F_SEAL_SHRINK): a received segment must be.
+bool is_shrink_sealed(int fd);
+
+// A non-blocking, close-on-exec eventfd.
+Result<Fd> create_eventfd();
+// Adds one to the counter; EAGAIN (counter saturated) is fine: the reader wakes anyway.
+void eventfd_signal(int fd);
+// Resets the counter to zero (non-blocking).
+void eventfd_drain(int fd);
+
+// Sends `bytes` and `fds` in one sendmsg (MSG_NOSIGNAL). The socket may be non-blocking: the
+// message is small and goes out whole or fails (unavailable).
+Result<void> send_with_fds(int socket, std::string_view bytes, const std::vector<int>& fds);
+
+struct Received {
+  std::size_t bytes = 0;  // 0 with eof: the peer closed
+  bool eof = false;
+  bool would_block = false;
+  std::vector<Fd> fds;  // received descriptors (close-on-exec), owned
+};
+// One recvmsg into [buf, buf+len) (non-blocking), collecting SCM_RIGHTS descriptors.
+Result<Received> receive_with_fds(int socket, char* buf, std::size_t len);
+// Looks at up to `len` waiting bytes without consuming them (MSG_PEEK | MSG_DONTWAIT).
+Result<Received> peek(int socket, char* buf, std::size_t len);
+
+}  // namespace plexus::platform

@@ -1,0 +1,420 @@
+#include "transport/shm/shm_connection.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <asio/post.hpp>
+
+#include "wire/metadata.hpp"
+
+namespace plexus::transport::shm {
+
+ShmConnection::ShmConnection(ShmParts parts, ShmOptions shm, ConnectionOptions options,
+                             std::string label)
+    : control_(std::move(parts.control)),
+      executor_(control_.get_executor()),
+      mapping_(std::move(parts.mapping)),
+      doorbell_out_(std::move(parts.doorbell_out)),
+      doorbell_in_(executor_, parts.doorbell_in.release()),
+      in_(parts.in),
+      out_(parts.out),
+      shm_(shm),
+      options_(options),
+      label_(std::move(label)),
+      spin_budget_(std::chrono::duration_cast<std::chrono::nanoseconds>(
+          shm.wait == WaitStrategy::adaptive ? (shm.min_spin + shm.max_spin) / 2
+                                             : std::chrono::microseconds{0})) {
+  rbuf_.resize(kReadChunk);
+  stats_.shm_mapped_bytes += mapping_.size();
+}
+
+std::optional<platform::PeerCredentials> ShmConnection::credentials() const {
+  return platform::peer_credentials(
+      const_cast<asio::local::stream_protocol::socket&>(control_).native_handle());
+}
+
+void ShmConnection::start(std::shared_ptr<ConnectionDelegate> delegate) {
+  delegate_ = std::move(delegate);
+  std::error_code ignored;
+  control_.non_blocking(true, ignored);
+  watch_control();
+  last_progress_ = Clock::now();
+  schedule_poll();
+}
+
+Result<void> ShmConnection::check_open() const {
+  if (closed_ || closing_) return make_error(StatusCode::unavailable, "connection is closed");
+  if (pending_bytes_ > options_.max_pending_write_bytes) {
+    return make_error(StatusCode::resource_exhausted,
+                      "write queue full: the peer is not reading (" +
+                          std::to_string(pending_bytes_) + " bytes queued)");
+  }
+  return {};
+}
+
+Result<void> ShmConnection::send(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
+                                 std::string_view payload) {
+  if (auto ok = check_open(); !ok) return ok;
+  head_buf_.clear();
+  auto head = wire::encode_frame_head(kind, id, md, payload.size(), peer_max_, head_buf_);
+  if (!head) return head;
+  return enqueue(head_buf_, payload, nullptr);
+}
+
+Result<void> ShmConnection::send_owned(wire::FrameKind kind, std::uint64_t id,
+                                       const wire::Metadata& md, std::string&& payload) {
+  if (auto ok = check_open(); !ok) return ok;
+  head_buf_.clear();
+  auto head = wire::encode_frame_head(kind, id, md, payload.size(), peer_max_, head_buf_);
+  if (!head) return head;
+  return enqueue(head_buf_, payload, &payload);
+}
+
+Result<void> ShmConnection::enqueue(std::string_view head, std::string_view payload,
+                                    std::string* owned) {
+  ++stats_.frames_out;
+  const std::uint64_t total = head.size() + payload.size();
+  std::uint64_t room = 0;
+  if (pending_bytes_ == 0) {
+    auto free = out_.free_space(total);
+    if (!free) {
+      fail(free.error());
+      return make_error(StatusCode::unavailable, "connection is closed");
+    }
+    room = *free;
+  }
+  // Whatever fits goes straight into the ring (the only copy on this side); the rest waits in
+  // order, a large owned payload without being copied.
+  const std::size_t head_now = static_cast<std::size_t>(std::min<std::uint64_t>(room, head.size()));
+  out_.write(head.substr(0, head_now));
+  room -= head_now;
+  const std::size_t payload_now =
+      static_cast<std::size_t>(std::min<std::uint64_t>(room, payload.size()));
+  out_.write(payload.substr(0, payload_now));
+  stats_.bytes_out += head_now + payload_now;
+  if (head_now < head.size()) queue_copy(head.substr(head_now));
+  if (payload_now < payload.size()) {
+    if (owned && payload.size() - payload_now >= kReadChunk) {
+      pending_.push_back({std::move(*owned), payload_now, true});
+      pending_bytes_ += pending_.back().bytes.size() - payload_now;
+    } else {
+      queue_copy(payload.substr(payload_now));
+    }
+  }
+  if (!in_input_) publish();
+  if (pending_bytes_ > 0) kick();  // the loop must watch for space
+  return {};
+}
+
+void ShmConnection::queue_copy(std::string_view bytes) {
+  if (bytes.empty()) return;
+  if (pending_.empty() || pending_.back().owned_payload ||
+      pending_.back().bytes.size() > 4 * kReadChunk) {
+    pending_.push_back({});
+  }
+  pending_.back().bytes.append(bytes);
+  pending_bytes_ += bytes.size();
+}
+
+bool ShmConnection::flush_pending() {
+  bool moved = false;
+  while (!pending_.empty()) {
+    auto free = out_.free_space(pending_bytes_);
+    if (!free) {
+      fail(free.error());
+      return false;
+    }
+    if (*free == 0) break;
+    auto& p = pending_.front();
+    const std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(*free, p.bytes.size() - p.offset));
+    out_.write(std::string_view(p.bytes).substr(p.offset, n));
+    p.offset += n;
+    pending_bytes_ -= n;
+    stats_.bytes_out += n;
+    moved = true;
+    if (p.offset == p.bytes.size()) pending_.pop_front();
+  }
+  if (moved) {
+    publish();
+    if (pending_bytes_ == 0) {
+      if (closing_) {
+        finish_close(close_reason_);
+      } else if (delegate_) {
+        delegate_->on_write_done();
+      }
+    }
+  }
+  return moved;
+}
+
+void ShmConnection::publish() {
+  if (closed_ || out_.unpublished() == 0) return;
+  // write_batches counts what costs here: doorbell writes, the write path's only system call.
+  // Publishing to an awake reader is a store, and a busy stream makes no syscall at all.
+  if (out_.publish()) {
+    ++stats_.write_batches;
+    platform::eventfd_signal(doorbell_out_.get());
+  }
+}
+
+bool ShmConnection::read_ring() {
+  if (read_paused_ || closed_) return false;
+  auto avail = in_.available();
+  if (!avail) {
+    fail(avail.error());
+    return false;
+  }
+  if (*avail == 0) return false;
+  if (rbegin_ == rend_) {
+    rbegin_ = rend_ = 0;
+    if (rbuf_.size() > 4 * kReadChunk) {
+      rbuf_.resize(kReadChunk);
+      rbuf_.shrink_to_fit();
+    }
+  } else if (rbuf_.size() - rend_ < kReadChunk && rbegin_ > 0) {
+    std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
+    rend_ -= rbegin_;
+    rbegin_ = 0;
+  }
+  if (rend_ == rbuf_.size()) rbuf_.resize(rbuf_.size() + kReadChunk);
+  const std::size_t n =
+      static_cast<std::size_t>(std::min<std::uint64_t>(*avail, rbuf_.size() - rend_));
+  in_.read(rbuf_.data() + rend_, n);
+  rend_ += n;
+  stats_.bytes_in += n;
+  if (in_.release()) platform::eventfd_signal(doorbell_out_.get());
+  in_input_ = true;
+  process_input();
+  in_input_ = false;
+  publish();
+  return true;
+}
+
+// The same framing as StreamConnection::process_input: the frame decoder checks every header
+// and length, so bytes a corrupt peer put in the ring end as on_malformed, never as a crash.
+void ShmConnection::process_input() {
+  while (!closed_ && !closing_ && !read_paused_ && rbegin_ < rend_) {
+    if (skip_remaining_ > 0) {
+      const std::size_t take =
+          static_cast<std::size_t>(std::min<std::uint64_t>(skip_remaining_, rend_ - rbegin_));
+      rbegin_ += take;
+      skip_remaining_ -= take;
+      continue;
+    }
+    const std::string_view view(rbuf_.data() + rbegin_, rend_ - rbegin_);
+    auto r = wire::parse_frame(view, options_.receive_limits);
+    using State = wire::ParseResult::State;
+    if (r.state == State::frame) {
+      ++stats_.frames_in;
+      rbegin_ += r.consumed;
+      auto keep = shared_from_this();
+      delegate_->on_frame(r.frame);
+      continue;
+    }
+    if (r.state == State::need_more) {
+      if (r.needed > rbuf_.size() - rbegin_) {
+        if (rbegin_ > 0) {
+          std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
+          rend_ -= rbegin_;
+          rbegin_ = 0;
+        }
+        rbuf_.resize(std::max(r.needed, rbuf_.size()));
+      }
+      return;
+    }
+    if (r.state == State::too_large) {
+      const bool skipping = r.header.body_length <= options_.max_skip_bytes;
+      rbegin_ += wire::kHeaderSize;
+      skip_remaining_ = r.header.body_length;
+      auto keep = shared_from_this();
+      delegate_->on_frame_too_large(r.header, r.error, skipping);
+      if (!skipping) close(r.error, /*flush=*/true);
+      continue;
+    }
+    auto keep = shared_from_this();
+    delegate_->on_malformed(r.error);
+    close(r.error, /*flush=*/true);
+    return;
+  }
+}
+
+bool ShmConnection::pump() {
+  bool progress = false;
+  for (int round = 0; round < 64 && !closed_; ++round) {
+    const bool moved = flush_pending();
+    const bool read = read_ring();
+    if (!moved && !read) break;
+    progress = true;
+  }
+  return progress;
+}
+
+void ShmConnection::schedule_poll() {
+  if (poll_posted_ || sleeping_ || closed_) return;
+  poll_posted_ = true;
+  asio::post(executor_, [self = shared_from_this()] {
+    self->poll_posted_ = false;
+    self->poll();
+  });
+}
+
+void ShmConnection::poll() {
+  if (closed_ || sleeping_) return;
+  const bool progress = pump();
+  if (closed_) return;
+  const auto now = Clock::now();
+  if (progress) {
+    if (shm_.wait == WaitStrategy::adaptive &&
+        now - last_progress_ > std::chrono::microseconds{1}) {
+      // A message arrived while spinning: spinning paid off, allow longer.
+      spin_budget_ = std::min<std::chrono::nanoseconds>(spin_budget_ * 2, shm_.max_spin);
+    }
+    last_progress_ = now;
+    schedule_poll();
+    return;
+  }
+  if (shm_.wait == WaitStrategy::spin ||
+      (shm_.wait == WaitStrategy::adaptive && now - last_progress_ < spin_budget_)) {
+    schedule_poll();
+    return;
+  }
+  if (shm_.wait == WaitStrategy::adaptive) {
+    spin_budget_ = std::max<std::chrono::nanoseconds>(spin_budget_ / 2, shm_.min_spin);
+  }
+  sleep();
+}
+
+void ShmConnection::sleep() {
+  const bool want_in = !read_paused_;
+  const bool want_out = pending_bytes_ > 0;
+  if (want_in) in_.set_sleeping(true);
+  if (want_out) out_.set_waiting(true);
+  // Check again after announcing: the peer checks the flags after publishing, so either it
+  // sees them and rings, or we see its bytes here.
+  bool ready = false;
+  if (want_in) {
+    auto avail = in_.available();
+    ready = !avail || *avail > 0;
+  }
+  if (!ready && want_out) {
+    auto free = out_.free_space(pending_bytes_);
+    ready = !free || *free > 0;
+  }
+  if (ready) {
+    in_.set_sleeping(false);
+    out_.set_waiting(false);
+    last_progress_ = Clock::now();
+    schedule_poll();
+    return;
+  }
+  sleeping_ = true;
+  doorbell_in_.async_wait(
+      asio::posix::stream_descriptor::wait_read,
+      [self = shared_from_this()](const std::error_code& ec) { self->on_doorbell(ec); });
+}
+
+void ShmConnection::kick() {
+  if (closed_) return;
+  if (sleeping_) {
+    platform::eventfd_signal(doorbell_in_.native_handle());
+  } else {
+    schedule_poll();
+  }
+}
+
+void ShmConnection::on_doorbell(const std::error_code& ec) {
+  sleeping_ = false;
+  if (closed_ || ec) return;
+  platform::eventfd_drain(doorbell_in_.native_handle());
+  in_.set_sleeping(false);
+  out_.set_waiting(false);
+  last_progress_ = Clock::now();
+  poll();
+}
+
+void ShmConnection::watch_control() {
+  control_.async_wait(
+      asio::local::stream_protocol::socket::wait_read,
+      [self = shared_from_this()](const std::error_code& ec) { self->on_control(ec); });
+}
+
+void ShmConnection::on_control(const std::error_code& ec) {
+  if (closed_) return;
+  std::error_code rec = ec;
+  if (!rec) {
+    char byte;
+    const std::size_t n = control_.receive(asio::buffer(&byte, 1), 0, rec);
+    if (!rec && n > 0) {
+      fail(Error{StatusCode::protocol_error,
+                 "unexpected bytes on the control socket of a shared-memory connection",
+                 {}});
+      return;
+    }
+    if (rec == asio::error::would_block || rec == asio::error::try_again) {
+      watch_control();
+      return;
+    }
+  }
+  // The peer is gone (closed, exited or killed). What it published before is still valid:
+  // deliver it, then close.
+  if (!read_paused_) {
+    for (int i = 0; i < 1024 && !closed_ && read_ring(); ++i) {
+    }
+  }
+  const bool eof = rec == asio::error::eof || rec == asio::error::connection_reset;
+  finish_close(Error{StatusCode::unavailable,
+                     eof ? "peer closed the connection" : "control socket failed: " + rec.message(),
+                     {}});
+}
+
+void ShmConnection::resume_reading() {
+  if (!read_paused_) return;
+  read_paused_ = false;
+  asio::post(executor_, [self = shared_from_this()] {
+    if (self->closed_ || self->read_paused_) return;
+    self->in_input_ = true;
+    self->process_input();
+    self->in_input_ = false;
+    self->publish();
+    self->kick();
+  });
+}
+
+void ShmConnection::fail(const Error& error) {
+  if (closed_ || closing_) return;
+  // No GOAWAY through a ring that cannot be trusted: sends fail from here on.
+  closing_ = true;
+  if (auto d = delegate_) d->on_malformed(error);
+  // The shared state cannot be trusted any more: do not wait for a flush through it.
+  finish_close(error);
+}
+
+void ShmConnection::close(const Error& reason, bool flush) {
+  if (closed_) return;
+  if (flush && pending_bytes_ > 0) {
+    if (!closing_) {
+      closing_ = true;
+      close_reason_ = reason;
+    }
+    kick();
+    return;
+  }
+  publish();
+  finish_close(closing_ ? close_reason_ : reason);
+}
+
+void ShmConnection::finish_close(const Error& reason) {
+  if (closed_) return;
+  closed_ = true;
+  std::error_code ignored;
+  control_.shutdown(asio::local::stream_protocol::socket::shutdown_both, ignored);
+  control_.close(ignored);
+  doorbell_in_.close(ignored);
+  doorbell_out_.reset();
+  pending_.clear();
+  pending_bytes_ = 0;
+  if (auto d = std::move(delegate_)) d->on_closed(reason);
+}
+
+}  // namespace plexus::transport::shm

@@ -1,0 +1,124 @@
+// A Connection over two shared-memory rings (transport/shm/ring.hpp), set up by the upgrade in
+// shm_upgrade.hpp. The Unix socket it was negotiated on stays open as the control channel and
+// the liveness signal: nothing more is sent on it, and when it closes (the peer exited, even by
+// SIGKILL) the connection drains the frames already in the ring, then closes with unavailable.
+//
+// Reading runs on the connection's executor and never blocks it: a poll step is posted while
+// spinning (so other connections on the same I/O thread still run), and a sleeping reader waits
+// with an asynchronous wait on its eventfd. send() writes straight into the outbound ring;
+// frames sent while input is processed are published together (one doorbell check for all).
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asio/local/stream_protocol.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+
+#include "platform/posix/shm.hpp"
+#include "transport/connection.hpp"
+#include "transport/shm/ring.hpp"
+#include "transport/shm/shm_options.hpp"
+
+namespace plexus::transport::shm {
+
+struct ShmParts {
+  asio::local::stream_protocol::socket control;  // bound to the connection's serial executor
+  platform::Mapping mapping;                     // the whole segment
+  platform::Fd doorbell_in;   // the eventfd this side sleeps on (its inbound ring's)
+  platform::Fd doorbell_out;  // the eventfd of the peer's inbound ring
+  RingReader in;
+  RingWriter out;
+};
+
+class ShmConnection final : public Connection, public std::enable_shared_from_this<ShmConnection> {
+ public:
+  ShmConnection(ShmParts parts, ShmOptions shm, ConnectionOptions options, std::string label);
+
+  void start(std::shared_ptr<ConnectionDelegate> delegate) override;
+  Result<void> send(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
+                    std::string_view payload) override;
+  Result<void> send_owned(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
+                          std::string&& payload) override;
+  void close(const Error& reason, bool flush) override;
+  void pause_reading() override { read_paused_ = true; }
+  void resume_reading() override;
+
+  void set_peer_max_message_size(std::uint32_t bytes) override { peer_max_ = bytes; }
+  std::uint32_t peer_max_message_size() const override { return peer_max_; }
+  bool is_open() const override { return !closed_ && !closing_; }
+  const ConnectionStats& stats() const override { return stats_; }
+  std::size_t pending_write_bytes() const override { return pending_bytes_; }
+  asio::any_io_executor executor() const override { return executor_; }
+  std::string describe() const override { return label_; }
+  std::optional<platform::PeerCredentials> credentials() const override;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::size_t kReadChunk = 64 * 1024;
+
+  struct Pending {
+    std::string bytes;
+    std::size_t offset = 0;  // already written into the ring
+    bool owned_payload = false;
+  };
+
+  Result<void> check_open() const;
+  // Writes head + payload into the ring, or as much as fits and queues the rest.
+  Result<void> enqueue(std::string_view head, std::string_view payload, std::string* owned);
+  void queue_copy(std::string_view bytes);
+  bool flush_pending();  // true if anything moved
+  void publish();
+  bool read_ring();  // true if anything was read
+  void process_input();
+  bool pump();
+
+  void schedule_poll();
+  void poll();
+  void sleep();
+  void kick();  // wakes the loop whether it spins or sleeps
+  void on_doorbell(const std::error_code& ec);
+  void watch_control();
+  void on_control(const std::error_code& ec);
+  void fail(const Error& error);  // corrupt shared state: tell the delegate, close
+  void finish_close(const Error& reason);
+
+  asio::local::stream_protocol::socket control_;
+  asio::any_io_executor executor_;
+  platform::Mapping mapping_;  // unmapped on destruction, after every handler has run
+  platform::Fd doorbell_out_;
+  asio::posix::stream_descriptor doorbell_in_;
+  RingReader in_;
+  RingWriter out_;
+  ShmOptions shm_;
+  ConnectionOptions options_;
+  std::string label_;
+  std::shared_ptr<ConnectionDelegate> delegate_;
+  std::uint32_t peer_max_ = wire::kDefaultMaxMessageSize;
+
+  std::vector<char> rbuf_;  // bytes copied out of the ring live in [rbegin_, rend_)
+  std::size_t rbegin_ = 0;
+  std::size_t rend_ = 0;
+  std::uint64_t skip_remaining_ = 0;
+  bool read_paused_ = false;
+
+  std::string head_buf_;         // scratch for one frame's header + metadata
+  std::deque<Pending> pending_;  // what did not fit in the ring yet
+  std::size_t pending_bytes_ = 0;
+  bool in_input_ = false;  // sends are published after the input batch
+
+  bool poll_posted_ = false;
+  bool sleeping_ = false;
+  Clock::time_point last_progress_{};
+  std::chrono::nanoseconds spin_budget_;
+
+  bool closing_ = false;
+  bool closed_ = false;
+  Error close_reason_;
+  ConnectionStats stats_;
+};
+
+}  // namespace plexus::transport::shm

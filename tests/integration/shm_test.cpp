@@ -1,0 +1,323 @@
+// The shared-memory transport beyond the suites that run over every transport: the upgrade is
+// really taken (or refused, leaving a working Unix connection), the wait strategies and large
+// payloads through small rings, a hostile peer that scribbles the shared ring (the server
+// closes it and lives on, clean under ASan), and a producer killed by SIGKILL mid-stream.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "connect.hpp"
+#include "platform/posix/shm.hpp"
+#include "plexus/plexus.hpp"
+#include "test_kit.hpp"
+#include "transport/address.hpp"
+#include "transport/shm/ring.hpp"
+#include "wire/frame.hpp"
+#include "wire/handshake.hpp"
+#include "wire/metadata.hpp"
+#include "wire/shm_upgrade.hpp"
+
+namespace plexus::test {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+class ShmTest : public ::testing::Test {
+ protected:
+  void start_server(const std::string& listen, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--listen", listen};
+    args.insert(args.end(), extra.begin(), extra.end());
+    server_ = ServerProcess::spawn(args);
+    ASSERT_TRUE(server_.running());
+  }
+  std::string path() const { return dir_.file("s.sock"); }
+
+  TempDir dir_;
+  ServerProcess server_;
+  Runtime runtime_;
+};
+
+TEST_F(ShmTest, ClientAskingForShmGetsSharedMemoryAndPlainClientsStillWork) {
+  start_server(dir_.unix_address("s.sock") + "?shm=1");
+  EXPECT_NE(server_.address().find("?shm=1"), std::string::npos) << server_.address();
+  auto shm_client = connect_client(runtime_, server_.address());
+  ASSERT_TRUE(shm_client);
+  auto r = shm_client->call("echo", R"({"via":"shm"})");
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(json::parse(*r)["via"], "shm");
+  EXPECT_EQ(shm_client->stats().shm_mapped_bytes, 4096u + 2 * (1u << 20));
+
+  auto plain = connect_client(runtime_, "unix://" + path());
+  ASSERT_TRUE(plain);
+  ASSERT_TRUE(plain->call("echo", "{}"));
+  EXPECT_EQ(plain->stats().shm_mapped_bytes, 0u);
+}
+
+// A listener without ?shm=1 does not speak the upgrade: the request reaches its session as an
+// unknown kind, and the client fails clearly (no silent fallback yet), while plain clients of
+// the same server are unaffected.
+TEST_F(ShmTest, ServerWithoutShmFailsTheUpgradeClearlyAndServesPlainClients) {
+  start_server(dir_.unix_address("s.sock"));
+  ClientOptions o;
+  o.address = "unix://" + path() + "?shm=1";
+  o.reconnect.enabled = false;
+  auto refused = Client::connect(runtime_, o);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, StatusCode::unavailable) << refused.error().to_string();
+  EXPECT_NE(refused.error().message.find("shared-memory upgrade"), std::string::npos)
+      << refused.error().to_string();
+  auto plain = connect_client(runtime_, "unix://" + path());
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(plain->call("echo", "{}"));
+}
+
+TEST_F(ShmTest, BadShmOptionsAreInvalidArguments) {
+  start_server(dir_.unix_address("s.sock") + "?shm=1");
+  ClientOptions o;
+  o.address = "unix://" + path() + "?shm=1&shm_wait=sometimes";
+  auto c = Client::connect(runtime_, o);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, StatusCode::invalid_argument);
+  o.address = "unix://" + path() + "?shm=1&shm_ring=5000";
+  c = Client::connect(runtime_, o);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, StatusCode::invalid_argument);
+}
+
+// Every wait strategy on the client against a blocking server, with payloads far larger than
+// the 4 KiB rings: they go through in pieces and come back intact.
+TEST_F(ShmTest, EveryWaitStrategyCarriesPayloadsLargerThanTheRing) {
+  start_server(dir_.unix_address("s.sock") + "?shm=1&shm_wait=block&shm_ring=8192");
+  for (const std::string wait : {"spin", "adaptive", "block"}) {
+    SCOPED_TRACE(wait);
+    auto client =
+        connect_client(runtime_, "unix://" + path() + "?shm=1&shm_ring=4096&shm_wait=" + wait);
+    ASSERT_TRUE(client);
+    EXPECT_EQ(client->stats().shm_mapped_bytes, 4096u + 2 * 4096u);
+    for (const std::size_t size :
+         {std::size_t{10}, std::size_t{5000}, std::size_t{1} << 20, std::size_t{4} << 20}) {
+      std::string text(size, 'x');
+      for (std::size_t i = 0; i < size; i += 4099) text[i] = static_cast<char>('a' + i % 26);
+      const std::string payload = json{{"text", text}}.dump();
+      auto r = client->call("echo", payload);
+      ASSERT_TRUE(r) << size << ": " << r.error().to_string();
+      EXPECT_EQ(*r, payload);
+    }
+    // Many calls in flight at once fill the ring: writes wait for space and all complete.
+    Countdown all(500);
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 500; ++i) {
+      client->call_async("echo", json{{"i", i}, {"pad", std::string(300, 'p')}}.dump(), {},
+                         [&](Result<std::string> r) {
+                           if (r) ++ok;
+                           all.done();
+                         });
+    }
+    ASSERT_TRUE(all.wait_for(Millis{20000}));
+    EXPECT_EQ(ok.load(), 500);
+  }
+}
+
+// A producer killed with SIGKILL in the middle of a stream: the consumer's read fails with
+// unavailable (the control socket's EOF), well within the heartbeat timeout.
+TEST_F(ShmTest, ProducerKilledMidStreamFailsTheStreamWithUnavailable) {
+  start_server(dir_.unix_address("s.sock") + "?shm=1", {"--heartbeat-timeout-ms", "3000"});
+  ClientOptions o;
+  o.reconnect.enabled = false;
+  auto client = connect_client(runtime_, server_.address(), o);
+  ASSERT_TRUE(client);
+  Stream s = client->open_stream("stream.count", R"({"n":100000000,"size":64})");
+  for (int i = 0; i < 1000; ++i) {
+    auto item = s.read();
+    ASSERT_TRUE(item && *item) << i;
+  }
+  const auto killed_at = std::chrono::steady_clock::now();
+  server_.kill_now();
+  Result<std::optional<std::string>> r = std::optional<std::string>{};
+  do {
+    r = s.read();
+  } while (r && *r);
+  ASSERT_FALSE(r) << "the stream ended cleanly after its producer was killed";
+  EXPECT_EQ(r.error().code, StatusCode::unavailable) << r.error().to_string();
+  EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 3000ms);
+}
+
+// ---- a hostile shared-memory peer, written from docs/PROTOCOL.md §19 with raw syscalls --------
+
+class RawShmPeer {
+ public:
+  // Connects, upgrades and completes HELLO/WELCOME through the rings.
+  bool open(const std::string& path) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::strncpy(sun.sun_path, path.c_str(), sizeof sun.sun_path - 1);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) return false;
+    const auto request = wire::encode_shm_upgrade_request({});
+    if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(request.size())) {
+      return false;
+    }
+    char reply[wire::kShmUpgradeReplySize];
+    std::size_t got = 0;
+    std::vector<platform::Fd> fds;
+    while (got < sizeof reply) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 5000) != 1) return false;
+      auto r = platform::receive_with_fds(fd_, reply + got, sizeof reply - got);
+      if (!r || r->eof) return false;
+      for (auto& f : r->fds) fds.push_back(std::move(f));
+      got += r->bytes;
+    }
+    auto decoded = wire::decode_shm_upgrade_reply(std::string_view(reply, sizeof reply));
+    if (!decoded || decoded->status != 0 || fds.size() != 3) return false;
+    layout_ = *transport::shm::segment_layout(decoded->dialer_to_acceptor_bytes,
+                                              decoded->acceptor_to_dialer_bytes);
+    auto m = platform::Mapping::map(fds[0].get(), layout_.total);
+    if (!m) return false;
+    mapping_ = std::move(*m);
+    doorbell_server_ = std::move(fds[1]);
+    char* base = mapping_.data();
+    out_ = transport::shm::RingWriter(transport::shm::ring_control(base, 0),
+                                      base + layout_.data_offset[0], layout_.capacity[0]);
+    in_ = transport::shm::RingReader(transport::shm::ring_control(base, 1),
+                                     base + layout_.data_offset[1], layout_.capacity[1]);
+    std::string hello;
+    wire::PeerHello h;
+    h.peer_name = "raw-shm-peer";
+    wire::encode_hello(wire::FrameKind::hello, h, hello);
+    write(hello);
+    // The WELCOME arrives in ring 1: poll the ring (the server rings only sleepers).
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    std::string received;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto avail = in_.available();
+      if (!avail) return false;
+      if (*avail > 0) {
+        std::string chunk(*avail, '\0');
+        in_.read(chunk.data(), chunk.size());
+        in_.release();
+        received += chunk;
+        auto p = wire::parse_frame(received, wire::Limits{});
+        if (p.state == wire::ParseResult::State::frame) {
+          return p.frame.header.kind == wire::FrameKind::welcome;
+        }
+        if (p.state != wire::ParseResult::State::need_more) return false;
+      }
+      std::this_thread::yield();
+    }
+    return false;
+  }
+
+  void write(std::string_view bytes) {
+    auto free = out_.free_space(bytes.size());
+    if (free && *free >= bytes.size()) out_.write(bytes);
+    out_.publish();
+    platform::eventfd_signal(doorbell_server_.get());
+  }
+
+  // True when the server has closed the control socket (EOF) within `timeout`.
+  bool closed_by_server(Millis timeout) {
+    pollfd p{fd_, POLLIN | POLLRDHUP, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return false;
+    char b;
+    return ::recv(fd_, &b, 1, MSG_DONTWAIT) == 0;
+  }
+
+  bool control_open() {
+    pollfd p{fd_, POLLIN | POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) == 0;
+  }
+
+  char* segment() { return mapping_.data(); }
+  const transport::shm::SegmentLayout& layout() const { return layout_; }
+  int doorbell() const { return doorbell_server_.get(); }
+
+  ~RawShmPeer() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  int fd_ = -1;
+  transport::shm::SegmentLayout layout_;
+  platform::Mapping mapping_;
+  platform::Fd doorbell_server_;
+  transport::shm::RingWriter out_;
+  transport::shm::RingReader in_;
+};
+
+// Random bytes written over the ring the server reads (data and control block), while it
+// reads: the server answers with a protocol error and closes this connection; it neither crashes
+// nor reads out of the mapping (the ASan build runs this too, and the server must exit cleanly),
+// and a well-behaved shared-memory client is served throughout.
+TEST_F(ShmTest, PeerScribblingTheRingIsClosedWithAProtocolErrorAndTheServerLivesOn) {
+  start_server(dir_.unix_address("s.sock") + "?shm=1");
+  auto good = connect_client(runtime_, server_.address());
+  ASSERT_TRUE(good);
+  for (unsigned seed = 1; seed <= 6; ++seed) {
+    SCOPED_TRACE(seed);
+    RawShmPeer peer;
+    ASSERT_TRUE(peer.open(path()));
+    std::mt19937_64 rng(seed);
+    char* base = peer.segment();
+    const auto& l = peer.layout();
+    bool closed = false;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!closed && std::chrono::steady_clock::now() < deadline) {
+      // Garbage frames through the proper ring protocol...
+      std::string junk(1 + rng() % 200, '\0');
+      for (auto& c : junk) c = static_cast<char>(rng());
+      peer.write(junk);
+      // ...and, for odd seeds, random bytes straight over the control block and the data.
+      if (seed % 2) {
+        const std::size_t where = transport::shm::kControlOffset[0] + rng() % 384;
+        base[where] = static_cast<char>(rng());
+        const std::size_t data = l.data_offset[0] + rng() % l.capacity[0];
+        base[data] = static_cast<char>(rng());
+        platform::eventfd_signal(peer.doorbell());
+      }
+      closed = !peer.control_open();
+    }
+    EXPECT_TRUE(closed || peer.closed_by_server(5000ms)) << "the server kept a corrupt peer";
+    auto r = good->call("echo", R"({"still":"served"})");
+    ASSERT_TRUE(r) << r.error().to_string();
+  }
+}
+
+TEST_F(ShmTest, ImpossibleHeadIsAProtocolError) {
+  start_server(dir_.unix_address("s.sock") + "?shm=1");
+  RawShmPeer peer;
+  ASSERT_TRUE(peer.open(path()));
+  auto* c = transport::shm::ring_control(peer.segment(), 0);
+  c->head.store(c->head.load() + peer.layout().capacity[0] + 1);  // more than a ring ahead
+  platform::eventfd_signal(peer.doorbell());
+  EXPECT_TRUE(peer.closed_by_server(5000ms));
+  auto good = connect_client(runtime_, server_.address());
+  ASSERT_TRUE(good);
+  EXPECT_TRUE(good->call("echo", "{}"));
+}
+
+TEST_F(ShmTest, MemoryInUseIsReportedInTheMetrics) {
+  start_server(dir_.unix_address("s.sock") + "?shm=1&shm_ring=65536");
+  auto client = connect_client(runtime_, server_.address());
+  ASSERT_TRUE(client);
+  auto r = client->call("plexus.stats", "");
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_NE(r->find("plexus_transport_shm_mapped_bytes"), std::string::npos) << *r;
+  EXPECT_NE(r->find(std::to_string(4096 + 2 * 65536)), std::string::npos) << *r;
+}
+
+}  // namespace
+}  // namespace plexus::test
