@@ -101,9 +101,16 @@ Result<void> ShmConnection::enqueue(std::string_view head, std::string_view payl
       queue_copy(payload.substr(payload_now));
     }
   }
-  if (!in_input_) publish();
+  // While held, frames stay unpublished so that a burst costs the reader one wake-up; a full
+  // ring is published at once all the same, since the reader must drain it to make room.
+  if (!in_input_ && (writes_held_ == 0 || pending_bytes_ > 0)) publish();
   if (pending_bytes_ > 0) kick();  // the loop must watch for space
   return {};
+}
+
+void ShmConnection::release_writes() {
+  if (writes_held_ == 0 || --writes_held_ > 0) return;
+  if (!in_input_) publish();
 }
 
 void ShmConnection::queue_copy(std::string_view bytes) {

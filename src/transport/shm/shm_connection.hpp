@@ -46,6 +46,8 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   void close(const Error& reason, bool flush) override;
   void pause_reading() override { read_paused_ = true; }
   void resume_reading() override;
+  void hold_writes() override { ++writes_held_; }
+  void release_writes() override;
 
   void set_peer_max_message_size(std::uint32_t bytes) override { peer_max_ = bytes; }
   std::uint32_t peer_max_message_size() const override { return peer_max_; }
@@ -109,6 +111,7 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   std::deque<Pending> pending_;  // what did not fit in the ring yet
   std::size_t pending_bytes_ = 0;
   bool in_input_ = false;  // sends are published after the input batch
+  int writes_held_ = 0;    // hold_writes() nesting: frames stay unpublished until it is back to 0
 
   bool poll_posted_ = false;
   bool sleeping_ = false;
