@@ -65,22 +65,49 @@ TEST_F(ShmTest, ClientAskingForShmGetsSharedMemoryAndPlainClientsStillWork) {
   EXPECT_EQ(plain->stats().shm_mapped_bytes, 0u);
 }
 
-// A listener without ?shm=1 does not speak the upgrade: the request reaches its session as an
-// unknown kind, and the client fails clearly (no silent fallback yet), while plain clients of
-// the same server are unaffected.
-TEST_F(ShmTest, ServerWithoutShmFailsTheUpgradeClearlyAndServesPlainClients) {
+// A plexus listener without ?shm=1 refuses the upgrade (failed_precondition) and the client
+// carries on over the socket: asking for shared memory never costs a working connection.
+TEST_F(ShmTest, ServerWithoutShmRefusesAndTheClientFallsBackToTheSocket) {
   start_server(dir_.unix_address("s.sock"));
+  auto asked = connect_client(runtime_, "unix://" + path() + "?shm=1");
+  ASSERT_TRUE(asked);
+  auto r = asked->call("echo", R"({"via":"socket"})");
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(json::parse(*r)["via"], "socket");
+  EXPECT_EQ(asked->stats().shm_mapped_bytes, 0u);
+  auto plain = connect_client(runtime_, "unix://" + path());
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(plain->call("echo", "{}"));
+}
+
+// A peer that does not implement the upgrade at all (here: one that reads the request and
+// hangs up) fails the connection attempt with a clear unavailable, not a hang.
+TEST_F(ShmTest, PeerThatHangsUpOnTheUpgradeFailsTheConnectClearly) {
+  const std::string sock = dir_.file("foreign.sock");
+  const int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::strncpy(sa.sun_path, sock.c_str(), sizeof sa.sun_path - 1);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  std::thread foreign([listener] {
+    const int c = ::accept(listener, nullptr, nullptr);
+    if (c < 0) return;
+    char request[wire::kShmUpgradeRequestSize];
+    (void)::recv(c, request, sizeof request, MSG_WAITALL);
+    ::close(c);
+  });
   ClientOptions o;
-  o.address = "unix://" + path() + "?shm=1";
+  o.address = "unix://" + sock + "?shm=1";
   o.reconnect.enabled = false;
   auto refused = Client::connect(runtime_, o);
+  foreign.join();
+  ::close(listener);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, StatusCode::unavailable) << refused.error().to_string();
   EXPECT_NE(refused.error().message.find("shared-memory upgrade"), std::string::npos)
       << refused.error().to_string();
-  auto plain = connect_client(runtime_, "unix://" + path());
-  ASSERT_TRUE(plain);
-  EXPECT_TRUE(plain->call("echo", "{}"));
 }
 
 TEST_F(ShmTest, BadShmOptionsAreInvalidArguments) {

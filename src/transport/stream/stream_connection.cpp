@@ -6,6 +6,7 @@
 #include <asio/post.hpp>
 
 #include "wire/metadata.hpp"
+#include "wire/shm_upgrade.hpp"
 
 namespace plexus::transport {
 
@@ -207,6 +208,32 @@ void StreamConnection<P>::on_read(const std::error_code& ec, std::size_t n) {
 }
 
 template <typename P>
+bool StreamConnection<P>::answer_shm_upgrade() {
+  const std::string_view view(rbuf_.data() + rbegin_, rend_ - rbegin_);
+  if (view.size() < wire::kShmUpgradeSniffSize) return false;
+  if (!wire::is_shm_upgrade_request(view)) {
+    refuse_shm_upgrade_ = false;  // an ordinary first frame: nothing more to look at
+    return true;
+  }
+  if (view.size() < wire::kShmUpgradeRequestSize) return false;
+  refuse_shm_upgrade_ = false;
+  auto request = wire::decode_shm_upgrade_request(view.substr(0, wire::kShmUpgradeRequestSize));
+  rbegin_ += wire::kShmUpgradeRequestSize;
+  if (!request) {
+    // Not the protocol (§19.2): nothing sensible to answer.
+    auto keep = this->shared_from_this();
+    delegate_->on_malformed(request.error());
+    close(request.error(), /*flush=*/false);
+    return false;
+  }
+  wire::ShmUpgradeReply reply;
+  reply.status = static_cast<std::uint16_t>(StatusCode::failed_precondition);
+  pending_.bytes += wire::encode_shm_upgrade_reply(reply);  // leaves after this input batch
+  ++stats_.frames_out;
+  return true;
+}
+
+template <typename P>
 void StreamConnection<P>::process_input() {
   while (!closed_ && !closing_ && !read_paused_ && rbegin_ < rend_) {
     if (skip_remaining_ > 0) {
@@ -214,6 +241,10 @@ void StreamConnection<P>::process_input() {
           static_cast<std::size_t>(std::min<std::uint64_t>(skip_remaining_, rend_ - rbegin_));
       rbegin_ += take;
       skip_remaining_ -= take;
+      continue;
+    }
+    if (refuse_shm_upgrade_) {
+      if (!answer_shm_upgrade()) return;
       continue;
     }
     const std::string_view view(rbuf_.data() + rbegin_, rend_ - rbegin_);

@@ -46,7 +46,16 @@ class StreamConnection final : public Connection,
   std::string describe() const override { return label_; }
   std::optional<platform::PeerCredentials> credentials() const override;
 
+  // Accepted Unix connections of a listener that does not grant shared memory: a
+  // shared-memory upgrade request as the very first bytes is answered with a refusal (the
+  // dialer then carries on with HELLO, docs/PROTOCOL.md §19.1) and never reaches the delegate.
+  // Call before start().
+  void refuse_shm_upgrade() { refuse_shm_upgrade_ = true; }
+
  private:
+  // The first-bytes check of refuse_shm_upgrade(): false while more bytes are needed to decide.
+  bool answer_shm_upgrade();
+
   // Payloads at least this large are sent from their own buffer instead of being copied into
   // the batch: one iovec more, one copy less.
   static constexpr std::size_t kGatherThreshold = 16 * 1024;
@@ -97,7 +106,8 @@ class StreamConnection final : public Connection,
   // While the frames of one read are handed to the delegate, what it sends is only queued;
   // on_read then writes it all at once (see there).
   bool in_input_ = false;
-  int writes_held_ = 0;         // hold_writes() nesting: frames queue until it is back to 0
+  int writes_held_ = 0;              // hold_writes() nesting: frames queue until it is back to 0
+  bool refuse_shm_upgrade_ = false;  // still looking at the first bytes (refuse_shm_upgrade)
   bool sync_write_ok_ = false;  // the socket is in non-blocking mode, so write_some never blocks
 
   bool closing_ = false;  // close(flush) requested: stop reading, finish the writes

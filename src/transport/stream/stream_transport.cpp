@@ -36,8 +36,9 @@ void tune(Tcp::socket& s) {
 void tune(Local::socket&) {}
 
 template <typename P>
-std::shared_ptr<Connection> wrap(typename P::socket socket, const ConnectionOptions& options,
-                                 const std::string& address) {
+std::shared_ptr<StreamConnection<P>> wrap(typename P::socket socket,
+                                          const ConnectionOptions& options,
+                                          const std::string& address) {
   tune(socket);
   std::string label = address + " fd=" + std::to_string(socket.native_handle());
   return std::make_shared<StreamConnection<P>>(std::move(socket), options, std::move(label));
@@ -83,9 +84,7 @@ class StreamListener final : public Listener {
             if constexpr (std::is_same_v<P, Local>) {
               if (shm_) {
                 // On a ?shm=1 listener a connection may open with a shared-memory upgrade
-                // request; it is answered before the session sees the connection. Other
-                // listeners never look (an upgrade request reaches their session as an
-                // unknown kind: protocol_error).
+                // request; it is answered before the session sees the connection.
                 std::string label =
                     address_.to_string() + " fd=" + std::to_string(socket.native_handle());
                 shm::upgrade_as_acceptor(
@@ -101,7 +100,13 @@ class StreamListener final : public Listener {
                 return;
               }
             }
-            on_connection_(wrap<P>(std::move(socket), options_, address_.to_string()));
+            auto connection = wrap<P>(std::move(socket), options_, address_.to_string());
+            if constexpr (std::is_same_v<P, Local>) {
+              // Not a ?shm=1 listener: an upgrade request is refused in the connection itself,
+              // without looking ahead (no delay for a client that stays silent).
+              connection->refuse_shm_upgrade();
+            }
+            on_connection_(std::move(connection));
             accept_next();
             return;
           }
