@@ -24,7 +24,6 @@ ShmConnection::ShmConnection(ShmParts parts, ShmOptions shm, ConnectionOptions o
       spin_budget_(std::chrono::duration_cast<std::chrono::nanoseconds>(
           shm.wait == WaitStrategy::adaptive ? (shm.min_spin + shm.max_spin) / 2
                                              : std::chrono::microseconds{0})) {
-  rbuf_.resize(kReadChunk);
   stats_.shm_mapped_bytes += mapping_.size();
 }
 
@@ -173,22 +172,10 @@ bool ShmConnection::read_ring() {
     return false;
   }
   if (*avail == 0) return false;
-  if (rbegin_ == rend_) {
-    rbegin_ = rend_ = 0;
-    if (rbuf_.size() > 4 * kReadChunk) {
-      rbuf_.resize(kReadChunk);
-      rbuf_.shrink_to_fit();
-    }
-  } else if (rbuf_.size() - rend_ < kReadChunk && rbegin_ > 0) {
-    std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
-    rend_ -= rbegin_;
-    rbegin_ = 0;
-  }
-  if (rend_ == rbuf_.size()) rbuf_.resize(rbuf_.size() + kReadChunk);
-  const std::size_t n =
-      static_cast<std::size_t>(std::min<std::uint64_t>(*avail, rbuf_.size() - rend_));
-  in_.read(rbuf_.data() + rend_, n);
-  rend_ += n;
+  const auto space = reader_.space();
+  const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(*avail, space.size()));
+  in_.read(space.data(), n);
+  reader_.filled(n);
   stats_.bytes_in += n;
   if (in_.release()) platform::eventfd_signal(doorbell_out_.get());
   in_input_ = true;
@@ -198,52 +185,13 @@ bool ShmConnection::read_ring() {
   return true;
 }
 
-// The same framing as StreamConnection::process_input: the frame decoder checks every header
+// The same framing as StreamConnection (FrameReader): the frame decoder checks every header
 // and length, so bytes a corrupt peer put in the ring end as on_malformed, never as a crash.
 void ShmConnection::process_input() {
-  while (!closed_ && !closing_ && !read_paused_ && rbegin_ < rend_) {
-    if (skip_remaining_ > 0) {
-      const std::size_t take =
-          static_cast<std::size_t>(std::min<std::uint64_t>(skip_remaining_, rend_ - rbegin_));
-      rbegin_ += take;
-      skip_remaining_ -= take;
-      continue;
-    }
-    const std::string_view view(rbuf_.data() + rbegin_, rend_ - rbegin_);
-    auto r = wire::parse_frame(view, options_.receive_limits);
-    using State = wire::ParseResult::State;
-    if (r.state == State::frame) {
-      ++stats_.frames_in;
-      rbegin_ += r.consumed;
-      auto keep = shared_from_this();
-      delegate_->on_frame(r.frame);
-      continue;
-    }
-    if (r.state == State::need_more) {
-      if (r.needed > rbuf_.size() - rbegin_) {
-        if (rbegin_ > 0) {
-          std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
-          rend_ -= rbegin_;
-          rbegin_ = 0;
-        }
-        rbuf_.resize(std::max(r.needed, rbuf_.size()));
-      }
-      return;
-    }
-    if (r.state == State::too_large) {
-      const bool skipping = r.header.body_length <= options_.max_skip_bytes;
-      rbegin_ += wire::kHeaderSize;
-      skip_remaining_ = r.header.body_length;
-      auto keep = shared_from_this();
-      delegate_->on_frame_too_large(r.header, r.error, skipping);
-      if (!skipping) close(r.error, /*flush=*/true);
-      continue;
-    }
-    auto keep = shared_from_this();
-    delegate_->on_malformed(r.error);
-    close(r.error, /*flush=*/true);
-    return;
-  }
+  if (closed_ || !delegate_) return;
+  auto keep = shared_from_this();
+  reader_.deliver(*this, *delegate_, options_, stats_,
+                  [this] { return !closed_ && !closing_ && !read_paused_; });
 }
 
 bool ShmConnection::pump() {

@@ -20,6 +20,7 @@
 
 #include "platform/posix/shm.hpp"
 #include "transport/connection.hpp"
+#include "transport/frame_reader.hpp"
 #include "transport/shm/ring.hpp"
 #include "transport/shm/shm_options.hpp"
 
@@ -101,10 +102,7 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   std::shared_ptr<ConnectionDelegate> delegate_;
   std::uint32_t peer_max_ = wire::kDefaultMaxMessageSize;
 
-  std::vector<char> rbuf_;  // bytes copied out of the ring live in [rbegin_, rend_)
-  std::size_t rbegin_ = 0;
-  std::size_t rend_ = 0;
-  std::uint64_t skip_remaining_ = 0;
+  FrameReader reader_;  // bytes copied out of the ring, and their framing
   bool read_paused_ = false;
 
   std::string head_buf_;         // scratch for one frame's header + metadata

@@ -22,9 +22,7 @@ StreamConnection<P>::StreamConnection(Socket socket, ConnectionOptions options, 
     : socket_(std::move(socket)),
       executor_(socket_.get_executor()),
       options_(options),
-      label_(std::move(label)) {
-  rbuf_.resize(kReadChunk);
-}
+      label_(std::move(label)) {}
 
 template <typename P>
 std::optional<platform::PeerCredentials> StreamConnection<P>::credentials() const {
@@ -160,25 +158,13 @@ void StreamConnection<P>::on_write(const std::error_code& ec, std::size_t n) {
 template <typename P>
 void StreamConnection<P>::start_read() {
   if (closed_ || closing_ || read_in_flight_ || read_paused_) return;
-  // Make room: move unconsumed bytes to the front, grow for a frame that will not fit.
-  if (rbegin_ == rend_) {
-    rbegin_ = rend_ = 0;
-    if (rbuf_.size() > 4 * kReadChunk) {
-      rbuf_.resize(kReadChunk);
-      rbuf_.shrink_to_fit();
-    }
-  } else if (rbuf_.size() - rend_ < kReadChunk / 4 && rbegin_ > 0) {
-    std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
-    rend_ -= rbegin_;
-    rbegin_ = 0;
-  }
-  if (rend_ == rbuf_.size()) rbuf_.resize(rbuf_.size() + kReadChunk);
+  const auto space = reader_.space();
   read_in_flight_ = true;
   // Plain async_read_some, whose next read tries recv once more before waiting (an EAGAIN recv
   // per message). Reporting a short read as "drained" to the edge-triggered reactor saves that
   // syscall but loses an end of stream that arrived in the same epoll wake-up as the last bytes:
   // the peer's close would go unseen until a timeout (test HalfAFrameAndEofArrivingTogether…).
-  socket_.async_read_some(asio::buffer(rbuf_.data() + rend_, rbuf_.size() - rend_),
+  socket_.async_read_some(asio::buffer(space.data(), space.size()),
                           [self = this->shared_from_this()](
                               const std::error_code& ec, std::size_t n) { self->on_read(ec, n); });
 }
@@ -195,7 +181,7 @@ void StreamConnection<P>::on_read(const std::error_code& ec, std::size_t n) {
     return;
   }
   stats_.bytes_in += n;
-  rend_ += n;
+  reader_.filled(n);
   // Everything the delegate sends for the frames of this read (answers, pipelined calls made
   // from completions) leaves in one write after them: one syscall per read instead of one for
   // the first frame plus one more, and usually no completion hop (start_write(try_now)).
@@ -209,7 +195,7 @@ void StreamConnection<P>::on_read(const std::error_code& ec, std::size_t n) {
 
 template <typename P>
 bool StreamConnection<P>::answer_shm_upgrade() {
-  const std::string_view view(rbuf_.data() + rbegin_, rend_ - rbegin_);
+  const std::string_view view = reader_.input();
   if (view.size() < wire::kShmUpgradeSniffSize) return false;
   if (!wire::is_shm_upgrade_request(view)) {
     refuse_shm_upgrade_ = false;  // an ordinary first frame: nothing more to look at
@@ -218,10 +204,9 @@ bool StreamConnection<P>::answer_shm_upgrade() {
   if (view.size() < wire::kShmUpgradeRequestSize) return false;
   refuse_shm_upgrade_ = false;
   auto request = wire::decode_shm_upgrade_request(view.substr(0, wire::kShmUpgradeRequestSize));
-  rbegin_ += wire::kShmUpgradeRequestSize;
+  reader_.consume(wire::kShmUpgradeRequestSize);
   if (!request) {
     // Not the protocol (§19.2): nothing sensible to answer.
-    auto keep = this->shared_from_this();
     delegate_->on_malformed(request.error());
     close(request.error(), /*flush=*/false);
     return false;
@@ -235,57 +220,12 @@ bool StreamConnection<P>::answer_shm_upgrade() {
 
 template <typename P>
 void StreamConnection<P>::process_input() {
-  while (!closed_ && !closing_ && !read_paused_ && rbegin_ < rend_) {
-    if (skip_remaining_ > 0) {
-      const std::size_t take =
-          static_cast<std::size_t>(std::min<std::uint64_t>(skip_remaining_, rend_ - rbegin_));
-      rbegin_ += take;
-      skip_remaining_ -= take;
-      continue;
-    }
-    if (refuse_shm_upgrade_) {
-      if (!answer_shm_upgrade()) return;
-      continue;
-    }
-    const std::string_view view(rbuf_.data() + rbegin_, rend_ - rbegin_);
-    auto r = wire::parse_frame(view, options_.receive_limits);
-    using State = wire::ParseResult::State;
-    if (r.state == State::frame) {
-      ++stats_.frames_in;
-      rbegin_ += r.consumed;
-      // The delegate may close us or queue sends; `self` keeps us alive if it drops its ref.
-      auto keep = this->shared_from_this();
-      delegate_->on_frame(r.frame);
-      continue;
-    }
-    if (r.state == State::need_more) {
-      // Grow once to the announced size (already checked against the limits) so the body
-      // lands in one buffer; never more than the limit allows.
-      if (r.needed > rbuf_.size() - rbegin_) {
-        if (rbegin_ > 0) {
-          std::memmove(rbuf_.data(), rbuf_.data() + rbegin_, rend_ - rbegin_);
-          rend_ -= rbegin_;
-          rbegin_ = 0;
-        }
-        rbuf_.resize(std::max(r.needed, rbuf_.size()));
-      }
-      return;
-    }
-    if (r.state == State::too_large) {
-      const bool skipping = r.header.body_length <= options_.max_skip_bytes;
-      rbegin_ += wire::kHeaderSize;
-      skip_remaining_ = r.header.body_length;
-      auto keep = this->shared_from_this();
-      delegate_->on_frame_too_large(r.header, r.error, skipping);
-      if (!skipping) close(r.error, /*flush=*/true);
-      continue;
-    }
-    // Malformed: nothing after this point can be framed reliably.
-    auto keep = this->shared_from_this();
-    delegate_->on_malformed(r.error);
-    close(r.error, /*flush=*/true);
-    return;
-  }
+  if (closed_ || !delegate_) return;
+  // The delegate may close us or queue sends; `keep` holds us if it drops its reference.
+  auto keep = this->shared_from_this();
+  if (refuse_shm_upgrade_ && !answer_shm_upgrade()) return;
+  reader_.deliver(*this, *delegate_, options_, stats_,
+                  [this] { return !closed_ && !closing_ && !read_paused_; });
 }
 
 template <typename P>

@@ -14,6 +14,7 @@
 #include <asio/write.hpp>
 
 #include "transport/connection.hpp"
+#include "transport/frame_reader.hpp"
 
 namespace plexus::transport {
 
@@ -59,7 +60,6 @@ class StreamConnection final : public Connection,
   // Payloads at least this large are sent from their own buffer instead of being copied into
   // the batch: one iovec more, one copy less.
   static constexpr std::size_t kGatherThreshold = 16 * 1024;
-  static constexpr std::size_t kReadChunk = 64 * 1024;
 
   struct LargePayload {
     std::size_t batch_offset;  // where in the batch bytes this payload belongs
@@ -92,10 +92,7 @@ class StreamConnection final : public Connection,
   std::shared_ptr<ConnectionDelegate> delegate_;  // reset after on_closed
   std::uint32_t peer_max_ = wire::kDefaultMaxMessageSize;
 
-  std::vector<char> rbuf_;  // received bytes live in [rbegin_, rend_)
-  std::size_t rbegin_ = 0;
-  std::size_t rend_ = 0;
-  std::uint64_t skip_remaining_ = 0;  // body bytes of an oversize frame still to discard
+  FrameReader reader_;
   bool read_in_flight_ = false;
   bool read_paused_ = false;  // pause_reading(): no frames to the delegate, no socket reads
 

@@ -1,0 +1,58 @@
+// The receive side that every byte-stream transport shares (a socket, a shared-memory ring):
+// a buffer the transport reads bytes into, and the loop that cuts them into frames and hands
+// each to the connection's delegate. The frame decoder checks every header and length before
+// anything is allocated, so whatever a peer sends ends as a frame, an oversize frame that is
+// skipped (or closes), or on_malformed and a close: never as a crash.
+// Not thread-safe: used by one connection, on its executor.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "transport/connection.hpp"
+
+namespace plexus::transport {
+
+class FrameReader {
+ public:
+  static constexpr std::size_t kReadChunk = 64 * 1024;
+
+  FrameReader() : buf_(kReadChunk) {}
+
+  // Room for the next read, after compacting the unconsumed bytes to the front (and giving
+  // back the memory a large frame grew when the buffer is empty). Never empty.
+  std::span<char> space();
+  // `n` bytes were read into the front of the last space().
+  void filled(std::size_t n) { end_ += n; }
+
+  // The bytes received and not yet consumed.
+  std::string_view input() const { return {buf_.data() + begin_, end_ - begin_}; }
+  void consume(std::size_t n) { begin_ += n; }
+
+  // Frames the buffered bytes while `go()` holds, handing each to `delegate`. Returns when the
+  // input runs out or a frame needs more bytes (the buffer is grown for it). An oversize frame
+  // is reported and skipped, or closes `connection` when it is too large to skip; malformed
+  // input reports and closes it (flushing what was already queued).
+  template <typename Go>
+  void deliver(Connection& connection, ConnectionDelegate& delegate,
+               const ConnectionOptions& options, ConnectionStats& stats, Go&& go) {
+    while (go() && begin_ < end_) {
+      if (!step(connection, delegate, options, stats)) return;
+    }
+  }
+
+ private:
+  // One frame (or one piece of a skip): false when nothing more can be done with this input.
+  bool step(Connection& connection, ConnectionDelegate& delegate, const ConnectionOptions& options,
+            ConnectionStats& stats);
+
+  std::vector<char> buf_;  // received bytes live in [begin_, end_)
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+  std::uint64_t skip_remaining_ = 0;  // body bytes of an oversize frame still to discard
+};
+
+}  // namespace plexus::transport
