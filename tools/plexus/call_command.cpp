@@ -15,22 +15,15 @@ struct CallArgs {
 
 int call(const CallArgs& a) {
   Runtime runtime;
-  ClientOptions options;
-  options.address = resolve_address(a.address);
-  options.name = "plexus-cli";
-  options.connect_timeout = Millis{a.connect_timeout_ms};
-  options.reconnect.enabled = false;
-  auto client = Client::connect(runtime, options);
+  auto client = connect_client(runtime, a.address, a.connect_timeout_ms, "plexus-cli");
   if (!client) {
-    print_error(client.error());
-    return exit_code(client.error());
+    return fail(client.error());
   }
   CallOptions call_options;
   if (a.timeout_ms > 0) call_options.timeout = Millis{a.timeout_ms};
   auto result = (*client)->call(a.method, a.payload, call_options);
   if (!result) {
-    print_error(result.error());
-    return exit_code(result.error());
+    return fail(result.error());
   }
   std::fwrite(result->data(), 1, result->size(), stdout);
   std::fputc('\n', stdout);

@@ -25,5 +25,11 @@ Run add_describe(CLI::App& app);
 std::string resolve_address(const std::string& text);
 int exit_code(const Error& error);
 void print_error(const Error& error);
+// Prints `error` to stderr and returns its exit status: how every failed command ends.
+int fail(const Error& error);
+// The client of one command, named `name`; it reconnects only when asked (`plexus sub`).
+Result<std::unique_ptr<Client>> connect_client(Runtime& runtime, const std::string& address,
+                                               int connect_timeout_ms, const std::string& name,
+                                               bool reconnect = false);
 
 }  // namespace plexus::cli

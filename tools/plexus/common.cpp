@@ -20,4 +20,20 @@ void print_error(const Error& error) {
   if (!error.details.empty()) std::fprintf(stderr, "details: %s\n", error.details.c_str());
 }
 
+int fail(const Error& error) {
+  print_error(error);
+  return exit_code(error);
+}
+
+Result<std::unique_ptr<Client>> connect_client(Runtime& runtime, const std::string& address,
+                                               int connect_timeout_ms, const std::string& name,
+                                               bool reconnect) {
+  ClientOptions options;
+  options.address = resolve_address(address);
+  options.name = name;
+  options.connect_timeout = Millis{connect_timeout_ms};
+  options.reconnect.enabled = reconnect;
+  return Client::connect(runtime, options);
+}
+
 }  // namespace plexus::cli

@@ -14,20 +14,13 @@ struct DescribeArgs {
 
 int describe(const DescribeArgs& a) {
   Runtime runtime;
-  ClientOptions options;
-  options.address = resolve_address(a.address);
-  options.name = "plexus-cli";
-  options.connect_timeout = Millis{a.connect_timeout_ms};
-  options.reconnect.enabled = false;
-  auto client = Client::connect(runtime, options);
+  auto client = connect_client(runtime, a.address, a.connect_timeout_ms, "plexus-cli");
   if (!client) {
-    print_error(client.error());
-    return exit_code(client.error());
+    return fail(client.error());
   }
   auto result = (*client)->call("plexus.describe", "");
   if (!result) {
-    print_error(result.error());
-    return exit_code(result.error());
+    return fail(result.error());
   }
   const auto doc = nlohmann::json::parse(*result, nullptr, false);
   const std::string text = doc.is_discarded() ? *result : doc.dump(2);

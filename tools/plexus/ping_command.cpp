@@ -26,15 +26,13 @@ int ping(const PingArgs& a) {
   options.reconnect.enabled = false;
   auto client = Client::connect(runtime, options);
   if (!client) {
-    print_error(client.error());
-    return exit_code(client.error());
+    return fail(client.error());
   }
   std::vector<double> us;
   for (int i = 0; i < a.count; ++i) {
     auto rtt = (*client)->ping();
     if (!rtt) {
-      print_error(rtt.error());
-      return exit_code(rtt.error());
+      return fail(rtt.error());
     }
     us.push_back(static_cast<double>(rtt->count()) / 1000.0);
   }

@@ -26,33 +26,20 @@ struct SubArgs {
   int connect_timeout_ms = 3000;
 };
 
-Result<std::unique_ptr<Client>> connect(Runtime& runtime, const std::string& address,
-                                        int timeout_ms, bool reconnect) {
-  ClientOptions options;
-  options.address = resolve_address(address);
-  options.name = "plexus-cli";
-  options.connect_timeout = Millis{timeout_ms};
-  options.reconnect.enabled = reconnect;
-  return Client::connect(runtime, options);
-}
-
 int pub(const PubArgs& a) {
   Runtime runtime;
-  auto client = connect(runtime, a.address, a.connect_timeout_ms, false);
+  auto client = connect_client(runtime, a.address, a.connect_timeout_ms, "plexus-cli");
   if (!client) {
-    print_error(client.error());
-    return exit_code(client.error());
+    return fail(client.error());
   }
   PublishOptions now;
   now.immediate = true;
   if (auto r = (*client)->publish(a.topic, a.payload, now); !r) {
-    print_error(r.error());
-    return exit_code(r.error());
+    return fail(r.error());
   }
   // The server reads frames in order: once it answers this PING it has routed the publish.
   if (auto r = (*client)->ping(Millis{a.connect_timeout_ms}); !r) {
-    print_error(r.error());
-    return exit_code(r.error());
+    return fail(r.error());
   }
   return 0;
 }
@@ -69,15 +56,14 @@ int sub(const SubArgs& a) {
 
   auto policy = parse_slow_policy(a.policy);
   if (!policy) {
-    print_error(policy.error());
-    return exit_code(policy.error());
+    return fail(policy.error());
   }
   Runtime runtime;
   // Reconnects (and re-subscribes) when the server restarts.
-  auto client = connect(runtime, a.address, a.connect_timeout_ms, true);
+  auto client =
+      connect_client(runtime, a.address, a.connect_timeout_ms, "plexus-cli", /*reconnect=*/true);
   if (!client) {
-    print_error(client.error());
-    return exit_code(client.error());
+    return fail(client.error());
   }
   SubscribeOptions options;
   options.queue_limit = a.queue;
@@ -96,8 +82,7 @@ int sub(const SubArgs& a) {
       },
       options);
   if (!id) {
-    print_error(id.error());
-    return exit_code(id.error());
+    return fail(id.error());
   }
   int sig = 0;
   sigwait(&signals, &sig);

@@ -66,14 +66,12 @@ int serve(const ServeArgs& a) {
   if (!a.no_http) options.http = a.http;
   auto server = Server::create(runtime, options);
   if (!server) {
-    print_error(server.error());
-    return exit_code(server.error());
+    return fail(server.error());
   }
   if (a.demo) register_demo_services(**server);
   std::unique_ptr<DemoTicker> ticker;  // stopped before the server shuts down
   if (auto started = (*server)->start(); !started) {
-    print_error(started.error());
-    return exit_code(started.error());
+    return fail(started.error());
   }
   if (a.demo) ticker = std::make_unique<DemoTicker>(runtime, **server);
   const auto addresses = (*server)->addresses();

@@ -97,20 +97,13 @@ void print_summary(const nlohmann::json& s) {
 
 int stats(const StatsArgs& a) {
   Runtime runtime;
-  ClientOptions options;
-  options.address = resolve_address(a.address);
-  options.name = "plexus-stats";
-  options.connect_timeout = Millis{a.connect_timeout_ms};
-  options.reconnect.enabled = false;
-  auto client = Client::connect(runtime, options);
+  auto client = connect_client(runtime, a.address, a.connect_timeout_ms, "plexus-stats");
   if (!client) {
-    print_error(client.error());
-    return exit_code(client.error());
+    return fail(client.error());
   }
   auto result = (*client)->call("plexus.stats", "{}");
   if (!result) {
-    print_error(result.error());
-    return exit_code(result.error());
+    return fail(result.error());
   }
   if (a.json) {
     std::printf("%s\n", result->c_str());
@@ -118,15 +111,13 @@ int stats(const StatsArgs& a) {
   }
   const auto snapshot = nlohmann::json::parse(*result, nullptr, false);
   if (snapshot.is_discarded() || !snapshot.is_object()) {
-    print_error(Error{StatusCode::internal, "plexus.stats answered something not JSON", {}});
-    return exit_code(Error{StatusCode::internal, {}, {}});
+    return fail(Error{StatusCode::internal, "plexus.stats answered something not JSON", {}});
   }
   try {
     print_summary(snapshot);
   } catch (const nlohmann::json::exception& e) {
-    print_error(Error{
+    return fail(Error{
         StatusCode::internal, std::string("unexpected plexus.stats answer: ") + e.what(), {}});
-    return exit_code(Error{StatusCode::internal, {}, {}});
   }
   return 0;
 }

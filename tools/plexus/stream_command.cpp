@@ -49,15 +49,9 @@ std::string progress_line(const StreamProgress& p) {
 
 int stream(const StreamArgs& a) {
   Runtime runtime;
-  ClientOptions options;
-  options.address = resolve_address(a.address);
-  options.name = "plexus-cli";
-  options.connect_timeout = Millis{a.connect_timeout_ms};
-  options.reconnect.enabled = false;
-  auto client = Client::connect(runtime, options);
+  auto client = connect_client(runtime, a.address, a.connect_timeout_ms, "plexus-cli");
   if (!client) {
-    print_error(client.error());
-    return exit_code(client.error());
+    return fail(client.error());
   }
   const bool bar = a.progress == "bar" ||
                    (a.progress == "auto" && ::isatty(STDERR_FILENO) && ::isatty(STDOUT_FILENO));
@@ -75,8 +69,7 @@ int stream(const StreamArgs& a) {
     auto item = s.read();
     if (!item) {
       if (bar) std::fputc('\n', stderr);
-      print_error(item.error());
-      return exit_code(item.error());
+      return fail(item.error());
     }
     if (!*item) break;
     if (bar) {
