@@ -254,7 +254,9 @@ void Session::on_frame(const wire::FrameView& frame) {
           }
         }
       }
-      complete_outbound(frame.header.id, std::string(frame.payload));
+      // A large answer arrives in a string of its own: it becomes the result without a copy.
+      complete_outbound(frame.header.id, frame.owned_payload ? std::move(*frame.owned_payload)
+                                                             : std::string(frame.payload));
       break;
     case FrameKind::error:
       complete_outbound(frame.header.id, tl::unexpected(goaway_error_from(*md)));

@@ -91,7 +91,7 @@ void Session::handle_stream_frame(const wire::FrameView& frame, const wire::Meta
   auto core = it->second;         // the core may detach itself below
   switch (kind) {
     case FrameKind::stream_data:
-      core->on_data(frame.payload, md);
+      core->on_data(frame.payload, frame.owned_payload, md);
       break;
     case FrameKind::stream_credit:
       core->on_credit(md.credit_items.value_or(0), md.credit_bytes.value_or(0));

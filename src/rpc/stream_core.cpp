@@ -59,7 +59,7 @@ void StreamCore::send_frame(FrameKind kind, const wire::Metadata& md, std::strin
 
 // ---- receive direction ------------------------------------------------------------------
 
-void StreamCore::on_data(std::string_view payload, const wire::Metadata& md) {
+void StreamCore::on_data(std::string_view payload, std::string* owned, const wire::Metadata& md) {
   if (state_ != State::open || remote_end_) return;  // late frame after the end: dropped
   if (peer_items_ == 0 || peer_bytes_ <= 0) {
     terminate(Error{StatusCode::protocol_error,
@@ -88,12 +88,13 @@ void StreamCore::on_data(std::string_view payload, const wire::Metadata& md) {
       stats_.peak_buffered_bytes = std::max(stats_.peak_buffered_bytes, stats_.buffered_bytes);
     }
   }
+  std::string item = owned ? std::move(*owned) : std::string(payload);
   if (reader_) {
-    consumed(payload.size());
-    post_read(std::optional<std::string>(std::string(payload)));
+    consumed(item.size());
+    post_read(std::optional<std::string>(std::move(item)));
     return;
   }
-  inbox_.emplace_back(payload);
+  inbox_.push_back(std::move(item));
 }
 
 void StreamCore::read(StreamReadCallback done) {

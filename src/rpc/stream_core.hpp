@@ -53,7 +53,9 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   void attach(std::weak_ptr<Session> session, std::uint64_t id, bool opener,
               std::uint32_t send_items = 0, std::uint64_t send_bytes = 0,
               std::shared_ptr<StreamTotals> totals = nullptr);
-  void on_data(std::string_view payload, const wire::Metadata& md);
+  // `owned`, when set, holds `payload` and may be moved from (a large item read into a
+  // string of its own by the transport, wire::FrameView::owned_payload).
+  void on_data(std::string_view payload, std::string* owned, const wire::Metadata& md);
   void on_credit(std::uint32_t items, std::uint64_t bytes);
   // The peer ended its direction: ok (the opener's close_write, or the handler's value) or an
   // error. On the opener the stream is then over.

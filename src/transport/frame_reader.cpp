@@ -3,11 +3,12 @@
 #include <algorithm>
 #include <cstring>
 
-#include "wire/frame.hpp"
-
 namespace plexus::transport {
 
 std::span<char> FrameReader::space() {
+  if (large_) {
+    return {large_payload_.data() + large_filled_, large_payload_.size() - large_filled_};
+  }
   if (begin_ == end_) {
     begin_ = end_ = 0;
     if (buf_.size() > 4 * kReadChunk) {
@@ -15,16 +16,65 @@ std::span<char> FrameReader::space() {
       buf_.shrink_to_fit();
     }
   } else if (buf_.size() - end_ < kReadChunk / 4 && begin_ > 0) {
-    std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
-    end_ -= begin_;
-    begin_ = 0;
+    make_room(0);
   }
   if (end_ == buf_.size()) buf_.resize(buf_.size() + kReadChunk);
   return {buf_.data() + end_, buf_.size() - end_};
 }
 
+void FrameReader::filled(std::size_t n) {
+  if (large_) {
+    large_filled_ += n;
+  } else {
+    end_ += n;
+  }
+}
+
+void FrameReader::make_room(std::size_t bytes) {
+  if (begin_ > 0) {
+    std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  if (bytes > buf_.size()) buf_.resize(bytes);
+}
+
+void FrameReader::start_large(const wire::FrameHeader& header) {
+  const std::size_t head = wire::kHeaderSize + header.metadata_length;
+  const std::size_t have = end_ - begin_ - head;  // payload bytes already here (< the payload)
+  large_ = true;
+  large_header_ = header;
+  // Zero-filled, then overwritten: one write pass, cheaper than the copy it saves.
+  large_payload_.resize(header.payload_length());
+  std::memcpy(large_payload_.data(), buf_.data() + begin_ + head, have);
+  large_filled_ = have;
+  end_ = begin_ + head;
+}
+
+void FrameReader::deliver_large(ConnectionDelegate& delegate, ConnectionStats& stats) {
+  const std::size_t head = wire::kHeaderSize + large_header_.metadata_length;
+  wire::FrameView frame;
+  frame.header = large_header_;
+  frame.metadata =
+      std::string_view(buf_.data() + begin_ + wire::kHeaderSize, large_header_.metadata_length);
+  frame.payload = large_payload_;
+  frame.owned_payload = &large_payload_;
+  large_ = false;
+  ++stats.frames_in;
+  delegate.on_frame(frame);
+  // Only now: the metadata view pointed into buf_. The string is released either way (moved
+  // out by the delegate, or freed here) so an idle connection holds no large buffer.
+  begin_ += head;
+  std::string().swap(large_payload_);
+  large_filled_ = 0;
+}
+
 bool FrameReader::step(Connection& connection, ConnectionDelegate& delegate,
                        const ConnectionOptions& options, ConnectionStats& stats) {
+  if (large_) {
+    deliver_large(delegate, stats);
+    return true;
+  }
   if (skip_remaining_ > 0) {
     const std::size_t take =
         static_cast<std::size_t>(std::min<std::uint64_t>(skip_remaining_, end_ - begin_));
@@ -41,16 +91,19 @@ bool FrameReader::step(Connection& connection, ConnectionDelegate& delegate,
       delegate.on_frame(r.frame);
       return true;
     case State::need_more:
-      // Grow once to the announced size (already checked against the limits) so the body
-      // lands in one buffer; never more than the limit allows.
-      if (r.needed > buf_.size() - begin_) {
-        if (begin_ > 0) {
-          std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
-          end_ -= begin_;
-          begin_ = 0;
+      if (r.needed > wire::kHeaderSize && r.header.payload_length() >= kLargePayload) {
+        // The header is in and announces a large payload (already checked against the
+        // limits): gather only header and metadata here, the payload in its own string.
+        const std::size_t head = wire::kHeaderSize + r.header.metadata_length;
+        if (end_ - begin_ >= head) {
+          start_large(r.header);
+        } else {
+          make_room(head);
         }
-        buf_.resize(std::max(r.needed, buf_.size()));
+        return false;
       }
+      // Grow once to the announced size so the body lands in one buffer.
+      if (r.needed > buf_.size() - begin_) make_room(r.needed);
       return false;
     case State::too_large: {
       const bool skipping = r.header.body_length <= options.max_skip_bytes;

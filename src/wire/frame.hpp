@@ -80,6 +80,10 @@ struct FrameView {
   FrameHeader header;
   std::string_view metadata;
   std::string_view payload;
+  // Set by a receiver that read a large payload straight into a string of its own: `payload`
+  // views this string, and whoever handles the frame may move it out (its last use of
+  // `payload`) instead of copying it.
+  std::string* owned_payload = nullptr;
 };
 
 // Result of looking at the start of a receive buffer.
