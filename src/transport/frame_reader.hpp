@@ -27,7 +27,7 @@ namespace plexus::transport {
 class FrameReader {
  public:
   static constexpr std::size_t kReadChunk = 64 * 1024;
-  static constexpr std::size_t kLargePayload = 64 * 1024;
+  static constexpr std::size_t kLargePayload = 256 * 1024;
 
   FrameReader() : buf_(kReadChunk) {}
 
