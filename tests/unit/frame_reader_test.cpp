@@ -87,8 +87,9 @@ TEST(FrameReaderTest, SmallAndLargeFramesInRandomPiecesArriveWholeAndInOrder) {
       70000};
   std::string stream;
   for (std::size_t i = 0; i < sizes.size(); ++i) {
+    const std::string method = "m" + std::to_string(i);  // md.method is a view of it
     wire::Metadata md;
-    md.method = "m" + std::to_string(i);
+    md.method = method;
     ASSERT_TRUE(wire::encode_frame(wire::FrameKind::notify, 0, md, pattern(sizes[i], i),
                                    wire::kDefaultMaxMessageSize, stream));
   }
