@@ -61,6 +61,22 @@ void run_until(asio::io_context& io, Done done) {
   }
 }
 
+// A StreamConnection on one end of a socket pair, recording what it receives; the test writes
+// into the other end.
+struct Pair {
+  Pair() {
+    Local::socket ours(io);
+    asio::local::connect_pair(ours, peer);
+    connection =
+        std::make_shared<StreamConnection<Local>>(std::move(ours), ConnectionOptions{}, "pair");
+    connection->start(recorder);
+  }
+  asio::io_context io;
+  Local::socket peer{io};
+  std::shared_ptr<StreamConnection<Local>> connection;
+  std::shared_ptr<Recorder> recorder = std::make_shared<Recorder>();
+};
+
 // Writes `pieces` in order from another thread with blocking writes, so the reader (the test's
 // io_context) and the writer run at once, as two processes would.
 std::thread write_pieces(int fd, std::vector<std::string_view> pieces) {
@@ -95,13 +111,8 @@ TEST(FrameReaderTest, SmallAndLargeFramesInRandomPiecesArriveWholeAndInOrder) {
   }
 
   for (unsigned seed : {1u, 2u, 3u}) {
-    asio::io_context io;
-    Local::socket ours(io), peer(io);
-    asio::local::connect_pair(ours, peer);
-    auto connection =
-        std::make_shared<StreamConnection<Local>>(std::move(ours), ConnectionOptions{}, "pair");
-    auto recorder = std::make_shared<Recorder>();
-    connection->start(recorder);
+    Pair pair;
+    auto& [io, peer, connection, recorder] = pair;
 
     // The peer writes in pieces of 1 byte to 100 KiB, so headers, metadata and payloads are
     // cut everywhere; the connection reads them as they come.
@@ -135,13 +146,8 @@ TEST(FrameReaderTest, SmallAndLargeFramesInRandomPiecesArriveWholeAndInOrder) {
 }
 
 TEST(FrameReaderTest, ALargePayloadWrittenAfterItsHeadIsReceivedIntoItsOwnString) {
-  asio::io_context io;
-  Local::socket ours(io), peer(io);
-  asio::local::connect_pair(ours, peer);
-  auto connection =
-      std::make_shared<StreamConnection<Local>>(std::move(ours), ConnectionOptions{}, "pair");
-  auto recorder = std::make_shared<Recorder>();
-  connection->start(recorder);
+  Pair pair;
+  auto& [io, peer, connection, recorder] = pair;
 
   std::string frame;
   wire::Metadata md;

@@ -18,6 +18,26 @@ Error sys_error(const std::string& what) {
   return Error{StatusCode::unavailable, what + ": " + std::strerror(errno), {}};
 }
 
+// Runs a socket call again while a signal interrupts it.
+template <typename Call>
+ssize_t retry_on_eintr(Call call) {
+  ssize_t n;
+  do {
+    n = call();
+  } while (n < 0 && errno == EINTR);
+  return n;
+}
+
+// A failed non-blocking receive: nothing there yet (would_block), or an error.
+Result<Received> would_block_or_error(const char* what) {
+  if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    Received r;
+    r.would_block = true;
+    return r;
+  }
+  return tl::unexpected(sys_error(what));
+}
+
 }  // namespace
 
 Fd& Fd::operator=(Fd&& other) noexcept {
@@ -117,10 +137,7 @@ Result<void> send_with_fds(int socket, std::string_view bytes, const std::vector
     c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
     std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
   }
-  ssize_t n;
-  do {
-    n = ::sendmsg(socket, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = retry_on_eintr([&] { return ::sendmsg(socket, &msg, MSG_NOSIGNAL); });
   if (n < 0) return tl::unexpected(sys_error("sendmsg"));
   if (static_cast<std::size_t>(n) != bytes.size()) {
     return make_error(StatusCode::unavailable, "sendmsg: short write of a control message");
@@ -136,18 +153,10 @@ Result<Received> receive_with_fds(int socket, char* buf, std::size_t len) {
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)] = {};
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
-  ssize_t n;
-  do {
-    n = ::recvmsg(socket, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n =
+      retry_on_eintr([&] { return ::recvmsg(socket, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); });
+  if (n < 0) return would_block_or_error("recvmsg");
   Received r;
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      r.would_block = true;
-      return r;
-    }
-    return tl::unexpected(sys_error("recvmsg"));
-  }
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -166,18 +175,10 @@ Result<Received> receive_with_fds(int socket, char* buf, std::size_t len) {
 }
 
 Result<Received> peek(int socket, char* buf, std::size_t len) {
-  ssize_t n;
-  do {
-    n = ::recv(socket, buf, len, MSG_PEEK | MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n =
+      retry_on_eintr([&] { return ::recv(socket, buf, len, MSG_PEEK | MSG_DONTWAIT); });
+  if (n < 0) return would_block_or_error("recv");
   Received r;
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      r.would_block = true;
-      return r;
-    }
-    return tl::unexpected(sys_error("recv"));
-  }
   r.bytes = static_cast<std::size_t>(n);
   r.eof = n == 0;
   return r;
