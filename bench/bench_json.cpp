@@ -117,6 +117,10 @@ void write_row(std::ostream& o, const RowSummary& row, const RowSummary* base,
         << ", \"calls_per_s\": " << ratio(row.calls_per_s, policy_base, &RowSummary::calls_per_s)
         << "}";
     }
+    if (row.paired) {
+      o << ",\n     \"paired\": {\"delta_us_median\": " << number(row.paired_delta_us)
+        << ", \"shorter_share\": " << number(row.paired_shorter_share) << "}";
+    }
     o << ",\n     \"repetitions\": [";
     for (std::size_t i = 0; i < row.reps.size(); ++i) {
       const RepStats& r = row.reps[i];

@@ -71,6 +71,22 @@ RepStats summarize(const RrResult& result) {
   return stats;
 }
 
+RepStats summarize_companion(const RrResult& companion, const RrResult& own) {
+  RepStats stats = summarize(companion);
+  const std::size_t rounds = std::min(companion.rt_us.size(), own.rt_us.size());
+  if (rounds == 0) return stats;
+  std::vector<double> deltas(rounds);
+  std::size_t shorter = 0;
+  for (std::size_t i = 0; i < rounds; ++i) {
+    deltas[i] = companion.rt_us[i] - own.rt_us[i];
+    shorter += deltas[i] < 0;
+  }
+  stats.paired = true;
+  stats.paired_delta_us = median(std::move(deltas));
+  stats.paired_shorter_share = static_cast<double>(shorter) / static_cast<double>(rounds);
+  return stats;
+}
+
 void RowSummary::finalize() {
   if (reps.empty()) return;
   const auto p50s = collect(reps, &RepStats::p50_us);
@@ -85,6 +101,11 @@ void RowSummary::finalize() {
   calls_per_s = median(calls);
   calls_lo = *std::min_element(calls.begin(), calls.end());
   calls_hi = *std::max_element(calls.begin(), calls.end());
+  paired = std::all_of(reps.begin(), reps.end(), [](const RepStats& r) { return r.paired; });
+  if (paired) {
+    paired_delta_us = median(collect(reps, &RepStats::paired_delta_us));
+    paired_shorter_share = median(collect(reps, &RepStats::paired_shorter_share));
+  }
 }
 
 const RowSummary* find_baseline(const std::vector<RowSummary>& rows, std::size_t payload_size) {
@@ -121,7 +142,12 @@ void print_policy_ratios(std::ostream& out, const std::vector<RowSummary>& rows)
     out << "  " << row.case_name << " @ " << payload_label(row.payload_size) << ": p50 "
         << ratio_label(row.p50_us, base->p50_us) << " (" << fmt_us(row.p50_us) << " vs "
         << fmt_us(base->p50_us) << " µs), calls/s "
-        << ratio_label(row.calls_per_s, base->calls_per_s) << "\n";
+        << ratio_label(row.calls_per_s, base->calls_per_s);
+    if (row.paired) {
+      out << "; round by round " << fmt("%+.2f", row.paired_delta_us) << " µs (median), shorter in "
+          << fmt("%.0f", 100 * row.paired_shorter_share) << "% of rounds";
+    }
+    out << "\n";
   }
 }
 

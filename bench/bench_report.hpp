@@ -18,9 +18,18 @@ struct RepStats {
   double min_us = 0;
   double mean_us = 0;
   double calls_per_s = 0;
+  // Companion rows only (RrCase::companions), whose calls took turns with their case's own row:
+  // the median over rounds of (this row's round trip − the own row's round trip of the same
+  // round), and the share of rounds in which this row's was the shorter. Pairing cancels the
+  // machine's slow swings, which a difference of medians does not.
+  bool paired = false;
+  double paired_delta_us = 0;
+  double paired_shorter_share = 0;
 };
 
 RepStats summarize(const RrResult& result);
+// summarize() of a companion row, with the paired figures against `own` (its case's own row).
+RepStats summarize_companion(const RrResult& companion, const RrResult& own);
 
 // One table row: a case at one payload size, over all repetitions. The
 // headline figures are medians across repetitions so one noisy repetition
@@ -37,6 +46,8 @@ struct RowSummary {
   double p50_us = 0, p50_lo_us = 0, p50_hi_us = 0;
   double p99_us = 0, min_us = 0, mean_us = 0;
   double calls_per_s = 0, calls_lo = 0, calls_hi = 0;
+  bool paired = false;  // medians over repetitions of RepStats' paired figures
+  double paired_delta_us = 0, paired_shorter_share = 0;
 
   void finalize();  // computes the aggregates from reps
 };

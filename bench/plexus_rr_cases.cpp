@@ -1,9 +1,8 @@
 // plexus rows: a plexus::Client calling an "echo" SyncHandler of a plexus::Server running in a
 // forked child process.
 //   plexus-unix           Unix socket; round trips and pipelined calls both with call_async,
-//                         each completion (on the I/O thread) starting the next call, so no
-//                         call crosses threads (co_await async_call measured 0.4-0.8 µs
-//                         slower per round trip: the coroutine machinery)
+//                         each completion (on the I/O thread) starting the next call
+//                         (plexus_drivers.hpp)
 //   plexus-unix-metrics-off  plexus-unix with ServerOptions::metrics = false: no per-method
 //                         calls/errors/latency. Beside plexus-unix (metrics on, the default),
 //                         it shows what the metrics cost per round trip
@@ -12,6 +11,7 @@
 //                         every call pays the hand-off to the I/O thread and back. It cannot
 //                         pipeline from one thread: sequential calls/s, shown as (seq)
 // The client closes the run with a "bye" call, after which the server shuts down by itself.
+#include "plexus_drivers.hpp"
 #include "rr_case.hpp"
 #include "rr_driver.hpp"
 #include "server_process.hpp"
@@ -20,11 +20,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <algorithm>
-#include <asio/post.hpp>
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
-#include <exception>
 #include <functional>
 #include <future>
 #include <memory>
@@ -38,28 +35,13 @@
 namespace plexus_bench {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 constexpr int kJoinTimeoutMs = 5000;
-// Bounds every wait of the client for the I/O thread, so a lost reply fails the row instead of
-// hanging the run.
-constexpr auto kStallTimeout = std::chrono::seconds(30);
 constexpr const char* kEcho = "echo";
 constexpr const char* kBye = "bye";
 
 // All client-side state below is touched from exactly one I/O thread: that is what lets the
 // pipelined driver keep its counters without locks.
 constexpr int kIoThreads = 1;
-
-template <typename T>
-T unwrap(plexus::Result<T> result, const std::string& what) {
-  if (!result) throw std::runtime_error(what + ": " + result.error().to_string());
-  return std::move(*result);
-}
-
-void check(const plexus::Result<void>& result, const std::string& what) {
-  if (!result) throw std::runtime_error(what + ": " + result.error().to_string());
-}
 
 void check_reply(const plexus::Result<std::string>& reply, std::size_t payload_size) {
   if (!reply) throw std::runtime_error("echo failed: " + reply.error().to_string());
@@ -147,129 +129,6 @@ std::unique_ptr<plexus::Client> connect_client(plexus::Runtime& runtime,
   return unwrap(plexus::Client::connect(runtime, std::move(options)), "connect " + address);
 }
 
-template <typename T>
-T wait_for(std::future<T>& future, const char* what) {
-  if (future.wait_for(kStallTimeout) != std::future_status::ready) {
-    throw std::runtime_error(std::string(what) + " stalled");
-  }
-  return future.get();
-}
-
-// Sequential round trips as a callback chain on the I/O thread: each completion records its
-// sample and starts the next call there, so no call crosses threads. Same structure as
-// time_round_trips(): warmup_count untimed calls, then rt_count timed ones. Must outlive every
-// callback it hands out (see Pipeliner).
-class RoundTripper {
- public:
-  std::vector<double> run(plexus::Runtime& runtime, plexus::Client& client, const RrParams& params,
-                          const std::string& payload) {
-    client_ = &client;
-    payload_ = &payload;
-    total_ = params.warmup_count + params.rt_count;
-    warmup_ = params.warmup_count;
-    samples_.reserve(params.rt_count);  // no allocation inside the timed loop
-    if (total_ == 0) return {};
-    auto done = done_.get_future();
-    asio::post(runtime.executor(), [this] { issue(); });
-    wait_for(done, "plexus round trips");
-    return std::move(samples_);
-  }
-
- private:
-  void issue() {
-    start_ = Clock::now();
-    // Capturing only `this` keeps the callback inside std::function's small buffer.
-    client_->call_async(kEcho, *payload_, {},
-                        [this](plexus::Result<std::string> reply) { on_reply(std::move(reply)); });
-  }
-
-  void on_reply(plexus::Result<std::string> reply) {
-    const auto stop = Clock::now();
-    if (finished_) return;
-    if (!reply || reply->size() != payload_->size()) {
-      finished_ = true;
-      done_.set_exception(std::make_exception_ptr(std::runtime_error(
-          "echo failed: " + (reply ? std::string("bad reply size") : reply.error().to_string()))));
-      return;
-    }
-    if (completed_++ >= warmup_) {
-      samples_.push_back(std::chrono::duration<double, std::micro>(stop - start_).count());
-    }
-    if (completed_ == total_) {
-      finished_ = true;
-      done_.set_value();
-      return;
-    }
-    issue();
-  }
-
-  plexus::Client* client_ = nullptr;
-  const std::string* payload_ = nullptr;
-  std::uint64_t total_ = 0;
-  std::uint64_t warmup_ = 0;
-  std::uint64_t completed_ = 0;
-  bool finished_ = false;
-  Clock::time_point start_;
-  std::vector<double> samples_;
-  std::promise<void> done_;
-};
-
-// Keeps `window` calls in flight with call_async; each completion (on the I/O thread) issues
-// the next call. Must outlive every callback it hands out: the owner declares it before the
-// client, whose close() completes any call still in flight.
-class Pipeliner {
- public:
-  double run(plexus::Runtime& runtime, plexus::Client& client, const std::string& payload,
-             std::uint64_t count, std::uint32_t window) {
-    client_ = &client;
-    payload_ = &payload;
-    count_ = count;
-    if (count == 0) return 0;
-    auto seconds = done_.get_future();
-    asio::post(runtime.executor(), [this, window] {
-      start_ = Clock::now();
-      const std::uint64_t first =
-          std::min<std::uint64_t>(count_, std::max<std::uint32_t>(window, 1));
-      for (std::uint64_t i = 0; i < first; ++i) issue();
-    });
-    return wait_for(seconds, "pipelined plexus calls");
-  }
-
- private:
-  void issue() {
-    ++sent_;
-    // Capturing only `this` keeps the callback inside std::function's small buffer.
-    client_->call_async(kEcho, *payload_, {},
-                        [this](plexus::Result<std::string> reply) { on_reply(std::move(reply)); });
-  }
-
-  void on_reply(plexus::Result<std::string> reply) {
-    if (finished_) return;  // failed earlier; calls still in flight drain here
-    if (!reply || reply->size() != payload_->size()) {
-      finished_ = true;
-      done_.set_exception(std::make_exception_ptr(
-          std::runtime_error("pipelined echo failed: " +
-                             (reply ? std::string("bad reply size") : reply.error().to_string()))));
-      return;
-    }
-    ++received_;
-    if (sent_ < count_) issue();
-    if (received_ == count_) {
-      finished_ = true;
-      done_.set_value(std::chrono::duration<double>(Clock::now() - start_).count());
-    }
-  }
-
-  plexus::Client* client_ = nullptr;
-  const std::string* payload_ = nullptr;
-  std::uint64_t count_ = 0;
-  std::uint64_t sent_ = 0;
-  std::uint64_t received_ = 0;
-  bool finished_ = false;
-  Clock::time_point start_;
-  std::promise<double> done_;
-};
-
 enum class CallStyle { on_io_thread, blocking };
 
 RrResult run_plexus(const RrParams& params, const std::string& listen_address,
@@ -298,9 +157,9 @@ RrResult run_plexus(const RrParams& params, const std::string& listen_address,
     auto client = connect_client(runtime, address);
 
     if (style == CallStyle::on_io_thread) {
-      result.rt_us = round_tripper.run(runtime, *client, params, payload);
+      result.rt_us = std::move(round_tripper.run(runtime, *client, params, {kEcho}, payload)[0]);
       result.pipelined_seconds =
-          pipeliner.run(runtime, *client, payload, params.pipelined_count, params.window);
+          pipeliner.run(runtime, *client, kEcho, payload, params.pipelined_count, params.window);
       result.pipelined_calls = params.pipelined_count;
       result.pipeline_mode = PipelineMode::windowed;
     } else {

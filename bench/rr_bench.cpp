@@ -2,6 +2,7 @@
 // every registered case (see rr_case.hpp), relative to the raw-unix limit.
 #include "bench_report.hpp"
 #include "rr_case.hpp"
+#include "rr_runner.hpp"
 #include "scratch_dir.hpp"
 
 #include <algorithm>
@@ -29,13 +30,6 @@ struct Options {
 
 // Counts per payload size. Chosen so the full default run of the built-in
 // cases takes ~15 s on a 2-vCPU VM, leaving room for the plexus rows.
-struct SizeProfile {
-  std::size_t payload_size;
-  std::uint64_t warmup_count;
-  std::uint64_t rt_count;
-  std::uint64_t pipelined_count;
-};
-
 std::vector<SizeProfile> size_profiles(bool quick) {
   if (quick) return {{64, 50, 500, 2000}, {64 * 1024, 20, 200, 500}};
   return {{64, 500, 5000, 50000}, {64 * 1024, 200, 2000, 5000}};
@@ -120,52 +114,14 @@ int run(const Options& opts) {
   const ScratchDir scratch;
   const auto start = std::chrono::steady_clock::now();
 
-  // rows[s * cases + c]: table order is payload-major, baseline first.
-  std::vector<RowSummary> rows;
-  for (const auto& profile : profiles) {
-    for (const auto& c : cases) {
-      RowSummary row;
-      row.case_name = c.name;
-      row.payload_size = profile.payload_size;
-      rows.push_back(row);
-    }
-  }
-
-  // Repetitions are the outer loop so slow drift of the machine (thermal,
-  // noisy neighbours) spreads over all cases instead of biasing one.
-  for (int rep = 0; rep < opts.repetitions; ++rep) {
-    std::cerr << "repetition " << rep + 1 << "/" << opts.repetitions << '\n';
-    for (std::size_t s = 0; s < profiles.size(); ++s) {
-      RrParams params;
-      params.payload_size = profiles[s].payload_size;
-      params.warmup_count = profiles[s].warmup_count;
-      params.rt_count = profiles[s].rt_count;
-      params.pipelined_count = profiles[s].pipelined_count;
-      params.window = opts.window;
-      params.scratch_dir = scratch.path();
-      for (std::size_t c = 0; c < cases.size(); ++c) {
-        RowSummary& row = rows[s * cases.size() + c];
-        if (!row.error.empty()) continue;  // do not retry a broken case
-        try {
-          const RrResult result = cases[c].run(params);
-          row.rt_count = result.rt_us.size();
-          row.pipelined_calls = result.pipelined_calls;
-          row.pipeline_mode = result.pipeline_mode;
-          row.reps.push_back(summarize(result));
-        } catch (const std::exception& e) {
-          row.error = e.what();
-          std::cerr << "  " << cases[c].name << " @ " << payload_label(params.payload_size)
-                    << " failed: " << e.what() << '\n';
-        }
-      }
-    }
-  }
+  RrRunOptions run_options;
+  run_options.repetitions = opts.repetitions;
+  run_options.window = opts.window;
+  run_options.scratch_dir = scratch.path();
+  const std::vector<RowSummary> rows = run_rr_cases(cases, profiles, run_options);
 
   bool failed = false;
-  for (auto& row : rows) {
-    row.finalize();
-    failed |= !row.error.empty();
-  }
+  for (const auto& row : rows) failed |= !row.error.empty();
   RunInfo info;
   info.quick = opts.quick;
   info.repetitions = opts.repetitions;

@@ -42,6 +42,8 @@ struct RrResult {
   std::uint64_t pipelined_calls = 0;  // calls completed in the pipelined phase
   double pipelined_seconds = 0;       // wall time of the pipelined phase
   PipelineMode pipeline_mode = PipelineMode::windowed;
+  // The companion rows' figures (RrCase::companions), in that order.
+  std::vector<RrResult> companions;
 };
 
 struct RrCase {
@@ -49,6 +51,10 @@ struct RrCase {
   // Runs one repetition: start a server (as a separate process), measure,
   // stop the server, remove socket files. Throws on failure.
   std::function<RrResult(const RrParams&)> run;
+  // Further rows that `run` measures together with `name`, interleaving their calls one by
+  // one, so that the machine's noise falls on all of them alike: what a comparison of small
+  // differences needs on a shared VM (the policy rows). Each gets a row of its own.
+  std::vector<std::string> companions = {};
 };
 
 void register_rr_case(RrCase rr_case);

@@ -12,6 +12,7 @@
 // Prints tables and writes JSON (build/bench-results/shm.json by default).
 #include "bench_report.hpp"
 #include "rr_case.hpp"
+#include "rr_runner.hpp"
 #include "scratch_dir.hpp"
 #include "server_process.hpp"
 #include "unix_io.hpp"
@@ -51,11 +52,6 @@ const std::vector<std::string> kCases = {"raw-unix",        "raw-shm-busypoll", 
 bool measured(const std::string& name, std::size_t payload) {
   return name != "iceoryx" || payload <= 64 * 1024;
 }
-
-struct SizeProfile {
-  std::size_t payload_size;
-  std::uint64_t warmup_count, rt_count, pipelined_count;
-};
 
 // ---- one-way -------------------------------------------------------------------------------
 
@@ -274,44 +270,12 @@ int run(const Options& opts) {
                  : std::vector<SizeProfile>{{64, 2000, 20000, 50000}, {1 << 20, 20, 300, 300}};
   const ScratchDir scratch;
   const auto start = Clock::now();
-  std::vector<RowSummary> rows;
-  for (const auto& p : profiles) {
-    for (const auto& c : cases) {
-      RowSummary row;
-      if (!measured(c.name, p.payload_size)) row.error = "not measured";
-      row.case_name = c.name;
-      row.payload_size = p.payload_size;
-      rows.push_back(row);
-    }
-  }
-  for (int rep = 0; rep < opts.repetitions; ++rep) {
-    std::cerr << "repetition " << rep + 1 << "/" << opts.repetitions << '\n';
-    for (std::size_t s = 0; s < profiles.size(); ++s) {
-      RrParams params;
-      params.payload_size = profiles[s].payload_size;
-      params.warmup_count = profiles[s].warmup_count;
-      params.rt_count = profiles[s].rt_count;
-      params.pipelined_count = profiles[s].pipelined_count;
-      params.window = 64;
-      params.scratch_dir = scratch.path();
-      for (std::size_t c = 0; c < cases.size(); ++c) {
-        RowSummary& row = rows[s * cases.size() + c];
-        if (!row.error.empty()) continue;
-        try {
-          const RrResult result = cases[c].run(params);
-          row.rt_count = result.rt_us.size();
-          row.pipelined_calls = result.pipelined_calls;
-          row.pipeline_mode = result.pipeline_mode;
-          row.reps.push_back(summarize(result));
-        } catch (const std::exception& e) {
-          row.error = e.what();
-          std::cerr << "  " << cases[c].name << " failed: " << e.what() << '\n';
-        }
-      }
-    }
-  }
-  for (auto& row : rows) row.finalize();
-  std::erase_if(rows, [](const RowSummary& r) { return r.error == "not measured"; });
+  RrRunOptions run_options;
+  run_options.repetitions = opts.repetitions;
+  run_options.window = 64;
+  run_options.scratch_dir = scratch.path();
+  run_options.measured = measured;
+  const std::vector<RowSummary> rows = run_rr_cases(cases, profiles, run_options);
   const auto one_way = run_one_way(opts.quick, scratch.path());
 
   RunInfo info;

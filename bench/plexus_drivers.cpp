@@ -1,0 +1,118 @@
+#include "plexus_drivers.hpp"
+
+#include <algorithm>
+#include <asio/post.hpp>
+#include <exception>
+#include <utility>
+
+namespace plexus_bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+template <typename T>
+T wait_for(std::future<T>& future, const char* what) {
+  if (future.wait_for(kStallTimeout) != std::future_status::ready) {
+    throw std::runtime_error(std::string(what) + " stalled");
+  }
+  return future.get();
+}
+
+// Why a reply does not count, or empty if it does.
+std::string reply_problem(const plexus::Result<std::string>& reply, std::size_t payload_size) {
+  if (!reply) return reply.error().to_string();
+  if (reply->size() != payload_size) return "bad reply size";
+  return {};
+}
+
+}  // namespace
+
+std::vector<std::vector<double>> RoundTripper::run(plexus::Runtime& runtime, plexus::Client& client,
+                                                   const RrParams& params,
+                                                   std::vector<std::string> methods,
+                                                   const std::string& payload) {
+  client_ = &client;
+  payload_ = &payload;
+  methods_ = std::move(methods);
+  const std::uint64_t rounds = params.warmup_count + params.rt_count;
+  total_ = rounds * methods_.size();
+  warmup_ = params.warmup_count * methods_.size();
+  samples_.assign(methods_.size(), {});
+  for (auto& s : samples_) s.reserve(params.rt_count);  // no allocation inside the timed loop
+  if (total_ == 0) return samples_;
+  auto done = done_.get_future();
+  asio::post(runtime.executor(), [this] { issue(); });
+  wait_for(done, "plexus round trips");
+  return std::move(samples_);
+}
+
+void RoundTripper::issue() {
+  start_ = Clock::now();
+  // Capturing only `this` keeps the callback inside std::function's small buffer.
+  client_->call_async(methods_[completed_ % methods_.size()], *payload_, {},
+                      [this](plexus::Result<std::string> reply) { on_reply(std::move(reply)); });
+}
+
+void RoundTripper::on_reply(plexus::Result<std::string> reply) {
+  const auto stop = Clock::now();
+  if (finished_) return;
+  if (auto problem = reply_problem(reply, payload_->size()); !problem.empty()) {
+    finished_ = true;
+    done_.set_exception(std::make_exception_ptr(
+        std::runtime_error(methods_[completed_ % methods_.size()] + " failed: " + problem)));
+    return;
+  }
+  if (completed_ >= warmup_) {
+    samples_[completed_ % methods_.size()].push_back(
+        std::chrono::duration<double, std::micro>(stop - start_).count());
+  }
+  if (++completed_ == total_) {
+    finished_ = true;
+    done_.set_value();
+    return;
+  }
+  issue();
+}
+
+double Pipeliner::run(plexus::Runtime& runtime, plexus::Client& client, const std::string& method,
+                      const std::string& payload, std::uint64_t count, std::uint32_t window) {
+  client_ = &client;
+  method_ = &method;
+  payload_ = &payload;
+  count_ = count;
+  sent_ = received_ = 0;
+  finished_ = false;
+  done_ = {};
+  if (count == 0) return 0;
+  auto seconds = done_.get_future();
+  asio::post(runtime.executor(), [this, window] {
+    start_ = Clock::now();
+    const std::uint64_t first = std::min<std::uint64_t>(count_, std::max<std::uint32_t>(window, 1));
+    for (std::uint64_t i = 0; i < first; ++i) issue();
+  });
+  return wait_for(seconds, "pipelined plexus calls");
+}
+
+void Pipeliner::issue() {
+  ++sent_;
+  client_->call_async(*method_, *payload_, {},
+                      [this](plexus::Result<std::string> reply) { on_reply(std::move(reply)); });
+}
+
+void Pipeliner::on_reply(plexus::Result<std::string> reply) {
+  if (finished_) return;  // failed earlier; calls still in flight drain here
+  if (auto problem = reply_problem(reply, payload_->size()); !problem.empty()) {
+    finished_ = true;
+    done_.set_exception(std::make_exception_ptr(
+        std::runtime_error("pipelined " + *method_ + " failed: " + problem)));
+    return;
+  }
+  ++received_;
+  if (sent_ < count_) issue();
+  if (received_ == count_) {
+    finished_ = true;
+    done_.set_value(std::chrono::duration<double>(Clock::now() - start_).count());
+  }
+}
+
+}  // namespace plexus_bench
