@@ -5,6 +5,9 @@
 //               second, counted from the first send to the last delivery at any subscriber;
 //   latency     messages paced at a fixed rate; p50/p99 of (delivery - send) from the send
 //               timestamp carried in the payload (same process, same steady clock).
+// Each fan-out runs --reps times (default 3), ZeroMQ and plexus taking turns, so both see the
+// same moments of the shared machine; the table gives medians over repetitions, and "vs zmq"
+// the median of the per-repetition ratios with their range and how often plexus was ahead.
 // Both systems run lossless here (plexus queues larger than the burst, ZeroMQ HWM 0 = no
 // limit; with a finite HWM ZeroMQ PUB drops silently) and use one I/O thread
 // per side: plexus a server runtime and a subscriber runtime; ZeroMQ a context per side and a
@@ -17,6 +20,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -305,19 +309,69 @@ Row run_zmq(int fanout, const Plan& plan, const std::string& dir) {
   return row;
 }
 
-void write_json(const std::string& path, const std::vector<Row>& rows, bool quick) {
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t mid = v.size() / 2;
+  return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+// One system at one fan-out over all repetitions: medians of each figure; the first error wins.
+Row median_row(const std::vector<Row>& reps) {
+  Row m = reps.front();
+  std::vector<double> rate, p50, p99;
+  for (const auto& r : reps) {
+    if (!r.error.empty()) return r;
+    rate.push_back(r.msgs_per_s);
+    p50.push_back(r.p50_us);
+    p99.push_back(r.p99_us);
+  }
+  m.msgs_per_s = median(rate);
+  m.p50_us = median(p50);
+  m.p99_us = median(p99);
+  return m;
+}
+
+struct Versus {  // plexus/ZeroMQ delivered/s, per repetition
+  double median = 0, lo = 0, hi = 0;
+  int ahead = 0, reps = 0;
+};
+
+Versus versus(const std::vector<Row>& zmq, const std::vector<Row>& plexus) {
+  std::vector<double> ratios;
+  Versus v;
+  for (std::size_t i = 0; i < zmq.size() && i < plexus.size(); ++i) {
+    if (!zmq[i].error.empty() || !plexus[i].error.empty() || zmq[i].msgs_per_s <= 0) continue;
+    ratios.push_back(plexus[i].msgs_per_s / zmq[i].msgs_per_s);
+    v.ahead += ratios.back() > 1;
+  }
+  v.reps = static_cast<int>(ratios.size());
+  if (ratios.empty()) return v;
+  v.median = median(ratios);
+  v.lo = *std::min_element(ratios.begin(), ratios.end());
+  v.hi = *std::max_element(ratios.begin(), ratios.end());
+  return v;
+}
+
+void write_json(const std::string& path, const std::vector<Row>& rows,
+                const std::vector<Versus>& vs, bool quick, int reps) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   std::ofstream out(path);
   out << "{\n  \"benchmark\": \"pubsub_fanout\",\n  \"quick\": " << (quick ? "true" : "false")
-      << ",\n  \"payload_bytes\": " << kPayload
+      << ",\n  \"repetitions\": " << reps << ",\n  \"payload_bytes\": " << kPayload
       << ",\n  \"hardware_threads\": " << std::thread::hardware_concurrency()
       << ",\n  \"rows\": [\n";
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto& r = rows[i];
     out << "    {\"system\": \"" << r.system << "\", \"fanout\": " << r.fanout
         << ", \"msgs_per_s\": " << r.msgs_per_s << ", \"p50_us\": " << r.p50_us
-        << ", \"p99_us\": " << r.p99_us << ", \"error\": \"" << r.error << "\"}"
-        << (i + 1 < rows.size() ? "," : "") << "\n";
+        << ", \"p99_us\": " << r.p99_us << ", \"error\": \"" << r.error << "\"";
+    if (r.system != "zmq-ipc") {
+      const Versus& v = vs[i / 2];
+      out << ", \"vs_zmq\": {\"median\": " << v.median << ", \"min\": " << v.lo
+          << ", \"max\": " << v.hi << ", \"ahead\": " << v.ahead << ", \"reps\": " << v.reps << "}";
+    }
+    out << "}" << (i + 1 < rows.size() ? "," : "") << "\n";
   }
   out << "  ]\n}\n";
 }
@@ -327,6 +381,9 @@ void write_json(const std::string& path, const std::vector<Row>& rows, bool quic
 int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);  // no per-connection info lines in the table
   bool quick = false;
+  int reps = 3;
+  int only_fanout = 0;  // 0: 1, 10 and 100
+  bool plexus_only = false;
   std::string json = "bench/results/pubsub.json";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -334,8 +391,15 @@ int main(int argc, char** argv) {
       quick = true;
     } else if (a == "--json" && i + 1 < argc) {
       json = argv[++i];
+    } else if (a == "--reps" && i + 1 < argc && std::atoi(argv[i + 1]) > 0) {
+      reps = std::atoi(argv[++i]);
+    } else if (a == "--plexus-only") {
+      plexus_only = true;  // to profile plexus alone; no ratios
+    } else if (a == "--fanout" && i + 1 < argc && std::atoi(argv[i + 1]) > 0) {
+      only_fanout = std::atoi(argv[++i]);  // e.g. to profile one row
     } else {
-      std::cerr << "usage: plexus_bench_pubsub [--quick] [--json PATH]\n";
+      std::cerr << "usage: plexus_bench_pubsub [--quick] [--reps N] [--fanout N] [--plexus-only]\n"
+                   "                           [--json PATH]\n";
       return 2;
     }
   }
@@ -346,30 +410,43 @@ int main(int argc, char** argv) {
   }
   const std::string dir = tmpl;
   std::vector<Row> rows;
+  std::vector<Versus> vs;
   std::printf(
-      "pub/sub fan-out, %zu-byte messages, 1 publisher (%u hardware threads; shared "
-      "machine: compare rows of the same run)\n",
-      kPayload, std::thread::hardware_concurrency());
-  std::printf("%-12s %6s %14s %10s %10s %10s\n", "system", "subs", "delivered/s", "p50 us",
-              "p99 us", "vs zmq");
+      "pub/sub fan-out, %zu-byte messages, 1 publisher, medians of %d repetition(s) (%u hardware "
+      "threads; shared machine: compare rows of the same run)\n",
+      kPayload, reps, std::thread::hardware_concurrency());
+  std::printf("%-12s %6s %14s %10s %10s  %s\n", "system", "subs", "delivered/s", "p50 us", "p99 us",
+              "vs zmq (range, reps ahead)");
   for (int fanout : {1, 10, 100}) {
+    if (only_fanout != 0 && fanout != only_fanout) continue;
     const Plan plan = plan_for(fanout, quick);
-    Row z = run_zmq(fanout, plan, dir);
-    Row p = run_plexus(fanout, plan, dir);
-    for (const Row* r : {&z, &p}) {
+    std::vector<Row> z, p;
+    for (int rep = 0; rep < reps; ++rep) {
+      if (!plexus_only) z.push_back(run_zmq(fanout, plan, dir));
+      p.push_back(run_plexus(fanout, plan, dir));
+    }
+    const Row zm =
+        z.empty() ? Row{"zmq-ipc", fanout, 0, 0, 0, "not run (--plexus-only)"} : median_row(z);
+    const Row pm = median_row(p);
+    const Versus v = versus(z, p);
+    for (const Row* r : {&zm, &pm}) {
       if (!r->error.empty()) {
         std::printf("%-12s %6d  error: %s\n", r->system.c_str(), r->fanout, r->error.c_str());
         continue;
       }
-      const double ratio = z.msgs_per_s > 0 ? r->msgs_per_s / z.msgs_per_s : 0;
-      std::printf("%-12s %6d %14.0f %10.1f %10.1f %9.2fx\n", r->system.c_str(), r->fanout,
-                  r->msgs_per_s, r->p50_us, r->p99_us, ratio);
+      std::printf("%-12s %6d %14.0f %10.1f %10.1f", r->system.c_str(), r->fanout, r->msgs_per_s,
+                  r->p50_us, r->p99_us);
+      if (r == &pm) {
+        std::printf("  %.2fx (%.2f-%.2f, %d of %d)", v.median, v.lo, v.hi, v.ahead, v.reps);
+      }
+      std::printf("\n");
     }
     std::fflush(stdout);
-    rows.push_back(z);
-    rows.push_back(p);
+    rows.push_back(zm);
+    rows.push_back(pm);
+    vs.push_back(v);
   }
-  write_json(json, rows, quick);
+  write_json(json, rows, vs, quick, reps);
   std::filesystem::remove_all(dir);
   std::printf("JSON: %s\n", json.c_str());
   return 0;

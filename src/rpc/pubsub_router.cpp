@@ -204,7 +204,13 @@ std::vector<std::weak_ptr<Session>> Router::release_publishers(Sub& sub) {
 Result<void> Router::publish(const std::shared_ptr<Session>& from, PubMessagePtr message,
                              bool may_wait) {
   if (auto ok = validate_topic(message->topic); !ok) return ok;
-  std::vector<std::shared_ptr<Sub>> matched;
+  // Reused by every publish on this thread (no allocation per message); nothing below calls
+  // back into publish while it is in use, and it is emptied before returning.
+  thread_local std::vector<std::shared_ptr<Sub>> matched;
+  struct Clear {
+    std::vector<std::shared_ptr<Sub>>& v;
+    ~Clear() { v.clear(); }
+  } clear_matched{matched};
   std::vector<std::weak_ptr<Session>> to_disconnect;
   bool pause_from = false;
   std::size_t refused = 0;

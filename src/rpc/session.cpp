@@ -1,5 +1,7 @@
 #include "rpc/session.hpp"
 
+#include <time.h>
+
 #include <algorithm>
 #include <exception>
 
@@ -17,6 +19,15 @@ namespace plexus::rpc {
 namespace {
 
 using wire::FrameKind;
+
+// Monotonic time at the last timer tick (CLOCK_MONOTONIC_COARSE, the clock steady_clock reads
+// finely): ~10 ns against ~30 ns for Clock::now() here, and exact enough for heartbeats.
+std::chrono::steady_clock::time_point coarse_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) +
+                                               std::chrono::nanoseconds(ts.tv_nsec));
+}
 
 Error goaway_error_from(const wire::Metadata& md) {
   return Error{status_code_from_wire(md.status.value_or(0)), std::string(md.error_message),
@@ -221,7 +232,7 @@ void Session::on_handshake_frame(const wire::FrameView& frame, const wire::Metad
 // ---- receive path --------------------------------------------------------------------------
 
 void Session::on_frame(const wire::FrameView& frame) {
-  last_rx_ = Clock::now();
+  last_rx_ = coarse_now();
   auto md = wire::decode_metadata(frame.metadata);
   if (md) {
     if (auto ok = wire::validate_frame_fields(frame.header.kind, *md); !ok) {
@@ -285,11 +296,11 @@ void Session::on_frame(const wire::FrameView& frame) {
       (void)connection_->send(FrameKind::pong, frame.header.id, {}, {});
       break;
     case FrameKind::pong:
-      // Heartbeat pongs only refresh last_rx_; an explicit ping() waits for its nonce.
+      // Heartbeat pongs only refresh last_rx_ (on_frame); an explicit ping() waits for its nonce.
       if (auto it = pings_.find(frame.header.id); it != pings_.end()) {
         auto p = std::move(it->second);
         pings_.erase(it);
-        p.done(std::chrono::duration_cast<std::chrono::nanoseconds>(last_rx_ - p.sent));
+        p.done(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - p.sent));
       }
       break;
     case FrameKind::goaway: {
@@ -325,6 +336,7 @@ const HandlerTable::Map& Session::handlers() {
 }
 
 void Session::handle_request(const wire::FrameView& frame, const wire::Metadata& md) {
+  request_arrived_ = Clock::now();
   const CallId id = frame.header.id;
   counters_.calls_in.fetch_add(1, std::memory_order_relaxed);
   if (going_away_) {
@@ -377,7 +389,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     ctx.id_ = id;
     ctx.identity_ = &identity_;
     ctx.trace_id_ = std::string(md.trace_id);
-    if (md.timeout_us) ctx.deadline_ = last_rx_ + clamp_timeout(*md.timeout_us);
+    if (md.timeout_us) ctx.deadline_ = request_arrived_ + clamp_timeout(*md.timeout_us);
     ctx.session_ = weak_from_this();
     ctx.executor_ = executor_;
     Result<std::string> result;
@@ -390,7 +402,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     }
     if (!result) log_error(id, md.method, result.error());
     if (auto* stats = entry->stats.get()) {
-      stats->record(result ? StatusCode::ok : result.error().code, Clock::now() - last_rx_);
+      stats->record(result ? StatusCode::ok : result.error().code, Clock::now() - request_arrived_);
     }
     send_result(id, std::move(result));
     return;
@@ -399,7 +411,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
   // Asynchronous and coroutine handlers: the call lives in inbound_ until answered.
   auto call = std::make_shared<InboundCall>();
   call->stats = entry->stats.get();
-  call->arrived = last_rx_;
+  call->arrived = request_arrived_;
   call->ctx.method_ = std::string(md.method);
   call->ctx.id_ = id;
   call->ctx.identity_ = &identity_;
@@ -410,7 +422,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
   call->executor = executor_;
   InboundEntry inbound{call, nullptr};
   if (md.timeout_us) {
-    call->ctx.deadline_ = last_rx_ + clamp_timeout(*md.timeout_us);
+    call->ctx.deadline_ = request_arrived_ + clamp_timeout(*md.timeout_us);
     inbound.deadline = std::make_unique<asio::steady_timer>(executor_, *call->ctx.deadline_);
     inbound.deadline->async_wait([weak = weak_from_this(), id](std::error_code ec) {
       if (auto s = weak.lock(); s && !ec) s->cancel_inbound(id);
@@ -455,7 +467,7 @@ void Session::serve_with_policies(CallId id, const wire::FrameView& frame, const
                                   observe::MethodStats* stats) {
   auto call = std::make_shared<InboundCall>();
   call->stats = stats;
-  call->arrived = last_rx_;
+  call->arrived = request_arrived_;
   call->ctx.method_ = std::string(md.method);
   call->ctx.id_ = id;
   call->ctx.identity_ = &identity_;
@@ -465,9 +477,9 @@ void Session::serve_with_policies(CallId id, const wire::FrameView& frame, const
   call->session = weak_from_this();
   call->executor = executor_;
   std::optional<Clock::time_point> caller_deadline;
-  if (md.timeout_us) caller_deadline = last_rx_ + clamp_timeout(*md.timeout_us);
+  if (md.timeout_us) caller_deadline = request_arrived_ + clamp_timeout(*md.timeout_us);
   const auto limit = policies->timeout();
-  const auto deadline = policy::effective_deadline(last_rx_, caller_deadline, limit);
+  const auto deadline = policy::effective_deadline(request_arrived_, caller_deadline, limit);
   InboundEntry inbound{call, nullptr};
   if (deadline.at) {
     call->ctx.deadline_ = *deadline.at;
@@ -954,7 +966,7 @@ void Session::arm_heartbeat() {
 
 void Session::on_heartbeat_tick() {
   if (closed()) return;
-  const auto silent = std::chrono::duration_cast<Millis>(Clock::now() - last_rx_);
+  const auto silent = std::chrono::duration_cast<Millis>(coarse_now() - last_rx_);
   if (options_.heartbeat_timeout.count() > 0 && silent >= options_.heartbeat_timeout) {
     const Error e{StatusCode::unavailable,
                   "peer silent for " + std::to_string(silent.count()) + " ms (heartbeat timeout " +

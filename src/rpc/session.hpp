@@ -246,7 +246,12 @@ class Session final : public transport::ConnectionDelegate,
   bool handshake_done_ = false;
   bool going_away_ = false;           // we sent GOAWAY: refuse new inbound calls
   std::optional<Error> peer_goaway_;  // the peer sent GOAWAY: refuse new outbound calls
+  // When a frame last arrived, for liveness only: read per frame from the coarse monotonic
+  // clock (a jiffy's resolution, a third of the cost of Clock::now()).
   Clock::time_point last_rx_ = Clock::now();
+  // When the request being handled arrived (Clock::now(), read once per request): the base of
+  // its deadline and of its latency in the metrics.
+  Clock::time_point request_arrived_{};
   std::uint64_t ping_nonce_ = 0;
   struct PendingPing {
     Clock::time_point sent;
