@@ -1,14 +1,18 @@
 // plexus_bench_stream: one-way stream throughput, producer in a forked child process, consumer
 // here, side by side in the same run:
-//   plexus-stream-unix  a plexus stream handler writing N items (co_await async_write) to a
-//                       client reading them with co_await async_read; credit window 256 items /
-//                       4 MiB
+//   plexus-stream-unix  a plexus stream handler writing N items to a client reading them, both
+//                       with the fast paths first (try_write, try_read) and co_await
+//                       async_write / async_read only when those cannot proceed (no credit,
+//                       nothing arrived yet); credit window 256 items / 4 MiB
+//   plexus-stream-unix-await  the same with a co_await per item (async_write, async_read)
 //   zmq-push-pull-ipc   ZeroMQ PUSH (child) -> PULL (here) over ipc://, SNDHWM = RCVHWM = 256
 //                       messages: the closest ZeroMQ has to a bounded window
 // Reports items/s and MB/s (median of the repetitions) and each row's ratio to ZeroMQ.
 #include "scratch_dir.hpp"
 #include "server_process.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <zmq.h>
 #include <algorithm>
 #include <cerrno>
@@ -55,7 +59,8 @@ T unwrap(plexus::Result<T> r, const char* what) {
   return std::move(*r);
 }
 
-double run_plexus(const std::string& dir, const Profile& p) {
+// fast: try_write / try_read first (Stream's fast paths); else a co_await per item.
+double run_plexus(const std::string& dir, const Profile& p, bool fast) {
   const std::string address = "unix://" + dir + "/stream.sock";
   ServerProcess child([&](const std::function<void()>& ready) {
     plexus::Runtime runtime;
@@ -65,10 +70,11 @@ double run_plexus(const std::string& dir, const Profile& p) {
     auto server = unwrap(plexus::Server::create(runtime, options), "Server::create");
     server->handle_stream(
         "bench.stream",
-        [&finished, p](plexus::CallContext&, std::string,
-                       plexus::Stream out) -> asio::awaitable<plexus::Result<std::string>> {
+        [&finished, p, fast](plexus::CallContext&, std::string,
+                             plexus::Stream out) -> asio::awaitable<plexus::Result<std::string>> {
           const std::string item(p.item_size, 'x');
           for (std::uint64_t i = 0; i < p.items; ++i) {
+            if (fast && out.try_write(item)) continue;
             auto w = co_await out.async_write(item, asio::use_awaitable);
             if (!w) break;
           }
@@ -96,6 +102,10 @@ double run_plexus(const std::string& dir, const Profile& p) {
       [&]() -> asio::awaitable<void> {
         std::uint64_t n = 0;
         for (;;) {
+          if (fast && stream.try_read()) {
+            ++n;
+            continue;
+          }
           auto r = co_await stream.async_read(asio::use_awaitable);
           if (!r || !*r) break;
           ++n;
@@ -130,10 +140,49 @@ void* zmq_socket_with_hwm(void* ctx, int type) {
   return s;
 }
 
+// The ZeroMQ producer may exit only once the consumer has every item: PUSH/PULL does not deliver
+// what is still in flight when the sending process goes away, whatever its linger (measured: now
+// and then a few hundred of 300,000 items never arrived, even with ZMQ_LINGER -1, which stalled
+// the row until its timeout). The consumer says so through this pipe, made before fork().
+class DonePipe {
+ public:
+  DonePipe() {
+    if (pipe2(fds_, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+  }
+  ~DonePipe() {
+    for (int fd : fds_) {
+      if (fd >= 0) close(fd);
+    }
+  }
+  DonePipe(const DonePipe&) = delete;
+  DonePipe& operator=(const DonePipe&) = delete;
+
+  // Child: blocks until the parent said done or went away (EOF).
+  void wait() {
+    close_end(1);
+    char byte;
+    while (read(fds_[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+  }
+  // Parent: done (or failed: closing the write end wakes the child as well).
+  void say_done() {
+    close_end(0);
+    close_end(1);
+  }
+
+ private:
+  void close_end(int i) {
+    if (fds_[i] >= 0) close(fds_[i]);
+    fds_[i] = -1;
+  }
+  int fds_[2] = {-1, -1};
+};
+
 double run_zmq(const std::string& dir, const Profile& p) {
   // A fresh path per run: a socket file left by the previous run's producer is never reused.
   static int run = 0;
   const std::string endpoint = "ipc://" + dir + "/zmq" + std::to_string(++run) + ".sock";
+  DonePipe done;
   // The producer binds and waits (PUSH blocks without a peer); zmq contexts are created only
   // after fork(), in the child and then here (server_process.hpp).
   ServerProcess child([&](const std::function<void()>& ready) {
@@ -145,6 +194,7 @@ double run_zmq(const std::string& dir, const Profile& p) {
     for (std::uint64_t i = 0; i < p.items; ++i) {
       if (zmq_send(push, item.data(), item.size(), 0) < 0) throw_zmq("zmq_send");
     }
+    done.wait();
     zmq_close(push);
     zmq_ctx_term(cctx);
   });
@@ -158,11 +208,13 @@ double run_zmq(const std::string& dir, const Profile& p) {
     // A signal (the previous child's exit) may interrupt a wait: retry until the deadline.
     while (zmq_recv(pull, buf.data(), buf.size(), 0) < 0) {
       if ((zmq_errno() != EINTR && zmq_errno() != EAGAIN) || Clock::now() > give_up) {
+        done.say_done();
         throw_zmq("zmq_recv");
       }
     }
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  done.say_done();
   child.join(kJoinTimeoutMs);
   zmq_close(pull);
   zmq_ctx_term(ctx);
@@ -189,9 +241,7 @@ void write_json(const std::string& path, const std::vector<Row>& rows) {
 int main(int argc, char** argv) {
   using namespace plexus_bench;
   std::string json_path = "bench/results/stream.json";
-  // limit: the ZeroMQ row intermittently stalls (its PULL receives nothing) in runs of several
-  // repetitions, cause not found yet; one repetition by default until it is.
-  int reps = 1;
+  int reps = 3;
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -211,23 +261,27 @@ int main(int argc, char** argv) {
                                               : std::vector<Profile>{{64, 300000}, {16384, 30000}};
   try {
     ScratchDir dir;
-    std::vector<Row> rows;
+    std::vector<Row> rows;  // per profile: the plexus rows, then ZeroMQ's
+    constexpr std::size_t kRowsPerProfile = 3;
     for (const auto& p : profiles) {
-      Row plexus_row{"plexus-stream-unix", p.item_size, p.items, {}};
+      Row fast_row{"plexus-stream-unix", p.item_size, p.items, {}};
+      Row await_row{"plexus-stream-unix-await", p.item_size, p.items, {}};
       Row zmq_row{"zmq-push-pull-ipc", p.item_size, p.items, {}};
-      for (int r = 0; r < reps; ++r) {  // interleaved, so load changes hit both rows alike
-        plexus_row.seconds.push_back(run_plexus(dir.path(), p));
+      for (int r = 0; r < reps; ++r) {  // interleaved, so load changes hit every row alike
+        fast_row.seconds.push_back(run_plexus(dir.path(), p, /*fast=*/true));
+        await_row.seconds.push_back(run_plexus(dir.path(), p, /*fast=*/false));
         zmq_row.seconds.push_back(run_zmq(dir.path(), p));
       }
-      rows.push_back(plexus_row);
+      rows.push_back(fast_row);
+      rows.push_back(await_row);
       rows.push_back(zmq_row);
     }
-    std::printf("%-20s %9s %9s %13s %10s %9s\n", "stream", "item B", "items", "items/s", "MB/s",
+    std::printf("%-26s %9s %9s %13s %10s %9s\n", "stream", "item B", "items", "items/s", "MB/s",
                 "vs zmq");
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const auto& r = rows[i];
-      const auto& zmq = rows[i - i % 2 + 1];
-      std::printf("%-20s %9zu %9llu %13.0f %10.1f %8.2fx\n", r.name.c_str(), r.item_size,
+      const auto& zmq = rows[i - i % kRowsPerProfile + kRowsPerProfile - 1];
+      std::printf("%-26s %9zu %9llu %13.0f %10.1f %8.2fx\n", r.name.c_str(), r.item_size,
                   static_cast<unsigned long long>(r.items), r.items_per_s(), r.mb_per_s(),
                   r.items_per_s() / zmq.items_per_s());
     }

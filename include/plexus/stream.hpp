@@ -125,6 +125,16 @@ class Stream {
   // Blocking form; not on an I/O thread.
   Result<void> write(std::string item);
 
+  // Fast paths for many small items, for code running on the stream's I/O thread (a stream
+  // handler, or a coroutine/callback of the client's runtime); elsewhere they do nothing.
+  // try_write sends `item` now if the peer's credit allows and returns true; false means nothing
+  // was sent: async_write then waits for credit or reports why it cannot write. try_read takes
+  // an item that has already arrived; nullopt means none has (async_read then waits for one, or
+  // reports the end or an error). Neither suspends, posts or allocates a completion:
+  //   if (!s.try_write(item)) co_await s.async_write(item, asio::use_awaitable);
+  bool try_write(std::string_view item);
+  std::optional<std::string> try_read();
+
   // The opener ends its direction cleanly (the acceptor's reads then yield nullopt); items it
   // wrote before are delivered first. A stream handler ends its side by returning.
   void close_write();

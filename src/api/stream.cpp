@@ -54,6 +54,15 @@ Result<void> Stream::write(std::string item) {
   return future.get();
 }
 
+bool Stream::try_write(std::string_view item) {
+  return core_ && Runtime::running_in(core_->executor()) && core_->try_write(item);
+}
+
+std::optional<std::string> Stream::try_read() {
+  if (!core_ || !Runtime::running_in(core_->executor())) return std::nullopt;
+  return core_->try_read();
+}
+
 void Stream::close_write() {
   if (!core_) return;
   asio::dispatch(core_->executor(), [core = core_] { core->close_write(); });

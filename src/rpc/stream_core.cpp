@@ -106,15 +106,7 @@ void StreamCore::read(StreamReadCallback done) {
   }
   reader_ = std::move(done);
   if (!inbox_.empty()) {
-    std::string item = std::move(inbox_.front());
-    inbox_.pop_front();
-    {
-      std::lock_guard lock(mu_);
-      --stats_.buffered_items;
-      stats_.buffered_bytes -= item.size();
-    }
-    consumed(item.size());
-    post_read(std::optional<std::string>(std::move(item)));
+    post_read(std::optional<std::string>(take_item()));
     return;
   }
   if (failure_) {
@@ -223,25 +215,18 @@ void StreamCore::write(std::string item, StreamWriteCallback done) {
                                                std::to_string(s->peer_max_message_size())));
     return;
   }
-  if (attached_ && send_items_ > 0 && send_bytes_ > 0) {
+  if (has_credit()) {
     // With credit a write completes at once, and a producer looping on writes would send one
     // frame per syscall and wake the reader once per item. Instead its frames are held in the
     // connection while its own completions are still queued (it is about to write again) and
     // leave together when it stops, runs out of credit, or kMaxHeld* is reached. A single
     // write is delayed by one pass through the executor queue, no more.
-    const std::size_t size = item.size();
-    hold_writes();
-    send_data(std::move(item));
     ++completions_queued_;
+    send_held(std::move(item));
     asio::post(executor_, [self = shared_from_this(), done = std::move(done)]() mutable {
       --self->completions_queued_;
       done({});
     });
-    constexpr std::size_t kMaxHeldItems = 64;
-    constexpr std::size_t kMaxHeldBytes = 256 * 1024;
-    if (++held_items_ >= kMaxHeldItems || (held_bytes_ += size) >= kMaxHeldBytes) {
-      release_writes();
-    }
     return;
   }
   // Out of credit: the writer stays suspended until the peer grants more.
@@ -254,6 +239,48 @@ void StreamCore::write(std::string item, StreamWriteCallback done) {
   }
   pending_item_ = std::move(item);
   pending_write_ = std::move(done);
+}
+
+bool StreamCore::has_credit() const {
+  return attached_ && send_items_ > 0 && send_bytes_ > 0;
+}
+
+void StreamCore::send_held(std::string item) {
+  constexpr std::size_t kMaxHeldItems = 64;
+  constexpr std::size_t kMaxHeldBytes = 256 * 1024;
+  const std::size_t size = item.size();
+  hold_writes();
+  send_data(std::move(item));
+  if (++held_items_ >= kMaxHeldItems || (held_bytes_ += size) >= kMaxHeldBytes) release_writes();
+}
+
+bool StreamCore::try_write(std::string_view item) {
+  // Everything that is not "send it now" (closed, a write pending, no credit, too large) is
+  // left to write(), which waits or reports it.
+  if (state_ != State::open || local_closed_ || pending_write_ || !has_credit()) return false;
+  auto s = session_.lock();
+  if (!s || item.size() > s->peer_max_message_size()) return false;
+  // Held like write()'s items; the release posted by hold_writes() runs once the producer
+  // yields (or at kMaxHeld*), so a burst of try_writes leaves in a few gather writes.
+  send_held(std::string(item));
+  return true;
+}
+
+std::optional<std::string> StreamCore::try_read() {
+  if (reader_ || inbox_.empty()) return std::nullopt;  // read() waits, or reports the end
+  return take_item();
+}
+
+std::string StreamCore::take_item() {
+  std::string item = std::move(inbox_.front());
+  inbox_.pop_front();
+  {
+    std::lock_guard lock(mu_);
+    --stats_.buffered_items;
+    stats_.buffered_bytes -= item.size();
+  }
+  consumed(item.size());
+  return item;
 }
 
 void StreamCore::send_data(std::string item) {

@@ -68,6 +68,10 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   // ---- application side ----------------------------------------------------------------
   void read(StreamReadCallback done);
   void write(std::string item, StreamWriteCallback done);
+  // Synchronous fast paths (Stream::try_read / try_write), on the executor only: take an item
+  // already received / send one within the credit, or do nothing and say so.
+  std::optional<std::string> try_read();
+  bool try_write(std::string_view item);
   void close_write();
   void cancel(const Error& reason);
   // Acceptor: the handler returned; sends STREAM_END with its value or error.
@@ -84,6 +88,11 @@ class StreamCore : public std::enable_shared_from_this<StreamCore> {
   std::uint64_t wire_id() const;
   void send_frame(wire::FrameKind kind, const wire::Metadata& md, std::string payload);
   void send_data(std::string item);
+  bool has_credit() const;
+  // send_data() with the frame held in the connection (see write()).
+  void send_held(std::string item);
+  // The oldest received item, taken by the application (its credit counted as consumed).
+  std::string take_item();
   void consumed(std::size_t bytes);
   void deliver_end_to_reader();
   void terminate(const Error& reason, bool tell_peer);
