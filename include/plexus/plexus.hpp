@@ -12,6 +12,7 @@
 #include "plexus/channel.hpp"
 #include "plexus/client.hpp"
 #include "plexus/coalesce.hpp"
+#include "plexus/generator.hpp"
 #include "plexus/handlers.hpp"
 #include "plexus/method.hpp"
 #include "plexus/pubsub.hpp"
@@ -19,3 +20,4 @@
 #include "plexus/server.hpp"
 #include "plexus/status.hpp"
 #include "plexus/stream.hpp"
+#include "plexus/stream_items.hpp"

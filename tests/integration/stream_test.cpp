@@ -327,6 +327,58 @@ TEST_P(StreamTest, TryWriteAndTryReadMoveEveryItemInOrder) {
   EXPECT_EQ(down.stats().items_received, 5000u);
 }
 
+// A handler written as a generator: every yielded item in order, the outcome {"items":N}, and
+// the producer held back by the reader's window like any writer (the server's writer never
+// queued more than the one item it waited on).
+TEST_P(StreamTest, GeneratorHandlerStreamsWhatItYields) {
+  Stream s = client_->open_stream("stream.generated", R"({"n":20000})",
+                                  StreamOptions{.window = StreamWindow{64, 1u << 20}});
+  auto [items, end] = drain(s);
+  ASSERT_TRUE(end) << end.error().to_string();
+  ASSERT_EQ(items.size(), 20000u);
+  for (std::size_t i = 0; i < items.size(); ++i) ASSERT_EQ(items[i], "g" + std::to_string(i));
+  EXPECT_EQ(json::parse(**s.outcome())["items"], 20000);
+  EXPECT_LE(s.stats().peak_buffered_items, 65u);  // the window we granted, plus one
+
+  // A body that throws ends the stream with internal after the items it yielded.
+  Stream failing = client_->open_stream("stream.generated", R"({"n":100,"throw_at":7})");
+  auto [some, failed] = drain(failing);
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, StatusCode::internal) << failed.error().to_string();
+  EXPECT_EQ(some.size(), 7u);
+}
+
+// A range in chunks: 1..10 three to an item is [1,2,3] [4,5,6] [7,8,9] [10].
+TEST_P(StreamTest, RangeIsStreamedInChunksOfTheGivenSize) {
+  Stream s = client_->open_stream("stream.chunks", R"({"n":10,"chunk":3})");
+  auto [items, end] = drain(s);
+  ASSERT_TRUE(end) << end.error().to_string();
+  ASSERT_EQ(items.size(), 4u);
+  EXPECT_EQ(json::parse(items[0]), json::parse("[1,2,3]"));
+  EXPECT_EQ(json::parse(items[1]), json::parse("[4,5,6]"));
+  EXPECT_EQ(json::parse(items[2]), json::parse("[7,8,9]"));
+  EXPECT_EQ(json::parse(items[3]), json::parse("[10]"));
+  EXPECT_EQ(json::parse(**s.outcome())["count"], 4);
+
+  Stream big = client_->open_stream("stream.chunks", R"({"n":100000,"chunk":1000})");
+  auto [chunks, big_end] = drain(big);
+  ASSERT_TRUE(big_end) << big_end.error().to_string();
+  ASSERT_EQ(chunks.size(), 100u);
+  long long sum = 0;
+  for (const auto& c : chunks) {
+    const auto values = json::parse(c);
+    ASSERT_EQ(values.size(), 1000u);
+    for (const auto& v : values) sum += v.get<long long>();
+  }
+  EXPECT_EQ(sum, 100000LL * 100001 / 2);
+
+  Stream zero = client_->open_stream("stream.chunks", R"({"n":10,"chunk":0})");
+  auto [nothing, refused] = drain(zero);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, StatusCode::invalid_argument) << refused.error().to_string();
+  EXPECT_TRUE(nothing.empty());
+}
+
 TEST_P(StreamTest, BidirectionalStreamEchoesEachItem) {
   Stream s = client_->open_stream("stream.echo", "");
   for (int i = 0; i < 200; ++i) {

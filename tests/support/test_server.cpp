@@ -189,6 +189,35 @@ void register_stream_handlers(plexus::Server& server) {
         }
         co_return stream_report(out, sent).dump();
       });
+  // {"n":N,"throw_at":K}: a generator handler (plexus::generator_handler) yielding "g0".."gN-1";
+  // with throw_at its body throws after K items (the stream ends with internal).
+  server.handle_stream(
+      "stream.generated",
+      plexus::generator_handler(
+          [](plexus::CallContext&, std::string payload) -> plexus::Generator<std::string> {
+            const auto args = json::parse(payload);
+            const auto n = args.value("n", std::uint64_t{10});
+            const auto throw_at = args.value("throw_at", ~std::uint64_t{0});
+            for (std::uint64_t i = 0; i < n; ++i) {
+              if (i == throw_at)
+                throw std::runtime_error("generator gave up at " + std::to_string(i));
+              co_yield "g" + std::to_string(i);
+            }
+          }));
+  // {"n":N,"chunk":K}: the integers 1..N written with plexus::write_chunks, K to an item.
+  server.handle_stream("stream.chunks",
+                       [](plexus::CallContext&, std::string payload,
+                          plexus::Stream out) -> asio::awaitable<plexus::Result<std::string>> {
+                         const auto args = json::parse(payload);
+                         std::vector<int> values(args.value("n", 10));
+                         for (std::size_t i = 0; i < values.size(); ++i) {
+                           values[i] = static_cast<int>(i) + 1;
+                         }
+                         auto written = co_await plexus::write_chunks(
+                             out, values, args.value("chunk", std::size_t{3}));
+                         if (!written) co_return tl::unexpected(written.error());
+                         co_return stream_report(out, *written).dump();
+                       });
   // Client-to-server: sums the integers the opener writes; answers {"count":c,"sum":s}.
   server.handle_stream("stream.sum",
                        [](plexus::CallContext&, std::string,
