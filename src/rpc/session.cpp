@@ -232,7 +232,14 @@ void Session::on_handshake_frame(const wire::FrameView& frame, const wire::Metad
 // ---- receive path --------------------------------------------------------------------------
 
 void Session::on_frame(const wire::FrameView& frame) {
-  last_rx_ = coarse_now();
+  // A request needs the fine clock anyway (its deadline and latency start here); every other
+  // frame only proves the peer alive.
+  if (frame.header.kind == FrameKind::request) {
+    request_arrived_ = Clock::now();
+    last_rx_ = request_arrived_;
+  } else {
+    last_rx_ = coarse_now();
+  }
   auto md = wire::decode_metadata(frame.metadata);
   if (md) {
     if (auto ok = wire::validate_frame_fields(frame.header.kind, *md); !ok) {
@@ -336,7 +343,6 @@ const HandlerTable::Map& Session::handlers() {
 }
 
 void Session::handle_request(const wire::FrameView& frame, const wire::Metadata& md) {
-  request_arrived_ = Clock::now();
   const CallId id = frame.header.id;
   counters_.calls_in.fetch_add(1, std::memory_order_relaxed);
   if (going_away_) {
