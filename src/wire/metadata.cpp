@@ -1,6 +1,5 @@
 #include "wire/metadata.hpp"
 
-#include <cstring>
 #include <string>
 
 #include "wire/bytes.hpp"
@@ -22,50 +21,19 @@ std::size_t int_entry(const std::optional<T>& v) {
   return v ? kEntryHead + sizeof(T) : 0;
 }
 
-// Writers into space the caller has sized with encoded_size(): one resize per frame instead
-// of a capacity check per field. Each returns the position after what it wrote.
-char* put_str(char* p, MetaKey key, std::string_view v) {
-  if (v.empty()) return p;
+void put_str(std::string& out, MetaKey key, std::string_view v) {
+  if (v.empty()) return;
   v = clamp(v);
-  store_le<std::uint16_t>(p, static_cast<std::uint16_t>(key));
-  store_le<std::uint16_t>(p + 2, static_cast<std::uint16_t>(v.size()));
-  std::memcpy(p + kEntryHead, v.data(), v.size());
-  return p + kEntryHead + v.size();
+  append_le<std::uint16_t>(out, static_cast<std::uint16_t>(key));
+  append_le<std::uint16_t>(out, static_cast<std::uint16_t>(v.size()));
+  out.append(v);
 }
 template <typename T>
-char* put_int(char* p, MetaKey key, const std::optional<T>& v) {
-  if (!v) return p;
-  store_le<std::uint16_t>(p, static_cast<std::uint16_t>(key));
-  store_le<std::uint16_t>(p + 2, sizeof(T));
-  store_le<T>(p + kEntryHead, *v);
-  return p + kEntryHead + sizeof(T);
-}
-
-// Writes the TLV block for `md` at `p`, which has encoded_size(md) bytes of room.
-void write_metadata(const Metadata& md, char* p) {
-  p = put_str(p, MetaKey::method, md.method);
-  p = put_int(p, MetaKey::timeout_us, md.timeout_us);
-  p = put_str(p, MetaKey::trace_id, md.trace_id);
-  if (md.content_type) {
-    p = put_int(p, MetaKey::content_type,
-                std::optional<std::uint8_t>(static_cast<std::uint8_t>(*md.content_type)));
-  }
-  p = put_int(p, MetaKey::status, md.status);
-  p = put_str(p, MetaKey::error_message, md.error_message);
-  p = put_str(p, MetaKey::error_details, md.error_details);
-  p = put_int(p, MetaKey::cache_status, md.cache_status);
-  p = put_int(p, MetaKey::cache_age_us, md.cache_age_us);
-  p = put_int(p, MetaKey::handler_time_us, md.handler_time_us);
-  p = put_str(p, MetaKey::magic, md.magic);
-  p = put_int(p, MetaKey::version, md.version);
-  p = put_str(p, MetaKey::peer_name, md.peer_name);
-  p = put_int(p, MetaKey::capabilities, md.capabilities);
-  p = put_int(p, MetaKey::max_message_size, md.max_message_size);
-  p = put_int(p, MetaKey::heartbeat_interval_ms, md.heartbeat_interval_ms);
-  p = put_int(p, MetaKey::credit_items, md.credit_items);
-  p = put_int(p, MetaKey::credit_bytes, md.credit_bytes);
-  p = put_int(p, MetaKey::progress_done, md.progress_done);
-  (void)put_int(p, MetaKey::progress_total, md.progress_total);
+void put_int(std::string& out, MetaKey key, const std::optional<T>& v) {
+  if (!v) return;
+  append_le<std::uint16_t>(out, static_cast<std::uint16_t>(key));
+  append_le<std::uint16_t>(out, sizeof(T));
+  append_le<T>(out, *v);
 }
 
 Error field_error(std::string_view what, std::uint16_t key) {
@@ -105,9 +73,29 @@ std::size_t encoded_size(const Metadata& md) {
 }
 
 void encode_metadata(const Metadata& md, std::string& out) {
-  const std::size_t start = out.size();
-  out.resize(start + encoded_size(md));
-  write_metadata(md, out.data() + start);
+  put_str(out, MetaKey::method, md.method);
+  put_int(out, MetaKey::timeout_us, md.timeout_us);
+  put_str(out, MetaKey::trace_id, md.trace_id);
+  if (md.content_type) {
+    put_int(out, MetaKey::content_type,
+            std::optional<std::uint8_t>(static_cast<std::uint8_t>(*md.content_type)));
+  }
+  put_int(out, MetaKey::status, md.status);
+  put_str(out, MetaKey::error_message, md.error_message);
+  put_str(out, MetaKey::error_details, md.error_details);
+  put_int(out, MetaKey::cache_status, md.cache_status);
+  put_int(out, MetaKey::cache_age_us, md.cache_age_us);
+  put_int(out, MetaKey::handler_time_us, md.handler_time_us);
+  put_str(out, MetaKey::magic, md.magic);
+  put_int(out, MetaKey::version, md.version);
+  put_str(out, MetaKey::peer_name, md.peer_name);
+  put_int(out, MetaKey::capabilities, md.capabilities);
+  put_int(out, MetaKey::max_message_size, md.max_message_size);
+  put_int(out, MetaKey::heartbeat_interval_ms, md.heartbeat_interval_ms);
+  put_int(out, MetaKey::credit_items, md.credit_items);
+  put_int(out, MetaKey::credit_bytes, md.credit_bytes);
+  put_int(out, MetaKey::progress_done, md.progress_done);
+  put_int(out, MetaKey::progress_total, md.progress_total);
 }
 
 Result<Metadata> decode_metadata(std::string_view block) {
@@ -261,10 +249,9 @@ Result<void> encode_frame_head(FrameKind kind, std::uint64_t id, const Metadata&
   h.metadata_length = static_cast<std::uint16_t>(meta);
   h.body_length = static_cast<std::uint32_t>(meta + payload_size);
   const std::size_t start = out.size();
-  // One resize for the header and the metadata (a payload is appended, not zero-filled first).
-  out.resize(start + kHeaderSize + meta);
+  out.resize(start + kHeaderSize);
   encode_header(h, out.data() + start);
-  write_metadata(md, out.data() + start + kHeaderSize);
+  encode_metadata(md, out);
   return {};
 }
 
