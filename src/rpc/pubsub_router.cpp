@@ -204,13 +204,10 @@ std::vector<std::weak_ptr<Session>> Router::release_publishers(Sub& sub) {
 Result<void> Router::publish(const std::shared_ptr<Session>& from, PubMessagePtr message,
                              bool may_wait) {
   if (auto ok = validate_topic(message->topic); !ok) return ok;
-  // Reused by every publish on this thread (no allocation per message); nothing below calls
-  // back into publish while it is in use, and it is emptied before returning.
+  // Reused by every publish on this thread (no allocation per message). Per thread, not per
+  // router: a `block` publisher below waits with the lock released while others publish.
   thread_local std::vector<std::shared_ptr<Sub>> matched;
-  struct Clear {
-    std::vector<std::shared_ptr<Sub>>& v;
-    ~Clear() { v.clear(); }
-  } clear_matched{matched};
+  matched.clear();
   std::vector<std::weak_ptr<Session>> to_disconnect;
   bool pause_from = false;
   std::size_t refused = 0;
@@ -266,6 +263,7 @@ Result<void> Router::publish(const std::shared_ptr<Session>& from, PubMessagePtr
       s->queue.push_back(message);
       schedule_pump(s);
     }
+    matched.clear();  // holds no subscription alive past this publish
   }
   if (pause_from) from->pause_reading();  // publish runs on `from`'s executor (its on_frame)
   for (const auto& weak : to_disconnect) {

@@ -234,12 +234,8 @@ void Session::on_handshake_frame(const wire::FrameView& frame, const wire::Metad
 void Session::on_frame(const wire::FrameView& frame) {
   // A request needs the fine clock anyway (its deadline and latency start here); every other
   // frame only proves the peer alive.
-  if (frame.header.kind == FrameKind::request) {
-    request_arrived_ = Clock::now();
-    last_rx_ = request_arrived_;
-  } else {
-    last_rx_ = coarse_now();
-  }
+  const bool request = frame.header.kind == FrameKind::request;
+  last_rx_ = request ? Clock::now() : coarse_now();
   auto md = wire::decode_metadata(frame.metadata);
   if (md) {
     if (auto ok = wire::validate_frame_fields(frame.header.kind, *md); !ok) {
@@ -257,7 +253,7 @@ void Session::on_frame(const wire::FrameView& frame) {
   }
   switch (frame.header.kind) {
     case FrameKind::request:
-      handle_request(frame, *md);
+      handle_request(frame, *md, last_rx_);
       break;
     case FrameKind::response:
       if (md->cache_status || md->handler_time_us) {
@@ -342,7 +338,8 @@ const HandlerTable::Map& Session::handlers() {
   return *handler_snapshot_;
 }
 
-void Session::handle_request(const wire::FrameView& frame, const wire::Metadata& md) {
+void Session::handle_request(const wire::FrameView& frame, const wire::Metadata& md,
+                             Clock::time_point arrived) {
   const CallId id = frame.header.id;
   counters_.calls_in.fetch_add(1, std::memory_order_relaxed);
   if (going_away_) {
@@ -385,7 +382,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     return;
   }
   if (entry->policies) {
-    serve_with_policies(id, frame, md, entry->policies, entry->stats.get());
+    serve_with_policies(id, frame, md, arrived, entry->policies, entry->stats.get());
     return;
   }
 
@@ -395,7 +392,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     ctx.id_ = id;
     ctx.identity_ = &identity_;
     ctx.trace_id_ = std::string(md.trace_id);
-    if (md.timeout_us) ctx.deadline_ = request_arrived_ + clamp_timeout(*md.timeout_us);
+    if (md.timeout_us) ctx.deadline_ = arrived + clamp_timeout(*md.timeout_us);
     ctx.session_ = weak_from_this();
     ctx.executor_ = executor_;
     Result<std::string> result;
@@ -408,7 +405,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     }
     if (!result) log_error(id, md.method, result.error());
     if (auto* stats = entry->stats.get()) {
-      stats->record(result ? StatusCode::ok : result.error().code, Clock::now() - request_arrived_);
+      stats->record(result ? StatusCode::ok : result.error().code, Clock::now() - arrived);
     }
     send_result(id, std::move(result));
     return;
@@ -417,7 +414,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
   // Asynchronous and coroutine handlers: the call lives in inbound_ until answered.
   auto call = std::make_shared<InboundCall>();
   call->stats = entry->stats.get();
-  call->arrived = request_arrived_;
+  call->arrived = arrived;
   call->ctx.method_ = std::string(md.method);
   call->ctx.id_ = id;
   call->ctx.identity_ = &identity_;
@@ -428,7 +425,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
   call->executor = executor_;
   InboundEntry inbound{call, nullptr};
   if (md.timeout_us) {
-    call->ctx.deadline_ = request_arrived_ + clamp_timeout(*md.timeout_us);
+    call->ctx.deadline_ = arrived + clamp_timeout(*md.timeout_us);
     inbound.deadline = std::make_unique<asio::steady_timer>(executor_, *call->ctx.deadline_);
     inbound.deadline->async_wait([weak = weak_from_this(), id](std::error_code ec) {
       if (auto s = weak.lock(); s && !ec) s->cancel_inbound(id);
@@ -469,11 +466,12 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
 // deadline is the shorter of the caller's and the handler's own limit; when the handler's limit
 // is the one that passes, the caller is still waiting and gets deadline_exceeded from here.
 void Session::serve_with_policies(CallId id, const wire::FrameView& frame, const wire::Metadata& md,
+                                  Clock::time_point arrived,
                                   const std::shared_ptr<CallInterceptor>& policies,
                                   observe::MethodStats* stats) {
   auto call = std::make_shared<InboundCall>();
   call->stats = stats;
-  call->arrived = request_arrived_;
+  call->arrived = arrived;
   call->ctx.method_ = std::string(md.method);
   call->ctx.id_ = id;
   call->ctx.identity_ = &identity_;
@@ -483,9 +481,9 @@ void Session::serve_with_policies(CallId id, const wire::FrameView& frame, const
   call->session = weak_from_this();
   call->executor = executor_;
   std::optional<Clock::time_point> caller_deadline;
-  if (md.timeout_us) caller_deadline = request_arrived_ + clamp_timeout(*md.timeout_us);
+  if (md.timeout_us) caller_deadline = arrived + clamp_timeout(*md.timeout_us);
   const auto limit = policies->timeout();
-  const auto deadline = policy::effective_deadline(request_arrived_, caller_deadline, limit);
+  const auto deadline = policy::effective_deadline(arrived, caller_deadline, limit);
   InboundEntry inbound{call, nullptr};
   if (deadline.at) {
     call->ctx.deadline_ = *deadline.at;

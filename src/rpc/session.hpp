@@ -193,8 +193,11 @@ class Session final : public transport::ConnectionDelegate,
   void on_handshake_frame(const wire::FrameView& frame, const wire::Metadata& md);
   void become_ready(const wire::PeerHello& hello);
   void fail_handshake(const Error& error);
-  void handle_request(const wire::FrameView& frame, const wire::Metadata& md);
+  // `arrived`: when the request frame came in, the base of its deadline and of its latency.
+  void handle_request(const wire::FrameView& frame, const wire::Metadata& md,
+                      Clock::time_point arrived);
   void serve_with_policies(CallId id, const wire::FrameView& frame, const wire::Metadata& md,
+                           Clock::time_point arrived,
                            const std::shared_ptr<CallInterceptor>& policies,
                            observe::MethodStats* stats);
   void handle_notify(const wire::FrameView& frame, const wire::Metadata& md);
@@ -246,12 +249,10 @@ class Session final : public transport::ConnectionDelegate,
   bool handshake_done_ = false;
   bool going_away_ = false;           // we sent GOAWAY: refuse new inbound calls
   std::optional<Error> peer_goaway_;  // the peer sent GOAWAY: refuse new outbound calls
-  // When a frame last arrived, for liveness only: read per frame from the coarse monotonic
-  // clock (a jiffy's resolution, a third of the cost of Clock::now()).
+  // When a frame last arrived, for liveness only: read from the coarse monotonic clock (a
+  // jiffy's resolution, a third of the cost of Clock::now()) except for requests, which need
+  // the fine one anyway.
   Clock::time_point last_rx_ = Clock::now();
-  // When the request being handled arrived (Clock::now(), read once per request): the base of
-  // its deadline and of its latency in the metrics.
-  Clock::time_point request_arrived_{};
   std::uint64_t ping_nonce_ = 0;
   struct PendingPing {
     Clock::time_point sent;

@@ -1,9 +1,16 @@
 #include "rpc/topic_pattern.hpp"
 
+#include <algorithm>
 #include <string>
 
 namespace plexus::rpc {
 namespace {
+
+// Index of the '.' ending the segment that starts at `from`, or text.size() for the last one.
+std::size_t segment_end(std::string_view text, std::size_t from) {
+  while (from < text.size() && text[from] != '.') ++from;
+  return from;
+}
 
 Result<void> validate(std::string_view text, bool pattern) {
   const char* what = pattern ? "pattern" : "topic";
@@ -75,15 +82,13 @@ bool topic_matches(std::string_view pattern, std::string_view topic) {
   std::size_t t = 0;
   while (p < pattern.size()) {
     if (t >= topic.size()) return false;  // the pattern has segments left, the topic none
-    std::size_t p_end = p;
-    while (p_end < pattern.size() && pattern[p_end] != '.') ++p_end;
+    const std::size_t p_end = segment_end(pattern, p);
     const std::string_view segment = pattern.substr(p, p_end - p);
     if (segment == ">") return true;  // one or more remaining segments: the topic has one
-    std::size_t t_end = t;
-    while (t_end < topic.size() && topic[t_end] != '.') ++t_end;
+    const std::size_t t_end = segment_end(topic, t);
     if (segment != "*" && segment != topic.substr(t, t_end - t)) return false;
-    p = p_end < pattern.size() ? p_end + 1 : p_end;  // past the dot, or at the end
-    t = t_end < topic.size() ? t_end + 1 : t_end;
+    p = std::min(p_end + 1, pattern.size());  // past the dot, or at the end
+    t = std::min(t_end + 1, topic.size());
   }
   return t >= topic.size();
 }
