@@ -16,13 +16,6 @@ double percentile(const std::vector<double>& sorted, double q) {
   return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
 }
 
-double median(std::vector<double> values) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const std::size_t mid = values.size() / 2;
-  return values.size() % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
-}
-
 template <typename Field>
 std::vector<double> collect(const std::vector<RepStats>& reps, Field field) {
   std::vector<double> out;
@@ -54,6 +47,13 @@ std::string ratio_label(double value, double base) {
 }
 
 }  // namespace
+
+double median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const std::size_t mid = values.size() / 2;
+  return values.size() % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
+}
 
 RepStats summarize(const RrResult& result) {
   RepStats stats;

@@ -27,6 +27,9 @@ struct RepStats {
   double paired_shorter_share = 0;
 };
 
+// Median of `values` (the mean of the middle two for an even count); 0 for none.
+double median(std::vector<double> values);
+
 RepStats summarize(const RrResult& result);
 // summarize() of a companion row, with the paired figures against `own` (its case's own row).
 RepStats summarize_companion(const RrResult& companion, const RrResult& own);

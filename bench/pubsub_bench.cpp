@@ -33,11 +33,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bench_report.hpp"
 #include "plexus/plexus.hpp"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using plexus_bench::median;
 constexpr std::size_t kPayload = 64;
 constexpr auto kPhaseTimeout = std::chrono::seconds(60);
 
@@ -307,13 +309,6 @@ Row run_zmq(int fanout, const Plan& plan, const std::string& dir) {
   zmq_ctx_term(sub_ctx);
   zmq_ctx_term(pub_ctx);
   return row;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const std::size_t mid = v.size() / 2;
-  return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
 // One system at one fan-out over all repetitions: medians of each figure; the first error wins.

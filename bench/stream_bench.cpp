@@ -10,6 +10,7 @@
 // Reports items/s and MB/s (median of the repetitions) and each row's ratio to ZeroMQ.
 #include "scratch_dir.hpp"
 #include "server_process.hpp"
+#include "unix_io.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -147,35 +148,27 @@ void* zmq_socket_with_hwm(void* ctx, int type) {
 class DonePipe {
  public:
   DonePipe() {
-    if (pipe2(fds_, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2");
+    read_ = UniqueFd(fds[0]);
+    write_ = UniqueFd(fds[1]);
   }
-  ~DonePipe() {
-    for (int fd : fds_) {
-      if (fd >= 0) close(fd);
-    }
-  }
-  DonePipe(const DonePipe&) = delete;
-  DonePipe& operator=(const DonePipe&) = delete;
-
   // Child: blocks until the parent said done or went away (EOF).
   void wait() {
-    close_end(1);
+    write_.reset();
     char byte;
-    while (read(fds_[0], &byte, 1) < 0 && errno == EINTR) {
+    while (read(read_.get(), &byte, 1) < 0 && errno == EINTR) {
     }
   }
   // Parent: done (or failed: closing the write end wakes the child as well).
   void say_done() {
-    close_end(0);
-    close_end(1);
+    read_.reset();
+    write_.reset();
   }
 
  private:
-  void close_end(int i) {
-    if (fds_[i] >= 0) close(fds_[i]);
-    fds_[i] = -1;
-  }
-  int fds_[2] = {-1, -1};
+  UniqueFd read_;
+  UniqueFd write_;
 };
 
 double run_zmq(const std::string& dir, const Profile& p) {
