@@ -43,6 +43,8 @@ struct Options {
   bool quick = false;
   std::string json_path = "bench/results/shm.json";
   int repetitions = 3;
+  bool one_way_only = false;  // skip the round trips (for profiling the one-way path)
+  std::string one_way_case;   // run only this one-way row (empty: all)
 };
 
 const std::vector<std::string> kCases = {"raw-unix",        "raw-shm-busypoll",    "plexus-unix",
@@ -231,11 +233,12 @@ double one_way_plexus(std::uint64_t count, const std::string& listen_address) {
   return static_cast<double>(count) / seconds;
 }
 
-std::vector<OneWay> run_one_way(bool quick, const std::string& dir) {
+std::vector<OneWay> run_one_way(bool quick, const std::string& only, const std::string& dir) {
   const std::uint64_t raw_count = quick ? 1'000'000 : 20'000'000;
   const std::uint64_t count = quick ? 200'000 : 2'000'000;
   std::vector<OneWay> rows;
   auto measure = [&](const std::string& name, const std::function<double()>& fn) {
+    if (!only.empty() && name != only) return;
     OneWay row;
     row.name = name;
     try {
@@ -275,8 +278,9 @@ int run(const Options& opts) {
   run_options.window = 64;
   run_options.scratch_dir = scratch.path();
   run_options.measured = measured;
-  const std::vector<RowSummary> rows = run_rr_cases(cases, profiles, run_options);
-  const auto one_way = run_one_way(opts.quick, scratch.path());
+  const std::vector<RowSummary> rows =
+      opts.one_way_only ? std::vector<RowSummary>{} : run_rr_cases(cases, profiles, run_options);
+  const auto one_way = run_one_way(opts.quick, opts.one_way_case, scratch.path());
 
   RunInfo info;
   info.quick = opts.quick;
@@ -348,10 +352,14 @@ int main(int argc, char** argv) {
       opts.repetitions = 1;
     } else if (arg == "--json" && i + 1 < argc) {
       opts.json_path = argv[++i];
+    } else if (arg == "--one-way-only") {
+      opts.one_way_only = true;
+      if (i + 1 < argc && argv[i + 1][0] != '-') opts.one_way_case = argv[++i];
     } else if (arg == "--reps" && i + 1 < argc) {
       opts.repetitions = std::atoi(argv[++i]);
     } else {
-      std::cerr << "usage: plexus_bench_shm [--quick] [--json PATH] [--reps N]\n";
+      std::cerr
+          << "usage: plexus_bench_shm [--quick] [--one-way-only [CASE]] [--json PATH] [--reps N]\n";
       return 2;
     }
   }

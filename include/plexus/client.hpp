@@ -73,6 +73,7 @@ struct ClientStats {
   std::uint64_t frames_out = 0;
   std::uint64_t write_batches = 0;
   std::uint64_t shm_mapped_bytes = 0;  // > 0 when the connection upgraded to shared memory
+  std::uint64_t in_place_bytes = 0;    // payload bytes read where they lay in shared memory
 };
 
 class Client final : public Caller, public HandlerRegistry {

@@ -556,6 +556,7 @@ ClientStats Client::stats() const {
   st.frames_out = c.frames_out;
   st.write_batches = c.write_batches;
   st.shm_mapped_bytes = c.shm_mapped_bytes;
+  st.in_place_bytes = c.bytes_in_place;
   return st;
 }
 

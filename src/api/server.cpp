@@ -179,6 +179,7 @@ void Server::forget(const rpc::Session* session) {
     total.frames_in += c.stats().frames_in;
     total.frames_out += c.stats().frames_out;
     total.write_batches += c.stats().write_batches;
+    total.bytes_in_place += c.stats().bytes_in_place;
   }
   changed_.notify_all();
 }

@@ -107,6 +107,9 @@ void Server::init_observability() {
   add("plexus_transport_write_batches_total",
       "Gather writes issued; sent frames / write batches = frames per batch", MetricType::counter,
       {"transport"}, traffic(&transport::ConnectionStats::write_batches));
+  add("plexus_transport_in_place_bytes_total",
+      "Payload bytes received in shared memory and read where they lay (not copied out)",
+      MetricType::counter, {"transport"}, traffic(&transport::ConnectionStats::bytes_in_place));
   add("plexus_transport_shm_mapped_bytes",
       "Shared memory mapped by open shared-memory connections (both rings and the header)",
       MetricType::gauge, {"transport"}, [this](std::vector<Sample>& out) {
@@ -439,7 +442,8 @@ nlohmann::json Server::metrics() const {
             {"frames_in", sum_of(snap, "plexus_transport_received_frames_total")},
             {"frames_out", frames_out},
             {"write_batches", batches},
-            {"frames_per_batch", batches > 0 ? frames_out / batches : 0.0}}},
+            {"frames_per_batch", batches > 0 ? frames_out / batches : 0.0},
+            {"in_place_bytes", sum_of(snap, "plexus_transport_in_place_bytes_total")}}},
           {"pubsub",
            {{"published", sum_of(snap, "plexus_pubsub_published_total")},
             {"delivered", sum_of(snap, "plexus_pubsub_delivered_total")},

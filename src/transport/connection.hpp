@@ -49,6 +49,9 @@ struct ConnectionStats {
   StatCount bytes_out;
   StatCount write_batches;     // gather writes issued; frames_out / write_batches = batching
   StatCount shm_mapped_bytes;  // shared memory mapped for this connection (0 unless shm)
+  // Payload bytes handed to the delegate where they lay in shared memory, never copied on
+  // this side (large frames over shm; docs/ARCHITECTURE.md section 14d).
+  StatCount bytes_in_place;
 };
 
 // Receives what a connection reads. Every call runs on the connection's executor.

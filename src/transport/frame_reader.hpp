@@ -42,6 +42,8 @@ class FrameReader {
   // received, is its header and metadata only).
   std::string_view input() const { return {buf_.data() + begin_, end_ - begin_}; }
   void consume(std::size_t n) { begin_ += n; }
+  // Nothing buffered, no large payload or skip under way: the next byte starts a frame.
+  bool idle() const { return begin_ == end_ && !large_ && skip_remaining_ == 0; }
 
   // Frames the buffered bytes while `go()` holds, handing each to `delegate`. Returns when the
   // input runs out or a frame needs more bytes (room is made for it). An oversize frame is

@@ -210,4 +210,12 @@ CommandResult run_cli(const std::string& args) {
   return r;
 }
 
+std::string pattern_bytes(std::size_t n, std::uint64_t seed) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) {
+    s[i] = static_cast<char>(((i + seed * 40503u) * 2654435761u) >> 24);
+  }
+  return s;
+}
+
 }  // namespace plexus::test

@@ -122,6 +122,10 @@ class Countdown {
   std::size_t remaining_;
 };
 
+// `n` bytes that depend on their position and on `seed` (every byte value occurs), so a byte
+// out of place, left over from an earlier message or from another seed shows in a comparison.
+std::string pattern_bytes(std::size_t n, std::uint64_t seed);
+
 std::string test_server_binary();
 std::string cli_binary();
 

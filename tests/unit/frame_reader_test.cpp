@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "test_kit.hpp"
 #include "transport/stream/stream_connection.hpp"
 #include "wire/metadata.hpp"
 
@@ -91,11 +92,7 @@ std::thread write_pieces(int fd, std::vector<std::string_view> pieces) {
   });
 }
 
-std::string pattern(std::size_t n, std::uint64_t seed) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + seed) % 26);
-  return s;
-}
+using plexus::test::pattern_bytes;
 
 TEST(FrameReaderTest, SmallAndLargeFramesInRandomPiecesArriveWholeAndInOrder) {
   const std::vector<std::size_t> sizes = {
@@ -106,7 +103,7 @@ TEST(FrameReaderTest, SmallAndLargeFramesInRandomPiecesArriveWholeAndInOrder) {
     const std::string method = "m" + std::to_string(i);  // md.method is a view of it
     wire::Metadata md;
     md.method = method;
-    ASSERT_TRUE(wire::encode_frame(wire::FrameKind::notify, 0, md, pattern(sizes[i], i),
+    ASSERT_TRUE(wire::encode_frame(wire::FrameKind::notify, 0, md, pattern_bytes(sizes[i], i),
                                    wire::kDefaultMaxMessageSize, stream));
   }
 
@@ -133,7 +130,7 @@ TEST(FrameReaderTest, SmallAndLargeFramesInRandomPiecesArriveWholeAndInOrder) {
       const auto& f = recorder->frames[i];
       EXPECT_EQ(f.method, "m" + std::to_string(i));
       EXPECT_EQ(f.payload.size(), sizes[i]);
-      EXPECT_TRUE(f.payload == pattern(sizes[i], i)) << "frame " << i << " seed " << seed;
+      EXPECT_TRUE(f.payload == pattern_bytes(sizes[i], i)) << "frame " << i << " seed " << seed;
       // Large payloads come in their own string, unless the whole frame was already buffered.
       if (sizes[i] < FrameReader::kLargePayload) {
         EXPECT_FALSE(f.owned) << "frame " << i;
@@ -152,7 +149,7 @@ TEST(FrameReaderTest, ALargePayloadWrittenAfterItsHeadIsReceivedIntoItsOwnString
   std::string frame;
   wire::Metadata md;
   md.method = "big";
-  const std::string payload = pattern(1u << 20, 9);
+  const std::string payload = pattern_bytes(1u << 20, 9);
   ASSERT_TRUE(wire::encode_frame(wire::FrameKind::notify, 0, md, payload,
                                  wire::kDefaultMaxMessageSize, frame));
   // Header and metadata first, then the payload in 4 pieces, then garbage: the large frame

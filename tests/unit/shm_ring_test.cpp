@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "test_kit.hpp"
 #include "transport/shm/ring.hpp"
 #include "wire/frame.hpp"
 #include "wire/metadata.hpp"
@@ -35,11 +36,7 @@ struct Segment {
   std::vector<char> bytes;
 };
 
-std::string pattern(std::size_t n, unsigned seed) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 31 + seed) & 0xFF);
-  return s;
-}
+using plexus::test::pattern_bytes;
 
 TEST(ShmRing, LayoutIsFixedAndChecked) {
   auto l = segment_layout(4096, 1 << 20);
@@ -72,7 +69,7 @@ TEST(ShmRing, BytesArriveInOrderAcrossTheWrap) {
     auto free = w.free_space(n);
     ASSERT_TRUE(free);
     if (*free >= n) {
-      const auto chunk = pattern(n, round);
+      const auto chunk = pattern_bytes(n, round);
       w.write(chunk);
       sent += chunk;
       w.publish();
@@ -203,7 +200,7 @@ TEST(ShmRing, FramesThroughTheRingDecode) {
     wire::Metadata md;
     md.method = "echo";
     std::string frame;
-    ASSERT_TRUE(wire::encode_frame(wire::FrameKind::request, i + 1, md, pattern(100 + i, i),
+    ASSERT_TRUE(wire::encode_frame(wire::FrameKind::request, i + 1, md, pattern_bytes(100 + i, i),
                                    wire::kDefaultMaxMessageSize, frame));
     ASSERT_GE(*w.free_space(frame.size()), frame.size());
     w.write(frame);
@@ -214,8 +211,75 @@ TEST(ShmRing, FramesThroughTheRingDecode) {
     auto p = wire::parse_frame(got, wire::Limits{});
     ASSERT_EQ(p.state, wire::ParseResult::State::frame);
     EXPECT_EQ(p.frame.header.id, static_cast<std::uint64_t>(i + 1));
-    EXPECT_EQ(p.frame.payload, pattern(100 + i, i));
+    EXPECT_EQ(p.frame.payload, pattern_bytes(100 + i, i));
   }
+}
+
+// A real memfd segment mapped as the transport maps it: each ring's data twice in a row, so
+// bytes that cross the ring's end are one contiguous range (what a large payload read in place
+// relies on). The same pages: what the writer puts at the end shows at both addresses.
+TEST(ShmRing, MirroredRingShowsBytesAcrossItsEndAsOneRange) {
+  const auto layout = *segment_layout(4096, 8192);
+  auto fd = platform::create_memfd("shm-ring-test", layout.total);
+  ASSERT_TRUE(fd);
+  auto seg = map_segment(fd->get(), layout);
+  ASSERT_TRUE(seg) << seg.error().to_string();
+  ASSERT_TRUE(seg->mirrored);
+  EXPECT_EQ(seg->mapping.size(), 4096u + 2 * 4096u + 2 * 8192u);
+  init_segment(seg->base, layout);
+  ASSERT_TRUE(check_segment(seg->base, seg->mapping.size(), layout));
+  RingWriter w(ring_control(seg->base, 0), seg->data[0], 4096);
+  RingReader r(ring_control(seg->base, 0), seg->data[0], 4096, /*mirrored=*/true);
+
+  // Move both ends to 3000 bytes in, then write 2000 bytes: 1096 before the end, 904 after.
+  const auto filler = pattern_bytes(3000, 1);
+  ASSERT_GE(*w.free_space(3000), 3000u);
+  w.write(filler);
+  w.publish();
+  ASSERT_EQ(*r.available(), 3000u);
+  std::string out(3000, '\0');
+  r.read(out.data(), out.size());
+  EXPECT_EQ(out, filler);
+  r.release();
+  const auto across = pattern_bytes(2000, 9);
+  ASSERT_GE(*w.free_space(2000), 2000u);
+  w.write(across);
+  w.publish();
+  ASSERT_EQ(*r.available(), 2000u);
+
+  const char* in_place = r.view(0, 2000);
+  ASSERT_NE(in_place, nullptr);
+  EXPECT_EQ(std::string_view(in_place, 2000), across);
+  EXPECT_EQ(std::string_view(r.view(1500, 500), 500), std::string_view(across).substr(1500));
+  char head[16];
+  r.peek(1090, head, sizeof head);  // a copy, across the end too
+  EXPECT_EQ(std::string_view(head, sizeof head), std::string_view(across).substr(1090, 16));
+  EXPECT_EQ(r.position(), 3000u);  // neither view nor peek consumes
+  r.consume(2000);
+  EXPECT_EQ(r.position(), 5000u);
+  EXPECT_EQ(*r.available(), 0u);
+  r.release();
+  EXPECT_EQ(*w.free_space(4096), 4096u);
+}
+
+// Without the mirror (an ordinary buffer) a range across the end has no single address.
+TEST(ShmRing, PlainRingHasNoViewAcrossItsEnd) {
+  Segment s;
+  auto w = s.writer(0);
+  auto r = s.reader(0);
+  w.write(pattern_bytes(4000, 2));
+  w.publish();
+  ASSERT_EQ(*r.available(), 4000u);
+  EXPECT_NE(r.view(0, 4000), nullptr);
+  r.consume(4000);
+  r.release();
+  w.write(pattern_bytes(200, 3));
+  w.publish();
+  EXPECT_EQ(r.view(0, 96), s.bytes.data() + s.layout.data_offset[0] + 4000);
+  EXPECT_EQ(r.view(0, 97), nullptr);
+  std::string out(200, '\0');
+  r.peek(0, out.data(), out.size());
+  EXPECT_EQ(out, pattern_bytes(200, 3));
 }
 
 TEST(ShmUpgradeCodec, RequestAndReplyRoundTrip) {

@@ -82,6 +82,38 @@ Result<Mapping> Mapping::map(int fd, std::size_t size) {
   return m;
 }
 
+Result<Mapping> Mapping::map_pieces(int fd, std::span<const Piece> pieces) {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::size_t total = 0;
+  for (const auto& p : pieces) {
+    if (p.offset % page != 0 || p.length % page != 0 || p.length == 0 || p.copies < 1) {
+      return make_error(
+          StatusCode::invalid_argument,
+          "a mapped piece must be whole pages (page size " + std::to_string(page) + ")");
+    }
+    total += p.length * static_cast<std::size_t>(p.copies);
+  }
+  // Reserve the whole range first, then map the file over it with MAP_FIXED: nothing else can
+  // take addresses inside it meanwhile. The Mapping owns the range from here, so any failure
+  // below unmaps what was done.
+  void* area =
+      ::mmap(nullptr, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (area == MAP_FAILED) return tl::unexpected(sys_error("mmap (reserve)"));
+  Mapping m;
+  m.data_ = static_cast<char*>(area);
+  m.size_ = total;
+  char* at = m.data_;
+  for (const auto& p : pieces) {
+    for (int i = 0; i < p.copies; ++i, at += p.length) {
+      if (::mmap(at, p.length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+                 static_cast<off_t>(p.offset)) == MAP_FAILED) {
+        return tl::unexpected(sys_error("mmap"));
+      }
+    }
+  }
+  return m;
+}
+
 Result<Fd> create_memfd(const char* name, std::size_t size) {
   Fd fd(::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!fd) return tl::unexpected(sys_error("memfd_create"));

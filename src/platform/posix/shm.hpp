@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -48,6 +49,19 @@ class Mapping {
 
   // Maps `size` bytes of `fd` shared and read-write; fails with unavailable.
   static Result<Mapping> map(int fd, std::size_t size);
+
+  // `length` bytes of the file at `offset`, mapped `copies` times back to back.
+  struct Piece {
+    std::size_t offset = 0;
+    std::size_t length = 0;
+    int copies = 1;
+  };
+  // Maps the pieces shared and read-write one after the other in one address range. A ring
+  // whose data is mapped twice in a row reads and writes across its end as one contiguous
+  // range (the same pages under two addresses). Offsets and lengths must be multiples of the
+  // page size (invalid_argument otherwise: the caller can map the file plainly instead);
+  // mapping failures are unavailable.
+  static Result<Mapping> map_pieces(int fd, std::span<const Piece> pieces);
 
  private:
   char* data_ = nullptr;

@@ -55,6 +55,33 @@ RingControl* ring_control(char* base, int ring) {
   return std::launder(reinterpret_cast<RingControl*>(base + kControlOffset[ring]));
 }
 
+Result<MappedSegment> map_segment(int fd, const SegmentLayout& layout) {
+  MappedSegment seg;
+  const platform::Mapping::Piece pieces[] = {
+      {0, kDataOffset, 1},
+      {layout.data_offset[0], layout.capacity[0], 2},
+      {layout.data_offset[1], layout.capacity[1], 2},
+  };
+  auto mirrored = platform::Mapping::map_pieces(fd, pieces);
+  if (mirrored) {
+    seg.mapping = std::move(*mirrored);
+    seg.base = seg.mapping.data();
+    seg.data[0] = seg.base + kDataOffset;
+    seg.data[1] = seg.data[0] + 2 * layout.capacity[0];
+    seg.mirrored = true;
+    return seg;
+  }
+  if (mirrored.error().code != StatusCode::invalid_argument)
+    return tl::unexpected(mirrored.error());
+  auto plain = platform::Mapping::map(fd, layout.total);
+  if (!plain) return tl::unexpected(plain.error());
+  seg.mapping = std::move(*plain);
+  seg.base = seg.mapping.data();
+  seg.data[0] = seg.base + layout.data_offset[0];
+  seg.data[1] = seg.base + layout.data_offset[1];
+  return seg;
+}
+
 Result<std::uint64_t> RingWriter::free_space(std::uint64_t wanted) {
   std::uint64_t used = head_ - cached_tail_;
   if (capacity_ - used < wanted) {
@@ -116,6 +143,24 @@ void RingReader::read(char* out, std::size_t n) {
     n -= chunk;
     tail_ += chunk;
   }
+}
+
+void RingReader::peek(std::size_t skip, char* out, std::size_t n) const {
+  std::uint64_t at = tail_ + skip;
+  while (n > 0) {
+    const std::uint64_t off = at & mask_;
+    const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(n, capacity_ - off));
+    std::memcpy(out, data_ + off, chunk);
+    out += chunk;
+    n -= chunk;
+    at += chunk;
+  }
+}
+
+const char* RingReader::view(std::size_t skip, std::size_t n) const {
+  const std::uint64_t off = (tail_ + skip) & mask_;
+  if (!mirrored_ && off + n > capacity_) return nullptr;
+  return data_ + off;
 }
 
 bool RingReader::release() {

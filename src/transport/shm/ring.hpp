@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "platform/posix/shm.hpp"
 #include "plexus/status.hpp"
 
 namespace plexus::transport::shm {
@@ -55,6 +56,19 @@ void init_segment(char* base, const SegmentLayout& layout);
 Result<void> check_segment(const char* base, std::size_t mapped, const SegmentLayout& layout);
 RingControl* ring_control(char* base, int ring);
 
+// A segment mapped into this process: the header and control blocks at `base`, each ring's
+// data at `data[i]`. When `mirrored`, each ring's data is mapped twice in a row, so any range
+// of up to a ring's capacity is contiguous in memory even across the ring's end (the receiver
+// reads large payloads where they lie). Without it (page size above 4 KiB) the rings are plain.
+struct MappedSegment {
+  platform::Mapping mapping;
+  char* base = nullptr;
+  char* data[2] = {nullptr, nullptr};
+  bool mirrored = false;
+};
+// Maps a segment of `layout.total` bytes held by `fd`; unavailable when mmap fails.
+Result<MappedSegment> map_segment(int fd, const SegmentLayout& layout);
+
 class RingWriter {
  public:
   RingWriter() = default;
@@ -87,14 +101,26 @@ class RingWriter {
 class RingReader {
  public:
   RingReader() = default;
-  RingReader(RingControl* control, const char* data, std::uint64_t capacity)
-      : c_(control), data_(data), mask_(capacity - 1), capacity_(capacity) {}
+  // `mirrored`: the data is mapped twice in a row (MappedSegment), so view() never fails.
+  RingReader(RingControl* control, const char* data, std::uint64_t capacity, bool mirrored = false)
+      : c_(control), data_(data), mask_(capacity - 1), capacity_(capacity), mirrored_(mirrored) {}
 
   // Bytes waiting. protocol_error when the writer's head is impossible (behind the tail or
   // more than a ring ahead of it).
   Result<std::uint64_t> available();
   // Copies `n` bytes (n <= the last available()) from the local tail and consumes them locally.
   void read(char* out, std::size_t n);
+  // Copies `n` bytes that start `skip` bytes after the local tail (skip + n <= the last
+  // available()), without consuming them: a look at a frame header further on.
+  void peek(std::size_t skip, char* out, std::size_t n) const;
+  // Where the `n` bytes that start `skip` bytes after the local tail lie in the ring (skip + n
+  // <= capacity), to be read in place and then consumed with consume(); nullptr when they wrap
+  // and the data is not mirrored. The peer can rewrite them at any time: read only opaque
+  // bytes this way (anything decoded must be copied out first, as peek() does).
+  const char* view(std::size_t skip, std::size_t n) const;
+  void consume(std::size_t n) { tail_ += n; }
+  // Bytes ever consumed locally (the local tail).
+  std::uint64_t position() const { return tail_; }
   // Publishes the consumed bytes. Returns true when the writer waits for space and must be
   // woken (its flag has been cleared).
   bool release();
@@ -108,6 +134,7 @@ class RingReader {
   const char* data_ = nullptr;
   std::uint64_t mask_ = 0;
   std::uint64_t capacity_ = 0;
+  bool mirrored_ = false;
   std::uint64_t tail_ = 0;  // local: the reader's own tail
   std::uint64_t released_ = 0;
 };

@@ -24,7 +24,7 @@ ShmConnection::ShmConnection(ShmParts parts, ShmOptions shm, ConnectionOptions o
       spin_budget_(std::chrono::duration_cast<std::chrono::nanoseconds>(
           shm.wait == WaitStrategy::adaptive ? (shm.min_spin + shm.max_spin) / 2
                                              : std::chrono::microseconds{0})) {
-  stats_.shm_mapped_bytes += mapping_.size();
+  stats_.shm_mapped_bytes += parts.segment_bytes;
 }
 
 std::optional<platform::PeerCredentials> ShmConnection::credentials() const {
@@ -172,8 +172,36 @@ bool ShmConnection::read_ring() {
     return false;
   }
   if (*avail == 0) return false;
+  // Look at the headers that arrived: copy into reader_ only up to a large frame's start.
+  const std::uint64_t position = in_.position();
+  const std::uint64_t end = position + *avail;
+  while (!framing_lost_ && next_header_ + wire::kHeaderSize <= end) {
+    char raw[wire::kHeaderSize];
+    in_.peek(static_cast<std::size_t>(next_header_ - position), raw, sizeof raw);
+    auto header = wire::decode_header({raw, sizeof raw});
+    if (!header) {
+      framing_lost_ = true;
+      break;
+    }
+    if (in_place(*header, next_header_ - position)) {
+      if (next_header_ == position) {
+        return reader_.idle() && read_in_place(*header, *avail);
+      }
+      break;
+    }
+    // Oversize frames too: reader_ skips exactly this header and body.
+    next_header_ += wire::kHeaderSize + header->body_length;
+  }
+  incomplete_bytes_ = 0;
   const auto space = reader_.space();
-  const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(*avail, space.size()));
+  std::uint64_t take = std::min<std::uint64_t>(*avail, space.size());
+  // Never past a header not yet seen (a partial one included), unless framing is lost.
+  if (!framing_lost_) take = std::min<std::uint64_t>(take, next_header_ - position);
+  if (take == 0) {
+    incomplete_bytes_ = *avail;  // a header not all there yet
+    return false;
+  }
+  const std::size_t n = static_cast<std::size_t>(take);
   in_.read(space.data(), n);
   reader_.filled(n);
   stats_.bytes_in += n;
@@ -181,6 +209,45 @@ bool ShmConnection::read_ring() {
   in_input_ = true;
   process_input();
   in_input_ = false;
+  publish();
+  return true;
+}
+
+bool ShmConnection::in_place(const wire::FrameHeader& header, std::uint64_t skip) const {
+  const std::uint64_t size = wire::kHeaderSize + header.body_length;
+  return header.payload_length() >= kInPlacePayload && size <= in_.capacity() &&
+         wire::check_limits(header, options_.receive_limits).has_value() &&
+         in_.view(static_cast<std::size_t>(skip), static_cast<std::size_t>(size)) != nullptr;
+}
+
+bool ShmConnection::read_in_place(const wire::FrameHeader& header, std::uint64_t available) {
+  const std::size_t size = wire::kHeaderSize + header.body_length;
+  if (available < size || !delegate_) {
+    // The rest is on its way (the frame fits the ring, so the writer can finish it).
+    incomplete_bytes_ = available;
+    return false;
+  }
+  incomplete_bytes_ = 0;
+  const char* at = in_.view(0, size);
+  // The header was decoded from a copy (peek); the metadata is copied too, the payload is read
+  // where it lies. A peer rewriting it meanwhile changes only the bytes the handler sees.
+  in_place_metadata_.assign(at + wire::kHeaderSize, header.metadata_length);
+  wire::FrameView frame;
+  frame.header = header;
+  frame.metadata = in_place_metadata_;
+  frame.payload =
+      std::string_view(at + wire::kHeaderSize + header.metadata_length, header.payload_length());
+  ++stats_.frames_in;
+  stats_.bytes_in += size;
+  stats_.bytes_in_place += header.payload_length();
+  auto keep = shared_from_this();
+  in_input_ = true;
+  delegate_->on_frame(frame);  // the views are valid during the call only: then consumed
+  in_input_ = false;
+  in_.consume(size);
+  next_header_ += size;
+  if (closed_) return true;
+  if (in_.release()) platform::eventfd_signal(doorbell_out_.get());
   publish();
   return true;
 }
@@ -250,7 +317,7 @@ void ShmConnection::sleep() {
   bool ready = false;
   if (want_in) {
     auto avail = in_.available();
-    ready = !avail || *avail > 0;
+    ready = !avail || *avail > incomplete_bytes_;
   }
   if (!ready && want_out) {
     auto free = out_.free_space(pending_bytes_);

@@ -28,7 +28,8 @@ namespace plexus::transport::shm {
 
 struct ShmParts {
   asio::local::stream_protocol::socket control;  // bound to the connection's serial executor
-  platform::Mapping mapping;                     // the whole segment
+  platform::Mapping mapping;                     // the whole segment (rings mirrored)
+  std::size_t segment_bytes = 0;                 // the segment's size (memory in use)
   platform::Fd doorbell_in;   // the eventfd this side sleeps on (its inbound ring's)
   platform::Fd doorbell_out;  // the eventfd of the peer's inbound ring
   RingReader in;
@@ -76,6 +77,10 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   bool flush_pending();  // true if anything moved
   void publish();
   bool read_ring();  // true if anything was read
+  // Whether the frame whose header starts `skip` bytes after the ring's tail is read in place.
+  bool in_place(const wire::FrameHeader& header, std::uint64_t skip) const;
+  // Delivers the large frame at the tail where it lies, once all of it is in the ring.
+  bool read_in_place(const wire::FrameHeader& header, std::uint64_t available);
   void process_input();
   bool pump();
 
@@ -104,6 +109,16 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
 
   FrameReader reader_;  // bytes copied out of the ring, and their framing
   bool read_paused_ = false;
+  // Large payloads are read where they lie in the ring (one copy in all: the sender's). To stop
+  // the copy into reader_ where such a frame starts, the headers ahead are looked at as bytes
+  // arrive: next_header_ is the ring position (bytes ever consumed) of the first not yet seen.
+  static constexpr std::size_t kInPlacePayload = 16 * 1024;
+  std::uint64_t next_header_ = 0;
+  bool framing_lost_ = false;  // a header did not decode: reader_ reports it and closes
+  // Bytes in the ring that are of no use until more arrive (the start of a large frame or of a
+  // header): sleep() waits for more than these.
+  std::uint64_t incomplete_bytes_ = 0;
+  std::string in_place_metadata_;  // copied out: the decoder must see what it checks
 
   std::string head_buf_;         // scratch for one frame's header + metadata
   std::deque<Pending> pending_;  // what did not fit in the ring yet

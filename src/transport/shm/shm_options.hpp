@@ -21,8 +21,10 @@ enum class WaitStrategy {
 
 struct ShmOptions {
   WaitStrategy wait = WaitStrategy::adaptive;
-  std::uint64_t ring_bytes = 1u << 20;  // each direction; the acceptor's choice wins if set
-  bool ring_bytes_set = false;          // the dialer asked for a size explicitly
+  // Each direction; the acceptor's choice wins if set. 4 MiB: a frame with a 1 MiB payload fits
+  // whole (read in place, docs/ARCHITECTURE.md section 14d) with room for two more behind it.
+  std::uint64_t ring_bytes = 4u << 20;
+  bool ring_bytes_set = false;  // the dialer asked for a size explicitly
   // Adaptive spin bounds: the budget doubles when a spin caught a message, halves when not.
   std::chrono::microseconds min_spin{5};
   std::chrono::microseconds max_spin{200};

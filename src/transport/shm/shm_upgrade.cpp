@@ -67,19 +67,20 @@ Result<std::shared_ptr<Connection>> build_dialer(DialState& st) {
                       "shared-memory upgrade failed: the segment's size is not the announced one "
                       "or it is not sealed against shrinking");
   }
-  auto mapping = platform::Mapping::map(st.fds[0].get(), layout->total);
-  if (!mapping) return tl::unexpected(mapping.error());
-  char* base = mapping->data();
-  if (auto ok = check_segment(base, mapping->size(), *layout); !ok) {
+  auto seg = map_segment(st.fds[0].get(), *layout);
+  if (!seg) return tl::unexpected(seg.error());
+  char* base = seg->base;
+  if (auto ok = check_segment(base, seg->mapping.size(), *layout); !ok) {
     return make_error(StatusCode::unavailable, ok.error().message);
   }
   ShmParts parts{
       std::move(st.socket),
-      std::move(*mapping),
+      std::move(seg->mapping),
+      layout->total,
       std::move(st.fds[2]),
       std::move(st.fds[1]),
-      RingReader(ring_control(base, 1), base + layout->data_offset[1], layout->capacity[1]),
-      RingWriter(ring_control(base, 0), base + layout->data_offset[0], layout->capacity[0])};
+      RingReader(ring_control(base, 1), seg->data[1], layout->capacity[1], seg->mirrored),
+      RingWriter(ring_control(base, 0), seg->data[0], layout->capacity[0])};
   return std::make_shared<ShmConnection>(std::move(parts), st.shm, st.options, "shm:" + st.label);
 }
 
@@ -180,12 +181,11 @@ void acceptor_answer(const std::shared_ptr<AcceptState>& st) {
                                grant(request->acceptor_to_dialer_bytes));
   Result<platform::Fd> memfd = layout ? platform::create_memfd("plexus-shm", layout->total)
                                       : Result<platform::Fd>(tl::unexpected(layout.error()));
-  Result<platform::Mapping> mapping =
-      memfd ? platform::Mapping::map(memfd->get(), layout->total)
-            : Result<platform::Mapping>(tl::unexpected(memfd.error()));
+  Result<MappedSegment> seg = memfd ? map_segment(memfd->get(), *layout)
+                                    : Result<MappedSegment>(tl::unexpected(memfd.error()));
   auto efd0 = platform::create_eventfd();
   auto efd1 = platform::create_eventfd();
-  if (!mapping || !efd0 || !efd1) {
+  if (!seg || !efd0 || !efd1) {
     // Out of memory or descriptors: the connection still works, over the socket.
     reply.status = static_cast<std::uint16_t>(StatusCode::resource_exhausted);
     (void)platform::send_with_fds(st->socket.native_handle(), wire::encode_shm_upgrade_reply(reply),
@@ -193,7 +193,7 @@ void acceptor_answer(const std::shared_ptr<AcceptState>& st) {
     give_plain(st);
     return;
   }
-  char* base = mapping->data();
+  char* base = seg->base;
   init_segment(base, *layout);
   reply.dialer_to_acceptor_bytes = layout->capacity[0];
   reply.acceptor_to_dialer_bytes = layout->capacity[1];
@@ -207,11 +207,12 @@ void acceptor_answer(const std::shared_ptr<AcceptState>& st) {
   }
   ShmParts parts{
       std::move(st->socket),
-      std::move(*mapping),
+      std::move(seg->mapping),
+      layout->total,
       std::move(*efd0),
       std::move(*efd1),
-      RingReader(ring_control(base, 0), base + layout->data_offset[0], layout->capacity[0]),
-      RingWriter(ring_control(base, 1), base + layout->data_offset[1], layout->capacity[1])};
+      RingReader(ring_control(base, 0), seg->data[0], layout->capacity[0], seg->mirrored),
+      RingWriter(ring_control(base, 1), seg->data[1], layout->capacity[1])};
   st->done(
       std::make_shared<ShmConnection>(std::move(parts), *st->shm, st->options, "shm:" + st->label));
 }
