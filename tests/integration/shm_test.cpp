@@ -161,7 +161,8 @@ TEST_F(ShmTest, EveryWaitStrategyCarriesPayloadsLargerThanTheRing) {
 // the ring is the only one. Pipelined echo calls of mixed sizes through 1 MiB rings, so large
 // frames start at every kind of offset and many cross the ring's end; each answer must be its
 // request byte for byte, and exactly the payloads of 16 KiB and more that fit a ring must have
-// been read in place, on both sides (the server reads requests, the client answers).
+// been read in place, on both sides (the server reads requests, the client answers); then the
+// same for the items of a bidirectional stream.
 TEST_F(ShmTest, LargePayloadsAreReadInPlaceAlsoAcrossTheRingsEnd) {
   start_server(dir_.unix_address("s.sock") + "?shm=1&shm_ring=1048576");
   auto client = connect_client(runtime_, "unix://" + path() + "?shm=1");
@@ -196,10 +197,23 @@ TEST_F(ShmTest, LargePayloadsAreReadInPlaceAlsoAcrossTheRingsEnd) {
     EXPECT_TRUE(got[i]->value() == sent[i]) << "call " << i << " answered different bytes";
   }
   EXPECT_EQ(client->stats().in_place_bytes, expected_in_place);
+
+  // Stream items too: the server reads each 100 KiB item in place, the client its answer.
+  Stream s = client->open_stream("stream.echo", "");
+  for (int i = 0; i < 12; ++i) {
+    const std::string item = pattern_bytes(100 * 1024, 1000 + i);
+    ASSERT_TRUE(s.write(item));
+    auto r = s.read();
+    ASSERT_TRUE(r && *r) << (r ? "end" : r.error().to_string());
+    EXPECT_TRUE(**r == "echo:" + item) << "item " << i;
+  }
+  s.close_write();
+  const std::uint64_t items = 12 * 100 * 1024;
+  EXPECT_EQ(client->stats().in_place_bytes, expected_in_place + items + 12 * 5);  // "echo:"
   auto stats = client->call("plexus.stats", "");
   ASSERT_TRUE(stats) << stats.error().to_string();
   EXPECT_EQ(json::parse(*stats)["transport"]["in_place_bytes"].get<double>(),
-            static_cast<double>(expected_in_place));
+            static_cast<double>(expected_in_place + items));
 }
 
 // A producer killed with SIGKILL in the middle of a stream: the consumer's read fails with
