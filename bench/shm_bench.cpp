@@ -8,7 +8,8 @@
 //   One-way 64 B messages per second (this file):
 //     raw-shm-ring        a fixed-slot SPSC ring in a shared mapping, consumer spinning
 //     raw-unix            one send() per message into a Unix socket, reader draining
-//     plexus-shm-*        NOTIFY frames, 4096 per window, each window closed by one call
+//     plexus-shm-*        NOTIFY frames, 4096 per window, each window closed by one call;
+//                         -batched: gathered into BATCH frames of up to 50 (BatchOptions)
 // Prints tables and writes JSON (build/bench-results/shm.json by default).
 #include "bench_report.hpp"
 #include "rr_case.hpp"
@@ -148,7 +149,8 @@ double one_way_raw_unix(std::uint64_t count) {
   return static_cast<double>(count) / seconds;
 }
 
-double one_way_plexus(std::uint64_t count, const std::string& listen_address) {
+// `batched`: the client gathers NOTIFYs into BATCH frames (BatchOptions: up to 50 per frame).
+double one_way_plexus(std::uint64_t count, const std::string& listen_address, bool batched) {
   setenv("PLEXUS_LOG", "warn", 0);
   int fds[2];
   if (pipe(fds) != 0) throw_errno("pipe");
@@ -191,6 +193,7 @@ double one_way_plexus(std::uint64_t count, const std::string& listen_address) {
     plexus::ClientOptions co;
     co.address = address;
     co.reconnect.enabled = false;
+    co.batching.enabled = batched;
     auto client = plexus::Client::connect(runtime, co);
     if (!client) throw std::runtime_error("connect: " + client.error().to_string());
     plexus::Client& c = **client;
@@ -250,12 +253,17 @@ std::vector<OneWay> run_one_way(bool quick, const std::string& only, const std::
   };
   measure("raw-shm-ring", [&] { return one_way_raw_shm(raw_count); });
   measure("raw-unix", [&] { return one_way_raw_unix(count); });
-  measure("plexus-unix", [&] { return one_way_plexus(count, "unix://" + dir + "/ow-unix.sock"); });
+  measure("plexus-unix",
+          [&] { return one_way_plexus(count, "unix://" + dir + "/ow-unix.sock", false); });
   measure("plexus-shm-spin", [&] {
-    return one_way_plexus(count, "unix://" + dir + "/ow-spin.sock?shm=1&shm_wait=spin");
+    return one_way_plexus(count, "unix://" + dir + "/ow-spin.sock?shm=1&shm_wait=spin", false);
   });
-  measure("plexus-shm-adaptive",
-          [&] { return one_way_plexus(count, "unix://" + dir + "/ow-adaptive.sock?shm=1"); });
+  measure("plexus-shm-adaptive", [&] {
+    return one_way_plexus(count, "unix://" + dir + "/ow-adaptive.sock?shm=1", false);
+  });
+  measure("plexus-shm-spin-batched", [&] {
+    return one_way_plexus(count, "unix://" + dir + "/ow-batched.sock?shm=1&shm_wait=spin", true);
+  });
   return rows;
 }
 
@@ -313,7 +321,7 @@ int run(const Options& opts) {
   }
   std::cout << "\none-way 64 B messages:\n";
   for (const auto& o : one_way) {
-    std::cout << "  " << std::left << std::setw(22) << o.name << std::right;
+    std::cout << "  " << std::left << std::setw(25) << o.name << std::right;
     if (o.error.empty()) {
       std::cout << std::fixed << std::setprecision(2) << o.msgs_per_s / 1e6 << " M msgs/s\n";
     } else {

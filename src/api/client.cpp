@@ -507,6 +507,11 @@ Result<void> Client::start_notify(std::string method, std::string payload, bool 
                       "payload of " + std::to_string(payload.size()) +
                           " bytes exceeds the peer's limit of " + std::to_string(limit));
   }
+  // On the strand already (a producer running on the I/O thread): straight in, as start_call.
+  if (Runtime::running_in(serial_)) {
+    if (session_) (void)session_->notify(method, std::move(payload), immediate);
+    return {};
+  }
   asio::dispatch(serial_, [this, method = std::move(method), payload = std::move(payload),
                            immediate]() mutable {
     if (session_) (void)session_->notify(method, std::move(payload), immediate);

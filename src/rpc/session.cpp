@@ -521,10 +521,21 @@ void Session::handle_notify(const wire::FrameView& frame, const wire::Metadata& 
   }
   std::shared_ptr<const HandlerEntry> entry = it->second;
   if (std::holds_alternative<StreamHandler>(entry->fn)) return;  // streams are not notified
-  // A notify runs the same handler as a call; its answer goes nowhere. Asynchronous and
-  // coroutine handlers may use the context after returning, so it lives on the heap with the
-  // responder (id 0 is never in inbound_, so the answer is dropped).
+  // A notify runs the same handler as a call; its answer goes nowhere. A synchronous handler
+  // is done when it returns: its context lives on the stack, as for a call (no allocation per
+  // message). Asynchronous and coroutine handlers may use the context after returning, so it
+  // lives on the heap with the responder (id 0 is never in inbound_: the answer is dropped).
   try {
+    if (const auto* sync = std::get_if<SyncHandler>(&entry->fn)) {
+      CallContext ctx;
+      ctx.method_ = std::string(md.method);
+      ctx.identity_ = &identity_;
+      ctx.trace_id_ = std::string(md.trace_id);
+      ctx.session_ = weak_from_this();
+      ctx.executor_ = executor_;
+      (void)(*sync)(ctx, frame.payload);
+      return;
+    }
     auto call = std::make_shared<InboundCall>();
     CallContext& ctx = call->ctx;
     ctx.method_ = std::string(md.method);
@@ -534,9 +545,7 @@ void Session::handle_notify(const wire::FrameView& frame, const wire::Metadata& 
     ctx.executor_ = executor_;
     call->session = weak_from_this();
     call->executor = executor_;
-    if (const auto* sync = std::get_if<SyncHandler>(&entry->fn)) {
-      (void)(*sync)(ctx, frame.payload);
-    } else if (const auto* async = std::get_if<AsyncHandler>(&entry->fn)) {
+    if (const auto* async = std::get_if<AsyncHandler>(&entry->fn)) {
       (*async)(ctx, frame.payload, Responder(call));
     } else {
       asio::co_spawn(executor_, std::get<CoroHandler>(entry->fn)(ctx, std::string(frame.payload)),
