@@ -6,6 +6,8 @@
 
 #include <mutex>
 
+#include "platform/cpu_relax.hpp"
+
 namespace plexus::rpc {
 
 class SpinThenBlockMutex {
@@ -13,7 +15,7 @@ class SpinThenBlockMutex {
   void lock() {
     for (int i = 0; i < kSpins; ++i) {
       if (mu_.try_lock()) return;
-      relax();
+      platform::cpu_relax();
     }
     mu_.lock();
   }
@@ -23,13 +25,6 @@ class SpinThenBlockMutex {
  private:
   // ~100 pause instructions: a few microseconds at most, less than one sleep and wake-up.
   static constexpr int kSpins = 100;
-  static void relax() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
-  }
 
   std::mutex mu_;
 };

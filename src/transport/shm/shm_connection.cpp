@@ -5,6 +5,7 @@
 
 #include <asio/post.hpp>
 
+#include "platform/cpu_relax.hpp"
 #include "wire/metadata.hpp"
 
 namespace plexus::transport::shm {
@@ -283,9 +284,14 @@ void ShmConnection::schedule_poll() {
 
 void ShmConnection::poll() {
   if (closed_ || sleeping_) return;
-  const bool progress = pump();
+  bool progress = pump();
   if (closed_) return;
-  const auto now = Clock::now();
+  auto now = Clock::now();
+  if (!progress && may_spin(now)) {
+    progress = spin_inline();
+    if (closed_) return;
+    now = Clock::now();
+  }
   if (progress) {
     if (shm_.wait == WaitStrategy::adaptive &&
         now - last_progress_ > std::chrono::microseconds{1}) {
@@ -296,8 +302,7 @@ void ShmConnection::poll() {
     schedule_poll();
     return;
   }
-  if (shm_.wait == WaitStrategy::spin ||
-      (shm_.wait == WaitStrategy::adaptive && now - last_progress_ < spin_budget_)) {
+  if (may_spin(now)) {
     schedule_poll();
     return;
   }
@@ -305,6 +310,25 @@ void ShmConnection::poll() {
     spin_budget_ = std::max<std::chrono::nanoseconds>(spin_budget_ / 2, shm_.min_spin);
   }
   sleep();
+}
+
+bool ShmConnection::may_spin(Clock::time_point now) const {
+  return shm_.wait == WaitStrategy::spin ||
+         (shm_.wait == WaitStrategy::adaptive && now - last_progress_ < spin_budget_);
+}
+
+// Spinning here rather than by re-posting poll(): every trip through Asio's scheduler also runs
+// its reactor, an epoll_wait system call, which on a VM costs more than a whole shared-memory
+// round trip and would be paid between every two looks at the ring. Bounded by kInlineSpin, so
+// that other connections, timers and work posted from other threads to this I/O thread wait
+// at most that long.
+bool ShmConnection::spin_inline() {
+  const auto until = Clock::now() + kInlineSpin;
+  for (unsigned i = 1;; ++i) {
+    platform::cpu_relax();
+    if (pump()) return true;
+    if (closed_ || (i % 32 == 0 && Clock::now() >= until)) return false;
+  }
 }
 
 void ShmConnection::sleep() {

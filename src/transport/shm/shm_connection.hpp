@@ -63,6 +63,8 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
  private:
   using Clock = std::chrono::steady_clock;
   static constexpr std::size_t kReadChunk = 64 * 1024;
+  // How long poll() spins on the rings itself before it goes back through the executor.
+  static constexpr std::chrono::microseconds kInlineSpin{4};
 
   struct Pending {
     std::string bytes;
@@ -86,6 +88,8 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
 
   void schedule_poll();
   void poll();
+  bool may_spin(Clock::time_point now) const;  // the wait strategy says spin (not sleep) now
+  bool spin_inline();                          // true when the ring moved within kInlineSpin
   void sleep();
   void kick();  // wakes the loop whether it spins or sleeps
   void on_doorbell(const std::error_code& ec);
