@@ -1,6 +1,9 @@
 #include "wire/metadata.hpp"
 
+#include <cstring>
+#include <optional>
 #include <string>
+#include <type_traits>
 
 #include "wire/bytes.hpp"
 
@@ -8,6 +11,9 @@ namespace plexus::wire {
 namespace {
 
 constexpr std::size_t kEntryHead = 4;  // u16 key + u16 length
+// Metadata up to this size is encoded on the stack (encode_small): a method, a trace id and
+// the numeric fields fit; only long error texts take the appending path.
+constexpr std::size_t kSmallMetadata = 384;
 
 // A value's length field is 16 bits; longer strings (only free text can be) are cut to fit.
 std::string_view clamp(std::string_view v) {
@@ -61,41 +67,88 @@ Result<void> take_str(std::string_view& field, std::uint16_t key, std::string_vi
 
 }  // namespace
 
+namespace {
+
+// Calls str(key, view) for every string field and num(key, optional) for every integer field,
+// in key order: the one list of fields that sizing and both encoders walk.
+template <typename Str, typename Num>
+void visit_fields(const Metadata& md, Str&& str, Num&& num) {
+  str(MetaKey::method, md.method);
+  num(MetaKey::timeout_us, md.timeout_us);
+  str(MetaKey::trace_id, md.trace_id);
+  if (md.content_type) {
+    num(MetaKey::content_type,
+        std::optional<std::uint8_t>(static_cast<std::uint8_t>(*md.content_type)));
+  }
+  num(MetaKey::status, md.status);
+  str(MetaKey::error_message, md.error_message);
+  str(MetaKey::error_details, md.error_details);
+  num(MetaKey::cache_status, md.cache_status);
+  num(MetaKey::cache_age_us, md.cache_age_us);
+  num(MetaKey::handler_time_us, md.handler_time_us);
+  str(MetaKey::magic, md.magic);
+  num(MetaKey::version, md.version);
+  str(MetaKey::peer_name, md.peer_name);
+  num(MetaKey::capabilities, md.capabilities);
+  num(MetaKey::max_message_size, md.max_message_size);
+  num(MetaKey::heartbeat_interval_ms, md.heartbeat_interval_ms);
+  num(MetaKey::credit_items, md.credit_items);
+  num(MetaKey::credit_bytes, md.credit_bytes);
+  num(MetaKey::progress_done, md.progress_done);
+  num(MetaKey::progress_total, md.progress_total);
+}
+
+// The common case (a method name, a few numbers) encoded with plain stores into a buffer on
+// the stack: no size pass and no growth check per field. Returns the block's size, or
+// std::nullopt when it does not fit `cap` bytes (long error texts): then the caller appends.
+std::optional<std::size_t> encode_small(const Metadata& md, char* buf, std::size_t cap) {
+  char* p = buf;
+  char* const end = buf + cap;
+  bool fits = true;
+  visit_fields(
+      md,
+      [&](MetaKey key, std::string_view v) {
+        if (v.empty()) return;
+        v = clamp(v);
+        if (static_cast<std::size_t>(end - p) < kEntryHead + v.size()) {
+          fits = false;
+          return;
+        }
+        store_le<std::uint16_t>(p, static_cast<std::uint16_t>(key));
+        store_le<std::uint16_t>(p + 2, static_cast<std::uint16_t>(v.size()));
+        std::memcpy(p + kEntryHead, v.data(), v.size());
+        p += kEntryHead + v.size();
+      },
+      [&](MetaKey key, const auto& v) {
+        using T = typename std::decay_t<decltype(v)>::value_type;
+        if (!v) return;
+        if (static_cast<std::size_t>(end - p) < kEntryHead + sizeof(T)) {
+          fits = false;
+          return;
+        }
+        store_le<std::uint16_t>(p, static_cast<std::uint16_t>(key));
+        store_le<std::uint16_t>(p + 2, sizeof(T));
+        store_le<T>(p + kEntryHead, *v);
+        p += kEntryHead + sizeof(T);
+      });
+  if (!fits) return std::nullopt;
+  return static_cast<std::size_t>(p - buf);
+}
+
+}  // namespace
+
 std::size_t encoded_size(const Metadata& md) {
-  return str_entry(md.method) + int_entry(md.timeout_us) + str_entry(md.trace_id) +
-         (md.content_type ? kEntryHead + 1 : 0) + int_entry(md.status) +
-         str_entry(md.error_message) + str_entry(md.error_details) + int_entry(md.cache_status) +
-         int_entry(md.cache_age_us) + int_entry(md.handler_time_us) + str_entry(md.magic) +
-         int_entry(md.version) + str_entry(md.peer_name) + int_entry(md.capabilities) +
-         int_entry(md.max_message_size) + int_entry(md.heartbeat_interval_ms) +
-         int_entry(md.credit_items) + int_entry(md.credit_bytes) + int_entry(md.progress_done) +
-         int_entry(md.progress_total);
+  std::size_t n = 0;
+  visit_fields(
+      md, [&](MetaKey, std::string_view v) { n += str_entry(v); },
+      [&](MetaKey, const auto& v) { n += int_entry(v); });
+  return n;
 }
 
 void encode_metadata(const Metadata& md, std::string& out) {
-  put_str(out, MetaKey::method, md.method);
-  put_int(out, MetaKey::timeout_us, md.timeout_us);
-  put_str(out, MetaKey::trace_id, md.trace_id);
-  if (md.content_type) {
-    put_int(out, MetaKey::content_type,
-            std::optional<std::uint8_t>(static_cast<std::uint8_t>(*md.content_type)));
-  }
-  put_int(out, MetaKey::status, md.status);
-  put_str(out, MetaKey::error_message, md.error_message);
-  put_str(out, MetaKey::error_details, md.error_details);
-  put_int(out, MetaKey::cache_status, md.cache_status);
-  put_int(out, MetaKey::cache_age_us, md.cache_age_us);
-  put_int(out, MetaKey::handler_time_us, md.handler_time_us);
-  put_str(out, MetaKey::magic, md.magic);
-  put_int(out, MetaKey::version, md.version);
-  put_str(out, MetaKey::peer_name, md.peer_name);
-  put_int(out, MetaKey::capabilities, md.capabilities);
-  put_int(out, MetaKey::max_message_size, md.max_message_size);
-  put_int(out, MetaKey::heartbeat_interval_ms, md.heartbeat_interval_ms);
-  put_int(out, MetaKey::credit_items, md.credit_items);
-  put_int(out, MetaKey::credit_bytes, md.credit_bytes);
-  put_int(out, MetaKey::progress_done, md.progress_done);
-  put_int(out, MetaKey::progress_total, md.progress_total);
+  visit_fields(
+      md, [&](MetaKey key, std::string_view v) { put_str(out, key, v); },
+      [&](MetaKey key, const auto& v) { put_int(out, key, v); });
 }
 
 Result<Metadata> decode_metadata(std::string_view block) {
@@ -234,6 +287,21 @@ Result<void> encode_frame_head(FrameKind kind, std::uint64_t id, const Metadata&
                           std::to_string(peer_max_message_size),
                       "{\"limit\":" + std::to_string(peer_max_message_size) +
                           ",\"size\":" + std::to_string(payload_size) + "}");
+  }
+  // Header and metadata built on the stack and appended at once when the metadata is small.
+  char head[kHeaderSize + kSmallMetadata];
+  if (auto small = encode_small(md, head + kHeaderSize, kSmallMetadata)) {
+    if (payload_size > 0xFFFFFFFFu - *small) {
+      return make_error(StatusCode::message_too_large, "frame body exceeds 4 GiB");
+    }
+    FrameHeader h;
+    h.kind = kind;
+    h.id = id;
+    h.metadata_length = static_cast<std::uint16_t>(*small);
+    h.body_length = static_cast<std::uint32_t>(*small + payload_size);
+    encode_header(h, head);
+    out.append(head, kHeaderSize + *small);
+    return {};
   }
   const std::size_t meta = encoded_size(md);
   if (meta > kMaxMetadataSize) {

@@ -352,6 +352,32 @@ TEST(EncodeFrame, HeadPlusPayloadEqualsWholeFrame) {
   EXPECT_EQ(head + payload, whole);
 }
 
+// Small metadata is built on the stack, larger metadata appended field by field
+// (metadata.cpp, kSmallMetadata = 384): both give the same bytes on either side of the switch.
+TEST(EncodeFrame, MetadataJustUnderAndOverTheStackBufferEncodesTheSame) {
+  for (std::size_t text = 300; text < 420; ++text) {
+    Metadata md;
+    md.status = 14;
+    md.trace_id = "t-1";
+    md.handler_time_us = 12;
+    const std::string message(text, 'e');
+    md.error_message = message;
+    std::string expected_md;
+    encode_metadata(md, expected_md);
+    ASSERT_EQ(expected_md.size(), encoded_size(md));
+    std::string out = "x";
+    ASSERT_TRUE(encode_frame(FrameKind::error, 3, md, "pay", 100, out)) << text;
+    ASSERT_EQ(out.size(), 1 + kHeaderSize + expected_md.size() + 3) << text;
+    EXPECT_EQ(out.substr(1, kHeaderSize),
+              header_bytes(static_cast<std::uint32_t>(expected_md.size() + 3),
+                           static_cast<std::uint8_t>(FrameKind::error), 0,
+                           static_cast<std::uint16_t>(expected_md.size()), 3))
+        << text;
+    EXPECT_EQ(out.substr(1 + kHeaderSize, expected_md.size()), expected_md) << text;
+    EXPECT_EQ(out.substr(1 + kHeaderSize + expected_md.size()), "pay") << text;
+  }
+}
+
 TEST(EncodeFrame, PayloadAtThePeerLimitEncodesOneOverIsRefusedAndOutUnchanged) {
   const std::string at(1024, 'a'), over(1025, 'a');
   std::string out = "keep";
