@@ -135,14 +135,8 @@ Result<std::uint64_t> RingReader::available() {
 }
 
 void RingReader::read(char* out, std::size_t n) {
-  while (n > 0) {
-    const std::uint64_t off = tail_ & mask_;
-    const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(n, capacity_ - off));
-    std::memcpy(out, data_ + off, chunk);
-    out += chunk;
-    n -= chunk;
-    tail_ += chunk;
-  }
+  peek(0, out, n);
+  tail_ += n;
 }
 
 void RingReader::peek(std::size_t skip, char* out, std::size_t n) const {
