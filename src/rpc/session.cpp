@@ -388,13 +388,8 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
 
   if (const auto* sync = std::get_if<SyncHandler>(&entry->fn)) {
     CallContext ctx;
-    ctx.method_ = std::string(md.method);
-    ctx.id_ = id;
-    ctx.identity_ = &identity_;
-    ctx.trace_id_ = std::string(md.trace_id);
+    fill_context(ctx, id, md);
     if (md.timeout_us) ctx.deadline_ = arrived + clamp_timeout(*md.timeout_us);
-    ctx.session_ = weak_from_this();
-    ctx.executor_ = executor_;
     Result<std::string> result;
     try {
       result = (*sync)(ctx, frame.payload);
@@ -415,12 +410,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
   auto call = std::make_shared<InboundCall>();
   call->stats = entry->stats.get();
   call->arrived = arrived;
-  call->ctx.method_ = std::string(md.method);
-  call->ctx.id_ = id;
-  call->ctx.identity_ = &identity_;
-  call->ctx.trace_id_ = std::string(md.trace_id);
-  call->ctx.session_ = weak_from_this();
-  call->ctx.executor_ = executor_;
+  fill_context(call->ctx, id, md);
   call->session = weak_from_this();
   call->executor = executor_;
   InboundEntry inbound{call, nullptr};
@@ -472,12 +462,7 @@ void Session::serve_with_policies(CallId id, const wire::FrameView& frame, const
   auto call = std::make_shared<InboundCall>();
   call->stats = stats;
   call->arrived = arrived;
-  call->ctx.method_ = std::string(md.method);
-  call->ctx.id_ = id;
-  call->ctx.identity_ = &identity_;
-  call->ctx.trace_id_ = std::string(md.trace_id);
-  call->ctx.session_ = weak_from_this();
-  call->ctx.executor_ = executor_;
+  fill_context(call->ctx, id, md);
   call->session = weak_from_this();
   call->executor = executor_;
   std::optional<Clock::time_point> caller_deadline;
@@ -510,6 +495,15 @@ void Session::serve_with_policies(CallId id, const wire::FrameView& frame, const
                 [call](Answer answer) { call->reply(std::move(answer.result), answer.info); });
 }
 
+void Session::fill_context(CallContext& ctx, CallId id, const wire::Metadata& md) {
+  ctx.method_ = std::string(md.method);
+  ctx.id_ = id;
+  ctx.identity_ = &identity_;
+  ctx.trace_id_ = std::string(md.trace_id);
+  ctx.session_ = weak_from_this();
+  ctx.executor_ = executor_;
+}
+
 void Session::handle_notify(const wire::FrameView& frame, const wire::Metadata& md) {
   counters_.notifies_in.fetch_add(1, std::memory_order_relaxed);
   const auto& table = handlers();
@@ -528,21 +522,13 @@ void Session::handle_notify(const wire::FrameView& frame, const wire::Metadata& 
   try {
     if (const auto* sync = std::get_if<SyncHandler>(&entry->fn)) {
       CallContext ctx;
-      ctx.method_ = std::string(md.method);
-      ctx.identity_ = &identity_;
-      ctx.trace_id_ = std::string(md.trace_id);
-      ctx.session_ = weak_from_this();
-      ctx.executor_ = executor_;
+      fill_context(ctx, 0, md);
       (void)(*sync)(ctx, frame.payload);
       return;
     }
     auto call = std::make_shared<InboundCall>();
     CallContext& ctx = call->ctx;
-    ctx.method_ = std::string(md.method);
-    ctx.identity_ = &identity_;
-    ctx.trace_id_ = std::string(md.trace_id);
-    ctx.session_ = weak_from_this();
-    ctx.executor_ = executor_;
+    fill_context(ctx, 0, md);
     call->session = weak_from_this();
     call->executor = executor_;
     if (const auto* async = std::get_if<AsyncHandler>(&entry->fn)) {

@@ -200,6 +200,9 @@ class Session final : public transport::ConnectionDelegate,
                            Clock::time_point arrived,
                            const std::shared_ptr<CallInterceptor>& policies,
                            observe::MethodStats* stats);
+  // Sets what every handler context carries: method, id (0 for a notify), peer, trace id, and
+  // the way back to this session and its executor.
+  void fill_context(CallContext& ctx, CallId id, const wire::Metadata& md);
   void handle_notify(const wire::FrameView& frame, const wire::Metadata& md);
   void handle_subscribe(const wire::FrameView& frame, const wire::Metadata& md);
   void handle_batch(const wire::FrameView& frame);

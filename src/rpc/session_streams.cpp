@@ -151,12 +151,7 @@ void Session::accept_stream(const wire::FrameView& frame, const wire::Metadata& 
   auto accepted = std::make_shared<AcceptedStream>();
   accepted->core = std::make_shared<StreamCore>(executor_, StreamWindow{});
   CallContext& ctx = accepted->ctx;
-  ctx.method_ = std::string(md.method);
-  ctx.id_ = id;
-  ctx.identity_ = &identity_;
-  ctx.trace_id_ = std::string(md.trace_id);
-  ctx.session_ = weak_from_this();
-  ctx.executor_ = executor_;
+  fill_context(ctx, id, md);
   accepted->core->set_cancel_hook([weak = std::weak_ptr<AcceptedStream>(accepted)] {
     if (auto a = weak.lock()) a->ctx.cancel();
   });

@@ -288,22 +288,11 @@ Result<void> encode_frame_head(FrameKind kind, std::uint64_t id, const Metadata&
                       "{\"limit\":" + std::to_string(peer_max_message_size) +
                           ",\"size\":" + std::to_string(payload_size) + "}");
   }
-  // Header and metadata built on the stack and appended at once when the metadata is small.
+  // Small metadata (the common case) is encoded on the stack, after the header, and both are
+  // appended at once; larger metadata is sized first and appended field by field.
   char head[kHeaderSize + kSmallMetadata];
-  if (auto small = encode_small(md, head + kHeaderSize, kSmallMetadata)) {
-    if (payload_size > 0xFFFFFFFFu - *small) {
-      return make_error(StatusCode::message_too_large, "frame body exceeds 4 GiB");
-    }
-    FrameHeader h;
-    h.kind = kind;
-    h.id = id;
-    h.metadata_length = static_cast<std::uint16_t>(*small);
-    h.body_length = static_cast<std::uint32_t>(*small + payload_size);
-    encode_header(h, head);
-    out.append(head, kHeaderSize + *small);
-    return {};
-  }
-  const std::size_t meta = encoded_size(md);
+  const auto small = encode_small(md, head + kHeaderSize, kSmallMetadata);
+  const std::size_t meta = small ? *small : encoded_size(md);
   if (meta > kMaxMetadataSize) {
     return make_error(StatusCode::invalid_argument,
                       "metadata of " + std::to_string(meta) + " bytes exceeds 65535");
@@ -316,6 +305,11 @@ Result<void> encode_frame_head(FrameKind kind, std::uint64_t id, const Metadata&
   h.id = id;
   h.metadata_length = static_cast<std::uint16_t>(meta);
   h.body_length = static_cast<std::uint32_t>(meta + payload_size);
+  if (small) {
+    encode_header(h, head);
+    out.append(head, kHeaderSize + meta);
+    return {};
+  }
   const std::size_t start = out.size();
   out.resize(start + kHeaderSize);
   encode_header(h, out.data() + start);
