@@ -10,6 +10,7 @@
 //     raw-unix            one send() per message into a Unix socket, reader draining
 //     plexus-shm-*        NOTIFY frames, 4096 per window, each window closed by one call;
 //                         -batched: gathered into BATCH frames of up to 50 (BatchOptions)
+//     plexus-*-lane       the same through a lane (plexus/lane.hpp): LANE_DATA frames
 // Prints tables and writes JSON (build/bench-results/shm.json by default).
 #include "bench_report.hpp"
 #include "rr_case.hpp"
@@ -149,8 +150,11 @@ double one_way_raw_unix(std::uint64_t count) {
   return static_cast<double>(count) / seconds;
 }
 
-// `batched`: the client gathers NOTIFYs into BATCH frames (BatchOptions: up to 50 per frame).
-double one_way_plexus(std::uint64_t count, const std::string& listen_address, bool batched) {
+// How the client sends: a NOTIFY per message; NOTIFYs gathered into BATCH frames (BatchOptions:
+// up to 50 per frame); or a lane (plexus/lane.hpp: the method bound once, then LANE_DATA).
+enum class OneWayApi { notify, batched, lane };
+
+double one_way_plexus(std::uint64_t count, const std::string& listen_address, OneWayApi api) {
   setenv("PLEXUS_LOG", "warn", 0);
   int fds[2];
   if (pipe(fds) != 0) throw_errno("pipe");
@@ -193,7 +197,7 @@ double one_way_plexus(std::uint64_t count, const std::string& listen_address, bo
     plexus::ClientOptions co;
     co.address = address;
     co.reconnect.enabled = false;
-    co.batching.enabled = batched;
+    co.batching.enabled = api == OneWayApi::batched;
     auto client = plexus::Client::connect(runtime, co);
     if (!client) throw std::runtime_error("connect: " + client.error().to_string());
     plexus::Client& c = **client;
@@ -201,11 +205,15 @@ double one_way_plexus(std::uint64_t count, const std::string& listen_address, bo
     std::promise<std::string> done;
     std::uint64_t sent = 0;
     const std::string payload(kMsg, 'x');
+    auto lane = c.open_lane("sink");
+    if (!lane) throw std::runtime_error("open_lane: " + lane.error().to_string());
     std::function<void()> step = [&] {
       const std::uint64_t n = std::min(kWindow, count - sent);
       for (std::uint64_t i = 0; i < n; ++i) {
-        if (!c.notify("sink", payload)) {
-          done.set_value("notify failed");
+        const bool ok = api == OneWayApi::lane ? lane->send(payload).has_value()
+                                               : c.notify("sink", payload).has_value();
+        if (!ok) {
+          done.set_value("send failed");
           return;
         }
       }
@@ -239,6 +247,7 @@ double one_way_plexus(std::uint64_t count, const std::string& listen_address, bo
 std::vector<OneWay> run_one_way(bool quick, const std::string& only, const std::string& dir) {
   const std::uint64_t raw_count = quick ? 1'000'000 : 20'000'000;
   const std::uint64_t count = quick ? 200'000 : 2'000'000;
+  const std::uint64_t lane_count = quick ? 1'000'000 : 10'000'000;
   std::vector<OneWay> rows;
   auto measure = [&](const std::string& name, const std::function<double()>& fn) {
     if (!only.empty() && name != only) return;
@@ -253,17 +262,22 @@ std::vector<OneWay> run_one_way(bool quick, const std::string& only, const std::
   };
   measure("raw-shm-ring", [&] { return one_way_raw_shm(raw_count); });
   measure("raw-unix", [&] { return one_way_raw_unix(count); });
-  measure("plexus-unix",
-          [&] { return one_way_plexus(count, "unix://" + dir + "/ow-unix.sock", false); });
-  measure("plexus-shm-spin", [&] {
-    return one_way_plexus(count, "unix://" + dir + "/ow-spin.sock?shm=1&shm_wait=spin", false);
-  });
-  measure("plexus-shm-adaptive", [&] {
-    return one_way_plexus(count, "unix://" + dir + "/ow-adaptive.sock?shm=1", false);
-  });
-  measure("plexus-shm-spin-batched", [&] {
-    return one_way_plexus(count, "unix://" + dir + "/ow-batched.sock?shm=1&shm_wait=spin", true);
-  });
+  const std::string unix_address = "unix://" + dir + "/ow-unix.sock";
+  const std::string spin_address = "unix://" + dir + "/ow-spin.sock?shm=1&shm_wait=spin";
+  const std::string adaptive_address = "unix://" + dir + "/ow-adaptive.sock?shm=1";
+  measure("plexus-unix", [&] { return one_way_plexus(count, unix_address, OneWayApi::notify); });
+  measure("plexus-shm-spin",
+          [&] { return one_way_plexus(count, spin_address, OneWayApi::notify); });
+  measure("plexus-shm-adaptive",
+          [&] { return one_way_plexus(count, adaptive_address, OneWayApi::notify); });
+  measure("plexus-shm-spin-batched",
+          [&] { return one_way_plexus(count, spin_address, OneWayApi::batched); });
+  measure("plexus-unix-lane",
+          [&] { return one_way_plexus(lane_count, unix_address, OneWayApi::lane); });
+  measure("plexus-shm-spin-lane",
+          [&] { return one_way_plexus(lane_count, spin_address, OneWayApi::lane); });
+  measure("plexus-shm-adaptive-lane",
+          [&] { return one_way_plexus(lane_count, adaptive_address, OneWayApi::lane); });
   return rows;
 }
 

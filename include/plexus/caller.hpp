@@ -16,6 +16,7 @@
 #include <asio/dispatch.hpp>
 
 #include "plexus/call.hpp"
+#include "plexus/lane.hpp"
 #include "plexus/pubsub.hpp"
 #include "plexus/status.hpp"
 #include "plexus/stream.hpp"
@@ -84,6 +85,11 @@ class Caller {
   // As above; `options.immediate` bypasses the batcher (BatchOptions) for this one message.
   Result<void> notify(std::string_view method, std::string payload, NotifyOptions options);
 
+  // Opens a lane to the peer's `method` (plexus/lane.hpp): one-way messages at high rates.
+  // Nothing is sent until the first message. invalid_argument for a name that is empty or
+  // over 255 bytes.
+  Result<Lane> open_lane(std::string_view method);
+
   // The largest payload the peer accepts (from its WELCOME/HELLO); 0 when not connected.
   virtual std::uint32_t peer_max_message_size() const = 0;
 
@@ -96,6 +102,13 @@ class Caller {
   }
 
  protected:
+  friend class Lane;
+  // One message on `lane` (Lane::send); the default sends it as a NOTIFY.
+  virtual Result<void> send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
+                                    std::string_view payload);
+  // A copy a lane keeps of a cheap handle (Peer), so that the lane does not depend on the
+  // handle it was opened on; null (the default): the lane refers to this caller.
+  virtual std::unique_ptr<Caller> copy_for_lane() const { return nullptr; }
   // Default: no streams (the handle's operations fail with failed_precondition).
   virtual Stream start_stream(std::string /*method*/, std::string /*payload*/,
                               StreamOptions /*options*/) {
@@ -130,6 +143,9 @@ class Peer final : public Caller {
   Result<void> start_notify(std::string method, std::string payload, bool immediate) override;
   bool on_io_thread() const override;
   Stream start_stream(std::string method, std::string payload, StreamOptions options) override;
+  Result<void> send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
+                            std::string_view payload) override;
+  std::unique_ptr<Caller> copy_for_lane() const override { return std::make_unique<Peer>(*this); }
 
  private:
   std::weak_ptr<rpc::Session> session_;

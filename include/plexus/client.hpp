@@ -126,6 +126,8 @@ class Client final : public Caller, public HandlerRegistry {
   Result<void> start_notify(std::string method, std::string payload, bool immediate) override;
   bool on_io_thread() const override { return runtime_.on_io_thread(); }
   Stream start_stream(std::string method, std::string payload, StreamOptions options) override;
+  Result<void> send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
+                            std::string_view payload) override;
 
  private:
   struct WaitingCall;

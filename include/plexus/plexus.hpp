@@ -14,6 +14,7 @@
 #include "plexus/coalesce.hpp"
 #include "plexus/generator.hpp"
 #include "plexus/handlers.hpp"
+#include "plexus/lane.hpp"
 #include "plexus/method.hpp"
 #include "plexus/pubsub.hpp"
 #include "plexus/runtime.hpp"

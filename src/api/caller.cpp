@@ -4,6 +4,8 @@
 #include <asio/strand.hpp>
 
 #include "api/executor_target.hpp"
+#include "api/lane_state.hpp"
+#include "plexus/runtime.hpp"
 #include "rpc/session.hpp"
 
 namespace plexus {
@@ -39,6 +41,33 @@ Result<void> Caller::notify(std::string_view method, std::string payload, Notify
     return make_error(StatusCode::invalid_argument, "method name must be 1 to 255 bytes");
   }
   return start_notify(std::string(method), std::move(payload), options.immediate);
+}
+
+// ---- Lane ----------------------------------------------------------------------------------
+
+Result<Lane> Caller::open_lane(std::string_view method) {
+  if (method.empty() || method.size() > 255) {
+    return make_error(StatusCode::invalid_argument, "method name must be 1 to 255 bytes");
+  }
+  auto state = std::make_shared<detail::LaneState>();
+  state->method = std::string(method);
+  state->owned_caller = copy_for_lane();
+  Caller* caller = state->owned_caller ? state->owned_caller.get() : this;
+  return Lane(caller, std::move(state));
+}
+
+Result<void> Caller::send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
+                                  std::string_view payload) {
+  return start_notify(lane->method, std::string(payload), false);
+}
+
+Result<void> Lane::send(std::string_view payload) {
+  if (!caller_) return make_error(StatusCode::failed_precondition, "empty lane handle");
+  return caller_->send_on_lane(state_, payload);
+}
+
+std::string_view Lane::method() const {
+  return state_ ? std::string_view(state_->method) : "";
 }
 
 // ---- Peer ------------------------------------------------------------------------------------
@@ -115,11 +144,8 @@ void Peer::cancel_call(CallId id) {
 Result<void> Peer::start_notify(std::string method, std::string payload, bool immediate) {
   auto s = session_.lock();
   if (!s || s->closed()) return make_error(StatusCode::unavailable, "peer is gone");
-  if (payload.size() > s->peer_max_message_size()) {
-    return make_error(StatusCode::message_too_large,
-                      "payload of " + std::to_string(payload.size()) +
-                          " bytes exceeds the peer's limit of " +
-                          std::to_string(s->peer_max_message_size()));
+  if (auto fits = detail::payload_within_limit(payload.size(), s->peer_max_message_size()); !fits) {
+    return fits;
   }
   asio::dispatch(s->executor(),
                  [s, method = std::move(method), payload = std::move(payload),
@@ -138,6 +164,21 @@ Stream Peer::start_stream(std::string method, std::string payload, StreamOptions
                    s->open_stream(core, std::move(method), std::move(payload));
                  });
   return Stream(core);
+}
+
+Result<void> Peer::send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
+                                std::string_view payload) {
+  auto s = session_.lock();
+  if (!s || s->closed()) return make_error(StatusCode::unavailable, "peer is gone");
+  if (Runtime::running_in(s->executor()))
+    return s->send_on_lane(lane->binding, lane->method, payload);
+  if (auto fits = detail::payload_within_limit(payload.size(), s->peer_max_message_size()); !fits) {
+    return fits;
+  }
+  asio::dispatch(s->executor(), [s, lane, payload = std::string(payload)] {
+    (void)s->send_on_lane(lane->binding, lane->method, payload);
+  });
+  return {};
 }
 
 bool Peer::on_io_thread() const {

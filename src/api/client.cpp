@@ -11,6 +11,7 @@
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 
+#include "api/lane_state.hpp"
 #include "api/metric_families.hpp"
 #include "observe/metrics.hpp"
 #include "policy/breaker.hpp"
@@ -501,11 +502,8 @@ Result<void> Client::start_notify(std::string method, std::string payload, bool 
   if (state_.load() != ConnectionState::connected) {
     return make_error(StatusCode::unavailable, "not connected to " + options_.address);
   }
-  const auto limit = peer_max_message_size();
-  if (payload.size() > limit) {
-    return make_error(StatusCode::message_too_large,
-                      "payload of " + std::to_string(payload.size()) +
-                          " bytes exceeds the peer's limit of " + std::to_string(limit));
+  if (auto fits = detail::payload_within_limit(payload.size(), peer_max_message_size()); !fits) {
+    return fits;
   }
   // On the strand already (a producer running on the I/O thread): straight in, as start_call.
   if (Runtime::running_in(serial_)) {
@@ -515,6 +513,29 @@ Result<void> Client::start_notify(std::string method, std::string payload, bool 
   asio::dispatch(serial_, [this, method = std::move(method), payload = std::move(payload),
                            immediate]() mutable {
     if (session_) (void)session_->notify(method, std::move(payload), immediate);
+  });
+  return {};
+}
+
+Result<void> Client::send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
+                                  std::string_view payload) {
+  // On the strand (a producer on the I/O thread): written now, the transport's verdict returned.
+  if (Runtime::running_in(serial_)) {
+    if (!session_ || !session_->ready()) {
+      return make_error(StatusCode::unavailable, "not connected to " + options_.address);
+    }
+    return session_->send_on_lane(lane->binding, lane->method, payload);
+  }
+  if (state_.load() != ConnectionState::connected) {
+    return make_error(StatusCode::unavailable, "not connected to " + options_.address);
+  }
+  if (auto fits = detail::payload_within_limit(payload.size(), peer_max_message_size()); !fits) {
+    return fits;
+  }
+  asio::dispatch(serial_, [this, lane, payload = std::string(payload)] {
+    if (session_ && session_->ready()) {
+      (void)session_->send_on_lane(lane->binding, lane->method, payload);
+    }
   });
   return {};
 }

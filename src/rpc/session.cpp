@@ -125,6 +125,13 @@ namespace plexus::rpc {
 
 // ---- lifecycle -----------------------------------------------------------------------------
 
+namespace {
+std::uint64_t next_session_serial() {
+  static std::atomic<std::uint64_t> serial{1};
+  return serial.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
 std::shared_ptr<Session> Session::create(std::shared_ptr<transport::Connection> connection,
                                          std::shared_ptr<HandlerTable> handlers,
                                          SessionOptions options, SessionCallbacks callbacks) {
@@ -141,7 +148,8 @@ Session::Session(std::shared_ptr<transport::Connection> connection,
       options_(std::move(options)),
       callbacks_(std::move(callbacks)),
       heartbeat_(executor_),
-      batch_timer_(executor_) {
+      batch_timer_(executor_),
+      serial_(next_session_serial()) {
   call_ids_ = options_.call_ids ? options_.call_ids : std::make_shared<std::atomic<CallId>>(1);
   identity_.address = connection_->describe();
   if (auto cred = connection_->credentials()) {
@@ -232,6 +240,13 @@ void Session::on_handshake_frame(const wire::FrameView& frame, const wire::Metad
 // ---- receive path --------------------------------------------------------------------------
 
 void Session::on_frame(const wire::FrameView& frame) {
+  // A lane's message without metadata (all that plexus sends) has nothing to decode: straight
+  // to its handler, the reason lanes exist.
+  if (frame.header.kind == FrameKind::lane_data && frame.metadata.empty() && handshake_done_) {
+    last_rx_ = coarse_now();
+    handle_lane_data(frame);
+    return;
+  }
   // A request needs the fine clock anyway (its deadline and latency start here); every other
   // frame only proves the peer alive.
   const bool request = frame.header.kind == FrameKind::request;
@@ -243,8 +258,7 @@ void Session::on_frame(const wire::FrameView& frame) {
     }
   }
   if (!md) {
-    on_malformed(md.error());
-    connection_->close(md.error(), /*flush=*/true);
+    protocol_violation(md.error());
     return;
   }
   if (!handshake_done_) {
@@ -277,6 +291,12 @@ void Session::on_frame(const wire::FrameView& frame) {
       break;
     case FrameKind::notify:
       handle_notify(frame, *md);
+      break;
+    case FrameKind::lane_open:
+      handle_lane_open(frame, *md);
+      break;
+    case FrameKind::lane_data:
+      handle_lane_data(frame);
       break;
     case FrameKind::publish:
       if (callbacks_.on_publish) {
@@ -322,8 +342,7 @@ void Session::on_frame(const wire::FrameView& frame) {
     case FrameKind::hello:
     case FrameKind::welcome: {
       const Error e{StatusCode::protocol_error, "handshake frame after the handshake", {}};
-      on_malformed(e);
-      connection_->close(e, /*flush=*/true);
+      protocol_violation(e);
       break;
     }
   }
@@ -351,8 +370,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     const Error e{StatusCode::protocol_error,
                   "call id " + std::to_string(id) + " reused while still in flight",
                   "{\"id\":" + std::to_string(id) + "}"};
-    on_malformed(e);
-    connection_->close(e, /*flush=*/true);
+    protocol_violation(e);
     return;
   }
   const auto& table = handlers();
@@ -513,17 +531,21 @@ void Session::handle_notify(const wire::FrameView& frame, const wire::Metadata& 
                   identity_.name);
     return;
   }
-  std::shared_ptr<const HandlerEntry> entry = it->second;
-  if (std::holds_alternative<StreamHandler>(entry->fn)) return;  // streams are not notified
+  run_notify(*it->second, md, frame.payload);
+}
+
+void Session::run_notify(const HandlerEntry& entry, const wire::Metadata& md,
+                         std::string_view payload) {
+  if (std::holds_alternative<StreamHandler>(entry.fn)) return;  // streams are not notified
   // A notify runs the same handler as a call; its answer goes nowhere. A synchronous handler
   // is done when it returns: its context lives on the stack, as for a call (no allocation per
   // message). Asynchronous and coroutine handlers may use the context after returning, so it
   // lives on the heap with the responder (id 0 is never in inbound_: the answer is dropped).
   try {
-    if (const auto* sync = std::get_if<SyncHandler>(&entry->fn)) {
+    if (const auto* sync = std::get_if<SyncHandler>(&entry.fn)) {
       CallContext ctx;
       fill_context(ctx, 0, md);
-      (void)(*sync)(ctx, frame.payload);
+      (void)(*sync)(ctx, payload);
       return;
     }
     auto call = std::make_shared<InboundCall>();
@@ -531,10 +553,10 @@ void Session::handle_notify(const wire::FrameView& frame, const wire::Metadata& 
     fill_context(ctx, 0, md);
     call->session = weak_from_this();
     call->executor = executor_;
-    if (const auto* async = std::get_if<AsyncHandler>(&entry->fn)) {
-      (*async)(ctx, frame.payload, Responder(call));
+    if (const auto* async = std::get_if<AsyncHandler>(&entry.fn)) {
+      (*async)(ctx, payload, Responder(call));
     } else {
-      asio::co_spawn(executor_, std::get<CoroHandler>(entry->fn)(ctx, std::string(frame.payload)),
+      asio::co_spawn(executor_, std::get<CoroHandler>(entry.fn)(ctx, std::string(payload)),
                      [call](std::exception_ptr, Result<std::string>) {});
     }
   } catch (const std::exception& e) {
@@ -562,8 +584,7 @@ void Session::handle_subscribe(const wire::FrameView& frame, const wire::Metadat
 void Session::handle_batch(const wire::FrameView& frame) {
   const wire::Limits limits{options_.max_message_size};
   if (auto n = wire::check_batch(frame.payload, limits); !n) {
-    on_malformed(n.error());
-    connection_->close(n.error(), /*flush=*/true);
+    protocol_violation(n.error());
     return;
   }
   // Each item is a NOTIFY or PUBLISH whose metadata check_batch has already validated.

@@ -77,6 +77,13 @@ struct SessionCounters {
   std::atomic<std::uint64_t> late_responses{0};  // answers to calls already finished
 };
 
+// Where a sender's lane (plexus::Lane) is open: the session it sent LANE_OPEN on and the id
+// it gave the lane there. Kept by the lane's owner, read and written on the session's strand.
+struct LaneBinding {
+  std::uint64_t session_serial = 0;  // Session::serial() of that session; 0: none yet
+  std::uint64_t id = 0;              // 0: the peer has no lanes, messages go as NOTIFYs
+};
+
 // One call a peer made to us that an async or coroutine handler is still serving.
 struct InboundCall {
   CallContext ctx;
@@ -171,6 +178,15 @@ class Session final : public transport::ConnectionDelegate,
   Result<void> send_stream_frame(wire::FrameKind kind, std::uint64_t wire_id,
                                  const wire::Metadata& md, std::string payload);
   void forget_stream(std::uint64_t id, bool opened_here);
+
+  // Lanes (session_lanes.cpp, docs/PROTOCOL.md §6.11), on the strand. Sends one message to
+  // `method` on the lane `binding` describes, first opening it on this session (LANE_OPEN) if
+  // it is not open here yet; to a peer without lanes, or past kMaxLanes, it sends a NOTIFY.
+  Result<void> send_on_lane(LaneBinding& binding, std::string_view method,
+                            std::string_view payload);
+  // A number no other Session object of this process has: lanes tell sessions apart by it
+  // (an address can be reused by a later session).
+  std::uint64_t serial() const { return serial_; }
   // The peer's HELLO/WELCOME capability bits; thread-safe once ready().
   std::uint64_t peer_capabilities() const {
     return peer_capabilities_.load(std::memory_order_acquire);
@@ -204,6 +220,12 @@ class Session final : public transport::ConnectionDelegate,
   // the way back to this session and its executor.
   void fill_context(CallContext& ctx, CallId id, const wire::Metadata& md);
   void handle_notify(const wire::FrameView& frame, const wire::Metadata& md);
+  // Runs `entry` for a NOTIFY (or a lane's message) to md.method; its answer goes nowhere.
+  void run_notify(const HandlerEntry& entry, const wire::Metadata& md, std::string_view payload);
+  void handle_lane_open(const wire::FrameView& frame, const wire::Metadata& md);
+  void handle_lane_data(const wire::FrameView& frame);
+  // A frame the protocol forbids here: GOAWAY protocol_error, then close.
+  void protocol_violation(Error error);
   void handle_subscribe(const wire::FrameView& frame, const wire::Metadata& md);
   void handle_batch(const wire::FrameView& frame);
   void dispatch_message(const wire::FrameView& frame, const wire::Metadata& md);
@@ -272,6 +294,21 @@ class Session final : public transport::ConnectionDelegate,
   std::unordered_map<std::uint64_t, std::shared_ptr<StreamCore>> opened_streams_;
   std::unordered_map<std::uint64_t, std::shared_ptr<StreamCore>> accepted_streams_;
   std::atomic<std::uint64_t> peer_capabilities_{0};
+
+  // Lanes the peer opened here, index id - 1: the method, resolved to its handler when the
+  // lane opens and again whenever the handler table changed; a synchronous handler's context
+  // is made once per lane, not per message.
+  struct InboundLane {
+    std::string method;
+    std::shared_ptr<const HandlerEntry> entry;  // null: no handler, messages are dropped
+    std::uint64_t handler_version = ~0ull;
+    std::unique_ptr<CallContext> context;  // null: the id is not open
+  };
+  std::vector<InboundLane> lanes_in_;
+  void resolve_lane(InboundLane& lane);
+  // Lanes this side opened on this session, by method (ids 1..kMaxLanes in order of opening).
+  std::unordered_map<std::string, std::uint64_t> lanes_out_;
+  const std::uint64_t serial_;
 };
 
 }  // namespace plexus::rpc

@@ -128,8 +128,7 @@ void Session::accept_stream(const wire::FrameView& frame, const wire::Metadata& 
     const Error e{StatusCode::protocol_error,
                   "stream id " + std::to_string(id) + " has the top bit set or is in use",
                   "{\"id\":" + std::to_string(id) + "}"};
-    on_malformed(e);
-    connection_->close(e, /*flush=*/true);
+    protocol_violation(e);
     return;
   }
   if (going_away_) return refuse({StatusCode::unavailable, "server is shutting down", {}});

@@ -46,12 +46,16 @@ std::string_view to_string(FrameKind kind) {
       return "STREAM_CREDIT";
     case FrameKind::stream_cancel:
       return "STREAM_CANCEL";
+    case FrameKind::lane_open:
+      return "LANE_OPEN";
+    case FrameKind::lane_data:
+      return "LANE_DATA";
   }
   return "UNKNOWN";
 }
 
 bool is_known_kind(std::uint8_t raw) {
-  return (raw >= 1 && raw <= 14) || (raw >= 17 && raw <= 21);
+  return (raw >= 1 && raw <= 14) || (raw >= 17 && raw <= 23);
 }
 
 bool is_stream_kind(FrameKind kind) {

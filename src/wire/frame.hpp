@@ -32,14 +32,22 @@ enum class FrameKind : std::uint8_t {
   subscribe = 12,    // pattern in `method`, id = subscription id; answered by RESPONSE or ERROR
   unsubscribe = 13,  // id = subscription id; no answer
   batch = 14,        // payload: complete NOTIFY/PUBLISH frames back to back (wire/batch.hpp)
-  // 15..16 are spare for pub/sub. Streams (docs/PROTOCOL.md §Streams) use 17..21; 22..31 stay
-  // reserved. A peer that does not know a kind answers with protocol_error.
+  // 15..16 are spare for pub/sub. Streams (docs/PROTOCOL.md §Streams) use 17..21,
+  // lanes 22..23; 24..31 stay reserved. A peer that does not know a kind answers with
+  // protocol_error.
   stream_open = 17,    // opens a stream: id chosen by the opener, method, initial credit
   stream_data = 18,    // one item; uses one item of credit and its size in byte credit
   stream_end = 19,     // the sender's last word: status (absent: ok) and a final payload
   stream_credit = 20,  // grants the other side more items / bytes
   stream_cancel = 21,  // aborts the whole stream, either side
+  // Lanes (docs/PROTOCOL.md §6.11): a method bound once to a small id, then messages that carry
+  // only that id. Sent only to a peer advertising capability::kLanes.
+  lane_open = 22,  // id = lane id (1..kMaxLanes) chosen by the sender, method required
+  lane_data = 23,  // id = an open lane of the sender; payload = one message, as a NOTIFY
 };
+
+// Lane ids a sender may open on one connection: 1..kMaxLanes (bounds the receiver's table).
+inline constexpr std::uint64_t kMaxLanes = 4096;
 
 // Both peers may open streams with overlapping ids. The opener sends its stream id as is (top
 // bit clear); the side that accepted the stream sends id | kStreamAcceptorBit, so the receiver

@@ -23,13 +23,14 @@ inline constexpr std::uint64_t kPubSub = 1u << 2;    // PUBLISH / SUBSCRIBE / UN
 inline constexpr std::uint64_t kBatch = 1u << 3;     // reads BATCH frames; senders batch only then
 // bits 4..14 are reserved for the shared-memory upgrade and later features.
 inline constexpr std::uint64_t kStreams = 1u << 15;  // understands stream frames 17..21
+inline constexpr std::uint64_t kLanes = 1u << 16;    // understands LANE_OPEN / LANE_DATA (22, 23)
 }  // namespace capability
 
 struct PeerHello {
   std::uint16_t version = kProtocolVersion;
   std::string peer_name;
   std::uint64_t capabilities = capability::kCancel | capability::kDeadline | capability::kPubSub |
-                               capability::kBatch | capability::kStreams;
+                               capability::kBatch | capability::kStreams | capability::kLanes;
   std::uint32_t max_message_size = kDefaultMaxMessageSize;
   std::uint32_t heartbeat_interval_ms = 0;  // 0: this peer does not ping
 };

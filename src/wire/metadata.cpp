@@ -250,6 +250,7 @@ Result<void> validate_frame_fields(FrameKind kind, const Metadata& md) {
   switch (kind) {
     case FrameKind::request:
     case FrameKind::notify:
+    case FrameKind::lane_open:
       if (md.method.empty()) return missing("a method");
       break;
     case FrameKind::publish:

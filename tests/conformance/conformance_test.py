@@ -48,7 +48,7 @@ def hexbytes(text: str) -> bytes:
 DOC_WELCOME = hexbytes("""
 0000  34 00 00 00 02 00 34 00 00 00 00 00 00 00 00 00  |4.....4.........|
 0010  20 00 04 00 50 4c 58 53 21 00 02 00 01 00 22 00  | ...PLXS!.....".|
-0020  06 00 70 6c 65 78 75 73 23 00 08 00 0f 80 00 00  |..plexus#.......|
+0020  06 00 70 6c 65 78 75 73 23 00 08 00 0f 80 01 00  |..plexus#.......|
 0030  00 00 00 00 24 00 04 00 00 00 80 00 25 00 04 00  |....$.......%...|
 0040  88 13 00 00                                      |....|
 """)
@@ -293,7 +293,7 @@ class ConformanceMixin(ServerFixture):
     def test_handshake_welcome(self):
         c = self.client()
         self.assertEqual(c.peer_name, "plexus")
-        self.assertEqual(c.peer_capabilities, 0x800F)  # cancel, deadline, pubsub, batch, streams
+        self.assertEqual(c.peer_capabilities, 0x1800F)  # cancel, deadline, pubsub, batch, streams, lanes
         self.assertEqual(c.peer_max_message_size, 8388608)
         self.assertEqual(c.peer_heartbeat_ms, 5000)
         self.assertEqual(c.welcome.id, 0)
@@ -662,6 +662,45 @@ class ConformanceMixin(ServerFixture):
                          f"next frame after NOTIFYs is not the call's answer: {f.raw.hex(' ')}")
         self.assertEqual(json.loads(f.payload)["count"], before + 2,
                          "NOTIFY count should have run the handler")
+
+    def test_lanes(self):
+        """Section 6.11: LANE_DATA on an open lane runs the method's handler like a NOTIFY, in
+        order with NOTIFYs, with no answer; misuse is a fatal protocol_error."""
+        c = self.client()
+        self.assertTrue(c.peer_capabilities & 0x10000, "the server advertises lanes")
+        before = c.call_json("count", timeout=5)["count"]
+        c.open_lane(1, "count")
+        c.open_lane(2, "nope")                           # no such method: messages dropped
+        for _ in range(3):
+            c.lane_send(1, b"{}")
+            c.lane_send(2, b"{}")
+        c.notify("count", b"{}")
+        cid = c.send_request("count")
+        f = c.next_frame(5)
+        self.assertEqual((f.kind, f.id), (px.RESPONSE, cid),
+                         f"next frame after lane messages is not the call's answer: {f.raw.hex(' ')}")
+        self.assertEqual(json.loads(f.payload)["count"], before + 5)
+        cases = [
+            (encode_frame(px.LANE_DATA, 7, b"", b"x"), "LANE_DATA on lane 7, which is not open",
+             {"id": 7}),
+            (encode_frame(px.LANE_OPEN, 0, px.tlv_str(px.K_METHOD, "count")),
+             "lane id 0 is out of range (1..4096) or already open", {"id": 0}),
+            (encode_frame(px.LANE_OPEN, 4097, px.tlv_str(px.K_METHOD, "count")),
+             "lane id 4097 is out of range (1..4096) or already open", {"id": 4097}),
+            (encode_frame(px.LANE_OPEN, 1, px.tlv_str(px.K_METHOD, "count")) * 2,
+             "lane id 1 is out of range (1..4096) or already open", {"id": 1}),
+            (encode_frame(px.LANE_OPEN, 1), "LANE_OPEN frame lacks a method", None),
+        ]
+        for data, message, details in cases:
+            with self.subTest(message=message):
+                c = self.client()
+                c.send_raw(data)
+                f = c.next_frame(5)
+                self.assertEqual(f.kind, px.GOAWAY)
+                e = PlexusError.from_frame(f)
+                self.assertEqual((e.code, e.message, e.details), (101, message, details))
+                with self.assertRaises(PlexusError):      # then the server closes
+                    c.next_frame(5)
 
     def test_publish_subscribe(self):
         """Section 16: SUBSCRIBE is answered, matching PUBLISHes arrive with the subscription

@@ -35,10 +35,12 @@ assert HEADER.size == 16
 
 HELLO, WELCOME, REQUEST, RESPONSE, ERROR, NOTIFY, CANCEL, PING, PONG, GOAWAY = range(1, 11)
 PUBLISH, SUBSCRIBE, UNSUBSCRIBE, BATCH = range(11, 15)   # section 16, 17
+LANE_OPEN, LANE_DATA = 22, 23                              # section 6.11
 KIND_NAMES = {HELLO: "HELLO", WELCOME: "WELCOME", REQUEST: "REQUEST", RESPONSE: "RESPONSE",
               ERROR: "ERROR", NOTIFY: "NOTIFY", CANCEL: "CANCEL", PING: "PING", PONG: "PONG",
               GOAWAY: "GOAWAY", PUBLISH: "PUBLISH", SUBSCRIBE: "SUBSCRIBE",
-              UNSUBSCRIBE: "UNSUBSCRIBE", BATCH: "BATCH"}
+              UNSUBSCRIBE: "UNSUBSCRIBE", BATCH: "BATCH", LANE_OPEN: "LANE_OPEN",
+              LANE_DATA: "LANE_DATA"}
 
 K_METHOD, K_TIMEOUT_US, K_TRACE_ID, K_CONTENT_TYPE = 1, 2, 3, 4
 K_STATUS, K_ERROR_MESSAGE, K_ERROR_DETAILS = 5, 6, 7
@@ -179,6 +181,7 @@ def decode_metadata(block: bytes) -> Dict[int, bytes]:
 _REQUIRED = {HELLO: ((K_MAGIC, "the magic"), (K_VERSION, "a version")),
              WELCOME: ((K_MAGIC, "the magic"), (K_VERSION, "a version")),
              REQUEST: ((K_METHOD, "a method"),), NOTIFY: ((K_METHOD, "a method"),),
+             LANE_OPEN: ((K_METHOD, "a method"),),
              ERROR: ((K_STATUS, "a status"),), GOAWAY: ((K_STATUS, "a status"),)}
 
 
@@ -408,6 +411,16 @@ class Client:
         if trace_id is not None:
             md += tlv_str(K_TRACE_ID, trace_id)
         self._send(encode_frame(NOTIFY, 0, md, payload))
+
+    def open_lane(self, lane_id: int, method: str) -> None:
+        """LANE_OPEN (section 6.11): from now on LANE_DATA on `lane_id` is a NOTIFY to
+        `method`. Only to a peer that advertised the lanes capability."""
+        self._send(encode_frame(LANE_OPEN, lane_id, tlv_str(K_METHOD, method)))
+
+    def lane_send(self, lane_id: int, payload: Union[bytes, str] = b"") -> None:
+        payload = payload.encode() if isinstance(payload, str) else bytes(payload)
+        self._check_size(payload)
+        self._send(encode_frame(LANE_DATA, lane_id, b"", payload))
 
     def subscribe(self, pattern: str, options: Any = None, timeout: float = 5.0) -> int:
         """SUBSCRIBE (section 16.3) and wait for the server's RESPONSE; return the subscription

@@ -173,9 +173,12 @@ TEST(FrameHeader, KindNamesAndKnownRange) {
   EXPECT_EQ(to_string(static_cast<FrameKind>(15)), "UNKNOWN");
   EXPECT_EQ(to_string(FrameKind::stream_open), "STREAM_OPEN");
   EXPECT_EQ(to_string(FrameKind::stream_cancel), "STREAM_CANCEL");
+  EXPECT_EQ(to_string(FrameKind::lane_open), "LANE_OPEN");
+  EXPECT_EQ(to_string(FrameKind::lane_data), "LANE_DATA");
+  EXPECT_EQ(to_string(static_cast<FrameKind>(24)), "UNKNOWN");
   for (int raw = 0; raw <= 255; ++raw) {
     EXPECT_EQ(is_known_kind(static_cast<std::uint8_t>(raw)),
-              (raw >= 1 && raw <= 14) || (raw >= 17 && raw <= 21))
+              (raw >= 1 && raw <= 14) || (raw >= 17 && raw <= 23))
         << raw;
   }
 }
@@ -199,7 +202,7 @@ TEST(FrameHeader, ExtremeFieldValuesRoundTrip) {
 // ---- malformed headers -----------------------------------------------------------------------
 
 TEST(FrameHeaderMalformed, UnknownKinds) {
-  for (const int raw : {0, 15, 16, 22, 31, 32, 127, 128, 255}) {
+  for (const int raw : {0, 15, 16, 24, 31, 32, 127, 128, 255}) {
     auto h = decode_header(header_bytes(0, static_cast<std::uint8_t>(raw), 0, 0, 1));
     ASSERT_FALSE(h) << raw;
     EXPECT_EQ(h.error().code, StatusCode::protocol_error);

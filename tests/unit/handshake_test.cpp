@@ -48,9 +48,10 @@ TEST(Handshake, Constants) {
   EXPECT_EQ(capability::kPubSub, 4u);
   EXPECT_EQ(capability::kBatch, 8u);
   EXPECT_EQ(capability::kStreams, 0x8000u);
+  EXPECT_EQ(capability::kLanes, 0x10000u);
   EXPECT_EQ(defaults.capabilities, capability::kCancel | capability::kDeadline |
                                        capability::kPubSub | capability::kBatch |
-                                       capability::kStreams);
+                                       capability::kStreams | capability::kLanes);
   EXPECT_EQ(defaults.max_message_size, kDefaultMaxMessageSize);
   EXPECT_EQ(defaults.heartbeat_interval_ms, 0u);
 }

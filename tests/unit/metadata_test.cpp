@@ -337,8 +337,8 @@ TEST(MetadataMalformed, ErrorStopsAtTheFirstBadEntry) {
 
 // ---- validate_frame_fields -------------------------------------------------------------------
 
-TEST(ValidateFrameFields, RequestAndNotifyNeedAMethod) {
-  for (const auto kind : {FrameKind::request, FrameKind::notify}) {
+TEST(ValidateFrameFields, RequestNotifyAndLaneOpenNeedAMethod) {
+  for (const auto kind : {FrameKind::request, FrameKind::notify, FrameKind::lane_open}) {
     Metadata md;
     auto r = validate_frame_fields(kind, md);
     ASSERT_FALSE(r);

@@ -1,0 +1,52 @@
+// Lanes: a one-way path to one method of the peer, bound once, for messages at high rates.
+// A lane's message is a NOTIFY to the lane's method in everything the receiver sees (the same
+// handler runs, in order with the sender's other NOTIFYs, with the same delivery guarantee:
+// the connection's), but it does not carry the method's name. The peer resolves the method
+// when the lane opens (LANE_OPEN, docs/PROTOCOL.md §6.11), not per message; over shared memory
+// a message is a 16-byte header and the payload written straight into the ring. To a peer that
+// does not speak lanes the messages go as NOTIFYs.
+//
+//   auto ticks = client->open_lane("market.tick");   // Result<Lane>
+//   ticks->send(payload);  // any thread; on the client's I/O thread without a post or a copy
+//
+// Ownership: a cheap copyable handle. A lane opened on a Client refers to it: the Client must
+// outlive the lane. A lane opened on a Peer keeps a copy of that Peer. Threading: send() from any
+// thread. On the connection's I/O thread (a handler, or a callback or coroutine of the client's
+// runtime) it writes at once and returns the transport's verdict; elsewhere it copies the payload
+// and hands it to that thread, as notify does. Errors: unavailable (not connected),
+// message_too_large (over the peer's limit), resource_exhausted (the peer does not read and the
+// write queue is full), failed_precondition (an empty handle).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "plexus/status.hpp"
+
+namespace plexus {
+
+class Caller;
+namespace detail {
+struct LaneState;
+}
+
+class Lane {
+ public:
+  Lane() = default;
+
+  Result<void> send(std::string_view payload);
+  std::string_view method() const;
+  bool valid() const { return state_ != nullptr; }
+
+ private:
+  friend class Caller;
+  Lane(Caller* caller, std::shared_ptr<detail::LaneState> state)
+      : caller_(caller), state_(std::move(state)) {}
+
+  Caller* caller_ = nullptr;
+  std::shared_ptr<detail::LaneState> state_;
+};
+
+}  // namespace plexus

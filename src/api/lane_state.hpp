@@ -1,0 +1,30 @@
+// What a plexus::Lane handle shares with its copies, and the checks a message gets before it is
+// handed to an I/O thread. Internal to the API layer.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "plexus/caller.hpp"
+#include "plexus/status.hpp"
+#include "rpc/session.hpp"
+
+namespace plexus::detail {
+
+struct LaneState {
+  std::string method;
+  std::unique_ptr<Caller> owned_caller;  // the lane's own copy of a Peer (Caller::copy_for_lane)
+  rpc::LaneBinding binding;              // read and written only on the session's strand
+};
+
+// message_too_large when `size` bytes exceed the peer's limit (checked before a message is
+// copied to the I/O thread, which would otherwise drop it without a word).
+inline Result<void> payload_within_limit(std::size_t size, std::uint32_t limit) {
+  if (size <= limit) return {};
+  return make_error(StatusCode::message_too_large, "payload of " + std::to_string(size) +
+                                                       " bytes exceeds the peer's limit of " +
+                                                       std::to_string(limit));
+}
+
+}  // namespace plexus::detail

@@ -1,0 +1,110 @@
+// The lane half of Session (docs/PROTOCOL.md §6.11): a sender binds a method to a small id once
+// (LANE_OPEN), then each message is a LANE_DATA frame that carries only that id. The receiver
+// resolves the method to its handler when the lane opens, so a message costs no metadata
+// decoding, no handler lookup by name and no handler context set-up.
+#include <spdlog/spdlog.h>
+
+#include "rpc/session.hpp"
+
+namespace plexus::rpc {
+
+using wire::FrameKind;
+
+void Session::protocol_violation(Error error) {
+  on_malformed(error);  // GOAWAY with the error
+  connection_->close(error, /*flush=*/true);
+}
+
+Result<void> Session::send_on_lane(LaneBinding& binding, std::string_view method,
+                                   std::string_view payload) {
+  if (closed() || !handshake_done_) return make_error(StatusCode::unavailable, "not connected");
+  if (binding.session_serial != serial_) {
+    binding.session_serial = serial_;
+    binding.id = 0;
+    if ((peer_capabilities() & wire::capability::kLanes) != 0) {
+      if (auto it = lanes_out_.find(std::string(method)); it != lanes_out_.end()) {
+        binding.id = it->second;
+      } else if (lanes_out_.size() < wire::kMaxLanes) {
+        const std::uint64_t id = lanes_out_.size() + 1;
+        wire::Metadata md;
+        md.method = method;
+        flush_batch();  // NOTIFYs batched before the lane's first message go first
+        if (auto sent = connection_->send(FrameKind::lane_open, id, md, {}); !sent) {
+          binding.session_serial = 0;  // try again with the next message
+          return sent;
+        }
+        lanes_out_.emplace(std::string(method), id);
+        binding.id = id;
+      }
+    }
+  }
+  if (binding.id == 0) return notify(method, std::string(payload));
+  // A lane's messages keep their order with the NOTIFYs this side sent before them.
+  if (batch_items_ > 0) flush_batch();
+  return connection_->send(FrameKind::lane_data, binding.id, {}, payload);
+}
+
+void Session::handle_lane_open(const wire::FrameView& frame, const wire::Metadata& md) {
+  const std::uint64_t id = frame.header.id;
+  if (id == 0 || id > wire::kMaxLanes || (id <= lanes_in_.size() && lanes_in_[id - 1].context)) {
+    protocol_violation({StatusCode::protocol_error,
+                        "lane id " + std::to_string(id) + " is out of range (1.." +
+                            std::to_string(wire::kMaxLanes) + ") or already open",
+                        "{\"id\":" + std::to_string(id) + "}"});
+    return;
+  }
+  if (lanes_in_.size() < id) lanes_in_.resize(id);
+  InboundLane& lane = lanes_in_[id - 1];
+  lane.method = std::string(md.method);
+  lane.context = std::make_unique<CallContext>();
+  wire::Metadata named;
+  named.method = lane.method;  // the lane's own copy: the context outlives this frame
+  fill_context(*lane.context, 0, named);
+  resolve_lane(lane);
+}
+
+void Session::resolve_lane(InboundLane& lane) {
+  const auto& table = handlers();
+  auto it = table.find(lane.method);
+  lane.entry = it == table.end() ? nullptr : it->second;
+  lane.handler_version = handler_version_;
+}
+
+void Session::handle_lane_data(const wire::FrameView& frame) {
+  const std::uint64_t id = frame.header.id;
+  if (id == 0 || id > lanes_in_.size() || !lanes_in_[id - 1].context) {
+    protocol_violation({StatusCode::protocol_error,
+                        "LANE_DATA on lane " + std::to_string(id) + ", which is not open",
+                        "{\"id\":" + std::to_string(id) + "}"});
+    return;
+  }
+  counters_.notifies_in.fetch_add(1, std::memory_order_relaxed);
+  InboundLane& lane = lanes_in_[id - 1];
+  if (lane.handler_version != handler_table_->version()) resolve_lane(lane);
+  if (!lane.entry) {
+    spdlog::debug("plexus: lane message for unknown method \"{}\" from \"{}\" dropped", lane.method,
+                  identity_.name);
+    return;
+  }
+  const auto* sync = std::get_if<SyncHandler>(&lane.entry->fn);
+  if (!sync) {
+    // Asynchronous and coroutine handlers keep their context: one of their own per message.
+    wire::Metadata md;
+    md.method = lane.method;
+    run_notify(*lane.entry, md, frame.payload);
+    return;
+  }
+  // A synchronous handler is done when it returns, so the lane's one context serves every
+  // message; a cancel hook it set for one message is dropped (a notify is never cancelled).
+  CallContext& ctx = *lane.context;
+  try {
+    (void)(*sync)(ctx, frame.payload);
+  } catch (const std::exception& e) {
+    spdlog::warn("plexus: notify handler \"{}\" threw: {}", lane.method, e.what());
+  } catch (...) {
+    spdlog::warn("plexus: notify handler \"{}\" threw", lane.method);
+  }
+  if (ctx.on_cancel_) ctx.on_cancel_ = nullptr;
+}
+
+}  // namespace plexus::rpc
