@@ -66,12 +66,14 @@ asio::any_io_executor Runtime::serial_executor() {
 }
 
 bool Runtime::running_in(const asio::any_io_executor& executor) {
+  // The io_context's own executor first: it is what a one-thread runtime (the default) hands
+  // out, and a type check that fails costs a string comparison of the type names.
+  if (const auto* io = detail::executor_target<asio::io_context::executor_type>(executor)) {
+    return io->running_in_this_thread();
+  }
   using Strand = asio::strand<asio::io_context::executor_type>;
   if (const auto* strand = detail::executor_target<Strand>(executor)) {
     return strand->running_in_this_thread();
-  }
-  if (const auto* io = detail::executor_target<asio::io_context::executor_type>(executor)) {
-    return io->running_in_this_thread();
   }
   return false;
 }

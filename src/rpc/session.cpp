@@ -523,7 +523,7 @@ void Session::fill_context(CallContext& ctx, CallId id, const wire::Metadata& md
 }
 
 void Session::handle_notify(const wire::FrameView& frame, const wire::Metadata& md) {
-  counters_.notifies_in.fetch_add(1, std::memory_order_relaxed);
+  ++counters_.notifies_in;
   const auto& table = handlers();
   auto it = table.find(md.method);
   if (it == table.end()) {

@@ -73,7 +73,7 @@ struct SessionCounters {
   std::atomic<std::uint64_t> calls_in{0};
   std::atomic<std::uint64_t> calls_out{0};
   std::atomic<std::uint64_t> errors_out{0};  // ERROR frames sent
-  std::atomic<std::uint64_t> notifies_in{0};
+  transport::StatCount notifies_in;  // NOTIFYs and lane messages; written on the strand only
   std::atomic<std::uint64_t> late_responses{0};  // answers to calls already finished
 };
 

@@ -41,7 +41,7 @@ Result<void> Session::send_on_lane(LaneBinding& binding, std::string_view method
   if (binding.id == 0) return notify(method, std::string(payload));
   // A lane's messages keep their order with the NOTIFYs this side sent before them.
   if (batch_items_ > 0) flush_batch();
-  return connection_->send(FrameKind::lane_data, binding.id, {}, payload);
+  return connection_->send_plain(FrameKind::lane_data, binding.id, payload);
 }
 
 void Session::handle_lane_open(const wire::FrameView& frame, const wire::Metadata& md) {
@@ -78,7 +78,7 @@ void Session::handle_lane_data(const wire::FrameView& frame) {
                         "{\"id\":" + std::to_string(id) + "}"});
     return;
   }
-  counters_.notifies_in.fetch_add(1, std::memory_order_relaxed);
+  ++counters_.notifies_in;
   InboundLane& lane = lanes_in_[id - 1];
   if (lane.handler_version != handler_table_->version()) resolve_lane(lane);
   if (!lane.entry) {

@@ -100,6 +100,13 @@ class Connection {
   virtual Result<void> send_owned(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
                                   std::string&& payload) = 0;
 
+  // A frame without metadata (LANE_DATA, PONG…): what send(kind, id, {}, payload) does, which
+  // is the default; a transport may write the 16-byte header without the metadata encoder.
+  virtual Result<void> send_plain(wire::FrameKind kind, std::uint64_t id,
+                                  std::string_view payload) {
+    return send(kind, id, wire::Metadata{}, payload);
+  }
+
   // Closes: with `flush`, after the queued frames are written; on_closed reports `reason`.
   virtual void close(const Error& reason, bool flush) = 0;
 

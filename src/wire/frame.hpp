@@ -75,6 +75,15 @@ struct Limits {
 
 void encode_header(const FrameHeader& header, char out[kHeaderSize]);
 
+// message_too_large for a payload of `size` bytes to a peer that accepts `limit` (the sender's
+// check, before anything is queued), details {"limit":…, "size":…}.
+Error payload_too_large(std::size_t size, std::uint32_t limit);
+
+// The whole head of a frame without metadata (LANE_DATA, PING…): its 16 header bytes, after
+// the payload is checked against the peer's limit (payload_too_large).
+Result<void> encode_plain_head(FrameKind kind, std::uint64_t id, std::size_t payload_size,
+                               std::uint32_t peer_max_message_size, char out[kHeaderSize]);
+
 // Checks the header's structure: known kind, zero flags, metadata inside the body.
 // Fails with protocol_error; it never looks past the 16 bytes it is given.
 Result<FrameHeader> decode_header(std::string_view sixteen_bytes);

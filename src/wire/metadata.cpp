@@ -282,12 +282,7 @@ Result<void> encode_frame_head(FrameKind kind, std::uint64_t id, const Metadata&
                                std::size_t payload_size, std::uint32_t peer_max_message_size,
                                std::string& out) {
   if (payload_size > peer_max_message_size) {
-    return make_error(StatusCode::message_too_large,
-                      "payload of " + std::to_string(payload_size) +
-                          " bytes exceeds the peer's limit of " +
-                          std::to_string(peer_max_message_size),
-                      "{\"limit\":" + std::to_string(peer_max_message_size) +
-                          ",\"size\":" + std::to_string(payload_size) + "}");
+    return tl::unexpected(payload_too_large(payload_size, peer_max_message_size));
   }
   // Small metadata (the common case) is encoded on the stack, after the header, and both are
   // appended at once; larger metadata is sized first and appended field by field.

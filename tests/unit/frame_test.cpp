@@ -183,6 +183,19 @@ TEST(FrameHeader, KindNamesAndKnownRange) {
   }
 }
 
+TEST(EncodePlainHead, IsTheHeadOfAFrameWithoutMetadataAndChecksThePeersLimit) {
+  char head[kHeaderSize];
+  ASSERT_TRUE(encode_plain_head(FrameKind::lane_data, 7, 5, 5, head));
+  std::string whole;
+  ASSERT_TRUE(encode_frame(FrameKind::lane_data, 7, Metadata{}, "hello", 5, whole));
+  EXPECT_EQ(std::string(head, kHeaderSize) + "hello", whole);
+  auto over = encode_plain_head(FrameKind::lane_data, 7, 6, 5, head);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, StatusCode::message_too_large);
+  EXPECT_EQ(over.error().message, "payload of 6 bytes exceeds the peer's limit of 5");
+  EXPECT_EQ(over.error().details, R"({"limit":5,"size":6})");
+}
+
 TEST(FrameHeader, ExtremeFieldValuesRoundTrip) {
   FrameHeader h;
   h.body_length = 0xFFFFFFFF;

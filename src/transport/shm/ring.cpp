@@ -151,12 +151,6 @@ void RingReader::peek(std::size_t skip, char* out, std::size_t n) const {
   }
 }
 
-const char* RingReader::view(std::size_t skip, std::size_t n) const {
-  const std::uint64_t off = (tail_ + skip) & mask_;
-  if (!mirrored_ && off + n > capacity_) return nullptr;
-  return data_ + off;
-}
-
 bool RingReader::release() {
   if (tail_ == released_) return false;
   released_ = tail_;

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 #include "platform/posix/shm.hpp"
@@ -80,6 +81,17 @@ class RingWriter {
   Result<std::uint64_t> free_space(std::uint64_t wanted = 1);
   // Copies `bytes` at the local head; the caller has checked free_space(). Not yet visible.
   void write(std::string_view bytes);
+  // `first` then `second`, when both fit now in one contiguous stretch (no wrap, no need to
+  // look at the reader's tail again): the small frame's path. False: nothing was written.
+  bool try_write(std::string_view first, std::string_view second) {
+    const std::uint64_t n = first.size() + second.size();
+    const std::uint64_t off = head_ & mask_;
+    if (capacity_ - (head_ - cached_tail_) < n || off + n > capacity_) return false;
+    std::memcpy(data_ + off, first.data(), first.size());
+    std::memcpy(data_ + off + first.size(), second.data(), second.size());
+    head_ += n;
+    return true;
+  }
   // Makes what was written visible. Returns true when the reader sleeps and must be woken (its
   // flag has been cleared: the caller rings the doorbell once).
   bool publish();
@@ -117,7 +129,11 @@ class RingReader {
   // <= capacity), to be read in place and then consumed with consume(); nullptr when they wrap
   // and the data is not mirrored. The peer can rewrite them at any time: read only opaque
   // bytes this way (anything decoded must be copied out first, as peek() does).
-  const char* view(std::size_t skip, std::size_t n) const;
+  const char* view(std::size_t skip, std::size_t n) const {
+    const std::uint64_t off = (tail_ + skip) & mask_;
+    if (!mirrored_ && off + n > capacity_) return nullptr;
+    return data_ + off;
+  }
   void consume(std::size_t n) { tail_ += n; }
   // Bytes ever consumed locally (the local tail).
   std::uint64_t position() const { return tail_; }

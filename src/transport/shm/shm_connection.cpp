@@ -6,6 +6,7 @@
 #include <asio/post.hpp>
 
 #include "platform/cpu_relax.hpp"
+#include "wire/bytes.hpp"
 #include "wire/metadata.hpp"
 
 namespace plexus::transport::shm {
@@ -70,6 +71,29 @@ Result<void> ShmConnection::send_owned(wire::FrameKind kind, std::uint64_t id,
   return enqueue(head_buf_, payload, &payload);
 }
 
+Result<void> ShmConnection::send_plain(wire::FrameKind kind, std::uint64_t id,
+                                       std::string_view payload) {
+  char head[wire::kHeaderSize];
+  // A lane's message, usually: open, nothing queued, within the peer's limit and room in the
+  // ring at once. Written in one piece, with nothing else to check.
+  if (!closed_ && !closing_ && pending_bytes_ == 0 && payload.size() <= peer_max_) {
+    wire::FrameHeader h;
+    h.body_length = static_cast<std::uint32_t>(payload.size());
+    h.kind = kind;
+    h.id = id;
+    wire::encode_header(h, head);
+    if (out_.try_write({head, sizeof head}, payload)) {
+      ++stats_.frames_out;
+      stats_.bytes_out += sizeof head + payload.size();
+      if ((!in_input_ && writes_held_ == 0) || out_.unpublished() >= kPublishBacklog) publish();
+      return {};
+    }
+  }
+  if (auto ok = check_open(); !ok) return ok;
+  if (auto ok = wire::encode_plain_head(kind, id, payload.size(), peer_max_, head); !ok) return ok;
+  return enqueue({head, sizeof head}, payload, nullptr);
+}
+
 Result<void> ShmConnection::enqueue(std::string_view head, std::string_view payload,
                                     std::string* owned) {
   ++stats_.frames_out;
@@ -102,8 +126,12 @@ Result<void> ShmConnection::enqueue(std::string_view head, std::string_view payl
     }
   }
   // While held, frames stay unpublished so that a burst costs the reader one wake-up; a full
-  // ring is published at once all the same, since the reader must drain it to make room.
-  if (!in_input_ && (writes_held_ == 0 || pending_bytes_ > 0)) publish();
+  // ring is published at once all the same, since the reader must drain it to make room. So is
+  // a long burst (kPublishBacklog), so that the reader works while the writer goes on.
+  if ((!in_input_ && (writes_held_ == 0 || pending_bytes_ > 0)) ||
+      out_.unpublished() >= kPublishBacklog) {
+    publish();
+  }
   if (pending_bytes_ > 0) kick();  // the loop must watch for space
   return {};
 }
@@ -177,21 +205,31 @@ bool ShmConnection::read_ring() {
   const std::uint64_t position = in_.position();
   const std::uint64_t end = position + *avail;
   while (!framing_lost_ && next_header_ + wire::kHeaderSize <= end) {
+    const auto skip = static_cast<std::size_t>(next_header_ - position);
     char raw[wire::kHeaderSize];
-    in_.peek(static_cast<std::size_t>(next_header_ - position), raw, sizeof raw);
-    auto header = wire::decode_header({raw, sizeof raw});
-    if (!header) {
-      framing_lost_ = true;
-      break;
+    if (const char* at = in_.view(skip, sizeof raw)) {
+      std::memcpy(raw, at, sizeof raw);  // a fixed-size copy: no call, no loop
+    } else {
+      in_.peek(skip, raw, sizeof raw);
     }
-    if (in_place(*header, next_header_ - position)) {
-      if (next_header_ == position) {
-        return reader_.idle() && read_in_place(*header, *avail);
+    // Only a body this large can hold a payload read in place. Smaller frames are passed over
+    // by their length alone: reader_ checks each of their headers when it frames them.
+    const std::uint32_t body = wire::load_le<std::uint32_t>(raw);
+    if (body >= kInPlacePayload) {
+      auto header = wire::decode_header({raw, sizeof raw});
+      if (!header) {
+        framing_lost_ = true;
+        break;
       }
-      break;
+      if (in_place(*header, skip)) {
+        if (next_header_ == position) {
+          return reader_.idle() && read_in_place(*header, *avail);
+        }
+        break;
+      }
     }
     // Oversize frames too: reader_ skips exactly this header and body.
-    next_header_ += wire::kHeaderSize + header->body_length;
+    next_header_ += wire::kHeaderSize + body;
   }
   incomplete_bytes_ = 0;
   const auto space = reader_.space();

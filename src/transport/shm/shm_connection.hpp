@@ -45,6 +45,8 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
                     std::string_view payload) override;
   Result<void> send_owned(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
                           std::string&& payload) override;
+  Result<void> send_plain(wire::FrameKind kind, std::uint64_t id,
+                          std::string_view payload) override;
   void close(const Error& reason, bool flush) override;
   void pause_reading() override { read_paused_ = true; }
   void resume_reading() override;
@@ -65,6 +67,10 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   static constexpr std::size_t kReadChunk = 64 * 1024;
   // How long poll() spins on the rings itself before it goes back through the executor.
   static constexpr std::chrono::microseconds kInlineSpin{4};
+  // Frames written while input is processed or writes are held are published together, but
+  // never more than this many bytes at once: a producer that writes for long (a loop in a
+  // completion handler) keeps the reader busy instead of leaving it idle until it stops.
+  static constexpr std::uint64_t kPublishBacklog = 8 * 1024;
 
   struct Pending {
     std::string bytes;

@@ -72,6 +72,18 @@ Result<void> StreamConnection<P>::send(wire::FrameKind kind, std::uint64_t id,
 }
 
 template <typename P>
+Result<void> StreamConnection<P>::send_plain(wire::FrameKind kind, std::uint64_t id,
+                                             std::string_view payload) {
+  if (auto ok = check_open(); !ok) return ok;
+  char head[wire::kHeaderSize];
+  if (auto ok = wire::encode_plain_head(kind, id, payload.size(), peer_max_, head); !ok) return ok;
+  pending_.bytes.append(head, sizeof head).append(payload);
+  ++stats_.frames_out;
+  if (!write_in_flight_ && !in_input_ && writes_held_ == 0) start_write();
+  return {};
+}
+
+template <typename P>
 Result<void> StreamConnection<P>::send_owned(wire::FrameKind kind, std::uint64_t id,
                                              const wire::Metadata& md, std::string&& payload) {
   if (payload.size() < kGatherThreshold) return send(kind, id, md, payload);

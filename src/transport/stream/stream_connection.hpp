@@ -32,6 +32,8 @@ class StreamConnection final : public Connection,
                     std::string_view payload) override;
   Result<void> send_owned(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
                           std::string&& payload) override;
+  Result<void> send_plain(wire::FrameKind kind, std::uint64_t id,
+                          std::string_view payload) override;
   void close(const Error& reason, bool flush) override;
   void pause_reading() override { read_paused_ = true; }
   void resume_reading() override;
