@@ -183,7 +183,14 @@ class Session final : public transport::ConnectionDelegate,
   // `method` on the lane `binding` describes, first opening it on this session (LANE_OPEN) if
   // it is not open here yet; to a peer without lanes, or past kMaxLanes, it sends a NOTIFY.
   Result<void> send_on_lane(LaneBinding& binding, std::string_view method,
-                            std::string_view payload);
+                            std::string_view payload) {
+    // The steady state, inline: the lane is open here and nothing is batched. (A closed
+    // session's connection is closed too: its send reports unavailable.)
+    if (binding.session_serial == serial_ && binding.id != 0 && batch_items_ == 0) {
+      return connection_->send_plain(wire::FrameKind::lane_data, binding.id, payload);
+    }
+    return send_on_lane_first(binding, method, payload);
+  }
   // A number no other Session object of this process has: lanes tell sessions apart by it
   // (an address can be reused by a later session).
   std::uint64_t serial() const { return serial_; }
@@ -222,6 +229,9 @@ class Session final : public transport::ConnectionDelegate,
   void handle_notify(const wire::FrameView& frame, const wire::Metadata& md);
   // Runs `entry` for a NOTIFY (or a lane's message) to md.method; its answer goes nowhere.
   void run_notify(const HandlerEntry& entry, const wire::Metadata& md, std::string_view payload);
+  // send_on_lane's other cases: opening the lane here, a peer without lanes, a batch to flush.
+  Result<void> send_on_lane_first(LaneBinding& binding, std::string_view method,
+                                  std::string_view payload);
   void handle_lane_open(const wire::FrameView& frame, const wire::Metadata& md);
   void handle_lane_data(const wire::FrameView& frame);
   // A frame the protocol forbids here: GOAWAY protocol_error, then close.

@@ -15,8 +15,8 @@ void Session::protocol_violation(Error error) {
   connection_->close(error, /*flush=*/true);
 }
 
-Result<void> Session::send_on_lane(LaneBinding& binding, std::string_view method,
-                                   std::string_view payload) {
+Result<void> Session::send_on_lane_first(LaneBinding& binding, std::string_view method,
+                                         std::string_view payload) {
   if (closed() || !handshake_done_) return make_error(StatusCode::unavailable, "not connected");
   if (binding.session_serial != serial_) {
     binding.session_serial = serial_;

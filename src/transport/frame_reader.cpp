@@ -82,6 +82,14 @@ bool FrameReader::step(Connection& connection, ConnectionDelegate& delegate,
     skip_remaining_ -= take;
     return true;
   }
+  // Most steps find a whole valid frame: no ParseResult (with its error strings) for those.
+  wire::FrameView frame;
+  if (wire::complete_frame_at(input(), options.receive_limits, frame)) {
+    ++stats.frames_in;
+    begin_ += wire::kHeaderSize + frame.header.body_length;
+    delegate.on_frame(frame);
+    return true;
+  }
   auto r = wire::parse_frame(input(), options.receive_limits);
   using State = wire::ParseResult::State;
   switch (r.state) {

@@ -142,6 +142,22 @@ Result<void> check_limits(const FrameHeader& h, const Limits& limits) {
   return {};
 }
 
+bool complete_frame_at(std::string_view buffer, const Limits& limits, FrameView& out) {
+  if (buffer.size() < kHeaderSize) return false;
+  FrameHeader h;
+  std::uint8_t raw_kind = 0;
+  if (!read_valid_header(buffer.data(), h, raw_kind) ||
+      h.payload_length() > limits.max_message_size || buffer.size() - kHeaderSize < h.body_length) {
+    return false;
+  }
+  out.header = h;
+  out.metadata = std::string_view(buffer.data() + kHeaderSize, h.metadata_length);
+  out.payload =
+      std::string_view(buffer.data() + kHeaderSize + h.metadata_length, h.payload_length());
+  out.owned_payload = nullptr;
+  return true;
+}
+
 ParseResult parse_frame(std::string_view buffer, const Limits& limits) {
   ParseResult r;
   if (buffer.size() < kHeaderSize) {

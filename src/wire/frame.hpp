@@ -113,6 +113,11 @@ struct ParseResult {
   Error error;               // state == too_large or error
 };
 
+// The common case of parse_frame, without building a ParseResult: true, with `out` viewing
+// it, when `buffer` starts with a whole frame whose header is valid and within `limits`. False
+// for everything else (incomplete, oversize, malformed), which parse_frame then tells apart.
+bool complete_frame_at(std::string_view buffer, const Limits& limits, FrameView& out);
+
 // Parses at most one frame from the start of `buffer`. Never reads past the buffer and never
 // allocates; oversize and malformed headers are reported before their bodies are awaited.
 ParseResult parse_frame(std::string_view buffer, const Limits& limits);

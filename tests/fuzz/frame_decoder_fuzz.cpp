@@ -127,6 +127,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       continue;
     }
     const ParseResult r = parse_frame(in, limits);
+    // The receivers' shortcut agrees with the full parse: a frame exactly when it finds one.
+    FrameView quick;
+    const bool found = complete_frame_at(in, limits, quick);
+    FUZZ_CHECK(found == (r.state == State::frame));
+    if (found) {
+      FUZZ_CHECK(quick.metadata.data() == r.frame.metadata.data() &&
+                 quick.metadata.size() == r.frame.metadata.size() &&
+                 quick.payload.data() == r.frame.payload.data() &&
+                 quick.payload.size() == r.frame.payload.size() &&
+                 quick.header.kind == r.frame.header.kind && quick.header.id == r.frame.header.id);
+    }
     switch (r.state) {
       case State::need_more:
         FUZZ_CHECK(r.needed > in.size());
