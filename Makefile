@@ -40,7 +40,7 @@ build-fuzz: deps
 # (the ring, the shm suite, and the core/pattern suites, which run once per transport), not a
 # third build of everything. test-tsan runs only their shm cases (ctest names end in /shm).
 TSAN_TESTS := shm_ring_test shm_test call_test deadline_cancel_test limits_test liveness_test \
-              pubsub_test stream_test batching_test
+              pubsub_test stream_test batching_test lane_test
 build-tsan: deps
 	@cmake -S . -B $(TSAN) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLEXUS_WERROR=ON $(OPT_FLAGS) \
 	  -DPLEXUS_SANITIZE=thread -DPLEXUS_BENCH=OFF >/dev/null

@@ -13,6 +13,7 @@
 #include "plexus/plexus.hpp"
 #include "test_kit.hpp"
 #include "transports.hpp"
+#include "wire/frame.hpp"
 
 namespace plexus::test {
 namespace {
@@ -20,6 +21,7 @@ namespace {
 using nlohmann::json;
 
 constexpr Millis kSafety{10000};
+constexpr std::uint64_t wire_max_lanes() { return wire::kMaxLanes; }
 
 class LaneTest : public ::testing::TestWithParam<Transport> {
  protected:
@@ -236,6 +238,26 @@ TEST_P(LaneInProcessTest, AServerSendsOnALaneToItsClientAndAsyncHandlersRunToo) 
     EXPECT_EQ(a[i], "a" + std::to_string(i));
   }
   EXPECT_EQ(async_got.methods.front(), "client.async");
+}
+
+TEST_P(LaneInProcessTest, PastTheLaneLimitOfAConnectionMessagesGoAsNotifies) {
+  Received got;
+  server_->handle("last", [&got](CallContext& ctx, std::string_view p) -> Result<std::string> {
+    got.add(ctx.method(), p);
+    return std::string();
+  });
+  const auto before = client_->stats().frames_out;
+  // 4096 lanes fill the connection's ids (each costs a LANE_OPEN and a LANE_DATA); the next
+  // method goes as a NOTIFY (one frame), still delivered.
+  for (std::uint64_t i = 0; i < wire_max_lanes(); ++i) {
+    auto lane = client_->open_lane("m" + std::to_string(i));
+    ASSERT_TRUE(lane && lane->send("x"));
+  }
+  auto last = client_->open_lane("last");
+  ASSERT_TRUE(last && last->send("over the limit"));
+  ASSERT_TRUE(client_->call("sync", ""));
+  EXPECT_EQ(client_->stats().frames_out - before, 2 * wire_max_lanes() + 1 + 1);
+  EXPECT_EQ(got.get(), std::vector<std::string>{"over the limit"});
 }
 
 PLEXUS_ALL_TRANSPORTS(LaneInProcessTest);
