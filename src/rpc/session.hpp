@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -311,11 +312,15 @@ class Session final : public transport::ConnectionDelegate,
   struct InboundLane {
     std::string method;
     std::shared_ptr<const HandlerEntry> entry;  // null: no handler, messages are dropped
+    const SyncHandler* sync = nullptr;          // entry's handler when it is synchronous
     std::uint64_t handler_version = ~0ull;
     std::unique_ptr<CallContext> context;  // null: the id is not open
   };
   std::vector<InboundLane> lanes_in_;
   void resolve_lane(InboundLane& lane);
+  void lane_not_open(std::uint64_t id);
+  void run_lane_message(InboundLane& lane, std::string_view payload);  // not a sync handler
+  void lane_handler_threw(const InboundLane& lane, std::exception_ptr error);
   // Lanes this side opened on this session, by method (ids 1..kMaxLanes in order of opening).
   std::unordered_map<std::string, std::uint64_t> lanes_out_;
   const std::uint64_t serial_;

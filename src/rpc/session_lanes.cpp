@@ -67,44 +67,61 @@ void Session::resolve_lane(InboundLane& lane) {
   const auto& table = handlers();
   auto it = table.find(lane.method);
   lane.entry = it == table.end() ? nullptr : it->second;
+  lane.sync = lane.entry ? std::get_if<SyncHandler>(&lane.entry->fn) : nullptr;
   lane.handler_version = handler_version_;
 }
 
+// The per-message path: kept free of logging and other rare work so that it stays small.
 void Session::handle_lane_data(const wire::FrameView& frame) {
-  const std::uint64_t id = frame.header.id;
-  if (id == 0 || id > lanes_in_.size() || !lanes_in_[id - 1].context) {
-    protocol_violation({StatusCode::protocol_error,
-                        "LANE_DATA on lane " + std::to_string(id) + ", which is not open",
-                        "{\"id\":" + std::to_string(id) + "}"});
+  const std::uint64_t index = frame.header.id - 1;  // id 0 wraps around: out of range
+  if (index >= lanes_in_.size() || !lanes_in_[index].context) {
+    lane_not_open(frame.header.id);
     return;
   }
+  InboundLane& lane = lanes_in_[index];
   ++counters_.notifies_in;
-  InboundLane& lane = lanes_in_[id - 1];
   if (lane.handler_version != handler_table_->version()) resolve_lane(lane);
-  if (!lane.entry) {
-    spdlog::debug("plexus: lane message for unknown method \"{}\" from \"{}\" dropped", lane.method,
-                  identity_.name);
-    return;
-  }
-  const auto* sync = std::get_if<SyncHandler>(&lane.entry->fn);
-  if (!sync) {
-    // Asynchronous and coroutine handlers keep their context: one of their own per message.
-    wire::Metadata md;
-    md.method = lane.method;
-    run_notify(*lane.entry, md, frame.payload);
+  if (!lane.sync) {
+    run_lane_message(lane, frame.payload);
     return;
   }
   // A synchronous handler is done when it returns, so the lane's one context serves every
   // message; a cancel hook it set for one message is dropped (a notify is never cancelled).
   CallContext& ctx = *lane.context;
   try {
-    (void)(*sync)(ctx, frame.payload);
+    (void)(*lane.sync)(ctx, frame.payload);
+  } catch (...) {
+    lane_handler_threw(lane, std::current_exception());
+  }
+  if (ctx.on_cancel_) ctx.on_cancel_ = nullptr;
+}
+
+void Session::lane_not_open(std::uint64_t id) {
+  protocol_violation({StatusCode::protocol_error,
+                      "LANE_DATA on lane " + std::to_string(id) + ", which is not open",
+                      "{\"id\":" + std::to_string(id) + "}"});
+}
+
+void Session::run_lane_message(InboundLane& lane, std::string_view payload) {
+  if (!lane.entry) {
+    spdlog::debug("plexus: lane message for unknown method \"{}\" from \"{}\" dropped", lane.method,
+                  identity_.name);
+    return;
+  }
+  // Asynchronous and coroutine handlers keep their context: one of their own per message.
+  wire::Metadata md;
+  md.method = lane.method;
+  run_notify(*lane.entry, md, payload);
+}
+
+void Session::lane_handler_threw(const InboundLane& lane, std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
   } catch (const std::exception& e) {
     spdlog::warn("plexus: notify handler \"{}\" threw: {}", lane.method, e.what());
   } catch (...) {
     spdlog::warn("plexus: notify handler \"{}\" threw", lane.method);
   }
-  if (ctx.on_cancel_) ctx.on_cancel_ = nullptr;
 }
 
 }  // namespace plexus::rpc
