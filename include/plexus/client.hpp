@@ -151,6 +151,12 @@ class Client final : public Caller, public HandlerRegistry {
   Runtime& runtime_;
   ClientOptions options_;
   asio::any_io_executor serial_;  // Runtime::serial_executor(): all state below lives on it
+  // serial_'s io_context executor when it is one (a one-thread runtime): on_serial() asks it
+  // directly, without the type checks of Runtime::running_in.
+  const asio::io_context::executor_type* serial_io_ = nullptr;
+  bool on_serial() const {
+    return serial_io_ ? serial_io_->running_in_this_thread() : Runtime::running_in(serial_);
+  }
   std::shared_ptr<std::atomic<CallId>> call_ids_;  // shared with every session it dials
   std::shared_ptr<rpc::Session> session_;
   std::deque<std::shared_ptr<WaitingCall>> waiting_;

@@ -11,6 +11,7 @@
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 
+#include "api/executor_target.hpp"
 #include "api/lane_state.hpp"
 #include "api/metric_families.hpp"
 #include "observe/metrics.hpp"
@@ -106,6 +107,7 @@ Client::Client(Runtime& runtime, ClientOptions options)
     : runtime_(runtime),
       options_(std::move(options)),
       serial_(runtime.serial_executor()),
+      serial_io_(detail::executor_target<asio::io_context::executor_type>(serial_)),
       call_ids_(std::make_shared<std::atomic<CallId>>(1)),
       reconnect_timer_(serial_),
       stream_totals_(std::make_shared<rpc::StreamTotals>()) {
@@ -330,7 +332,7 @@ void Client::start_call(CallId id, std::string method, std::string payload, Call
   // Already on the strand with a live session (a call made from a completion, e.g. a pipelined
   // caller refilling its window): call straight in. asio::dispatch would run inline too, but
   // only after moving every argument into a lambda and the lambda into a handler.
-  if (Runtime::running_in(serial_) && session_ && session_->accepting_calls()) {
+  if (on_serial() && session_ && session_->accepting_calls()) {
     session_->call(id, std::move(method), std::move(payload), options, std::move(done));
     return;
   }
@@ -475,13 +477,10 @@ Result<void> Client::publish(std::string_view topic, std::string payload, Publis
   if (state_.load() != ConnectionState::connected) {
     return make_error(StatusCode::unavailable, "not connected to " + options_.address);
   }
-  const auto limit = peer_max_message_size();
-  if (payload.size() > limit) {
-    return make_error(StatusCode::message_too_large,
-                      "payload of " + std::to_string(payload.size()) +
-                          " bytes exceeds the peer's limit of " + std::to_string(limit));
+  if (auto fits = detail::payload_within_limit(payload.size(), peer_max_message_size()); !fits) {
+    return fits;
   }
-  if (Runtime::running_in(serial_)) {
+  if (on_serial()) {
     if (session_) return session_->publish(0, topic, payload, options.immediate);
     return make_error(StatusCode::unavailable, "not connected to " + options_.address);
   }
@@ -506,7 +505,7 @@ Result<void> Client::start_notify(std::string method, std::string payload, bool 
     return fits;
   }
   // On the strand already (a producer running on the I/O thread): straight in, as start_call.
-  if (Runtime::running_in(serial_)) {
+  if (on_serial()) {
     if (session_) (void)session_->notify(method, std::move(payload), immediate);
     return {};
   }
@@ -520,7 +519,7 @@ Result<void> Client::start_notify(std::string method, std::string payload, bool 
 Result<void> Client::send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
                                   std::string_view payload) {
   // On the strand (a producer on the I/O thread): written now, the transport's verdict returned.
-  if (Runtime::running_in(serial_)) {
+  if (on_serial()) {
     if (!session_ || !session_->ready()) {
       return make_error(StatusCode::unavailable, "not connected to " + options_.address);
     }

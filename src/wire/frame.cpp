@@ -54,27 +54,6 @@ std::string_view to_string(FrameKind kind) {
   return "UNKNOWN";
 }
 
-namespace {
-// Bit n set: kind n is known (1..14, 17..23).
-constexpr std::uint32_t kKnownKinds = ((1u << 15) - 2) | (((1u << 7) - 1) << 17);
-
-// The header's fields, and whether they pass every structural check: the path every valid
-// frame takes, without building a Result (decode_header builds the error of one that fails).
-bool read_valid_header(const char* p, FrameHeader& h, std::uint8_t& raw_kind) {
-  h.body_length = load_le<std::uint32_t>(p + 0);
-  raw_kind = load_le<std::uint8_t>(p + 4);
-  h.flags = load_le<std::uint8_t>(p + 5);
-  h.metadata_length = load_le<std::uint16_t>(p + 6);
-  h.id = load_le<std::uint64_t>(p + 8);
-  h.kind = static_cast<FrameKind>(raw_kind);
-  return is_known_kind(raw_kind) && h.flags == 0 && h.metadata_length <= h.body_length;
-}
-}  // namespace
-
-bool is_known_kind(std::uint8_t raw) {
-  return raw < 32 && ((kKnownKinds >> raw) & 1u) != 0;
-}
-
 bool is_stream_kind(FrameKind kind) {
   const auto raw = static_cast<std::uint8_t>(kind);
   return raw >= 17 && raw <= 21;
@@ -100,21 +79,13 @@ Result<void> encode_plain_head(FrameKind kind, std::uint64_t id, std::size_t pay
   return {};
 }
 
-void encode_header(const FrameHeader& h, char out[kHeaderSize]) {
-  store_le<std::uint32_t>(out + 0, h.body_length);
-  store_le<std::uint8_t>(out + 4, static_cast<std::uint8_t>(h.kind));
-  store_le<std::uint8_t>(out + 5, h.flags);
-  store_le<std::uint16_t>(out + 6, h.metadata_length);
-  store_le<std::uint64_t>(out + 8, h.id);
-}
-
 Result<FrameHeader> decode_header(std::string_view bytes) {
   if (bytes.size() < kHeaderSize) {
     return make_error(StatusCode::protocol_error, "frame header truncated");
   }
   FrameHeader h;
-  std::uint8_t raw_kind = 0;
-  if (read_valid_header(bytes.data(), h, raw_kind)) return h;
+  if (read_valid_header(bytes.data(), h)) return h;
+  const auto raw_kind = static_cast<std::uint8_t>(h.kind);
   if (!is_known_kind(raw_kind)) {
     return make_error(StatusCode::protocol_error, "unknown frame kind " + std::to_string(raw_kind),
                       "{\"kind\":" + std::to_string(raw_kind) + "}");
@@ -142,22 +113,6 @@ Result<void> check_limits(const FrameHeader& h, const Limits& limits) {
   return {};
 }
 
-bool complete_frame_at(std::string_view buffer, const Limits& limits, FrameView& out) {
-  if (buffer.size() < kHeaderSize) return false;
-  FrameHeader h;
-  std::uint8_t raw_kind = 0;
-  if (!read_valid_header(buffer.data(), h, raw_kind) ||
-      h.payload_length() > limits.max_message_size || buffer.size() - kHeaderSize < h.body_length) {
-    return false;
-  }
-  out.header = h;
-  out.metadata = std::string_view(buffer.data() + kHeaderSize, h.metadata_length);
-  out.payload =
-      std::string_view(buffer.data() + kHeaderSize + h.metadata_length, h.payload_length());
-  out.owned_payload = nullptr;
-  return true;
-}
-
 ParseResult parse_frame(std::string_view buffer, const Limits& limits) {
   ParseResult r;
   if (buffer.size() < kHeaderSize) {
@@ -165,8 +120,7 @@ ParseResult parse_frame(std::string_view buffer, const Limits& limits) {
     return r;
   }
   FrameHeader& h = r.header;
-  std::uint8_t raw_kind = 0;
-  if (!read_valid_header(buffer.data(), h, raw_kind)) {
+  if (!read_valid_header(buffer.data(), h)) {
     r.state = ParseResult::State::error;
     r.error = std::move(decode_header(buffer.substr(0, kHeaderSize)).error());
     return r;

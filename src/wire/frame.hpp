@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "plexus/status.hpp"
+#include "wire/bytes.hpp"
 
 namespace plexus::wire {
 
@@ -56,7 +57,11 @@ inline constexpr std::uint64_t kStreamAcceptorBit = 1ull << 63;
 bool is_stream_kind(FrameKind kind);
 
 std::string_view to_string(FrameKind kind);
-bool is_known_kind(std::uint8_t raw);
+// Kinds 1..14 and 17..23 (bit n of the mask: kind n).
+inline constexpr std::uint32_t kKnownKinds = ((1u << 15) - 2) | (((1u << 7) - 1) << 17);
+inline bool is_known_kind(std::uint8_t raw) {
+  return raw < 32 && ((kKnownKinds >> raw) & 1u) != 0;
+}
 
 struct FrameHeader {
   std::uint32_t body_length = 0;  // metadata + payload, excludes the 16 header bytes
@@ -73,7 +78,13 @@ struct Limits {
   std::uint32_t max_message_size = kDefaultMaxMessageSize;  // payload bytes per frame
 };
 
-void encode_header(const FrameHeader& header, char out[kHeaderSize]);
+inline void encode_header(const FrameHeader& h, char out[kHeaderSize]) {
+  store_le<std::uint32_t>(out + 0, h.body_length);
+  store_le<std::uint8_t>(out + 4, static_cast<std::uint8_t>(h.kind));
+  store_le<std::uint8_t>(out + 5, h.flags);
+  store_le<std::uint16_t>(out + 6, h.metadata_length);
+  store_le<std::uint64_t>(out + 8, h.id);
+}
 
 // message_too_large for a payload of `size` bytes to a peer that accepts `limit` (the sender's
 // check, before anything is queued), details {"limit":…, "size":…}.
@@ -113,10 +124,36 @@ struct ParseResult {
   Error error;               // state == too_large or error
 };
 
+// The header's fields from 16 bytes, and whether they pass every structural check (known
+// kind, zero flags, metadata inside the body): the path of every valid frame, without building
+// a Result (decode_header says what is wrong with one that fails).
+inline bool read_valid_header(const char* p, FrameHeader& h) {
+  h.body_length = load_le<std::uint32_t>(p + 0);
+  const auto raw_kind = load_le<std::uint8_t>(p + 4);
+  h.flags = load_le<std::uint8_t>(p + 5);
+  h.metadata_length = load_le<std::uint16_t>(p + 6);
+  h.id = load_le<std::uint64_t>(p + 8);
+  h.kind = static_cast<FrameKind>(raw_kind);
+  return is_known_kind(raw_kind) && h.flags == 0 && h.metadata_length <= h.body_length;
+}
+
 // The common case of parse_frame, without building a ParseResult: true, with `out` viewing
 // it, when `buffer` starts with a whole frame whose header is valid and within `limits`. False
 // for everything else (incomplete, oversize, malformed), which parse_frame then tells apart.
-bool complete_frame_at(std::string_view buffer, const Limits& limits, FrameView& out);
+inline bool complete_frame_at(std::string_view buffer, const Limits& limits, FrameView& out) {
+  if (buffer.size() < kHeaderSize) return false;
+  FrameHeader h;
+  if (!read_valid_header(buffer.data(), h) || h.payload_length() > limits.max_message_size ||
+      buffer.size() - kHeaderSize < h.body_length) {
+    return false;
+  }
+  out.header = h;
+  out.metadata = std::string_view(buffer.data() + kHeaderSize, h.metadata_length);
+  out.payload =
+      std::string_view(buffer.data() + kHeaderSize + h.metadata_length, h.payload_length());
+  out.owned_payload = nullptr;
+  return true;
+}
 
 // Parses at most one frame from the start of `buffer`. Never reads past the buffer and never
 // allocates; oversize and malformed headers are reported before their bodies are awaited.
