@@ -69,7 +69,9 @@ test-fuzz: build-fuzz
 test: test-release test-asan test-tsan test-fuzz
 	@echo "make test: release, sanitizer and fuzz suites passed"
 
+BENCHES := plexus_bench_rr plexus_bench_pubsub plexus_bench_stream plexus_bench_shm
 bench: build
+	@cmake --build $(BUILD) -j $(JOBS) --target $(BENCHES)
 	@$(BUILD)/bench/plexus_bench_rr --json $(BUILD)/bench-results/rr.json
 	@$(BUILD)/bench/plexus_bench_pubsub --json $(BUILD)/bench-results/pubsub.json
 	@$(BUILD)/bench/plexus_bench_stream --json $(BUILD)/bench-results/stream.json
