@@ -9,6 +9,7 @@
 #include "plexus/caller.hpp"
 #include "plexus/status.hpp"
 #include "rpc/session.hpp"
+#include "wire/frame.hpp"
 
 namespace plexus::detail {
 
@@ -22,9 +23,7 @@ struct LaneState {
 // copied to the I/O thread, which would otherwise drop it without a word).
 inline Result<void> payload_within_limit(std::size_t size, std::uint32_t limit) {
   if (size <= limit) return {};
-  return make_error(StatusCode::message_too_large, "payload of " + std::to_string(size) +
-                                                       " bytes exceeds the peer's limit of " +
-                                                       std::to_string(limit));
+  return tl::unexpected(wire::payload_too_large(size, limit));
 }
 
 }  // namespace plexus::detail

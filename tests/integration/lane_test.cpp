@@ -21,7 +21,9 @@ namespace {
 using nlohmann::json;
 
 constexpr Millis kSafety{10000};
-constexpr std::uint64_t wire_max_lanes() { return wire::kMaxLanes; }
+constexpr std::uint64_t wire_max_lanes() {
+  return wire::kMaxLanes;
+}
 
 class LaneTest : public ::testing::TestWithParam<Transport> {
  protected:
