@@ -60,7 +60,7 @@ class Caller {
           if (slot.is_connected()) {
             slot.assign([this, id](asio::cancellation_type) { cancel(id); });
           }
-          start_call(id, std::move(method), std::move(payload), std::move(options),
+          start_call(id, method, std::move(payload), std::move(options),
                      [shared](Result<std::string> result) mutable {
                        auto ex = asio::get_associated_executor(*shared);
                        asio::dispatch(ex, [shared, r = std::move(result)]() mutable {
@@ -115,8 +115,10 @@ class Caller {
     return Stream();
   }
   virtual CallId next_call_id() = 0;
-  virtual void start_call(CallId id, std::string method, std::string payload, CallOptions options,
-                          CallCallback done) = 0;
+  // Arguments by reference: a call passes through two or three layers, and each move of a
+  // string, the options and the callback costs on the hottest path there is.
+  virtual void start_call(CallId id, std::string_view method, std::string&& payload,
+                          CallOptions&& options, CallCallback&& done) = 0;
   virtual void cancel_call(CallId id) = 0;
   virtual Result<void> start_notify(std::string method, std::string payload, bool immediate) = 0;
   virtual bool on_io_thread() const = 0;
@@ -137,8 +139,8 @@ class Peer final : public Caller {
 
  protected:
   CallId next_call_id() override;
-  void start_call(CallId id, std::string method, std::string payload, CallOptions options,
-                  CallCallback done) override;
+  void start_call(CallId id, std::string_view method, std::string&& payload, CallOptions&& options,
+                  CallCallback&& done) override;
   void cancel_call(CallId id) override;
   Result<void> start_notify(std::string method, std::string payload, bool immediate) override;
   bool on_io_thread() const override;

@@ -120,8 +120,8 @@ class Client final : public Caller, public HandlerRegistry {
 
  protected:
   CallId next_call_id() override { return call_ids_->fetch_add(1, std::memory_order_relaxed); }
-  void start_call(CallId id, std::string method, std::string payload, CallOptions options,
-                  CallCallback done) override;
+  void start_call(CallId id, std::string_view method, std::string&& payload, CallOptions&& options,
+                  CallCallback&& done) override;
   void cancel_call(CallId id) override;
   Result<void> start_notify(std::string method, std::string payload, bool immediate) override;
   bool on_io_thread() const override { return runtime_.on_io_thread(); }

@@ -13,7 +13,7 @@ namespace plexus {
 CallId Caller::call_async(std::string_view method, std::string payload, CallOptions options,
                           CallCallback done) {
   const CallId id = next_call_id();
-  start_call(id, std::string(method), std::move(payload), std::move(options), std::move(done));
+  start_call(id, method, std::move(payload), std::move(options), std::move(done));
   return id;
 }
 
@@ -119,8 +119,8 @@ CallId Peer::next_call_id() {
   return s ? s->next_call_id() : 0;
 }
 
-void Peer::start_call(CallId id, std::string method, std::string payload, CallOptions options,
-                      CallCallback done) {
+void Peer::start_call(CallId id, std::string_view method, std::string&& payload,
+                      CallOptions&& options, CallCallback&& done) {
   auto s = session_.lock();
   if (!s) {
     auto error = make_error(StatusCode::unavailable, "peer is gone");
@@ -131,9 +131,9 @@ void Peer::start_call(CallId id, std::string method, std::string payload, CallOp
     asio::post(executor_, [done = std::move(done), error]() mutable { done(std::move(error)); });
     return;
   }
-  asio::dispatch(s->executor(), [s, id, method = std::move(method), payload = std::move(payload),
+  asio::dispatch(s->executor(), [s, id, method = std::string(method), payload = std::move(payload),
                                  options = std::move(options), done = std::move(done)]() mutable {
-    s->call(id, std::move(method), std::move(payload), options, std::move(done));
+    s->call(id, method, std::move(payload), options, std::move(done));
   });
 }
 

@@ -84,12 +84,17 @@ struct Client::Breakers {
         : breaker(name, o, std::move(c), counters) {}
   };
   std::mutex mu;
-  std::map<std::string, std::shared_ptr<Entry>> by_method;  // guarded by mu
+  std::map<std::string, std::shared_ptr<Entry>, std::less<>> by_method;  // guarded by mu
 
-  std::shared_ptr<policy::CircuitBreaker> get(const std::string& method) {
+  std::shared_ptr<policy::CircuitBreaker> get(std::string_view method) {
     std::lock_guard lock(mu);
-    auto& e = by_method[method];
-    if (!e) e = std::make_shared<Entry>(target + " " + method, options, clock);
+    auto it = by_method.find(method);
+    if (it == by_method.end()) {
+      const std::string name(method);
+      it = by_method.emplace(name, std::make_shared<Entry>(target + " " + name, options, clock))
+               .first;
+    }
+    auto& e = it->second;
     return std::shared_ptr<policy::CircuitBreaker>(e, &e->breaker);  // keeps the entry alive
   }
 
@@ -314,8 +319,8 @@ Stream Client::start_stream(std::string method, std::string payload, StreamOptio
   return Stream(core);
 }
 
-void Client::start_call(CallId id, std::string method, std::string payload, CallOptions options,
-                        CallCallback done) {
+void Client::start_call(CallId id, std::string_view method, std::string&& payload,
+                        CallOptions&& options, CallCallback&& done) {
   if (breakers_) {
     auto breaker = breakers_->get(method);
     if (auto ok = breaker->admit(); !ok) {
@@ -333,15 +338,15 @@ void Client::start_call(CallId id, std::string method, std::string payload, Call
   // caller refilling its window): call straight in. asio::dispatch would run inline too, but
   // only after moving every argument into a lambda and the lambda into a handler.
   if (on_serial() && session_ && session_->accepting_calls()) {
-    session_->call(id, std::move(method), std::move(payload), options, std::move(done));
+    session_->call(id, method, std::move(payload), options, std::move(done));
     return;
   }
-  asio::dispatch(serial_, [this, id, method = std::move(method), payload = std::move(payload),
+  asio::dispatch(serial_, [this, id, method = std::string(method), payload = std::move(payload),
                            options = std::move(options), done = std::move(done)]() mutable {
     // A draining server (GOAWAY) takes no new calls: treat it as not connected, so waiting
     // calls wait for the next connection instead of failing.
     if (session_ && session_->accepting_calls()) {
-      session_->call(id, std::move(method), std::move(payload), options, std::move(done));
+      session_->call(id, method, std::move(payload), options, std::move(done));
       return;
     }
     const bool wait = options.wait_for_ready.value_or(options_.wait_for_ready);
@@ -362,7 +367,7 @@ void Client::start_call(CallId id, std::string method, std::string payload, Call
     }
     auto w = std::make_shared<WaitingCall>();
     w->id = id;
-    w->method = std::move(method);
+    w->method = std::string(method);
     w->payload = std::move(payload);
     w->options = std::move(options);
     w->done = std::move(done);
@@ -392,7 +397,7 @@ void Client::flush_waiting() {
           std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - w->started);
       options.timeout = std::max(Millis{1}, *options.timeout - spent);
     }
-    session_->call(w->id, std::move(w->method), std::move(w->payload), options, std::move(w->done));
+    session_->call(w->id, w->method, std::move(w->payload), options, std::move(w->done));
   }
 }
 

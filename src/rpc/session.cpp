@@ -247,9 +247,25 @@ void Session::on_frame(const wire::FrameView& frame) {
     handle_lane_data(frame);
     return;
   }
-  // A request needs the fine clock anyway (its deadline and latency start here); every other
-  // frame only proves the peer alive.
+  // The call path's frames skip the general metadata decoder: a request whose block holds
+  // only its method, timeout and trace id, and an answer without metadata. A request needs the
+  // fine clock anyway (its deadline and latency start here); every other frame only proves the
+  // peer alive.
   const bool request = frame.header.kind == FrameKind::request;
+  if (handshake_done_) {
+    if (request) {
+      if (const auto fields = wire::decode_call_metadata(frame.metadata)) {
+        last_rx_ = Clock::now();
+        handle_request(frame, *fields, last_rx_);
+        return;
+      }
+    } else if (frame.header.kind == FrameKind::response && frame.metadata.empty()) {
+      last_rx_ = coarse_now();
+      complete_outbound(frame.header.id, frame.owned_payload ? std::move(*frame.owned_payload)
+                                                             : std::string(frame.payload));
+      return;
+    }
+  }
   last_rx_ = request ? Clock::now() : coarse_now();
   auto md = wire::decode_metadata(frame.metadata);
   if (md) {
@@ -267,7 +283,7 @@ void Session::on_frame(const wire::FrameView& frame) {
   }
   switch (frame.header.kind) {
     case FrameKind::request:
-      handle_request(frame, *md, last_rx_);
+      handle_request(frame, {md->method, md->timeout_us, md->trace_id}, last_rx_);
       break;
     case FrameKind::response:
       if (md->cache_status || md->handler_time_us) {
@@ -357,7 +373,7 @@ const HandlerTable::Map& Session::handlers() {
   return *handler_snapshot_;
 }
 
-void Session::handle_request(const wire::FrameView& frame, const wire::Metadata& md,
+void Session::handle_request(const wire::FrameView& frame, const wire::CallFields& md,
                              Clock::time_point arrived) {
   const CallId id = frame.header.id;
   counters_.calls_in.fetch_add(1, std::memory_order_relaxed);
@@ -373,9 +389,8 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     protocol_violation(e);
     return;
   }
-  const auto& table = handlers();
-  auto it = table.find(md.method);
-  if (it == table.end()) {
+  const HandlerEntry* entry = find_handler(md.method);
+  if (!entry) {
     const Error e{StatusCode::not_found, "no handler for method \"" + std::string(md.method) + "\"",
                   json_string_field("method", md.method)};
     log_error(id, md.method, e);
@@ -386,7 +401,6 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
     send_error(id, Error{StatusCode::deadline_exceeded, "deadline passed before the call ran", {}});
     return;
   }
-  std::shared_ptr<const HandlerEntry> entry = it->second;  // survives re-registration mid-call
   // Guarded: even a disabled spdlog::debug costs a call and argument set-up on every request.
   if (spdlog::should_log(spdlog::level::debug)) {
     spdlog::debug("plexus: call {} \"{}\" from \"{}\" ({}) trace={}", id, md.method, identity_.name,
@@ -405,9 +419,16 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
   }
 
   if (const auto* sync = std::get_if<SyncHandler>(&entry->fn)) {
-    CallContext ctx;
-    fill_context(ctx, id, md);
+    // The handler runs to completion here, so `entry` stays valid without a reference of its
+    // own: the snapshot that holds it is only replaced by a later frame. One context serves
+    // every synchronous call in turn; a handler that somehow re-enters this session (it would
+    // have to run the I/O loop itself) gets a fresh one.
+    std::optional<CallContext> nested;
+    CallContext& ctx = sync_context_busy_ ? nested.emplace() : sync_context();
+    fill_context(ctx, id, md.method, md.trace_id);
     if (md.timeout_us) ctx.deadline_ = arrived + clamp_timeout(*md.timeout_us);
+    const bool reused = !nested;
+    sync_context_busy_ = sync_context_busy_ || reused;
     Result<std::string> result;
     try {
       result = (*sync)(ctx, frame.payload);
@@ -415,6 +436,11 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
       result = make_error(StatusCode::internal, std::string("handler threw: ") + e.what());
     } catch (...) {
       result = make_error(StatusCode::internal, "handler threw a non-standard exception");
+    }
+    if (reused) {
+      sync_context_busy_ = false;
+      ctx.deadline_.reset();
+      ctx.on_cancel_ = nullptr;  // whatever the handler registered dies with its call
     }
     if (!result) log_error(id, md.method, result.error());
     if (auto* stats = entry->stats.get()) {
@@ -428,7 +454,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
   auto call = std::make_shared<InboundCall>();
   call->stats = entry->stats.get();
   call->arrived = arrived;
-  fill_context(call->ctx, id, md);
+  fill_context(call->ctx, id, md.method, md.trace_id);
   call->session = weak_from_this();
   call->executor = executor_;
   InboundEntry inbound{call, nullptr};
@@ -473,14 +499,14 @@ void Session::handle_request(const wire::FrameView& frame, const wire::Metadata&
 // asynchronous one, since the chain may make it wait (concurrency limit) or answer later. Its
 // deadline is the shorter of the caller's and the handler's own limit; when the handler's limit
 // is the one that passes, the caller is still waiting and gets deadline_exceeded from here.
-void Session::serve_with_policies(CallId id, const wire::FrameView& frame, const wire::Metadata& md,
-                                  Clock::time_point arrived,
+void Session::serve_with_policies(CallId id, const wire::FrameView& frame,
+                                  const wire::CallFields& md, Clock::time_point arrived,
                                   const std::shared_ptr<CallInterceptor>& policies,
                                   observe::MethodStats* stats) {
   auto call = std::make_shared<InboundCall>();
   call->stats = stats;
   call->arrived = arrived;
-  fill_context(call->ctx, id, md);
+  fill_context(call->ctx, id, md.method, md.trace_id);
   call->session = weak_from_this();
   call->executor = executor_;
   std::optional<Clock::time_point> caller_deadline;
@@ -513,13 +539,36 @@ void Session::serve_with_policies(CallId id, const wire::FrameView& frame, const
                 [call](Answer answer) { call->reply(std::move(answer.result), answer.info); });
 }
 
-void Session::fill_context(CallContext& ctx, CallId id, const wire::Metadata& md) {
-  ctx.method_ = std::string(md.method);
+void Session::fill_context(CallContext& ctx, CallId id, std::string_view method,
+                           std::string_view trace_id) {
+  // A reused context usually serves the same method again: a compare is cheaper than a copy.
+  if (ctx.method_ != method) ctx.method_.assign(method);
   ctx.id_ = id;
   ctx.identity_ = &identity_;
-  ctx.trace_id_ = std::string(md.trace_id);
-  ctx.session_ = weak_from_this();
-  ctx.executor_ = executor_;
+  if (ctx.trace_id_ != trace_id) ctx.trace_id_.assign(trace_id);
+  // Both stay the same for a context this session reuses (sync_context()).
+  if (ctx.session_.expired()) ctx.session_ = weak_from_this();
+  if (!ctx.executor_) ctx.executor_ = executor_;
+}
+
+CallContext& Session::sync_context() {
+  if (!sync_context_) sync_context_ = std::make_unique<CallContext>();
+  return *sync_context_;
+}
+
+const HandlerEntry* Session::find_handler(std::string_view method) {
+  const auto& table = handlers();
+  // Most connections call one method, or a few, over and over: the last one found is checked
+  // before the hash table (a short compare instead of hashing the name).
+  if (last_handler_ && last_handler_version_ == handler_version_ && method == last_method_) {
+    return last_handler_;
+  }
+  auto it = table.find(method);
+  if (it == table.end()) return nullptr;
+  last_method_.assign(method);
+  last_handler_ = it->second.get();
+  last_handler_version_ = handler_version_;
+  return last_handler_;
 }
 
 void Session::handle_notify(const wire::FrameView& frame, const wire::Metadata& md) {
@@ -544,13 +593,13 @@ void Session::run_notify(const HandlerEntry& entry, const wire::Metadata& md,
   try {
     if (const auto* sync = std::get_if<SyncHandler>(&entry.fn)) {
       CallContext ctx;
-      fill_context(ctx, 0, md);
+      fill_context(ctx, 0, md.method, md.trace_id);
       (void)(*sync)(ctx, payload);
       return;
     }
     auto call = std::make_shared<InboundCall>();
     CallContext& ctx = call->ctx;
-    fill_context(ctx, 0, md);
+    fill_context(ctx, 0, md.method, md.trace_id);
     call->session = weak_from_this();
     call->executor = executor_;
     if (const auto* async = std::get_if<AsyncHandler>(&entry.fn)) {
@@ -725,8 +774,8 @@ void Session::post_completion(CallCallback done, Result<std::string> result) {
              [done = std::move(done), r = std::move(result)]() mutable { done(std::move(r)); });
 }
 
-void Session::call(CallId id, std::string method, std::string payload, const CallOptions& options,
-                   CallCallback done) {
+void Session::call(CallId id, std::string_view method, std::string&& payload,
+                   const CallOptions& options, CallCallback&& done) {
   if (closed() || !handshake_done_) {
     post_completion(std::move(done), make_error(StatusCode::unavailable, "not connected"));
     return;
@@ -746,11 +795,9 @@ void Session::call(CallId id, std::string method, std::string payload, const Cal
                     make_error(StatusCode::invalid_argument, "trace id is limited to 64 bytes"));
     return;
   }
-  wire::Metadata md;
-  md.method = method;
-  md.trace_id = options.trace_id;
+  wire::CallFields fields{method, std::nullopt, options.trace_id};
   if (options.timeout) {
-    md.timeout_us = static_cast<std::uint64_t>(
+    fields.timeout_us = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(*options.timeout).count());
   }
   if (payload.size() > peer_max_message_size()) {
@@ -763,7 +810,13 @@ void Session::call(CallId id, std::string method, std::string payload, const Cal
     return;
   }
   flush_batch();  // notifications batched before this call reach the peer before it
-  auto sent = connection_->send_owned(FrameKind::request, id, md, std::move(payload));
+  char block[wire::kMaxCallMetadata];
+  const std::string_view metadata(block, wire::encode_call_metadata(fields, block));
+  // A small payload is copied into the transport's buffer anyway; a large one is handed over.
+  auto sent = payload.size() < kCopyThreshold
+                  ? connection_->send_encoded(FrameKind::request, id, metadata, payload)
+                  : connection_->send_owned(FrameKind::request, id, wire::to_metadata(fields),
+                                            std::move(payload));
   if (!sent) {
     post_completion(std::move(done), tl::unexpected(sent.error()));
     return;
@@ -905,15 +958,21 @@ void Session::on_write_done() {
 
 void Session::send_result(CallId id, Result<std::string> result, const ResponseInfo& info) {
   if (result) {
-    wire::Metadata md;
-    if (info.cache != ResponseInfo::Cache::none) {
-      md.cache_status = static_cast<std::uint8_t>(info.cache);
+    Result<void> sent;
+    if (info.cache == ResponseInfo::Cache::none && !info.cache_age && !info.handler_time &&
+        result->size() < kCopyThreshold) {
+      sent = connection_->send_plain(FrameKind::response, id, *result);  // the usual answer
+    } else {
+      wire::Metadata md;
+      if (info.cache != ResponseInfo::Cache::none) {
+        md.cache_status = static_cast<std::uint8_t>(info.cache);
+      }
+      if (info.cache_age) md.cache_age_us = static_cast<std::uint64_t>(info.cache_age->count());
+      if (info.handler_time) {
+        md.handler_time_us = static_cast<std::uint64_t>(info.handler_time->count());
+      }
+      sent = connection_->send_owned(FrameKind::response, id, md, std::move(*result));
     }
-    if (info.cache_age) md.cache_age_us = static_cast<std::uint64_t>(info.cache_age->count());
-    if (info.handler_time) {
-      md.handler_time_us = static_cast<std::uint64_t>(info.handler_time->count());
-    }
-    auto sent = connection_->send_owned(FrameKind::response, id, md, std::move(*result));
     // The answer is over the caller's limit: the caller gets that error instead. Any other
     // failure (write queue full) ends the session, which fails the caller's call.
     if (!sent && sent.error().code == StatusCode::message_too_large) {

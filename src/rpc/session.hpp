@@ -24,6 +24,7 @@
 #include "rpc/handler_table.hpp"
 #include "rpc/stream_core.hpp"
 #include "transport/connection.hpp"
+#include "wire/call_metadata.hpp"
 #include "wire/handshake.hpp"
 
 namespace plexus::rpc {
@@ -113,8 +114,8 @@ class Session final : public transport::ConnectionDelegate,
   void start();
 
   // Starts an outbound call; `done` is always invoked later, never inside this call.
-  void call(CallId id, std::string method, std::string payload, const CallOptions& options,
-            CallCallback done);
+  void call(CallId id, std::string_view method, std::string&& payload, const CallOptions& options,
+            CallCallback&& done);
   void cancel(CallId id);
   // Sends a PING and reports the round-trip time when its PONG arrives (unavailable if the
   // session closes first).
@@ -218,15 +219,20 @@ class Session final : public transport::ConnectionDelegate,
   void become_ready(const wire::PeerHello& hello);
   void fail_handshake(const Error& error);
   // `arrived`: when the request frame came in, the base of its deadline and of its latency.
-  void handle_request(const wire::FrameView& frame, const wire::Metadata& md,
+  void handle_request(const wire::FrameView& frame, const wire::CallFields& md,
                       Clock::time_point arrived);
-  void serve_with_policies(CallId id, const wire::FrameView& frame, const wire::Metadata& md,
+  void serve_with_policies(CallId id, const wire::FrameView& frame, const wire::CallFields& md,
                            Clock::time_point arrived,
                            const std::shared_ptr<CallInterceptor>& policies,
                            observe::MethodStats* stats);
   // Sets what every handler context carries: method, id (0 for a notify), peer, trace id, and
   // the way back to this session and its executor.
-  void fill_context(CallContext& ctx, CallId id, const wire::Metadata& md);
+  void fill_context(CallContext& ctx, CallId id, std::string_view method,
+                    std::string_view trace_id);
+  // The context synchronous handlers of calls share, one after the other (made on first use).
+  CallContext& sync_context();
+  // The handler for `method` in the current table, or null. Valid until the next frame.
+  const HandlerEntry* find_handler(std::string_view method);
   void handle_notify(const wire::FrameView& frame, const wire::Metadata& md);
   // Runs `entry` for a NOTIFY (or a lane's message) to md.method; its answer goes nowhere.
   void run_notify(const HandlerEntry& entry, const wire::Metadata& md, std::string_view payload);
@@ -265,6 +271,12 @@ class Session final : public transport::ConnectionDelegate,
   std::shared_ptr<HandlerTable> handler_table_;
   std::shared_ptr<const HandlerTable::Map> handler_snapshot_;
   std::uint64_t handler_version_ = ~0ull;
+  // find_handler's memory: the last method found, its entry, and the table version it is from.
+  std::string last_method_;
+  const HandlerEntry* last_handler_ = nullptr;
+  std::uint64_t last_handler_version_ = ~0ull;
+  std::unique_ptr<CallContext> sync_context_;
+  bool sync_context_busy_ = false;  // a synchronous handler is using sync_context_
   SessionOptions options_;
   SessionCallbacks callbacks_;
   PeerIdentity identity_;
@@ -274,6 +286,9 @@ class Session final : public transport::ConnectionDelegate,
   // in flight would otherwise allocate and free a node per call. Bounded by kMaxSpareNodes.
   std::vector<std::unordered_map<CallId, PendingCall>::node_type> spare_outbound_;
   static constexpr std::size_t kMaxSpareNodes = 256;
+  // Payloads below this size are copied into the transport's buffer (one memcpy, as good as a
+  // hand-over); larger ones are handed over without a copy (send_owned).
+  static constexpr std::size_t kCopyThreshold = 16 * 1024;
   std::unordered_map<CallId, InboundEntry> inbound_;
   std::atomic<std::size_t> inbound_count_{0};
   std::atomic<std::size_t> accepted_stream_count_{

@@ -57,9 +57,7 @@ void Session::handle_lane_open(const wire::FrameView& frame, const wire::Metadat
   InboundLane& lane = lanes_in_[id - 1];
   lane.method = std::string(md.method);
   lane.context = std::make_unique<CallContext>();
-  wire::Metadata named;
-  named.method = lane.method;  // the lane's own copy: the context outlives this frame
-  fill_context(*lane.context, 0, named);
+  fill_context(*lane.context, 0, lane.method, {});
   resolve_lane(lane);
 }
 

@@ -150,7 +150,7 @@ void Session::accept_stream(const wire::FrameView& frame, const wire::Metadata& 
   auto accepted = std::make_shared<AcceptedStream>();
   accepted->core = std::make_shared<StreamCore>(executor_, StreamWindow{});
   CallContext& ctx = accepted->ctx;
-  fill_context(ctx, id, md);
+  fill_context(ctx, id, md.method, md.trace_id);
   accepted->core->set_cancel_hook([weak = std::weak_ptr<AcceptedStream>(accepted)] {
     if (auto a = weak.lock()) a->ctx.cancel();
   });

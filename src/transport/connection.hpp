@@ -106,6 +106,10 @@ class Connection {
                                   std::string_view payload) {
     return send(kind, id, wire::Metadata{}, payload);
   }
+  // A frame whose metadata block the caller encoded (wire/call_metadata.hpp: the call path,
+  // which must not pay for the general encoder): header, `metadata`, payload. Fails as send().
+  virtual Result<void> send_encoded(wire::FrameKind kind, std::uint64_t id,
+                                    std::string_view metadata, std::string_view payload) = 0;
 
   // Closes: with `flush`, after the queued frames are written; on_closed reports `reason`.
   virtual void close(const Error& reason, bool flush) = 0;

@@ -66,17 +66,17 @@ Error payload_too_large(std::size_t size, std::uint32_t limit) {
                "{\"limit\":" + std::to_string(limit) + ",\"size\":" + std::to_string(size) + "}"};
 }
 
-Result<void> encode_plain_head(FrameKind kind, std::uint64_t id, std::size_t payload_size,
-                               std::uint32_t peer_max_message_size, char out[kHeaderSize]) {
+Error head_refused(std::size_t metadata_size, std::size_t payload_size,
+                   std::uint32_t peer_max_message_size) {
   if (payload_size > peer_max_message_size) {
-    return tl::unexpected(payload_too_large(payload_size, peer_max_message_size));
+    return payload_too_large(payload_size, peer_max_message_size);
   }
-  FrameHeader h;
-  h.body_length = static_cast<std::uint32_t>(payload_size);
-  h.kind = kind;
-  h.id = id;
-  encode_header(h, out);
-  return {};
+  if (metadata_size > kMaxMetadataSize) {
+    return Error{StatusCode::invalid_argument,
+                 "metadata of " + std::to_string(metadata_size) + " bytes exceeds 65535",
+                 {}};
+  }
+  return Error{StatusCode::message_too_large, "frame body exceeds 4 GiB", {}};
 }
 
 Result<FrameHeader> decode_header(std::string_view bytes) {

@@ -90,10 +90,33 @@ inline void encode_header(const FrameHeader& h, char out[kHeaderSize]) {
 // check, before anything is queued), details {"limit":…, "size":…}.
 Error payload_too_large(std::size_t size, std::uint32_t limit);
 
-// The whole head of a frame without metadata (LANE_DATA, PING…): its 16 header bytes, after
-// the payload is checked against the peer's limit (payload_too_large).
-Result<void> encode_plain_head(FrameKind kind, std::uint64_t id, std::size_t payload_size,
-                               std::uint32_t peer_max_message_size, char out[kHeaderSize]);
+// The 16 header bytes of a frame whose metadata block (`metadata_size` <= kMaxMetadataSize
+// bytes, already encoded by the caller) and payload follow, after the payload is checked
+// against the peer's limit (payload_too_large).
+// Inline: every call and answer pays for it.
+Error head_refused(std::size_t metadata_size, std::size_t payload_size,
+                   std::uint32_t peer_max_message_size);  // encode_head's errors
+inline Result<void> encode_head(FrameKind kind, std::uint64_t id, std::size_t metadata_size,
+                                std::size_t payload_size, std::uint32_t peer_max_message_size,
+                                char out[kHeaderSize]) {
+  // The second and third checks guard the caller's block: the u32 body length must not wrap.
+  if (payload_size > peer_max_message_size || metadata_size > kMaxMetadataSize ||
+      payload_size > 0xFFFFFFFFu - metadata_size) {
+    return tl::unexpected(head_refused(metadata_size, payload_size, peer_max_message_size));
+  }
+  FrameHeader h;
+  h.body_length = static_cast<std::uint32_t>(metadata_size + payload_size);
+  h.metadata_length = static_cast<std::uint16_t>(metadata_size);
+  h.kind = kind;
+  h.id = id;
+  encode_header(h, out);
+  return {};
+}
+// The same for a frame without metadata (LANE_DATA, PONG…).
+inline Result<void> encode_plain_head(FrameKind kind, std::uint64_t id, std::size_t payload_size,
+                                      std::uint32_t peer_max_message_size, char out[kHeaderSize]) {
+  return encode_head(kind, id, 0, payload_size, peer_max_message_size, out);
+}
 
 // Checks the header's structure: known kind, zero flags, metadata inside the body.
 // Fails with protocol_error; it never looks past the 16 bytes it is given.

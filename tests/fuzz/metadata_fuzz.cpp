@@ -1,13 +1,15 @@
 // libFuzzer target: an arbitrary metadata block. What decodes must re-encode to a canonical
 // block that is a fixed point; validate_frame_fields must agree with the fields present for
 // every kind; decode_hello must only accept the magic and version 1; every kind of frame
-// carrying the block must parse back with it.
+// carrying the block must parse back with it; the call path's fast decoder must accept only
+// blocks the general decoder accepts, with the same fields, and re-encode them byte for byte.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "fuzz_support.hpp"
+#include "wire/call_metadata.hpp"
 #include "wire/frame.hpp"
 #include "wire/handshake.hpp"
 #include "wire/metadata.hpp"
@@ -42,6 +44,14 @@ bool expected_valid(FrameKind kind, const Metadata& md) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view block(reinterpret_cast<const char*>(data), size);
   auto md = decode_metadata(block);
+  if (const auto fast = decode_call_metadata(block)) {
+    FUZZ_CHECK(md.has_value());
+    FUZZ_CHECK(fast->method == md->method && fast->timeout_us == md->timeout_us &&
+               fast->trace_id == md->trace_id);
+    FUZZ_CHECK(validate_frame_fields(FrameKind::request, *md).has_value());
+    char again[kMaxCallMetadata];
+    FUZZ_CHECK(std::string_view(again, encode_call_metadata(*fast, again)) == block);
+  }
   if (!md) {
     FUZZ_CHECK(md.error().code == StatusCode::protocol_error);
     FUZZ_CHECK(!md.error().message.empty());

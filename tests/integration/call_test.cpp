@@ -192,6 +192,35 @@ TEST_P(CallTest, ServerSeesNameAndTraceId) {
   }
 }
 
+TEST_P(CallTest, EachCallSeesOnlyItsOwnContext) {
+  CallOptions traced;
+  traced.trace_id = "trace-ctx";
+  traced.timeout = Millis{5000};
+  std::set<std::uint64_t> ids;
+  for (int round = 0; round < 3; ++round) {
+    auto first = client_->call("context", "", traced);
+    ASSERT_TRUE(first) << first.error().to_string();
+    auto a = json::parse(*first);
+    EXPECT_EQ(a["method"], "context");
+    EXPECT_EQ(a["trace_id"], "trace-ctx");
+    EXPECT_TRUE(a["deadline"].get<bool>());
+    EXPECT_FALSE(a["cancelled"].get<bool>());
+    auto second = client_->call("context", "");
+    ASSERT_TRUE(second) << second.error().to_string();
+    auto b = json::parse(*second);
+    EXPECT_EQ(b["trace_id"], "");
+    EXPECT_FALSE(b["deadline"].get<bool>());
+    EXPECT_FALSE(b["cancelled"].get<bool>());
+    ids.insert(a["id"].get<std::uint64_t>());
+    ids.insert(b["id"].get<std::uint64_t>());
+  }
+  EXPECT_EQ(ids.size(), 6u);  // every call its own id
+  // Another method in between: the context names the method being served.
+  auto who = client_->call("whoami", "");
+  ASSERT_TRUE(who);
+  EXPECT_EQ(json::parse(*client_->call("context", ""))["method"], "context");
+}
+
 PLEXUS_ALL_TRANSPORTS(CallTest);
 
 }  // namespace

@@ -388,6 +388,19 @@ void register_test_handlers(plexus::Server& server) {
                        co_return co_await peer.async_call("client.greet", payload,
                                                           asio::use_awaitable);
                      });
+  // Reports what the handler's context says about this call (synchronous handlers share one
+  // context per connection: nothing of a call may leak into the next).
+  server.handle("context",
+                [](plexus::CallContext& ctx, std::string_view) -> plexus::Result<std::string> {
+                  const bool inherited = ctx.cancelled();
+                  ctx.on_cancel([] {});  // must not survive the call
+                  return json{{"method", std::string(ctx.method())},
+                              {"id", ctx.id()},
+                              {"trace_id", std::string(ctx.trace_id())},
+                              {"deadline", ctx.deadline().has_value()},
+                              {"cancelled", inherited}}
+                      .dump();
+                });
   // Reports the peer identity the server sees (name and kernel credentials).
   server.handle("whoami",
                 [](plexus::CallContext& ctx, std::string_view) -> plexus::Result<std::string> {

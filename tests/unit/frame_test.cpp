@@ -196,6 +196,25 @@ TEST(EncodePlainHead, IsTheHeadOfAFrameWithoutMetadataAndChecksThePeersLimit) {
   EXPECT_EQ(over.error().details, R"({"limit":5,"size":6})");
 }
 
+TEST(EncodeHead, IsTheHeadOfAFrameWhoseMetadataTheCallerEncoded) {
+  Metadata md;
+  md.method = "echo";
+  std::string block;
+  encode_metadata(md, block);
+  char head[kHeaderSize];
+  ASSERT_TRUE(encode_head(FrameKind::request, 9, block.size(), 5, 5, head));
+  std::string whole;
+  ASSERT_TRUE(encode_frame(FrameKind::request, 9, md, "hello", 5, whole));
+  EXPECT_EQ(std::string(head, kHeaderSize) + block + "hello", whole);
+  auto over = encode_head(FrameKind::request, 9, block.size(), 6, 5, head);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, StatusCode::message_too_large);
+  auto huge = encode_head(FrameKind::request, 9, kMaxMetadataSize + 1, 0, 5, head);
+  ASSERT_FALSE(huge);
+  EXPECT_EQ(huge.error().code, StatusCode::invalid_argument);
+  EXPECT_EQ(huge.error().message, "metadata of 65536 bytes exceeds 65535");
+}
+
 TEST(FrameHeader, ExtremeFieldValuesRoundTrip) {
   FrameHeader h;
   h.body_length = 0xFFFFFFFF;

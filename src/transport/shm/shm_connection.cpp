@@ -73,25 +73,46 @@ Result<void> ShmConnection::send_owned(wire::FrameKind kind, std::uint64_t id,
 
 Result<void> ShmConnection::send_plain(wire::FrameKind kind, std::uint64_t id,
                                        std::string_view payload) {
-  char head[wire::kHeaderSize];
-  // A lane's message, usually: open, nothing queued, within the peer's limit and room in the
-  // ring at once. Written in one piece, with nothing else to check.
-  if (!closed_ && !closing_ && pending_bytes_ == 0 && payload.size() <= peer_max_) {
+  return send_encoded(kind, id, {}, payload);
+}
+
+Result<void> ShmConnection::send_encoded(wire::FrameKind kind, std::uint64_t id,
+                                         std::string_view metadata, std::string_view payload) {
+  // The usual case (a lane's message, a call): open, nothing queued, within the peer's limit
+  // and room in the ring at once, written with nothing else to check. Header and block go into
+  // the ring as one piece, assembled on the stack when the block is a call's (a few dozen
+  // bytes), else in head_buf_.
+  constexpr std::size_t kStackHead = 512;
+  char stack_head[kStackHead];
+  char* head = stack_head;
+  if (wire::kHeaderSize + metadata.size() > kStackHead) {
+    head_buf_.resize(wire::kHeaderSize + metadata.size());
+    head = head_buf_.data();
+  }
+  const std::string_view whole(head, wire::kHeaderSize + metadata.size());
+  if (!closed_ && !closing_ && pending_bytes_ == 0 && payload.size() <= peer_max_ &&
+      metadata.size() <= wire::kMaxMetadataSize) {
     wire::FrameHeader h;
-    h.body_length = static_cast<std::uint32_t>(payload.size());
+    h.body_length = static_cast<std::uint32_t>(metadata.size() + payload.size());
+    h.metadata_length = static_cast<std::uint16_t>(metadata.size());
     h.kind = kind;
     h.id = id;
     wire::encode_header(h, head);
-    if (out_.try_write({head, sizeof head}, payload)) {
+    if (!metadata.empty()) std::memcpy(head + wire::kHeaderSize, metadata.data(), metadata.size());
+    if (out_.try_write(whole, payload)) {
       ++stats_.frames_out;
-      stats_.bytes_out += sizeof head + payload.size();
+      stats_.bytes_out += whole.size() + payload.size();
       if ((!in_input_ && writes_held_ == 0) || out_.unpublished() >= kPublishBacklog) publish();
       return {};
     }
   }
   if (auto ok = check_open(); !ok) return ok;
-  if (auto ok = wire::encode_plain_head(kind, id, payload.size(), peer_max_, head); !ok) return ok;
-  return enqueue({head, sizeof head}, payload, nullptr);
+  if (auto ok = wire::encode_head(kind, id, metadata.size(), payload.size(), peer_max_, head);
+      !ok) {
+    return ok;
+  }
+  if (!metadata.empty()) std::memcpy(head + wire::kHeaderSize, metadata.data(), metadata.size());
+  return enqueue(whole, payload, nullptr);
 }
 
 Result<void> ShmConnection::enqueue(std::string_view head, std::string_view payload,

@@ -47,6 +47,8 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
                           std::string&& payload) override;
   Result<void> send_plain(wire::FrameKind kind, std::uint64_t id,
                           std::string_view payload) override;
+  Result<void> send_encoded(wire::FrameKind kind, std::uint64_t id, std::string_view metadata,
+                            std::string_view payload) override;
   void close(const Error& reason, bool flush) override;
   void pause_reading() override { read_paused_ = true; }
   void resume_reading() override;

@@ -50,7 +50,7 @@ void StreamConnection<P>::start(std::shared_ptr<ConnectionDelegate> delegate) {
 }
 
 template <typename P>
-Result<void> StreamConnection<P>::check_open() const {
+Result<void> StreamConnection<P>::refuse_send() const {
   if (closed_ || closing_) return make_error(StatusCode::unavailable, "connection is closed");
   if (pending_.size() > options_.max_pending_write_bytes) {
     return make_error(StatusCode::resource_exhausted,
@@ -74,10 +74,20 @@ Result<void> StreamConnection<P>::send(wire::FrameKind kind, std::uint64_t id,
 template <typename P>
 Result<void> StreamConnection<P>::send_plain(wire::FrameKind kind, std::uint64_t id,
                                              std::string_view payload) {
+  return send_encoded(kind, id, {}, payload);
+}
+
+template <typename P>
+Result<void> StreamConnection<P>::send_encoded(wire::FrameKind kind, std::uint64_t id,
+                                               std::string_view metadata,
+                                               std::string_view payload) {
   if (auto ok = check_open(); !ok) return ok;
   char head[wire::kHeaderSize];
-  if (auto ok = wire::encode_plain_head(kind, id, payload.size(), peer_max_, head); !ok) return ok;
-  pending_.bytes.append(head, sizeof head).append(payload);
+  if (auto ok = wire::encode_head(kind, id, metadata.size(), payload.size(), peer_max_, head);
+      !ok) {
+    return ok;
+  }
+  pending_.bytes.append(head, sizeof head).append(metadata).append(payload);
   ++stats_.frames_out;
   if (!write_in_flight_ && !in_input_ && writes_held_ == 0) start_write();
   return {};

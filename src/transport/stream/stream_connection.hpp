@@ -34,6 +34,8 @@ class StreamConnection final : public Connection,
                           std::string&& payload) override;
   Result<void> send_plain(wire::FrameKind kind, std::uint64_t id,
                           std::string_view payload) override;
+  Result<void> send_encoded(wire::FrameKind kind, std::uint64_t id, std::string_view metadata,
+                            std::string_view payload) override;
   void close(const Error& reason, bool flush) override;
   void pause_reading() override { read_paused_ = true; }
   void resume_reading() override;
@@ -77,7 +79,16 @@ class StreamConnection final : public Connection,
     }
   };
 
-  Result<void> check_open() const;
+  // Whether a frame may be queued: open, and the queue within its limit. Inline: every send
+  // asks, and the answer is nearly always yes.
+  Result<void> check_open() const {
+    if (!closed_ && !closing_ && pending_.large.empty() &&
+        pending_.bytes.size() <= options_.max_pending_write_bytes) {
+      return {};
+    }
+    return refuse_send();
+  }
+  Result<void> refuse_send() const;  // check_open's full check, with the reason
   void start_read();
   void on_read(const std::error_code& ec, std::size_t n);
   void process_input();
