@@ -6,6 +6,8 @@
 
 #include <asio/io_context.hpp>
 #include <asio/local/connect_pair.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
 #include <chrono>
 #include <random>
 #include <string>
@@ -172,6 +174,63 @@ TEST(FrameReaderTest, ALargePayloadWrittenAfterItsHeadIsReceivedIntoItsOwnString
   EXPECT_TRUE(recorder->frames[0].payload == payload);
   ASSERT_EQ(recorder->errors.size(), 1u);
   EXPECT_NE(recorder->errors[0].find("protocol_error"), std::string::npos) << recorder->errors[0];
+}
+
+// Answers every frame at once with a 100-byte frame of the same id, as a server answers calls.
+class Answerer final : public ConnectionDelegate {
+ public:
+  void on_frame(const wire::FrameView& frame) override {
+    ++received;
+    ASSERT_TRUE(
+        connection->send_plain(wire::FrameKind::response, frame.header.id, std::string(100, 'a')));
+  }
+  void on_frame_too_large(const wire::FrameHeader&, const Error&, bool) override {}
+  void on_malformed(const Error&) override {}
+  void on_closed(const Error&) override {}
+
+  Connection* connection = nullptr;
+  std::size_t received = 0;
+};
+
+// 200 requests that arrive in one read: their answers do not all wait for the last one (the
+// peer could work on the first while this side makes the rest), nor leave one write each.
+TEST(StreamConnectionTest, AnswersToALongReadBatchStartLeavingBeforeItEnds) {
+  constexpr std::size_t kFrames = 200;
+  std::string requests;
+  for (std::size_t i = 1; i <= kFrames; ++i) {
+    wire::Metadata md;
+    md.method = "m";
+    ASSERT_TRUE(wire::encode_frame(wire::FrameKind::request, i, md, "ping",
+                                   wire::kDefaultMaxMessageSize, requests));
+  }
+  asio::io_context io;
+  Local::socket ours(io);
+  Local::socket peer(io);
+  asio::local::connect_pair(ours, peer);
+  // All of it is in the socket before the connection reads: one read takes the whole batch.
+  ASSERT_EQ(asio::write(peer, asio::buffer(requests)), requests.size());
+  auto connection =
+      std::make_shared<StreamConnection<Local>>(std::move(ours), ConnectionOptions{}, "pair");
+  auto answerer = std::make_shared<Answerer>();
+  answerer->connection = connection.get();
+  connection->start(answerer);
+  run_until(io, [&] { return answerer->received == kFrames; });
+  ASSERT_EQ(answerer->received, kFrames);
+  run_until(io, [&] { return connection->stats().frames_out == kFrames; });
+
+  const auto writes = connection->stats().write_batches;
+  EXPECT_GE(writes, 5u) << "answers waited for the whole batch";
+  EXPECT_LE(writes, kFrames / 10) << "answers left one by one";
+  // And they arrive whole and in order.
+  std::string answers((16 + 100) * kFrames, '\0');
+  ASSERT_EQ(asio::read(peer, asio::buffer(answers)), answers.size());
+  for (std::size_t i = 0; i < kFrames; ++i) {
+    auto parsed = wire::parse_frame(std::string_view(answers).substr(i * 116, 116), {});
+    ASSERT_EQ(parsed.state, wire::ParseResult::State::frame) << i;
+    EXPECT_EQ(parsed.frame.header.id, i + 1);
+    EXPECT_EQ(parsed.frame.payload, std::string(100, 'a'));
+  }
+  connection->close(Error{StatusCode::cancelled, "done", {}}, false);
 }
 
 }  // namespace

@@ -246,8 +246,16 @@ void StreamConnection<P>::process_input() {
   // The delegate may close us or queue sends; `keep` holds us if it drops its reference.
   auto keep = this->shared_from_this();
   if (refuse_shm_upgrade_ && !answer_shm_upgrade()) return;
-  reader_.deliver(*this, *delegate_, options_, stats_,
-                  [this] { return !closed_ && !closing_ && !read_paused_; });
+  reader_.deliver(*this, *delegate_, options_, stats_, [this] {
+    // A long input batch: what its frames produced so far leaves now, between two frames, so
+    // the peer works on it while this side handles the rest (both cores busy instead of
+    // taking turns); the rest still leaves in one write after the batch.
+    if (pending_.bytes.size() >= kFlushDuringInput && !write_in_flight_ && writes_held_ == 0 &&
+        !closed_ && !closing_) {
+      start_write(/*try_now=*/true);
+    }
+    return !closed_ && !closing_ && !read_paused_;
+  });
 }
 
 template <typename P>

@@ -64,6 +64,11 @@ class StreamConnection final : public Connection,
   // Payloads at least this large are sent from their own buffer instead of being copied into
   // the batch: one iovec more, one copy less.
   static constexpr std::size_t kGatherThreshold = 16 * 1024;
+  // Frames produced while a read batch is handled leave as soon as this many bytes are queued
+  // (between two frames), the rest after the batch: a pipelining peer then works on the first
+  // answers while this side makes the next ones. 2 KiB (~25 small frames) measured best for
+  // 64 B calls, 128 in flight: ~1 M/s without it, 2-3 M/s with it, 1-2 M/s at 4 KiB and 0.5 KiB.
+  static constexpr std::size_t kFlushDuringInput = 2 * 1024;
 
   struct LargePayload {
     std::size_t batch_offset;  // where in the batch bytes this payload belongs
