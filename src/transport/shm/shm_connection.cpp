@@ -91,7 +91,8 @@ Result<void> ShmConnection::send_encoded(wire::FrameKind kind, std::uint64_t id,
   }
   const std::string_view whole(head, wire::kHeaderSize + metadata.size());
   if (!closed_ && !closing_ && pending_bytes_ == 0 && payload.size() <= peer_max_ &&
-      metadata.size() <= wire::kMaxMetadataSize) {
+      metadata.size() <= wire::kMaxMetadataSize &&
+      payload.size() <= 0xFFFFFFFFu - metadata.size()) {  // the u32 body length cannot wrap
     wire::FrameHeader h;
     h.body_length = static_cast<std::uint32_t>(metadata.size() + payload.size());
     h.metadata_length = static_cast<std::uint16_t>(metadata.size());
