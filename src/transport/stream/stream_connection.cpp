@@ -205,9 +205,10 @@ void StreamConnection<P>::on_read(const std::error_code& ec, std::size_t n) {
   stats_.bytes_in += n;
   reader_.filled(n);
   // Everything the delegate sends for the frames of this read (answers, pipelined calls made
-  // from completions) leaves in one write after them: one syscall per read instead of one for
-  // the first frame plus one more, and usually no completion hop (start_write(try_now)).
-  // Frames queued during a write still in flight join the next batch as always.
+  // from completions) leaves in few writes: every kFlushDuringInput bytes between two frames
+  // (process_input), the rest after the last one; not one syscall per frame, and usually no
+  // completion hop (start_write(try_now)). Frames queued during a write still in flight join
+  // the next batch as always.
   in_input_ = true;
   process_input();
   in_input_ = false;
