@@ -73,13 +73,31 @@ Result<void> ShmConnection::send_owned(wire::FrameKind kind, std::uint64_t id,
 
 Result<void> ShmConnection::send_plain(wire::FrameKind kind, std::uint64_t id,
                                        std::string_view payload) {
+  // A lane's message, usually: open, nothing queued, within the peer's limit and room in the
+  // ring at once. Written in one piece, with nothing else to check. (send_encoded does the
+  // same with a metadata block; kept apart because a lane's ~200 instructions per message
+  // grew by a quarter through it.)
+  if (!closed_ && !closing_ && pending_bytes_ == 0 && payload.size() <= peer_max_) {
+    char head[wire::kHeaderSize];
+    wire::FrameHeader h;
+    h.body_length = static_cast<std::uint32_t>(payload.size());
+    h.kind = kind;
+    h.id = id;
+    wire::encode_header(h, head);
+    if (out_.try_write({head, sizeof head}, payload)) {
+      ++stats_.frames_out;
+      stats_.bytes_out += sizeof head + payload.size();
+      if ((!in_input_ && writes_held_ == 0) || out_.unpublished() >= kPublishBacklog) publish();
+      return {};
+    }
+  }
   return send_encoded(kind, id, {}, payload);
 }
 
 Result<void> ShmConnection::send_encoded(wire::FrameKind kind, std::uint64_t id,
                                          std::string_view metadata, std::string_view payload) {
-  // The usual case (a lane's message, a call): open, nothing queued, within the peer's limit
-  // and room in the ring at once, written with nothing else to check. Header and block go into
+  // The usual case (a call): open, nothing queued, within the peer's limit and room in the
+  // ring at once, written with nothing else to check. Header and block go into
   // the ring as one piece, assembled on the stack when the block is a call's (a few dozen
   // bytes), else in head_buf_.
   constexpr std::size_t kStackHead = 512;

@@ -72,9 +72,10 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   // Frames written while input is processed or writes are held are published together, but
   // never more than this many bytes at once: a producer that writes for long (a loop in a
   // completion handler) keeps the reader busy instead of leaving it idle until it stops.
-  // 2 KiB: pipelined 64 B calls went from ~2.8 to ~3.6 M/s against 8 KiB (the seventh
-  // session's value); one-way lanes showed no difference beyond the noise.
-  static constexpr std::uint64_t kPublishBacklog = 2 * 1024;
+  // 4 KiB, from three alternated runs each (64 B): pipelined calls 1.8 M/s at 8 KiB, 2.2 M/s
+  // at 4 KiB, 2.4 M/s at 2 KiB; one-way lanes (spin / adaptive) 21.7 / 24.0 M/s at 8 KiB,
+  // 23.3 / 27.9 at 4 KiB, 21.6 / 21.6 at 2 KiB (medians).
+  static constexpr std::uint64_t kPublishBacklog = 4 * 1024;
 
   struct Pending {
     std::string bytes;
