@@ -142,15 +142,16 @@ TEST_F(ShmTest, EveryWaitStrategyCarriesPayloadsLargerThanTheRing) {
       ASSERT_TRUE(r) << size << ": " << r.error().to_string();
       EXPECT_EQ(*r, payload);
     }
-    // Many calls in flight at once fill the ring: writes wait for space and all complete.
+    // Many calls in flight at once fill the ring: writes (requests with their metadata
+    // block, answers without) wait for space in order, and every answer is its own request.
     Countdown all(500);
     std::atomic<int> ok{0};
     for (int i = 0; i < 500; ++i) {
-      client->call_async("echo", json{{"i", i}, {"pad", std::string(300, 'p')}}.dump(), {},
-                         [&](Result<std::string> r) {
-                           if (r) ++ok;
-                           all.done();
-                         });
+      std::string request = json{{"i", i}, {"pad", std::string(300, 'p')}}.dump();
+      client->call_async("echo", request, {}, [&, request](Result<std::string> r) {
+        if (r && *r == request) ++ok;
+        all.done();
+      });
     }
     ASSERT_TRUE(all.wait_for(Millis{20000}));
     EXPECT_EQ(ok.load(), 500);
