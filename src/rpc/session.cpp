@@ -29,6 +29,12 @@ std::chrono::steady_clock::time_point coarse_now() {
                                                std::chrono::nanoseconds(ts.tv_nsec));
 }
 
+// A received payload as a string of its own: moved out when the transport read it into one
+// (a large payload), else copied from the read buffer.
+std::string take_payload(const wire::FrameView& frame) {
+  return frame.owned_payload ? std::move(*frame.owned_payload) : std::string(frame.payload);
+}
+
 Error goaway_error_from(const wire::Metadata& md) {
   return Error{status_code_from_wire(md.status.value_or(0)), std::string(md.error_message),
                std::string(md.error_details)};
@@ -261,8 +267,7 @@ void Session::on_frame(const wire::FrameView& frame) {
       }
     } else if (frame.header.kind == FrameKind::response && frame.metadata.empty()) {
       last_rx_ = coarse_now();
-      complete_outbound(frame.header.id, frame.owned_payload ? std::move(*frame.owned_payload)
-                                                             : std::string(frame.payload));
+      complete_outbound(frame.header.id, take_payload(frame));
       return;
     }
   }
@@ -299,8 +304,7 @@ void Session::on_frame(const wire::FrameView& frame) {
         }
       }
       // A large answer arrives in a string of its own: it becomes the result without a copy.
-      complete_outbound(frame.header.id, frame.owned_payload ? std::move(*frame.owned_payload)
-                                                             : std::string(frame.payload));
+      complete_outbound(frame.header.id, take_payload(frame));
       break;
     case FrameKind::error:
       complete_outbound(frame.header.id, tl::unexpected(goaway_error_from(*md)));

@@ -7,25 +7,23 @@
 namespace plexus::wire {
 namespace {
 
-constexpr std::size_t kEntryHead = 4;  // u16 key + u16 length
-
 char* put_entry(char* p, MetaKey key, const void* value, std::size_t size) {
   store_le<std::uint16_t>(p, static_cast<std::uint16_t>(key));
   store_le<std::uint16_t>(p + 2, static_cast<std::uint16_t>(size));
-  std::memcpy(p + kEntryHead, value, size);
-  return p + kEntryHead + size;
+  std::memcpy(p + kMetaEntryHead, value, size);
+  return p + kMetaEntryHead + size;
 }
 
 // The next entry if it has key `key` and fits the block: its value, and `pos` moved past it.
 std::optional<std::string_view> take(std::string_view block, std::size_t& pos, MetaKey key) {
-  if (block.size() - pos < kEntryHead) return std::nullopt;
+  if (block.size() - pos < kMetaEntryHead) return std::nullopt;
   if (load_le<std::uint16_t>(block.data() + pos) != static_cast<std::uint16_t>(key)) {
     return std::nullopt;
   }
   const std::size_t len = load_le<std::uint16_t>(block.data() + pos + 2);
-  if (block.size() - pos - kEntryHead < len) return std::nullopt;
-  const std::string_view value = block.substr(pos + kEntryHead, len);
-  pos += kEntryHead + len;
+  if (block.size() - pos - kMetaEntryHead < len) return std::nullopt;
+  const std::string_view value = block.substr(pos + kMetaEntryHead, len);
+  pos += kMetaEntryHead + len;
   return value;
 }
 

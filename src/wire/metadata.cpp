@@ -10,7 +10,6 @@
 namespace plexus::wire {
 namespace {
 
-constexpr std::size_t kEntryHead = 4;  // u16 key + u16 length
 // Metadata up to this size is encoded on the stack (encode_small): a method, a trace id and
 // the numeric fields fit; only long error texts take the appending path.
 constexpr std::size_t kSmallMetadata = 384;
@@ -20,11 +19,11 @@ std::string_view clamp(std::string_view v) {
   return v.substr(0, 0xFFFF);
 }
 std::size_t str_entry(std::string_view v) {
-  return v.empty() ? 0 : kEntryHead + clamp(v).size();
+  return v.empty() ? 0 : kMetaEntryHead + clamp(v).size();
 }
 template <typename T>
 std::size_t int_entry(const std::optional<T>& v) {
-  return v ? kEntryHead + sizeof(T) : 0;
+  return v ? kMetaEntryHead + sizeof(T) : 0;
 }
 
 void put_str(std::string& out, MetaKey key, std::string_view v) {
@@ -110,26 +109,26 @@ std::optional<std::size_t> encode_small(const Metadata& md, char* buf, std::size
       [&](MetaKey key, std::string_view v) {
         if (v.empty()) return;
         v = clamp(v);
-        if (static_cast<std::size_t>(end - p) < kEntryHead + v.size()) {
+        if (static_cast<std::size_t>(end - p) < kMetaEntryHead + v.size()) {
           fits = false;
           return;
         }
         store_le<std::uint16_t>(p, static_cast<std::uint16_t>(key));
         store_le<std::uint16_t>(p + 2, static_cast<std::uint16_t>(v.size()));
-        std::memcpy(p + kEntryHead, v.data(), v.size());
-        p += kEntryHead + v.size();
+        std::memcpy(p + kMetaEntryHead, v.data(), v.size());
+        p += kMetaEntryHead + v.size();
       },
       [&](MetaKey key, const auto& v) {
         using T = typename std::decay_t<decltype(v)>::value_type;
         if (!v) return;
-        if (static_cast<std::size_t>(end - p) < kEntryHead + sizeof(T)) {
+        if (static_cast<std::size_t>(end - p) < kMetaEntryHead + sizeof(T)) {
           fits = false;
           return;
         }
         store_le<std::uint16_t>(p, static_cast<std::uint16_t>(key));
         store_le<std::uint16_t>(p + 2, sizeof(T));
-        store_le<T>(p + kEntryHead, *v);
-        p += kEntryHead + sizeof(T);
+        store_le<T>(p + kMetaEntryHead, *v);
+        p += kMetaEntryHead + sizeof(T);
       });
   if (!fits) return std::nullopt;
   return static_cast<std::size_t>(p - buf);
@@ -155,12 +154,12 @@ Result<Metadata> decode_metadata(std::string_view block) {
   Metadata md;
   std::size_t pos = 0;
   while (pos < block.size()) {
-    if (block.size() - pos < kEntryHead) {
+    if (block.size() - pos < kMetaEntryHead) {
       return make_error(StatusCode::protocol_error, "metadata entry header truncated");
     }
     const auto key = load_le<std::uint16_t>(block.data() + pos);
     const auto len = load_le<std::uint16_t>(block.data() + pos + 2);
-    pos += kEntryHead;
+    pos += kMetaEntryHead;
     if (block.size() - pos < len) {
       return make_error(StatusCode::protocol_error,
                         "metadata key " + std::to_string(key) + " runs past the block");
@@ -281,34 +280,19 @@ Result<void> validate_frame_fields(FrameKind kind, const Metadata& md) {
 Result<void> encode_frame_head(FrameKind kind, std::uint64_t id, const Metadata& md,
                                std::size_t payload_size, std::uint32_t peer_max_message_size,
                                std::string& out) {
-  if (payload_size > peer_max_message_size) {
-    return tl::unexpected(payload_too_large(payload_size, peer_max_message_size));
-  }
   // Small metadata (the common case) is encoded on the stack, after the header, and both are
   // appended at once; larger metadata is sized first and appended field by field.
   char head[kHeaderSize + kSmallMetadata];
   const auto small = encode_small(md, head + kHeaderSize, kSmallMetadata);
   const std::size_t meta = small ? *small : encoded_size(md);
-  if (meta > kMaxMetadataSize) {
-    return make_error(StatusCode::invalid_argument,
-                      "metadata of " + std::to_string(meta) + " bytes exceeds 65535");
+  if (auto ok = encode_head(kind, id, meta, payload_size, peer_max_message_size, head); !ok) {
+    return ok;  // over the peer's limit, metadata over 64 KiB, or a body over 4 GiB
   }
-  if (payload_size > 0xFFFFFFFFu - meta) {  // body_length is a u32: never let it wrap
-    return make_error(StatusCode::message_too_large, "frame body exceeds 4 GiB");
-  }
-  FrameHeader h;
-  h.kind = kind;
-  h.id = id;
-  h.metadata_length = static_cast<std::uint16_t>(meta);
-  h.body_length = static_cast<std::uint32_t>(meta + payload_size);
   if (small) {
-    encode_header(h, head);
     out.append(head, kHeaderSize + meta);
     return {};
   }
-  const std::size_t start = out.size();
-  out.resize(start + kHeaderSize);
-  encode_header(h, out.data() + start);
+  out.append(head, kHeaderSize);
   encode_metadata(md, out);
   return {};
 }

@@ -38,6 +38,7 @@ enum class MetaKey : std::uint16_t {
   progress_total = 67,  // u64: units of work in all (stream_data)
 };
 
+inline constexpr std::size_t kMetaEntryHead = 4;  // each entry: u16 key + u16 length
 inline constexpr std::size_t kMaxNameLength = 255;
 inline constexpr std::size_t kMaxTraceIdLength = 64;
 
