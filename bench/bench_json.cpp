@@ -92,7 +92,7 @@ std::string ratio(double value, const RowSummary* base, double RowSummary::*fiel
 }
 
 void write_row(std::ostream& o, const RowSummary& row, const RowSummary* base,
-               const RowSummary* policy_base) {
+               const RowSummary* busy_base, const RowSummary* policy_base) {
   o << "    {\"case\": " << quote(row.case_name) << ", \"payload_bytes\": " << row.payload_size
     << ", \"rt_count\": " << row.rt_count << ", \"pipelined_calls\": " << row.pipelined_calls
     << ", \"pipeline_mode\": "
@@ -110,7 +110,11 @@ void write_row(std::ostream& o, const RowSummary& row, const RowSummary* base,
       << "}"
       << ",\n     \"ratio_to_" << kBaselineCase
       << "\": {\"rt_p50\": " << ratio(row.p50_us, base, &RowSummary::p50_us)
-      << ", \"calls_per_s\": " << ratio(row.calls_per_s, base, &RowSummary::calls_per_s) << "}";
+      << ", \"calls_per_s\": " << ratio(row.calls_per_s, base, &RowSummary::calls_per_s) << "}"
+      << ",\n     \"ratio_to_" << kBusyPollBaselineCase
+      << "\": {\"rt_p50\": " << ratio(row.p50_us, busy_base, &RowSummary::p50_us)
+      << ", \"calls_per_s\": " << ratio(row.calls_per_s, busy_base, &RowSummary::calls_per_s)
+      << "}";
     if (policy_base) {
       o << ",\n     \"ratio_to_" << kPolicyBaselineCase
         << "\": {\"rt_p50\": " << ratio(row.p50_us, policy_base, &RowSummary::p50_us)
@@ -147,6 +151,7 @@ void write_json(const std::string& path, const std::vector<RowSummary>& rows, co
     << ", \"baseline\": " << quote(kBaselineCase) << "},\n  \"results\": [\n";
   for (std::size_t i = 0; i < rows.size(); ++i) {
     write_row(o, rows[i], find_baseline(rows, rows[i].payload_size),
+              find_baseline(rows, rows[i].payload_size, kBusyPollBaselineCase),
               find_policy_baseline(rows, rows[i]));
     o << (i + 1 < rows.size() ? ",\n" : "\n");
   }

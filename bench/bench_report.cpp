@@ -108,9 +108,10 @@ void RowSummary::finalize() {
   }
 }
 
-const RowSummary* find_baseline(const std::vector<RowSummary>& rows, std::size_t payload_size) {
+const RowSummary* find_baseline(const std::vector<RowSummary>& rows, std::size_t payload_size,
+                                const char* name) {
   for (const auto& row : rows) {
-    if (row.case_name == kBaselineCase && row.payload_size == payload_size && row.error.empty() &&
+    if (row.case_name == name && row.payload_size == payload_size && row.error.empty() &&
         !row.reps.empty()) {
       return &row;
     }
@@ -157,9 +158,9 @@ std::string payload_label(std::size_t bytes) {
 }
 
 void print_table(std::ostream& out, const std::vector<RowSummary>& rows) {
-  std::vector<std::vector<std::string>> cells{{"case", "payload", "rt p50 µs", "p50 range µs",
-                                               "rt p99 µs", "min µs", "mean µs", "p50/raw",
-                                               "pipelined calls/s", "calls/s vs raw", "MB/s"}};
+  std::vector<std::vector<std::string>> cells{
+      {"case", "payload", "rt p50 µs", "p50 range µs", "rt p99 µs", "min µs", "mean µs", "p50/raw",
+       "p50/busypoll", "pipelined calls/s", "calls/s vs raw", "MB/s"}};
   bool any_sequential = false;
   for (const auto& row : rows) {
     if (!row.error.empty() || row.reps.empty()) {
@@ -167,6 +168,7 @@ void print_table(std::ostream& out, const std::vector<RowSummary>& rows) {
       continue;
     }
     const RowSummary* base = find_baseline(rows, row.payload_size);
+    const RowSummary* busy = find_baseline(rows, row.payload_size, kBusyPollBaselineCase);
     const bool sequential = row.pipeline_mode == PipelineMode::sequential;
     any_sequential |= sequential;
     cells.push_back({
@@ -178,6 +180,7 @@ void print_table(std::ostream& out, const std::vector<RowSummary>& rows) {
         fmt_us(row.min_us),
         fmt_us(row.mean_us),
         base ? ratio_label(row.p50_us, base->p50_us) : "-",
+        busy ? ratio_label(row.p50_us, busy->p50_us) : "-",
         fmt("%.0f", row.calls_per_s) + (sequential ? " (seq)" : ""),
         base ? ratio_label(row.calls_per_s, base->calls_per_s) : "-",
         fmt("%.1f", row.calls_per_s * static_cast<double>(row.payload_size) / 1e6),
@@ -205,6 +208,9 @@ void print_table(std::ostream& out, const std::vector<RowSummary>& rows) {
     out << '\n';
   }
   out << "p50/p99/min/mean: medians over repetitions of each repetition's figure (min: overall).\n"
+         "p50/raw: against raw-unix (both sides sleep in recv); p50/busypoll: against\n"
+         "raw-unix-busypoll (both sides poll, never sleep), the like-for-like limit of a row\n"
+         "that polls before it sleeps (plexus's default idle_wait, shm).\n"
          "MB/s: request payload bytes per second (the same again flows back).\n";
   if (any_sequential) out << "(seq): transport cannot pipeline; sequential calls/s.\n";
 }

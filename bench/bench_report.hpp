@@ -63,8 +63,9 @@ struct RunInfo {
   double wall_seconds = 0;
 };
 
-// Baseline row (raw-unix) with the same payload, or nullptr.
-const RowSummary* find_baseline(const std::vector<RowSummary>& rows, std::size_t payload_size);
+// Baseline row (`name`: raw-unix, or raw-unix-busypoll) with the same payload, or nullptr.
+const RowSummary* find_baseline(const std::vector<RowSummary>& rows, std::size_t payload_size,
+                                const char* name = kBaselineCase);
 
 std::string payload_label(std::size_t bytes);
 

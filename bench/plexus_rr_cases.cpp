@@ -7,6 +7,11 @@
 //                         calls/errors/latency. Beside plexus-unix (metrics on, the default),
 //                         it shows what the metrics cost per round trip
 //   plexus-tcp            the same over TCP on 127.0.0.1 (port chosen by the server)
+//   plexus-unix-block     plexus-unix with RuntimeOptions::idle_wait = block on both sides: the
+//                         I/O threads sleep as soon as they are idle, like raw-unix does, so
+//                         every message pays a wake-up (the like-for-like row for raw-unix;
+//                         plexus-unix, with the default adaptive wait, compares with
+//                         raw-unix-busypoll)
 //   plexus-unix-blocking  Unix socket; blocking client.call() from the benchmark thread, so
 //                         every call pays the hand-off to the I/O thread and back. It cannot
 //                         pipeline from one thread: sequential calls/s, shown as (seq)
@@ -94,8 +99,10 @@ class AddressPipe {
 
 // The server child: its own Runtime and Server, created after fork().
 void serve(const std::string& listen_address, AddressPipe& address_pipe,
-           const std::function<void()>& ready, bool metrics) {
-  plexus::Runtime runtime(plexus::RuntimeOptions{kIoThreads});
+           const std::function<void()>& ready, bool metrics, plexus::WaitStrategy idle_wait) {
+  plexus::RuntimeOptions runtime_options{kIoThreads};
+  runtime_options.idle_wait = idle_wait;
+  plexus::Runtime runtime(runtime_options);
   std::promise<void> bye;  // outlives the server, whose handler sets it
   auto bye_said = bye.get_future();
   plexus::ServerOptions options;
@@ -133,7 +140,8 @@ enum class CallStyle { on_io_thread, blocking };
 
 RrResult run_plexus(const RrParams& params, const std::string& listen_address,
                     const std::string& socket_file,  // empty: none to clean up
-                    CallStyle style, bool metrics = true) {
+                    CallStyle style, bool metrics = true,
+                    plexus::WaitStrategy idle_wait = plexus::WaitStrategy::adaptive) {
   // The library logs connects and shutdowns at info level; keep them out of the table unless
   // the user asked for them. Set before fork() so the server child inherits it.
   setenv("PLEXUS_LOG", "warn", /*overwrite=*/0);
@@ -141,7 +149,7 @@ RrResult run_plexus(const RrParams& params, const std::string& listen_address,
   if (!socket_file.empty()) file_guard.emplace(socket_file);
   AddressPipe address_pipe;
   ServerProcess server([&](const std::function<void()>& ready) {
-    serve(listen_address, address_pipe, ready, metrics);
+    serve(listen_address, address_pipe, ready, metrics, idle_wait);
   });
   const std::string address = address_pipe.receive();
 
@@ -153,7 +161,9 @@ RrResult run_plexus(const RrParams& params, const std::string& listen_address,
     // joins its thread before they go.
     Pipeliner pipeliner;
     RoundTripper round_tripper;
-    plexus::Runtime runtime(plexus::RuntimeOptions{kIoThreads});
+    plexus::RuntimeOptions runtime_options{kIoThreads};
+    runtime_options.idle_wait = idle_wait;
+    plexus::Runtime runtime(runtime_options);
     auto client = connect_client(runtime, address);
 
     if (style == CallStyle::on_io_thread) {
@@ -180,9 +190,10 @@ RrResult run_plexus(const RrParams& params, const std::string& listen_address,
   return result;
 }
 
-RrResult run_unix(const RrParams& params, const char* file, CallStyle style, bool metrics = true) {
+RrResult run_unix(const RrParams& params, const char* file, CallStyle style, bool metrics = true,
+                  plexus::WaitStrategy idle_wait = plexus::WaitStrategy::adaptive) {
   const std::string path = params.scratch_dir + "/" + file;
-  return run_plexus(params, "unix://" + path, path, style, metrics);
+  return run_plexus(params, "unix://" + path, path, style, metrics, idle_wait);
 }
 
 const RrRegistrar unix_case{RrCase{"plexus-unix", [](const RrParams& p) {
@@ -194,6 +205,12 @@ const RrRegistrar unix_metrics_off_case{RrCase{"plexus-unix-metrics-off", [](con
                                                  return run_unix(p, "plexus-unix-nometrics.sock",
                                                                  CallStyle::on_io_thread, false);
                                                }}};
+
+const RrRegistrar unix_block_case{RrCase{"plexus-unix-block", [](const RrParams& p) {
+                                           return run_unix(p, "plexus-unix-block.sock",
+                                                           CallStyle::on_io_thread, true,
+                                                           plexus::WaitStrategy::block);
+                                         }}};
 
 const RrRegistrar unix_blocking_case{RrCase{"plexus-unix-blocking", [](const RrParams& p) {
                                               return run_unix(p, "plexus-unix-blocking.sock",

@@ -1,6 +1,10 @@
 // "raw-unix": the physical limit. Length-prefixed frames over a blocking
 // AF_UNIX stream socket, echoed by a server process. Nothing a real IPC
 // library does can be cheaper than this, so every other row is compared to it.
+// "raw-unix-busypoll": the same, but both sides poll the socket (non-blocking
+// recv in a loop) instead of sleeping in recv: the limit for a library that
+// polls before it sleeps (plexus's default RuntimeOptions::idle_wait). Neither
+// side ever pays a wake-up, so its round trip is the socket's own cost.
 #include "rr_case.hpp"
 #include "rr_driver.hpp"
 #include "server_process.hpp"
@@ -22,9 +26,24 @@ constexpr int kIdleTimeoutMs = 10000;  // bounds every blocking wait
 constexpr int kJoinTimeoutMs = 5000;
 constexpr std::size_t kIoChunk = 256 * 1024;  // bytes per recv/send batch
 
+enum class Wait { block, busy_poll };
+
+// recv that waits as `wait` says: blocking (bounded by SO_RCVTIMEO), or polling with
+// MSG_DONTWAIT until data, EOF or kIdleTimeoutMs.
+ssize_t recv_waiting(int fd, void* buf, std::size_t size, Wait wait) {
+  if (wait == Wait::block) return recv(fd, buf, size, 0);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kIdleTimeoutMs);
+  for (unsigned i = 1;; ++i) {
+    const ssize_t n = recv(fd, buf, size, MSG_DONTWAIT);
+    if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return n;
+    if (i % 1024 == 0 && std::chrono::steady_clock::now() > deadline) return n;  // EAGAIN
+  }
+}
+
 // Server: reads whatever is available and echoes every complete frame with
 // one send, so it never becomes the bottleneck of the pipelined test.
-void serve_echo(int listen_fd, std::size_t max_payload) {
+void serve_echo(int listen_fd, std::size_t max_payload, Wait wait) {
   set_recv_timeout(listen_fd, kIdleTimeoutMs);  // accept() honours it too
   int raw = -1;
   while ((raw = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC)) < 0) {
@@ -37,7 +56,7 @@ void serve_echo(int listen_fd, std::size_t max_payload) {
   std::vector<char> buf(std::max(kIoChunk, kFrameHeader + max_payload));
   std::size_t used = 0;
   for (;;) {
-    const ssize_t n = recv(conn.get(), buf.data() + used, buf.size() - used, 0);
+    const ssize_t n = recv_waiting(conn.get(), buf.data() + used, buf.size() - used, wait);
     if (n == 0) return;  // client closed: the run is over
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -55,8 +74,8 @@ void serve_echo(int listen_fd, std::size_t max_payload) {
 
 class RawUnixClient {
  public:
-  RawUnixClient(UniqueFd fd, std::size_t payload, std::uint32_t window)
-      : fd_(std::move(fd)), payload_(payload), frame_size_(kFrameHeader + payload) {
+  RawUnixClient(UniqueFd fd, std::size_t payload, std::uint32_t window, Wait wait)
+      : fd_(std::move(fd)), wait_(wait), payload_(payload), frame_size_(kFrameHeader + payload) {
     set_recv_timeout(fd_.get(), kIdleTimeoutMs);
     // tx_ holds several identical frames so pipelined sends can batch them.
     const std::size_t batch =
@@ -131,7 +150,9 @@ class RawUnixClient {
       rx_begin_ = 0;
     }
     for (;;) {
-      const ssize_t n = recv(fd_.get(), rx_.data() + rx_end_, rx_.size() - rx_end_, 0);
+      const ssize_t n =
+          blocking ? recv_waiting(fd_.get(), rx_.data() + rx_end_, rx_.size() - rx_end_, wait_)
+                   : recv(fd_.get(), rx_.data() + rx_end_, rx_.size() - rx_end_, 0);
       if (n > 0) {
         rx_end_ += static_cast<std::size_t>(n);
         return static_cast<std::size_t>(n);
@@ -153,6 +174,7 @@ class RawUnixClient {
   }
 
   UniqueFd fd_;
+  Wait wait_;
   std::size_t payload_;
   std::size_t frame_size_;
   std::vector<char> tx_;
@@ -161,19 +183,20 @@ class RawUnixClient {
   std::size_t rx_end_ = 0;
 };
 
-RrResult run_raw_unix(const RrParams& params) {
-  const std::string path = params.scratch_dir + "/raw-unix.sock";
+RrResult run_raw_unix(const RrParams& params, Wait wait) {
+  const std::string path =
+      params.scratch_dir + (wait == Wait::block ? "/raw-unix.sock" : "/raw-unix-busypoll.sock");
   const SocketFileGuard file_guard(path);
   // Listening before fork(): the client's connect() succeeds immediately
   // (backlog), no readiness race.
   UniqueFd listener = listen_unix(path);
   ServerProcess server([&](const std::function<void()>& ready) {
     ready();
-    serve_echo(listener.get(), params.payload_size);
+    serve_echo(listener.get(), params.payload_size, wait);
   });
   listener.reset();  // only the child accepts
 
-  RawUnixClient client(connect_unix(path), params.payload_size, params.window);
+  RawUnixClient client(connect_unix(path), params.payload_size, params.window, wait);
   RrResult result;
   result.rt_us = time_round_trips(params, [&] { client.call(); });
   result.pipelined_seconds = client.pipelined(params.pipelined_count, params.window);
@@ -185,7 +208,10 @@ RrResult run_raw_unix(const RrParams& params) {
   return result;
 }
 
-const RrRegistrar registrar{RrCase{kBaselineCase, run_raw_unix}};
+const RrRegistrar registrar{
+    RrCase{kBaselineCase, [](const RrParams& p) { return run_raw_unix(p, Wait::block); }}};
+const RrRegistrar busy_poll_registrar{RrCase{
+    kBusyPollBaselineCase, [](const RrParams& p) { return run_raw_unix(p, Wait::busy_poll); }}};
 
 }  // namespace
 }  // namespace plexus_bench

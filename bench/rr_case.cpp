@@ -30,9 +30,10 @@ void register_rr_case(RrCase rr_case) {
 std::vector<RrCase> registered_rr_cases() {
   std::vector<RrCase> cases = registry();
   std::sort(cases.begin(), cases.end(), [](const RrCase& a, const RrCase& b) {
-    const bool a_base = a.name == kBaselineCase;
-    const bool b_base = b.name == kBaselineCase;
-    if (a_base != b_base) return a_base;
+    const auto rank = [](const std::string& name) {
+      return name == kBaselineCase ? 0 : name == kBusyPollBaselineCase ? 1 : 2;
+    };
+    if (rank(a.name) != rank(b.name)) return rank(a.name) < rank(b.name);
     return a.name < b.name;
   });
   return cases;

@@ -59,12 +59,15 @@ struct RrCase {
 
 void register_rr_case(RrCase rr_case);
 
-// Registered cases, baseline ("raw-unix") first, then sorted by name so the
+// Registered cases, baselines ("raw-unix", "raw-unix-busypoll") first, then sorted by name so the
 // table order does not depend on static initialization order.
 std::vector<RrCase> registered_rr_cases();
 
 // Name of the case all ratios are relative to.
 inline constexpr const char* kBaselineCase = "raw-unix";
+// The second limit: the same ping-pong with both sides polling instead of sleeping, what a
+// library that spins before it sleeps (plexus's default) compares with like for like.
+inline constexpr const char* kBusyPollBaselineCase = "raw-unix-busypoll";
 
 struct RrRegistrar {
   explicit RrRegistrar(RrCase rr_case) { register_rr_case(std::move(rr_case)); }

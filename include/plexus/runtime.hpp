@@ -3,6 +3,7 @@
 // Threading: all methods are thread-safe. Errors: none (construction cannot fail).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -10,6 +11,8 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+
+#include "plexus/wait_strategy.hpp"
 
 namespace plexus {
 
@@ -19,6 +22,14 @@ class Registry;
 
 struct RuntimeOptions {
   int io_threads = 1;  // handlers run on these threads; one is enough for most uses
+  // What an I/O thread does when it runs out of work. adaptive (the default) keeps polling its
+  // sockets for a while (between min_spin and max_spin, learnt from whether polling caught the
+  // next message) before it sleeps: a peer that answers quickly is read without a wake-up,
+  // which costs more than the whole exchange (docs/ARCHITECTURE.md section 4a). block sleeps at
+  // once (no CPU spent idle); spin never sleeps (burns a core per I/O thread).
+  WaitStrategy idle_wait = WaitStrategy::adaptive;
+  std::chrono::microseconds min_spin{20};
+  std::chrono::microseconds max_spin{200};
 };
 
 class Runtime {
@@ -43,6 +54,8 @@ class Runtime {
   observe::Registry& metrics() { return *metrics_; }
 
  private:
+  void run_io_thread();  // io_.run(), spinning before it sleeps as options_.idle_wait says
+
   RuntimeOptions options_;
   std::unique_ptr<observe::Registry> metrics_;  // outlives the I/O threads (declared before)
   asio::io_context io_;

@@ -12,6 +12,8 @@
 
 #include "api/executor_target.hpp"
 #include "observe/metrics.hpp"
+#include "platform/adaptive_spin.hpp"
+#include "platform/cpu_relax.hpp"
 #include "platform/posix/process.hpp"
 
 namespace plexus {
@@ -49,7 +51,7 @@ Runtime::Runtime(RuntimeOptions options)
       .with();
   const int n = std::max(1, options.io_threads);
   for (int i = 0; i < n; ++i) {
-    threads_.emplace_back([this] { io_.run(); });
+    threads_.emplace_back([this] { run_io_thread(); });
     thread_ids_.push_back(threads_.back().get_id());
   }
 }
@@ -58,6 +60,34 @@ Runtime::~Runtime() {
   work_.reset();
   io_.stop();
   for (auto& t : threads_) t.join();
+}
+
+// Spinning is io_.poll() in a loop: each look runs the reactor without blocking (epoll_wait with
+// a zero timeout) and every handler that is ready, so sockets, timers and work posted from
+// other threads are all served while the thread spins. A peer's message that arrives then
+// finds no sleeper to wake: on this project's VMs a wake-up costs ~40 µs, a look ~1 µs.
+void Runtime::run_io_thread() {
+  if (options_.idle_wait == WaitStrategy::block) {
+    io_.run();
+    return;
+  }
+  using Clock = platform::AdaptiveSpin::Clock;
+  platform::AdaptiveSpin spin(options_.idle_wait, options_.min_spin, options_.max_spin);
+  spin.woke(Clock::now());
+  for (;;) {
+    if (io_.poll() > 0) {
+      spin.found_work(Clock::now());
+      continue;
+    }
+    if (io_.stopped()) return;
+    if (spin.may_spin(Clock::now())) {
+      platform::cpu_relax();
+      continue;
+    }
+    spin.sleeping();
+    if (io_.run_one() == 0) return;  // stopped while asleep
+    spin.woke(Clock::now());
+  }
 }
 
 asio::any_io_executor Runtime::serial_executor() {

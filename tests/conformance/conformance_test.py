@@ -942,6 +942,26 @@ class TcpLimits(LimitsMixin, unittest.TestCase):
     TRANSPORT = "tcp"
 
 
+class IdleWaitMixin(ServerFixture):
+    """`serve --idle-wait`: the answers do not depend on what the idle I/O thread does."""
+    TRANSPORT = "unix"
+
+    def test_round_trips_timers_and_pings(self):
+        c = self.client()
+        for i in range(100):
+            self.assertEqual(c.call("echo", str(i).encode(), timeout=5), str(i).encode())
+        self.assertEqual(c.call("sleep", b'{"ms":20}', timeout=5), b'{"slept_ms":20}')
+        c.ping(3)
+
+
+class SpinningServer(IdleWaitMixin, unittest.TestCase):
+    SERVER_ARGS = ("--idle-wait", "spin")
+
+
+class BlockingServer(IdleWaitMixin, unittest.TestCase):
+    SERVER_ARGS = ("--idle-wait", "block")
+
+
 class EncodingSelfTest(unittest.TestCase):
     """The client's encoder reproduces the client → server dumps of section 10."""
 

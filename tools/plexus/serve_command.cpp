@@ -23,6 +23,7 @@ struct ServeArgs {
   std::string http = "127.0.0.1:9464";  // metrics, health and the status page
   bool no_http = false;
   bool shm = false;  // accept the shared-memory upgrade on every Unix listener
+  std::string idle_wait = "adaptive";
 };
 
 // How to run this very binary from the current directory, so the printed examples work when
@@ -46,7 +47,9 @@ int serve(const ServeArgs& a) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  Runtime runtime;
+  RuntimeOptions runtime_options;
+  runtime_options.idle_wait = *parse_wait_strategy(a.idle_wait);  // checked by the option
+  Runtime runtime(runtime_options);
   ServerOptions options;
   for (const auto& l : a.listen) options.listen.push_back(resolve_address(l));
   if (a.shm) {
@@ -133,6 +136,11 @@ Run add_serve(CLI::App& app) {
                   "at / (port 0: any free port)")
       ->capture_default_str();
   cmd->add_flag("--no-http", args->no_http, "Serve no HTTP endpoint");
+  cmd->add_option("--idle-wait", args->idle_wait,
+                  "What the I/O thread does when idle: adaptive polls for a learnt while before "
+                  "it sleeps, block sleeps at once (no idle CPU), spin never sleeps (a busy core)")
+      ->check(CLI::IsMember({"spin", "adaptive", "block"}))
+      ->capture_default_str();
   cmd->add_flag("--shm", args->shm,
                 "Accept shared-memory upgrades on the Unix listeners (clients ask with "
                 "unix:///path?shm=1); same as adding ?shm=1 to each Unix address");

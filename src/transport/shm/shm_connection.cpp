@@ -23,9 +23,7 @@ ShmConnection::ShmConnection(ShmParts parts, ShmOptions shm, ConnectionOptions o
       shm_(shm),
       options_(options),
       label_(std::move(label)),
-      spin_budget_(std::chrono::duration_cast<std::chrono::nanoseconds>(
-          shm.wait == WaitStrategy::adaptive ? (shm.min_spin + shm.max_spin) / 2
-                                             : std::chrono::microseconds{0})) {
+      spin_(shm.wait, shm.min_spin, shm.max_spin) {
   stats_.shm_mapped_bytes += parts.segment_bytes;
 }
 
@@ -39,7 +37,7 @@ void ShmConnection::start(std::shared_ptr<ConnectionDelegate> delegate) {
   std::error_code ignored;
   control_.non_blocking(true, ignored);
   watch_control();
-  last_progress_ = Clock::now();
+  spin_.woke(Clock::now());
   schedule_poll();
 }
 
@@ -365,34 +363,22 @@ void ShmConnection::poll() {
   bool progress = pump();
   if (closed_) return;
   auto now = Clock::now();
-  if (!progress && may_spin(now)) {
+  if (!progress && spin_.may_spin(now)) {
     progress = spin_inline();
     if (closed_) return;
     now = Clock::now();
   }
   if (progress) {
-    if (shm_.wait == WaitStrategy::adaptive &&
-        now - last_progress_ > std::chrono::microseconds{1}) {
-      // A message arrived while spinning: spinning paid off, allow longer.
-      spin_budget_ = std::min<std::chrono::nanoseconds>(spin_budget_ * 2, shm_.max_spin);
-    }
-    last_progress_ = now;
+    spin_.found_work(now);
     schedule_poll();
     return;
   }
-  if (may_spin(now)) {
+  if (spin_.may_spin(now)) {
     schedule_poll();
     return;
   }
-  if (shm_.wait == WaitStrategy::adaptive) {
-    spin_budget_ = std::max<std::chrono::nanoseconds>(spin_budget_ / 2, shm_.min_spin);
-  }
+  spin_.sleeping();
   sleep();
-}
-
-bool ShmConnection::may_spin(Clock::time_point now) const {
-  return shm_.wait == WaitStrategy::spin ||
-         (shm_.wait == WaitStrategy::adaptive && now - last_progress_ < spin_budget_);
 }
 
 // Spinning here rather than by re-posting poll(): every trip through Asio's scheduler also runs
@@ -428,7 +414,7 @@ void ShmConnection::sleep() {
   if (ready) {
     in_.set_sleeping(false);
     out_.set_waiting(false);
-    last_progress_ = Clock::now();
+    spin_.woke(Clock::now());
     schedule_poll();
     return;
   }
@@ -453,7 +439,7 @@ void ShmConnection::on_doorbell(const std::error_code& ec) {
   platform::eventfd_drain(doorbell_in_.native_handle());
   in_.set_sleeping(false);
   out_.set_waiting(false);
-  last_progress_ = Clock::now();
+  spin_.woke(Clock::now());
   poll();
 }
 

@@ -18,6 +18,7 @@
 #include <asio/local/stream_protocol.hpp>
 #include <asio/posix/stream_descriptor.hpp>
 
+#include "platform/adaptive_spin.hpp"
 #include "platform/posix/shm.hpp"
 #include "transport/connection.hpp"
 #include "transport/frame_reader.hpp"
@@ -99,8 +100,7 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
 
   void schedule_poll();
   void poll();
-  bool may_spin(Clock::time_point now) const;  // the wait strategy says spin (not sleep) now
-  bool spin_inline();                          // true when the ring moved within kInlineSpin
+  bool spin_inline();  // true when the ring moved within kInlineSpin
   void sleep();
   void kick();  // wakes the loop whether it spins or sleeps
   void on_doorbell(const std::error_code& ec);
@@ -143,8 +143,7 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
 
   bool poll_posted_ = false;
   bool sleeping_ = false;
-  Clock::time_point last_progress_{};
-  std::chrono::nanoseconds spin_budget_;
+  platform::AdaptiveSpin spin_;  // shm_.wait's bookkeeping: spin on the rings or sleep
 
   bool closing_ = false;
   bool closed_ = false;

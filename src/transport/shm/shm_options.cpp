@@ -6,18 +6,6 @@
 
 namespace plexus::transport::shm {
 
-std::string to_string(WaitStrategy wait) {
-  switch (wait) {
-    case WaitStrategy::spin:
-      return "spin";
-    case WaitStrategy::adaptive:
-      return "adaptive";
-    case WaitStrategy::block:
-      return "block";
-  }
-  return "?";
-}
-
 Result<std::optional<ShmOptions>> shm_options(const Address& address) {
   bool enabled = false;
   ShmOptions o;
@@ -29,16 +17,12 @@ Result<std::optional<ShmOptions>> shm_options(const Address& address) {
       }
       enabled = value == "1";
     } else if (key == "shm_wait") {
-      if (value == "spin") {
-        o.wait = WaitStrategy::spin;
-      } else if (value == "adaptive") {
-        o.wait = WaitStrategy::adaptive;
-      } else if (value == "block") {
-        o.wait = WaitStrategy::block;
-      } else {
+      const auto wait = parse_wait_strategy(value);
+      if (!wait) {
         return make_error(StatusCode::invalid_argument,
                           "shm_wait must be spin, adaptive or block, not \"" + value + "\"");
       }
+      o.wait = *wait;
     } else if (key == "shm_ring") {
       std::uint64_t bytes = 0;
       auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), bytes);

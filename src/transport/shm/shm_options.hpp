@@ -9,15 +9,15 @@
 #include <string>
 
 #include "plexus/status.hpp"
+#include "plexus/wait_strategy.hpp"
 #include "transport/address.hpp"
 
 namespace plexus::transport::shm {
 
-enum class WaitStrategy {
-  spin,      // never sleeps: lowest latency, keeps the connection's I/O thread busy
-  adaptive,  // spins for an adaptive time after the last message, then sleeps on the eventfd
-  block,     // sleeps on the eventfd as soon as the ring is empty
-};
+// spin never sleeps (keeps the connection's I/O thread busy); adaptive spins on the ring for an
+// adaptive time after the last message, then sleeps on the eventfd; block sleeps on the eventfd
+// as soon as the ring is empty.
+using WaitStrategy = plexus::WaitStrategy;
 
 struct ShmOptions {
   WaitStrategy wait = WaitStrategy::adaptive;
@@ -33,7 +33,5 @@ struct ShmOptions {
 // nullopt when the address does not ask for shared memory (no shm=1); invalid_argument for a
 // bad value or for shm on an address that is not a Unix socket.
 Result<std::optional<ShmOptions>> shm_options(const Address& address);
-
-std::string to_string(WaitStrategy wait);
 
 }  // namespace plexus::transport::shm
