@@ -36,11 +36,12 @@ build-fuzz: deps
 	  -DPLEXUS_FUZZ_ONLY=ON -DPLEXUS_FUZZ_SECONDS=$(FUZZ_SECONDS) $(OPT_FLAGS) >/dev/null
 	@cmake --build $(FUZZ) -j $(JOBS)
 
-# ThreadSanitizer, for the shared-memory transport only: the binaries whose tests run over shm
-# (the ring, the shm suite, and the core/pattern suites, which run once per transport), not a
-# third build of everything. test-tsan runs only their shm cases (ctest names end in /shm).
+# ThreadSanitizer, for the shared-memory transport and the I/O threads' idle wait only: the
+# binaries whose tests run over shm (the ring, the shm suite, and the core/pattern suites, which
+# run once per transport) and runtime_test, not a third build of everything. test-tsan runs only
+# their shm cases (ctest names end in /shm) and the IdleWait ones.
 TSAN_TESTS := shm_ring_test shm_test call_test deadline_cancel_test limits_test liveness_test \
-              pubsub_test stream_test batching_test lane_test
+              pubsub_test stream_test batching_test lane_test runtime_test
 build-tsan: deps
 	@cmake -S . -B $(TSAN) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLEXUS_WERROR=ON $(OPT_FLAGS) \
 	  -DPLEXUS_SANITIZE=thread -DPLEXUS_BENCH=OFF >/dev/null
@@ -59,7 +60,7 @@ test-asan: build-asan
 
 test-tsan: build-tsan
 	@cd $(TSAN) && TSAN_OPTIONS=halt_on_error=1 \
-	  ctest --output-on-failure -j $(JOBS) --timeout 600 -R 'Shm|/shm( |$$)'
+	  ctest --output-on-failure -j $(JOBS) --timeout 600 -R 'Shm|/shm( |$$)|IdleWait'
 
 test-fuzz: build-fuzz
 	@cd $(FUZZ) && ctest --output-on-failure --timeout 300

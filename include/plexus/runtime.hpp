@@ -25,7 +25,7 @@ struct RuntimeOptions {
   // What an I/O thread does when it runs out of work. adaptive (the default) keeps polling its
   // sockets for a while (between min_spin and max_spin, learnt from whether polling caught the
   // next message) before it sleeps: a peer that answers quickly is read without a wake-up,
-  // which costs more than the whole exchange (docs/ARCHITECTURE.md section 4a). block sleeps at
+  // which costs more than the whole exchange (docs/ARCHITECTURE.md section 6). block sleeps at
   // once (no CPU spent idle); spin never sleeps (burns a core per I/O thread).
   WaitStrategy idle_wait = WaitStrategy::adaptive;
   std::chrono::microseconds min_spin{20};
