@@ -26,7 +26,8 @@ struct RuntimeOptions {
   // sockets for a while (between min_spin and max_spin, learnt from whether polling caught the
   // next message) before it sleeps: a peer that answers quickly is read without a wake-up,
   // which costs more than the whole exchange (docs/ARCHITECTURE.md section 6). block sleeps at
-  // once (no CPU spent idle); spin never sleeps (burns a core per I/O thread).
+  // once (no CPU spent idle); spin never sleeps (burns a core per I/O thread). Under adaptive, a
+  // steady stream with less than max_spin between messages keeps the thread polling (a busy core).
   WaitStrategy idle_wait = WaitStrategy::adaptive;
   std::chrono::microseconds min_spin{20};
   std::chrono::microseconds max_spin{200};

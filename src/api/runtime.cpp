@@ -65,7 +65,7 @@ Runtime::~Runtime() {
 // Spinning is io_.poll() in a loop: each look runs the reactor without blocking (epoll_wait with
 // a zero timeout) and every handler that is ready, so sockets, timers and work posted from
 // other threads are all served while the thread spins. A peer's message that arrives then
-// finds no sleeper to wake: on this project's VMs a wake-up costs ~40 µs, a look ~1 µs.
+// finds no sleeper to wake: on this project's VMs a wake-up costs tens of µs, a look ~1 µs.
 void Runtime::run_io_thread() {
   if (options_.idle_wait == WaitStrategy::block) {
     io_.run();
