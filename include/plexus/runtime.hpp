@@ -28,6 +28,8 @@ struct RuntimeOptions {
   // which costs more than the whole exchange (docs/ARCHITECTURE.md section 6). block sleeps at
   // once (no CPU spent idle); spin never sleeps (burns a core per I/O thread). Under adaptive, a
   // steady stream with less than max_spin between messages keeps the thread polling (a busy core).
+  // adaptive applies to a runtime with one I/O thread; several sleep at once (block), since one
+  // asleep in the reactor would keep the others' polls from seeing any socket.
   WaitStrategy idle_wait = WaitStrategy::adaptive;
   std::chrono::microseconds min_spin{20};
   std::chrono::microseconds max_spin{200};

@@ -66,8 +66,16 @@ Runtime::~Runtime() {
 // a zero timeout) and every handler that is ready, so sockets, timers and work posted from
 // other threads are all served while the thread spins. A peer's message that arrives then
 // finds no sleeper to wake: on this project's VMs a wake-up costs tens of µs, a look ~1 µs.
+//
+// adaptive needs the thread to be alone: with several I/O threads, one of them asleep in
+// run_one() may hold Asio's reactor (blocked in epoll_wait), and then another's poll() cannot
+// see the sockets at all; it would burn its budget while the next message still wakes the
+// sleeper. So several threads sleep at once under adaptive. (spin is safe: no thread ever
+// sleeps, so the reactor is always free for whichever polls next.)
 void Runtime::run_io_thread() {
-  if (options_.idle_wait == WaitStrategy::block) {
+  const bool alone = std::max(1, options_.io_threads) == 1;
+  if (options_.idle_wait == WaitStrategy::block ||
+      (options_.idle_wait == WaitStrategy::adaptive && !alone)) {
     io_.run();
     return;
   }

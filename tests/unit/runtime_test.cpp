@@ -46,8 +46,9 @@ TEST(RuntimeTest, OtherRuntimesThreadIsNotOurs) {
   EXPECT_FALSE(seen_on(other.serial_executor(), one.serial_executor()));
 }
 
-plexus::RuntimeOptions idle_wait_options(plexus::WaitStrategy wait) {
+plexus::RuntimeOptions idle_wait_options(plexus::WaitStrategy wait, int io_threads = 1) {
   plexus::RuntimeOptions options;
+  options.io_threads = io_threads;
   options.idle_wait = wait;
   return options;
 }
@@ -55,20 +56,23 @@ plexus::RuntimeOptions idle_wait_options(plexus::WaitStrategy wait) {
 class IdleWaitTest : public ::testing::TestWithParam<plexus::WaitStrategy> {};
 
 TEST_P(IdleWaitTest, RunsWorkPostedFromOtherThreadsAndTimersThenStops) {
-  plexus::Runtime runtime(idle_wait_options(GetParam()));
-  for (int i = 0; i < 100; ++i) {  // each one finds the thread spinning or asleep
-    std::promise<void> ran;
-    asio::post(runtime.executor(), [&] { ran.set_value(); });
-    ASSERT_EQ(ran.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  for (const int io_threads : {1, 2}) {  // two: all spin (spin) or all sleep at once (adaptive)
+    SCOPED_TRACE(io_threads);
+    plexus::Runtime runtime(idle_wait_options(GetParam(), io_threads));
+    for (int i = 0; i < 100; ++i) {  // each one finds the threads spinning or asleep
+      std::promise<void> ran;
+      asio::post(runtime.executor(), [&] { ran.set_value(); });
+      ASSERT_EQ(ran.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    }
+    asio::steady_timer timer(runtime.io(), std::chrono::milliseconds(2));
+    std::promise<std::error_code> fired;
+    timer.async_wait([&](std::error_code ec) { fired.set_value(ec); });
+    auto result = fired.get_future();
+    ASSERT_EQ(result.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    EXPECT_FALSE(result.get());
+    // ~Runtime stops and joins the threads, which must leave their spin: a hang here fails the
+    // test by its CTest timeout.
   }
-  asio::steady_timer timer(runtime.io(), std::chrono::milliseconds(2));
-  std::promise<std::error_code> fired;
-  timer.async_wait([&](std::error_code ec) { fired.set_value(ec); });
-  auto result = fired.get_future();
-  ASSERT_EQ(result.wait_for(std::chrono::seconds(10)), std::future_status::ready);
-  EXPECT_FALSE(result.get());
-  // ~Runtime stops and joins the thread, which must leave its spin: a hang here fails the test
-  // by its CTest timeout.
 }
 
 // CPU time the runtime's (only) I/O thread has used so far.
