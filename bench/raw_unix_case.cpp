@@ -4,7 +4,9 @@
 // "raw-unix-busypoll": the same, but both sides poll the socket (non-blocking
 // recv in a loop) instead of sleeping in recv: the limit for a library that
 // polls before it sleeps (plexus's default RuntimeOptions::idle_wait). Neither
-// side ever pays a wake-up, so its round trip is the socket's own cost.
+// side ever pays a wake-up, so its round trip is the socket's own cost. (Its
+// pipelined phase polls only on the server side; the client waits in poll(2)
+// when it can neither send nor receive, as raw-unix does.)
 #include "rr_case.hpp"
 #include "rr_driver.hpp"
 #include "server_process.hpp"
