@@ -157,7 +157,7 @@ class Session final : public transport::ConnectionDelegate,
   CallId next_call_id() { return call_ids_->fetch_add(1, std::memory_order_relaxed); }
   const PeerIdentity& identity() const { return identity_; }  // complete once ready()
   const SessionCounters& counters() const { return counters_; }
-  asio::any_io_executor executor() const { return executor_; }
+  const asio::any_io_executor& executor() const { return executor_; }
   const transport::Connection& connection() const { return *connection_; }
 
   // ConnectionDelegate (on the strand).
