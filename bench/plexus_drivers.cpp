@@ -115,4 +115,79 @@ void Pipeliner::on_reply(plexus::Result<std::string> reply) {
   }
 }
 
+void LanePingPong::attach(plexus::Client& client, const std::string& ping,
+                          const std::string& pong) {
+  client.handle(pong, [this](plexus::CallContext&, std::string_view payload) {
+    on_pong(payload);
+    return plexus::Result<std::string>(std::string());
+  });
+  ping_ = unwrap(client.open_lane(ping), "open_lane " + ping);
+}
+
+std::vector<double> LanePingPong::round_trips(plexus::Runtime& runtime, const RrParams& params,
+                                              const std::string& payload) {
+  phase_ = Phase::round_trips;
+  payload_ = &payload;
+  warmup_ = params.warmup_count;
+  total_ = params.warmup_count + params.rt_count;
+  sent_ = received_ = 0;
+  finished_ = false;
+  done_ = {};
+  samples_.clear();
+  samples_.reserve(params.rt_count);  // no allocation inside the timed loop
+  if (total_ == 0) return {};
+  auto done = done_.get_future();
+  asio::post(runtime.executor(), [this] { send_ping(); });
+  wait_for(done, "plexus lane round trips");
+  return std::move(samples_);
+}
+
+double LanePingPong::pipelined(plexus::Runtime& runtime, const std::string& payload,
+                               std::uint64_t count, std::uint32_t window) {
+  phase_ = Phase::pipelined;
+  payload_ = &payload;
+  total_ = count;
+  sent_ = received_ = 0;
+  finished_ = false;
+  done_ = {};
+  if (count == 0) return 0;
+  auto done = done_.get_future();
+  asio::post(runtime.executor(), [this, window] {
+    start_ = Clock::now();
+    const std::uint64_t first = std::min<std::uint64_t>(total_, std::max<std::uint32_t>(window, 1));
+    for (std::uint64_t i = 0; i < first && !finished_; ++i) send_ping();
+  });
+  wait_for(done, "pipelined plexus lane messages");
+  return seconds_;
+}
+
+void LanePingPong::send_ping() {
+  ++sent_;
+  if (phase_ == Phase::round_trips) start_ = Clock::now();
+  if (auto sent = ping_.send(*payload_); !sent) fail("lane send: " + sent.error().to_string());
+}
+
+void LanePingPong::on_pong(std::string_view payload) {
+  const auto stop = Clock::now();
+  if (finished_) return;
+  if (payload.size() != payload_->size()) return fail("bad pong size");
+  ++received_;
+  if (phase_ == Phase::round_trips && received_ > warmup_) {
+    samples_.push_back(std::chrono::duration<double, std::micro>(stop - start_).count());
+  }
+  if (received_ == total_) {
+    finished_ = true;
+    seconds_ = std::chrono::duration<double>(stop - start_).count();
+    done_.set_value();
+    return;
+  }
+  if (sent_ < total_) send_ping();
+}
+
+void LanePingPong::fail(const std::string& why) {
+  if (finished_) return;
+  finished_ = true;
+  done_.set_exception(std::make_exception_ptr(std::runtime_error(why)));
+}
+
 }  // namespace plexus_bench

@@ -79,4 +79,39 @@ class Pipeliner {
   std::promise<double> done_;
 };
 
+// Lane ping-pong: each message goes on a lane to the server's `ping` method, whose handler sends
+// it back on a lane to this client's `pong` method (registered here). One LANE_DATA frame each
+// way and no answer frame: the message round trip that the iceoryx row (publisher and
+// subscriber on two topics) and raw-shm-busypoll measure, where RoundTripper measures a call.
+// Attach before the first run; the client must be closed before this driver goes.
+class LanePingPong {
+ public:
+  void attach(plexus::Client& client, const std::string& ping, const std::string& pong);
+  // Sequential round trips, as RoundTripper::run with one method: samples in µs.
+  std::vector<double> round_trips(plexus::Runtime& runtime, const RrParams& params,
+                                  const std::string& payload);
+  // `window` messages in flight, each pong sending the next ping; seconds for `count`.
+  double pipelined(plexus::Runtime& runtime, const std::string& payload, std::uint64_t count,
+                   std::uint32_t window);
+
+ private:
+  void on_pong(std::string_view payload);
+  void send_ping();
+  void fail(const std::string& why);
+
+  enum class Phase { round_trips, pipelined };
+  Phase phase_ = Phase::round_trips;
+  plexus::Lane ping_;
+  const std::string* payload_ = nullptr;
+  std::uint64_t total_ = 0;  // round trips: warm-up + timed; pipelined: messages
+  std::uint64_t warmup_ = 0;
+  std::uint64_t sent_ = 0;
+  std::uint64_t received_ = 0;
+  bool finished_ = false;
+  std::chrono::steady_clock::time_point start_;  // of the round trip, or of the pipelined run
+  double seconds_ = 0;                           // the pipelined run's, once finished
+  std::vector<double> samples_;
+  std::promise<void> done_;
+};
+
 }  // namespace plexus_bench

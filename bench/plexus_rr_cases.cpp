@@ -15,6 +15,13 @@
 //   plexus-unix-blocking  Unix socket; blocking client.call() from the benchmark thread, so
 //                         every call pays the hand-off to the I/O thread and back. It cannot
 //                         pipeline from one thread: sequential calls/s, shown as (seq)
+//   plexus-unix-lane      a message round trip instead of a call: the client sends on a lane to
+//                         the server's "ping", whose handler sends it back on a lane to the
+//                         client's "pong" (LanePingPong, plexus_drivers.hpp). No answer frame,
+//                         no call table: one LANE_DATA frame each way
+//   plexus-shm-spin, plexus-shm-adaptive, plexus-shm-lane-spin, plexus-shm-lane-adaptive
+//                         the same over shared memory (?shm=1), with that wait strategy on the
+//                         rings (plexus_bench_shm shows them beside their own limits)
 // The client closes the run with a "bye" call, after which the server shuts down by itself.
 #include "plexus_drivers.hpp"
 #include "rr_case.hpp"
@@ -43,6 +50,8 @@ namespace {
 constexpr int kJoinTimeoutMs = 5000;
 constexpr const char* kEcho = "echo";
 constexpr const char* kBye = "bye";
+constexpr const char* kPing = "ping";  // the lane rows: the server sends each one back ...
+constexpr const char* kPong = "pong";  // ... on a lane to this method of the client
 
 // All client-side state below is touched from exactly one I/O thread: that is what lets the
 // pipelined driver keep its counters without locks.
@@ -105,6 +114,7 @@ void serve(const std::string& listen_address, AddressPipe& address_pipe,
   plexus::Runtime runtime(runtime_options);
   std::promise<void> bye;  // outlives the server, whose handler sets it
   auto bye_said = bye.get_future();
+  std::optional<plexus::Lane> pong;  // outlives the server too; opened by the first ping
   plexus::ServerOptions options;
   options.listen = {listen_address};
   options.name = "plexus-bench-server";
@@ -112,6 +122,13 @@ void serve(const std::string& listen_address, AddressPipe& address_pipe,
   auto server = unwrap(plexus::Server::create(runtime, std::move(options)), "Server::create");
   server->handle(kEcho, [](plexus::CallContext&, std::string_view payload) {
     return plexus::Result<std::string>(std::string(payload));
+  });
+  server->handle(kPing, [&pong](plexus::CallContext& ctx, std::string_view payload) {
+    if (!pong) pong = unwrap(ctx.peer().open_lane(kPong), "open_lane pong");
+    // A lost pong fails the row: the client's driver stops waiting after kStallTimeout.
+    if (auto sent = pong->send(payload); !sent)
+      return plexus::Result<std::string>(tl::unexpected(sent.error()));
+    return plexus::Result<std::string>(std::string());
   });
   server->handle(kBye, [&bye, said = false](plexus::CallContext&, std::string_view) mutable {
     if (!std::exchange(said, true)) bye.set_value();
@@ -136,7 +153,7 @@ std::unique_ptr<plexus::Client> connect_client(plexus::Runtime& runtime,
   return unwrap(plexus::Client::connect(runtime, std::move(options)), "connect " + address);
 }
 
-enum class CallStyle { on_io_thread, blocking };
+enum class CallStyle { on_io_thread, blocking, lane };
 
 RrResult run_plexus(const RrParams& params, const std::string& listen_address,
                     const std::string& socket_file,  // empty: none to clean up
@@ -161,6 +178,7 @@ RrResult run_plexus(const RrParams& params, const std::string& listen_address,
     // joins its thread before they go.
     Pipeliner pipeliner;
     RoundTripper round_tripper;
+    LanePingPong lanes;
     plexus::RuntimeOptions runtime_options{kIoThreads};
     runtime_options.idle_wait = idle_wait;
     plexus::Runtime runtime(runtime_options);
@@ -170,6 +188,13 @@ RrResult run_plexus(const RrParams& params, const std::string& listen_address,
       result.rt_us = std::move(round_tripper.run(runtime, *client, params, {kEcho}, payload)[0]);
       result.pipelined_seconds =
           pipeliner.run(runtime, *client, kEcho, payload, params.pipelined_count, params.window);
+      result.pipelined_calls = params.pipelined_count;
+      result.pipeline_mode = PipelineMode::windowed;
+    } else if (style == CallStyle::lane) {
+      lanes.attach(*client, kPing, kPong);
+      result.rt_us = lanes.round_trips(runtime, params, payload);
+      result.pipelined_seconds =
+          lanes.pipelined(runtime, payload, params.pipelined_count, params.window);
       result.pipelined_calls = params.pipelined_count;
       result.pipeline_mode = PipelineMode::windowed;
     } else {
@@ -219,15 +244,25 @@ const RrRegistrar unix_blocking_case{RrCase{"plexus-unix-blocking", [](const RrP
 
 // Shared memory negotiated over a Unix socket (?shm=1); the server reports its address with the
 // options, so the client spins or adapts exactly like the server.
-RrResult run_shm(const RrParams& p, const char* wait) {
-  const std::string path = p.scratch_dir + "/plexus-shm-" + wait + ".sock";
-  return run_plexus(p, "unix://" + path + "?shm=1&shm_wait=" + wait, path, CallStyle::on_io_thread);
+RrResult run_shm(const RrParams& p, const char* wait, CallStyle style = CallStyle::on_io_thread) {
+  const std::string path =
+      p.scratch_dir + "/plexus-shm-" + wait + (style == CallStyle::lane ? "-lane" : "") + ".sock";
+  return run_plexus(p, "unix://" + path + "?shm=1&shm_wait=" + wait, path, style);
 }
 
 const RrRegistrar shm_spin_case{
     RrCase{"plexus-shm-spin", [](const RrParams& p) { return run_shm(p, "spin"); }}};
 const RrRegistrar shm_adaptive_case{
     RrCase{"plexus-shm-adaptive", [](const RrParams& p) { return run_shm(p, "adaptive"); }}};
+const RrRegistrar shm_lane_spin_case{RrCase{
+    "plexus-shm-lane-spin", [](const RrParams& p) { return run_shm(p, "spin", CallStyle::lane); }}};
+const RrRegistrar shm_lane_adaptive_case{RrCase{"plexus-shm-lane-adaptive", [](const RrParams& p) {
+                                                  return run_shm(p, "adaptive", CallStyle::lane);
+                                                }}};
+const RrRegistrar unix_lane_case{RrCase{"plexus-unix-lane", [](const RrParams& p) {
+                                          return run_unix(p, "plexus-unix-lane.sock",
+                                                          CallStyle::lane);
+                                        }}};
 
 const RrRegistrar tcp_case{RrCase{"plexus-tcp", [](const RrParams& p) {
                                     return run_plexus(p, "tcp://127.0.0.1:0", {},

@@ -5,6 +5,13 @@
 //     plexus-unix         plexus over a Unix socket
 //     plexus-shm-spin     plexus over shared memory, both sides spinning
 //     plexus-shm-adaptive plexus over shared memory, adaptive spin then eventfd sleep (default)
+//     plexus-shm-lane-*   a message round trip instead of a call: a lane to the server's "ping",
+//                         which sends it back on a lane to the client's "pong" (LanePingPong);
+//                         what iceoryx (publisher/subscriber on two topics) and the raw rows do.
+//                         Both handlers read the payload where it lies in the ring, so at 1 MiB
+//                         a lane round trip copies it twice (into each ring), raw-shm-busypoll
+//                         three times (in, echo, out) and a call more often (the echo handler's
+//                         answer and the client's reply are strings of their own)
 //   One-way 64 B messages per second (this file):
 //     raw-shm-ring        a fixed-slot SPSC ring in a shared mapping, consumer spinning
 //     raw-unix            one send() per message into a Unix socket, reader draining
@@ -49,8 +56,14 @@ struct Options {
   std::string one_way_case;   // run only this one-way row (empty: all)
 };
 
-const std::vector<std::string> kCases = {"raw-unix",        "raw-shm-busypoll",    "plexus-unix",
-                                         "plexus-shm-spin", "plexus-shm-adaptive", "iceoryx"};
+const std::vector<std::string> kCases = {"raw-unix",
+                                         "raw-shm-busypoll",
+                                         "plexus-unix",
+                                         "plexus-shm-spin",
+                                         "plexus-shm-adaptive",
+                                         "plexus-shm-lane-spin",
+                                         "plexus-shm-lane-adaptive",
+                                         "iceoryx"};
 
 // iceoryx's default memory pools stop below 1 MiB: that row is measured at 64 B only.
 bool measured(const std::string& name, std::size_t payload) {
@@ -324,12 +337,12 @@ int run(const Options& opts) {
   for (const auto& r : rows) {
     if (!r.error.empty() || r.reps.empty()) continue;
     if (r.payload_size == 64 && raw_shm) {
-      std::cout << "  " << std::left << std::setw(22) << r.case_name << std::right << std::fixed
-                << std::setprecision(2) << r.p50_us << " us  " << r.p50_us / raw_shm->p50_us
-                << "x raw-shm\n";
+      std::cout << "  " << std::left << std::setw(26) << r.case_name << std::right << std::fixed
+                << std::setprecision(2) << std::setw(6) << r.p50_us << " us  "
+                << r.p50_us / raw_shm->p50_us << "x raw-shm\n";
     } else if (r.payload_size == (1u << 20)) {
-      std::cout << "  " << std::left << std::setw(22) << r.case_name << std::right << std::fixed
-                << std::setprecision(2) << 2.0 * (1 << 20) / (r.p50_us * 1e3)
+      std::cout << "  " << std::left << std::setw(26) << r.case_name << std::right << std::fixed
+                << std::setprecision(2) << std::setw(6) << 2.0 * (1 << 20) / (r.p50_us * 1e3)
                 << " GB/s at 1 MiB (p50 " << std::setprecision(1) << r.p50_us << " us)\n";
     }
   }
