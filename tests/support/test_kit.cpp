@@ -199,7 +199,8 @@ void ServerProcess::kill_now() {
 
 CommandResult run_cli(const std::string& args) {
   CommandResult r;
-  const std::string cmd = cli_binary() + " " + args + " 2>&1";
+  std::string cmd = cli_binary();
+  cmd.append(" ").append(args).append(" 2>&1");
   FILE* pipe = ::popen(cmd.c_str(), "r");
   if (!pipe) return r;
   char buf[4096];
