@@ -62,8 +62,9 @@ test-tsan: build-tsan
 	@cd $(TSAN) && TSAN_OPTIONS=halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 600 -R 'Shm|/shm( |$$)|IdleWait'
 
+# Each target fuzzes for FUZZ_SECONDS on a core of its own, $(JOBS) at a time.
 test-fuzz: build-fuzz
-	@cd $(FUZZ) && ctest --output-on-failure --timeout 300
+	@cd $(FUZZ) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
 # Release suite, then the same suite under ASan+UBSan, the shared-memory cases under TSan,
 # then the bounded fuzz runs.
