@@ -22,6 +22,10 @@
 //   plexus-shm-spin, plexus-shm-adaptive, plexus-shm-lane-spin, plexus-shm-lane-adaptive
 //                         the same over shared memory (?shm=1), with that wait strategy on the
 //                         rings (plexus_bench_shm shows them beside their own limits)
+//   plexus-direct-spin, plexus-direct-adaptive
+//                         a direct channel (plexus/direct.hpp) opened over the Unix socket: the
+//                         benchmark thread sends and receives on the rings itself; a thread of
+//                         the server's sends each message back. Both sides wait that way
 // The client closes the run with a "bye" call, after which the server shuts down by itself.
 #include "plexus_drivers.hpp"
 #include "rr_case.hpp"
@@ -41,6 +45,7 @@
 #include <plexus/plexus.hpp>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -50,8 +55,11 @@ namespace {
 constexpr int kJoinTimeoutMs = 5000;
 constexpr const char* kEcho = "echo";
 constexpr const char* kBye = "bye";
-constexpr const char* kPing = "ping";  // the lane rows: the server sends each one back ...
-constexpr const char* kPong = "pong";  // ... on a lane to this method of the client
+constexpr const char* kPing = "ping";           // the lane rows: the server sends each one back ...
+constexpr const char* kPong = "pong";           // ... on a lane to this method of the client
+constexpr const char* kDirect = "echo.direct";  // the direct rows' channel
+// Holds a 1 MiB message with room for two more behind it, like the shm transport's default.
+constexpr std::uint64_t kDirectRingBytes = 4u << 20;
 
 // All client-side state below is touched from exactly one I/O thread: that is what lets the
 // pipelined driver keep its counters without locks.
@@ -107,8 +115,20 @@ class AddressPipe {
 };
 
 // The server child: its own Runtime and Server, created after fork().
+// The direct rows' server side: one thread per channel, sending every message back until the
+// channel ends (the client closes it before it says bye).
+void echo_direct(plexus::DirectChannel channel) {
+  for (;;) {
+    auto message = channel.receive();
+    if (!message || !channel.send(*message)) break;
+  }
+  channel.close();
+}
+
 void serve(const std::string& listen_address, AddressPipe& address_pipe,
-           const std::function<void()>& ready, bool metrics, plexus::WaitStrategy idle_wait) {
+           const std::function<void()>& ready, bool metrics, plexus::WaitStrategy idle_wait,
+           plexus::WaitStrategy direct_wait) {
+  std::vector<std::thread> direct_echoes;  // joined after the server has shut down
   plexus::RuntimeOptions runtime_options{kIoThreads};
   runtime_options.idle_wait = idle_wait;
   plexus::Runtime runtime(runtime_options);
@@ -134,6 +154,14 @@ void serve(const std::string& listen_address, AddressPipe& address_pipe,
     if (!std::exchange(said, true)) bye.set_value();
     return plexus::Result<std::string>(std::string());
   });
+  plexus::DirectOptions direct_options;
+  direct_options.wait = direct_wait;
+  plexus::handle_direct(
+      *server, kDirect,
+      [&direct_echoes](plexus::CallContext&, plexus::DirectChannel channel) {
+        direct_echoes.emplace_back(echo_direct, std::move(channel));
+      },
+      direct_options);
   check(server->start(), "Server::start");
   address_pipe.send(server->addresses().at(0));
   ready();
@@ -141,6 +169,7 @@ void serve(const std::string& listen_address, AddressPipe& address_pipe,
   // (ServerProcess: join timeout, PDEATHSIG).
   bye_said.wait();
   server->shutdown(plexus::Millis{1000});
+  for (auto& t : direct_echoes) t.join();
 }
 
 std::unique_ptr<plexus::Client> connect_client(plexus::Runtime& runtime,
@@ -153,12 +182,40 @@ std::unique_ptr<plexus::Client> connect_client(plexus::Runtime& runtime,
   return unwrap(plexus::Client::connect(runtime, std::move(options)), "connect " + address);
 }
 
-enum class CallStyle { on_io_thread, blocking, lane };
+enum class CallStyle { on_io_thread, blocking, lane, direct };
+
+void check_reply(const plexus::Result<std::string_view>& reply, std::size_t payload_size) {
+  if (!reply) throw std::runtime_error("direct receive failed: " + reply.error().to_string());
+  if (reply->size() != payload_size) throw std::runtime_error("bad direct reply size");
+}
+
+// `window` messages in flight on a direct channel, from this one thread: it sends while the
+// window has room and the ring takes the message at once, else it takes a reply (never waiting
+// on a full ring while the server waits on ours). Returns the seconds `count` round trips took.
+double direct_pipelined(plexus::DirectChannel& channel, const std::string& payload,
+                        std::uint64_t count, std::uint32_t window) {
+  const auto start = std::chrono::steady_clock::now();
+  std::uint64_t sent = 0, received = 0;
+  while (received < count) {
+    if (sent < count && sent - received < window) {
+      auto ok = channel.send(payload, std::chrono::nanoseconds{0});
+      if (ok) {
+        ++sent;
+        continue;
+      }
+      if (ok.error().code != plexus::StatusCode::deadline_exceeded) check(ok, "direct send");
+    }
+    check_reply(channel.receive(kStallTimeout), payload.size());
+    ++received;
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 RrResult run_plexus(const RrParams& params, const std::string& listen_address,
                     const std::string& socket_file,  // empty: none to clean up
                     CallStyle style, bool metrics = true,
-                    plexus::WaitStrategy idle_wait = plexus::WaitStrategy::adaptive) {
+                    plexus::WaitStrategy idle_wait = plexus::WaitStrategy::adaptive,
+                    plexus::WaitStrategy direct_wait = plexus::WaitStrategy::adaptive) {
   // The library logs connects and shutdowns at info level; keep them out of the table unless
   // the user asked for them. Set before fork() so the server child inherits it.
   setenv("PLEXUS_LOG", "warn", /*overwrite=*/0);
@@ -166,7 +223,7 @@ RrResult run_plexus(const RrParams& params, const std::string& listen_address,
   if (!socket_file.empty()) file_guard.emplace(socket_file);
   AddressPipe address_pipe;
   ServerProcess server([&](const std::function<void()>& ready) {
-    serve(listen_address, address_pipe, ready, metrics, idle_wait);
+    serve(listen_address, address_pipe, ready, metrics, idle_wait, direct_wait);
   });
   const std::string address = address_pipe.receive();
 
@@ -197,6 +254,20 @@ RrResult run_plexus(const RrParams& params, const std::string& listen_address,
           lanes.pipelined(runtime, payload, params.pipelined_count, params.window);
       result.pipelined_calls = params.pipelined_count;
       result.pipeline_mode = PipelineMode::windowed;
+    } else if (style == CallStyle::direct) {
+      plexus::DirectOptions direct_options;
+      direct_options.ring_bytes = kDirectRingBytes;
+      direct_options.wait = direct_wait;
+      auto channel = unwrap(plexus::open_direct(*client, kDirect, direct_options), "open_direct");
+      result.rt_us = time_round_trips(params, [&] {
+        check(channel.send(payload), "direct send");
+        check_reply(channel.receive(kStallTimeout), params.payload_size);
+      });
+      result.pipelined_seconds =
+          direct_pipelined(channel, payload, params.pipelined_count, params.window);
+      result.pipelined_calls = params.pipelined_count;
+      result.pipeline_mode = PipelineMode::windowed;
+      channel.close();
     } else {
       const auto call = [&] { check_reply(client->call(kEcho, payload), params.payload_size); };
       result.rt_us = time_round_trips(params, call);
@@ -263,6 +334,20 @@ const RrRegistrar unix_lane_case{RrCase{"plexus-unix-lane", [](const RrParams& p
                                           return run_unix(p, "plexus-unix-lane.sock",
                                                           CallStyle::lane);
                                         }}};
+
+RrResult run_direct(const RrParams& p, plexus::WaitStrategy wait) {
+  const std::string path =
+      p.scratch_dir + "/plexus-direct-" + std::string(plexus::to_string(wait)) + ".sock";
+  return run_plexus(p, "unix://" + path, path, CallStyle::direct, true,
+                    plexus::WaitStrategy::adaptive, wait);
+}
+
+const RrRegistrar direct_spin_case{RrCase{"plexus-direct-spin", [](const RrParams& p) {
+                                            return run_direct(p, plexus::WaitStrategy::spin);
+                                          }}};
+const RrRegistrar direct_adaptive_case{
+    RrCase{"plexus-direct-adaptive",
+           [](const RrParams& p) { return run_direct(p, plexus::WaitStrategy::adaptive); }}};
 
 const RrRegistrar tcp_case{RrCase{"plexus-tcp", [](const RrParams& p) {
                                     return run_plexus(p, "tcp://127.0.0.1:0", {},

@@ -18,6 +18,8 @@
 //     plexus-shm-*        NOTIFY frames, 4096 per window, each window closed by one call;
 //                         -batched: gathered into BATCH frames of up to 50 (BatchOptions)
 //     plexus-*-lane       the same through a lane (plexus/lane.hpp): LANE_DATA frames
+//     plexus-direct-*     a direct channel (plexus/direct.hpp): records written by this thread,
+//                         read by a thread of the server's (one_way_direct)
 // Prints tables and writes JSON (build/bench-results/shm.json by default).
 #include "bench_report.hpp"
 #include "rr_case.hpp"
@@ -41,6 +43,7 @@
 #include <plexus/plexus.hpp>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace plexus_bench {
@@ -63,6 +66,8 @@ const std::vector<std::string> kCases = {"raw-unix",
                                          "plexus-shm-adaptive",
                                          "plexus-shm-lane-spin",
                                          "plexus-shm-lane-adaptive",
+                                         "plexus-direct-spin",
+                                         "plexus-direct-adaptive",
                                          "iceoryx"};
 
 // iceoryx's default memory pools stop below 1 MiB: that row is measured at 64 B only.
@@ -167,42 +172,59 @@ double one_way_raw_unix(std::uint64_t count) {
 // up to 50 per frame); or a lane (plexus/lane.hpp: the method bound once, then LANE_DATA).
 enum class OneWayApi { notify, batched, lane };
 
+// The one-way rows' server child: a runtime of one I/O thread and a server on `listen_address`
+// whose handlers `setup` registers, plus "bye"; sends its address up `wr`, signals ready, and
+// returns once the client said bye and the server has shut down.
+void serve_one_way(const std::string& listen_address, UniqueFd& wr,
+                   const std::function<void()>& ready,
+                   const std::function<void(plexus::Server&)>& setup) {
+  plexus::Runtime runtime(plexus::RuntimeOptions{1});
+  std::promise<void> bye;
+  auto said = bye.get_future();
+  plexus::ServerOptions o;
+  o.listen = {listen_address};
+  o.metrics = false;
+  auto server = plexus::Server::create(runtime, std::move(o));
+  if (!server) _exit(4);
+  setup(**server);
+  (*server)->handle("bye", [&, once = false](plexus::CallContext&, std::string_view) mutable {
+    if (!std::exchange(once, true)) bye.set_value();
+    return plexus::Result<std::string>(std::string());
+  });
+  if (!(*server)->start()) _exit(5);
+  const std::string line = (*server)->addresses().at(0) + "\n";
+  if (write(wr.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) _exit(6);
+  ready();
+  said.wait();
+  (*server)->shutdown(plexus::Millis{1000});
+}
+
+// The parent's side of serve_one_way's pipe: the server's address.
+std::string read_address(UniqueFd& rd, UniqueFd& wr) {
+  wr.reset();
+  std::string address;
+  for (char c; read(rd.get(), &c, 1) == 1 && c != '\n';) address += c;
+  return address;
+}
+
 double one_way_plexus(std::uint64_t count, const std::string& listen_address, OneWayApi api) {
   setenv("PLEXUS_LOG", "warn", 0);
   int fds[2];
   if (pipe(fds) != 0) throw_errno("pipe");
   UniqueFd rd(fds[0]), wr(fds[1]);
   ServerProcess server([&](const std::function<void()>& ready) {
-    plexus::Runtime runtime(plexus::RuntimeOptions{1});
     std::uint64_t received = 0;  // the server's one I/O thread is the only writer
-    std::promise<void> bye;
-    auto said = bye.get_future();
-    plexus::ServerOptions o;
-    o.listen = {listen_address};
-    o.metrics = false;
-    auto server = plexus::Server::create(runtime, std::move(o));
-    if (!server) _exit(4);
-    (*server)->handle("sink", [&](plexus::CallContext&, std::string_view) {
-      ++received;
-      return plexus::Result<std::string>(std::string());
+    serve_one_way(listen_address, wr, ready, [&](plexus::Server& s) {
+      s.handle("sink", [&](plexus::CallContext&, std::string_view) {
+        ++received;
+        return plexus::Result<std::string>(std::string());
+      });
+      s.handle("count", [&](plexus::CallContext&, std::string_view) {
+        return plexus::Result<std::string>(std::to_string(received));
+      });
     });
-    (*server)->handle("count", [&](plexus::CallContext&, std::string_view) {
-      return plexus::Result<std::string>(std::to_string(received));
-    });
-    (*server)->handle("bye", [&, once = false](plexus::CallContext&, std::string_view) mutable {
-      if (!std::exchange(once, true)) bye.set_value();
-      return plexus::Result<std::string>(std::string());
-    });
-    if (!(*server)->start()) _exit(5);
-    const std::string line = (*server)->addresses().at(0) + "\n";
-    if (write(wr.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) _exit(6);
-    ready();
-    said.wait();
-    (*server)->shutdown(plexus::Millis{1000});
   });
-  wr.reset();
-  std::string address;
-  for (char c; read(rd.get(), &c, 1) == 1 && c != '\n';) address += c;
+  const std::string address = read_address(rd, wr);
 
   double seconds = 0;
   {
@@ -257,6 +279,66 @@ double one_way_plexus(std::uint64_t count, const std::string& listen_address, On
   return static_cast<double>(count) / seconds;
 }
 
+// A direct channel (plexus/direct.hpp): this thread sends `count` 64 B messages (waiting for
+// room when the ring is full); a thread of the server's receives them and, at the last, sends
+// back how many it got. The server's I/O thread only serves the opening call.
+double one_way_direct(std::uint64_t count, const std::string& listen_address,
+                      plexus::WaitStrategy wait) {
+  setenv("PLEXUS_LOG", "warn", 0);
+  int fds[2];
+  if (pipe(fds) != 0) throw_errno("pipe");
+  UniqueFd rd(fds[0]), wr(fds[1]);
+  plexus::DirectOptions options;
+  options.wait = wait;
+  ServerProcess server([&](const std::function<void()>& ready) {
+    std::thread sink;  // joined after the server has shut down
+    serve_one_way(listen_address, wr, ready, [&](plexus::Server& s) {
+      plexus::handle_direct(
+          s, "sink.direct",
+          [&](plexus::CallContext&, plexus::DirectChannel ch) {
+            sink = std::thread([ch, count]() mutable {
+              std::uint64_t received = 0;
+              while (received < count && ch.receive()) ++received;
+              (void)ch.send(std::to_string(received));
+              (void)ch.receive();  // until the client closes
+            });
+          },
+          options);
+    });
+    if (sink.joinable()) sink.join();
+  });
+  const std::string address = read_address(rd, wr);
+
+  double seconds = 0;
+  {
+    plexus::Runtime runtime(plexus::RuntimeOptions{1});
+    plexus::ClientOptions co;
+    co.address = address;
+    co.reconnect.enabled = false;
+    auto client = plexus::Client::connect(runtime, co);
+    if (!client) throw std::runtime_error("connect: " + client.error().to_string());
+    auto ch = plexus::open_direct(**client, "sink.direct", options);
+    if (!ch) throw std::runtime_error("open_direct: " + ch.error().to_string());
+    const std::string payload(kMsg, 'x');
+    const auto start = Clock::now();
+    for (std::uint64_t i = 0; i < count; ++i) {
+      if (auto ok = ch->send(payload, std::chrono::seconds(30)); !ok) {
+        throw std::runtime_error("direct send: " + ok.error().to_string());
+      }
+    }
+    auto got = ch->receive(std::chrono::seconds(60));
+    if (!got) throw std::runtime_error("direct one-way stalled: " + got.error().to_string());
+    seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (*got != std::to_string(count))
+      throw std::runtime_error("server received " + std::string(*got));
+    ch->close();
+    (void)(*client)->call("bye", "");
+    (*client)->close();
+  }
+  if (!server.join(5000)) throw std::runtime_error("plexus server did not exit cleanly");
+  return static_cast<double>(count) / seconds;
+}
+
 std::vector<OneWay> run_one_way(bool quick, const std::string& only, const std::string& dir) {
   const std::uint64_t raw_count = quick ? 1'000'000 : 20'000'000;
   const std::uint64_t count = quick ? 200'000 : 2'000'000;
@@ -291,6 +373,12 @@ std::vector<OneWay> run_one_way(bool quick, const std::string& only, const std::
           [&] { return one_way_plexus(lane_count, spin_address, OneWayApi::lane); });
   measure("plexus-shm-adaptive-lane",
           [&] { return one_way_plexus(lane_count, adaptive_address, OneWayApi::lane); });
+  const std::string direct_address = "unix://" + dir + "/ow-direct.sock";
+  measure("plexus-direct-spin",
+          [&] { return one_way_direct(lane_count, direct_address, plexus::WaitStrategy::spin); });
+  measure("plexus-direct-adaptive", [&] {
+    return one_way_direct(lane_count, direct_address, plexus::WaitStrategy::adaptive);
+  });
   return rows;
 }
 

@@ -12,6 +12,7 @@
 #include "plexus/channel.hpp"
 #include "plexus/client.hpp"
 #include "plexus/coalesce.hpp"
+#include "plexus/direct.hpp"
 #include "plexus/generator.hpp"
 #include "plexus/handlers.hpp"
 #include "plexus/lane.hpp"

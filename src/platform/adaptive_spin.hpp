@@ -51,6 +51,16 @@ class AdaptiveSpin {
     if (strategy_ == WaitStrategy::adaptive) budget_ = std::max(budget_ / 2, min_);
   }
 
+  // The waiter slept, but the work came within `waited` of the start of its wait: when a spin
+  // of at most the upper bound would have caught it, the next spin lasts twice that wait (or
+  // twice the budget, if longer), within the bounds. Without this, a budget that fell under
+  // the usual wait would stay there: each wait would run it out, halve it, and sleep.
+  void slept_in_vain(Duration waited) {
+    if (strategy_ == WaitStrategy::adaptive && waited < max_) {
+      budget_ = std::min(std::max(budget_, waited) * 2, max_);
+    }
+  }
+
  private:
   WaitStrategy strategy_;
   Duration min_;

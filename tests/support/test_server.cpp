@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
 
 #include "demo_services.hpp"
 #include "demo_ticker.hpp"
@@ -320,6 +322,52 @@ void register_coalesce_handlers(plexus::Server& server) {
 
 // A typed channel: answers each {"text":t,"n":n} with {"text":upper(t),"n":n+1} until the
 // opener closes its side; a message without "text" ends the channel with invalid_argument.
+// Direct channels (plexus/direct.hpp). "direct.echo" sends every message back; the message
+// "close" makes it close its end instead. Each channel is served by a thread of its own, which
+// ends when its channel fails (closed, or the opener gone); the threads are joined when the
+// server exits, after every channel was closed.
+class DirectEchoes {
+ public:
+  ~DirectEchoes() {
+    std::lock_guard lock(mu_);
+    for (auto& ch : channels_) ch.close();
+    for (auto& t : threads_) t.join();
+  }
+  void serve(plexus::DirectChannel ch) {
+    std::lock_guard lock(mu_);
+    channels_.push_back(ch);
+    threads_.emplace_back([ch]() mutable {
+      for (;;) {
+        auto message = ch.receive();
+        if (!message) break;
+        if (*message == "close") break;
+        if (!ch.send(*message)) break;
+      }
+      ch.close();
+    });
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<plexus::DirectChannel> channels_;
+  std::vector<std::thread> threads_;
+};
+
+void register_direct_handlers(plexus::Server& server, DirectEchoes& echoes) {
+  plexus::handle_direct(
+      server, "direct.echo",
+      [&echoes](plexus::CallContext&, plexus::DirectChannel ch) { echoes.serve(std::move(ch)); });
+  plexus::DirectOptions blocking;
+  blocking.wait = plexus::WaitStrategy::block;
+  plexus::handle_direct(
+      server, "direct.echo.block",
+      [&echoes](plexus::CallContext&, plexus::DirectChannel ch) { echoes.serve(std::move(ch)); },
+      blocking);
+  plexus::handle_direct(server, "direct.refuse", [](plexus::CallContext&, plexus::DirectChannel) {
+    throw std::runtime_error("refused on purpose");
+  });
+}
+
 void register_channel_handlers(plexus::Server& server) {
   plexus::handle_channel<json>(
       server, "chan.upper",
@@ -521,6 +569,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  DirectEchoes direct_echoes;  // outlives the server: its handler refers to it
   plexus::Runtime runtime;
   options.listen = listen;
   options.name = "test-server";
@@ -539,6 +588,7 @@ int main(int argc, char** argv) {
   register_coalesce_handlers(**server);
   register_policy_handlers(**server);
   register_channel_handlers(**server);
+  register_direct_handlers(**server, direct_echoes);
   if (auto started = (*server)->start(); !started) {
     std::printf("ERROR %s\n", started.error().to_string().c_str());
     return 1;

@@ -56,6 +56,26 @@ TEST(AdaptiveSpinTest, ASpinThatRanOutHalvesTheBudgetDownToTheMinimum) {
   EXPECT_FALSE(spin.may_spin(t0 + microseconds(20)));
 }
 
+// Work that came soon after a sleep began: a spin up to the maximum would have caught it, so
+// the budget grows again, past that wait (a budget under the usual wait must not stay there).
+// Work that came later than the maximum leaves it as it was.
+TEST(AdaptiveSpinTest, ASleepThatAMaximumSpinWouldHaveSavedDoublesTheBudget) {
+  auto spin = adaptive();
+  spin.sleeping();
+  spin.sleeping();
+  ASSERT_EQ(spin.budget(), std::chrono::nanoseconds(27500));
+  spin.slept_in_vain(microseconds(60));
+  EXPECT_EQ(spin.budget(), microseconds(120)) << "twice the wait: the next spin catches it";
+  spin.slept_in_vain(microseconds(10));
+  EXPECT_EQ(spin.budget(), microseconds(200)) << "twice the budget, up to max_spin";
+  spin.sleeping();
+  spin.slept_in_vain(microseconds(200));
+  EXPECT_EQ(spin.budget(), microseconds(100)) << "a wait of max_spin or more says: sleep";
+  auto fixed = AdaptiveSpin(WaitStrategy::block, microseconds(20), microseconds(200));
+  fixed.slept_in_vain(microseconds(1));
+  EXPECT_EQ(fixed.budget(), microseconds(0));
+}
+
 TEST(AdaptiveSpinTest, SpinNeverSleepsAndBlockNeverSpins) {
   AdaptiveSpin spin(WaitStrategy::spin, microseconds(20), microseconds(200));
   AdaptiveSpin block(WaitStrategy::block, microseconds(20), microseconds(200));

@@ -126,6 +126,17 @@ Result<Fd> create_memfd(const char* name, std::size_t size) {
   return fd;
 }
 
+Result<Fd> open_process_fd(std::int32_t pid, int fd) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+  Fd opened(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOCTTY));
+  if (opened) return opened;
+  const int err = errno;
+  const StatusCode code = err == EACCES || err == EPERM ? StatusCode::permission_denied
+                          : err == ENOENT               ? StatusCode::not_found
+                                                        : StatusCode::unavailable;
+  return make_error(code, "open " + path + ": " + std::strerror(err));
+}
+
 Result<std::size_t> file_size(int fd) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return tl::unexpected(sys_error("fstat"));

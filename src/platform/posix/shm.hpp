@@ -76,6 +76,12 @@ Result<std::size_t> file_size(int fd);
 // Whether shrinking `fd` is sealed (F_SEAL_SHRINK): a received segment must be.
 bool is_shrink_sealed(int fd);
 
+// Opens, read-write, the file that descriptor `fd` of process `pid` refers to (through
+// /proc/PID/fd/FD): how a peer on this machine reaches a memfd it was told about without
+// SCM_RIGHTS. The kernel allows it only to the same user (or root): permission_denied
+// otherwise; not_found when the process or the descriptor does not exist.
+Result<Fd> open_process_fd(std::int32_t pid, int fd);
+
 // A non-blocking, close-on-exec eventfd.
 Result<Fd> create_eventfd();
 // Adds one to the counter; EAGAIN (counter saturated) is fine: the reader wakes anyway.

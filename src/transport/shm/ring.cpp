@@ -35,6 +35,8 @@ void init_segment(char* base, const SegmentLayout& layout) {
     c->tail.store(0, std::memory_order_relaxed);
     c->consumer_sleeping.store(0, std::memory_order_relaxed);
     c->producer_waiting.store(0, std::memory_order_relaxed);
+    c->writer_closed.store(0, std::memory_order_relaxed);
+    c->reader_closed.store(0, std::memory_order_relaxed);
   }
   std::atomic_thread_fence(std::memory_order_release);
 }

@@ -31,6 +31,10 @@ struct RingControl {
   // it). producer_waiting is the same for a writer waiting for space.
   alignas(128) std::atomic<std::uint32_t> consumer_sleeping;
   std::atomic<std::uint32_t> producer_waiting;
+  // Direct channels only (transport/shm/direct_endpoint.hpp): set once by the side that closes
+  // its end, the writer of this ring or its reader. The transport's connections leave them 0.
+  std::atomic<std::uint32_t> writer_closed;
+  std::atomic<std::uint32_t> reader_closed;
 };
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);

@@ -1,0 +1,245 @@
+#include "transport/shm/direct_endpoint.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "platform/cpu_relax.hpp"
+#include "platform/posix/futex.hpp"
+#include "wire/bytes.hpp"
+
+namespace plexus::transport::shm {
+namespace {
+
+// A spinning waiter reads the clock (deadline, spin budget, liveness) once per this many looks:
+// a look is a load of the ring's head, the clock costs several.
+constexpr unsigned kLooksPerClockRead = 16;
+
+}  // namespace
+
+DirectEndpoint::DirectEndpoint(MappedSegment segment, const SegmentLayout& layout, int write_ring,
+                               platform::Fd peer, DirectWait wait)
+    : segment_(std::move(segment)),
+      mapped_bytes_(layout.total),
+      out_control_(ring_control(segment_.base, write_ring)),
+      in_control_(ring_control(segment_.base, 1 - write_ring)),
+      out_(out_control_, segment_.data[write_ring], layout.capacity[write_ring]),
+      in_(in_control_, segment_.data[1 - write_ring], layout.capacity[1 - write_ring],
+          segment_.mirrored),
+      peer_(std::move(peer)),
+      wait_(wait),
+      sending_(wait),
+      receiving_(wait) {}
+
+DirectEndpoint::~DirectEndpoint() {
+  close();
+}
+
+Error DirectEndpoint::broken(Waiter& waiter, const Error& error) {
+  if (!waiter.broken) waiter.broken = error;
+  return *waiter.broken;
+}
+
+template <typename Ready>
+Result<void> DirectEndpoint::wait_step(Waiter& waiter, std::atomic<std::uint32_t>& word,
+                                       unsigned round, Ready ready) {
+  if (round == 0) {
+    waiter.last_clock = {};
+    waiter.slept = false;
+  }
+  if (waiter.timeout <= std::chrono::nanoseconds::zero()) {
+    return make_error(StatusCode::deadline_exceeded, "direct channel: nothing now (timeout 0)");
+  }
+  if (wait_.wait != WaitStrategy::block && round % kLooksPerClockRead != kLooksPerClockRead - 1) {
+    platform::cpu_relax();
+    return {};
+  }
+  const auto now = Clock::now();
+  if (waiter.last_clock == Clock::time_point{}) {
+    // The first read of this wait: the deadline and the spin window start here.
+    waiter.deadline = waiter.timeout >= Clock::time_point::max() - now ? Clock::time_point::max()
+                                                                       : now + waiter.timeout;
+    waiter.spin.woke(now);
+    waiter.started = now;
+  }
+  waiter.last_clock = now;
+  if (now >= waiter.deadline) {
+    return make_error(StatusCode::deadline_exceeded, "direct channel: timed out");
+  }
+  if (now >= waiter.next_liveness_check) {
+    waiter.next_liveness_check = now + wait_.liveness_interval;
+    if (platform::process_exited(peer_.get())) {
+      return make_error(StatusCode::unavailable, "direct channel: the peer's process exited");
+    }
+  }
+  if (waiter.spin.may_spin(now)) {
+    platform::cpu_relax();
+    return {};
+  }
+  // Announce, then look once more: the peer stores its progress, then reads the flag, so either
+  // it sees the flag and wakes us, or we see its progress here (RingWriter::publish).
+  waiter.spin.sleeping();
+  waiter.slept = true;
+  word.store(1, std::memory_order_seq_cst);
+  if (!ready() && !closed_.load(std::memory_order_seq_cst)) {
+    const auto until = std::min(waiter.deadline, waiter.next_liveness_check);
+    platform::futex_wait(&word, 1, until - now);
+  }
+  word.store(0, std::memory_order_seq_cst);
+  waiter.last_clock = Clock::now();
+  waiter.spin.woke(waiter.last_clock);
+  return {};
+}
+
+void DirectEndpoint::found(Waiter& waiter, bool waited) {
+  // Only a wait long enough to have read the clock says anything about the spin budget (and
+  // one more read costs little against it); a message that arrived within the first looks
+  // costs no read at all.
+  if (!waited || waiter.last_clock == Clock::time_point{}) return;
+  const auto now = Clock::now();
+  if (waiter.slept) {
+    waiter.spin.slept_in_vain(now - waiter.started);
+  } else {
+    waiter.spin.found_work(now);
+  }
+}
+
+Result<void> DirectEndpoint::send(std::string_view payload, std::chrono::nanoseconds timeout) {
+  if (sending_.broken) return tl::unexpected(*sending_.broken);
+  if (closed_.load(std::memory_order_relaxed)) {
+    return make_error(StatusCode::unavailable, "direct channel: this end is closed");
+  }
+  if (out_control_->reader_closed.load(std::memory_order_relaxed) != 0) {
+    return make_error(StatusCode::unavailable, "direct channel: the peer closed it");
+  }
+  if (payload.size() > max_message_size()) {
+    return make_error(StatusCode::message_too_large, "direct channel: a message of " +
+                                                         std::to_string(payload.size()) +
+                                                         " bytes does not fit the ring (at most " +
+                                                         std::to_string(max_message_size()) + ")");
+  }
+  char head[kDirectRecordHeader];
+  wire::store_le<std::uint32_t>(head, static_cast<std::uint32_t>(payload.size()));
+  wire::store_le<std::uint32_t>(head + 4, 0);
+  if (!out_.try_write({head, sizeof head}, payload)) {
+    const std::uint64_t needed = sizeof head + payload.size();
+    sending_.timeout = timeout;
+    for (unsigned round = 0;; ++round) {
+      auto free = out_.free_space(needed);
+      if (!free) return tl::unexpected(broken(sending_, free.error()));
+      if (*free >= needed) {
+        found(sending_, round > 0);
+        break;
+      }
+      if (closed_.load(std::memory_order_acquire)) {
+        return make_error(StatusCode::unavailable, "direct channel: this end is closed");
+      }
+      if (out_control_->reader_closed.load(std::memory_order_acquire) != 0) {
+        return make_error(StatusCode::unavailable, "direct channel: the peer closed it");
+      }
+      auto waited = wait_step(sending_, out_control_->producer_waiting, round, [&] {
+        auto again = out_.free_space(needed);
+        return !again || *again >= needed ||
+               out_control_->reader_closed.load(std::memory_order_seq_cst) != 0;
+      });
+      if (!waited) return waited;
+    }
+    out_.write({head, sizeof head});
+    out_.write(payload);
+  }
+  if (out_.publish()) platform::futex_wake_all(&out_control_->consumer_sleeping);
+  return {};
+}
+
+Result<std::string_view> DirectEndpoint::receive(std::chrono::nanoseconds timeout) {
+  if (receiving_.broken) return tl::unexpected(*receiving_.broken);
+  if (last_record_ > 0) {
+    in_.consume(last_record_);
+    unreleased_ += last_record_;
+    last_record_ = 0;
+    // Published in quarters of the ring while messages keep coming, and whenever it runs dry.
+    if (unreleased_ >= in_.capacity() / 4) release();
+  }
+  receiving_.timeout = timeout;
+  for (unsigned round = 0;; ++round) {
+    auto available = in_.available();
+    if (!available) return tl::unexpected(broken(receiving_, available.error()));
+    if (*available > 0) {
+      found(receiving_, round > 0);
+      return take(*available);
+    }
+    if (round == 0) release();
+    if (closed_.load(std::memory_order_acquire)) {
+      return make_error(StatusCode::unavailable, "direct channel: this end is closed");
+    }
+    if (in_control_->writer_closed.load(std::memory_order_acquire) != 0) {
+      // What the peer published before it closed is delivered first.
+      auto again = in_.available();
+      if (again && *again > 0) continue;
+      return make_error(StatusCode::unavailable, "direct channel: the peer closed it");
+    }
+    auto waited = wait_step(receiving_, in_control_->consumer_sleeping, round, [&] {
+      auto again = in_.available();
+      return !again || *again > 0 ||
+             in_control_->writer_closed.load(std::memory_order_seq_cst) != 0;
+    });
+    if (!waited) {
+      // The peer may have published its last messages just before it exited.
+      auto again = in_.available();
+      if (again && *again > 0) continue;
+      return tl::unexpected(waited.error());
+    }
+  }
+}
+
+Result<std::string_view> DirectEndpoint::take(std::uint64_t available) {
+  if (available < kDirectRecordHeader) {
+    return tl::unexpected(
+        broken(receiving_, Error{StatusCode::protocol_error,
+                                 "direct channel: a record header is cut short (the peer publishes "
+                                 "whole records)",
+                                 {}}));
+  }
+  char head[kDirectRecordHeader];
+  if (const char* at = in_.view(0, sizeof head)) {
+    std::memcpy(head, at, sizeof head);  // copied: the peer may rewrite it meanwhile
+  } else {
+    in_.peek(0, head, sizeof head);
+  }
+  const std::uint32_t length = wire::load_le<std::uint32_t>(head);
+  if (length > available - kDirectRecordHeader) {
+    return tl::unexpected(
+        broken(receiving_, Error{StatusCode::protocol_error,
+                                 "direct channel: a record claims " + std::to_string(length) +
+                                     " bytes, more than were published (" +
+                                     std::to_string(available - kDirectRecordHeader) + ")",
+                                 {}}));
+  }
+  const char* payload = in_.view(kDirectRecordHeader, length);
+  if (payload == nullptr) {
+    scratch_.resize(length);
+    in_.peek(kDirectRecordHeader, scratch_.data(), length);
+    payload = scratch_.data();
+  }
+  last_record_ = kDirectRecordHeader + length;
+  return std::string_view(payload, length);
+}
+
+void DirectEndpoint::release() {
+  if (unreleased_ == 0) return;
+  unreleased_ = 0;
+  if (in_.release()) platform::futex_wake_all(&in_control_->producer_waiting);
+}
+
+void DirectEndpoint::close() {
+  if (closed_.exchange(true, std::memory_order_seq_cst)) return;
+  out_control_->writer_closed.store(1, std::memory_order_seq_cst);
+  in_control_->reader_closed.store(1, std::memory_order_seq_cst);
+  // Whoever sleeps on either ring, the peer or a thread of ours, wakes and sees the flags.
+  for (auto* word : {&out_control_->consumer_sleeping, &out_control_->producer_waiting,
+                     &in_control_->consumer_sleeping, &in_control_->producer_waiting}) {
+    word->store(0, std::memory_order_seq_cst);
+    platform::futex_wake_all(word);
+  }
+}
+
+}  // namespace plexus::transport::shm

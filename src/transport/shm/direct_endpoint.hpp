@@ -1,0 +1,116 @@
+// One end of a direct channel (include/plexus/direct.hpp): a segment of two rings
+// (transport/shm/ring.hpp) that the application's own threads write and read, with no I/O
+// thread, framing or session between them. A message is a record: an 8-byte header (u32
+// little-endian payload length, u32 reserved, 0) and the payload, back to back in the ring
+// (docs/PROTOCOL.md §20). A waiting side spins, then sleeps on a futex in the segment; the
+// writer wakes it only when it announced that it sleeps, so a busy channel makes no syscall.
+//
+// Trust: as for the rings, every index and length read from the segment is checked before use;
+// a bad one is protocol_error, and the endpoint stays broken (every later call reports it).
+// The peer's death is learnt from a pidfd, looked at while waiting (at least every
+// liveness_interval), never from the segment.
+// Threading: one thread sends and one receives at a time (they may be the same); close() from
+// any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "platform/adaptive_spin.hpp"
+#include "platform/posix/shm.hpp"
+#include "plexus/status.hpp"
+#include "transport/shm/ring.hpp"
+
+namespace plexus::transport::shm {
+
+struct DirectWait {
+  WaitStrategy wait = WaitStrategy::adaptive;
+  // adaptive: how long a waiting side spins before it sleeps, bounds of the adaptive budget.
+  std::chrono::nanoseconds min_spin{std::chrono::microseconds{5}};
+  std::chrono::nanoseconds max_spin{std::chrono::microseconds{200}};
+  // How often a waiting side looks whether the peer's process still lives.
+  std::chrono::nanoseconds liveness_interval{std::chrono::milliseconds{100}};
+};
+
+inline constexpr std::size_t kDirectRecordHeader = 8;
+
+class DirectEndpoint {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // `segment` holds `layout`, already initialised (init_segment) or checked (check_segment).
+  // This end writes ring `write_ring` (0 or 1) and reads the other. `peer` is a pidfd of the
+  // other process.
+  DirectEndpoint(MappedSegment segment, const SegmentLayout& layout, int write_ring,
+                 platform::Fd peer, DirectWait wait);
+  ~DirectEndpoint();
+  DirectEndpoint(const DirectEndpoint&) = delete;
+  DirectEndpoint& operator=(const DirectEndpoint&) = delete;
+
+  // Copies `payload` into the outbound ring, waiting for room up to `timeout` (0: not at all;
+  // nanoseconds::max(): for ever). message_too_large (larger than max_message_size()),
+  // deadline_exceeded (still no room), unavailable (this end or the peer closed, or the peer's
+  // process exited), protocol_error.
+  Result<void> send(std::string_view payload, std::chrono::nanoseconds timeout);
+  // The next message, read where it lies in the ring: valid until the next receive() or the
+  // endpoint's end. Messages published before the peer closed or died are delivered first.
+  // deadline_exceeded, unavailable, protocol_error as above.
+  Result<std::string_view> receive(std::chrono::nanoseconds timeout);
+  // Tells the peer (its receive() fails with unavailable once it has read everything) and
+  // wakes every thread waiting on either end. Idempotent.
+  void close();
+
+  std::uint64_t max_message_size() const { return out_.capacity() - kDirectRecordHeader; }
+  std::size_t mapped_bytes() const { return mapped_bytes_; }
+
+ private:
+  // What a thread waiting on one direction keeps: its spin budget, when it last looked at the
+  // peer's process, and the first protocol error its direction met (each direction is used by
+  // one thread, so nothing here is shared).
+  struct Waiter {
+    explicit Waiter(const DirectWait& wait) : spin(wait.wait, wait.min_spin, wait.max_spin) {}
+    platform::AdaptiveSpin spin;
+    Clock::time_point next_liveness_check{};
+    std::optional<Error> broken;
+    // The wait under way: the clock is first read a few looks into it, so that a message that
+    // arrives at once costs no clock read at all.
+    std::chrono::nanoseconds timeout{};
+    Clock::time_point deadline{};
+    Clock::time_point last_clock{};  // the wait's latest clock read (zero: none yet)
+    Clock::time_point started{};     // the wait's first clock read
+    bool slept = false;              // the wait went to sleep at least once
+  };
+  // One step of waiting: a spin, or a sleep on `word` (announced by storing 1, then `ready` is
+  // asked once more). An error when waiting cannot help: the deadline passed, the peer's
+  // process exited.
+  template <typename Ready>
+  Result<void> wait_step(Waiter& waiter, std::atomic<std::uint32_t>& word, unsigned round,
+                         Ready ready);
+  // The wait is over: it found work (after waiting, if `waited`).
+  static void found(Waiter& waiter, bool waited);
+  Result<std::string_view> take(std::uint64_t available);
+  void release();
+  static Error broken(Waiter& waiter, const Error& error);
+
+  MappedSegment segment_;
+  std::size_t mapped_bytes_ = 0;
+  RingControl* out_control_;
+  RingControl* in_control_;
+  RingWriter out_;
+  RingReader in_;
+  platform::Fd peer_;
+  DirectWait wait_;
+  std::atomic<bool> closed_{false};
+  Waiter sending_;
+  Waiter receiving_;
+
+  std::uint64_t last_record_ = 0;  // the message receive() returned last: consumed at the next
+  std::uint64_t unreleased_ = 0;   // consumed but not yet published to the writer
+  std::string scratch_;            // a wrapped message, when the ring is not mirrored
+};
+
+}  // namespace plexus::transport::shm
