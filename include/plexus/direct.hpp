@@ -16,7 +16,7 @@
 // The opener makes a sealed memfd of two rings; the acceptor opens it through
 // /proc/PID/fd/FD of the opener's kernel-verified pid (docs/PROTOCOL.md §20), so both
 // processes must run as the same user (or the acceptor as root). Messages are copied into the
-// ring once by the sender and read in place by the receiver.
+// ring once by the sender (or built there: loan/commit) and read in place by the receiver.
 //
 // Ownership: DirectChannel is a cheap copyable handle; the rings are unmapped when the last
 // copy goes. Threading: one thread sends and one thread receives at a time (they may differ);
@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -73,6 +74,11 @@ class DirectChannel {
   // The next message, a view into shared memory valid until the next receive() on this channel
   // (or its end). Waits up to `timeout` (0: only what is there now).
   Result<std::string_view> receive(std::chrono::nanoseconds timeout = kForever);
+  // Zero-copy sending: a region of `size` bytes in the ring to build the next message in, then
+  // commit(used) sends its first `used` bytes. One loan at a time (send() and loan() fail with
+  // failed_precondition until it is committed). Waits and fails as send().
+  Result<std::span<char>> loan(std::size_t size, std::chrono::nanoseconds timeout = kForever);
+  Result<void> commit(std::size_t used);
   // Ends this side: the peer reads what was sent, then gets unavailable. Idempotent.
   void close();
 

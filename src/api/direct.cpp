@@ -130,6 +130,16 @@ Result<std::string_view> DirectChannel::receive(std::chrono::nanoseconds timeout
   return end_->receive(timeout);
 }
 
+Result<std::span<char>> DirectChannel::loan(std::size_t size, std::chrono::nanoseconds timeout) {
+  if (!end_) return tl::unexpected(no_channel().error());
+  return end_->loan(size, timeout);
+}
+
+Result<void> DirectChannel::commit(std::size_t used) {
+  if (!end_) return no_channel();
+  return end_->commit(used);
+}
+
 void DirectChannel::close() {
   if (end_) end_->close();
 }

@@ -22,7 +22,7 @@ DirectEndpoint::DirectEndpoint(MappedSegment segment, const SegmentLayout& layou
       mapped_bytes_(layout.total),
       out_control_(ring_control(segment_.base, write_ring)),
       in_control_(ring_control(segment_.base, 1 - write_ring)),
-      out_(out_control_, segment_.data[write_ring], layout.capacity[write_ring]),
+      out_(out_control_, segment_.data[write_ring], layout.capacity[write_ring], segment_.mirrored),
       in_(in_control_, segment_.data[1 - write_ring], layout.capacity[1 - write_ring],
           segment_.mirrored),
       peer_(std::move(peer)),
@@ -50,6 +50,8 @@ Result<void> DirectEndpoint::wait_step(Waiter& waiter, std::atomic<std::uint32_t
     return make_error(StatusCode::deadline_exceeded, "direct channel: nothing now (timeout 0)");
   }
   if (wait_.wait != WaitStrategy::block && round % kLooksPerClockRead != kLooksPerClockRead - 1) {
+    // A pause between looks even at the start: without it a 64 B round trip took 0.33 µs
+    // instead of 0.25 (three alternated runs each), the loop's exit costing more than the pause.
     platform::cpu_relax();
     return {};
   }
@@ -103,50 +105,104 @@ void DirectEndpoint::found(Waiter& waiter, bool waited) {
   }
 }
 
-Result<void> DirectEndpoint::send(std::string_view payload, std::chrono::nanoseconds timeout) {
+Result<void> DirectEndpoint::ready_to_send(std::size_t payload, std::chrono::nanoseconds timeout) {
   if (sending_.broken) return tl::unexpected(*sending_.broken);
+  if (loaned_) {
+    return make_error(StatusCode::failed_precondition,
+                      "direct channel: a loaned region is out: commit() it first");
+  }
   if (closed_.load(std::memory_order_relaxed)) {
     return make_error(StatusCode::unavailable, "direct channel: this end is closed");
   }
   if (out_control_->reader_closed.load(std::memory_order_relaxed) != 0) {
     return make_error(StatusCode::unavailable, "direct channel: the peer closed it");
   }
-  if (payload.size() > max_message_size()) {
+  if (payload > max_message_size()) {
     return make_error(StatusCode::message_too_large, "direct channel: a message of " +
-                                                         std::to_string(payload.size()) +
+                                                         std::to_string(payload) +
                                                          " bytes does not fit the ring (at most " +
                                                          std::to_string(max_message_size()) + ")");
   }
+  const std::uint64_t needed = kDirectRecordHeader + payload;
+  sending_.timeout = timeout;
+  for (unsigned round = 0;; ++round) {
+    auto free = out_.free_space(needed);
+    if (!free) return tl::unexpected(broken(sending_, free.error()));
+    if (*free >= needed) {
+      found(sending_, round > 0);
+      return {};
+    }
+    if (closed_.load(std::memory_order_acquire)) {
+      return make_error(StatusCode::unavailable, "direct channel: this end is closed");
+    }
+    if (out_control_->reader_closed.load(std::memory_order_acquire) != 0) {
+      return make_error(StatusCode::unavailable, "direct channel: the peer closed it");
+    }
+    auto waited = wait_step(sending_, out_control_->producer_waiting, round, [&] {
+      auto again = out_.free_space(needed);
+      return !again || *again >= needed ||
+             out_control_->reader_closed.load(std::memory_order_seq_cst) != 0;
+    });
+    if (!waited) return waited;
+  }
+}
+
+void DirectEndpoint::publish() {
+  if (out_.publish()) platform::futex_wake_all(&out_control_->consumer_sleeping);
+}
+
+Result<void> DirectEndpoint::send(std::string_view payload, std::chrono::nanoseconds timeout) {
   char head[kDirectRecordHeader];
   wire::store_le<std::uint32_t>(head, static_cast<std::uint32_t>(payload.size()));
   wire::store_le<std::uint32_t>(head + 4, 0);
-  if (!out_.try_write({head, sizeof head}, payload)) {
-    const std::uint64_t needed = sizeof head + payload.size();
-    sending_.timeout = timeout;
-    for (unsigned round = 0;; ++round) {
-      auto free = out_.free_space(needed);
-      if (!free) return tl::unexpected(broken(sending_, free.error()));
-      if (*free >= needed) {
-        found(sending_, round > 0);
-        break;
-      }
-      if (closed_.load(std::memory_order_acquire)) {
-        return make_error(StatusCode::unavailable, "direct channel: this end is closed");
-      }
-      if (out_control_->reader_closed.load(std::memory_order_acquire) != 0) {
-        return make_error(StatusCode::unavailable, "direct channel: the peer closed it");
-      }
-      auto waited = wait_step(sending_, out_control_->producer_waiting, round, [&] {
-        auto again = out_.free_space(needed);
-        return !again || *again >= needed ||
-               out_control_->reader_closed.load(std::memory_order_seq_cst) != 0;
-      });
-      if (!waited) return waited;
-    }
-    out_.write({head, sizeof head});
-    out_.write(payload);
+  // The usual case first: open, no loan out, and room in one stretch by the cached tail.
+  if (!loaned_ && !sending_.broken && !closed_.load(std::memory_order_relaxed) &&
+      out_control_->reader_closed.load(std::memory_order_relaxed) == 0 &&
+      payload.size() <= max_message_size() && out_.try_write({head, sizeof head}, payload)) {
+    publish();
+    return {};
   }
-  if (out_.publish()) platform::futex_wake_all(&out_control_->consumer_sleeping);
+  if (auto ready = ready_to_send(payload.size(), timeout); !ready) return ready;
+  out_.write({head, sizeof head});
+  out_.write(payload);
+  publish();
+  return {};
+}
+
+Result<std::span<char>> DirectEndpoint::loan(std::size_t size, std::chrono::nanoseconds timeout) {
+  if (auto ready = ready_to_send(size, timeout); !ready) return tl::unexpected(ready.error());
+  char* at = out_.region(kDirectRecordHeader, size);
+  loan_in_scratch_ = at == nullptr;
+  if (loan_in_scratch_) {
+    loan_scratch_.resize(size);
+    at = loan_scratch_.data();
+  }
+  loaned_ = size;
+  return std::span<char>(at, size);
+}
+
+Result<void> DirectEndpoint::commit(std::size_t used) {
+  if (!loaned_) {
+    return make_error(StatusCode::failed_precondition, "direct channel: no loaned region");
+  }
+  if (used > *loaned_) {
+    return make_error(StatusCode::invalid_argument, "direct channel: commit(" +
+                                                        std::to_string(used) + ") of a loan of " +
+                                                        std::to_string(*loaned_) + " bytes");
+  }
+  loaned_.reset();
+  char head[kDirectRecordHeader];
+  wire::store_le<std::uint32_t>(head, static_cast<std::uint32_t>(used));
+  wire::store_le<std::uint32_t>(head + 4, 0);
+  out_.write({head, sizeof head});
+  if (loan_in_scratch_) {
+    out_.write(std::string_view(loan_scratch_).substr(0, used));
+  } else {
+    out_.advance(used);  // already where it belongs, right after the header
+  }
+  // A close() meanwhile: the record is published all the same, the peer ignores nothing it was
+  // given before the flags (it reads what was published, then sees writer_closed).
+  publish();
   return {};
 }
 

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -60,6 +61,14 @@ class DirectEndpoint {
   // endpoint's end. Messages published before the peer closed or died are delivered first.
   // deadline_exceeded, unavailable, protocol_error as above.
   Result<std::string_view> receive(std::chrono::nanoseconds timeout);
+  // A region of `size` bytes in the outbound ring for the next message, written in place
+  // (no copy at all when the mapping is mirrored); commit() sends it. One loan at a time:
+  // send() and loan() fail with failed_precondition until it is committed. Waits and fails as
+  // send().
+  Result<std::span<char>> loan(std::size_t size, std::chrono::nanoseconds timeout);
+  // Sends the first `used` bytes of the loaned region as one message (invalid_argument if more
+  // than were loaned, failed_precondition without a loan).
+  Result<void> commit(std::size_t used);
   // Tells the peer (its receive() fails with unavailable once it has read everything) and
   // wakes every thread waiting on either end. Idempotent.
   void close();
@@ -93,6 +102,9 @@ class DirectEndpoint {
   // The wait is over: it found work (after waiting, if `waited`).
   static void found(Waiter& waiter, bool waited);
   Result<std::string_view> take(std::uint64_t available);
+  // What send() and loan() check first; then waits until `needed` bytes are free.
+  Result<void> ready_to_send(std::size_t payload, std::chrono::nanoseconds timeout);
+  void publish();
   void release();
   static Error broken(Waiter& waiter, const Error& error);
 
@@ -108,9 +120,12 @@ class DirectEndpoint {
   Waiter sending_;
   Waiter receiving_;
 
-  std::uint64_t last_record_ = 0;  // the message receive() returned last: consumed at the next
-  std::uint64_t unreleased_ = 0;   // consumed but not yet published to the writer
-  std::string scratch_;            // a wrapped message, when the ring is not mirrored
+  std::uint64_t last_record_ = 0;      // the message receive() returned last: consumed at the next
+  std::uint64_t unreleased_ = 0;       // consumed but not yet published to the writer
+  std::string scratch_;                // a wrapped message, when the ring is not mirrored
+  std::optional<std::size_t> loaned_;  // the size of the loan out, if any
+  std::string loan_scratch_;           // a loan that would wrap, when the ring is not mirrored
+  bool loan_in_scratch_ = false;
 };
 
 }  // namespace plexus::transport::shm

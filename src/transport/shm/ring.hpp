@@ -77,25 +77,36 @@ Result<MappedSegment> map_segment(int fd, const SegmentLayout& layout);
 class RingWriter {
  public:
   RingWriter() = default;
-  RingWriter(RingControl* control, char* data, std::uint64_t capacity)
-      : c_(control), data_(data), mask_(capacity - 1), capacity_(capacity) {}
+  // `mirrored`: the data is mapped twice in a row (MappedSegment), so region() never fails.
+  RingWriter(RingControl* control, char* data, std::uint64_t capacity, bool mirrored = false)
+      : c_(control), data_(data), mask_(capacity - 1), capacity_(capacity), mirrored_(mirrored) {}
 
   // Bytes that can be written now. Reads the reader's tail only when the cached value says the
   // ring is full enough to matter. protocol_error when the tail is impossible.
   Result<std::uint64_t> free_space(std::uint64_t wanted = 1);
   // Copies `bytes` at the local head; the caller has checked free_space(). Not yet visible.
   void write(std::string_view bytes);
-  // `first` then `second`, when both fit now in one contiguous stretch (no wrap, no need to
-  // look at the reader's tail again): the small frame's path. False: nothing was written.
+  // `first` then `second`, when both fit now in one contiguous stretch (no wrap unless mirrored,
+  // no need to look at the reader's tail again): the small frame's path. False: nothing was
+  // written.
   bool try_write(std::string_view first, std::string_view second) {
     const std::uint64_t n = first.size() + second.size();
     const std::uint64_t off = head_ & mask_;
-    if (capacity_ - (head_ - cached_tail_) < n || off + n > capacity_) return false;
+    if (capacity_ - (head_ - cached_tail_) < n || (!mirrored_ && off + n > capacity_)) return false;
     std::memcpy(data_ + off, first.data(), first.size());
     std::memcpy(data_ + off + first.size(), second.data(), second.size());
     head_ += n;
     return true;
   }
+  // Where the `n` bytes that start `skip` bytes after the local head lie, to be written in place
+  // and then taken into the ring with advance(); the caller has checked free_space(skip + n).
+  // nullptr when they wrap and the data is not mirrored.
+  char* region(std::size_t skip, std::size_t n) const {
+    const std::uint64_t off = (head_ + skip) & mask_;
+    if (!mirrored_ && off + n > capacity_) return nullptr;
+    return data_ + off;
+  }
+  void advance(std::size_t n) { head_ += n; }
   // Makes what was written visible. Returns true when the reader sleeps and must be woken (its
   // flag has been cleared: the caller rings the doorbell once).
   bool publish();
@@ -109,6 +120,7 @@ class RingWriter {
   char* data_ = nullptr;
   std::uint64_t mask_ = 0;
   std::uint64_t capacity_ = 0;
+  bool mirrored_ = false;
   std::uint64_t head_ = 0;         // local: the writer's own head, never read back from shm
   std::uint64_t published_ = 0;    // head as last published
   std::uint64_t cached_tail_ = 0;  // the reader's tail as last read (and checked)
