@@ -279,9 +279,10 @@ double one_way_plexus(std::uint64_t count, const std::string& listen_address, On
   return static_cast<double>(count) / seconds;
 }
 
-// A direct channel (plexus/direct.hpp): this thread sends `count` 64 B messages (waiting for
-// room when the ring is full); a thread of the server's receives them and, at the last, sends
-// back how many it got. The server's I/O thread only serves the opening call.
+// A direct channel (plexus/direct.hpp): this thread stages `count` 64 B messages (published an
+// eighth of the ring at a time, waiting for room when it is full); a thread of the server's
+// receives them and, at the last, sends back how many it got. The server's I/O thread only serves
+// the opening call.
 double one_way_direct(std::uint64_t count, const std::string& listen_address,
                       plexus::WaitStrategy wait) {
   setenv("PLEXUS_LOG", "warn", 0);
@@ -322,10 +323,11 @@ double one_way_direct(std::uint64_t count, const std::string& listen_address,
     const std::string payload(kMsg, 'x');
     const auto start = Clock::now();
     for (std::uint64_t i = 0; i < count; ++i) {
-      if (auto ok = ch->send(payload, std::chrono::seconds(30)); !ok) {
+      if (auto ok = ch->stage(payload, std::chrono::seconds(30)); !ok) {
         throw std::runtime_error("direct send: " + ok.error().to_string());
       }
     }
+    ch->flush();
     auto got = ch->receive(std::chrono::seconds(60));
     if (!got) throw std::runtime_error("direct one-way stalled: " + got.error().to_string());
     seconds = std::chrono::duration<double>(Clock::now() - start).count();

@@ -14,17 +14,18 @@
 //   ch->send(bytes); auto reply = ch->receive();       // Result<std::string_view>
 //
 // The opener makes a sealed memfd of two rings; the acceptor opens it through
-// /proc/PID/fd/FD of the opener's kernel-verified pid (docs/PROTOCOL.md §20), so both
-// processes must run as the same user (or the acceptor as root). Messages are copied into the
-// ring once by the sender (or built there: loan/commit) and read in place by the receiver.
+// /proc/PID/fd/FD of the opener's kernel-verified pid (docs/PROTOCOL.md §20). Messages are copied
+// into the ring once by the sender (or built there: loan/commit) and read in place by the receiver.
 //
 // Ownership: DirectChannel is a cheap copyable handle; the rings are unmapped when the last
 // copy goes. Threading: one thread sends and one thread receives at a time (they may differ);
 // close() from any thread. Errors: message_too_large (over max_message_size()),
 // deadline_exceeded (the timeout passed), unavailable (closed by either side, or the peer's
-// process exited: learnt within DirectOptions::liveness_interval while waiting), protocol_error
-// (the peer wrote nonsense into the ring: the channel stays broken), failed_precondition (an
-// empty handle).
+// process exited: learnt within DirectOptions::liveness_interval while waiting, or at a call
+// with timeout 0), protocol_error (the peer wrote nonsense into the ring: that direction keeps
+// reporting it and the channel closes), failed_precondition (an empty handle).
+// The opener's memfd is reached through /proc/PID/fd, which the kernel allows to the same user
+// (for a dumpable process) or root: permission_denied otherwise.
 #pragma once
 
 #include <chrono>
@@ -57,7 +58,7 @@ struct DirectOptions {
   WaitStrategy wait = WaitStrategy::adaptive;
   std::chrono::microseconds min_spin{5};
   std::chrono::microseconds max_spin{200};
-  // How often a waiting side checks that the peer's process still lives.
+  // How often a waiting side checks that the peer's process still lives (1 ms to 1 day).
   std::chrono::milliseconds liveness_interval{100};
   // The opening call's deadline.
   std::chrono::milliseconds open_timeout{10000};
@@ -71,6 +72,11 @@ class DirectChannel {
 
   // Copies `payload` into the ring, waiting up to `timeout` for room (0: only if it fits now).
   Result<void> send(std::string_view payload, std::chrono::nanoseconds timeout = kForever);
+  // The same, but the message stays invisible to the peer until flush(), the next send(), or
+  // an eighth of the ring staged: a burst then costs the reader one look at the ring's head
+  // instead of one per message. Messages still staged at close() are not delivered.
+  Result<void> stage(std::string_view payload, std::chrono::nanoseconds timeout = kForever);
+  void flush();
   // The next message, a view into shared memory valid until the next receive() on this channel
   // (or its end). Waits up to `timeout` (0: only what is there now).
   Result<std::string_view> receive(std::chrono::nanoseconds timeout = kForever);
@@ -83,7 +89,7 @@ class DirectChannel {
   void close();
 
   std::uint64_t max_message_size() const;  // 0 for an empty handle
-  std::size_t mapped_bytes() const;        // shared memory this channel maps
+  std::size_t mapped_bytes() const;        // the shared segment's size (both rings)
   bool valid() const { return end_ != nullptr; }
 
   // Used by open_direct and handle_direct.

@@ -2,6 +2,10 @@
 // §20, an ordinary call to the channel's name whose request names the opener's memfd.
 #include "plexus/direct.hpp"
 
+#include <algorithm>
+#include <cstring>
+#include <random>
+
 #include <nlohmann/json.hpp>
 
 #include "platform/posix/futex.hpp"
@@ -10,6 +14,8 @@
 #include "plexus/client.hpp"
 #include "plexus/handlers.hpp"
 #include "transport/shm/direct_endpoint.hpp"
+#include "wire/bytes.hpp"
+#include "wire/shm_upgrade.hpp"
 
 namespace plexus {
 namespace {
@@ -21,12 +27,27 @@ constexpr int kDirectVersion = 1;
 constexpr int kOpenerWrites = 0;
 constexpr int kAcceptorWrites = 1;
 
+// A direct channel's segment is the transport's layout (§19.3) under a magic of its own, with a
+// random nonce at offset 32 that the request repeats: a descriptor number the opener has closed
+// and reused meanwhile (a retry after a timeout) cannot pass for the segment the request meant,
+// and neither can a transport segment.
+constexpr std::uint64_t kDirectMagic = 0x3130524944584c50ull;  // "PLXDIR01"
+constexpr std::size_t kNonceOffset = 32;
+
+std::uint64_t random_nonce() {
+  std::random_device device;
+  return (static_cast<std::uint64_t>(device()) << 32) ^ device();
+}
+
 transport::shm::DirectWait wait_of(const DirectOptions& o) {
   transport::shm::DirectWait w;
   w.wait = o.wait;
   w.min_spin = o.min_spin;
   w.max_spin = o.max_spin;
-  w.liveness_interval = o.liveness_interval;
+  // Within [1 ms, 1 day]: 0 would make a sleeping side poll without pause, and a "never" value
+  // would overflow the clock arithmetic.
+  w.liveness_interval = std::clamp<std::chrono::milliseconds>(
+      o.liveness_interval, std::chrono::milliseconds{1}, std::chrono::hours{24});
   return w;
 }
 
@@ -43,12 +64,17 @@ Result<DirectChannel> open_with(Caller& caller, const PeerIdentity& peer, std::s
   auto segment = transport::shm::map_segment(memfd->get(), *layout);
   if (!segment) return tl::unexpected(segment.error());
   transport::shm::init_segment(segment->base, *layout);
+  const std::uint64_t nonce = random_nonce();
+  wire::store_le<std::uint64_t>(segment->base, kDirectMagic);
+  wire::store_le<std::uint64_t>(segment->base + kNonceOffset, nonce);
   auto pidfd = platform::open_pidfd(*peer.pid);
   if (!pidfd) return tl::unexpected(pidfd.error());
   auto end = std::make_shared<DirectEndpoint>(std::move(*segment), *layout, kOpenerWrites,
                                               std::move(*pidfd), wait_of(options));
-  const nlohmann::json request{
-      {"plexus_direct", kDirectVersion}, {"fd", memfd->get()}, {"ring_bytes", options.ring_bytes}};
+  const nlohmann::json request{{"plexus_direct", kDirectVersion},
+                               {"fd", memfd->get()},
+                               {"ring_bytes", options.ring_bytes},
+                               {"nonce", nonce}};
   CallOptions call_options;
   call_options.timeout = options.open_timeout;
   auto reply = caller.call(name, request.dump(), call_options);
@@ -85,8 +111,10 @@ Result<std::shared_ptr<DirectEndpoint>> accept(const PeerIdentity& peer, std::st
   }
   const auto fd = json.find("fd");
   const auto ring = json.find("ring_bytes");
+  const auto nonce = json.find("nonce");
   if (fd == json.end() || !fd->is_number_unsigned() || *fd > 0x7fffffff) return bad("fd");
   if (ring == json.end() || !ring->is_number_unsigned()) return bad("ring_bytes");
+  if (nonce == json.end() || !nonce->is_number_unsigned()) return bad("nonce");
   if (!peer.pid) {
     return make_error(StatusCode::failed_precondition,
                       "a direct channel needs a Unix-socket connection (the peer's pid)");
@@ -95,8 +123,15 @@ Result<std::shared_ptr<DirectEndpoint>> accept(const PeerIdentity& peer, std::st
   // socket (SO_PEERCRED), never in one the request names.
   auto layout = transport::shm::segment_layout(*ring, *ring);
   if (!layout) return tl::unexpected(layout.error());
+  // The pidfd first: if the process is still alive after the descriptor was opened, the
+  // descriptor was that process's (its pid was not reused by another meanwhile).
+  auto pidfd = platform::open_pidfd(*peer.pid);
+  if (!pidfd) return tl::unexpected(pidfd.error());
   auto file = platform::open_process_fd(*peer.pid, fd->get<int>());
   if (!file) return tl::unexpected(file.error());
+  if (platform::process_exited(pidfd->get())) {
+    return make_error(StatusCode::unavailable, "the opener exited while the channel opened");
+  }
   auto size = platform::file_size(file->get());
   if (!size) return tl::unexpected(size.error());
   if (*size != layout->total || !platform::is_shrink_sealed(file->get())) {
@@ -105,11 +140,16 @@ Result<std::shared_ptr<DirectEndpoint>> accept(const PeerIdentity& peer, std::st
   }
   auto segment = transport::shm::map_segment(file->get(), *layout);
   if (!segment) return tl::unexpected(segment.error());
-  if (auto ok = transport::shm::check_segment(segment->base, layout->total, *layout); !ok) {
-    return tl::unexpected(ok.error());
+  // The header as the segment's layout (§19.3) has it, but with our magic and the nonce.
+  char header[kNonceOffset + 8];
+  std::memcpy(header, segment->base, sizeof header);  // read once: the opener may rewrite it
+  if (wire::load_le<std::uint64_t>(header) != kDirectMagic ||
+      wire::load_le<std::uint32_t>(header + 8) != wire::kShmUpgradeVersion ||
+      wire::load_le<std::uint64_t>(header + 16) != layout->capacity[0] ||
+      wire::load_le<std::uint64_t>(header + 24) != layout->capacity[1] ||
+      wire::load_le<std::uint64_t>(header + kNonceOffset) != nonce->get<std::uint64_t>()) {
+    return bad("the descriptor is not the segment this request names (magic, sizes or nonce)");
   }
-  auto pidfd = platform::open_pidfd(*peer.pid);
-  if (!pidfd) return tl::unexpected(pidfd.error());
   return std::make_shared<DirectEndpoint>(std::move(*segment), *layout, kAcceptorWrites,
                                           std::move(*pidfd), wait_of(options));
 }
@@ -128,6 +168,15 @@ Result<void> DirectChannel::send(std::string_view payload, std::chrono::nanoseco
 Result<std::string_view> DirectChannel::receive(std::chrono::nanoseconds timeout) {
   if (!end_) return tl::unexpected(no_channel().error());
   return end_->receive(timeout);
+}
+
+Result<void> DirectChannel::stage(std::string_view payload, std::chrono::nanoseconds timeout) {
+  if (!end_) return no_channel();
+  return end_->send(payload, timeout, /*publish_now=*/false);
+}
+
+void DirectChannel::flush() {
+  if (end_) end_->flush();
 }
 
 Result<std::span<char>> DirectChannel::loan(std::size_t size, std::chrono::nanoseconds timeout) {

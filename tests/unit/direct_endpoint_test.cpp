@@ -103,6 +103,53 @@ TEST(DirectEndpoint, LoanedRegionsArriveAsCommitted) {
   EXPECT_EQ(a->commit(11).error().code, StatusCode::invalid_argument);
   EXPECT_TRUE(a->commit(10));
   EXPECT_EQ(a->loan(a->max_message_size() + 1, 0ns).error().code, StatusCode::message_too_large);
+  // Closed between loan and commit: nothing is published to a reader that is gone.
+  ASSERT_TRUE(b->receive(0ns));
+  ASSERT_TRUE(a->loan(10, 0ns));
+  const auto head = ring_control(s.bytes.data(), 0)->head.load();
+  b->close();
+  EXPECT_EQ(a->commit(10).error().code, StatusCode::unavailable);
+  EXPECT_EQ(ring_control(s.bytes.data(), 0)->head.load(), head) << "published after the close";
+}
+
+// Staged messages are invisible until flush(), a publishing send, or an eighth of the ring;
+// a sender that stages more than the ring holds publishes before it waits for room (else the
+// reader could never make any).
+TEST(DirectEndpoint, StagedMessagesAppearTogether) {
+  HeapSegment s;
+  auto a = s.end(0);
+  auto b = s.end(1);
+  ASSERT_TRUE(a->send("one", 0ns, /*publish_now=*/false));
+  ASSERT_TRUE(a->send("two", 0ns, false));
+  EXPECT_EQ(b->receive(0ns).error().code, StatusCode::deadline_exceeded);
+  a->flush();
+  EXPECT_EQ(*b->receive(0ns), "one");
+  EXPECT_EQ(*b->receive(0ns), "two");
+  ASSERT_TRUE(a->send("three", 0ns, false));
+  ASSERT_TRUE(a->send("four", 0ns));  // publishes both
+  EXPECT_EQ(*b->receive(0ns), "three");
+  EXPECT_EQ(*b->receive(0ns), "four");
+  // 4096 / 8 = 512 bytes staged: published without a flush.
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(a->send(std::string(100, 'x'), 0ns, false));
+  auto some = b->receive(0ns);
+  ASSERT_TRUE(some) << "an eighth of the ring staged, still nothing visible";
+
+  a->flush();
+  int drained = 1;
+  while (b->receive(0ns)) ++drained;
+  EXPECT_EQ(drained, 6);
+
+  const int n = plexus::test::kSanitizerBuild ? 2000 : 20000;
+  std::thread sender([&] {
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(a->send(std::to_string(i), kSafety, false));
+    a->flush();
+  });
+  for (int i = 0; i < n; ++i) {
+    auto got = b->receive(kSafety);
+    ASSERT_TRUE(got) << i << ": " << got.error().to_string();
+    ASSERT_EQ(*got, std::to_string(i));
+  }
+  sender.join();
 }
 
 // A sender and a receiver on two threads, every wait strategy: everything arrives in order,
@@ -113,6 +160,7 @@ TEST(DirectEndpoint, ASenderAndAReceiverThreadKeepPaceWithEveryWaitStrategy) {
     HeapSegment s;
     DirectWait wait;
     wait.wait = strategy;
+    wait.liveness_interval = 1h;  // a lost wake-up hangs (and fails) instead of costing 100 ms
     auto a = s.end(0, wait);
     auto b = s.end(1, wait);
     const int n = plexus::test::kSanitizerBuild ? 3000 : 30000;
@@ -134,6 +182,7 @@ TEST(DirectEndpoint, ImpossibleIndicesAndLengthsAreProtocolErrors) {
   {
     HeapSegment s;
     auto b = s.end(1);
+    auto a = s.end(0);
     ring_control(s.bytes.data(), 0)->head.store(4097);  // more than a ring ahead of the tail
     auto r = b->receive(0ns);
     ASSERT_FALSE(r);
@@ -141,6 +190,9 @@ TEST(DirectEndpoint, ImpossibleIndicesAndLengthsAreProtocolErrors) {
     auto again = b->receive(kSafety);  // broken for good: no wait
     ASSERT_FALSE(again);
     EXPECT_EQ(again.error().code, StatusCode::protocol_error);
+    // The endpoint closed: its own other direction and the peer see it.
+    EXPECT_EQ(b->send("x", 0ns).error().code, StatusCode::unavailable);
+    EXPECT_EQ(a->send("x", 0ns).error().code, StatusCode::unavailable);
   }
   {
     HeapSegment s;
@@ -206,10 +258,22 @@ TEST(DirectEndpoint, AScribbledSegmentNeverLeadsOutOfTheRing) {
   EXPECT_GT(protocol_errors, 0) << "200 scribbled segments and no corruption noticed";
 }
 
+// Spins (bounded) until a waiter has announced that it sleeps on `word`.
+void until_asleep(const std::atomic<std::uint32_t>& word) {
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (word.load() == 0) {
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << "the waiter never went to sleep";
+    std::this_thread::yield();
+  }
+}
+
+// Each waiter is asleep on its futex before close(), and the liveness look is an hour away: only
+// the wake-up can end these waits.
 TEST(DirectEndpoint, CloseIsSeenByThePeerAndWakesEveryWaiter) {
   HeapSegment s;
   DirectWait block;
   block.wait = WaitStrategy::block;
+  block.liveness_interval = 1h;
   auto a = s.end(0, block);
   auto b = s.end(1, block);
   ASSERT_TRUE(a->send("last words", 0ns));
@@ -222,6 +286,7 @@ TEST(DirectEndpoint, CloseIsSeenByThePeerAndWakesEveryWaiter) {
     auto r = b->receive(kSafety);
     woke.set(r ? StatusCode::ok : r.error().code);
   });
+  until_asleep(ring_control(s.bytes.data(), 0)->consumer_sleeping);
   a->close();
   auto code = woke.wait_for(plexus::test::Millis{10000});
   receiver.join();
@@ -242,6 +307,7 @@ TEST(DirectEndpoint, CloseIsSeenByThePeerAndWakesEveryWaiter) {
     auto r = c->send(std::string(1000, 'f'), kSafety);
     sender_woke.set(r ? StatusCode::ok : r.error().code);
   });
+  until_asleep(ring_control(t.bytes.data(), 0)->producer_waiting);
   c->close();
   auto sender_code = sender_woke.wait_for(plexus::test::Millis{10000});
   sender.join();
@@ -277,6 +343,16 @@ TEST(DirectEndpoint, APeerProcessThatDiesIsUnavailableToAWaitingSide) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, StatusCode::unavailable) << r.error().to_string();
     EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << to_string(strategy);
+    // A caller that only polls learns it too.
+    auto polled = b->receive(0ns);
+    ASSERT_FALSE(polled);
+    EXPECT_EQ(polled.error().code, StatusCode::unavailable);
+    // And a sender waiting for room that the dead reader will never make.
+    while (b->send(std::string(1000, 's'), 0ns)) {
+    }
+    auto stuck = b->send(std::string(1000, 's'), kSafety);
+    ASSERT_FALSE(stuck);
+    EXPECT_EQ(stuck.error().code, StatusCode::unavailable) << stuck.error().to_string();
   }
 }
 

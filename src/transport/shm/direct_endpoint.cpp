@@ -35,7 +35,12 @@ DirectEndpoint::~DirectEndpoint() {
 }
 
 Error DirectEndpoint::broken(Waiter& waiter, const Error& error) {
-  if (!waiter.broken) waiter.broken = error;
+  if (!waiter.broken) {
+    waiter.broken = error;
+    // Nothing in the segment can be trusted any more: the peer and the other direction's
+    // thread learn that the channel is closed.
+    close();
+  }
   return *waiter.broken;
 }
 
@@ -47,6 +52,8 @@ Result<void> DirectEndpoint::wait_step(Waiter& waiter, std::atomic<std::uint32_t
     waiter.slept = false;
   }
   if (waiter.timeout <= std::chrono::nanoseconds::zero()) {
+    // A caller that only polls must still learn that the peer died.
+    if (auto alive = peer_alive(waiter, Clock::now()); !alive) return alive;
     return make_error(StatusCode::deadline_exceeded, "direct channel: nothing now (timeout 0)");
   }
   if (wait_.wait != WaitStrategy::block && round % kLooksPerClockRead != kLooksPerClockRead - 1) {
@@ -67,12 +74,7 @@ Result<void> DirectEndpoint::wait_step(Waiter& waiter, std::atomic<std::uint32_t
   if (now >= waiter.deadline) {
     return make_error(StatusCode::deadline_exceeded, "direct channel: timed out");
   }
-  if (now >= waiter.next_liveness_check) {
-    waiter.next_liveness_check = now + wait_.liveness_interval;
-    if (platform::process_exited(peer_.get())) {
-      return make_error(StatusCode::unavailable, "direct channel: the peer's process exited");
-    }
-  }
+  if (auto alive = peer_alive(waiter, now); !alive) return alive;
   if (waiter.spin.may_spin(now)) {
     platform::cpu_relax();
     return {};
@@ -82,6 +84,10 @@ Result<void> DirectEndpoint::wait_step(Waiter& waiter, std::atomic<std::uint32_t
   waiter.spin.sleeping();
   waiter.slept = true;
   word.store(1, std::memory_order_seq_cst);
+  // The look that follows reads head or tail with acquire loads, which a seq_cst store alone
+  // does not keep after it on every architecture (ARM); the fence does. The peer's side is
+  // seq_cst already (RingWriter::publish, RingReader::release).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   if (!ready() && !closed_.load(std::memory_order_seq_cst)) {
     const auto until = std::min(waiter.deadline, waiter.next_liveness_check);
     platform::futex_wait(&word, 1, until - now);
@@ -90,6 +96,16 @@ Result<void> DirectEndpoint::wait_step(Waiter& waiter, std::atomic<std::uint32_t
   waiter.last_clock = Clock::now();
   waiter.spin.woke(waiter.last_clock);
   return {};
+}
+
+Result<void> DirectEndpoint::peer_alive(Waiter& waiter, Clock::time_point now) {
+  if (!peer_exited_.load(std::memory_order_relaxed)) {
+    if (now < waiter.next_liveness_check) return {};
+    waiter.next_liveness_check = now + wait_.liveness_interval;
+    if (!platform::process_exited(peer_.get())) return {};
+    peer_exited_.store(true, std::memory_order_relaxed);  // for good, and for both directions
+  }
+  return make_error(StatusCode::unavailable, "direct channel: the peer's process exited");
 }
 
 void DirectEndpoint::found(Waiter& waiter, bool waited) {
@@ -138,6 +154,7 @@ Result<void> DirectEndpoint::ready_to_send(std::size_t payload, std::chrono::nan
     if (out_control_->reader_closed.load(std::memory_order_acquire) != 0) {
       return make_error(StatusCode::unavailable, "direct channel: the peer closed it");
     }
+    if (round == 0) publish();  // staged messages: the reader must see them to make room
     auto waited = wait_step(sending_, out_control_->producer_waiting, round, [&] {
       auto again = out_.free_space(needed);
       return !again || *again >= needed ||
@@ -151,22 +168,27 @@ void DirectEndpoint::publish() {
   if (out_.publish()) platform::futex_wake_all(&out_control_->consumer_sleeping);
 }
 
-Result<void> DirectEndpoint::send(std::string_view payload, std::chrono::nanoseconds timeout) {
+Result<void> DirectEndpoint::send(std::string_view payload, std::chrono::nanoseconds timeout,
+                                  bool publish_now) {
   char head[kDirectRecordHeader];
   wire::store_le<std::uint32_t>(head, static_cast<std::uint32_t>(payload.size()));
   wire::store_le<std::uint32_t>(head + 4, 0);
   // The usual case first: open, no loan out, and room in one stretch by the cached tail.
-  if (!loaned_ && !sending_.broken && !closed_.load(std::memory_order_relaxed) &&
-      out_control_->reader_closed.load(std::memory_order_relaxed) == 0 &&
-      payload.size() <= max_message_size() && out_.try_write({head, sizeof head}, payload)) {
-    publish();
-    return {};
+  if (!(!loaned_ && !sending_.broken && !closed_.load(std::memory_order_relaxed) &&
+        out_control_->reader_closed.load(std::memory_order_relaxed) == 0 &&
+        payload.size() <= max_message_size() && out_.try_write({head, sizeof head}, payload))) {
+    if (auto ready = ready_to_send(payload.size(), timeout); !ready) return ready;
+    out_.write({head, sizeof head});
+    out_.write(payload);
   }
-  if (auto ready = ready_to_send(payload.size(), timeout); !ready) return ready;
-  out_.write({head, sizeof head});
-  out_.write(payload);
-  publish();
+  // Staged messages go out together, but never more than an eighth of the ring at once: the
+  // reader works on those while the writer goes on.
+  if (publish_now || out_.unpublished() >= out_.capacity() / 8) publish();
   return {};
+}
+
+void DirectEndpoint::flush() {
+  if (!closed_.load(std::memory_order_relaxed)) publish();
 }
 
 Result<std::span<char>> DirectEndpoint::loan(std::size_t size, std::chrono::nanoseconds timeout) {
@@ -191,6 +213,13 @@ Result<void> DirectEndpoint::commit(std::size_t used) {
                                                         std::to_string(*loaned_) + " bytes");
   }
   loaned_.reset();
+  // Closed meanwhile (here or by the peer): the message would be published to no reader.
+  if (closed_.load(std::memory_order_acquire)) {
+    return make_error(StatusCode::unavailable, "direct channel: this end is closed");
+  }
+  if (out_control_->reader_closed.load(std::memory_order_acquire) != 0) {
+    return make_error(StatusCode::unavailable, "direct channel: the peer closed it");
+  }
   char head[kDirectRecordHeader];
   wire::store_le<std::uint32_t>(head, static_cast<std::uint32_t>(used));
   wire::store_le<std::uint32_t>(head + 4, 0);
@@ -200,8 +229,6 @@ Result<void> DirectEndpoint::commit(std::size_t used) {
   } else {
     out_.advance(used);  // already where it belongs, right after the header
   }
-  // A close() meanwhile: the record is published all the same, the peer ignores nothing it was
-  // given before the flags (it reads what was published, then sees writer_closed).
   publish();
   return {};
 }
@@ -211,16 +238,22 @@ Result<std::string_view> DirectEndpoint::receive(std::chrono::nanoseconds timeou
   if (last_record_ > 0) {
     in_.consume(last_record_);
     unreleased_ += last_record_;
+    known_available_ -= last_record_;
     last_record_ = 0;
     // Published in quarters of the ring while messages keep coming, and whenever it runs dry.
     if (unreleased_ >= in_.capacity() / 4) release();
   }
+  // Records already known to be published are taken without reading head again: the writer
+  // keeps that cache line busy, and a reader that catches up with it would fetch the line
+  // once per message.
+  if (known_available_ > 0) return take(known_available_);
   receiving_.timeout = timeout;
   for (unsigned round = 0;; ++round) {
     auto available = in_.available();
     if (!available) return tl::unexpected(broken(receiving_, available.error()));
     if (*available > 0) {
       found(receiving_, round > 0);
+      known_available_ = *available;
       return take(*available);
     }
     if (round == 0) release();

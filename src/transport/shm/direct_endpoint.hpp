@@ -6,7 +6,8 @@
 // writer wakes it only when it announced that it sleeps, so a busy channel makes no syscall.
 //
 // Trust: as for the rings, every index and length read from the segment is checked before use;
-// a bad one is protocol_error, and the endpoint stays broken (every later call reports it).
+// a bad one is protocol_error: the direction that met it reports it from then on, and the
+// endpoint closes (the peer and the other direction then see a closed channel).
 // The peer's death is learnt from a pidfd, looked at while waiting (at least every
 // liveness_interval), never from the segment.
 // Threading: one thread sends and one receives at a time (they may be the same); close() from
@@ -43,7 +44,7 @@ class DirectEndpoint {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // `segment` holds `layout`, already initialised (init_segment) or checked (check_segment).
+  // `segment` holds `layout`, initialised by the opener and checked by the acceptor.
   // This end writes ring `write_ring` (0 or 1) and reads the other. `peer` is a pidfd of the
   // other process.
   DirectEndpoint(MappedSegment segment, const SegmentLayout& layout, int write_ring,
@@ -56,7 +57,12 @@ class DirectEndpoint {
   // nanoseconds::max(): for ever). message_too_large (larger than max_message_size()),
   // deadline_exceeded (still no room), unavailable (this end or the peer closed, or the peer's
   // process exited), protocol_error.
-  Result<void> send(std::string_view payload, std::chrono::nanoseconds timeout);
+  // Unless `publish_now`, the message is staged: written but not yet visible, until a later
+  // send that publishes, flush(), or an eighth of the ring staged.
+  Result<void> send(std::string_view payload, std::chrono::nanoseconds timeout,
+                    bool publish_now = true);
+  // Publishes the staged messages (the sending thread only).
+  void flush();
   // The next message, read where it lies in the ring: valid until the next receive() or the
   // endpoint's end. Messages published before the peer closed or died are delivered first.
   // deadline_exceeded, unavailable, protocol_error as above.
@@ -101,12 +107,14 @@ class DirectEndpoint {
                          Ready ready);
   // The wait is over: it found work (after waiting, if `waited`).
   static void found(Waiter& waiter, bool waited);
+  // unavailable once the peer's process has exited; looked at once per liveness_interval.
+  Result<void> peer_alive(Waiter& waiter, Clock::time_point now);
   Result<std::string_view> take(std::uint64_t available);
   // What send() and loan() check first; then waits until `needed` bytes are free.
   Result<void> ready_to_send(std::size_t payload, std::chrono::nanoseconds timeout);
   void publish();
   void release();
-  static Error broken(Waiter& waiter, const Error& error);
+  Error broken(Waiter& waiter, const Error& error);  // remembers the first, closes
 
   MappedSegment segment_;
   std::size_t mapped_bytes_ = 0;
@@ -117,10 +125,12 @@ class DirectEndpoint {
   platform::Fd peer_;
   DirectWait wait_;
   std::atomic<bool> closed_{false};
+  std::atomic<bool> peer_exited_{false};  // seen once, known to both directions
   Waiter sending_;
   Waiter receiving_;
 
   std::uint64_t last_record_ = 0;      // the message receive() returned last: consumed at the next
+  std::uint64_t known_available_ = 0;  // published bytes from the tail on, as last read (checked)
   std::uint64_t unreleased_ = 0;       // consumed but not yet published to the writer
   std::string scratch_;                // a wrapped message, when the ring is not mirrored
   std::optional<std::size_t> loaned_;  // the size of the loan out, if any

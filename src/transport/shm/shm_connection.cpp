@@ -400,6 +400,9 @@ void ShmConnection::sleep() {
   const bool want_out = pending_bytes_ > 0;
   if (want_in) in_.set_sleeping(true);
   if (want_out) out_.set_waiting(true);
+  // The looks below load head and tail with acquire, which the seq_cst stores above do not
+  // keep behind them on every architecture (ARM); the fence does.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   // Check again after announcing: the peer checks the flags after publishing, so either it
   // sees them and rings, or we see its bytes here.
   bool ready = false;
