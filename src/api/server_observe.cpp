@@ -11,6 +11,7 @@
 #include "rpc/handler_table.hpp"
 #include "rpc/pubsub_router.hpp"
 #include "rpc/session.hpp"
+#include "transport/shm/direct_endpoint.hpp"
 
 namespace plexus {
 namespace {
@@ -118,6 +119,17 @@ void Server::init_observability() {
         for (const auto& [_, s] : sessions_)
           total += s->connection().stats().shm_mapped_bytes.get();
         out.push_back({{"shm"}, static_cast<double>(total), {}});
+      });
+  // Direct channels live outside sessions: counted per process (plexus/direct.hpp).
+  add("plexus_direct_channels", "Direct channel ends held in this process (their memory mapped)",
+      MetricType::gauge, {}, [](std::vector<Sample>& out) {
+        const auto totals = transport::shm::DirectEndpoint::process_totals();
+        out.push_back({{}, static_cast<double>(totals.endpoints), {}});
+      });
+  add("plexus_direct_mapped_bytes", "Shared memory mapped by direct channels in this process",
+      MetricType::gauge, {}, [](std::vector<Sample>& out) {
+        const auto totals = transport::shm::DirectEndpoint::process_totals();
+        out.push_back({{}, static_cast<double>(totals.mapped_bytes), {}});
       });
   add("plexus_server_uptime_seconds", "Seconds since the server was created", MetricType::gauge,
       {"server"}, [this](std::vector<Sample>& out) {
@@ -444,6 +456,9 @@ nlohmann::json Server::metrics() const {
             {"write_batches", batches},
             {"frames_per_batch", batches > 0 ? frames_out / batches : 0.0},
             {"in_place_bytes", sum_of(snap, "plexus_transport_in_place_bytes_total")}}},
+          {"direct",
+           {{"channels", sum_of(snap, "plexus_direct_channels")},
+            {"mapped_bytes", sum_of(snap, "plexus_direct_mapped_bytes")}}},
           {"pubsub",
            {{"published", sum_of(snap, "plexus_pubsub_published_total")},
             {"delivered", sum_of(snap, "plexus_pubsub_delivered_total")},

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "connect.hpp"
@@ -91,6 +92,28 @@ TEST_P(DirectTest, LoanedMessagesComeBackIntact) {
     ASSERT_TRUE(reply) << reply.error().to_string();
     ASSERT_EQ(*reply, m) << i;
   }
+}
+
+// The server counts the channel ends it holds and the memory they map (its own ends only:
+// the metric is per process).
+TEST_P(DirectTest, TheServersChannelsAreInItsMetrics) {
+  // plexus.stats (`plexus stats ADDR`): the gauges plexus_direct_channels and
+  // plexus_direct_mapped_bytes, summed.
+  const auto gauge = [&](const std::string& name) {
+    auto r = client_->call("plexus.stats", "");
+    EXPECT_TRUE(r) << r.error().to_string();
+    const auto m = nlohmann::json::parse(r ? *r : "{}");
+    return m.contains("direct") ? m["direct"].value(name, -1.0) : -1.0;
+  };
+  EXPECT_EQ(gauge("channels"), 0);
+  DirectOptions options;
+  options.ring_bytes = 8192;
+  auto a = open("direct.echo", options);
+  auto b = open("direct.echo", options);
+  ASSERT_TRUE(a.valid() && b.valid());
+  EXPECT_EQ(gauge("channels"), 2);
+  EXPECT_EQ(gauge("mapped_bytes"), 2 * (4096 + 2 * 8192));
+  EXPECT_EQ(a.mapped_bytes(), 4096u + 2 * 8192);
 }
 
 // The client sends without reading: the server echoes until the ring back is full, then stops

@@ -14,7 +14,15 @@ namespace {
 // a look is a load of the ring's head, the clock costs several.
 constexpr unsigned kLooksPerClockRead = 16;
 
+std::atomic<std::uint64_t> g_endpoints{0};
+std::atomic<std::uint64_t> g_mapped_bytes{0};
+
 }  // namespace
+
+DirectEndpoint::ProcessTotals DirectEndpoint::process_totals() {
+  return {g_endpoints.load(std::memory_order_relaxed),
+          g_mapped_bytes.load(std::memory_order_relaxed)};
+}
 
 DirectEndpoint::DirectEndpoint(MappedSegment segment, const SegmentLayout& layout, int write_ring,
                                platform::Fd peer, DirectWait wait)
@@ -28,10 +36,15 @@ DirectEndpoint::DirectEndpoint(MappedSegment segment, const SegmentLayout& layou
       peer_(std::move(peer)),
       wait_(wait),
       sending_(wait),
-      receiving_(wait) {}
+      receiving_(wait) {
+  g_endpoints.fetch_add(1, std::memory_order_relaxed);
+  g_mapped_bytes.fetch_add(mapped_bytes_, std::memory_order_relaxed);
+}
 
 DirectEndpoint::~DirectEndpoint() {
   close();
+  g_endpoints.fetch_sub(1, std::memory_order_relaxed);
+  g_mapped_bytes.fetch_sub(mapped_bytes_, std::memory_order_relaxed);
 }
 
 Error DirectEndpoint::broken(Waiter& waiter, const Error& error) {

@@ -82,6 +82,14 @@ class DirectEndpoint {
   std::uint64_t max_message_size() const { return out_.capacity() - kDirectRecordHeader; }
   std::size_t mapped_bytes() const { return mapped_bytes_; }
 
+  // Every endpoint of this process, open or closed but not yet destroyed (their segments are
+  // still mapped): for the metrics. Any thread.
+  struct ProcessTotals {
+    std::uint64_t endpoints = 0;
+    std::uint64_t mapped_bytes = 0;
+  };
+  static ProcessTotals process_totals();
+
  private:
   // What a thread waiting on one direction keeps: its spin budget, when it last looked at the
   // peer's process, and the first protocol error its direction met (each direction is used by
