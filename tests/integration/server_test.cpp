@@ -112,6 +112,17 @@ TEST_P(ServerTest, CliCallPrintsTheAnswerOrTheErrorWithItsCode) {
   EXPECT_EQ(ping.exit_code, 0);
   EXPECT_NE(ping.output.find("p50"), std::string::npos);
   EXPECT_NE(ping.output.find("p99"), std::string::npos);
+  // A direct channel to the demo's echo.direct: over a Unix socket only.
+  auto direct = run_cli("ping " + server_.address() + " --direct -c 200 --size 100");
+  if (GetParam() == Transport::tcp) {
+    EXPECT_NE(direct.exit_code, 0);
+    EXPECT_NE(direct.output.find("failed_precondition"), std::string::npos) << direct.output;
+  } else {
+    EXPECT_EQ(direct.exit_code, 0) << direct.output;
+    EXPECT_NE(direct.output.find("200 round trips"), std::string::npos) << direct.output;
+    EXPECT_NE(direct.output.find("direct channel echo.direct, 100 B"), std::string::npos)
+        << direct.output;
+  }
 }
 
 PLEXUS_ALL_TRANSPORTS(ServerTest);

@@ -569,7 +569,8 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  DirectEchoes direct_echoes;  // outlives the server: its handler refers to it
+  DirectEchoes direct_echoes;                    // outlives the server: its handler refers to it
+  plexus::cli::DemoDirectEcho demo_direct_echo;  // the same, for the demo's echo.direct
   plexus::Runtime runtime;
   options.listen = listen;
   options.name = "test-server";
@@ -582,6 +583,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   plexus::cli::register_demo_services(**server);
+  demo_direct_echo.register_on(**server);
   register_test_handlers(**server);
   register_pubsub_handlers(**server);
   register_stream_handlers(**server);

@@ -119,4 +119,24 @@ void register_demo_services(HandlerRegistry& registry) {
       std::move(fib_options));
 }
 
+DemoDirectEcho::~DemoDirectEcho() {
+  std::lock_guard lock(mu_);
+  for (auto& ch : channels_) ch.close();
+  for (auto& t : threads_) t.join();
+}
+
+void DemoDirectEcho::register_on(HandlerRegistry& registry) {
+  handle_direct(registry, "echo.direct", [this](CallContext&, DirectChannel ch) {
+    std::lock_guard lock(mu_);
+    channels_.push_back(ch);
+    threads_.emplace_back([ch]() mutable {
+      for (;;) {
+        auto message = ch.receive();
+        if (!message || !ch.send(*message)) break;
+      }
+      ch.close();
+    });
+  });
+}
+
 }  // namespace plexus::cli

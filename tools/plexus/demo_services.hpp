@@ -1,6 +1,12 @@
-// The demo services `plexus serve --demo` registers: echo, sleep, fail, count, count_stream.
+// The demo services `plexus serve --demo` registers: echo, sleep, fail, count, count_stream,
+// fib, and the direct channel echo.direct.
 #pragma once
 
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "plexus/direct.hpp"
 #include "plexus/handlers.hpp"
 
 namespace plexus::cli {
@@ -15,5 +21,22 @@ namespace plexus::cli {
 //        ends with {"sent":N}. Stops when the reader cancels.
 // fib:   {"n":0..90} answers {"n":n,"fib":F(n)}; has a JSON Schema and a 10 s response cache.
 void register_demo_services(HandlerRegistry& registry);
+
+// echo.direct: a direct channel (plexus/direct.hpp; `plexus ping ADDR --direct`) on which a
+// thread of its own sends every message back. The threads are this object's: it must outlive
+// the server it is registered on; its destructor closes every channel and joins them.
+class DemoDirectEcho {
+ public:
+  DemoDirectEcho() = default;
+  DemoDirectEcho(const DemoDirectEcho&) = delete;
+  DemoDirectEcho& operator=(const DemoDirectEcho&) = delete;
+  ~DemoDirectEcho();
+  void register_on(HandlerRegistry& registry);
+
+ private:
+  std::mutex mu_;
+  std::vector<DirectChannel> channels_;
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace plexus::cli

@@ -1,5 +1,7 @@
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "commands.hpp"
@@ -10,6 +12,9 @@ namespace {
 struct PingArgs {
   std::string address;
   int count = 10;
+  bool direct = false;
+  std::size_t size = 64;
+  std::string wait = "spin";
 };
 
 double percentile(std::vector<double> v, double p) {
@@ -29,15 +34,37 @@ int ping(const PingArgs& a) {
     return fail(client.error());
   }
   std::vector<double> us;
-  for (int i = 0; i < a.count; ++i) {
-    auto rtt = (*client)->ping();
-    if (!rtt) {
-      return fail(rtt.error());
+  if (a.direct) {
+    // The demo's echo.direct: this thread sends and reads the rings itself.
+    DirectOptions direct_options;
+    direct_options.wait = *parse_wait_strategy(a.wait);
+    auto channel = open_direct(**client, "echo.direct", direct_options);
+    if (!channel) return fail(channel.error());
+    const std::string payload(a.size, 'p');
+    for (int i = 0; i < a.count; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      if (auto sent = channel->send(payload); !sent) return fail(sent.error());
+      auto reply = channel->receive(std::chrono::seconds(10));
+      if (!reply) return fail(reply.error());
+      us.push_back(
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+              .count());
     }
-    us.push_back(static_cast<double>(rtt->count()) / 1000.0);
+    channel->close();
+  } else {
+    for (int i = 0; i < a.count; ++i) {
+      auto rtt = (*client)->ping();
+      if (!rtt) {
+        return fail(rtt.error());
+      }
+      us.push_back(static_cast<double>(rtt->count()) / 1000.0);
+    }
   }
-  std::printf("%d round trips to %s (PING/PONG): min %.1f us  p50 %.1f us  p99 %.1f us\n", a.count,
-              options.address.c_str(), *std::min_element(us.begin(), us.end()),
+  const std::string what =
+      a.direct ? "direct channel echo.direct, " + std::to_string(a.size) + " B, " + a.wait
+               : std::string("PING/PONG");
+  std::printf("%d round trips to %s (%s): min %.2f us  p50 %.2f us  p99 %.2f us\n", a.count,
+              options.address.c_str(), what.c_str(), *std::min_element(us.begin(), us.end()),
               percentile(us, 0.50), percentile(us, 0.99));
   return 0;
 }
@@ -49,6 +76,13 @@ Run add_ping(CLI::App& app) {
   auto* cmd = app.add_subcommand("ping", "Measure protocol round trips: min/p50/p99");
   cmd->add_option("address", args->address, "Server address, or 'default'")->required();
   cmd->add_option("-c,--count", args->count, "Round trips")->check(CLI::Range(1, 1000000));
+  cmd->add_flag("--direct", args->direct,
+                "Round trips of a message on a direct channel to the demo's echo.direct "
+                "(Unix socket only; plexus/direct.hpp)");
+  cmd->add_option("--size", args->size, "With --direct: message bytes")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 19));
+  cmd->add_option("--wait", args->wait, "With --direct: spin, adaptive or block")
+      ->check(CLI::IsMember({"spin", "adaptive", "block"}));
   return [cmd, args] { return cmd->parsed() ? ping(*args) : -1; };
 }
 

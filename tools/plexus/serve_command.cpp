@@ -67,11 +67,15 @@ int serve(const ServeArgs& a) {
   options.heartbeat_interval = Millis{a.heartbeat_ms};
   options.heartbeat_timeout = Millis{a.heartbeat_timeout_ms};
   if (!a.no_http) options.http = a.http;
+  DemoDirectEcho direct_echo;  // outlives the server: its handler refers to it
   auto server = Server::create(runtime, options);
   if (!server) {
     return fail(server.error());
   }
-  if (a.demo) register_demo_services(**server);
+  if (a.demo) {
+    register_demo_services(**server);
+    direct_echo.register_on(**server);
+  }
   std::unique_ptr<DemoTicker> ticker;  // stopped before the server shuts down
   if (auto started = (*server)->start(); !started) {
     return fail(started.error());
@@ -90,11 +94,12 @@ int serve(const ServeArgs& a) {
     const char* c = cmd.c_str();
     const char* f = first.c_str();
     std::printf(
-        "demo services: echo, sleep, fail, count, count_stream. Try, from another terminal:\n"
+        "demo services: echo, sleep, fail, count, count_stream, fib, echo.direct (a direct\n"
+        "channel). Try, from another terminal:\n"
         "  %s call %s echo '{\"hello\":\"world\"}'\n"
         "  %s call %s sleep '{\"ms\":200}'\n"
         "  %s call %s fail '{\"code\":\"not_found\"}'; echo \"exit status $?\"\n"
-        "  %s ping %s\n"
+        "  %s ping %s            (and --direct: a direct channel's round trips)\n"
         "  %s stream %s count_stream '{\"n\":50,\"delay_ms\":100}'\n"
         "  %s sub %s demo.ticker     (a message every second; pub/sub: %s pub %s TOPIC JSON)\n"
         "  (`default` may stand for the address: %s call default count)\n",
@@ -123,8 +128,8 @@ Run add_serve(CLI::App& app) {
       "(default: the default Unix socket)");
   cmd->add_option("--name", args->name, "Server name sent in WELCOME");
   cmd->add_flag("--demo", args->demo,
-                "Register the demo services (echo, sleep, fail, count, count_stream) and the "
-                "demo.ticker topic");
+                "Register the demo services (echo, sleep, fail, count, count_stream, fib, the "
+                "direct channel echo.direct) and the demo.ticker topic");
   cmd->add_option("--max-message-size", args->max_message_size, "Largest payload accepted, bytes");
   cmd->add_option("--max-connections", args->max_connections, "Connections served at once");
   cmd->add_option("--heartbeat-ms", args->heartbeat_ms, "Ping a silent peer after this long");
