@@ -3,7 +3,6 @@
 #include "plexus/direct.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -14,8 +13,6 @@
 #include "plexus/client.hpp"
 #include "plexus/handlers.hpp"
 #include "transport/shm/direct_endpoint.hpp"
-#include "wire/bytes.hpp"
-#include "wire/shm_upgrade.hpp"
 
 namespace plexus {
 namespace {
@@ -26,13 +23,6 @@ constexpr int kDirectVersion = 1;
 // The opener writes ring 0 and reads ring 1; the acceptor the other way round.
 constexpr int kOpenerWrites = 0;
 constexpr int kAcceptorWrites = 1;
-
-// A direct channel's segment is the transport's layout (§19.3) under a magic of its own, with a
-// random nonce at offset 32 that the request repeats: a descriptor number the opener has closed
-// and reused meanwhile (a retry after a timeout) cannot pass for the segment the request meant,
-// and neither can a transport segment.
-constexpr std::uint64_t kDirectMagic = 0x3130524944584c50ull;  // "PLXDIR01"
-constexpr std::size_t kNonceOffset = 32;
 
 std::uint64_t random_nonce() {
   std::random_device device;
@@ -51,22 +41,23 @@ transport::shm::DirectWait wait_of(const DirectOptions& o) {
   return w;
 }
 
+Error no_pid() {
+  return Error{StatusCode::failed_precondition,
+               "a direct channel needs a Unix-socket connection (the peer's pid)",
+               {}};
+}
+
 Result<DirectChannel> open_with(Caller& caller, const PeerIdentity& peer, std::string_view name,
                                 const DirectOptions& options) {
-  if (!peer.pid) {
-    return make_error(StatusCode::failed_precondition,
-                      "a direct channel needs a Unix-socket connection (the peer's pid)");
-  }
+  if (!peer.pid) return tl::unexpected(no_pid());
   auto layout = transport::shm::segment_layout(options.ring_bytes, options.ring_bytes);
   if (!layout) return tl::unexpected(layout.error());
   auto memfd = platform::create_memfd("plexus-direct", layout->total);
   if (!memfd) return tl::unexpected(memfd.error());
   auto segment = transport::shm::map_segment(memfd->get(), *layout);
   if (!segment) return tl::unexpected(segment.error());
-  transport::shm::init_segment(segment->base, *layout);
   const std::uint64_t nonce = random_nonce();
-  wire::store_le<std::uint64_t>(segment->base, kDirectMagic);
-  wire::store_le<std::uint64_t>(segment->base + kNonceOffset, nonce);
+  transport::shm::init_direct_segment(segment->base, *layout, nonce);
   auto pidfd = platform::open_pidfd(*peer.pid);
   if (!pidfd) return tl::unexpected(pidfd.error());
   auto end = std::make_shared<DirectEndpoint>(std::move(*segment), *layout, kOpenerWrites,
@@ -115,10 +106,7 @@ Result<std::shared_ptr<DirectEndpoint>> accept(const PeerIdentity& peer, std::st
   if (fd == json.end() || !fd->is_number_unsigned() || *fd > 0x7fffffff) return bad("fd");
   if (ring == json.end() || !ring->is_number_unsigned()) return bad("ring_bytes");
   if (nonce == json.end() || !nonce->is_number_unsigned()) return bad("nonce");
-  if (!peer.pid) {
-    return make_error(StatusCode::failed_precondition,
-                      "a direct channel needs a Unix-socket connection (the peer's pid)");
-  }
+  if (!peer.pid) return tl::unexpected(no_pid());
   // The descriptor is looked up in the process the kernel says is at the other end of the
   // socket (SO_PEERCRED), never in one the request names.
   auto layout = transport::shm::segment_layout(*ring, *ring);
@@ -140,14 +128,7 @@ Result<std::shared_ptr<DirectEndpoint>> accept(const PeerIdentity& peer, std::st
   }
   auto segment = transport::shm::map_segment(file->get(), *layout);
   if (!segment) return tl::unexpected(segment.error());
-  // The header as the segment's layout (§19.3) has it, but with our magic and the nonce.
-  char header[kNonceOffset + 8];
-  std::memcpy(header, segment->base, sizeof header);  // read once: the opener may rewrite it
-  if (wire::load_le<std::uint64_t>(header) != kDirectMagic ||
-      wire::load_le<std::uint32_t>(header + 8) != wire::kShmUpgradeVersion ||
-      wire::load_le<std::uint64_t>(header + 16) != layout->capacity[0] ||
-      wire::load_le<std::uint64_t>(header + 24) != layout->capacity[1] ||
-      wire::load_le<std::uint64_t>(header + kNonceOffset) != nonce->get<std::uint64_t>()) {
+  if (!transport::shm::check_direct_segment(segment->base, *layout, nonce->get<std::uint64_t>())) {
     return bad("the descriptor is not the segment this request names (magic, sizes or nonce)");
   }
   return std::make_shared<DirectEndpoint>(std::move(*segment), *layout, kAcceptorWrites,

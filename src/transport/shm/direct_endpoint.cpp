@@ -19,6 +19,23 @@ std::atomic<std::uint64_t> g_mapped_bytes{0};
 
 }  // namespace
 
+constexpr std::size_t kNonceOffset = 32;  // after §19.3's header fields
+
+void init_direct_segment(char* base, const SegmentLayout& layout, std::uint64_t nonce) {
+  init_segment(base, layout);
+  wire::store_le<std::uint64_t>(base, kDirectSegmentMagic);
+  wire::store_le<std::uint64_t>(base + kNonceOffset, nonce);
+}
+
+Result<void> check_direct_segment(const char* base, const SegmentLayout& layout,
+                                  std::uint64_t nonce) {
+  if (auto ok = check_segment(base, layout.total, layout, kDirectSegmentMagic); !ok) return ok;
+  if (wire::load_le<std::uint64_t>(base + kNonceOffset) != nonce) {
+    return make_error(StatusCode::protocol_error, "the direct channel's segment has another nonce");
+  }
+  return {};
+}
+
 DirectEndpoint::ProcessTotals DirectEndpoint::process_totals() {
   return {g_endpoints.load(std::memory_order_relaxed),
           g_mapped_bytes.load(std::memory_order_relaxed)};

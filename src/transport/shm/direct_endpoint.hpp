@@ -40,6 +40,16 @@ struct DirectWait {
 
 inline constexpr std::size_t kDirectRecordHeader = 8;
 
+// A direct channel's segment (docs/PROTOCOL.md §20.1): the layout of §19.3 under a magic of its
+// own, with the opener's random nonce at offset 32, which the open request repeats. A
+// descriptor number the opener closed and reused meanwhile (a retry after a timeout) cannot pass
+// for the segment the request meant, and neither can a transport segment.
+inline constexpr std::uint64_t kDirectSegmentMagic = 0x3130524944584c50ull;  // "PLXDIR01"
+void init_direct_segment(char* base, const SegmentLayout& layout, std::uint64_t nonce);
+// protocol_error unless `base` holds that header for `layout` and `nonce`.
+Result<void> check_direct_segment(const char* base, const SegmentLayout& layout,
+                                  std::uint64_t nonce);
+
 class DirectEndpoint {
  public:
   using Clock = std::chrono::steady_clock;

@@ -41,9 +41,10 @@ void init_segment(char* base, const SegmentLayout& layout) {
   std::atomic_thread_fence(std::memory_order_release);
 }
 
-Result<void> check_segment(const char* base, std::size_t mapped, const SegmentLayout& layout) {
+Result<void> check_segment(const char* base, std::size_t mapped, const SegmentLayout& layout,
+                           std::uint64_t magic) {
   // Read once into locals: the values used afterwards are the reply's, never these.
-  if (mapped < layout.total || wire::load_le<std::uint64_t>(base) != kSegmentMagic ||
+  if (mapped < layout.total || wire::load_le<std::uint64_t>(base) != magic ||
       wire::load_le<std::uint32_t>(base + 8) != wire::kShmUpgradeVersion ||
       wire::load_le<std::uint64_t>(base + 16) != layout.capacity[0] ||
       wire::load_le<std::uint64_t>(base + 24) != layout.capacity[1]) {

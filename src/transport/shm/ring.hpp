@@ -57,8 +57,10 @@ Result<SegmentLayout> segment_layout(std::uint64_t ring0_bytes, std::uint64_t ri
 
 // Writes the header and zeroed control blocks into a fresh segment of `layout.total` bytes.
 void init_segment(char* base, const SegmentLayout& layout);
-// Checks a received segment's header against the layout the upgrade reply announced.
-Result<void> check_segment(const char* base, std::size_t mapped, const SegmentLayout& layout);
+// Checks a received segment's header against the layout the upgrade reply announced (and its
+// magic: a direct channel's segment has its own, transport/shm/direct_endpoint.hpp).
+Result<void> check_segment(const char* base, std::size_t mapped, const SegmentLayout& layout,
+                           std::uint64_t magic = kSegmentMagic);
 RingControl* ring_control(char* base, int ring);
 
 // A segment mapped into this process: the header and control blocks at `base`, each ring's
