@@ -19,6 +19,9 @@ namespace plexus {
 namespace observe {
 class Registry;
 }
+namespace transport {
+class HotReadSlot;
+}
 
 struct RuntimeOptions {
   int io_threads = 1;  // handlers run on these threads; one is enough for most uses
@@ -55,6 +58,10 @@ class Runtime {
   // The metrics registry every server, client and module on this runtime records into
   // (src/observe/metrics.hpp); Server::metrics() and /metrics read it. Lives as long as this.
   observe::Registry& metrics() { return *metrics_; }
+  // For the library's socket transports: the slot for the socket the idle I/O thread polls
+  // itself (src/transport/hot_read.hpp), or nullptr when it never polls (idle_wait block, or
+  // several I/O threads).
+  transport::HotReadSlot* hot_read_slot() { return hot_read_.get(); }
 
  private:
   void run_io_thread();  // io_.run(), spinning before it sleeps as options_.idle_wait says
@@ -63,6 +70,8 @@ class Runtime {
   std::unique_ptr<observe::Registry> metrics_;  // outlives the I/O threads (declared before)
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
+  // Declared after io_: a connection it still holds goes before the io_context does.
+  std::unique_ptr<transport::HotReadSlot> hot_read_;
   std::vector<std::thread> threads_;
   std::vector<std::thread::id> thread_ids_;
 };

@@ -186,6 +186,7 @@ void Client::dial() {
   auto address = *transport::parse_address(options_.address);
   transport::ConnectionOptions co;
   co.receive_limits.max_message_size = options_.max_message_size;
+  co.hot_read = runtime_.hot_read_slot();
   transport::dial(serial_, address, co, options_.connect_timeout,
                   [this](Result<std::shared_ptr<transport::Connection>> conn) {
                     if (closing_) {

@@ -49,6 +49,7 @@ Result<void> Server::start() {
   lo.unix_socket_mode = options_.unix_socket_mode;
   lo.connection_executor = [this] { return runtime_.serial_executor(); };
   lo.connection.receive_limits.max_message_size = options_.max_message_size;
+  lo.connection.hot_read = runtime_.hot_read_slot();
   for (const auto& text : options_.listen) {
     auto address = *transport::parse_address(text);
     if (address.kind == transport::Address::Kind::unix_path &&

@@ -75,10 +75,16 @@ class ConnectionDelegate {
   virtual void on_write_done() {}
 };
 
+class HotReadSlot;  // transport/hot_read.hpp
+
 struct ConnectionOptions {
   wire::Limits receive_limits;                        // what this side accepts
   std::uint64_t max_skip_bytes = 64ull << 20;         // oversize bodies larger than this: close
   std::size_t max_pending_write_bytes = 64ull << 20;  // send() past this: resource_exhausted
+  // The runtime's slot for the socket its idle I/O thread polls itself (a runtime with one I/O
+  // thread that polls before it sleeps); nullptr: always read through the reactor. Must outlive
+  // the connection's reads. Socket transports only.
+  HotReadSlot* hot_read = nullptr;
 };
 
 // Shared ownership: the session holds it and pending I/O operations keep it alive until they

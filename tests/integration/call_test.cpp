@@ -264,11 +264,11 @@ TEST(CallTestMultiThread, TwoIoThreadsServeConcurrentCalls) {
 // reactor). Several I/O threads race for the epoll events; payloads
 // larger than the 64 KiB read chunk take the "buffer filled, read again" path too. Every call
 // has a deadline, so a stall fails the test instead of hanging it.
-TEST(CallTestMultiThread, SequentialPingPongNeverStalls) {
+void sequential_ping_pong_never_stalls(RuntimeOptions runtime_options, bool blocking_calls_beside) {
   TempDir dir;
   auto server = ServerProcess::spawn({"--listen", dir.unix_address("s.sock")});
   ASSERT_TRUE(server.running());
-  Runtime runtime(RuntimeOptions{.io_threads = 2});
+  Runtime runtime(runtime_options);
   constexpr int kClients = 4;
   constexpr int kCalls = 1000;
   std::vector<std::unique_ptr<Client>> clients;
@@ -301,8 +301,32 @@ TEST(CallTestMultiThread, SequentialPingPongNeverStalls) {
     };
   }
   for (int c = 0; c < kClients; ++c) next[c](0);
+  // Blocking calls from this thread meanwhile: work posted to the I/O thread from outside,
+  // which its looks at one hot socket must not keep waiting.
+  int blocking_done = 0;
+  while (blocking_calls_beside && blocking_done < 200) {
+    auto r = clients[blocking_done % kClients]->call("echo", "beside", call_options);
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(*r, "beside");
+    ++blocking_done;
+  }
   ASSERT_TRUE(all.wait_for(Millis{60000}));
   EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST(CallTestMultiThread, SequentialPingPongNeverStalls) {
+  sequential_ping_pong_never_stalls(RuntimeOptions{.io_threads = 2}, false);
+}
+
+// One I/O thread that polls before it sleeps: it reads the socket of the last input itself
+// (transport/hot_read.hpp) while the others wait in the reactor, the four connections taking
+// that place from one another, and the server's thread does the same with their four ends.
+// Under spin the thread never sleeps, so only its looks and the reactor ever read.
+TEST(CallTestHotRead, SequentialPingPongOnOneThreadNeverStalls) {
+  for (auto wait : {WaitStrategy::adaptive, WaitStrategy::spin}) {
+    SCOPED_TRACE(wait == WaitStrategy::spin ? "spin" : "adaptive");
+    sequential_ping_pong_never_stalls(RuntimeOptions{.io_threads = 1, .idle_wait = wait}, true);
+  }
 }
 
 }  // namespace

@@ -1,10 +1,14 @@
 #include "transport/stream/stream_connection.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+
+#include <sys/socket.h>
 
 #include <asio/post.hpp>
 
+#include "platform/cpu_relax.hpp"
 #include "wire/metadata.hpp"
 #include "wire/shm_upgrade.hpp"
 
@@ -22,7 +26,8 @@ StreamConnection<P>::StreamConnection(Socket socket, ConnectionOptions options, 
     : socket_(std::move(socket)),
       executor_(socket_.get_executor()),
       options_(options),
-      label_(std::move(label)) {}
+      label_(std::move(label)),
+      hot_slot_(options.hot_read) {}
 
 template <typename P>
 std::optional<platform::PeerCredentials> StreamConnection<P>::credentials() const {
@@ -179,7 +184,7 @@ void StreamConnection<P>::on_write(const std::error_code& ec, std::size_t n) {
 
 template <typename P>
 void StreamConnection<P>::start_read() {
-  if (closed_ || closing_ || read_in_flight_ || read_paused_) return;
+  if (closed_ || closing_ || read_in_flight_ || read_paused_ || hot_) return;
   const auto space = reader_.space();
   read_in_flight_ = true;
   // Plain async_read_some, whose next read tries recv once more before waiting (an EAGAIN recv
@@ -202,6 +207,12 @@ void StreamConnection<P>::on_read(const std::error_code& ec, std::size_t n) {
                        {}});
     return;
   }
+  handle_input(n);
+  continue_reading();
+}
+
+template <typename P>
+void StreamConnection<P>::handle_input(std::size_t n) {
   stats_.bytes_in += n;
   reader_.filled(n);
   // Everything the delegate sends for the frames of this read (answers, pipelined calls made
@@ -213,7 +224,70 @@ void StreamConnection<P>::on_read(const std::error_code& ec, std::size_t n) {
   process_input();
   in_input_ = false;
   if (!closed_ && !write_in_flight_ && !pending_.bytes.empty()) start_write(/*try_now=*/true);
+}
+
+template <typename P>
+void StreamConnection<P>::continue_reading() {
+  if (hot_slot_ && !closed_ && !closing_ && !read_paused_) {
+    hot_ = true;
+    hot_slot_->take(this->shared_from_this());
+    return;
+  }
   start_read();
+}
+
+template <typename P>
+bool StreamConnection<P>::read_until(std::chrono::steady_clock::time_point until) {
+  if (!hot_ || closed_) return false;
+  if (closing_) {
+    park();  // reads no more; start_read() knows
+    return false;
+  }
+  auto keep = this->shared_from_this();  // the delegate may drop its reference
+  const int fd = socket_.native_handle();
+  for (unsigned i = 1;; ++i) {
+    const auto space = reader_.space();
+    if (space.empty()) {
+      park();  // nowhere to read to: the reactor's read handles it as it always has
+      return false;
+    }
+    const ssize_t n = ::recv(fd, space.data(), space.size(), MSG_DONTWAIT);
+    if (n > 0) {
+      handle_input(static_cast<std::size_t>(n));
+      // Closing, pausing or another connection's take() may have parked it meanwhile.
+      if (hot_) {
+        if (closing_) {
+          park();
+        } else {
+          hot_slot_->take(keep);  // still the socket to watch
+        }
+      }
+      return true;
+    }
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      // The end of the stream or an error: the reactor's read meets it again at once and
+      // reports it through on_read, the one place that closes for it.
+      park();
+      return true;
+    }
+    platform::cpu_relax();
+    // The clock every other recv: a recv (a system call) costs several clock reads.
+    if (i % 2 == 0 && std::chrono::steady_clock::now() >= until) return false;
+  }
+}
+
+template <typename P>
+void StreamConnection<P>::park() {
+  if (!hot_) return;
+  hot_ = false;
+  if (hot_slot_) hot_slot_->release(this);
+  start_read();
+}
+
+template <typename P>
+void StreamConnection<P>::pause_reading() {
+  read_paused_ = true;
+  if (hot_) park();  // start_read() starts nothing while paused
 }
 
 template <typename P>
@@ -302,6 +376,10 @@ template <typename P>
 void StreamConnection<P>::finish_close(const Error& reason) {
   if (closed_) return;
   closed_ = true;
+  if (hot_) {
+    hot_ = false;
+    hot_slot_->release(this);
+  }
   std::error_code ignored;
   socket_.shutdown(Socket::shutdown_both, ignored);
   socket_.close(ignored);

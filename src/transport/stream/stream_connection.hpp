@@ -4,6 +4,7 @@
 // asio::ip::tcp.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,11 +16,13 @@
 
 #include "transport/connection.hpp"
 #include "transport/frame_reader.hpp"
+#include "transport/hot_read.hpp"
 
 namespace plexus::transport {
 
 template <typename Protocol>
 class StreamConnection final : public Connection,
+                               public HotReader,
                                public std::enable_shared_from_this<StreamConnection<Protocol>> {
  public:
   using Socket = typename Protocol::socket;
@@ -37,7 +40,7 @@ class StreamConnection final : public Connection,
   Result<void> send_encoded(wire::FrameKind kind, std::uint64_t id, std::string_view metadata,
                             std::string_view payload) override;
   void close(const Error& reason, bool flush) override;
-  void pause_reading() override { read_paused_ = true; }
+  void pause_reading() override;
   void resume_reading() override;
   void hold_writes() override { ++writes_held_; }
   void release_writes() override;
@@ -50,6 +53,10 @@ class StreamConnection final : public Connection,
   asio::any_io_executor executor() const override { return executor_; }
   std::string describe() const override { return label_; }
   std::optional<platform::PeerCredentials> credentials() const override;
+
+  // HotReader (options.hot_read): polled by the idle I/O thread while it holds the slot.
+  bool read_until(std::chrono::steady_clock::time_point until) override;
+  void park() override;
 
   // Accepted Unix connections of a listener that does not grant shared memory: a
   // shared-memory upgrade request as the very first bytes is answered with a refusal (the
@@ -96,6 +103,10 @@ class StreamConnection final : public Connection,
   Result<void> refuse_send() const;  // check_open's full check, with the reason
   void start_read();
   void on_read(const std::error_code& ec, std::size_t n);
+  // `n` bytes were read into reader_: the frames go to the delegate, what they produce leaves.
+  void handle_input(std::size_t n);
+  // After input: the next read waits in the hot-read slot if there is one, else in the reactor.
+  void continue_reading();
   void process_input();
   // try_now: attempt a non-blocking write first; only what the socket does not take at once
   // goes through async_write.
@@ -112,7 +123,9 @@ class StreamConnection final : public Connection,
 
   FrameReader reader_;
   bool read_in_flight_ = false;
-  bool read_paused_ = false;  // pause_reading(): no frames to the delegate, no socket reads
+  HotReadSlot* hot_slot_ = nullptr;  // options.hot_read
+  bool hot_ = false;                 // holds hot_slot_: no read waits in the reactor
+  bool read_paused_ = false;         // pause_reading(): no frames to the delegate, no socket reads
 
   Batch pending_;  // frames queued while a write is in flight
   Batch writing_;  // the batch being written
