@@ -101,21 +101,30 @@ void Runtime::run_io_thread() {
   // Made by the constructor whenever the thread polls: spin, or adaptive alone. (spin with
   // several threads has none: which thread would poll the socket?)
   transport::HotReadSlot* hot = hot_read_.get();
-  bool look_posted = false;        // a look at the hot socket runs in the next poll()
-  bool look_found = false;         // and it brought input
+  bool look_pending = false;       // a look at the hot socket is posted and has not run yet
+  bool look_ran = false;           // it ran in the last poll
+  bool look_found = false;         // and brought input
   Clock::time_point last_input{};  // when the hot socket's holder last took it
   // Through the io_context, so that what the input causes runs inside a handler as it always
   // does (asio::dispatch runs inline only there).
   const auto post_look = [&] {
-    look_posted = true;
-    asio::post(io_, [hot, &look_found] { look_found = hot->poll_for(kHotLook); });
+    if (look_pending) return;
+    look_pending = true;
+    asio::post(io_, [hot, &look_ran, &look_found] {
+      look_ran = true;
+      look_found = hot->poll_for(kHotLook);
+    });
   };
   spin.woke(Clock::now());
   for (;;) {
-    const std::size_t ran = io_.poll();
+    // With a look posted, poll_one(): the reactor, then (usually) the look, and not the second
+    // epoll_wait after it that poll() makes before it returns. 64 B Unix-socket round trips,
+    // three alternated runs: 10.8 / 10.3 / 12.4 µs against 11.4 / 11.1 / 11.7 with poll().
+    look_ran = false;
+    const std::size_t ran = look_pending ? io_.poll_one() : io_.poll();
+    if (look_ran) look_pending = false;
     // A look is a handler itself: it counts as work only when it brought input.
-    const std::size_t worked = look_posted ? (ran > 0 ? ran - 1 : 0) + (look_found ? 1 : 0) : ran;
-    look_posted = false;
+    const std::size_t worked = look_ran ? (ran > 0 ? ran - 1 : 0) + (look_found ? 1 : 0) : ran;
     const auto now = Clock::now();
     const unsigned takes = hot ? hot->takes_since_last_look() : 0;
     if (takes > 0) last_input = now;
