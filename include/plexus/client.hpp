@@ -74,6 +74,9 @@ struct ClientStats {
   std::uint64_t write_batches = 0;
   std::uint64_t shm_mapped_bytes = 0;  // > 0 when the connection upgraded to shared memory
   std::uint64_t in_place_bytes = 0;    // payload bytes read where they lay in shared memory
+  // Socket reads made by the idle I/O thread polling this connection itself rather than
+  // through the reactor (RuntimeOptions::idle_wait; docs/ARCHITECTURE.md section 6).
+  std::uint64_t hot_reads = 0;
 };
 
 class Client final : public Caller, public HandlerRegistry {

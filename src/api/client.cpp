@@ -588,6 +588,7 @@ ClientStats Client::stats() const {
   st.write_batches = c.write_batches;
   st.shm_mapped_bytes = c.shm_mapped_bytes;
   st.in_place_bytes = c.bytes_in_place;
+  st.hot_reads = c.hot_reads;
   return st;
 }
 

@@ -69,11 +69,14 @@ Runtime::~Runtime() {
 
 namespace {
 // How long one look at the hot socket (transport/hot_read.hpp) polls it before the thread goes
-// through the reactor again: work posted from other threads, timers and other sockets wait at
-// most this long. 64 B Unix-socket round trips, two alternated runs each: 13.8 / 12.9 µs with
-// 2 µs looks, 12.2 / 11.7 with 4, 11.9 / 12.3 with 8 (raw busy-poll 8.8-9.8); on a faster
-// day 1, 2 and 4 µs were alike.
-constexpr std::chrono::microseconds kHotLook{4};
+// through the reactor again: handlers the reactor just made ready (they queue behind the look),
+// timers and work posted from other threads wait at most this long. 64 B Unix-socket round
+// trips, two alternated runs each: 8.8 / 9.3 µs with 1 µs looks, 9.2 / 9.5 with 2, 9.4 / 9.2
+// with 4 (raw busy-poll 7.7-8.1); on a slower day 4 µs did a little better than 2.
+constexpr std::chrono::microseconds kHotLook{1};
+// Busy this long with work other than input on the hot socket (other sockets, timers, posted
+// work; not the looks themselves), the thread sends that socket back to the reactor.
+constexpr std::chrono::microseconds kHotBusy{4};
 }  // namespace
 
 // Spinning is io_.poll() in a loop: each look runs the reactor without blocking (epoll_wait with
@@ -101,33 +104,40 @@ void Runtime::run_io_thread() {
   // Made by the constructor whenever the thread polls: spin, or adaptive alone. (spin with
   // several threads has none: which thread would poll the socket?)
   transport::HotReadSlot* hot = hot_read_.get();
-  bool look_pending = false;       // a look at the hot socket is posted and has not run yet
-  bool look_ran = false;           // it ran in the last poll
-  bool look_found = false;         // and brought input
-  Clock::time_point last_input{};  // when the hot socket's holder last took it
+  bool look_pending = false;         // a look at the hot socket is posted and has not run yet
+  bool look_ran = false;             // it ran in the last poll
+  bool look_found = false;           // and brought input
+  Clock::duration look_spent{};      // and lasted this long
+  Clock::duration busy_elsewhere{};  // time on other work since the last input on the socket
   // Through the io_context, so that what the input causes runs inside a handler as it always
   // does (asio::dispatch runs inline only there).
   const auto post_look = [&] {
     if (look_pending) return;
     look_pending = true;
-    asio::post(io_, [hot, &look_ran, &look_found] {
+    asio::post(io_, [hot, &look_ran, &look_found, &look_spent] {
       look_ran = true;
+      const auto start = Clock::now();
       look_found = hot->poll_for(kHotLook);
+      look_spent = Clock::now() - start;
     });
   };
-  spin.woke(Clock::now());
+  auto before = Clock::now();
+  spin.woke(before);
   for (;;) {
     // With a look posted, poll_one(): the reactor, then (usually) the look, and not the second
     // epoll_wait after it that poll() makes before it returns. 64 B Unix-socket round trips,
     // three alternated runs: 10.8 / 10.3 / 12.4 µs against 11.4 / 11.1 / 11.7 with poll().
     look_ran = false;
+    look_spent = {};
     const std::size_t ran = look_pending ? io_.poll_one() : io_.poll();
     if (look_ran) look_pending = false;
     // A look is a handler itself: it counts as work only when it brought input.
     const std::size_t worked = look_ran ? (ran > 0 ? ran - 1 : 0) + (look_found ? 1 : 0) : ran;
     const auto now = Clock::now();
+    const auto spent_elsewhere = now - before - look_spent;
+    before = now;
     const unsigned takes = hot ? hot->takes_since_last_look() : 0;
-    if (takes > 0) last_input = now;
+    if (takes > 0) busy_elsewhere = {};
     if (worked > 0) {
       spin.found_work(now);
       if (takes == 1) {
@@ -135,9 +145,11 @@ void Runtime::run_io_thread() {
         // again at once (after anything it posted), since the next message is likely their
         // reply. Input on several sockets at once is a busy thread: the reactor serves them.
         post_look();
-      } else if (hot && hot->occupied() && now - last_input > kHotLook) {
-        // Busy with other work for longer than a look lasts: the socket goes back to the
-        // reactor, which sees it along with everything else, rather than wait unread.
+      } else if (takes == 0 && hot && hot->occupied() &&
+                 (busy_elsewhere += spent_elsewhere) > kHotBusy) {
+        // Busy with other work: the socket goes back to the reactor, which sees it along with
+        // everything else, rather than wait unread. Counted in time, not in handlers: the
+        // reactor reports each arrival on the hot socket too, as a handler that does nothing.
         hot->park();
       }
       continue;

@@ -52,6 +52,8 @@ struct ConnectionStats {
   // Payload bytes handed to the delegate where they lay in shared memory, never copied on
   // this side (large frames over shm; docs/ARCHITECTURE.md section 14d).
   StatCount bytes_in_place;
+  // Reads made by a look of the idle I/O thread (transport/hot_read.hpp), not by the reactor.
+  StatCount hot_reads;
 };
 
 // Receives what a connection reads. Every call runs on the connection's executor.

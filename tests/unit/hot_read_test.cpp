@@ -96,7 +96,7 @@ class Recorder final : public ConnectionDelegate {
  public:
   void on_frame(const wire::FrameView& frame) override {
     payloads.emplace_back(frame.payload);
-    if (pause_after_first && connection) connection->pause_reading();
+    if (payloads.size() == pause_at && connection) connection->pause_reading();
   }
   void on_frame_too_large(const wire::FrameHeader&, const Error& e, bool) override {
     errors.push_back(e.to_string());
@@ -107,7 +107,7 @@ class Recorder final : public ConnectionDelegate {
   std::vector<std::string> payloads;
   std::vector<std::string> errors;
   std::string closed_reason;
-  bool pause_after_first = false;
+  std::size_t pause_at = 0;  // pauses the connection inside the delivery of this frame (1-based)
   Connection* connection = nullptr;
 };
 
@@ -181,8 +181,10 @@ TEST(HotReadTest, AfterItsFirstInputAConnectionIsReadOnlyByLooks) {
   for (int i = 0; i < 5; ++i) p.poll();
   EXPECT_EQ(p.recorder->payloads.size(), 1u);
   // ...a look does, and keeps the slot.
+  EXPECT_EQ(p.connection->stats().hot_reads, 0u);
   EXPECT_TRUE(p.look());
   EXPECT_EQ(p.recorder->payloads, (std::vector<std::string>{"one", "two"}));
+  EXPECT_EQ(p.connection->stats().hot_reads, 1u);
   EXPECT_TRUE(p.slot.occupied());
   EXPECT_EQ(p.slot.takes_since_last_look(), 1u);
   // A look with nothing to read comes back empty-handed when its window is over.
@@ -226,18 +228,63 @@ TEST(HotReadTest, TheEndOfTheStreamSeenByALookClosesTheConnection) {
 }
 
 TEST(HotReadTest, PausingLeavesTheSlotAndResumingReadsOn) {
+  // Paused inside a frame the reactor read, and inside one a look read.
+  for (std::size_t pause_at : {1u, 2u}) {
+    SCOPED_TRACE(pause_at);
+    HotPair p;
+    p.recorder->pause_at = pause_at;
+    p.write(frame("one"));
+    p.poll_until_payloads(1);
+    if (pause_at == 2) {
+      ASSERT_TRUE(p.slot.occupied());
+      p.write(frame("two"));
+      EXPECT_TRUE(p.look());
+    }
+    EXPECT_FALSE(p.slot.occupied());  // paused inside its input: no slot, no read
+    const auto bytes_in = p.connection->stats().bytes_in.get();
+    p.write(frame("three"));
+    EXPECT_FALSE(p.look());
+    for (int i = 0; i < 5; ++i) p.poll();
+    EXPECT_EQ(p.recorder->payloads.size(), pause_at);
+    EXPECT_EQ(p.connection->stats().bytes_in.get(), bytes_in);  // not even read into a buffer
+    p.recorder->pause_at = 0;
+    p.connection->resume_reading();
+    p.poll_until_payloads(pause_at + 1);
+    EXPECT_EQ(p.recorder->payloads.size(), pause_at + 1);
+    EXPECT_EQ(p.recorder->payloads.back(), "three");
+  }
+}
+
+TEST(HotReadTest, AConnectionClosingAfterItsWritesLeavesTheSlotAtTheNextLook) {
   HotPair p;
-  p.recorder->pause_after_first = true;
   p.write(frame("one"));
   p.poll_until_payloads(1);
-  EXPECT_FALSE(p.slot.occupied());  // paused inside its input: no slot, no read
-  p.write(frame("two"));
-  for (int i = 0; i < 5; ++i) p.poll();
+  ASSERT_TRUE(p.slot.occupied());
+  // More than the socket takes at once (the peer reads nothing yet): a write stays in flight,
+  // so close(flush) waits for it.
+  const std::string big(8u << 20, 'b');
+  ASSERT_TRUE(p.connection->send(wire::FrameKind::notify, 0, {}, big));
+  p.connection->close(Error{StatusCode::cancelled, "bye", {}}, /*flush=*/true);
+  ASSERT_TRUE(p.recorder->closed_reason.empty()) << "the write finished at once";
+  p.write(frame("after close"));
+  EXPECT_FALSE(p.look());  // reads nothing more, and leaves the slot
+  EXPECT_FALSE(p.slot.occupied());
+  // The peer reads; once the write is done the connection closes, "after close" never read.
+  std::string sink(64 << 10, '\0');
+  std::size_t got = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (p.recorder->closed_reason.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::error_code ec;
+    p.peer.non_blocking(true);
+    got += p.peer.read_some(asio::buffer(sink), ec);
+    p.poll();
+  }
+  EXPECT_NE(p.recorder->closed_reason.find("bye"), std::string::npos) << p.recorder->closed_reason;
+  // Everything that was queued left before the close: the peer reads all of it, then the end.
+  p.peer.non_blocking(false);
+  for (std::error_code ec; !ec;) got += p.peer.read_some(asio::buffer(sink), ec);
+  EXPECT_EQ(got, wire::kHeaderSize + big.size());
   EXPECT_EQ(p.recorder->payloads.size(), 1u);
-  p.recorder->pause_after_first = false;
-  p.connection->resume_reading();
-  p.poll_until_payloads(2);
-  EXPECT_EQ(p.recorder->payloads, (std::vector<std::string>{"one", "two"}));
 }
 
 TEST(HotReadTest, ClosingLeavesTheSlot) {

@@ -227,8 +227,13 @@ void StreamConnection<P>::handle_input(std::size_t n) {
 }
 
 template <typename P>
+bool StreamConnection<P>::wants_hot() const {
+  return hot_slot_ && !closed_ && !closing_ && !read_paused_;
+}
+
+template <typename P>
 void StreamConnection<P>::continue_reading() {
-  if (hot_slot_ && !closed_ && !closing_ && !read_paused_) {
+  if (wants_hot()) {
     hot_ = true;
     hot_slot_->take(this->shared_from_this());
     return;
@@ -253,10 +258,11 @@ bool StreamConnection<P>::read_until(std::chrono::steady_clock::time_point until
     }
     const ssize_t n = ::recv(fd, space.data(), space.size(), MSG_DONTWAIT);
     if (n > 0) {
+      ++stats_.hot_reads;
       handle_input(static_cast<std::size_t>(n));
       // Closing, pausing or another connection's take() may have parked it meanwhile.
       if (hot_) {
-        if (closing_) {
+        if (!wants_hot()) {
           park();
         } else {
           hot_slot_->take(keep);  // still the socket to watch
@@ -265,9 +271,11 @@ bool StreamConnection<P>::read_until(std::chrono::steady_clock::time_point until
       return true;
     }
     if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-      // The end of the stream or an error: the reactor's read meets it again at once and
-      // reports it through on_read, the one place that closes for it.
-      park();
+      // The end of the stream or an error, reported as a read through the reactor would
+      // (a socket error is gone once recv has returned it: another read would see only EOF).
+      on_read(n == 0 ? std::error_code(asio::error::eof)
+                     : std::error_code(errno, asio::error::get_system_category()),
+              0);
       return true;
     }
     platform::cpu_relax();

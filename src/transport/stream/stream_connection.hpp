@@ -107,6 +107,7 @@ class StreamConnection final : public Connection,
   void handle_input(std::size_t n);
   // After input: the next read waits in the hot-read slot if there is one, else in the reactor.
   void continue_reading();
+  bool wants_hot() const;  // whether the next read may wait in the hot-read slot
   void process_input();
   // try_now: attempt a non-blocking write first; only what the socket does not take at once
   // goes through async_write.
