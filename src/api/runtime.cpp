@@ -71,9 +71,11 @@ namespace {
 // How long one look at the hot socket (transport/hot_read.hpp) polls it before the thread goes
 // through the reactor again: handlers the reactor just made ready (they queue behind the look),
 // timers and work posted from other threads wait at most this long. 64 B Unix-socket round
-// trips, two alternated runs each: 8.8 / 9.3 µs with 1 µs looks, 9.2 / 9.5 with 2, 9.4 / 9.2
-// with 4 (raw busy-poll 7.7-8.1); on a slower day 4 µs did a little better than 2.
-constexpr std::chrono::microseconds kHotLook{1};
+// trips, `plexus_bench_rr --reps 5`, two alternated runs each: 9.04 (8.93-9.62) / 10.5
+// (8.70-11.9) µs with 1 µs looks, 9.04 (8.82-9.16) / 8.81 (8.63-9.51) with 4 µs, raw busy-poll
+// 7.7-8.1: short looks leave a larger share of each idle cycle to epoll_wait, and in some
+// repetitions most messages then arrive during it.
+constexpr std::chrono::microseconds kHotLook{4};
 // Busy this long with work other than input on the hot socket (other sockets, timers, posted
 // work; not the looks themselves), the thread sends that socket back to the reactor.
 constexpr std::chrono::microseconds kHotBusy{4};
@@ -166,7 +168,8 @@ void Runtime::run_io_thread() {
     if (hot) hot->park();
     spin.sleeping();
     if (io_.run_one() == 0) break;  // stopped while asleep
-    spin.woke(Clock::now());
+    before = Clock::now();          // the sleep was not work
+    spin.woke(before);
   }
   if (hot) hot->clear();
 }

@@ -181,6 +181,7 @@ void Server::forget(const rpc::Session* session) {
     total.frames_out += c.stats().frames_out;
     total.write_batches += c.stats().write_batches;
     total.bytes_in_place += c.stats().bytes_in_place;
+    total.hot_reads += c.stats().hot_reads;
   }
   changed_.notify_all();
 }

@@ -111,6 +111,9 @@ void Server::init_observability() {
   add("plexus_transport_in_place_bytes_total",
       "Payload bytes received in shared memory and read where they lay (not copied out)",
       MetricType::counter, {"transport"}, traffic(&transport::ConnectionStats::bytes_in_place));
+  add("plexus_transport_hot_reads_total",
+      "Socket reads made by the idle I/O thread polling the socket itself, not the reactor",
+      MetricType::counter, {"transport"}, traffic(&transport::ConnectionStats::hot_reads));
   add("plexus_transport_shm_mapped_bytes",
       "Shared memory mapped by open shared-memory connections (both rings and the header)",
       MetricType::gauge, {"transport"}, [this](std::vector<Sample>& out) {

@@ -190,6 +190,8 @@ TEST_F(ObserveTest, MetricsEndpointPassesPromtoolAndCountsCalls) {
   EXPECT_NE(metrics.body.find("plexus_rpc_server_latency_seconds_count{method=\"echo\"} 5\n"),
             std::string::npos);
   EXPECT_NE(metrics.body.find("plexus_connections_open 1\n"), std::string::npos);
+  EXPECT_NE(metrics.body.find("# TYPE plexus_transport_hot_reads_total counter\n"),
+            std::string::npos);
   const auto file = dir_.file("metrics.txt");
   std::ofstream(file) << metrics.body;
   const auto check = run("promtool check metrics < " + file);

@@ -213,7 +213,7 @@ TEST(HotReadTest, TheEndOfTheStreamSeenByALookClosesTheConnection) {
   p.poll_until_payloads(1);
   ASSERT_TRUE(p.slot.occupied());
   // Half a frame and the end of the stream at once: the look reads the half, the next one
-  // meets the end and hands it to the reactor, which closes.
+  // meets the end and closes the connection.
   const std::string two = frame("two");
   p.write(two.substr(0, 10));
   p.peer.close();
@@ -279,6 +279,7 @@ TEST(HotReadTest, AConnectionClosingAfterItsWritesLeavesTheSlotAtTheNextLook) {
     got += p.peer.read_some(asio::buffer(sink), ec);
     p.poll();
   }
+  ASSERT_FALSE(p.recorder->closed_reason.empty()) << "still open 5 s after its writes";
   EXPECT_NE(p.recorder->closed_reason.find("bye"), std::string::npos) << p.recorder->closed_reason;
   // Everything that was queued left before the close: the peer reads all of it, then the end.
   p.peer.non_blocking(false);
