@@ -7,8 +7,8 @@ namespace plexus::transport {
 void HotReadSlot::take(std::shared_ptr<HotReader> reader) {
   ++takes_;
   if (holder_ == reader) return;
-  // Moved out first: park() starts a read whose completion may run before this returns only
-  // through the io_context, never inline, but the holder must be settled before any of that.
+  // The new holder is in place before the old one is parked: park() starts a reactor read
+  // (its completion runs later, through the io_context) and may call back into the slot.
   auto previous = std::exchange(holder_, std::move(reader));
   if (previous) previous->park();
 }

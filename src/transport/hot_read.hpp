@@ -8,8 +8,8 @@
 //
 // One slot per runtime (its single I/O thread): the connection that read last takes it, the one
 // it replaces goes back to the reactor, and the runtime sends the holder back too before it
-// sleeps or as soon as other work turns up, so a socket is never left unread. Not thread-safe:
-// every method runs on that I/O thread.
+// sleeps or once it has been busy with other work for a few µs, so a socket is never left
+// unread. Not thread-safe: every method runs on that I/O thread.
 #pragma once
 
 #include <chrono>
