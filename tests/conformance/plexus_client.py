@@ -261,6 +261,7 @@ class Client:
         self.draining = False                        # GOAWAY ok received: no new calls
         self.closed = False
         self.pings_answered = 0
+        self._send_error: Optional[str] = None       # a send failed: the peer stopped reading
         self._buf = bytearray()
         self._next_id = 1
         self._next_nonce = 1
@@ -494,12 +495,26 @@ class Client:
     def _send(self, data: bytes) -> None:
         if self.sock is None:
             raise PlexusError.local("unavailable", "not connected")
+        if self._send_error is not None:
+            raise PlexusError.local("unavailable", f"send failed: {self._send_error}")
         try:
             self.sock.settimeout(None)
             self.sock.sendall(data)
         except OSError as e:
-            self._close()
+            # The peer stopped reading (it closed, e.g. a server that drained and closed after
+            # its last responses). What it sent before is still in the receive buffer, so the
+            # socket stays open for reading until the end of the stream; no more sends.
+            self._send_error = str(e)
             raise PlexusError.local("unavailable", f"send failed: {e}")
+
+    def _reply(self, data: bytes) -> bool:
+        """Answers the peer (PONG, an ERROR for its request): a failed send only means it
+        stopped reading, which the next read reports; the frames it sent before still count."""
+        try:
+            self._send(data)
+            return True
+        except PlexusError:
+            return False
 
     def _recv_more(self, deadline: Optional[float]) -> None:
         if self.sock is None:
@@ -563,8 +578,8 @@ class Client:
                 self._pending.discard(frame.id)
                 self._answers[frame.id] = frame
         elif kind == PING:
-            self._send(encode_frame(PONG, frame.id))
-            self.pings_answered += 1
+            if self._reply(encode_frame(PONG, frame.id)):
+                self.pings_answered += 1
         elif kind == PONG:
             self._pongs.add(frame.id)
         elif kind == PUBLISH:                          # (subscription id, topic, payload)
@@ -575,7 +590,7 @@ class Client:
             md = (tlv_int(K_STATUS, STATUS_CODES["not_found"])
                   + tlv_str(K_ERROR_MESSAGE, f'no handler for method "{method}"'.encode()[:65535])
                   + tlv_str(K_ERROR_DETAILS, json.dumps({"method": method}).encode()[:65535]))
-            self._send(encode_frame(ERROR, frame.id, md))
+            self._reply(encode_frame(ERROR, frame.id, md))
         elif kind == GOAWAY:
             self.goaway = frame
             if _u(frame.meta[K_STATUS]) == 0:

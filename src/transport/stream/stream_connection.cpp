@@ -57,6 +57,9 @@ void StreamConnection<P>::start(std::shared_ptr<ConnectionDelegate> delegate) {
 template <typename P>
 Result<void> StreamConnection<P>::refuse_send() const {
   if (closed_ || closing_) return make_error(StatusCode::unavailable, "connection is closed");
+  if (write_failed_) {
+    return make_error(StatusCode::unavailable, "connection is closing: the peer stopped reading");
+  }
   if (pending_.size() > options_.max_pending_write_bytes) {
     return make_error(StatusCode::resource_exhausted,
                       "write queue full: the peer is not reading (" +
@@ -165,7 +168,29 @@ void StreamConnection<P>::on_write(const std::error_code& ec, std::size_t n) {
   writing_.clear();
   if (closed_) return;
   if (ec) {
-    finish_close(Error{StatusCode::unavailable, "write failed: " + ec.message(), {}});
+    // The peer stopped reading: it closed (EPIPE, ECONNRESET), often right after its last
+    // frames, such as a server that drains on shutdown and closes after its last responses,
+    // which it counts as delivered. Those frames are already in this socket's receive buffer
+    // (they left before the close); closing now would throw them away and fail calls whose
+    // answers had arrived. So the delegate gets what is there first, then the connection
+    // closes (read_what_arrived_then_close). Nothing more is written: sends are refused.
+    write_error_ = Error{StatusCode::unavailable, "write failed: " + ec.message(), {}};
+    if (closing_) {
+      finish_close(write_error_);  // closing anyway, and no longer reading
+      return;
+    }
+    write_failed_ = true;
+    pending_.clear();
+    if (read_in_flight_) {
+      // Its handler may already hold bytes; cancelled, it comes back at once either way and
+      // on_read carries on from there.
+      std::error_code ignored;
+      socket_.cancel(ignored);
+    } else if (hot_) {
+      park();  // start_read() reads what arrived
+    } else {
+      start_read();  // unless reading is paused: then when it resumes
+    }
     return;
   }
   if (!pending_.bytes.empty()) {
@@ -185,6 +210,10 @@ void StreamConnection<P>::on_write(const std::error_code& ec, std::size_t n) {
 template <typename P>
 void StreamConnection<P>::start_read() {
   if (closed_ || closing_ || read_in_flight_ || read_paused_ || hot_) return;
+  if (write_failed_) {
+    read_what_arrived_then_close();  // no waiting for more: the peer stopped reading
+    return;
+  }
   const auto space = reader_.space();
   read_in_flight_ = true;
   // Plain async_read_some, whose next read tries recv once more before waiting (an EAGAIN recv
@@ -200,6 +229,11 @@ template <typename P>
 void StreamConnection<P>::on_read(const std::error_code& ec, std::size_t n) {
   read_in_flight_ = false;
   if (closed_) return;
+  if (write_failed_) {  // cancelled by on_write, or it finished first: what it read counts
+    if (!ec && n > 0) handle_input(n);
+    start_read();
+    return;
+  }
   if (ec) {
     const bool eof = ec == asio::error::eof || ec == asio::error::connection_reset;
     finish_close(Error{StatusCode::unavailable,
@@ -228,7 +262,7 @@ void StreamConnection<P>::handle_input(std::size_t n) {
 
 template <typename P>
 bool StreamConnection<P>::wants_hot() const {
-  return hot_slot_ && !closed_ && !closing_ && !read_paused_;
+  return hot_slot_ && !closed_ && !closing_ && !read_paused_ && !write_failed_;
 }
 
 template <typename P>
@@ -378,6 +412,21 @@ void StreamConnection<P>::close(const Error& reason, bool flush) {
     return;
   }
   finish_close(closing_ ? close_reason_ : reason);
+}
+
+template <typename P>
+void StreamConnection<P>::read_what_arrived_then_close() {
+  auto keep = this->shared_from_this();  // the delegate may drop its reference
+  const int fd = socket_.native_handle();
+  while (!closed_ && !closing_) {
+    if (read_paused_) return;  // resume_reading() comes back here through start_read()
+    const auto space = reader_.space();
+    if (space.empty()) break;
+    const ssize_t n = ::recv(fd, space.data(), space.size(), MSG_DONTWAIT);
+    if (n <= 0) break;  // all of it (EAGAIN), the end of the stream, or an error: close
+    handle_input(static_cast<std::size_t>(n));
+  }
+  finish_close(write_error_);
 }
 
 template <typename P>

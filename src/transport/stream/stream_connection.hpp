@@ -47,7 +47,7 @@ class StreamConnection final : public Connection,
 
   void set_peer_max_message_size(std::uint32_t bytes) override { peer_max_ = bytes; }
   std::uint32_t peer_max_message_size() const override { return peer_max_; }
-  bool is_open() const override { return !closed_ && !closing_; }
+  bool is_open() const override { return !closed_ && !closing_ && !write_failed_; }
   const ConnectionStats& stats() const override { return stats_; }
   std::size_t pending_write_bytes() const override;
   asio::any_io_executor executor() const override { return executor_; }
@@ -94,7 +94,7 @@ class StreamConnection final : public Connection,
   // Whether a frame may be queued: open, and the queue within its limit. Inline: every send
   // asks, and the answer is nearly always yes.
   Result<void> check_open() const {
-    if (!closed_ && !closing_ && pending_.large.empty() &&
+    if (!closed_ && !closing_ && !write_failed_ && pending_.large.empty() &&
         pending_.bytes.size() <= options_.max_pending_write_bytes) {
       return {};
     }
@@ -113,6 +113,10 @@ class StreamConnection final : public Connection,
   // goes through async_write.
   void start_write(bool try_now = false);
   void on_write(const std::error_code& ec, std::size_t n);
+  // After a failed write (write_failed_): what the peer sent before it stopped reading goes to
+  // the delegate, read without waiting, then the connection closes with write_error_. Returns
+  // early, still open, if the delegate pauses reading meanwhile.
+  void read_what_arrived_then_close();
   void finish_close(const Error& reason);
 
   Socket socket_;
@@ -141,6 +145,8 @@ class StreamConnection final : public Connection,
 
   bool closing_ = false;  // close(flush) requested: stop reading, finish the writes
   bool closed_ = false;
+  bool write_failed_ = false;  // a write failed: sends are refused, what arrived is still read
+  Error write_error_;          // why, the reason the connection closes with
   Error close_reason_;
   ConnectionStats stats_;
 };

@@ -1,0 +1,86 @@
+// StreamConnection when a write fails because the peer closed: the frames the peer sent before
+// closing (a draining server's last responses) still reach the delegate, whether the socket's
+// next read waited in the reactor, in the hot-read slot, or was paused; then it closes with the
+// write's error, and refuses sends meanwhile.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "stream_pair.hpp"
+
+namespace plexus::transport {
+namespace {
+
+using test_support::frame;
+using test_support::StreamPair;
+
+wire::Metadata notify_md() {
+  wire::Metadata md;
+  md.method = "reply";
+  return md;
+}
+
+// The peer sends "one" (read), then "last" and closes; the connection then writes.
+void peer_sends_last_frame_and_closes(StreamPair& p) {
+  p.write(frame("one"));
+  p.poll_until_payloads(1);
+  ASSERT_EQ(p.recorder->payloads.size(), 1u);
+  p.write(frame("last"));
+  p.peer.close();
+  // Queued, and written at once: the write fails (EPIPE) and its completion is posted.
+  ASSERT_TRUE(p.connection->send(wire::FrameKind::notify, 0, notify_md(), "to a closed peer"));
+}
+
+void run_until_closed(StreamPair& p) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (p.recorder->closed_reason.empty() && std::chrono::steady_clock::now() < deadline) {
+    p.io.restart();
+    p.io.run_one_for(std::chrono::milliseconds(10));
+  }
+}
+
+TEST(StreamConnectionTest, AFailedWriteStillDeliversWhatArrivedWhileAReadWaitedInTheReactor) {
+  StreamPair p(/*with_hot_read=*/false);
+  peer_sends_last_frame_and_closes(p);
+  // The reactor's read and the failed write complete in either order; both end the same way.
+  run_until_closed(p);
+  EXPECT_EQ(p.recorder->payloads, (std::vector<std::string>{"one", "last"}));
+  EXPECT_NE(p.recorder->closed_reason, "");
+  EXPECT_TRUE(p.recorder->errors.empty());
+}
+
+TEST(StreamConnectionTest, AFailedWriteStillDeliversWhatArrivedWhileTheSocketWasHot) {
+  StreamPair p(/*with_hot_read=*/true);
+  peer_sends_last_frame_and_closes(p);
+  ASSERT_TRUE(p.slot.occupied());  // no read waits in the reactor: only a look would read
+  p.poll();                        // the failed write's completion, no look
+  EXPECT_EQ(p.recorder->payloads, (std::vector<std::string>{"one", "last"}));
+  EXPECT_NE(p.recorder->closed_reason.find("write failed"), std::string::npos)
+      << p.recorder->closed_reason;
+  EXPECT_FALSE(p.slot.occupied());
+}
+
+TEST(StreamConnectionTest, AFailedWriteWhileReadingIsPausedDeliversTheRestOnResume) {
+  StreamPair p(/*with_hot_read=*/false);
+  p.recorder->pause_at = 1;  // paused inside the delivery of "one"
+  peer_sends_last_frame_and_closes(p);
+  for (int i = 0; i < 5; ++i) p.poll();
+  // Still paused: nothing more delivered, not closed, but the connection is no longer open
+  // for sends.
+  EXPECT_EQ(p.recorder->payloads.size(), 1u);
+  EXPECT_EQ(p.recorder->closed_reason, "");
+  EXPECT_FALSE(p.connection->is_open());
+  auto refused = p.connection->send(wire::FrameKind::notify, 0, notify_md(), "more");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, StatusCode::unavailable);
+
+  p.connection->resume_reading();
+  run_until_closed(p);
+  EXPECT_EQ(p.recorder->payloads, (std::vector<std::string>{"one", "last"}));
+  EXPECT_NE(p.recorder->closed_reason.find("write failed"), std::string::npos)
+      << p.recorder->closed_reason;
+}
+
+}  // namespace
+}  // namespace plexus::transport
