@@ -264,10 +264,12 @@ TEST(CallTestMultiThread, TwoIoThreadsServeConcurrentCalls) {
 // stall a connection for good (the transport reads through Asio's edge-triggered epoll
 // reactor). Several I/O threads race for the epoll events; payloads
 // larger than the 64 KiB read chunk take the "buffer filled, read again" path too. Every call
-// has a deadline, so a stall fails the test instead of hanging it.
-void sequential_ping_pong_never_stalls(RuntimeOptions runtime_options, bool blocking_calls_beside) {
+// has a deadline, so a stall fails the test instead of hanging it. `shm_query` (e.g.
+// "?shm=1&shm_wait=spin"): the same over shared memory, with the client dialing so.
+void sequential_ping_pong_never_stalls(RuntimeOptions runtime_options, bool calls_beside,
+                                       const std::string& shm_query = "") {
   TempDir dir;
-  auto server = ServerProcess::spawn({"--listen", dir.unix_address("s.sock")});
+  auto server = ServerProcess::spawn({"--listen", dir.unix_address("s.sock") + shm_query});
   ASSERT_TRUE(server.running());
   Runtime runtime(runtime_options);
   constexpr int kClients = 4;
@@ -275,20 +277,24 @@ void sequential_ping_pong_never_stalls(RuntimeOptions runtime_options, bool bloc
   std::vector<std::unique_ptr<Client>> clients;
   for (int c = 0; c < kClients; ++c) {
     ClientOptions options;
-    options.address = server.address();
+    options.address = "unix://" + dir.file("s.sock") + shm_query;
     auto client = Client::connect(runtime, options);
     ASSERT_TRUE(client) << client.error().to_string();
+    ASSERT_EQ(shm_query.empty(), (*client)->stats().shm_mapped_bytes == 0);
     clients.push_back(std::move(*client));
   }
   Countdown all(kClients);
   std::atomic<int> wrong{0};
+  // With calls beside, the chains go on until those are done: a thread that never left the
+  // chains' sockets or rings would never run them.
+  std::atomic<bool> stop{!calls_beside};
   CallOptions call_options;
   call_options.timeout = Millis{10000};
   // Each completion issues the next call: at most one message in flight per connection.
   std::vector<std::function<void(int)>> next(kClients);
   for (int c = 0; c < kClients; ++c) {
     next[c] = [&, c](int i) {
-      if (i == kCalls) {
+      if (i >= kCalls && stop) {
         all.done();
         return;
       }
@@ -302,16 +308,20 @@ void sequential_ping_pong_never_stalls(RuntimeOptions runtime_options, bool bloc
     };
   }
   for (int c = 0; c < kClients; ++c) next[c](0);
-  // Blocking calls from this thread meanwhile: work posted to the I/O thread from outside,
-  // which its looks at one hot socket must not keep waiting.
+  // Calls from this thread meanwhile, one at a time: work posted to the I/O thread from
+  // outside, which its looks at one hot socket or ring must not keep waiting. Waited for here
+  // with a bound of this thread's own (a starved I/O thread would never run the call's timer).
   // (EXPECT, not ASSERT: returning would leave the chains running on destroyed locals.)
-  int blocking_done = 0;
-  while (blocking_calls_beside && blocking_done < 200) {
-    auto r = clients[blocking_done % kClients]->call("echo", "beside", call_options);
-    EXPECT_TRUE(r && *r == "beside") << (r ? *r : r.error().to_string());
-    if (!r) break;
-    ++blocking_done;
+  for (int done = 0; calls_beside && done < 200; ++done) {
+    auto answer = std::make_shared<Event<std::string>>();
+    clients[done % kClients]->call_async(
+        "echo", "beside", call_options,
+        [answer](Result<std::string> r) { answer->set(r ? *r : r.error().to_string()); });
+    const auto got = answer->wait_for(Millis{20000});
+    EXPECT_EQ(got.value_or("no answer within 20 s"), "beside");
+    if (got != "beside") break;
   }
+  stop = true;
   if (!all.wait_for(Millis{60000})) {
     // Returning would leave the chains' callbacks using the locals above once they are gone.
     ADD_FAILURE() << "the ping-pong chains stalled";
@@ -320,7 +330,9 @@ void sequential_ping_pong_never_stalls(RuntimeOptions runtime_options, bool bloc
   EXPECT_EQ(wrong.load(), 0);
   std::uint64_t hot_reads = 0;
   for (auto& client : clients) hot_reads += client->stats().hot_reads;
-  if (runtime_options.io_threads > 1) {
+  if (!shm_query.empty()) {
+    EXPECT_EQ(hot_reads, 0u) << "shared-memory connections have no socket to read";
+  } else if (runtime_options.io_threads > 1) {
     EXPECT_EQ(hot_reads, 0u) << "several I/O threads never read a socket themselves";
   } else {
     EXPECT_GT(hot_reads, 0u) << "the idle thread never read a socket itself";
@@ -339,6 +351,17 @@ TEST(CallTestHotRead, SequentialPingPongOnOneThreadNeverStalls) {
   for (auto wait : {WaitStrategy::adaptive, WaitStrategy::spin}) {
     SCOPED_TRACE(wait == WaitStrategy::spin ? "spin" : "adaptive");
     sequential_ping_pong_never_stalls(RuntimeOptions{.io_threads = 1, .idle_wait = wait}, true);
+  }
+}
+
+// The same over shared memory, one I/O thread: a connection whose ring keeps bringing work keeps
+// the thread watching it (shm_connection.cpp, kInlineBudget), for a bounded time only, so the
+// other three connections' rings and the blocking calls posted from this thread get their turn.
+TEST(CallTestShm, SequentialPingPongOnOneThreadLeavesRoomForTheOthers) {
+  for (const char* wait : {"spin", "adaptive"}) {
+    SCOPED_TRACE(wait);
+    sequential_ping_pong_never_stalls(RuntimeOptions{.io_threads = 1}, true,
+                                      std::string("?shm=1&shm_wait=") + wait);
   }
 }
 

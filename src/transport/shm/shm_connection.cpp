@@ -370,6 +370,18 @@ void ShmConnection::poll() {
   }
   if (progress) {
     spin_.found_work(now);
+    // The peer usually answers within a few µs (a round trip's other half): watch the ring
+    // for it here rather than going back through the executor first, whose reactor costs an
+    // epoll_wait per trip, more than the round trip itself. Bounded by kInlineBudget, the
+    // longest that work posted to this thread meanwhile (other connections, timers, calls from
+    // other threads) waits behind a busy ring.
+    const auto until = now + kInlineBudget;
+    while (now < until && spin_.may_spin(now) && spin_inline()) {
+      if (closed_) return;
+      now = Clock::now();
+      spin_.found_work(now);
+    }
+    if (closed_) return;
     schedule_poll();
     return;
   }
