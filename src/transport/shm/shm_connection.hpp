@@ -72,7 +72,7 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   static constexpr std::chrono::microseconds kInlineSpin{4};
   // How long poll() keeps watching the rings while they keep bringing work: work posted to this
   // thread meanwhile waits at most about this long (plus one kInlineSpin). 64 B round trips,
-  // plexus_bench_rr, two alternated runs each (spin call / lane, µs): without it 2.14 / 1.88,
+  // plexus_bench_rr, two alternated runs each (spin call / lane, µs): without it 2.13-2.17 / 1.88,
   // 8 µs 1.81 / 1.43, 20 µs 1.76-1.82 / 1.38-1.42, 50 µs 1.77-1.79 / 1.36-1.39.
   static constexpr std::chrono::microseconds kInlineBudget{8};
   // Frames written while input is processed or writes are held are published together, but
