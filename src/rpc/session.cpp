@@ -978,10 +978,12 @@ void Session::send_result(CallId id, Result<std::string> result, const ResponseI
       sent = connection_->send_owned(FrameKind::response, id, md, std::move(*result));
     }
     // The answer is over the caller's limit: the caller gets that error instead. Any other
-    // failure (write queue full) ends the session, which fails the caller's call.
+    // failure (write queue full) ends the session, which fails the caller's call; except
+    // unavailable: the connection is closing already (it may still be handing over what a peer
+    // that stopped reading sent before, which closing now would cut short).
     if (!sent && sent.error().code == StatusCode::message_too_large) {
       send_error(id, sent.error());
-    } else if (!sent) {
+    } else if (!sent && sent.error().code != StatusCode::unavailable) {
       connection_->close(sent.error(), /*flush=*/false);
     }
     return;
@@ -1000,8 +1002,10 @@ void Session::send_error(CallId id, const Error& error) {
   md.error_message = std::string_view(error.message).substr(0, kMaxMessage);
   md.error_details = error.details.size() <= kMaxDetails ? std::string_view(error.details)
                                                          : std::string_view("{\"truncated\":true}");
-  if (auto sent = connection_->send(FrameKind::error, id, md, {}); !sent) {
-    // Only a full write queue gets here: the peer stopped reading, so the session is over.
+  if (auto sent = connection_->send(FrameKind::error, id, md, {});
+      !sent && sent.error().code != StatusCode::unavailable) {
+    // A full write queue: the peer stopped reading, so the session is over. (unavailable: the
+    // connection is closing already; the frames still being read must not be cut short.)
     connection_->close(sent.error(), /*flush=*/false);
   }
 }

@@ -289,6 +289,7 @@ class Client:
         if family != socket.AF_UNIX:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = sock
+        self._send_error = None
         md = tlv(K_MAGIC, MAGIC) + tlv_int(K_VERSION, self.version)
         if self.name:
             md += tlv_str(K_PEER_NAME, self.name.encode()[:255])
@@ -369,7 +370,11 @@ class Client:
             call_id = self._next_id
             self._next_id += 1
         self._pending.add(call_id)
-        self._send(encode_frame(REQUEST, call_id, md, payload))
+        try:
+            self._send(encode_frame(REQUEST, call_id, md, payload))
+        except PlexusError:
+            self._pending.discard(call_id)             # never sent: nothing to wait for
+            raise
         return call_id
 
     def wait(self, call_id: int, timeout: Optional[float] = None, *,
@@ -391,10 +396,9 @@ class Client:
             try:
                 self._dispatch(self._read_frame(deadline))
             except _Timeout:
+                self._pending.discard(call_id)
                 if cancel_on_timeout:
-                    self.cancel(call_id)
-                else:
-                    self._pending.discard(call_id)
+                    self._reply(encode_frame(CANCEL, call_id))   # best effort, like cancel()
                 raise PlexusError.local("deadline_exceeded", "the call's deadline passed")
         return self._answers.pop(call_id)
 
@@ -508,8 +512,9 @@ class Client:
             raise PlexusError.local("unavailable", f"send failed: {e}")
 
     def _reply(self, data: bytes) -> bool:
-        """Answers the peer (PONG, an ERROR for its request): a failed send only means it
-        stopped reading, which the next read reports; the frames it sent before still count."""
+        """Best-effort frames (PONG, an ERROR for the peer's request, a CANCEL on timeout): a
+        failed send only means the peer stopped reading, which the next read reports; the
+        frames it sent before still count."""
         try:
             self._send(data)
             return True

@@ -9,6 +9,7 @@
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,6 +29,7 @@ class Recorder final : public ConnectionDelegate {
   void on_frame(const wire::FrameView& frame) override {
     payloads.emplace_back(frame.payload);
     if (payloads.size() == pause_at && connection) connection->pause_reading();
+    if (on_each_frame) on_each_frame();
   }
   void on_frame_too_large(const wire::FrameHeader&, const Error& e, bool) override {
     errors.push_back(e.to_string());
@@ -39,6 +41,7 @@ class Recorder final : public ConnectionDelegate {
   std::vector<std::string> errors;
   std::string closed_reason;
   std::size_t pause_at = 0;  // pauses the connection inside the delivery of this frame (1-based)
+  std::function<void()> on_each_frame;  // runs after each frame is recorded
   Connection* connection = nullptr;
 };
 

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <asio/post.hpp>
@@ -418,14 +419,21 @@ template <typename P>
 void StreamConnection<P>::read_what_arrived_then_close() {
   auto keep = this->shared_from_this();  // the delegate may drop its reference
   const int fd = socket_.native_handle();
-  while (!closed_ && !closing_) {
+  // Only what is there now: a peer that shut down only its reading side could otherwise keep
+  // this thread here for as long as it writes.
+  int queued = 0;
+  if (::ioctl(fd, FIONREAD, &queued) != 0 || queued < 0) queued = 0;
+  auto left = static_cast<std::size_t>(queued);
+  while (!closed_ && !closing_ && left > 0) {
     if (read_paused_) return;  // resume_reading() comes back here through start_read()
     const auto space = reader_.space();
     if (space.empty()) break;
-    const ssize_t n = ::recv(fd, space.data(), space.size(), MSG_DONTWAIT);
-    if (n <= 0) break;  // all of it (EAGAIN), the end of the stream, or an error: close
+    const ssize_t n = ::recv(fd, space.data(), std::min(space.size(), left), MSG_DONTWAIT);
+    if (n <= 0) break;  // the end of the stream, or an error: close
+    left -= static_cast<std::size_t>(n);
     handle_input(static_cast<std::size_t>(n));
   }
+  if (read_paused_ && !closed_ && !closing_) return;  // paused by the last frames: on resume
   finish_close(write_error_);
 }
 

@@ -113,9 +113,10 @@ class StreamConnection final : public Connection,
   // goes through async_write.
   void start_write(bool try_now = false);
   void on_write(const std::error_code& ec, std::size_t n);
-  // After a failed write (write_failed_): what the peer sent before it stopped reading goes to
-  // the delegate, read without waiting, then the connection closes with write_error_. Returns
-  // early, still open, if the delegate pauses reading meanwhile.
+  // After a failed write (write_failed_): what the peer sent before it stopped reading (the
+  // bytes in the receive buffer now, read without waiting) goes to the delegate, then the
+  // connection closes with write_error_. Returns early, still open, if reading is paused: the
+  // rest follows when it resumes.
   void read_what_arrived_then_close();
   void finish_close(const Error& reason);
 
