@@ -83,6 +83,20 @@ TEST(StreamConnectionTest, AFailedWriteWhileReadingIsPausedDeliversTheRestOnResu
       << p.recorder->closed_reason;
 }
 
+// The peer stopped reading but neither wrote nor closed: the read waiting in the reactor would
+// never complete by itself. The failed write cancels it and the connection closes at once.
+TEST(StreamConnectionTest, AFailedWriteCancelsTheReadWaitingInTheReactor) {
+  StreamPair p(/*with_hot_read=*/false);
+  p.write(frame("one"));
+  p.poll_until_payloads(1);
+  p.peer.shutdown(Local::socket::shutdown_receive);
+  ASSERT_TRUE(p.connection->send(wire::FrameKind::notify, 0, notify_md(), "fails: EPIPE"));
+  run_until_closed(p);
+  EXPECT_EQ(p.recorder->payloads, std::vector<std::string>{"one"});
+  EXPECT_NE(p.recorder->closed_reason.find("write failed"), std::string::npos)
+      << p.recorder->closed_reason;
+}
+
 // A peer that shut down only its reading side (our writes fail) but goes on writing: the
 // connection hands over what was there when the write failed and closes, rather than reading
 // for as long as the peer writes.
