@@ -22,15 +22,30 @@ wire::Metadata notify_md() {
   return md;
 }
 
-// The peer sends "one" (read), then "last" and closes; the connection then writes.
-void peer_sends_last_frame_and_closes(StreamPair& p) {
+// The peer sends "one", which the connection reads through the reactor.
+void read_one_frame(StreamPair& p) {
   p.write(frame("one"));
   p.poll_until_payloads(1);
   ASSERT_EQ(p.recorder->payloads.size(), 1u);
+}
+
+// A send to a peer that stopped reading: queued, and written at once; the write fails (EPIPE)
+// and its completion is posted.
+void send_to_a_peer_that_stopped_reading(StreamPair& p) {
+  ASSERT_TRUE(p.connection->send(wire::FrameKind::notify, 0, notify_md(), "fails: EPIPE"));
+}
+
+// The peer sends "one" (read), then "last" and closes; the connection then writes.
+void peer_sends_last_frame_and_closes(StreamPair& p) {
+  read_one_frame(p);
   p.write(frame("last"));
   p.peer.close();
-  // Queued, and written at once: the write fails (EPIPE) and its completion is posted.
-  ASSERT_TRUE(p.connection->send(wire::FrameKind::notify, 0, notify_md(), "to a closed peer"));
+  send_to_a_peer_that_stopped_reading(p);
+}
+
+void expect_closed_by_the_failed_write(const StreamPair& p) {
+  EXPECT_NE(p.recorder->closed_reason.find("write failed"), std::string::npos)
+      << p.recorder->closed_reason;
 }
 
 void run_until_closed(StreamPair& p) {
@@ -57,8 +72,7 @@ TEST(StreamConnectionTest, AFailedWriteStillDeliversWhatArrivedWhileTheSocketWas
   ASSERT_TRUE(p.slot.occupied());  // no read waits in the reactor: only a look would read
   p.poll();                        // the failed write's completion, no look
   EXPECT_EQ(p.recorder->payloads, (std::vector<std::string>{"one", "last"}));
-  EXPECT_NE(p.recorder->closed_reason.find("write failed"), std::string::npos)
-      << p.recorder->closed_reason;
+  expect_closed_by_the_failed_write(p);
   EXPECT_FALSE(p.slot.occupied());
 }
 
@@ -79,22 +93,19 @@ TEST(StreamConnectionTest, AFailedWriteWhileReadingIsPausedDeliversTheRestOnResu
   p.connection->resume_reading();
   run_until_closed(p);
   EXPECT_EQ(p.recorder->payloads, (std::vector<std::string>{"one", "last"}));
-  EXPECT_NE(p.recorder->closed_reason.find("write failed"), std::string::npos)
-      << p.recorder->closed_reason;
+  expect_closed_by_the_failed_write(p);
 }
 
 // The peer stopped reading but neither wrote nor closed: the read waiting in the reactor would
 // never complete by itself. The failed write cancels it and the connection closes at once.
 TEST(StreamConnectionTest, AFailedWriteCancelsTheReadWaitingInTheReactor) {
   StreamPair p(/*with_hot_read=*/false);
-  p.write(frame("one"));
-  p.poll_until_payloads(1);
+  read_one_frame(p);
   p.peer.shutdown(Local::socket::shutdown_receive);
-  ASSERT_TRUE(p.connection->send(wire::FrameKind::notify, 0, notify_md(), "fails: EPIPE"));
+  send_to_a_peer_that_stopped_reading(p);
   run_until_closed(p);
   EXPECT_EQ(p.recorder->payloads, std::vector<std::string>{"one"});
-  EXPECT_NE(p.recorder->closed_reason.find("write failed"), std::string::npos)
-      << p.recorder->closed_reason;
+  expect_closed_by_the_failed_write(p);
 }
 
 // A peer that shut down only its reading side (our writes fail) but goes on writing: the
@@ -102,8 +113,7 @@ TEST(StreamConnectionTest, AFailedWriteCancelsTheReadWaitingInTheReactor) {
 // for as long as the peer writes.
 TEST(StreamConnectionTest, AfterAFailedWriteOnlyWhatHadArrivedIsRead) {
   StreamPair p(/*with_hot_read=*/false);
-  p.write(frame("one"));
-  p.poll_until_payloads(1);
+  read_one_frame(p);
   p.peer.shutdown(Local::socket::shutdown_receive);
   p.write(frame("two"));
   int written_during_drain = 0;
@@ -113,15 +123,14 @@ TEST(StreamConnectionTest, AfterAFailedWriteOnlyWhatHadArrivedIsRead) {
       p.write(frame("more"));
     }
   };
-  ASSERT_TRUE(p.connection->send(wire::FrameKind::notify, 0, notify_md(), "fails: EPIPE"));
+  send_to_a_peer_that_stopped_reading(p);
   run_until_closed(p);
   // "two", and at most the one "more" its delivery wrote if the reactor read "two" before the
   // failed write was handled (then that one was there when the connection looked).
   ASSERT_GE(p.recorder->payloads.size(), 2u);
   EXPECT_LE(p.recorder->payloads.size(), 3u);
   EXPECT_EQ(p.recorder->payloads[1], "two");
-  EXPECT_NE(p.recorder->closed_reason.find("write failed"), std::string::npos)
-      << p.recorder->closed_reason;
+  expect_closed_by_the_failed_write(p);
 }
 
 }  // namespace
