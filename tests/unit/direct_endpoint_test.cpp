@@ -54,7 +54,7 @@ TEST(DirectEndpoint, MessagesArriveIntactAcrossTheRingsEnd) {
   HeapSegment s;
   auto a = s.end(0);
   auto b = s.end(1);
-  EXPECT_EQ(a->max_message_size(), 4096u - kDirectRecordHeader);
+  EXPECT_EQ(a->max_message_size(), 4096u - 2 * kDirectRecordHeader);
   std::mt19937 rng(3);
   for (int i = 0; i < 5000; ++i) {
     const std::string m = pattern_bytes(rng() % 1200, static_cast<std::uint64_t>(i));
@@ -105,11 +105,18 @@ TEST(DirectEndpoint, LoanedRegionsArriveAsCommitted) {
   EXPECT_EQ(a->loan(a->max_message_size() + 1, 0ns).error().code, StatusCode::message_too_large);
   // Closed between loan and commit: nothing is published to a reader that is gone.
   ASSERT_TRUE(b->receive(0ns));
-  ASSERT_TRUE(a->loan(10, 0ns));
-  const auto head = ring_control(s.bytes.data(), 0)->head.load();
+  auto last = a->loan(10, 0ns);
+  ASSERT_TRUE(last);
+  std::fill(last->begin(), last->end(), 'z');
+  const std::vector<char> before(
+      s.bytes.begin() + static_cast<std::ptrdiff_t>(s.layout.data_offset[0]),
+      s.bytes.begin() + static_cast<std::ptrdiff_t>(s.layout.data_offset[1]));
   b->close();
   EXPECT_EQ(a->commit(10).error().code, StatusCode::unavailable);
-  EXPECT_EQ(ring_control(s.bytes.data(), 0)->head.load(), head) << "published after the close";
+  const std::vector<char> after(
+      s.bytes.begin() + static_cast<std::ptrdiff_t>(s.layout.data_offset[0]),
+      s.bytes.begin() + static_cast<std::ptrdiff_t>(s.layout.data_offset[1]));
+  EXPECT_TRUE(before == after) << "a header sealed (or a slot zeroed) after the close";
 }
 
 // Staged messages are invisible until flush(), a publishing send, or an eighth of the ring;
@@ -178,12 +185,19 @@ TEST(DirectEndpoint, ASenderAndAReceiverThreadKeepPaceWithEveryWaitStrategy) {
   }
 }
 
-TEST(DirectEndpoint, ImpossibleIndicesAndLengthsAreProtocolErrors) {
+// Writes a record header as a peer would (u32 length, u32 seal) at the start of ring 0.
+void put_header(HeapSegment& s, std::uint32_t length, std::uint32_t seal) {
+  char* at = s.bytes.data() + s.layout.data_offset[0];
+  wire::store_le<std::uint32_t>(at, length);
+  wire::store_le<std::uint32_t>(at + 4, seal);
+}
+
+TEST(DirectEndpoint, ImpossibleHeadersAndIndicesAreProtocolErrors) {
   {
     HeapSegment s;
     auto b = s.end(1);
     auto a = s.end(0);
-    ring_control(s.bytes.data(), 0)->head.store(4097);  // more than a ring ahead of the tail
+    put_header(s, 4097, kDirectRecordSeal);  // more than the ring holds
     auto r = b->receive(0ns);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, StatusCode::protocol_error);
@@ -197,19 +211,34 @@ TEST(DirectEndpoint, ImpossibleIndicesAndLengthsAreProtocolErrors) {
   {
     HeapSegment s;
     auto b = s.end(1);
-    ring_control(s.bytes.data(), 0)->head.store(4);  // half a record header
+    put_header(s, 3, 0);  // a length without the seal: the peer writes both at once
     auto r = b->receive(0ns);
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().code, StatusCode::protocol_error);
+    EXPECT_EQ(r.error().code, StatusCode::protocol_error) << r.error().to_string();
   }
   {
     HeapSegment s;
     auto b = s.end(1);
-    wire::store_le<std::uint32_t>(s.bytes.data() + s.layout.data_offset[0], 100);
-    ring_control(s.bytes.data(), 0)->head.store(8 + 99);  // one byte short of its claim
+    put_header(s, 3, kDirectRecordSeal ^ 1);  // not the seal
     auto r = b->receive(0ns);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, StatusCode::protocol_error) << r.error().to_string();
+  }
+  {
+    // The largest record the ring holds is taken (what it holds is the peer's business); one
+    // byte more is not.
+    HeapSegment s;
+    auto b = s.end(1);
+    put_header(s, static_cast<std::uint32_t>(b->max_message_size()), kDirectRecordSeal);
+    auto r = b->receive(0ns);
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(r->size(), b->max_message_size());
+    HeapSegment t;
+    auto c = t.end(1);
+    put_header(t, static_cast<std::uint32_t>(c->max_message_size() + 1), kDirectRecordSeal);
+    auto over = c->receive(0ns);
+    ASSERT_FALSE(over);
+    EXPECT_EQ(over.error().code, StatusCode::protocol_error) << over.error().to_string();
   }
   {
     HeapSegment s;

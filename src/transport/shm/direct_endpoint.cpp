@@ -17,6 +17,29 @@ constexpr unsigned kLooksPerClockRead = 16;
 std::atomic<std::uint64_t> g_endpoints{0};
 std::atomic<std::uint64_t> g_mapped_bytes{0};
 
+constexpr std::uint64_t padded(std::uint64_t n) {
+  return (n + kDirectRecordAlign - 1) & ~std::uint64_t{kDirectRecordAlign - 1};
+}
+// The bytes a record of `payload` bytes takes in the ring: header, payload, padding.
+constexpr std::uint64_t record_bytes(std::uint64_t payload) {
+  return kDirectRecordHeader + padded(payload);
+}
+
+// A record header in the ring, as one word: records are 8-byte aligned, so it is never split
+// across the ring's end, and the reader sees it whole or not at all.
+std::atomic_ref<std::uint64_t> header_word(const char* at) {
+  return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(const_cast<char*>(at)));
+}
+
+std::uint64_t encode_header(std::uint32_t length, std::uint32_t seal) {
+  char bytes[kDirectRecordHeader];
+  wire::store_le<std::uint32_t>(bytes, length);
+  wire::store_le<std::uint32_t>(bytes + 4, seal);
+  std::uint64_t word;
+  std::memcpy(&word, bytes, sizeof word);
+  return word;
+}
+
 }  // namespace
 
 constexpr std::size_t kNonceOffset = 32;  // after §19.3's header fields
@@ -169,7 +192,8 @@ Result<void> DirectEndpoint::ready_to_send(std::size_t payload, std::chrono::nan
                                                          " bytes does not fit the ring (at most " +
                                                          std::to_string(max_message_size()) + ")");
   }
-  const std::uint64_t needed = kDirectRecordHeader + payload;
+  // The record, and the header slot after it that finish_record() zeroes.
+  const std::uint64_t needed = record_bytes(payload) + kDirectRecordHeader;
   sending_.timeout = timeout;
   for (unsigned round = 0;; ++round) {
     auto free = out_.free_space(needed);
@@ -194,26 +218,60 @@ Result<void> DirectEndpoint::ready_to_send(std::size_t payload, std::chrono::nan
   }
 }
 
+void DirectEndpoint::finish_record(std::size_t payload, bool publish_now) {
+  char* header = out_.region(0, kDirectRecordHeader);  // 8-byte aligned: never across the end
+  const std::uint64_t record = record_bytes(payload);
+  // The reader waits at the slot after this record until the next one is sealed there; the
+  // release store of the seal below makes this zero visible first.
+  header_word(out_.region(record, kDirectRecordHeader)).store(0, std::memory_order_relaxed);
+  out_.advance(record);
+  const std::uint64_t word = encode_header(static_cast<std::uint32_t>(payload), kDirectRecordSeal);
+  if (unsealed_at_ == nullptr) {
+    unsealed_at_ = header;
+    unsealed_header_ = word;
+  } else {
+    // Behind a record still kept back: the reader cannot get here before that one is sealed.
+    header_word(header).store(word, std::memory_order_release);
+  }
+  staged_bytes_ += record;
+  // Staged records go out together, but never more than an eighth of the ring at once: the
+  // reader works on those while the writer goes on.
+  if (publish_now || staged_bytes_ >= out_.capacity() / 8) publish();
+}
+
 void DirectEndpoint::publish() {
-  if (out_.publish()) platform::futex_wake_all(&out_control_->consumer_sleeping);
+  if (unsealed_at_ == nullptr) return;
+  // seq_cst store then seq_cst load: with the reader's store of consumer_sleeping then its look
+  // at this header, at least one side sees the other (no lost wake-up).
+  header_word(unsealed_at_).store(unsealed_header_, std::memory_order_seq_cst);
+  unsealed_at_ = nullptr;
+  staged_bytes_ = 0;
+  auto& sleeping = out_control_->consumer_sleeping;
+  if (sleeping.load(std::memory_order_seq_cst) != 0 &&
+      sleeping.exchange(0, std::memory_order_seq_cst) != 0) {
+    platform::futex_wake_all(&sleeping);
+  }
 }
 
 Result<void> DirectEndpoint::send(std::string_view payload, std::chrono::nanoseconds timeout,
                                   bool publish_now) {
-  char head[kDirectRecordHeader];
-  wire::store_le<std::uint32_t>(head, static_cast<std::uint32_t>(payload.size()));
-  wire::store_le<std::uint32_t>(head + 4, 0);
   // The usual case first: open, no loan out, and room in one stretch by the cached tail.
-  if (!(!loaned_ && !sending_.broken && !closed_.load(std::memory_order_relaxed) &&
-        out_control_->reader_closed.load(std::memory_order_relaxed) == 0 &&
-        payload.size() <= max_message_size() && out_.try_write({head, sizeof head}, payload))) {
-    if (auto ready = ready_to_send(payload.size(), timeout); !ready) return ready;
-    out_.write({head, sizeof head});
-    out_.write(payload);
+  char* record = nullptr;
+  if (!loaned_ && !sending_.broken && !closed_.load(std::memory_order_relaxed) &&
+      out_control_->reader_closed.load(std::memory_order_relaxed) == 0 &&
+      payload.size() <= max_message_size()) {
+    const std::uint64_t needed = record_bytes(payload.size()) + kDirectRecordHeader;
+    if (auto free = out_.free_space(needed); free && *free >= needed) {
+      record = out_.region(0, needed);
+    }
   }
-  // Staged messages go out together, but never more than an eighth of the ring at once: the
-  // reader works on those while the writer goes on.
-  if (publish_now || out_.unpublished() >= out_.capacity() / 8) publish();
+  if (record != nullptr) {
+    std::memcpy(record + kDirectRecordHeader, payload.data(), payload.size());
+  } else {
+    if (auto ready = ready_to_send(payload.size(), timeout); !ready) return ready;
+    out_.write_at(kDirectRecordHeader, payload);
+  }
+  finish_record(payload.size(), publish_now);
   return {};
 }
 
@@ -250,16 +308,10 @@ Result<void> DirectEndpoint::commit(std::size_t used) {
   if (out_control_->reader_closed.load(std::memory_order_acquire) != 0) {
     return make_error(StatusCode::unavailable, "direct channel: the peer closed it");
   }
-  char head[kDirectRecordHeader];
-  wire::store_le<std::uint32_t>(head, static_cast<std::uint32_t>(used));
-  wire::store_le<std::uint32_t>(head + 4, 0);
-  out_.write({head, sizeof head});
-  if (loan_in_scratch_) {
-    out_.write(std::string_view(loan_scratch_).substr(0, used));
-  } else {
-    out_.advance(used);  // already where it belongs, right after the header
-  }
-  publish();
+  if (loan_in_scratch_)
+    out_.write_at(kDirectRecordHeader, std::string_view(loan_scratch_).substr(0, used));
+  // Otherwise it is already where it belongs, right after the header.
+  finish_record(used, true);
   return {};
 }
 
@@ -268,70 +320,60 @@ Result<std::string_view> DirectEndpoint::receive(std::chrono::nanoseconds timeou
   if (last_record_ > 0) {
     in_.consume(last_record_);
     unreleased_ += last_record_;
-    known_available_ -= last_record_;
     last_record_ = 0;
     // Published in quarters of the ring while messages keep coming, and whenever it runs dry.
     if (unreleased_ >= in_.capacity() / 4) release();
   }
-  // Records already known to be published are taken without reading head again: the writer
-  // keeps that cache line busy, and a reader that catches up with it would fetch the line
-  // once per message.
-  if (known_available_ > 0) return take(known_available_);
   receiving_.timeout = timeout;
   for (unsigned round = 0;; ++round) {
-    auto available = in_.available();
-    if (!available) return tl::unexpected(broken(receiving_, available.error()));
-    if (*available > 0) {
+    if (const std::uint64_t header = header_at_tail(); header != 0) {
       found(receiving_, round > 0);
-      known_available_ = *available;
-      return take(*available);
+      return take(header);
     }
     if (round == 0) release();
     if (closed_.load(std::memory_order_acquire)) {
       return make_error(StatusCode::unavailable, "direct channel: this end is closed");
     }
     if (in_control_->writer_closed.load(std::memory_order_acquire) != 0) {
-      // What the peer published before it closed is delivered first.
-      auto again = in_.available();
-      if (again && *again > 0) continue;
+      // What the peer sealed before it closed is delivered first.
+      if (header_at_tail() != 0) continue;
       return make_error(StatusCode::unavailable, "direct channel: the peer closed it");
     }
     auto waited = wait_step(receiving_, in_control_->consumer_sleeping, round, [&] {
-      auto again = in_.available();
-      return !again || *again > 0 ||
+      return header_at_tail() != 0 ||
              in_control_->writer_closed.load(std::memory_order_seq_cst) != 0;
     });
     if (!waited) {
-      // The peer may have published its last messages just before it exited.
-      auto again = in_.available();
-      if (again && *again > 0) continue;
+      // The peer may have sealed its last records just before it exited.
+      if (header_at_tail() != 0) continue;
       return tl::unexpected(waited.error());
     }
   }
 }
 
-Result<std::string_view> DirectEndpoint::take(std::uint64_t available) {
-  if (available < kDirectRecordHeader) {
-    return tl::unexpected(
-        broken(receiving_, Error{StatusCode::protocol_error,
-                                 "direct channel: a record header is cut short (the peer publishes "
-                                 "whole records)",
-                                 {}}));
+std::uint64_t DirectEndpoint::header_at_tail() const {
+  return header_word(in_.view(0, kDirectRecordHeader)).load(std::memory_order_acquire);
+}
+
+Result<std::string_view> DirectEndpoint::take(std::uint64_t header) {
+  char bytes[kDirectRecordHeader];
+  std::memcpy(bytes, &header, sizeof bytes);
+  const std::uint32_t length = wire::load_le<std::uint32_t>(bytes);
+  const std::uint32_t seal = wire::load_le<std::uint32_t>(bytes + 4);
+  if (seal != kDirectRecordSeal) {
+    return tl::unexpected(broken(
+        receiving_, Error{StatusCode::protocol_error,
+                          "direct channel: a record header without its seal (the peer writes "
+                          "a header whole, once the record is complete)",
+                          {}}));
   }
-  char head[kDirectRecordHeader];
-  if (const char* at = in_.view(0, sizeof head)) {
-    std::memcpy(head, at, sizeof head);  // copied: the peer may rewrite it meanwhile
-  } else {
-    in_.peek(0, head, sizeof head);
-  }
-  const std::uint32_t length = wire::load_le<std::uint32_t>(head);
-  if (length > available - kDirectRecordHeader) {
-    return tl::unexpected(
-        broken(receiving_, Error{StatusCode::protocol_error,
-                                 "direct channel: a record claims " + std::to_string(length) +
-                                     " bytes, more than were published (" +
-                                     std::to_string(available - kDirectRecordHeader) + ")",
-                                 {}}));
+  const std::uint64_t most = in_.capacity() - 2 * kDirectRecordHeader;
+  if (length > most) {
+    return tl::unexpected(broken(
+        receiving_, Error{StatusCode::protocol_error,
+                          "direct channel: a record claims " + std::to_string(length) +
+                              " bytes, more than the ring holds (" + std::to_string(most) + ")",
+                          {}}));
   }
   const char* payload = in_.view(kDirectRecordHeader, length);
   if (payload == nullptr) {
@@ -339,7 +381,7 @@ Result<std::string_view> DirectEndpoint::take(std::uint64_t available) {
     in_.peek(kDirectRecordHeader, scratch_.data(), length);
     payload = scratch_.data();
   }
-  last_record_ = kDirectRecordHeader + length;
+  last_record_ = record_bytes(length);
   return std::string_view(payload, length);
 }
 

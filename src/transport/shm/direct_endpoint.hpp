@@ -1,13 +1,16 @@
 // One end of a direct channel (include/plexus/direct.hpp): a segment of two rings
 // (transport/shm/ring.hpp) that the application's own threads write and read, with no I/O
-// thread, framing or session between them. A message is a record: an 8-byte header (u32
-// little-endian payload length, u32 reserved, 0) and the payload, back to back in the ring
-// (docs/PROTOCOL.md §20). A waiting side spins, then sleeps on a futex in the segment; the
+// thread, framing or session between them. A message is a record at an 8-byte aligned position:
+// an 8-byte header (u32 little-endian payload length, u32 seal) and the payload, padded to a
+// multiple of 8 (docs/PROTOCOL.md §20.2). A record is published by its seal, not by the ring's
+// head: the reader spins on the header where the next record will be, so a small message costs
+// it the cache lines of the record alone (the head's line would be one more transfer between
+// the cores per message). A waiting side spins, then sleeps on a futex in the segment; the
 // writer wakes it only when it announced that it sleeps, so a busy channel makes no syscall.
 //
-// Trust: as for the rings, every index and length read from the segment is checked before use;
-// a bad one is protocol_error: the direction that met it reports it from then on, and the
-// endpoint closes (the peer and the other direction then see a closed channel).
+// Trust: every length and index read from the segment is checked before use; a bad one is
+// protocol_error: the direction that met it reports it from then on, and the endpoint closes
+// (the peer and the other direction then see a closed channel).
 // The peer's death is learnt from a pidfd, looked at while waiting (at least every
 // liveness_interval), never from the segment.
 // Threading: one thread sends and one receives at a time (they may be the same); close() from
@@ -39,12 +42,17 @@ struct DirectWait {
 };
 
 inline constexpr std::size_t kDirectRecordHeader = 8;
+// Records start at multiples of this, so a header never crosses the ring's end and is read and
+// written as one atomic word.
+inline constexpr std::size_t kDirectRecordAlign = 8;
+// The header's second word once the record is complete ("SEAL"); 0 until then.
+inline constexpr std::uint32_t kDirectRecordSeal = 0x4c414553u;
 
 // A direct channel's segment (docs/PROTOCOL.md §20.1): the layout of §19.3 under a magic of its
 // own, with the opener's random nonce at offset 32, which the open request repeats. A
 // descriptor number the opener closed and reused meanwhile (a retry after a timeout) cannot pass
 // for the segment the request meant, and neither can a transport segment.
-inline constexpr std::uint64_t kDirectSegmentMagic = 0x3130524944584c50ull;  // "PLXDIR01"
+inline constexpr std::uint64_t kDirectSegmentMagic = 0x3230524944584c50ull;  // "PLXDIR02"
 void init_direct_segment(char* base, const SegmentLayout& layout, std::uint64_t nonce);
 // protocol_error unless `base` holds that header for `layout` and `nonce`.
 Result<void> check_direct_segment(const char* base, const SegmentLayout& layout,
@@ -89,7 +97,8 @@ class DirectEndpoint {
   // wakes every thread waiting on either end. Idempotent.
   void close();
 
-  std::uint64_t max_message_size() const { return out_.capacity() - kDirectRecordHeader; }
+  // A record's header, its payload and the zeroed header after it fill at most the ring.
+  std::uint64_t max_message_size() const { return out_.capacity() - 2 * kDirectRecordHeader; }
   std::size_t mapped_bytes() const { return mapped_bytes_; }
 
   // Every endpoint of this process, open or closed but not yet destroyed (their segments are
@@ -127,9 +136,15 @@ class DirectEndpoint {
   static void found(Waiter& waiter, bool waited);
   // unavailable once the peer's process has exited; looked at once per liveness_interval.
   Result<void> peer_alive(Waiter& waiter, Clock::time_point now);
-  Result<std::string_view> take(std::uint64_t available);
-  // What send() and loan() check first; then waits until `needed` bytes are free.
+  // The header word at the reader's tail, read with acquire: 0 while no record is there.
+  std::uint64_t header_at_tail() const;
+  Result<std::string_view> take(std::uint64_t header);
+  // What send() and loan() check first; then waits until the record and the header slot after
+  // it are free.
   Result<void> ready_to_send(std::size_t payload, std::chrono::nanoseconds timeout);
+  // Puts the record whose payload lies after the local head into the ring: zeroes the header
+  // slot after it, then seals it (or keeps it back, unpublished, when staging).
+  void finish_record(std::size_t payload, bool publish_now);
   void publish();
   void release();
   Error broken(Waiter& waiter, const Error& error);  // remembers the first, closes
@@ -147,9 +162,13 @@ class DirectEndpoint {
   Waiter sending_;
   Waiter receiving_;
 
-  std::uint64_t last_record_ = 0;      // the message receive() returned last: consumed at the next
-  std::uint64_t known_available_ = 0;  // published bytes from the tail on, as last read (checked)
-  std::uint64_t unreleased_ = 0;       // consumed but not yet published to the writer
+  std::uint64_t last_record_ = 0;  // the message receive() returned last: consumed at the next
+  std::uint64_t unreleased_ = 0;   // consumed but not yet published to the writer
+  // Staging: the first record written but not sealed (the reader stops there), its header word,
+  // and the bytes staged since.
+  char* unsealed_at_ = nullptr;
+  std::uint64_t unsealed_header_ = 0;
+  std::uint64_t staged_bytes_ = 0;
   std::string scratch_;                // a wrapped message, when the ring is not mirrored
   std::optional<std::size_t> loaned_;  // the size of the loan out, if any
   std::string loan_scratch_;           // a loan that would wrap, when the ring is not mirrored

@@ -100,16 +100,17 @@ Result<std::uint64_t> RingWriter::free_space(std::uint64_t wanted) {
   return capacity_ - used;
 }
 
-void RingWriter::write(std::string_view bytes) {
+void RingWriter::write_at(std::size_t skip, std::string_view bytes) const {
   const char* src = bytes.data();
   std::size_t n = bytes.size();
+  std::uint64_t at = head_ + skip;
   while (n > 0) {
-    const std::uint64_t off = head_ & mask_;
+    const std::uint64_t off = at & mask_;
     const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(n, capacity_ - off));
     std::memcpy(data_ + off, src, chunk);
     src += chunk;
     n -= chunk;
-    head_ += chunk;
+    at += chunk;
   }
 }
 

@@ -87,7 +87,13 @@ class RingWriter {
   // ring is full enough to matter. protocol_error when the tail is impossible.
   Result<std::uint64_t> free_space(std::uint64_t wanted = 1);
   // Copies `bytes` at the local head; the caller has checked free_space(). Not yet visible.
-  void write(std::string_view bytes);
+  void write(std::string_view bytes) {
+    write_at(0, bytes);
+    head_ += bytes.size();
+  }
+  // Copies `bytes` to `skip` bytes after the local head, wrapping at the ring's end, without
+  // moving the head; the caller has checked free_space(skip + bytes.size()).
+  void write_at(std::size_t skip, std::string_view bytes) const;
   // `first` then `second`, when both fit now in one contiguous stretch (no wrap unless mirrored,
   // no need to look at the reader's tail again): the small frame's path. False: nothing was
   // written.
@@ -109,6 +115,8 @@ class RingWriter {
     return data_ + off;
   }
   void advance(std::size_t n) { head_ += n; }
+  // Bytes ever written locally (the local head), published or not.
+  std::uint64_t position() const { return head_; }
   // Makes what was written visible. Returns true when the reader sleeps and must be woken (its
   // flag has been cleared: the caller rings the doorbell once).
   bool publish();
