@@ -18,8 +18,9 @@ T wait_for(std::future<T>& future, const char* what) {
   return future.get();
 }
 
-// Why a reply does not count, or empty if it does.
-std::string reply_problem(const plexus::Result<std::string>& reply, std::size_t payload_size) {
+// Why a reply (a string, or a view of the answer) does not count, or empty if it does.
+template <typename Reply>
+std::string reply_problem(const plexus::Result<Reply>& reply, std::size_t payload_size) {
   if (!reply) return reply.error().to_string();
   if (reply->size() != payload_size) return "bad reply size";
   return {};
@@ -49,11 +50,18 @@ std::vector<std::vector<double>> RoundTripper::run(plexus::Runtime& runtime, ple
 void RoundTripper::issue() {
   start_ = Clock::now();
   // Capturing only `this` keeps the callback inside std::function's small buffer.
-  client_->call_async(methods_[completed_ % methods_.size()], *payload_, {},
-                      [this](plexus::Result<std::string> reply) { on_reply(std::move(reply)); });
+  const std::string& method = methods_[completed_ % methods_.size()];
+  if (views_) {
+    client_->call_async_view(method, *payload_, {},
+                             [this](plexus::Result<std::string_view> reply) { on_reply(reply); });
+    return;
+  }
+  client_->call_async(method, *payload_, {},
+                      [this](plexus::Result<std::string> reply) { on_reply(reply); });
 }
 
-void RoundTripper::on_reply(plexus::Result<std::string> reply) {
+template <typename Reply>
+void RoundTripper::on_reply(const plexus::Result<Reply>& reply) {
   const auto stop = Clock::now();
   if (finished_) return;
   if (auto problem = reply_problem(reply, payload_->size()); !problem.empty()) {
@@ -95,11 +103,17 @@ double Pipeliner::run(plexus::Runtime& runtime, plexus::Client& client, const st
 
 void Pipeliner::issue() {
   ++sent_;
+  if (views_) {
+    client_->call_async_view(*method_, *payload_, {},
+                             [this](plexus::Result<std::string_view> reply) { on_reply(reply); });
+    return;
+  }
   client_->call_async(*method_, *payload_, {},
-                      [this](plexus::Result<std::string> reply) { on_reply(std::move(reply)); });
+                      [this](plexus::Result<std::string> reply) { on_reply(reply); });
 }
 
-void Pipeliner::on_reply(plexus::Result<std::string> reply) {
+template <typename Reply>
+void Pipeliner::on_reply(const plexus::Result<Reply>& reply) {
   if (finished_) return;  // failed earlier; calls still in flight drain here
   if (auto problem = reply_problem(reply, payload_->size()); !problem.empty()) {
     finished_ = true;

@@ -36,6 +36,9 @@ inline void check(const plexus::Result<void>& result, const std::string& what) {
 // long as the payload. params.warmup_count untimed rounds, then params.rt_count timed ones.
 class RoundTripper {
  public:
+  // Answers as views (Client::call_async_view): over shared memory a large answer is read where
+  // it lies in the ring instead of being copied into a string. Set before run().
+  void use_views(bool views) { views_ = views; }
   // One vector of samples (µs) per method, in the order given. Throws on a failed call.
   std::vector<std::vector<double>> run(plexus::Runtime& runtime, plexus::Client& client,
                                        const RrParams& params, std::vector<std::string> methods,
@@ -43,8 +46,10 @@ class RoundTripper {
 
  private:
   void issue();
-  void on_reply(plexus::Result<std::string> reply);
+  template <typename Reply>
+  void on_reply(const plexus::Result<Reply>& reply);
 
+  bool views_ = false;
   plexus::Client* client_ = nullptr;
   const std::string* payload_ = nullptr;
   std::vector<std::string> methods_;
@@ -61,13 +66,16 @@ class RoundTripper {
 // the seconds `count` calls took. Throws on a failed call.
 class Pipeliner {
  public:
+  void use_views(bool views) { views_ = views; }  // as RoundTripper::use_views
   double run(plexus::Runtime& runtime, plexus::Client& client, const std::string& method,
              const std::string& payload, std::uint64_t count, std::uint32_t window);
 
  private:
   void issue();
-  void on_reply(plexus::Result<std::string> reply);
+  template <typename Reply>
+  void on_reply(const plexus::Result<Reply>& reply);
 
+  bool views_ = false;
   plexus::Client* client_ = nullptr;
   const std::string* method_ = nullptr;
   const std::string* payload_ = nullptr;

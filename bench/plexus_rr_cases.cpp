@@ -22,6 +22,8 @@
 //   plexus-shm-spin, plexus-shm-adaptive, plexus-shm-lane-spin, plexus-shm-lane-adaptive
 //                         the same over shared memory (?shm=1), with that wait strategy on the
 //                         rings (plexus_bench_shm shows them beside their own limits)
+//   plexus-shm-spin-view  plexus-shm-spin with the answers taken as views (call_async_view): a
+//                         large answer is read where it lies in the ring, not copied out
 //   plexus-direct-spin, plexus-direct-adaptive
 //                         a direct channel (plexus/direct.hpp) opened over the Unix socket: the
 //                         benchmark thread sends and receives on the rings itself; a thread of
@@ -182,7 +184,7 @@ std::unique_ptr<plexus::Client> connect_client(plexus::Runtime& runtime,
   return unwrap(plexus::Client::connect(runtime, std::move(options)), "connect " + address);
 }
 
-enum class CallStyle { on_io_thread, blocking, lane, direct };
+enum class CallStyle { on_io_thread, views, blocking, lane, direct };
 
 void check_reply(const plexus::Result<std::string_view>& reply, std::size_t payload_size) {
   if (!reply) throw std::runtime_error("direct receive failed: " + reply.error().to_string());
@@ -241,7 +243,9 @@ RrResult run_plexus(const RrParams& params, const std::string& listen_address,
     plexus::Runtime runtime(runtime_options);
     auto client = connect_client(runtime, address);
 
-    if (style == CallStyle::on_io_thread) {
+    if (style == CallStyle::on_io_thread || style == CallStyle::views) {
+      round_tripper.use_views(style == CallStyle::views);
+      pipeliner.use_views(style == CallStyle::views);
       result.rt_us = std::move(round_tripper.run(runtime, *client, params, {kEcho}, payload)[0]);
       result.pipelined_seconds =
           pipeliner.run(runtime, *client, kEcho, payload, params.pipelined_count, params.window);
@@ -316,13 +320,18 @@ const RrRegistrar unix_blocking_case{RrCase{"plexus-unix-blocking", [](const RrP
 // Shared memory negotiated over a Unix socket (?shm=1); the server reports its address with the
 // options, so the client spins or adapts exactly like the server.
 RrResult run_shm(const RrParams& p, const char* wait, CallStyle style = CallStyle::on_io_thread) {
-  const std::string path =
-      p.scratch_dir + "/plexus-shm-" + wait + (style == CallStyle::lane ? "-lane" : "") + ".sock";
+  const char* suffix = style == CallStyle::lane    ? "-lane"
+                       : style == CallStyle::views ? "-view"
+                                                   : "";
+  const std::string path = p.scratch_dir + "/plexus-shm-" + wait + suffix + ".sock";
   return run_plexus(p, "unix://" + path + "?shm=1&shm_wait=" + wait, path, style);
 }
 
 const RrRegistrar shm_spin_case{
     RrCase{"plexus-shm-spin", [](const RrParams& p) { return run_shm(p, "spin"); }}};
+const RrRegistrar shm_spin_view_case{RrCase{"plexus-shm-spin-view", [](const RrParams& p) {
+                                              return run_shm(p, "spin", CallStyle::views);
+                                            }}};
 const RrRegistrar shm_adaptive_case{
     RrCase{"plexus-shm-adaptive", [](const RrParams& p) { return run_shm(p, "adaptive"); }}};
 const RrRegistrar shm_lane_spin_case{RrCase{

@@ -5,6 +5,8 @@
 //     plexus-unix         plexus over a Unix socket
 //     plexus-shm-spin     plexus over shared memory, both sides spinning
 //     plexus-shm-adaptive plexus over shared memory, adaptive spin then eventfd sleep (default)
+//     plexus-shm-spin-view plexus-shm-spin taking the answers as views (call_async_view): at
+//                         1 MiB the answer is read where it lies in the ring, not copied out
 //     plexus-shm-lane-*   a message round trip instead of a call: a lane to the server's "ping",
 //                         which sends it back on a lane to the client's "pong" (LanePingPong);
 //                         what iceoryx (publisher/subscriber on two topics) and the raw rows do.
@@ -63,6 +65,7 @@ const std::vector<std::string> kCases = {"raw-unix",
                                          "raw-shm-busypoll",
                                          "plexus-unix",
                                          "plexus-shm-spin",
+                                         "plexus-shm-spin-view",
                                          "plexus-shm-adaptive",
                                          "plexus-shm-lane-spin",
                                          "plexus-shm-lane-adaptive",

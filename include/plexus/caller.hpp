@@ -24,6 +24,8 @@
 namespace plexus {
 
 using CallCallback = std::function<void(Result<std::string>)>;
+// The answer as a view, valid only while the callback runs.
+using CallViewCallback = std::function<void(Result<std::string_view>)>;
 
 class Caller {
  public:
@@ -35,6 +37,15 @@ class Caller {
   // Returns the id that cancel() takes.
   CallId call_async(std::string_view method, std::string payload, CallOptions options,
                     CallCallback done);
+
+  // Callback form for large answers: `done` gets the answer as a view, valid only while it runs
+  // (exactly once, on an I/O thread, never inside this call). Over shared memory an answer of
+  // 16 KiB or more is then read where it lies in the ring: the callee's copy into the ring is
+  // the only copy between the processes (call_async copies it once more into the result).
+  // Elsewhere, and for errors, it is a view of the received answer. Uses
+  // CallOptions::answer_view (replaced).
+  CallId call_async_view(std::string_view method, std::string payload, CallOptions options,
+                         CallViewCallback done);
 
   // Blocking form. On an I/O thread it fails at once with failed_precondition (it would
   // deadlock); use call_async or co_await async_call there.

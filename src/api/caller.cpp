@@ -17,6 +17,20 @@ CallId Caller::call_async(std::string_view method, std::string payload, CallOpti
   return id;
 }
 
+CallId Caller::call_async_view(std::string_view method, std::string payload, CallOptions options,
+                               CallViewCallback done) {
+  // One callback for both paths: the answer's view (the session hands it over before it
+  // completes the call with an empty string), or the call's error.
+  auto shared = std::make_shared<CallViewCallback>(std::move(done));
+  options.answer_view = [shared](std::string_view answer) {
+    (*shared)(Result<std::string_view>(answer));
+  };
+  return call_async(method, std::move(payload), std::move(options),
+                    [shared](Result<std::string> result) {
+                      if (!result) (*shared)(tl::unexpected(std::move(result.error())));
+                    });
+}
+
 Result<std::string> Caller::call(std::string_view method, std::string payload,
                                  CallOptions options) {
   if (on_io_thread()) {

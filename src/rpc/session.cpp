@@ -267,7 +267,7 @@ void Session::on_frame(const wire::FrameView& frame) {
       }
     } else if (frame.header.kind == FrameKind::response && frame.metadata.empty()) {
       last_rx_ = coarse_now();
-      complete_outbound(frame.header.id, take_payload(frame));
+      complete_answer(frame);
       return;
     }
   }
@@ -303,8 +303,7 @@ void Session::on_frame(const wire::FrameView& frame) {
           }
         }
       }
-      // A large answer arrives in a string of its own: it becomes the result without a copy.
-      complete_outbound(frame.header.id, take_payload(frame));
+      complete_answer(frame);
       break;
     case FrameKind::error:
       complete_outbound(frame.header.id, tl::unexpected(goaway_error_from(*md)));
@@ -691,20 +690,41 @@ void Session::erase_inbound(std::unordered_map<CallId, InboundEntry>::iterator i
   if (!serving() && callbacks_.on_idle) callbacks_.on_idle(*this);
 }
 
-void Session::complete_outbound(CallId id, Result<std::string> result) {
+bool Session::take_outbound(CallId id, PendingCall& out) {
   auto it = outbound_.find(id);
   if (it == outbound_.end()) {
     counters_.late_responses.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return false;
   }
   auto node = outbound_.extract(it);
-  auto done = std::move(node.mapped().done);
+  out.done = std::move(node.mapped().done);
+  out.answer_view = std::move(node.mapped().answer_view);
+  node.mapped().answer_view = nullptr;
   if (node.mapped().deadline) {
     node.mapped().deadline->cancel();
     node.mapped().deadline.reset();  // destroyed now, as erase() would
   }
   if (spare_outbound_.size() < kMaxSpareNodes) spare_outbound_.push_back(std::move(node));
-  done(std::move(result));
+  return true;
+}
+
+void Session::complete_outbound(CallId id, Result<std::string> result) {
+  PendingCall call;
+  if (take_outbound(id, call)) call.done(std::move(result));
+}
+
+void Session::complete_answer(const wire::FrameView& frame) {
+  PendingCall call;
+  if (!take_outbound(frame.header.id, call)) return;
+  if (!call.answer_view) {
+    // A large answer that arrived in a string of its own becomes the result without a copy.
+    call.done(take_payload(frame));
+    return;
+  }
+  // The call is out of outbound_ first: whatever the view's receiver starts or cancels, this
+  // call completes once, with the view and then an empty string.
+  call.answer_view(frame.owned_payload ? std::string_view(*frame.owned_payload) : frame.payload);
+  call.done(std::string());
 }
 
 void Session::on_frame_too_large(const wire::FrameHeader& header, const Error& error,
@@ -832,7 +852,7 @@ void Session::call(CallId id, std::string_view method, std::string&& payload,
         identity_.address,
         options.trace_id.empty() ? std::string_view("-") : std::string_view(options.trace_id));
   }
-  PendingCall pending{std::move(done), nullptr, options.response_info};
+  PendingCall pending{std::move(done), nullptr, options.response_info, options.answer_view};
   if (options.timeout) {
     pending.deadline = std::make_unique<asio::steady_timer>(executor_, *options.timeout);
     pending.deadline->async_wait([weak = weak_from_this(), id,
@@ -947,7 +967,7 @@ void Session::subscribe(SubscriptionId id, std::string_view pattern, std::string
     post_completion(std::move(done), tl::unexpected(sent.error()));
     return;
   }
-  outbound_.emplace(id, PendingCall{std::move(done), nullptr});
+  outbound_.emplace(id, PendingCall{std::move(done), nullptr, nullptr, nullptr});
 }
 
 void Session::unsubscribe(SubscriptionId id) {

@@ -205,7 +205,8 @@ class Session final : public transport::ConnectionDelegate,
   struct PendingCall {
     CallCallback done;
     std::unique_ptr<asio::steady_timer> deadline;
-    ResponseInfo* info_out = nullptr;  // CallOptions::response_info
+    ResponseInfo* info_out = nullptr;                   // CallOptions::response_info
+    std::function<void(std::string_view)> answer_view;  // CallOptions::answer_view
   };
   struct InboundEntry {
     std::shared_ptr<InboundCall> call;
@@ -261,6 +262,12 @@ class Session final : public transport::ConnectionDelegate,
   void arm_heartbeat();
   void on_heartbeat_tick();
   void post_completion(CallCallback done, Result<std::string> result);
+  // A RESPONSE: its payload goes to the call's answer_view as a view, then the call completes
+  // with an empty string; without one it becomes the result (moved when the frame owns it).
+  void complete_answer(const wire::FrameView& frame);
+  // Moves a pending call's callbacks out of outbound_ (its node kept for reuse) and stops its
+  // deadline; false (counted as a late answer) when the id is not pending.
+  bool take_outbound(CallId id, PendingCall& out);
   void erase_inbound(std::unordered_map<CallId, InboundEntry>::iterator it);
   void handle_stream_frame(const wire::FrameView& frame, const wire::Metadata& md);
   void accept_stream(const wire::FrameView& frame, const wire::Metadata& md);

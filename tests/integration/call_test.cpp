@@ -61,6 +61,30 @@ TEST_P(CallTest, HandlerErrorKeepsCodeMessageAndDetails) {
   EXPECT_EQ(json::parse(r.error().details)["requested"]["code"], "permission_denied");
 }
 
+// call_async_view over every transport: small and large answers (a large one arrives in a
+// string of its own over sockets, in the ring over shm) and errors, each call exactly once.
+TEST_P(CallTest, AnswersAsViewsCarryTheBytesOrTheError) {
+  for (const std::string& payload : {std::string("small"), pattern_bytes(300 * 1024, 5)}) {
+    Event<bool> done;
+    int calls = 0;
+    bool same = false;
+    client_->call_async_view("echo", payload, {}, [&](Result<std::string_view> r) {
+      ++calls;
+      same = r && *r == payload;
+      done.set(true);
+    });
+    ASSERT_TRUE(done.wait_for(Millis{10000}));
+    ASSERT_TRUE(client_->call("echo", "after"));  // anything still due arrives before this
+    EXPECT_EQ(calls, 1);
+    EXPECT_TRUE(same) << payload.size() << " bytes";
+  }
+  Event<StatusCode> failed;
+  client_->call_async_view(
+      "fail", R"({"code":"permission_denied","message":"nope"})", {},
+      [&](Result<std::string_view> r) { failed.set(r ? StatusCode::ok : r.error().code); });
+  EXPECT_EQ(failed.wait_for(Millis{10000}), StatusCode::permission_denied);
+}
+
 TEST_P(CallTest, ThrowingHandlerFailsOnlyThatCall) {
   auto r = client_->call("fail", R"({"throw":true})");
   ASSERT_FALSE(r);

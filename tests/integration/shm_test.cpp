@@ -11,7 +11,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -244,6 +246,69 @@ TEST_F(ShmTest, LargePayloadsAreReadInPlaceAlsoAcrossTheRingsEnd) {
   ASSERT_TRUE(stats) << stats.error().to_string();
   EXPECT_EQ(json::parse(*stats)["transport"]["in_place_bytes"].get<double>(),
             static_cast<double>(expected_in_place + items));
+}
+
+// The name of the mapping (from /proc/self/maps) that holds `p`; empty when none does.
+std::string mapping_holding(const void* p) {
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);) {
+    std::uintptr_t from = 0, to = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx", &from, &to) != 2 || at < from || at >= to) continue;
+    const auto slash = line.find('/');
+    return slash == std::string::npos ? "[anonymous]" : line.substr(slash);
+  }
+  return {};
+}
+
+// call_async_view: a large answer over shared memory is handed over where it lies, in the
+// client's mapping of the segment (the server's copy into the ring is the only one); a small
+// one (copied out of the ring by the frame reader) and an error come through the same
+// callback, each call exactly once.
+TEST_F(ShmTest, LargeAnswersTakenAsViewsAreTheBytesInTheRing) {
+  start_server(dir_.unix_address("s.sock") + "?shm=1");
+  auto client = connect_client(runtime_, "unix://" + path() + "?shm=1");
+  ASSERT_TRUE(client);
+  struct Seen {
+    int calls = 0;
+    std::optional<StatusCode> error;
+    bool same_bytes = false;
+    std::string mapping;
+  };
+  const auto call = [&](std::string method, const std::string& payload) {
+    auto seen = std::make_shared<Seen>();
+    Event<bool> done;
+    client->call_async_view(method, payload, {}, [&, seen](Result<std::string_view> r) {
+      ++seen->calls;
+      if (r) {
+        seen->same_bytes = *r == payload;
+        seen->mapping = mapping_holding(r->data());
+      } else {
+        seen->error = r.error().code;
+      }
+      done.set(true);
+    });
+    EXPECT_TRUE(done.wait_for(Millis{10000}));
+    // Anything the call would still deliver arrives before this second call's answer.
+    EXPECT_TRUE(client->call("echo", "after"));
+    return seen;
+  };
+  const std::string big = pattern_bytes(1 << 20, 41);
+  const auto in_place_before = client->stats().in_place_bytes;
+  auto large = call("echo", big);
+  EXPECT_EQ(large->calls, 1);
+  EXPECT_FALSE(large->error);
+  EXPECT_TRUE(large->same_bytes);
+  EXPECT_NE(large->mapping.find("memfd:plexus-shm"), std::string::npos)
+      << "the answer was not read in the ring: " << large->mapping;
+  EXPECT_EQ(client->stats().in_place_bytes - in_place_before, big.size());
+
+  auto small = call("echo", "tiny");
+  EXPECT_EQ(small->calls, 1);
+  EXPECT_TRUE(small->same_bytes);
+  auto failed = call("no.such.method", "x");
+  EXPECT_EQ(failed->calls, 1);
+  EXPECT_EQ(failed->error, StatusCode::not_found);
 }
 
 // A producer killed with SIGKILL in the middle of a stream: the consumer's read fails with
