@@ -50,9 +50,9 @@ struct CallOptions {
   // Out-parameter: when set, filled from the RESPONSE's metadata before the call completes.
   // Borrowed: must outlive the call (a local for blocking calls). Left untouched on errors.
   ResponseInfo* response_info = nullptr;
-  // Answers without a copy (Caller::call_async_view sets it): when set, a successful answer is
-  // handed to it as a view on the I/O thread, valid only while it runs, and the call then
-  // completes with an empty string. Over shared memory an answer of 16 KiB or more is the
+  // Answers without a copy (Caller::call_async_view sets it): when set, a successful call
+  // completes with an empty string and then the answer is handed to this as a view, on the I/O
+  // thread, valid only while it runs. Over shared memory an answer of 16 KiB or more is the
   // bytes where they lie in the ring, never copied on this side. Copied with the options:
   // keep its captures cheap.
   std::function<void(std::string_view)> answer_view;

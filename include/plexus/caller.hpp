@@ -42,7 +42,7 @@ class Caller {
   // (exactly once, on an I/O thread, never inside this call). Over shared memory an answer of
   // 16 KiB or more is then read where it lies in the ring: the callee's copy into the ring is
   // the only copy between the processes (call_async copies it once more into the result).
-  // Elsewhere, and for errors, it is a view of the received answer. Uses
+  // Over sockets it is a view of the received bytes; a failed call gets its Error. Uses
   // CallOptions::answer_view (replaced).
   CallId call_async_view(std::string_view method, std::string payload, CallOptions options,
                          CallViewCallback done);

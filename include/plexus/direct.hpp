@@ -74,7 +74,8 @@ class DirectChannel {
   Result<void> send(std::string_view payload, std::chrono::nanoseconds timeout = kForever);
   // The same, but the message stays invisible to the peer until flush(), the next send(), or
   // an eighth of the ring staged: the burst appears to the reader at once, and the sender
-  // makes one sequentially consistent store and one look at the reader's sleep flag for it. Messages still staged at close() are not delivered.
+  // makes one sequentially consistent store and one look at the reader's sleep flag for it.
+  // Messages still staged at close() are not delivered.
   Result<void> stage(std::string_view payload, std::chrono::nanoseconds timeout = kForever);
   void flush();
   // The next message, a view into shared memory valid until the next receive() on this channel

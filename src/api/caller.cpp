@@ -19,8 +19,8 @@ CallId Caller::call_async(std::string_view method, std::string payload, CallOpti
 
 CallId Caller::call_async_view(std::string_view method, std::string payload, CallOptions options,
                                CallViewCallback done) {
-  // One callback for both paths: the answer's view (the session hands it over before it
-  // completes the call with an empty string), or the call's error.
+  // One callback for both paths: the answer's view (the session hands it over right after it
+  // completed the call with an empty string, which is ignored here), or the call's error.
   auto shared = std::make_shared<CallViewCallback>(std::move(done));
   options.answer_view = [shared](std::string_view answer) {
     (*shared)(Result<std::string_view>(answer));

@@ -19,7 +19,7 @@ namespace {
 
 using transport::shm::DirectEndpoint;
 
-constexpr int kDirectVersion = 1;
+constexpr int kDirectVersion = 2;  // 2: sealed records (PROTOCOL.md §20.2)
 // The opener writes ring 0 and reads ring 1; the acceptor the other way round.
 constexpr int kOpenerWrites = 0;
 constexpr int kAcceptorWrites = 1;

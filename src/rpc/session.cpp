@@ -722,9 +722,11 @@ void Session::complete_answer(const wire::FrameView& frame) {
     return;
   }
   // The call is out of outbound_ first: whatever the view's receiver starts or cancels, this
-  // call completes once, with the view and then an empty string.
-  call.answer_view(frame.owned_payload ? std::string_view(*frame.owned_payload) : frame.payload);
+  // call completes once. `done` first (an empty string), so that what wraps it (the client's
+  // circuit breaker) has counted the success before the view's receiver starts the next call;
+  // the frame is still where it was.
   call.done(std::string());
+  call.answer_view(frame.owned_payload ? std::string_view(*frame.owned_payload) : frame.payload);
 }
 
 void Session::on_frame_too_large(const wire::FrameHeader& header, const Error& error,

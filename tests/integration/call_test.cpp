@@ -64,25 +64,31 @@ TEST_P(CallTest, HandlerErrorKeepsCodeMessageAndDetails) {
 // call_async_view over every transport: small and large answers (a large one arrives in a
 // string of its own over sockets, in the ring over shm) and errors, each call exactly once.
 TEST_P(CallTest, AnswersAsViewsCarryTheBytesOrTheError) {
-  for (const std::string& payload : {std::string("small"), pattern_bytes(300 * 1024, 5)}) {
+  // The callback's state lives as long as the callback: a late second delivery is counted.
+  struct Seen {
+    std::string payload;
     Event<bool> done;
     int calls = 0;
     bool same = false;
-    client_->call_async_view("echo", payload, {}, [&](Result<std::string_view> r) {
-      ++calls;
-      same = r && *r == payload;
-      done.set(true);
+  };
+  for (const std::string& payload : {std::string("small"), pattern_bytes(300 * 1024, 5)}) {
+    auto seen = std::make_shared<Seen>();
+    seen->payload = payload;
+    client_->call_async_view("echo", payload, {}, [seen](Result<std::string_view> r) {
+      ++seen->calls;
+      seen->same = r && *r == seen->payload;
+      seen->done.set(true);
     });
-    ASSERT_TRUE(done.wait_for(Millis{10000}));
+    ASSERT_TRUE(seen->done.wait_for(Millis{10000}));
     ASSERT_TRUE(client_->call("echo", "after"));  // anything still due arrives before this
-    EXPECT_EQ(calls, 1);
-    EXPECT_TRUE(same) << payload.size() << " bytes";
+    EXPECT_EQ(seen->calls, 1);
+    EXPECT_TRUE(seen->same) << payload.size() << " bytes";
   }
-  Event<StatusCode> failed;
+  auto failed = std::make_shared<Event<StatusCode>>();
   client_->call_async_view(
       "fail", R"({"code":"permission_denied","message":"nope"})", {},
-      [&](Result<std::string_view> r) { failed.set(r ? StatusCode::ok : r.error().code); });
-  EXPECT_EQ(failed.wait_for(Millis{10000}), StatusCode::permission_denied);
+      [failed](Result<std::string_view> r) { failed->set(r ? StatusCode::ok : r.error().code); });
+  EXPECT_EQ(failed->wait_for(Millis{10000}), StatusCode::permission_denied);
 }
 
 TEST_P(CallTest, ThrowingHandlerFailsOnlyThatCall) {

@@ -223,9 +223,16 @@ TEST_P(DirectTest, AnythingButADirectHandlerRefusesTheChannel) {
   // Forged requests: a descriptor the client does not have; a sealed memfd of the right size
   // that is not a direct channel's segment (a shared-memory transport's header).
   auto forged = client_->call("direct.echo",
-                              R"({"plexus_direct":1,"fd":987654,"ring_bytes":4096,"nonce":7})");
+                              R"({"plexus_direct":2,"fd":987654,"ring_bytes":4096,"nonce":7})");
   ASSERT_FALSE(forged);
   EXPECT_EQ(forged.error().code, StatusCode::not_found) << forged.error().to_string();
+  // The record format before seals (version 1) is refused by name, not by a mismatched header.
+  auto old = client_->call("direct.echo",
+                           R"({"plexus_direct":1,"fd":987654,"ring_bytes":4096,"nonce":7})");
+  ASSERT_FALSE(old);
+  EXPECT_EQ(old.error().code, StatusCode::invalid_argument);
+  EXPECT_NE(old.error().message.find("plexus_direct must be 2"), std::string::npos)
+      << old.error().to_string();
   auto layout = transport::shm::segment_layout(4096, 4096);
   ASSERT_TRUE(layout);
   auto memfd = platform::create_memfd("not-direct", layout->total);
@@ -234,7 +241,7 @@ TEST_P(DirectTest, AnythingButADirectHandlerRefusesTheChannel) {
   ASSERT_TRUE(mapped);
   transport::shm::init_segment(mapped->base, *layout);
   auto foreign =
-      client_->call("direct.echo", R"({"plexus_direct":1,"fd":)" + std::to_string(memfd->get()) +
+      client_->call("direct.echo", R"({"plexus_direct":2,"fd":)" + std::to_string(memfd->get()) +
                                        R"(,"ring_bytes":4096,"nonce":7})");
   ASSERT_FALSE(foreign);
   EXPECT_EQ(foreign.error().code, StatusCode::invalid_argument) << foreign.error().to_string();

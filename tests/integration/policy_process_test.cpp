@@ -149,6 +149,45 @@ TEST_P(Policies, ClientSideBreakerFailsFastWithoutSending) {
   EXPECT_EQ(c->breaker_stats().breaker_closed, 1u);
 }
 
+// call_async_view under a client-side breaker: the success is counted before the answer's view
+// is handed over, so a half-open breaker with one trial slot admits the call that the view's
+// callback starts next (refilling from the completion, as pipelined callers do).
+TEST_P(Policies, AViewCallbackMayStartTheNextTrialOfAHalfOpenBreaker) {
+  auto clock = std::make_shared<ManualClock>();
+  ClientOptions o;
+  o.name = "guarded-views";
+  o.breaker = BreakerOptions{1, 2, Millis{60000}, 1};  // open at 1 failure, one trial at a time
+  o.clock = clock;
+  auto c = test::connect_client(runtime_, server_.address(), o);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->call("p.dep.health", R"({"healthy":false})"));
+  EXPECT_FALSE(c->call("p.dep", ""));
+  ASSERT_EQ(c->breaker_stats().breaker_opened, 1u);
+  ASSERT_TRUE(c->call("p.dep.health", R"({"healthy":true})"));
+  ASSERT_TRUE(c->call("clock.advance", R"({"ms":60000})"));
+  clock->advance(std::chrono::seconds(60));  // half-open now: one trial call at a time
+
+  struct Trials {
+    Client* client = nullptr;
+    test::Event<StatusCode> second;
+    std::optional<StatusCode> first;
+  };
+  auto trials = std::make_shared<Trials>();
+  trials->client = c.get();
+  c->call_async_view("p.dep", "", {}, [trials](Result<std::string_view> r) {
+    trials->first = r ? StatusCode::ok : r.error().code;
+    if (!r) return trials->second.set(r.error().code);
+    trials->client->call_async_view("p.dep", "", {}, [trials](Result<std::string_view> again) {
+      trials->second.set(again ? StatusCode::ok : again.error().code);
+    });
+  });
+  auto second = trials->second.wait_for(Millis{10000});
+  ASSERT_TRUE(second);
+  EXPECT_EQ(trials->first, StatusCode::ok);
+  EXPECT_EQ(*second, StatusCode::ok) << "the second trial was refused";
+  EXPECT_EQ(c->breaker_stats().breaker_closed, 1u);  // two successes close it
+}
+
 TEST_P(Policies, SchemaViolationReturnsEveryFailingPath) {
   auto c = connect("validator");
   ASSERT_TRUE(c);

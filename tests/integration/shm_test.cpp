@@ -269,7 +269,11 @@ TEST_F(ShmTest, LargeAnswersTakenAsViewsAreTheBytesInTheRing) {
   start_server(dir_.unix_address("s.sock") + "?shm=1");
   auto client = connect_client(runtime_, "unix://" + path() + "?shm=1");
   ASSERT_TRUE(client);
+  // Everything the callback touches is here, kept alive by it: a late second delivery is
+  // counted, never a write to a test's finished stack frame.
   struct Seen {
+    std::string payload;
+    Event<bool> done;
     int calls = 0;
     std::optional<StatusCode> error;
     bool same_bytes = false;
@@ -277,18 +281,18 @@ TEST_F(ShmTest, LargeAnswersTakenAsViewsAreTheBytesInTheRing) {
   };
   const auto call = [&](std::string method, const std::string& payload) {
     auto seen = std::make_shared<Seen>();
-    Event<bool> done;
-    client->call_async_view(method, payload, {}, [&, seen](Result<std::string_view> r) {
+    seen->payload = payload;
+    client->call_async_view(method, payload, {}, [seen](Result<std::string_view> r) {
       ++seen->calls;
       if (r) {
-        seen->same_bytes = *r == payload;
+        seen->same_bytes = *r == seen->payload;
         seen->mapping = mapping_holding(r->data());
       } else {
         seen->error = r.error().code;
       }
-      done.set(true);
+      seen->done.set(true);
     });
-    EXPECT_TRUE(done.wait_for(Millis{10000}));
+    EXPECT_TRUE(seen->done.wait_for(Millis{10000}));
     // Anything the call would still deliver arrives before this second call's answer.
     EXPECT_TRUE(client->call("echo", "after"));
     return seen;

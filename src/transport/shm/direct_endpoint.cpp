@@ -11,7 +11,8 @@ namespace plexus::transport::shm {
 namespace {
 
 // A spinning waiter reads the clock (deadline, spin budget, liveness) once per this many looks:
-// a look is a load of the ring's head, the clock costs several.
+// a look is a load of the record header at the tail (or of the reader's tail), the clock costs
+// several.
 constexpr unsigned kLooksPerClockRead = 16;
 
 std::atomic<std::uint64_t> g_endpoints{0};
@@ -133,13 +134,14 @@ Result<void> DirectEndpoint::wait_step(Waiter& waiter, std::atomic<std::uint32_t
     return {};
   }
   // Announce, then look once more: the peer stores its progress, then reads the flag, so either
-  // it sees the flag and wakes us, or we see its progress here (RingWriter::publish).
+  // it sees the flag and wakes us, or we see its progress here (DirectEndpoint::publish's seal,
+  // RingReader::release's tail).
   waiter.spin.sleeping();
   waiter.slept = true;
   word.store(1, std::memory_order_seq_cst);
-  // The look that follows reads head or tail with acquire loads, which a seq_cst store alone
-  // does not keep after it on every architecture (ARM); the fence does. The peer's side is
-  // seq_cst already (RingWriter::publish, RingReader::release).
+  // The look that follows reads the header at the tail (or the tail) with acquire loads, which a
+  // seq_cst store alone does not keep after it on every architecture (ARM); the fence does. The
+  // peer's side is seq_cst already (DirectEndpoint::publish, RingReader::release).
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (!ready() && !closed_.load(std::memory_order_seq_cst)) {
     const auto until = std::min(waiter.deadline, waiter.next_liveness_check);

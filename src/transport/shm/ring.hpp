@@ -115,8 +115,6 @@ class RingWriter {
     return data_ + off;
   }
   void advance(std::size_t n) { head_ += n; }
-  // Bytes ever written locally (the local head), published or not.
-  std::uint64_t position() const { return head_; }
   // Makes what was written visible. Returns true when the reader sleeps and must be woken (its
   // flag has been cleared: the caller rings the doorbell once).
   bool publish();
