@@ -44,7 +44,7 @@ build-fuzz: deps
 # idle I/O thread reads itself, with blocking calls posted from another thread meanwhile).
 TSAN_TESTS := shm_ring_test shm_test call_test deadline_cancel_test limits_test liveness_test \
               pubsub_test stream_test batching_test lane_test runtime_test direct_endpoint_test \
-              direct_test hot_read_test
+              direct_test hot_read_test send_queue_test
 # -O1 (ThreadSanitizer's own advice is -O1 or higher): these binaries built in 293 s instead of
 # 357 s at -O2 on 2 vCPUs, and their TSan cases ran no slower.
 build-tsan: deps

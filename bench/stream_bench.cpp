@@ -5,6 +5,11 @@
 //                       async_write / async_read only when those cannot proceed (no credit,
 //                       nothing arrived yet); credit window 256 items / 4 MiB
 //   plexus-stream-unix-await  the same with a co_await per item (async_write, async_read)
+//   plexus-lane-app-unix     one-way messages the other way: Lane::send from this process's
+//   plexus-notify-app-unix   main thread (an application thread, not an I/O thread), or
+//   plexus-lane-app-shm      Client::notify, to a server in the child that counts them; timed
+//                       until a call that follows them reports every one arrived (lossless:
+//                       default bounds, a sender past them waits for room)
 //   zmq-push-pull-ipc   ZeroMQ PUSH (child) -> PULL (here) over ipc://, SNDHWM = RCVHWM = 256
 //                       messages: the closest ZeroMQ has to a bounded window
 // Reports items/s and MB/s (median of the repetitions) and each row's ratio to ZeroMQ.
@@ -16,6 +21,7 @@
 #include <unistd.h>
 #include <zmq.h>
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -120,6 +126,58 @@ double run_plexus(const std::string& dir, const Profile& p, bool fast) {
   const auto n = received.get();
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (n != p.items) throw std::runtime_error("plexus stream ended early");
+  client->close();
+  child.join(kJoinTimeoutMs);
+  return seconds;
+}
+
+enum class OneWay { lane, notify };
+
+// Application-thread one-way sends: this process sends, the child counts.
+double run_plexus_oneway(const std::string& dir, const Profile& p, OneWay how, bool shm) {
+  static int run = 0;
+  const std::string address =
+      "unix://" + dir + "/oneway" + std::to_string(++run) + ".sock" + (shm ? "?shm=1" : "");
+  ServerProcess child([&](const std::function<void()>& ready) {
+    plexus::Runtime runtime;
+    std::atomic<std::uint64_t> received{0};
+    std::promise<void> finished;
+    std::atomic<bool> said{false};
+    plexus::ServerOptions options;
+    options.listen = {address};
+    auto server = unwrap(plexus::Server::create(runtime, options), "Server::create");
+    server->handle("bench.sink",
+                   [&](plexus::CallContext&, std::string_view) -> plexus::Result<std::string> {
+                     received.fetch_add(1, std::memory_order_relaxed);
+                     return std::string();
+                   });
+    // Answered after every message sent before it on the connection was handled.
+    server->handle("bench.received",
+                   [&](plexus::CallContext&, std::string_view) -> plexus::Result<std::string> {
+                     const auto n = received.load();
+                     if (n >= p.items && !said.exchange(true)) finished.set_value();
+                     return std::to_string(n);
+                   });
+    if (auto s = server->start(); !s) throw std::runtime_error(s.error().to_string());
+    ready();
+    finished.get_future().wait();
+    server->shutdown(plexus::Millis{1000});
+  });
+  plexus::Runtime runtime;
+  plexus::ClientOptions options;
+  options.address = address;
+  options.reconnect.enabled = false;
+  auto client = unwrap(plexus::Client::connect(runtime, options), "connect");
+  auto lane = unwrap(client->open_lane("bench.sink"), "open_lane");
+  const std::string item(p.item_size, 'x');
+  const auto start = Clock::now();
+  for (std::uint64_t i = 0; i < p.items; ++i) {
+    auto sent = how == OneWay::lane ? lane.send(item) : client->notify("bench.sink", item);
+    if (!sent) throw std::runtime_error("one-way send: " + sent.error().to_string());
+  }
+  auto n = unwrap(client->call("bench.received", ""), "bench.received");
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (n != std::to_string(p.items)) throw std::runtime_error("one-way: " + n + " arrived");
   client->close();
   child.join(kJoinTimeoutMs);
   return seconds;
@@ -255,19 +313,25 @@ int main(int argc, char** argv) {
   try {
     ScratchDir dir;
     std::vector<Row> rows;  // per profile: the plexus rows, then ZeroMQ's
-    constexpr std::size_t kRowsPerProfile = 3;
+    constexpr std::size_t kRowsPerProfile = 6;
     for (const auto& p : profiles) {
       Row fast_row{"plexus-stream-unix", p.item_size, p.items, {}};
       Row await_row{"plexus-stream-unix-await", p.item_size, p.items, {}};
+      Row lane_row{"plexus-lane-app-unix", p.item_size, p.items, {}};
+      Row notify_row{"plexus-notify-app-unix", p.item_size, p.items, {}};
+      Row lane_shm_row{"plexus-lane-app-shm", p.item_size, p.items, {}};
       Row zmq_row{"zmq-push-pull-ipc", p.item_size, p.items, {}};
       for (int r = 0; r < reps; ++r) {  // interleaved, so load changes hit every row alike
         fast_row.seconds.push_back(run_plexus(dir.path(), p, /*fast=*/true));
         await_row.seconds.push_back(run_plexus(dir.path(), p, /*fast=*/false));
+        lane_row.seconds.push_back(run_plexus_oneway(dir.path(), p, OneWay::lane, false));
+        notify_row.seconds.push_back(run_plexus_oneway(dir.path(), p, OneWay::notify, false));
+        lane_shm_row.seconds.push_back(run_plexus_oneway(dir.path(), p, OneWay::lane, true));
         zmq_row.seconds.push_back(run_zmq(dir.path(), p));
       }
-      rows.push_back(fast_row);
-      rows.push_back(await_row);
-      rows.push_back(zmq_row);
+      for (auto* row : {&fast_row, &await_row, &lane_row, &notify_row, &lane_shm_row, &zmq_row}) {
+        rows.push_back(*row);
+      }
     }
     std::printf("%-26s %9s %9s %13s %10s %9s\n", "stream", "item B", "items", "items/s", "MB/s",
                 "vs zmq");

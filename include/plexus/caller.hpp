@@ -90,8 +90,11 @@ class Caller {
   // context reports cancelled(). Unknown or finished ids are ignored.
   void cancel(CallId id) { cancel_call(id); }
 
-  // One-way message: no answer, no delivery guarantee beyond the connection's.
-  // Fails at once with unavailable (not connected) or message_too_large (over the peer's limit).
+  // One-way message: no answer. An ok is written unless the connection closes first (which
+  // reports why); from an application thread the payload is copied into the connection's send
+  // queue and the I/O thread writes it. Fails at once with unavailable (not connected) or
+  // message_too_large (over the peer's limit), and with resource_exhausted when the peer reads
+  // slower than this side sends (the send queue stayed full for SendOptions::wait_for_room).
   Result<void> notify(std::string_view method, std::string payload);
   // As above; `options.immediate` bypasses the batcher (BatchOptions) for this one message.
   Result<void> notify(std::string_view method, std::string payload, NotifyOptions options);
@@ -116,7 +119,7 @@ class Caller {
   friend class Lane;
   // One message on `lane` (Lane::send); the default sends it as a NOTIFY.
   virtual Result<void> send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
-                                    std::string_view payload);
+                                    std::string_view payload, const SendOptions& options);
   // A copy a lane keeps of a cheap handle (Peer), so that the lane does not depend on the
   // handle it was opened on; null (the default): the lane refers to this caller.
   virtual std::unique_ptr<Caller> copy_for_lane() const { return nullptr; }
@@ -131,7 +134,8 @@ class Caller {
   virtual void start_call(CallId id, std::string_view method, std::string&& payload,
                           CallOptions&& options, CallCallback&& done) = 0;
   virtual void cancel_call(CallId id) = 0;
-  virtual Result<void> start_notify(std::string method, std::string payload, bool immediate) = 0;
+  virtual Result<void> start_notify(std::string method, std::string payload,
+                                    const SendOptions& options) = 0;
   virtual bool on_io_thread() const = 0;
 };
 
@@ -153,11 +157,12 @@ class Peer final : public Caller {
   void start_call(CallId id, std::string_view method, std::string&& payload, CallOptions&& options,
                   CallCallback&& done) override;
   void cancel_call(CallId id) override;
-  Result<void> start_notify(std::string method, std::string payload, bool immediate) override;
+  Result<void> start_notify(std::string method, std::string payload,
+                            const SendOptions& options) override;
   bool on_io_thread() const override;
   Stream start_stream(std::string method, std::string payload, StreamOptions options) override;
   Result<void> send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
-                            std::string_view payload) override;
+                            std::string_view payload, const SendOptions& options) override;
   std::unique_ptr<Caller> copy_for_lane() const override { return std::make_unique<Peer>(*this); }
 
  private:

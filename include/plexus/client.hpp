@@ -57,6 +57,14 @@ struct ClientOptions {
   Millis heartbeat_timeout{15000};
   // Coalescing of NOTIFY/PUBLISH frames to the server (off unless enabled; see BatchOptions).
   BatchOptions batching;
+  // One-way messages (notify, publish, lanes) accepted and not yet handed to the connection, in
+  // bytes, on top of its 64 MiB write queue: past it a send from an application thread waits
+  // (SendOptions::wait_for_room) and one on the I/O thread fails with resource_exhausted.
+  std::size_t max_queued_send_bytes = 16u << 20;
+  // Bytes the connection queues for writing while the server does not read, before it refuses
+  // more (after which one-way messages wait in the queue above and calls fail with
+  // resource_exhausted).
+  std::size_t max_write_queue_bytes = 64u << 20;
   // Client-side circuit breaker, one per method on this client's target (seed 004 defaults in
   // BreakerOptions). An open breaker fails calls at once with unavailable, details
   // {"breaker":"open","retry_after_ms":N}, without sending them. Unset: no breaker.
@@ -77,6 +85,14 @@ struct ClientStats {
   // Socket reads made by the idle I/O thread polling this connection itself rather than
   // through the reactor (RuntimeOptions::idle_wait; docs/ARCHITECTURE.md section 6).
   std::uint64_t hot_reads = 0;
+  // One-way sends from application threads (ClientOptions::max_queued_send_bytes) on the current
+  // connection: those that found the send queue full and waited, those that failed with
+  // resource_exhausted, the senders waiting now, and messages dropped because a connection
+  // closed before they were written (the close reported why).
+  std::uint64_t send_waits = 0;
+  std::uint64_t send_refusals = 0;
+  std::uint64_t senders_waiting = 0;
+  std::uint64_t unsent_on_close = 0;
 };
 
 class Client final : public Caller, public HandlerRegistry {
@@ -126,11 +142,12 @@ class Client final : public Caller, public HandlerRegistry {
   void start_call(CallId id, std::string_view method, std::string&& payload, CallOptions&& options,
                   CallCallback&& done) override;
   void cancel_call(CallId id) override;
-  Result<void> start_notify(std::string method, std::string payload, bool immediate) override;
+  Result<void> start_notify(std::string method, std::string payload,
+                            const SendOptions& options) override;
   bool on_io_thread() const override { return runtime_.on_io_thread(); }
   Stream start_stream(std::string method, std::string payload, StreamOptions options) override;
   Result<void> send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
-                            std::string_view payload) override;
+                            std::string_view payload, const SendOptions& options) override;
 
  private:
   struct WaitingCall;
@@ -150,6 +167,8 @@ class Client final : public Caller, public HandlerRegistry {
   void flush_waiting();
   void fail_waiting(const Error& error);
   void send_subscriptions();
+  // The connected session (null while not connected), for sends from application threads.
+  std::shared_ptr<rpc::Session> ready_session() const;
 
   Runtime& runtime_;
   ClientOptions options_;
@@ -172,6 +191,9 @@ class Client final : public Caller, public HandlerRegistry {
 
   std::atomic<ConnectionState> state_{ConnectionState::connecting};
   std::atomic<std::uint64_t> reconnects_{0};
+  // Summed over the sessions that closed (each adds before its waiting senders wake).
+  std::shared_ptr<std::atomic<std::uint64_t>> unsent_on_close_ =
+      std::make_shared<std::atomic<std::uint64_t>>(0);
   mutable std::mutex mu_;
   std::condition_variable state_changed_;
   std::function<void(ConnectionState)> on_state_change_;  // guarded by mu_

@@ -12,10 +12,12 @@
 // Ownership: a cheap copyable handle. A lane opened on a Client refers to it: the Client must
 // outlive the lane. A lane opened on a Peer keeps a copy of that Peer. Threading: send() from any
 // thread. On the connection's I/O thread (a handler, or a callback or coroutine of the client's
-// runtime) it writes at once and returns the transport's verdict; elsewhere it copies the payload
-// and hands it to that thread, as notify does. Errors: unavailable (not connected),
-// message_too_large (over the peer's limit), resource_exhausted (the peer does not read and the
-// write queue is full), failed_precondition (an empty handle).
+// runtime) it writes at once; elsewhere it copies the payload into the connection's send queue,
+// which the I/O thread empties in batches, as notify does. An ok is written unless the
+// connection closes first (which reports why). Errors: unavailable (not connected),
+// message_too_large (over the peer's limit), resource_exhausted (the peer reads slower than this
+// side sends: the send queue stayed full for SendOptions::wait_for_room, or at once on an I/O
+// thread), failed_precondition (an empty handle).
 #pragma once
 
 #include <cstdint>
@@ -23,6 +25,7 @@
 #include <string>
 #include <string_view>
 
+#include "plexus/pubsub.hpp"
 #include "plexus/status.hpp"
 
 namespace plexus {
@@ -36,7 +39,10 @@ class Lane {
  public:
   Lane() = default;
 
-  Result<void> send(std::string_view payload);
+  Result<void> send(std::string_view payload) { return send(payload, SendOptions{}); }
+  // SendOptions::wait_for_room: how long a send from an application thread waits while the
+  // connection's send queue is full (`immediate` does not apply: a lane is never batched).
+  Result<void> send(std::string_view payload, const SendOptions& options);
   std::string_view method() const;
   bool valid() const { return state_ != nullptr; }
 

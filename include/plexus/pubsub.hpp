@@ -47,11 +47,19 @@ struct BatchOptions {
   std::chrono::milliseconds max_wait{100};
 };
 
-struct PublishOptions {
+// A one-way send (notify, publish, a lane's message).
+struct SendOptions {
   // Skip the batch: flush what is batched for the peer, then send this message at once.
   bool immediate = false;
+  // From an application thread, when the connection's send queue is full (the peer reads slower
+  // than this side sends): how long to wait for room before failing with resource_exhausted;
+  // 0 fails at once. On an I/O thread a send never waits (it would stall the reader it waits
+  // for): a full queue fails at once there. Nothing that returned ok is dropped: it is written,
+  // or the connection closes and reports why.
+  std::chrono::milliseconds wait_for_room{30000};
 };
-using NotifyOptions = PublishOptions;
+using PublishOptions = SendOptions;
+using NotifyOptions = SendOptions;
 
 // Server-wide pub/sub counters (a snapshot; every field only grows).
 struct PubSubStats {

@@ -48,6 +48,9 @@ struct ServerOptions {
   unsigned unix_socket_mode = 0600;  // owner-only unless asked otherwise
   // Coalescing of NOTIFY/PUBLISH frames to each client (off unless enabled; see BatchOptions).
   BatchOptions batching;
+  // Per connection: one-way messages to the client (Peer::notify, lanes) accepted and not yet
+  // handed to the connection, in bytes (as ClientOptions::max_queued_send_bytes).
+  std::size_t max_queued_send_bytes = 16u << 20;
   // Per-method calls, errors by code and latency histograms: a clock read and a few relaxed
   // atomic adds per call. Off: only what costs nothing per call (connections, bytes, frames).
   bool metrics = true;

@@ -54,7 +54,7 @@ Result<void> Caller::notify(std::string_view method, std::string payload, Notify
   if (method.empty() || method.size() > 255) {
     return make_error(StatusCode::invalid_argument, "method name must be 1 to 255 bytes");
   }
-  return start_notify(std::string(method), std::move(payload), options.immediate);
+  return start_notify(std::string(method), std::move(payload), options);
 }
 
 // ---- Lane ----------------------------------------------------------------------------------
@@ -64,24 +64,25 @@ Result<Lane> Caller::open_lane(std::string_view method) {
     return make_error(StatusCode::invalid_argument, "method name must be 1 to 255 bytes");
   }
   auto state = std::make_shared<detail::LaneState>();
-  state->method = std::string(method);
+  state->binding = std::make_shared<rpc::LaneBinding>();
+  state->binding->method = std::string(method);
   state->owned_caller = copy_for_lane();
   Caller* caller = state->owned_caller ? state->owned_caller.get() : this;
   return Lane(caller, std::move(state));
 }
 
 Result<void> Caller::send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
-                                  std::string_view payload) {
-  return start_notify(lane->method, std::string(payload), false);
+                                  std::string_view payload, const SendOptions& options) {
+  return start_notify(lane->binding->method, std::string(payload), options);
 }
 
-Result<void> Lane::send(std::string_view payload) {
+Result<void> Lane::send(std::string_view payload, const SendOptions& options) {
   if (!caller_) return make_error(StatusCode::failed_precondition, "empty lane handle");
-  return caller_->send_on_lane(state_, payload);
+  return caller_->send_on_lane(state_, payload, options);
 }
 
 std::string_view Lane::method() const {
-  return state_ ? std::string_view(state_->method) : "";
+  return state_ ? std::string_view(state_->binding->method) : "";
 }
 
 // ---- Peer ------------------------------------------------------------------------------------
@@ -155,16 +156,22 @@ void Peer::cancel_call(CallId id) {
   if (auto s = session_.lock()) asio::dispatch(s->executor(), [s, id] { s->cancel(id); });
 }
 
-Result<void> Peer::start_notify(std::string method, std::string payload, bool immediate) {
+Result<void> Peer::start_notify(std::string method, std::string payload,
+                                const SendOptions& options) {
   auto s = session_.lock();
   if (!s || s->closed()) return make_error(StatusCode::unavailable, "peer is gone");
   if (auto fits = detail::payload_within_limit(payload.size(), s->peer_max_message_size()); !fits) {
     return fits;
   }
-  asio::dispatch(s->executor(),
-                 [s, method = std::move(method), payload = std::move(payload),
-                  immediate]() mutable { (void)s->notify(method, std::move(payload), immediate); });
-  return {};
+  if (Runtime::running_in(s->executor())) {
+    return s->notify(method, std::move(payload), options.immediate);
+  }
+  rpc::OutboxItem item;
+  item.kind = rpc::OutboxItem::Kind::notify;
+  item.immediate = options.immediate;
+  item.name = std::move(method);
+  item.payload = std::move(payload);
+  return s->send_from_app(std::move(item), options.wait_for_room);
 }
 
 Stream Peer::start_stream(std::string method, std::string payload, StreamOptions options) {
@@ -181,18 +188,15 @@ Stream Peer::start_stream(std::string method, std::string payload, StreamOptions
 }
 
 Result<void> Peer::send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
-                                std::string_view payload) {
+                                std::string_view payload, const SendOptions& options) {
   auto s = session_.lock();
   if (!s || s->closed()) return make_error(StatusCode::unavailable, "peer is gone");
-  if (Runtime::running_in(s->executor()))
-    return s->send_on_lane(lane->binding, lane->method, payload);
-  if (auto fits = detail::payload_within_limit(payload.size(), s->peer_max_message_size()); !fits) {
-    return fits;
-  }
-  asio::dispatch(s->executor(), [s, lane, payload = std::string(payload)] {
-    (void)s->send_on_lane(lane->binding, lane->method, payload);
-  });
-  return {};
+  if (Runtime::running_in(s->executor())) return s->send_on_lane(lane->binding, payload);
+  rpc::OutboxItem item;
+  item.kind = rpc::OutboxItem::Kind::lane;
+  item.lane = lane->binding;
+  item.payload = std::string(payload);
+  return s->send_from_app(std::move(item), options.wait_for_room);
 }
 
 bool Peer::on_io_thread() const {

@@ -186,6 +186,7 @@ void Client::dial() {
   auto address = *transport::parse_address(options_.address);
   transport::ConnectionOptions co;
   co.receive_limits.max_message_size = options_.max_message_size;
+  co.max_pending_write_bytes = options_.max_write_queue_bytes;
   co.hot_read = runtime_.hot_read_slot();
   transport::dial(serial_, address, co, options_.connect_timeout,
                   [this](Result<std::shared_ptr<transport::Connection>> conn) {
@@ -207,7 +208,9 @@ void Client::dial() {
                     so.handshake_timeout = options_.connect_timeout;
                     so.call_ids = call_ids_;
                     so.batching = options_.batching;
+                    so.max_queued_send_bytes = options_.max_queued_send_bytes;
                     so.stream_totals = stream_totals_;
+                    so.unsent_total = unsent_on_close_;
                     so.heartbeat_failures =
                         &runtime_.metrics()
                              .counter("plexus_heartbeat_failures_total",
@@ -480,21 +483,24 @@ void Client::unsubscribe(SubscriptionId id) {
 
 Result<void> Client::publish(std::string_view topic, std::string payload, PublishOptions options) {
   if (auto ok = rpc::validate_topic(topic); !ok) return tl::unexpected(ok.error());
-  if (state_.load() != ConnectionState::connected) {
-    return make_error(StatusCode::unavailable, "not connected to " + options_.address);
-  }
-  if (auto fits = detail::payload_within_limit(payload.size(), peer_max_message_size()); !fits) {
-    return fits;
-  }
   if (on_serial()) {
-    if (session_) return session_->publish(0, topic, payload, options.immediate);
-    return make_error(StatusCode::unavailable, "not connected to " + options_.address);
+    if (!session_ || !session_->ready()) {
+      return make_error(StatusCode::unavailable, "not connected to " + options_.address);
+    }
+    if (auto fits = detail::payload_within_limit(payload.size(), session_->peer_max_message_size());
+        !fits) {
+      return fits;
+    }
+    return session_->publish(0, topic, payload, options.immediate);
   }
-  asio::dispatch(serial_, [this, topic = std::string(topic), payload = std::move(payload),
-                           immediate = options.immediate] {
-    if (session_) (void)session_->publish(0, topic, payload, immediate);
-  });
-  return {};
+  auto session = ready_session();
+  if (!session) return make_error(StatusCode::unavailable, "not connected to " + options_.address);
+  rpc::OutboxItem item;
+  item.kind = rpc::OutboxItem::Kind::publish;
+  item.immediate = options.immediate;
+  item.name = std::string(topic);
+  item.payload = std::move(payload);
+  return session->send_from_app(std::move(item), options.wait_for_room);
 }
 
 void Client::flush() {
@@ -503,46 +509,50 @@ void Client::flush() {
   });
 }
 
-Result<void> Client::start_notify(std::string method, std::string payload, bool immediate) {
-  if (state_.load() != ConnectionState::connected) {
-    return make_error(StatusCode::unavailable, "not connected to " + options_.address);
-  }
-  if (auto fits = detail::payload_within_limit(payload.size(), peer_max_message_size()); !fits) {
-    return fits;
-  }
+Result<void> Client::start_notify(std::string method, std::string payload,
+                                  const SendOptions& options) {
   // On the strand already (a producer running on the I/O thread): straight in, as start_call.
   if (on_serial()) {
-    if (session_) (void)session_->notify(method, std::move(payload), immediate);
-    return {};
+    if (!session_ || !session_->ready()) {
+      return make_error(StatusCode::unavailable, "not connected to " + options_.address);
+    }
+    if (auto fits = detail::payload_within_limit(payload.size(), session_->peer_max_message_size());
+        !fits) {
+      return fits;
+    }
+    return session_->notify(method, std::move(payload), options.immediate);
   }
-  asio::dispatch(serial_, [this, method = std::move(method), payload = std::move(payload),
-                           immediate]() mutable {
-    if (session_) (void)session_->notify(method, std::move(payload), immediate);
-  });
-  return {};
+  auto session = ready_session();
+  if (!session) return make_error(StatusCode::unavailable, "not connected to " + options_.address);
+  rpc::OutboxItem item;
+  item.kind = rpc::OutboxItem::Kind::notify;
+  item.immediate = options.immediate;
+  item.name = std::move(method);
+  item.payload = std::move(payload);
+  return session->send_from_app(std::move(item), options.wait_for_room);
 }
 
 Result<void> Client::send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
-                                  std::string_view payload) {
+                                  std::string_view payload, const SendOptions& options) {
   // On the strand (a producer on the I/O thread): written now, the transport's verdict returned.
   if (on_serial()) {
     if (!session_ || !session_->ready()) {
       return make_error(StatusCode::unavailable, "not connected to " + options_.address);
     }
-    return session_->send_on_lane(lane->binding, lane->method, payload);
+    return session_->send_on_lane(lane->binding, payload);
   }
-  if (state_.load() != ConnectionState::connected) {
-    return make_error(StatusCode::unavailable, "not connected to " + options_.address);
-  }
-  if (auto fits = detail::payload_within_limit(payload.size(), peer_max_message_size()); !fits) {
-    return fits;
-  }
-  asio::dispatch(serial_, [this, lane, payload = std::string(payload)] {
-    if (session_ && session_->ready()) {
-      (void)session_->send_on_lane(lane->binding, lane->method, payload);
-    }
-  });
-  return {};
+  auto session = ready_session();
+  if (!session) return make_error(StatusCode::unavailable, "not connected to " + options_.address);
+  rpc::OutboxItem item;
+  item.kind = rpc::OutboxItem::Kind::lane;
+  item.lane = lane->binding;
+  item.payload = std::string(payload);
+  return session->send_from_app(std::move(item), options.wait_for_room);
+}
+
+std::shared_ptr<rpc::Session> Client::ready_session() const {
+  std::lock_guard lock(mu_);
+  return session_for_stats_;
 }
 
 Result<std::chrono::nanoseconds> Client::ping(Millis timeout) {
@@ -589,6 +599,12 @@ ClientStats Client::stats() const {
   st.shm_mapped_bytes = c.shm_mapped_bytes;
   st.in_place_bytes = c.bytes_in_place;
   st.hot_reads = c.hot_reads;
+  if (auto s = ready_session()) {
+    st.send_waits = s->outbox().waits();
+    st.send_refusals = s->outbox().refusals();
+    st.senders_waiting = s->outbox().waiting();
+  }
+  st.unsent_on_close = unsent_on_close_->load(std::memory_order_relaxed);
   return st;
 }
 

@@ -14,9 +14,10 @@
 namespace plexus::detail {
 
 struct LaneState {
-  std::string method;
   std::unique_ptr<Caller> owned_caller;  // the lane's own copy of a Peer (Caller::copy_for_lane)
-  rpc::LaneBinding binding;              // read and written only on the session's strand
+  // The method (fixed at open) and where the lane is open: read and written only on the
+  // session's strand; shared with messages waiting in a session's outbox.
+  std::shared_ptr<rpc::LaneBinding> binding;
 };
 
 // message_too_large when `size` bytes exceed the peer's limit (checked before a message is

@@ -128,6 +128,7 @@ void Server::on_connection(std::shared_ptr<transport::Connection> connection) {
   so.heartbeat_timeout = options_.heartbeat_timeout;
   so.handshake_timeout = options_.handshake_timeout;
   so.batching = options_.batching;
+  so.max_queued_send_bytes = options_.max_queued_send_bytes;
   so.heartbeat_failures = observe_->heartbeat_failures;
   so.stream_totals = observe_->streams;
   rpc::SessionCallbacks cb;

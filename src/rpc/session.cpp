@@ -155,6 +155,7 @@ Session::Session(std::shared_ptr<transport::Connection> connection,
       callbacks_(std::move(callbacks)),
       heartbeat_(executor_),
       batch_timer_(executor_),
+      outbox_(options_.max_queued_send_bytes),
       serial_(next_session_serial()) {
   call_ids_ = options_.call_ids ? options_.call_ids : std::make_shared<std::atomic<CallId>>(1);
   identity_.address = connection_->describe();
@@ -335,7 +336,7 @@ void Session::on_frame(const wire::FrameView& frame) {
       cancel_inbound(frame.header.id);
       break;
     case FrameKind::ping:
-      (void)connection_->send(FrameKind::pong, frame.header.id, {}, {});
+      (void)send_or_hold(FrameKind::pong, frame.header.id, {});
       break;
     case FrameKind::pong:
       // Heartbeat pongs only refresh last_rx_ (on_frame); an explicit ping() waits for its nonce.
@@ -627,7 +628,7 @@ void Session::handle_subscribe(const wire::FrameView& frame, const wire::Metadat
   }
   auto r = callbacks_.on_subscribe(*this, frame.header.id, md.method, frame.payload);
   if (r) {
-    (void)connection_->send(FrameKind::response, frame.header.id, {}, {});
+    (void)send_or_hold(FrameKind::response, frame.header.id, {});
   } else {
     send_error(frame.header.id, r.error());
   }
@@ -754,8 +755,19 @@ void Session::on_closed(const Error& reason) {
   ready_.store(false, std::memory_order_release);
   heartbeat_.cancel();
   batch_timer_.cancel();
+  const std::size_t held = held_batches_.size() + (batch_items_ > 0 ? 1 : 0) + in_hand();
+  const std::size_t unsent =
+      outbox_.close(Error{StatusCode::unavailable, "connection closed: " + reason.message, {}},
+                    options_.unsent_total.get(), held) +
+      held;
+  unsent_on_close_.fetch_add(unsent, std::memory_order_relaxed);
+  if (unsent > 0) {
+    spdlog::warn("plexus: {} one-way messages (or batches) to \"{}\" not written: {}", unsent,
+                 identity_.name, reason.to_string());
+  }
   batch_.clear();
   batch_items_ = 0;
+  held_batches_.clear();
   Error failure;
   if (peer_goaway_ && peer_goaway_->code != StatusCode::ok) {
     failure = *peer_goaway_;  // the peer said why
@@ -835,15 +847,21 @@ void Session::call(CallId id, std::string_view method, std::string&& payload,
                                limit_details(peer_max_message_size(), payload.size())));
     return;
   }
-  flush_batch();  // notifications batched before this call reach the peer before it
-  char block[wire::kMaxCallMetadata];
-  const std::string_view metadata(block, wire::encode_call_metadata(fields, block));
-  // A small payload is copied into the transport's buffer anyway; a large one is handed over.
-  auto sent = payload.size() < kCopyThreshold
-                  ? connection_->send_encoded(FrameKind::request, id, metadata, payload)
-                  : connection_->send_owned(FrameKind::request, id, wire::to_metadata(fields),
-                                            std::move(payload));
-  if (!sent) {
+  // One-way messages sent before this call (from any thread) reach the peer before it; while
+  // some are held back for room, the REQUEST waits behind them.
+  if (!outbox_.empty() && !outbox_.stalled()) drain_outbox();
+  if (outbox_.stalled()) {
+    OutboxItem item;
+    item.kind = OutboxItem::Kind::request;
+    item.id = id;
+    item.name = std::string(method);
+    item.trace_id = options.trace_id;
+    item.payload = std::move(payload);
+    if (auto queued = queue_behind_held(std::move(item)); !queued) {
+      post_completion(std::move(done), tl::unexpected(queued.error()));
+      return;
+    }
+  } else if (auto sent = send_request(id, fields, std::move(payload)); !sent) {
     post_completion(std::move(done), tl::unexpected(sent.error()));
     return;
   }
@@ -861,7 +879,7 @@ void Session::call(CallId id, std::string_view method, std::string&& payload,
                                   t = *options.timeout](std::error_code ec) {
       auto s = weak.lock();
       if (ec || !s || !s->outbound_.contains(id)) return;
-      (void)s->connection_->send(FrameKind::cancel, id, {}, {});
+      (void)s->send_or_hold(FrameKind::cancel, id, {});
       s->complete_outbound(id, make_error(StatusCode::deadline_exceeded,
                                           "no answer within " + std::to_string(t.count()) + " ms"));
     });
@@ -877,9 +895,21 @@ void Session::call(CallId id, std::string_view method, std::string&& payload,
   outbound_.insert(std::move(node));
 }
 
+Result<void> Session::send_request(CallId id, const wire::CallFields& fields,
+                                   std::string&& payload) {
+  flush_batch();  // notifications batched before this call reach the peer before it
+  char block[wire::kMaxCallMetadata];
+  const std::string_view metadata(block, wire::encode_call_metadata(fields, block));
+  // A small payload is copied into the transport's buffer anyway; a large one is handed over.
+  return payload.size() < kCopyThreshold
+             ? connection_->send_encoded(FrameKind::request, id, metadata, payload)
+             : connection_->send_owned(FrameKind::request, id, wire::to_metadata(fields),
+                                       std::move(payload));
+}
+
 void Session::cancel(CallId id) {
   if (!outbound_.contains(id)) return;
-  (void)connection_->send(FrameKind::cancel, id, {}, {});
+  (void)send_or_hold(FrameKind::cancel, id, {});
   complete_outbound(id, make_error(StatusCode::cancelled, "cancelled by the caller"));
 }
 
@@ -892,7 +922,7 @@ void Session::ping(std::function<void(Result<std::chrono::nanoseconds>)> done) {
   }
   const auto nonce = ++ping_nonce_;
   pings_.emplace(nonce, PendingPing{Clock::now(), std::move(done)});
-  (void)connection_->send(FrameKind::ping, nonce, {}, {});
+  (void)send_or_hold(FrameKind::ping, nonce, {});
 }
 
 Result<void> Session::notify(std::string_view method, std::string payload, bool immediate) {
@@ -900,6 +930,18 @@ Result<void> Session::notify(std::string_view method, std::string payload, bool 
   if (method.empty() || method.size() > wire::kMaxNameLength) {
     return make_error(StatusCode::invalid_argument, "method name must be 1 to 255 bytes");
   }
+  if (outbox_.stalled()) {
+    OutboxItem item;
+    item.kind = OutboxItem::Kind::notify;
+    item.immediate = immediate;
+    item.name = std::string(method);
+    item.payload = std::move(payload);
+    return queue_behind_held(std::move(item));
+  }
+  return notify_now(method, std::move(payload), immediate);
+}
+
+Result<void> Session::notify_now(std::string_view method, std::string&& payload, bool immediate) {
   wire::Metadata md;
   md.method = method;
   if (!options_.batching.enabled || (peer_capabilities() & wire::capability::kBatch) == 0) {
@@ -911,6 +953,20 @@ Result<void> Session::notify(std::string_view method, std::string payload, bool 
 Result<void> Session::publish(SubscriptionId id, std::string_view topic, std::string_view payload,
                               bool immediate) {
   if (closed() || !handshake_done_) return make_error(StatusCode::unavailable, "not connected");
+  if (outbox_.stalled()) {
+    OutboxItem item;
+    item.kind = OutboxItem::Kind::publish;
+    item.immediate = immediate;
+    item.id = id;
+    item.name = std::string(topic);
+    item.payload = std::string(payload);
+    return queue_behind_held(std::move(item));
+  }
+  return publish_now(id, topic, payload, immediate);
+}
+
+Result<void> Session::publish_now(SubscriptionId id, std::string_view topic,
+                                  std::string_view payload, bool immediate) {
   wire::Metadata md;
   md.method = topic;
   return send_batchable(FrameKind::publish, id, md, payload, immediate);
@@ -949,8 +1005,19 @@ void Session::flush_batch() {
   if (batch_items_ == 0) return;
   batch_timer_.cancel();
   batch_items_ = 0;
-  if (auto sent = connection_->send(FrameKind::batch, 0, {}, batch_); !sent) {
-    spdlog::warn("plexus: batch to \"{}\" dropped: {}", identity_.name, sent.error().to_string());
+  if (!held_batches_.empty()) {
+    held_batches_.push_back(std::move(batch_));  // behind the batches already held back
+    batch_.clear();
+    return;
+  }
+  auto sent = connection_->send(FrameKind::batch, 0, {}, batch_);
+  if (!sent && sent.error().code == StatusCode::resource_exhausted) {
+    // Its messages were accepted: it waits for room (on_write_done), and so does what follows.
+    held_batches_.push_back(std::move(batch_));
+    outbox_.stall();
+  } else if (!sent) {
+    // Only a closing connection refuses otherwise; its close reports the loss.
+    spdlog::debug("plexus: batch to \"{}\" not sent: {}", identity_.name, sent.error().to_string());
   }
   batch_.clear();
 }
@@ -964,7 +1031,7 @@ void Session::subscribe(SubscriptionId id, std::string_view pattern, std::string
   wire::Metadata md;
   md.method = pattern;
   flush_batch();  // publishes made before the subscription reach the peer before it
-  auto sent = connection_->send(FrameKind::subscribe, id, md, options_json);
+  auto sent = send_or_hold(FrameKind::subscribe, id, md, std::move(options_json));
   if (!sent) {
     post_completion(std::move(done), tl::unexpected(sent.error()));
     return;
@@ -975,10 +1042,15 @@ void Session::subscribe(SubscriptionId id, std::string_view pattern, std::string
 void Session::unsubscribe(SubscriptionId id) {
   if (closed() || !handshake_done_) return;
   flush_batch();
-  (void)connection_->send(FrameKind::unsubscribe, id, {}, {});
+  (void)send_or_hold(FrameKind::unsubscribe, id, {});
 }
 
 void Session::on_write_done() {
+  if (outbox_.stalled() && (outbox_.resume() || in_hand() > 0)) {
+    drain_outbox();
+  } else if (!held_batches_.empty()) {
+    drain_outbox();
+  }
   if (callbacks_.on_writable) callbacks_.on_writable(*this);
 }
 
@@ -1044,7 +1116,7 @@ void Session::send_goaway(const Error& error) {
   md.status = static_cast<std::uint16_t>(error.code);
   md.error_message = error.message;
   md.error_details = error.details;
-  (void)connection_->send(FrameKind::goaway, 0, md, {});
+  (void)send_or_hold(FrameKind::goaway, 0, md);
 }
 
 void Session::goaway(const Error& reason) {
@@ -1054,6 +1126,15 @@ void Session::goaway(const Error& reason) {
 }
 
 void Session::close(const Error& reason, bool flush) {
+  if (flush && !closed()) {
+    flush_batch();
+    if (!outbox_.empty() || in_hand() > 0 || !held_batches_.empty()) {
+      // Accepted one-way messages go out first; a caller that cannot wait closes without flush.
+      close_when_drained_ = reason;
+      post_drain();
+      return;
+    }
+  }
   connection_->close(reason, flush);
 }
 
@@ -1087,7 +1168,7 @@ void Session::on_heartbeat_tick() {
     return;
   }
   if (options_.heartbeat_interval.count() > 0 && silent >= options_.heartbeat_interval) {
-    (void)connection_->send(FrameKind::ping, ++ping_nonce_, {}, {});
+    (void)send_or_hold(FrameKind::ping, ++ping_nonce_, {});
   }
   arm_heartbeat();
 }

@@ -22,6 +22,7 @@
 #include "plexus/caller.hpp"
 #include "plexus/pubsub.hpp"
 #include "rpc/handler_table.hpp"
+#include "rpc/outbox.hpp"
 #include "rpc/stream_core.hpp"
 #include "transport/connection.hpp"
 #include "wire/call_metadata.hpp"
@@ -48,6 +49,13 @@ struct SessionOptions {
   observe::Counter* heartbeat_failures = nullptr;
   // Counts every stream of this session with its owner's others (metrics); null: not counted.
   std::shared_ptr<StreamTotals> stream_totals;
+  // One-way messages accepted and not yet handed to the connection (rpc/outbox.hpp), in bytes:
+  // past it, senders on application threads wait for room and senders on the strand are told
+  // resource_exhausted. On top of the connection's own write queue.
+  std::size_t max_queued_send_bytes = 16u << 20;
+  // Adds the one-way messages lost when this session closes (its owner's total); counted
+  // before a waiting sender learns of the close. Null: not counted beyond unsent_on_close().
+  std::shared_ptr<std::atomic<std::uint64_t>> unsent_total;
 };
 
 struct SessionCallbacks {
@@ -82,6 +90,7 @@ struct SessionCounters {
 // Where a sender's lane (plexus::Lane) is open: the session it sent LANE_OPEN on and the id
 // it gave the lane there. Kept by the lane's owner, read and written on the session's strand.
 struct LaneBinding {
+  std::string method;
   std::uint64_t session_serial = 0;  // Session::serial() of that session; 0: none yet
   std::uint64_t id = 0;              // 0: the peer has no lanes, messages go as NOTIFYs
 };
@@ -120,11 +129,22 @@ class Session final : public transport::ConnectionDelegate,
   // Sends a PING and reports the round-trip time when its PONG arrives (unavailable if the
   // session closes first).
   void ping(std::function<void(Result<std::chrono::nanoseconds>)> done);
+  // One-way sends on the strand: written (or batched) now, or queued behind messages held back
+  // while the connection's write queue is full; resource_exhausted when the outbox has no room.
+  // An ok is delivered unless the session closes first (which reports its reason).
   Result<void> notify(std::string_view method, std::string payload, bool immediate = false);
   // PUBLISH `topic` with id `id` (0 from a publisher, the subscription id from a router).
   // Joins the current batch unless `immediate` or batching is off.
   Result<void> publish(SubscriptionId id, std::string_view topic, std::string_view payload,
                        bool immediate = false);
+  // Any thread but the strand: queues a one-way message for the strand, waiting up to `wait` for
+  // room (rpc/outbox.hpp). Fails with resource_exhausted (no room in time), unavailable (the
+  // session closed; also while waiting) or message_too_large (over the peer's limit).
+  Result<void> send_from_app(OutboxItem&& item, std::chrono::milliseconds wait);
+  // One-way messages (or batches of them) dropped because the session closed before they could
+  // be written; the outbox's own counters. Any thread.
+  std::uint64_t unsent_on_close() const { return unsent_on_close_.load(std::memory_order_relaxed); }
+  const Outbox& outbox() const { return outbox_; }
   // SUBSCRIBE: `done` gets the peer's RESPONSE (ok) or ERROR; always later, never inside.
   void subscribe(SubscriptionId id, std::string_view pattern, std::string options_json,
                  CallCallback done);
@@ -184,14 +204,14 @@ class Session final : public transport::ConnectionDelegate,
   // Lanes (session_lanes.cpp, docs/PROTOCOL.md §6.11), on the strand. Sends one message to
   // `method` on the lane `binding` describes, first opening it on this session (LANE_OPEN) if
   // it is not open here yet; to a peer without lanes, or past kMaxLanes, it sends a NOTIFY.
-  Result<void> send_on_lane(LaneBinding& binding, std::string_view method,
-                            std::string_view payload) {
-    // The steady state, inline: the lane is open here and nothing is batched. (A closed
-    // session's connection is closed too: its send reports unavailable.)
-    if (binding.session_serial == serial_ && binding.id != 0 && batch_items_ == 0) {
-      return connection_->send_plain(wire::FrameKind::lane_data, binding.id, payload);
+  Result<void> send_on_lane(const std::shared_ptr<LaneBinding>& lane, std::string_view payload) {
+    // The steady state, inline: the lane is open here, nothing is batched or held back. (A
+    // closed session's connection is closed too: its send reports unavailable.)
+    if (lane->session_serial == serial_ && lane->id != 0 && batch_items_ == 0 &&
+        !outbox_.stalled()) {
+      return connection_->send_plain(wire::FrameKind::lane_data, lane->id, payload);
     }
-    return send_on_lane_first(binding, method, payload);
+    return send_on_lane_first(lane, payload);
   }
   // A number no other Session object of this process has: lanes tell sessions apart by it
   // (an address can be reused by a later session).
@@ -237,9 +257,11 @@ class Session final : public transport::ConnectionDelegate,
   void handle_notify(const wire::FrameView& frame, const wire::Metadata& md);
   // Runs `entry` for a NOTIFY (or a lane's message) to md.method; its answer goes nowhere.
   void run_notify(const HandlerEntry& entry, const wire::Metadata& md, std::string_view payload);
-  // send_on_lane's other cases: opening the lane here, a peer without lanes, a batch to flush.
-  Result<void> send_on_lane_first(LaneBinding& binding, std::string_view method,
+  // send_on_lane's other cases: messages held back, opening the lane here, a peer without
+  // lanes, a batch to flush. lane_send_now: the same past the outbox.
+  Result<void> send_on_lane_first(const std::shared_ptr<LaneBinding>& lane,
                                   std::string_view payload);
+  Result<void> lane_send_now(LaneBinding& binding, std::string_view payload);
   void handle_lane_open(const wire::FrameView& frame, const wire::Metadata& md);
   void handle_lane_data(const wire::FrameView& frame);
   // A frame the protocol forbids here: GOAWAY protocol_error, then close.
@@ -251,6 +273,8 @@ class Session final : public transport::ConnectionDelegate,
   Result<void> send_batchable(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
                               std::string_view payload, bool immediate);
   void complete_outbound(CallId id, Result<std::string> result);
+  // Writes a call's REQUEST; `payload` is moved from only when it succeeds.
+  Result<void> send_request(CallId id, const wire::CallFields& fields, std::string&& payload);
   // Drops an inbound call (cancel, deadline); `answer` is sent when the caller still waits
   // (a handler's own time limit passed first).
   void cancel_inbound(CallId id, std::optional<Error> answer = std::nullopt);
@@ -272,6 +296,27 @@ class Session final : public transport::ConnectionDelegate,
   void handle_stream_frame(const wire::FrameView& frame, const wire::Metadata& md);
   void accept_stream(const wire::FrameView& frame, const wire::Metadata& md);
   void close_streams(const Error& reason);
+  // The outbox (rpc/outbox.hpp): writes what it holds until the connection's write queue is
+  // full, then waits for on_write_done. Held BATCH frames go first.
+  void drain_outbox();
+  void drain_once();
+  void post_drain();
+  Result<void> write_item(OutboxItem& item);
+  // A strand send while messages are held back: it queues behind them.
+  Result<void> queue_behind_held(OutboxItem&& item);
+  // A frame that must not be lost to a full write queue (stream frames, credit, cancel,
+  // pong…): sent now, or held in the outbox behind what waits there. Bounded elsewhere (by
+  // credit or by the frames that cause them), so it may go past the outbox's bound. Fails only
+  // when the connection is closed, or message_too_large.
+  Result<void> send_or_hold(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
+                            std::string&& payload = {});
+  // Session::close with flush, once the outbox and held batches are written.
+  void close_if_drained();
+  // The one-way send paths themselves, past the outbox.
+  // `payload` is moved from only when the send succeeds (a refused item stays whole for later).
+  Result<void> notify_now(std::string_view method, std::string&& payload, bool immediate);
+  Result<void> publish_now(SubscriptionId id, std::string_view topic, std::string_view payload,
+                           bool immediate);
 
   std::shared_ptr<transport::Connection> connection_;
   asio::any_io_executor executor_;
@@ -327,6 +372,18 @@ class Session final : public transport::ConnectionDelegate,
   std::unordered_map<std::uint64_t, std::shared_ptr<StreamCore>> opened_streams_;
   std::unordered_map<std::uint64_t, std::shared_ptr<StreamCore>> accepted_streams_;
   std::atomic<std::uint64_t> peer_capabilities_{0};
+  Outbox outbox_;
+  // The items drain_outbox() took from the outbox; those from draining_next_ on are not written
+  // yet (the transport's queue was full or past the drain watermark) and go before the outbox's.
+  std::vector<OutboxItem> draining_;
+  std::size_t draining_next_ = 0;
+  std::size_t in_hand() const { return draining_.size() - draining_next_; }
+  // BATCH frames the connection refused (its write queue full): sent before anything else.
+  std::vector<std::string> held_batches_;
+  std::optional<Error> close_when_drained_;  // close(flush) waiting for the outbox
+  bool in_drain_ = false;     // drain_outbox() is running (a write completing inside it)
+  bool drain_again_ = false;  // ...and the connection asked for more meanwhile
+  std::atomic<std::uint64_t> unsent_on_close_{0};
 
   // Lanes the peer opened here, index id - 1: the method, resolved to its handler when the
   // lane opens and again whenever the handler table changed; a synchronous handler's context

@@ -15,9 +15,22 @@ void Session::protocol_violation(Error error) {
   connection_->close(error, /*flush=*/true);
 }
 
-Result<void> Session::send_on_lane_first(LaneBinding& binding, std::string_view method,
+Result<void> Session::send_on_lane_first(const std::shared_ptr<LaneBinding>& lane,
                                          std::string_view payload) {
   if (closed() || !handshake_done_) return make_error(StatusCode::unavailable, "not connected");
+  if (outbox_.stalled()) {
+    OutboxItem item;
+    item.kind = OutboxItem::Kind::lane;
+    item.lane = lane;
+    item.payload = std::string(payload);
+    return queue_behind_held(std::move(item));
+  }
+  return lane_send_now(*lane, payload);
+}
+
+Result<void> Session::lane_send_now(LaneBinding& binding, std::string_view payload) {
+  if (closed() || !handshake_done_) return make_error(StatusCode::unavailable, "not connected");
+  const std::string& method = binding.method;
   if (binding.session_serial != serial_) {
     binding.session_serial = serial_;
     binding.id = 0;
@@ -38,7 +51,7 @@ Result<void> Session::send_on_lane_first(LaneBinding& binding, std::string_view 
       }
     }
   }
-  if (binding.id == 0) return notify(method, std::string(payload));
+  if (binding.id == 0) return notify_now(method, std::string(payload), false);
   // A lane's messages keep their order with the NOTIFYs this side sent before them.
   if (batch_items_ > 0) flush_batch();
   return connection_->send_plain(FrameKind::lane_data, binding.id, payload);

@@ -52,8 +52,7 @@ void Session::open_stream(std::shared_ptr<StreamCore> core, std::string method,
   md.method = method;
   md.credit_items = core->window().items;
   md.credit_bytes = core->window().bytes;
-  if (auto sent = connection_->send_owned(FrameKind::stream_open, id, md, std::move(payload));
-      !sent) {
+  if (auto sent = send_or_hold(FrameKind::stream_open, id, md, std::move(payload)); !sent) {
     return fail(sent.error());
   }
   opened_streams_.emplace(id, core);
@@ -63,7 +62,7 @@ void Session::open_stream(std::shared_ptr<StreamCore> core, std::string method,
 Result<void> Session::send_stream_frame(FrameKind kind, std::uint64_t wire_id,
                                         const wire::Metadata& md, std::string payload) {
   if (closed()) return make_error(StatusCode::unavailable, "connection closed");
-  return connection_->send_owned(kind, wire_id, md, std::move(payload));
+  return send_or_hold(kind, wire_id, md, std::move(payload));
 }
 
 void Session::forget_stream(std::uint64_t id, bool opened_here) {
@@ -122,7 +121,7 @@ void Session::accept_stream(const wire::FrameView& frame, const wire::Metadata& 
     end.status = static_cast<std::uint16_t>(error.code);
     end.error_message = error.message;
     end.error_details = error.details;
-    (void)connection_->send(FrameKind::stream_end, id | wire::kStreamAcceptorBit, end, {});
+    (void)send_or_hold(FrameKind::stream_end, id | wire::kStreamAcceptorBit, end);
   };
   if ((id & wire::kStreamAcceptorBit) != 0 || accepted_streams_.contains(id)) {
     const Error e{StatusCode::protocol_error,
@@ -162,7 +161,7 @@ void Session::accept_stream(const wire::FrameView& frame, const wire::Metadata& 
   wire::Metadata credit;
   credit.credit_items = accepted->core->window().items;
   credit.credit_bytes = accepted->core->window().bytes;
-  (void)connection_->send(FrameKind::stream_credit, id | wire::kStreamAcceptorBit, credit, {});
+  (void)send_or_hold(FrameKind::stream_credit, id | wire::kStreamAcceptorBit, credit);
 
   try {
     asio::co_spawn(

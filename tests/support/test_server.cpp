@@ -117,15 +117,28 @@ void register_pubsub_handlers(plexus::Server& server) {
         std::chrono::steady_clock::now() + std::chrono::milliseconds(a.value("timeout_ms", 10000)),
         std::make_shared<plexus::Responder>(std::move(done)));
   });
-  server.handle(
-      "seq",
-      [shared](plexus::CallContext&, std::string_view payload) -> plexus::Result<std::string> {
-        std::lock_guard lock(shared->mu);
-        if (payload != std::to_string(shared->seq_count)) shared->seq_in_order = false;
-        ++shared->seq_count;
-        shared->seq_bytes += payload.size();
-        return std::string();
-      });
+  // "seq.slow": the same, taking ~2 us per message: a receiver slower than any sender.
+  for (const char* name : {"seq", "seq.slow"}) {
+    const bool slow = std::string_view(name) == "seq.slow";
+    server.handle(name,
+                  [shared, slow](plexus::CallContext&,
+                                 std::string_view payload) -> plexus::Result<std::string> {
+                    if (slow) {
+                      const auto until =
+                          std::chrono::steady_clock::now() + std::chrono::microseconds(2);
+                      while (std::chrono::steady_clock::now() < until) {
+                      }
+                    }
+                    std::lock_guard lock(shared->mu);
+                    // The number may be padded with spaces to a test's message size.
+                    if (payload.substr(0, payload.find(' ')) != std::to_string(shared->seq_count)) {
+                      shared->seq_in_order = false;
+                    }
+                    ++shared->seq_count;
+                    shared->seq_bytes += payload.size();
+                    return std::string();
+                  });
+  }
   server.handle("seq.report",
                 [shared](plexus::CallContext&, std::string_view) -> plexus::Result<std::string> {
                   std::lock_guard lock(shared->mu);

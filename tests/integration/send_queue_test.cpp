@@ -1,0 +1,308 @@
+// One-way sends from application threads against a receiver that reads slower than they send
+// (rpc/outbox.hpp): every send that returned ok arrives, in order; past the bound a send waits
+// for room or fails at once with resource_exhausted, as the caller chose; a sender waiting when
+// the connection drops learns it. The receiver is the child test server, made slow by stopping
+// it (SIGSTOP) or by a handler that takes its time, over every transport.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "connect.hpp"
+#include "plexus/plexus.hpp"
+#include "test_kit.hpp"
+#include "transports.hpp"
+
+namespace plexus::test {
+namespace {
+
+using nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr std::size_t kMessageSize = 64;
+
+// "i" padded with spaces to kMessageSize bytes: the server's "seq" handler checks the number.
+std::string numbered(std::uint64_t i) {
+  std::string s = std::to_string(i);
+  s.resize(kMessageSize, ' ');
+  return s;
+}
+
+class SendQueueTest : public ::testing::TestWithParam<Transport> {
+ protected:
+  void SetUp() override {
+    server_ = ServerProcess::spawn({"--listen", listen_address(GetParam(), dir_)});
+    ASSERT_TRUE(server_.running());
+  }
+
+  void TearDown() override {
+    if (stopped_) server_.signal(SIGCONT);
+  }
+
+  // Small bounds, so that a stopped server fills them in a few thousand messages whatever the
+  // transport (TCP's kernel buffers hold megabytes on their own).
+  void connect_small() {
+    ClientOptions options;
+    options.name = "send-queue-test";
+    options.max_queued_send_bytes = 256u << 10;
+    options.max_write_queue_bytes = 256u << 10;
+    client_ = connect_client(runtime_, server_.address(), options);
+    ASSERT_TRUE(client_);
+  }
+
+  void stop_server() {
+    server_.signal(SIGSTOP);
+    stopped_ = true;
+  }
+  void continue_server() {
+    server_.signal(SIGCONT);
+    stopped_ = false;
+  }
+
+  // What "seq" received since the last report (a call: it follows the messages sent before it).
+  json report() {
+    auto r = client_->call("seq.report", "");
+    EXPECT_TRUE(r) << r.error().to_string();
+    return r ? json::parse(*r) : json();
+  }
+
+  // Sends numbered messages with `send(i)` until one fails (bounded); returns how many were
+  // accepted and the first failure.
+  template <typename Send>
+  std::pair<std::uint64_t, std::optional<Error>> fill(Send&& send) {
+    std::uint64_t accepted = 0;
+    constexpr std::uint64_t kBound = 20'000'000;
+    while (accepted < kBound) {
+      auto sent = send(accepted);
+      if (!sent) return {accepted, sent.error()};
+      ++accepted;
+    }
+    return {accepted, std::nullopt};
+  }
+
+  // Waits (bounded) until a sender of this client is waiting for room: no event tells it, so
+  // the client's counter is read every millisecond.
+  bool wait_for_waiting_sender() {
+    const auto until = SteadyClock::now() + std::chrono::seconds(20);
+    while (SteadyClock::now() < until) {
+      if (client_->stats().senders_waiting > 0) return true;
+      std::this_thread::sleep_for(Millis{1});
+    }
+    return false;
+  }
+
+  TempDir dir_;
+  ServerProcess server_;
+  Runtime runtime_;
+  std::unique_ptr<Client> client_;
+  bool stopped_ = false;
+};
+
+TEST_P(SendQueueTest, PastTheBoundALaneSendFailsAtOnceAndNothingAcceptedIsLost) {
+  connect_small();
+  auto lane = client_->open_lane("seq");
+  ASSERT_TRUE(lane);
+  ASSERT_TRUE(lane->send(numbered(0)));
+  report();  // the lane is open and the counter starts again at 0
+
+  stop_server();
+  // Until a send that waited 20 ms for room failed: the queues are full then, not only
+  // waiting for the I/O thread to move them on.
+  SendOptions some_wait;
+  some_wait.wait_for_room = Millis{20};
+  auto [accepted, failure] =
+      fill([&](std::uint64_t i) { return lane->send(numbered(i), some_wait); });
+  ASSERT_TRUE(failure) << "no send was refused in " << accepted;
+  EXPECT_EQ(failure->code, StatusCode::resource_exhausted) << failure->to_string();
+  EXPECT_GT(accepted, 0u);
+
+  // Without a wait, the refusal comes at once.
+  SendOptions no_wait;
+  no_wait.wait_for_room = Millis{0};
+  const auto refusals = client_->stats().send_refusals;
+  auto refused = lane->send(numbered(accepted), no_wait);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, StatusCode::resource_exhausted);
+  EXPECT_EQ(client_->stats().send_refusals, refusals + 1);
+
+  // A sender that waits a little fails after that wait, not before.
+  SendOptions short_wait;
+  short_wait.wait_for_room = Millis{50};
+  const auto t0 = SteadyClock::now();
+  auto late = lane->send(numbered(accepted), short_wait);
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code, StatusCode::resource_exhausted);
+  EXPECT_GE(SteadyClock::now() - t0, Millis{50});
+
+  continue_server();
+  constexpr std::uint64_t kMore = 20000;
+  for (std::uint64_t i = 0; i < kMore; ++i) {
+    ASSERT_TRUE(lane->send(numbered(accepted + i))) << "message " << accepted + i;
+  }
+  const auto r = report();
+  EXPECT_EQ(r["count"], accepted + kMore);
+  EXPECT_EQ(r["in_order"], true);
+}
+
+TEST_P(SendQueueTest, PastTheBoundANotifyWaitsForRoomAndArrives) {
+  connect_small();
+  ASSERT_TRUE(client_->call("seq.report", ""));
+  stop_server();
+  // ~25 MB: more than the queues (512 KiB) and the kernel's socket buffers (TCP's grow to
+  // megabytes) hold.
+  constexpr std::uint64_t kMessages = 300000;
+  std::atomic<std::uint64_t> accepted{0};
+  std::optional<Error> failure;
+  std::thread sender([&] {
+    for (std::uint64_t i = 0; i < kMessages; ++i) {
+      auto sent = client_->notify("seq", numbered(i));
+      if (!sent) {
+        failure = sent.error();
+        return;
+      }
+      accepted.fetch_add(1);
+    }
+  });
+  const bool waited = wait_for_waiting_sender();
+  EXPECT_LT(accepted.load(), kMessages);
+  continue_server();
+  sender.join();
+  ASSERT_TRUE(waited) << "the sender never had to wait";
+  ASSERT_FALSE(failure) << failure->to_string();
+  EXPECT_GE(client_->stats().send_waits, 1u);
+  const auto r = report();
+  EXPECT_EQ(r["count"], kMessages);
+  EXPECT_EQ(r["in_order"], true);
+}
+
+TEST_P(SendQueueTest, PublishesPastTheBoundAreRefusedNeverDropped) {
+  connect_small();
+  stop_server();
+  PublishOptions some_wait;
+  some_wait.wait_for_room = Millis{20};
+  auto [accepted, failure] =
+      fill([&](std::uint64_t i) { return client_->publish("queue.test", numbered(i), some_wait); });
+  ASSERT_TRUE(failure);
+  EXPECT_EQ(failure->code, StatusCode::resource_exhausted) << failure->to_string();
+  continue_server();
+  // The server counts every publish it routed; it reaches the number accepted, and no more.
+  auto done = client_->call(
+      "pubsub.await",
+      json{{"field", "published"}, {"value", accepted}, {"timeout_ms", 20000}}.dump());
+  ASSERT_TRUE(done) << done.error().to_string();
+  auto stats = client_->call("pubsub.stats", "");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(json::parse(*stats)["published"], accepted);
+}
+
+TEST_P(SendQueueTest, ASenderWaitingWhenTheConnectionDropsGetsUnavailable) {
+  connect_small();
+  stop_server();
+  std::optional<Error> failure;
+  std::thread sender([&] {
+    for (std::uint64_t i = 0; i < 10'000'000 && !failure; ++i) {
+      if (auto sent = client_->notify("seq", numbered(i)); !sent) failure = sent.error();
+    }
+  });
+  auto left = std::make_shared<std::promise<ConnectionState>>();
+  client_->on_state_change([left](ConnectionState st) {
+    if (st != ConnectionState::connected) {
+      try {
+        left->set_value(st);
+      } catch (const std::future_error&) {  // a later change: the first is the one
+      }
+    }
+  });
+  const bool waited = wait_for_waiting_sender();
+  server_.kill_now();
+  stopped_ = false;
+  sender.join();
+  ASSERT_TRUE(waited);
+  ASSERT_TRUE(failure) << "every send returned ok after the server was killed";
+  EXPECT_EQ(failure->code, StatusCode::unavailable) << failure->to_string();
+  // The close was reported. (What it cost is counted in unsent_on_close when the session still
+  // held it; frames already in the transport's queue or the kernel's buffers die with the peer.)
+  auto state = left->get_future();
+  EXPECT_EQ(state.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+}
+
+// Stream items written within the peer's credit while the write queue is full (held back by
+// one-way messages the receiver has not read) wait behind those messages: the stream goes on,
+// nothing written is lost.
+TEST_P(SendQueueTest, StreamWritesBehindAFullQueueWaitAndArrive) {
+  connect_small();
+  Stream s = client_->open_stream("stream.sum", "", StreamOptions{});
+  std::uint64_t written = 0, sum = 0;
+  auto write = [&] {
+    ++written;
+    sum += written;
+    return s.write(std::to_string(written));
+  };
+  // The first write waits for the acceptor's credit (256 items by default); then 246 are left.
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(write());
+  auto lane = client_->open_lane("seq");
+  ASSERT_TRUE(lane);
+  ASSERT_TRUE(lane->send(numbered(0)));
+  report();
+
+  stop_server();
+  SendOptions some_wait;
+  some_wait.wait_for_room = Millis{20};
+  auto [accepted, failure] =
+      fill([&](std::uint64_t i) { return lane->send(numbered(i), some_wait); });
+  ASSERT_TRUE(failure);
+  EXPECT_EQ(failure->code, StatusCode::resource_exhausted) << failure->to_string();
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(write()) << "stream item " << written;
+  EXPECT_TRUE(s.stats().items_sent >= written);
+
+  continue_server();
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(write()) << "stream item " << written;
+  s.close_write();
+  for (;;) {
+    auto item = s.read();
+    ASSERT_TRUE(item) << item.error().to_string();
+    if (!*item) break;
+  }
+  const auto outcome = s.outcome();
+  ASSERT_TRUE(outcome && *outcome) << (outcome ? outcome->error().to_string() : "open");
+  const auto r = json::parse(**outcome);
+  EXPECT_EQ(r["count"], written);
+  EXPECT_EQ(r["sum"], sum);
+  const auto seq = report();
+  EXPECT_EQ(seq["count"], accepted);
+  EXPECT_EQ(seq["in_order"], true);
+}
+
+// The report that started this suite: millions of 64 B messages from an application thread to a
+// receiver slower than the sender, with the default bounds. Every one arrives, in order.
+TEST_P(SendQueueTest, MillionsOfLaneMessagesToASlowReceiverAllArrive) {
+  ClientOptions options;
+  options.name = "send-queue-volume";
+  client_ = connect_client(runtime_, server_.address(), options);
+  ASSERT_TRUE(client_);
+  auto lane = client_->open_lane("seq.slow");
+  ASSERT_TRUE(lane);
+  const std::uint64_t messages = kSanitizerBuild ? 200'000 : 2'000'000;
+  for (std::uint64_t i = 0; i < messages; ++i) {
+    ASSERT_TRUE(lane->send(numbered(i))) << "message " << i;
+  }
+  const auto r = report();
+  EXPECT_EQ(r["count"], messages);
+  EXPECT_EQ(r["in_order"], true);
+  if (!kSanitizerBuild) {
+    // The sender outran the receiver: the queues filled and sends waited for room.
+    EXPECT_GT(client_->stats().send_waits, 0u);
+  }
+}
+
+PLEXUS_ALL_TRANSPORTS(SendQueueTest);
+
+}  // namespace
+}  // namespace plexus::test
