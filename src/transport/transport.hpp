@@ -1,5 +1,5 @@
-// Listening and dialing by address. The address scheme picks the transport; the RPC layer only
-// ever receives `Connection`s from here.
+// Listening and dialing by address. The address scheme picks the transport from the registry
+// (transport/registry.hpp); the RPC layer only ever receives `Connection`s from here.
 #pragma once
 
 #include <chrono>
@@ -36,13 +36,15 @@ class Listener {
 
 // Binds `address`. Unix: a stale socket file left by a dead server is replaced; a live one is
 // refused with failed_precondition ("address in use"); a non-socket file is never touched.
+// A scheme no transport is registered for: invalid_argument ("unknown scheme").
 Result<std::unique_ptr<Listener>> listen(asio::io_context& io, const Address& address,
                                          const ListenOptions& options);
 
 using DialCallback = std::function<void(Result<std::shared_ptr<Connection>>)>;
 
 // Connects within `timeout`. The connection runs on the serial executor `strand` (every handler of
-// it does), and `done` runs there too, with unavailable or deadline_exceeded on failure.
+// it does), and `done` runs there too, never before dial() returns, with unavailable or
+// deadline_exceeded on failure (invalid_argument for a bad or unregistered address).
 void dial(asio::any_io_executor strand, const Address& address, const ConnectionOptions& options,
           std::chrono::milliseconds timeout, DialCallback done);
 

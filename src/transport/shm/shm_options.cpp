@@ -37,9 +37,10 @@ Result<std::optional<ShmOptions>> shm_options(const Address& address) {
     }
   }
   if (!enabled) return std::optional<ShmOptions>{};
-  if (address.kind == Address::Kind::tcp) {
-    return make_error(StatusCode::invalid_argument,
-                      "shared memory is negotiated over a Unix socket, not tcp://");
+  if (address.kind != Address::Kind::unix_path && address.kind != Address::Kind::unix_abstract) {
+    return make_error(
+        StatusCode::invalid_argument,
+        "shared memory is negotiated over a Unix socket, not " + address.scheme + "://");
   }
   return std::optional<ShmOptions>{o};
 }

@@ -17,6 +17,10 @@ using Local = asio::local::stream_protocol;
 // The largest ring an acceptor grants a dialer that asks for more than the acceptor's own size.
 constexpr std::uint64_t kMaxGrantedRing = 64ull << 20;
 
+// How long an accepted Unix socket may stay silent before it is handed on as a plain
+// connection without knowing whether its first frame is HELLO or a shared-memory upgrade.
+constexpr std::chrono::milliseconds kUpgradeSniffTimeout{1000};
+
 std::shared_ptr<Connection> plain(Local::socket socket, const ConnectionOptions& options,
                                   std::string label) {
   return std::make_shared<UnixConnection>(std::move(socket), options, std::move(label));
@@ -319,6 +323,36 @@ void upgrade_as_acceptor(Local::socket socket, const std::optional<ShmOptions>& 
   std::error_code ignored;
   st->socket.non_blocking(true, ignored);
   acceptor_look(st);
+}
+
+namespace {
+
+// One ?shm=1 address's options, run on each socket of its listener or dialer.
+class ShmSocketUpgrade final : public SocketUpgrade {
+ public:
+  explicit ShmSocketUpgrade(const ShmOptions& shm) : shm_(shm) {}
+
+  void as_dialer(Socket socket, const ConnectionOptions& options, std::string label,
+                 std::chrono::milliseconds timeout, DialCallback done) const override {
+    upgrade_as_dialer(std::move(socket), shm_, options, std::move(label), timeout, std::move(done));
+  }
+  void as_acceptor(Socket socket, const ConnectionOptions& options, std::string label,
+                   std::function<void(std::shared_ptr<Connection>)> done) const override {
+    upgrade_as_acceptor(std::move(socket), shm_, options, std::move(label), kUpgradeSniffTimeout,
+                        std::move(done));
+  }
+
+ private:
+  ShmOptions shm_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<const SocketUpgrade>> socket_upgrade(const Address& address) {
+  auto shm = shm_options(address);
+  if (!shm) return tl::unexpected(shm.error());
+  if (!*shm) return nullptr;
+  return std::make_shared<const ShmSocketUpgrade>(**shm);
 }
 
 }  // namespace plexus::transport::shm

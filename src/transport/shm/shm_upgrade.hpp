@@ -12,6 +12,7 @@
 
 #include "transport/connection.hpp"
 #include "transport/shm/shm_options.hpp"
+#include "transport/socket_upgrade.hpp"
 
 namespace plexus::transport::shm {
 
@@ -34,5 +35,11 @@ void upgrade_as_acceptor(asio::local::stream_protocol::socket socket,
                          const std::optional<ShmOptions>& shm, const ConnectionOptions& options,
                          std::string label, std::chrono::milliseconds sniff_timeout,
                          std::function<void(std::shared_ptr<Connection>)> done);
+
+// The upgrade the Unix transport runs for an address with ?shm=1 (a SocketUpgradeFactory,
+// installed by register_builtin_transports): null without shm=1, invalid_argument for a bad
+// shm option or shm=1 on a non-Unix address (shm_options()). The acceptor side waits up to
+// 1 s for a silent peer's first bytes before it hands the socket on as a plain connection.
+Result<std::shared_ptr<const SocketUpgrade>> socket_upgrade(const Address& address);
 
 }  // namespace plexus::transport::shm

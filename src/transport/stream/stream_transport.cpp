@@ -1,5 +1,7 @@
 // Listener and dialer for the two stream-socket transports (unix:// and tcp://). What differs
 // between them (endpoint construction, socket files, TCP_NODELAY) is in the traits below.
+#include "transport/stream/stream_transport.hpp"
+
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/post.hpp>
@@ -7,20 +9,13 @@
 #include <asio/strand.hpp>
 
 #include "platform/posix/process.hpp"
-#include "transport/shm/shm_options.hpp"
-#include "transport/shm/shm_upgrade.hpp"
 #include "transport/stream/stream_connection.hpp"
-#include "transport/transport.hpp"
 
-namespace plexus::transport {
+namespace plexus::transport::stream {
 namespace {
 
 using Local = asio::local::stream_protocol;
 using Tcp = asio::ip::tcp;
-
-// How long an accepted Unix socket may stay silent before it is handed on as a plain
-// connection without knowing whether its first frame is HELLO or a shared-memory upgrade.
-constexpr std::chrono::milliseconds kUpgradeSniffTimeout{1000};
 
 Local::endpoint unix_endpoint(const Address& a) {
   if (a.kind == Address::Kind::unix_abstract) {
@@ -48,14 +43,15 @@ template <typename P>
 class StreamListener final : public Listener {
  public:
   StreamListener(asio::io_context& io, typename P::acceptor acceptor, Address address,
-                 const ListenOptions& options, std::optional<shm::ShmOptions> shm = {})
+                 const ListenOptions& options,
+                 std::shared_ptr<const SocketUpgrade> upgrade = nullptr)
       : io_(io),
         acceptor_(std::move(acceptor)),
         retry_(io),
         address_(std::move(address)),
         options_(options.connection),
         connection_executor_(options.connection_executor),
-        shm_(shm) {}
+        upgrade_(std::move(upgrade)) {}
   ~StreamListener() override { close(); }
 
   void accept(std::function<void(std::shared_ptr<Connection>)> on_connection) override {
@@ -82,13 +78,13 @@ class StreamListener final : public Listener {
           if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
           if (!ec) {
             if constexpr (std::is_same_v<P, Local>) {
-              if (shm_) {
-                // On a ?shm=1 listener a connection may open with a shared-memory upgrade
-                // request; it is answered before the session sees the connection.
+              if (upgrade_) {
+                // On a ?shm=1 listener a connection may open with an upgrade request; it is
+                // answered before the session sees the connection.
                 std::string label =
                     address_.to_string() + " fd=" + std::to_string(socket.native_handle());
-                shm::upgrade_as_acceptor(
-                    std::move(socket), shm_, options_, std::move(label), kUpgradeSniffTimeout,
+                upgrade_->as_acceptor(
+                    std::move(socket), options_, std::move(label),
                     [open = open_, on_connection = on_connection_](std::shared_ptr<Connection> c) {
                       if (*open) {
                         on_connection(std::move(c));
@@ -125,15 +121,22 @@ class StreamListener final : public Listener {
   ConnectionOptions options_;
   std::function<asio::any_io_executor()> connection_executor_;  // unset: a strand each
   std::function<void(std::shared_ptr<Connection>)> on_connection_;
-  std::optional<shm::ShmOptions> shm_;  // set: accept shared-memory upgrades
+  std::shared_ptr<const SocketUpgrade> upgrade_;  // set: offer it on every accepted socket
   // Read by upgrades that finish after close(): they must not reach the owner any more.
   std::shared_ptr<std::atomic<bool>> open_ = std::make_shared<std::atomic<bool>>(true);
 };
 
-Result<std::unique_ptr<Listener>> listen_unix(asio::io_context& io, const Address& a,
+Result<std::shared_ptr<const SocketUpgrade>> read_upgrade(const SocketUpgradeFactory& upgrade,
+                                                          const Address& a) {
+  if (!upgrade) return nullptr;
+  return upgrade(a);
+}
+
+Result<std::unique_ptr<Listener>> listen_unix(const SocketUpgradeFactory& upgrade_factory,
+                                              asio::io_context& io, const Address& a,
                                               const ListenOptions& options) {
-  auto shm_options = shm::shm_options(a);
-  if (!shm_options) return tl::unexpected(shm_options.error());
+  auto upgrade = read_upgrade(upgrade_factory, a);
+  if (!upgrade) return tl::unexpected(upgrade.error());
   if (a.kind == Address::Kind::unix_path) {
     switch (platform::probe_socket_file(a.path)) {
       case platform::SocketFileState::live:
@@ -165,11 +168,19 @@ Result<std::unique_ptr<Listener>> listen_unix(asio::io_context& io, const Addres
                                                         : StatusCode::unavailable,
                       "cannot listen on " + a.to_string() + ": " + ec.message());
   }
-  return std::make_unique<StreamListener<Local>>(io, std::move(acceptor), a, options, *shm_options);
+  return std::make_unique<StreamListener<Local>>(io, std::move(acceptor), a, options,
+                                                 std::move(*upgrade));
 }
 
-Result<std::unique_ptr<Listener>> listen_tcp(asio::io_context& io, const Address& a,
+Result<std::unique_ptr<Listener>> listen_tcp(const SocketUpgradeFactory& upgrade_options,
+                                             asio::io_context& io, const Address& a,
                                              const ListenOptions& options) {
+  auto upgrade = read_upgrade(upgrade_options, a);
+  if (!upgrade) return tl::unexpected(upgrade.error());
+  if (*upgrade) {
+    return make_error(StatusCode::invalid_argument,
+                      "a socket upgrade is negotiated over a Unix socket, not tcp://");
+  }
   std::error_code ec;
   const auto ip = asio::ip::make_address(a.host == "localhost" ? "127.0.0.1" : a.host, ec);
   if (ec) {
@@ -198,7 +209,7 @@ template <typename P>
 void connect_with_timeout(asio::any_io_executor strand, typename P::endpoint endpoint,
                           const ConnectionOptions& options, std::chrono::milliseconds timeout,
                           const std::string& label, DialCallback done,
-                          std::optional<shm::ShmOptions> shm = {}) {
+                          std::shared_ptr<const SocketUpgrade> upgrade = nullptr) {
   struct State {
     typename P::socket socket;
     asio::steady_timer timer;
@@ -214,7 +225,7 @@ void connect_with_timeout(asio::any_io_executor strand, typename P::endpoint end
     st->socket.close(ignored);
   });
   st->socket.async_connect(endpoint, [st, options, label, done = std::move(done), timeout,
-                                      shm](std::error_code ec) mutable {
+                                      upgrade = std::move(upgrade)](std::error_code ec) mutable {
     st->timer.cancel();
     if (st->timed_out) {
       done(make_error(StatusCode::deadline_exceeded, "connect to " + label + " timed out after " +
@@ -226,10 +237,10 @@ void connect_with_timeout(asio::any_io_executor strand, typename P::endpoint end
       return;
     }
     if constexpr (std::is_same_v<P, Local>) {
-      if (shm) {
+      if (upgrade) {
         std::string fd_label = label + " fd=" + std::to_string(st->socket.native_handle());
-        shm::upgrade_as_dialer(std::move(st->socket), *shm, options, std::move(fd_label), timeout,
-                               std::move(done));
+        upgrade->as_dialer(std::move(st->socket), options, std::move(fd_label), timeout,
+                           std::move(done));
         return;
       }
     }
@@ -237,46 +248,66 @@ void connect_with_timeout(asio::any_io_executor strand, typename P::endpoint end
   });
 }
 
+void dial_tcp(asio::any_io_executor strand, const Address& address,
+              const ConnectionOptions& options, std::chrono::milliseconds timeout,
+              DialCallback done) {
+  const std::string label = address.to_string();
+  std::error_code ec;
+  const auto ip =
+      asio::ip::make_address(address.host == "localhost" ? "127.0.0.1" : address.host, ec);
+  if (ec) {
+    // Keep dialing free of DNS: local IPC names hosts by number (or localhost).
+    asio::post(strand, [done = std::move(done), label] {
+      done(make_error(StatusCode::invalid_argument,
+                      "tcp host must be a numeric IP or localhost: " + label));
+    });
+    return;
+  }
+  connect_with_timeout<Tcp>(strand, Tcp::endpoint(ip, address.port), options, timeout, label,
+                            std::move(done));
+}
+
+void dial_unix(const SocketUpgradeFactory& upgrade_factory, asio::any_io_executor strand,
+               const Address& address, const ConnectionOptions& options,
+               std::chrono::milliseconds timeout, DialCallback done) {
+  auto upgrade = read_upgrade(upgrade_factory, address);
+  if (!upgrade) {
+    asio::post(strand, [done = std::move(done), e = upgrade.error()] { done(tl::unexpected(e)); });
+    return;
+  }
+  connect_with_timeout<Local>(strand, unix_endpoint(address), options, timeout, address.to_string(),
+                              std::move(done), std::move(*upgrade));
+}
+
 }  // namespace
 
-Result<std::unique_ptr<Listener>> listen(asio::io_context& io, const Address& address,
-                                         const ListenOptions& options) {
-  if (address.kind == Address::Kind::tcp) {
-    if (auto shm_options = shm::shm_options(address); !shm_options) {
-      return tl::unexpected(shm_options.error());
-    }
-    return listen_tcp(io, address, options);
-  }
-  return listen_unix(io, address, options);
+Transport unix_transport(SocketUpgradeFactory upgrade) {
+  Transport t;
+  t.scheme = "unix";
+  t.forms = {"unix://", "unix:@"};
+  t.parse = parse_unix_address;
+  t.listen = [upgrade](asio::io_context& io, const Address& a, const ListenOptions& options) {
+    return listen_unix(upgrade, io, a, options);
+  };
+  t.dial = [upgrade](asio::any_io_executor strand, const Address& a,
+                     const ConnectionOptions& options, std::chrono::milliseconds timeout,
+                     DialCallback done) {
+    dial_unix(upgrade, std::move(strand), a, options, timeout, std::move(done));
+  };
+  return t;
 }
 
-void dial(asio::any_io_executor strand, const Address& address, const ConnectionOptions& options,
-          std::chrono::milliseconds timeout, DialCallback done) {
-  const std::string label = address.to_string();
-  if (address.kind == Address::Kind::tcp) {
-    std::error_code ec;
-    const auto ip =
-        asio::ip::make_address(address.host == "localhost" ? "127.0.0.1" : address.host, ec);
-    if (ec) {
-      // Keep dialing free of DNS: local IPC names hosts by number (or localhost).
-      asio::post(strand, [done = std::move(done), label] {
-        done(make_error(StatusCode::invalid_argument,
-                        "tcp host must be a numeric IP or localhost: " + label));
-      });
-      return;
-    }
-    connect_with_timeout<Tcp>(strand, Tcp::endpoint(ip, address.port), options, timeout, label,
-                              std::move(done));
-    return;
-  }
-  auto shm_options = shm::shm_options(address);
-  if (!shm_options) {
-    asio::post(strand,
-               [done = std::move(done), e = shm_options.error()] { done(tl::unexpected(e)); });
-    return;
-  }
-  connect_with_timeout<Local>(strand, unix_endpoint(address), options, timeout, label,
-                              std::move(done), *shm_options);
+Transport tcp_transport(SocketUpgradeFactory upgrade_options) {
+  Transport t;
+  t.scheme = "tcp";
+  t.forms = {"tcp://"};
+  t.parse = parse_tcp_address;
+  t.listen = [upgrade_options](asio::io_context& io, const Address& a,
+                               const ListenOptions& options) {
+    return listen_tcp(upgrade_options, io, a, options);
+  };
+  t.dial = dial_tcp;
+  return t;
 }
 
-}  // namespace plexus::transport
+}  // namespace plexus::transport::stream

@@ -1,0 +1,20 @@
+// The one place that names every built-in transport: one line each. A new transport is a
+// folder under src/transport/ and a line here.
+#include "transport/registry.hpp"
+#include "transport/shm/shm_upgrade.hpp"
+#include "transport/stream/stream_transport.hpp"
+
+namespace plexus::transport {
+
+Result<void> register_builtin_transports(TransportRegistry& registry) {
+  Transport builtin[] = {
+      stream::unix_transport(shm::socket_upgrade),  // unix:///path, unix:@name; ?shm=1 upgrades
+      stream::tcp_transport(shm::socket_upgrade),   // tcp://host:port; refuses ?shm=1
+  };
+  for (auto& transport : builtin) {
+    if (auto added = registry.add(std::move(transport)); !added) return added;
+  }
+  return {};
+}
+
+}  // namespace plexus::transport

@@ -1,0 +1,20 @@
+// The two stream-socket transports, unix:// (and unix:@) and tcp://: listeners, dialers and
+// their address parsers, for the registry (transport/registry.hpp).
+#pragma once
+
+#include "transport/registry.hpp"
+#include "transport/socket_upgrade.hpp"
+
+namespace plexus::transport::stream {
+
+// unix:///abs/path and unix:@name. `upgrade` reads each address's options; when it returns an
+// upgrade, the listener offers it on every accepted socket and the dialer asks for it. Empty:
+// none is offered and the options are not read.
+Transport unix_transport(SocketUpgradeFactory upgrade);
+
+// tcp://host:port, host a numeric IP or localhost (no DNS), TCP_NODELAY. `upgrade_options`
+// (may be empty) is consulted only to refuse at listen an address that asks for an upgrade or
+// carries bad upgrade options: a TCP socket carries none (dialing ignores them, as it always has).
+Transport tcp_transport(SocketUpgradeFactory upgrade_options);
+
+}  // namespace plexus::transport::stream
