@@ -67,10 +67,13 @@ struct PubSubStats {
   std::uint64_t delivered = 0;       // messages handed to a subscriber (callback or connection)
   std::uint64_t dropped_oldest = 0;  // discarded by drop_oldest
   std::uint64_t dropped_newest = 0;  // discarded by drop_newest
-  std::uint64_t blocked = 0;         // times a publisher had to wait (block)
-  std::uint64_t block_refused = 0;   // Server::publish on an I/O thread that could not wait
-  std::uint64_t disconnected = 0;    // slow subscribers disconnected (disconnect)
-  std::uint64_t subscriptions = 0;   // open now
+  // not sent to a subscriber whose max_message_size the payload exceeds (its subscription's
+  // drop, whatever its policy)
+  std::uint64_t dropped_too_large = 0;
+  std::uint64_t blocked = 0;        // times a publisher had to wait (block)
+  std::uint64_t block_refused = 0;  // Server::publish on an I/O thread that could not wait
+  std::uint64_t disconnected = 0;   // slow subscribers disconnected (disconnect)
+  std::uint64_t subscriptions = 0;  // open now
 };
 
 }  // namespace plexus

@@ -172,12 +172,14 @@ void Server::init_module_metrics() {
       });
   add("plexus_pubsub_dropped_messages_total",
       "Messages a slow subscriber did not get, by its policy: drop_oldest and drop_newest "
-      "discards, block = a server publish that could not wait for room",
+      "discards, block = a server publish that could not wait for room, too_large = over the "
+      "subscriber's max_message_size",
       MetricType::counter, {"policy"}, [this, n](std::vector<Sample>& out) {
         const auto st = router_->stats();
         out.push_back({{"drop_oldest"}, n(st.dropped_oldest), {}});
         out.push_back({{"drop_newest"}, n(st.dropped_newest), {}});
         out.push_back({{"block"}, n(st.block_refused), {}});
+        out.push_back({{"too_large"}, n(st.dropped_too_large), {}});
       });
   add("plexus_pubsub_publisher_waits_total",
       "Times a publisher had to wait for room in a full block-policy queue", MetricType::counter,

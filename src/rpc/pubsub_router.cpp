@@ -316,11 +316,18 @@ void Router::pump(const std::shared_ptr<Sub>& sub) {
       }
       const std::size_t n = std::min(kChunk, sub->queue.size());
       for (std::size_t i = 0; i < n; ++i) {
-        chunk.push_back(std::move(sub->queue.front()));
+        PubMessagePtr m = std::move(sub->queue.front());
         sub->queue.pop_front();
+        if (session && m->payload.size() > session->peer_max_message_size()) {
+          // The subscriber would refuse it: its subscription's drop, counted, not a silent one.
+          ++sub->dropped;
+          counters_.dropped_too_large.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        chunk.push_back(std::move(m));
       }
-      counters_.delivered.fetch_add(n, std::memory_order_relaxed);
-      sub->delivered += n;
+      counters_.delivered.fetch_add(chunk.size(), std::memory_order_relaxed);
+      sub->delivered += chunk.size();
       if (!sub->paused.empty() && !sub->full()) resume = release_publishers(*sub);
       if (sub->options.policy == SlowPolicy::block) room_.notify_all();
     }
@@ -363,6 +370,7 @@ PubSubStats Router::stats() const {
   st.delivered = counters_.delivered.load();
   st.dropped_oldest = counters_.dropped_oldest.load();
   st.dropped_newest = counters_.dropped_newest.load();
+  st.dropped_too_large = counters_.dropped_too_large.load();
   st.blocked = counters_.blocked.load();
   st.block_refused = counters_.block_refused.load();
   st.disconnected = counters_.disconnected.load();

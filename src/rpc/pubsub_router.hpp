@@ -45,6 +45,7 @@ struct PubSubCounters {
   std::atomic<std::uint64_t> delivered{0};
   std::atomic<std::uint64_t> dropped_oldest{0};
   std::atomic<std::uint64_t> dropped_newest{0};
+  std::atomic<std::uint64_t> dropped_too_large{0};
   std::atomic<std::uint64_t> blocked{0};
   std::atomic<std::uint64_t> block_refused{0};
   std::atomic<std::uint64_t> disconnected{0};
@@ -64,7 +65,7 @@ struct SubscriptionSnapshot {
   std::size_t queue_limit = 0;
   std::size_t queued = 0;       // messages waiting in its queue now
   std::uint64_t delivered = 0;  // handed to its subscriber
-  std::uint64_t dropped = 0;    // discarded for it by drop_oldest / drop_newest
+  std::uint64_t dropped = 0;    // discarded for it: drop_oldest / drop_newest, or too large
 };
 
 class Router : public std::enable_shared_from_this<Router> {

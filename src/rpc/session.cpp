@@ -620,6 +620,15 @@ void Session::run_notify(const HandlerEntry& entry, const wire::Metadata& md,
 }
 
 void Session::handle_subscribe(const wire::FrameView& frame, const wire::Metadata& md) {
+  if (inbound_.contains(frame.header.id)) {
+    // Its RESPONSE could not be told from the call's: ids are unique across both.
+    const Error e{StatusCode::protocol_error,
+                  "call id " + std::to_string(frame.header.id) +
+                      " reused by a SUBSCRIBE while still in flight",
+                  "{\"id\":" + std::to_string(frame.header.id) + "}"};
+    protocol_violation(e);
+    return;
+  }
   if (!callbacks_.on_subscribe) {
     send_error(frame.header.id, Error{StatusCode::failed_precondition,
                                       "this peer routes no subscriptions (subscribe to a server)",

@@ -130,6 +130,13 @@ void Session::accept_stream(const wire::FrameView& frame, const wire::Metadata& 
     protocol_violation(e);
     return;
   }
+  if (*md.credit_items == 0 || *md.credit_bytes == 0) {
+    // A stream whose acceptor may never write would hang silently: refuse it, and say why.
+    return refuse({StatusCode::protocol_error,
+                   "STREAM_OPEN grants no credit: credit_items and credit_bytes must be at least 1",
+                   "{\"credit_items\":" + std::to_string(*md.credit_items) +
+                       ",\"credit_bytes\":" + std::to_string(*md.credit_bytes) + "}"});
+  }
   if (going_away_) return refuse({StatusCode::unavailable, "server is shutting down", {}});
   const auto& table = handlers();
   auto it = table.find(md.method);

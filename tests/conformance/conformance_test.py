@@ -233,6 +233,9 @@ class RawConn:
         self.sock.close()
 
 
+STREAM_OPEN, STREAM_END = 17, 19
+
+
 def status_of(meta) -> int:
     return struct.unpack("<H", meta[px.K_STATUS])[0]
 
@@ -611,6 +614,43 @@ class ConformanceMixin(ServerFixture):
                 self.assertIsNotNone(f, "server did not close")
                 self.assertEqual(f.kind, px.PING, f"unexpected frame after GOAWAY: {f.raw.hex(' ')}")
         self.assertEqual(cm.exception.code_name, "unavailable")
+
+    def test_subscribe_reusing_an_in_flight_call_id(self):
+        # Section 6.1 / 16.3: call ids are unique across REQUEST and SUBSCRIBE, since both are
+        # answered with RESPONSE. A SUBSCRIBE with the id of a call in flight is fatal.
+        c = self.client()
+        c.send_request("sleep", b'{"ms":300}', call_id=5)
+        c.send_raw(encode_frame(px.SUBSCRIBE, 5, px.tlv_str(px.K_METHOD, "db.*")))
+        f = c.next_frame(5)
+        self.assertIsNotNone(f)
+        self.assertEqual((f.kind, f.id, status_of(f.meta)), (px.GOAWAY, 0, 101))
+        e = PlexusError.from_frame(f)
+        self.assertEqual((e.code_name, e.message, e.details),
+                         ("protocol_error", "call id 5 reused by a SUBSCRIBE while still in flight",
+                          {"id": 5}))
+
+    def test_stream_open_without_credit_is_refused(self):
+        # Section 6.9: a STREAM_OPEN must grant at least 1 item and 1 byte; one that grants none
+        # is ended at once with STREAM_END protocol_error, and the connection goes on.
+        r = self.raw()
+        r.handshake()
+        for items, nbytes in ((0, 1 << 20), (256, 0)):
+            with self.subTest(items=items, bytes=nbytes):
+                md = (px.tlv_str(px.K_METHOD, "count_stream") + tlv(64, struct.pack("<I", items))
+                      + tlv(65, struct.pack("<Q", nbytes)))
+                r.send(encode_frame(STREAM_OPEN, 9, md, b'{"n":3}'))
+                f = r.frame()
+                while f is not None and f[1] == px.PING:
+                    r.send(encode_frame(px.PONG, f[2]))
+                    f = r.frame()
+                self.assertIsNotNone(f, "no answer to a STREAM_OPEN without credit")
+                _, kind, fid, meta, _ = f
+                self.assertEqual((kind, fid, status_of(meta)), (STREAM_END, 9 | 1 << 63, 101))
+                self.assertEqual(json.loads(meta[px.K_ERROR_DETAILS]),
+                                 {"credit_items": items, "credit_bytes": nbytes})
+        r.send(encode_frame(px.PING, 77))               # the connection is still served
+        f = r.frame()
+        self.assertEqual((f[1], f[2]), (px.PONG, 77))
 
     def test_huge_timeout_is_clamped(self):
         # Section 6.3: timeout_us above 30 days counts as 30 days (no overflow, no silent drop).

@@ -197,6 +197,25 @@ TEST_P(PubSubTest, DropNewestKeepsTheFirstQueueLimitMessages) {
   EXPECT_EQ(in.messages(), want);
 }
 
+// A message larger than a subscriber accepts (its max_message_size) is not sent to it: counted
+// as that subscription's drop (dropped_too_large), and what follows still arrives.
+TEST_P(PubSubTest, APublishOverTheSubscribersLimitIsCountedAsItsDrop) {
+  ClientOptions small;
+  small.max_message_size = 1024;
+  auto sub = connect(runtime_, "small", small);
+  auto pub = connect(runtime_, "publisher");
+  ASSERT_TRUE(sub && pub);
+  Inbox in;
+  ASSERT_TRUE(sub->subscribe("size.x", in.handler()));
+  ASSERT_TRUE(pub->publish("size.x", std::string(4096, 'b')));
+  ASSERT_TRUE(pub->publish("size.x", "small"));
+  ASSERT_TRUE(in.wait_for(1));
+  const auto st = await_stat(*pub, "delivered", 1);
+  EXPECT_EQ(st["dropped_too_large"], 1);
+  EXPECT_EQ(st["delivered"], 1);
+  EXPECT_EQ(in.messages(), std::vector<std::string>{"size.x small"});
+}
+
 TEST_P(PubSubTest, DropOldestKeepsTheLastQueueLimitMessages) {
   auto c = connect(runtime_, "slow");
   ASSERT_TRUE(c);

@@ -189,6 +189,23 @@ TEST_P(StreamTest, GracefulShutdownLetsAnOpenStreamFinish) {
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
 }
 
+// A window of no items or no bytes would let the acceptor never write (a peer that sends one is
+// refused, PROTOCOL.md §6.9): plexus raises it to 1 before it opens, and the stream works.
+TEST_P(StreamTest, AWindowGrantingNothingIsRaisedToOne) {
+  for (const StreamWindow w : {StreamWindow{0, 1u << 20}, StreamWindow{256, 0}}) {
+    StreamOptions options;
+    options.window = w;
+    Stream s = client_->open_stream("stream.sum", "", options);
+    for (int i = 1; i <= 3; ++i) ASSERT_TRUE(s.write(std::to_string(i)));
+    s.close_write();
+    auto [items, end] = drain(s);
+    ASSERT_TRUE(end) << end.error().to_string();
+    const auto outcome = s.outcome();
+    ASSERT_TRUE(outcome && *outcome);
+    EXPECT_EQ(json::parse(**outcome)["sum"], 6);
+  }
+}
+
 TEST_P(StreamTest, ClientToServerStreamAnswersAtTheEnd) {
   StreamOptions options;
   Stream s = client_->open_stream("stream.sum", "", options);

@@ -29,6 +29,7 @@ json stats_json(const plexus::PubSubStats& s) {
               {"delivered", s.delivered},
               {"dropped_oldest", s.dropped_oldest},
               {"dropped_newest", s.dropped_newest},
+              {"dropped_too_large", s.dropped_too_large},
               {"blocked", s.blocked},
               {"block_refused", s.block_refused},
               {"disconnected", s.disconnected},
