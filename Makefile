@@ -45,8 +45,8 @@ build-fuzz: deps
 TSAN_TESTS := shm_ring_test shm_test call_test deadline_cancel_test limits_test liveness_test \
               pubsub_test stream_test batching_test lane_test runtime_test direct_endpoint_test \
               direct_test hot_read_test send_queue_test
-# -O1 (ThreadSanitizer's own advice is -O1 or higher): these binaries built in 293 s instead of
-# 357 s at -O2 on 2 vCPUs, and their TSan cases ran no slower.
+# -O1 (ThreadSanitizer's own advice is -O1 or higher): these binaries build faster than at -O2
+# and their TSan cases run no slower.
 build-tsan: deps
 	@cmake -S . -B $(TSAN) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLEXUS_WERROR=ON \
 	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
@@ -77,13 +77,25 @@ test-fuzz: build-fuzz
 test: test-release test-asan test-tsan test-fuzz
 	@echo "make test: release, sanitizer and fuzz suites passed"
 
-BENCHES := plexus_bench_rr plexus_bench_pubsub plexus_bench_stream plexus_bench_shm
+# Runs the four benchmarks, each writing JSON into $(BENCH_OUT), then writes the one current
+# table, docs/BENCHMARKS.md, from that JSON (scripts/bench_table.py records the options, machine,
+# date and commit in it). BENCH_ARGS go to every benchmark: `make bench BENCH_ARGS=--quick` for a
+# short run, `BENCH_ARGS='--reps 5'` for more repetitions. A benchmark that fails still leaves
+# the others' rows in the table, and `make bench` then fails.
+BENCHES   := plexus_bench_rr plexus_bench_pubsub plexus_bench_stream plexus_bench_shm
+BENCH_ARGS ?=
+BENCH_OUT ?= $(BUILD)/bench-results
+BENCH_DOC ?= docs/BENCHMARKS.md
 bench: build
 	@cmake --build $(BUILD) -j $(JOBS) --target $(BENCHES)
-	@$(BUILD)/bench/plexus_bench_rr --json $(BUILD)/bench-results/rr.json
-	@$(BUILD)/bench/plexus_bench_pubsub --json $(BUILD)/bench-results/pubsub.json
-	@$(BUILD)/bench/plexus_bench_stream --json $(BUILD)/bench-results/stream.json
-	@$(BUILD)/bench/plexus_bench_shm --json $(BUILD)/bench-results/shm.json
+	@mkdir -p $(BENCH_OUT) && rm -f $(BENCH_OUT)/*.json
+	@status=0; \
+	for b in rr pubsub stream shm; do \
+	  $(BUILD)/bench/plexus_bench_$$b $(BENCH_ARGS) --json $(BENCH_OUT)/$$b.json || status=1; \
+	done; \
+	python3 scripts/bench_table.py --results $(BENCH_OUT) --out $(BENCH_DOC) \
+	  --options="$(BENCH_ARGS)" || status=1; \
+	exit $$status
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -200,9 +200,9 @@ void* zmq_socket_with_hwm(void* ctx, int type) {
 }
 
 // The ZeroMQ producer may exit only once the consumer has every item: PUSH/PULL does not deliver
-// what is still in flight when the sending process goes away, whatever its linger (measured: now
-// and then a few hundred of 300,000 items never arrived, even with ZMQ_LINGER -1, which stalled
-// the row until its timeout). The consumer says so through this pipe, made before fork().
+// what is still in flight when the sending process goes away, whatever its linger (now and then a
+// few hundred items never arrive, even with ZMQ_LINGER -1). The consumer says so through this pipe,
+// made before fork().
 class DonePipe {
  public:
   DonePipe() {

@@ -65,7 +65,7 @@ struct ClientOptions {
   // more (after which one-way messages wait in the queue above and calls fail with
   // resource_exhausted).
   std::size_t max_write_queue_bytes = 64u << 20;
-  // Client-side circuit breaker, one per method on this client's target (seed 004 defaults in
+  // Client-side circuit breaker, one per method on this client's target (the defaults in
   // BreakerOptions). An open breaker fails calls at once with unavailable, details
   // {"breaker":"open","retry_after_ms":N}, without sending them. Unset: no breaker.
   std::optional<BreakerOptions> breaker;

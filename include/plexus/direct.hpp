@@ -2,7 +2,7 @@
 // machine, written and read by the application's own threads. No I/O thread, framing, session
 // or handler table lies on the path, so a message costs what the rings cost: the transport for
 // a latency-critical pair of threads (the raw shared-memory ping-pong is its limit; see
-// docs/ARCHITECTURE.md §14f). Opened once over an ordinary plexus connection (Unix socket, or
+// docs/ARCHITECTURE.md §16). Opened once over an ordinary plexus connection (Unix socket, or
 // shm), which then plays no further part.
 //
 //   // serving side: the handler gets the channel and hands it to a thread of its own

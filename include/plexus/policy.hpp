@@ -81,7 +81,7 @@ struct CacheOptions {
   std::function<void(CacheFill&)> warm_up;  // run by Server::start (HandlerRegistry::warm_up)
 };
 
-// Seed 004's defaults: 5 consecutive failures open it; after 60 s it is half-open and lets up to
+// Defaults: 5 consecutive failures open it; after 60 s it is half-open and lets up to
 // 3 trial calls run at once; 2 successes close it, a failure opens it again. Failures are the
 // codes internal, unavailable, deadline_exceeded and unknown (a callee's own trouble); refusals
 // like invalid_argument do not count.

@@ -70,11 +70,8 @@ Runtime::~Runtime() {
 namespace {
 // How long one look at the hot socket (transport/hot_read.hpp) polls it before the thread goes
 // through the reactor again: handlers the reactor just made ready (they queue behind the look),
-// timers and work posted from other threads wait at most this long. 64 B Unix-socket round
-// trips, `plexus_bench_rr --reps 5`, two alternated runs each: 9.04 (8.93-9.62) / 10.5
-// (8.70-11.9) µs with 1 µs looks, 9.04 (8.82-9.16) / 8.81 (8.63-9.51) with 4 µs, raw busy-poll
-// 7.7-8.1: short looks leave a larger share of each idle cycle to epoll_wait, and in some
-// repetitions most messages then arrive during it.
+// timers and work posted from other threads wait at most this long. Shorter looks leave more
+// of each idle cycle to epoll_wait, where messages then arrive (docs/decisions/0008).
 constexpr std::chrono::microseconds kHotLook{4};
 // Busy this long with work other than input on the hot socket (other sockets, timers, posted
 // work; not the looks themselves), the thread sends that socket back to the reactor.
@@ -127,8 +124,7 @@ void Runtime::run_io_thread() {
   spin.woke(before);
   for (;;) {
     // With a look posted, poll_one(): the reactor, then (usually) the look, and not the second
-    // epoll_wait after it that poll() makes before it returns. 64 B Unix-socket round trips,
-    // three alternated runs: 10.8 / 10.3 / 12.4 µs against 11.4 / 11.1 / 11.7 with poll().
+    // epoll_wait after it that poll() makes before it returns (a shorter round trip).
     look_ran = false;
     look_spent = {};
     const std::size_t ran = look_pending ? io_.poll_one() : io_.poll();

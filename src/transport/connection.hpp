@@ -50,7 +50,7 @@ struct ConnectionStats {
   StatCount write_batches;     // gather writes issued; frames_out / write_batches = batching
   StatCount shm_mapped_bytes;  // shared memory mapped for this connection (0 unless shm)
   // Payload bytes handed to the delegate where they lay in shared memory, never copied on
-  // this side (large frames over shm; docs/ARCHITECTURE.md section 14d).
+  // this side (large frames over shm; docs/ARCHITECTURE.md section 15).
   StatCount bytes_in_place;
   // Reads made by a look of the idle I/O thread (transport/hot_read.hpp), not by the reactor.
   StatCount hot_reads;

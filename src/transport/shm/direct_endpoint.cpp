@@ -111,8 +111,8 @@ Result<void> DirectEndpoint::wait_step(Waiter& waiter, std::atomic<std::uint32_t
     return make_error(StatusCode::deadline_exceeded, "direct channel: nothing now (timeout 0)");
   }
   if (wait_.wait != WaitStrategy::block && round % kLooksPerClockRead != kLooksPerClockRead - 1) {
-    // A pause between looks even at the start: without it a 64 B round trip took 0.33 µs
-    // instead of 0.25 (three alternated runs each), the loop's exit costing more than the pause.
+    // A pause between looks even at the start: the loop's exit without one costs more than the
+    // pause (a measurably longer 64 B round trip).
     platform::cpu_relax();
     return {};
   }

@@ -71,16 +71,13 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   // How long poll() spins on the rings itself before it goes back through the executor.
   static constexpr std::chrono::microseconds kInlineSpin{4};
   // How long poll() keeps watching the rings while they keep bringing work: work posted to this
-  // thread meanwhile waits at most about this long (plus one kInlineSpin). 64 B round trips,
-  // plexus_bench_rr, two alternated runs each (spin call / lane, µs): without it 2.13-2.17 / 1.88,
-  // 8 µs 1.81 / 1.43, 20 µs 1.76-1.82 / 1.38-1.42, 50 µs 1.77-1.79 / 1.36-1.39.
+  // thread meanwhile waits at most about this long (plus one kInlineSpin). Longer budgets gain
+  // little over 8 µs (docs/decisions/0009).
   static constexpr std::chrono::microseconds kInlineBudget{8};
   // Frames written while input is processed or writes are held are published together, but
   // never more than this many bytes at once: a producer that writes for long (a loop in a
   // completion handler) keeps the reader busy instead of leaving it idle until it stops.
-  // 4 KiB, from three alternated runs each (64 B): pipelined calls 1.8 M/s at 8 KiB, 2.2 M/s
-  // at 4 KiB, 2.4 M/s at 2 KiB; one-way lanes (spin / adaptive) 21.7 / 24.0 M/s at 8 KiB,
-  // 23.3 / 27.9 at 4 KiB, 21.6 / 21.6 at 2 KiB (medians).
+  // 4 KiB balances pipelined calls against one-way lanes (docs/decisions/0014).
   static constexpr std::uint64_t kPublishBacklog = 4 * 1024;
 
   struct Pending {

@@ -22,7 +22,7 @@ using WaitStrategy = plexus::WaitStrategy;
 struct ShmOptions {
   WaitStrategy wait = WaitStrategy::adaptive;
   // Each direction; the acceptor's choice wins if set. 4 MiB: a frame with a 1 MiB payload fits
-  // whole (read in place, docs/ARCHITECTURE.md section 14d) with room for two more behind it.
+  // whole (read in place, docs/ARCHITECTURE.md section 15) with room for two more behind it.
   std::uint64_t ring_bytes = 4u << 20;
   bool ring_bytes_set = false;  // the dialer asked for a size explicitly
   // Adaptive spin bounds: the budget doubles when a spin caught a message, halves when not.

@@ -74,7 +74,7 @@ class StreamConnection final : public Connection,
   // Frames produced while a read batch is handled leave as soon as this many bytes are queued
   // (between two frames), the rest after the batch: a pipelining peer then works on the first
   // answers while this side makes the next ones. 2 KiB (~25 small frames) measured best for
-  // 64 B calls, 128 in flight: ~1 M/s without it, 2-3 M/s with it, 1-2 M/s at 4 KiB and 0.5 KiB.
+  // pipelined 64 B calls (docs/decisions/0014).
   static constexpr std::size_t kFlushDuringInput = 2 * 1024;
 
   struct LargePayload {

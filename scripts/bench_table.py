@@ -1,0 +1,414 @@
+#!/usr/bin/env python3
+"""Writes docs/BENCHMARKS.md from the JSON files the benchmarks write.
+
+`make bench` runs the four benchmark programs, each writing one JSON file into
+build/bench-results/ (rr.json, pubsub.json, stream.json, shm.json and shm.json.one_way.json),
+then runs this script. It reads those files and writes one markdown page: the machine, the date,
+the git commit, the options of the run, and per benchmark a table of its rows with p50/p99 and
+throughput where the benchmark measures them, and their ratios to the baseline rows of the same
+run. A file that is missing is reported as not run. Standard library only.
+
+usage: scripts/bench_table.py [--results DIR] [--out FILE] [--options "ARGS"]
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+
+FILES = ("rr.json", "pubsub.json", "stream.json", "shm.json")
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+
+def load(path):
+    """The parsed file, None when it does not exist, or the error text when it does not parse."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        return "cannot read %s: %s" % (path, e)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def git(*args):
+    try:
+        out = subprocess.run(["git", *args], capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def commit_label():
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return "unknown (not a git checkout)"
+    subject = git("log", "-1", "--format=%s")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    label = "`%s`" % commit[:12]
+    if subject:
+        label += " (%s)" % subject
+    if dirty:
+        label += ", with uncommitted changes in the tree"
+    return label
+
+
+# ---- formatting -----------------------------------------------------------------------------
+
+
+def num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+
+
+def fmt_us(v):
+    """Microseconds with three significant figures."""
+    if not num(v):
+        return "—"
+    if v >= 1000:
+        return "{:,.0f}".format(v)
+    if v >= 100:
+        return "%.0f" % v
+    if v >= 10:
+        return "%.1f" % v
+    if v >= 1:
+        return "%.2f" % v
+    return "%.3f" % v
+
+
+def fmt_rate(v):
+    if not num(v) or v <= 0:
+        return "—"
+    return "{:,.0f}".format(v)
+
+
+def fmt_ratio(v):
+    if not num(v) or v <= 0:
+        return "—"
+    if v >= 10:
+        return "%.1fx" % v
+    if v >= 0.1:
+        return "%.2fx" % v
+    return "%.3fx" % v
+
+
+def ratio(a, b):
+    if not num(a) or not num(b) or b <= 0 or a <= 0:
+        return None
+    return a / b
+
+
+def payload_label(n):
+    if n >= 1 << 20 and n % (1 << 20) == 0:
+        return "%d MiB" % (n >> 20)
+    if n >= 1024 and n % 1024 == 0:
+        return "%d KiB" % (n >> 10)
+    return "%d B" % n
+
+
+def table(header, rows):
+    """A markdown table; columns that hold nothing in any row are left out."""
+    keep = [i for i in range(len(header))
+            if not rows or any(i < len(r) and str(r[i]) not in ("", "—") for r in rows)]
+    header = [header[i] for i in keep]
+    rows = [[r[i] if i < len(r) else "" for i in keep] for r in rows]
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(str(c) for c in r) + " |")
+    return out
+
+
+def config_line(cfg):
+    if not isinstance(cfg, dict):
+        return ""
+    keys = [k for k in ("quick", "repetitions", "window", "filter") if k in cfg]
+    parts = []
+    for k in keys:
+        v = cfg[k]
+        if isinstance(v, bool):
+            v = "yes" if v else "no"
+        elif v == "":
+            v = "(none)"
+        parts.append("%s %s" % (k, v))
+    if num(cfg.get("wall_seconds")):
+        parts.append("%.0f s" % cfg["wall_seconds"])
+    return ", ".join(parts)
+
+
+# ---- the sections ---------------------------------------------------------------------------
+
+
+def round_trip_table(results, extra_baseline=None):
+    """Rows of the request/response harness (rr.json, shm.json)."""
+    by_key = {(r.get("case"), r.get("payload_bytes")): r for r in results}
+    header = ["case", "payload", "rt p50 µs (range)", "rt p99 µs", "x raw-unix", "x raw-unix-busypoll"]
+    if extra_baseline:
+        header.append("x " + extra_baseline)
+    header += ["pipelined calls/s", "calls/s x raw-unix"]
+    rows = []
+    for r in results:
+        name, size = r.get("case"), r.get("payload_bytes", 0)
+        if r.get("error"):
+            rows.append([name, payload_label(size), "error: " + r["error"]] + [""] * (len(header) - 3))
+            continue
+        rt = r.get("rt_us", {})
+        pipe = r.get("pipelined", {})
+        to_raw = r.get("ratio_to_raw-unix", {})
+        to_busy = r.get("ratio_to_raw-unix-busypoll", {})
+        p50 = fmt_us(rt.get("p50"))
+        if num(rt.get("p50_min")) and num(rt.get("p50_max")) and rt["p50_min"] != rt["p50_max"]:
+            p50 += " (%s–%s)" % (fmt_us(rt["p50_min"]), fmt_us(rt["p50_max"]))
+        row = [name, payload_label(size), p50, fmt_us(rt.get("p99")),
+               fmt_ratio(to_raw.get("rt_p50")), fmt_ratio(to_busy.get("rt_p50"))]
+        if extra_baseline:
+            base = by_key.get((extra_baseline, size))
+            base_p50 = base.get("rt_us", {}).get("p50") if base and not base.get("error") else None
+            row.append(fmt_ratio(ratio(rt.get("p50"), base_p50)))
+        calls = fmt_rate(pipe.get("calls_per_s"))
+        if r.get("pipeline_mode") == "sequential" and calls != "—":
+            calls += " (seq)"
+        row += [calls, fmt_ratio(to_raw.get("calls_per_s"))]
+        rows.append(row)
+    return table(header, rows)
+
+
+def policy_table(results):
+    rows = []
+    for r in results:
+        base = r.get("ratio_to_policy-bare")
+        if not base or r.get("case") == "policy-bare" or r.get("error"):
+            continue
+        paired = r.get("paired") or {}
+        delta = paired.get("delta_us_median")
+        share = paired.get("shorter_share")
+        rows.append([r["case"], payload_label(r.get("payload_bytes", 0)),
+                     fmt_ratio(base.get("rt_p50")), fmt_ratio(base.get("calls_per_s")),
+                     ("%+.2f" % delta) if num(delta) else "—",
+                     ("%.0f %%" % (100 * share)) if num(share) else "—"])
+    if not rows:
+        return []
+    return table(["case", "payload", "p50 x policy-bare", "calls/s x policy-bare",
+                  "paired Δ µs (median)", "rounds shorter"], rows)
+
+
+def section_rr(data, out):
+    out += ["## Request/response (`plexus_bench_rr`)", ""]
+    if data is None:
+        out += ["Not run (no `rr.json`).", ""]
+        return
+    if isinstance(data, str):
+        out += [data, ""]
+        return
+    out += ["Round trips one call at a time (p50/p99), and calls per second with a window of calls "
+            "in flight (`(seq)`: one at a time). Ratios are to the same run's raw Unix-socket "
+            "ping-pong, sleeping in `recv` (`raw-unix`) and polling it (`raw-unix-busypoll`). "
+            "Run: " + config_line(data.get("config")) + ".", ""]
+    out += round_trip_table(data.get("results", []), extra_baseline="raw-shm-busypoll")
+    policy = policy_table(data.get("results", []))
+    if policy:
+        out += ["", "Handler policies against the same handler without them (`policy-bare`), "
+                "calls taking turns; the paired figure is the median over rounds of this row's "
+                "round trip minus the bare one's in the same round:", ""]
+        out += policy
+    out.append("")
+
+
+def section_shm(data, one_way, out):
+    out += ["## Shared memory (`plexus_bench_shm`)", ""]
+    if data is None:
+        out += ["Not run (no `shm.json`).", ""]
+        return
+    if isinstance(data, str):
+        out += [data, ""]
+        return
+    out += ["Round trips at 64 B and 1 MiB beside the shared-memory limit (`raw-shm-busypoll`: two "
+            "processes spinning on one mapping) and iceoryx, in the same run. "
+            "Run: " + config_line(data.get("config")) + ".", ""]
+    out += round_trip_table(data.get("results", []), extra_baseline="raw-shm-busypoll")
+    if isinstance(one_way, list) and one_way:
+        base = next((o.get("msgs_per_s") for o in one_way
+                     if o.get("case") == "raw-shm-ring" and o.get("ok")), None)
+        rows = []
+        for o in one_way:
+            if not o.get("ok"):
+                rows.append([o.get("case"), "failed", ""])
+                continue
+            rows.append([o.get("case"), "%.2f" % (o.get("msgs_per_s", 0) / 1e6),
+                         fmt_ratio(ratio(o.get("msgs_per_s"), base))])
+        out += ["", "One-way 64 B messages:", ""]
+        out += table(["case", "M msgs/s", "x raw-shm-ring"], rows)
+    elif isinstance(one_way, str):
+        out += ["", one_way]
+    out.append("")
+
+
+def section_pubsub(data, out):
+    out += ["## Publish/subscribe fan-out (`plexus_bench_pubsub`)", ""]
+    if data is None:
+        out += ["Not run (no `pubsub.json`).", ""]
+        return
+    if isinstance(data, str):
+        out += [data, ""]
+        return
+    out += ["One publisher, %s-byte messages, to 1, 10 and 100 subscribers: deliveries per second "
+            "(a burst) and delivery latency (paced messages); medians of %s repetition(s)%s. "
+            "\"x zmq\" is the median over repetitions of plexus's deliveries/s over ZeroMQ's "
+            "PUB/SUB (`ipc://`) in the same repetition, with its range and the repetitions "
+            "plexus was ahead in."
+            % (data.get("payload_bytes", "?"), data.get("repetitions", "?"),
+               ", quick" if data.get("quick") else ""), ""]
+    rows = []
+    for r in data.get("rows", []):
+        if r.get("error"):
+            rows.append([r.get("system"), r.get("fanout"), "error: " + r["error"], "", "", ""])
+            continue
+        vs = r.get("vs_zmq")
+        cell = "—"
+        if vs and vs.get("reps"):
+            cell = "%s (%s–%s, %d of %d)" % (fmt_ratio(vs.get("median")), fmt_ratio(vs.get("min")),
+                                            fmt_ratio(vs.get("max")), vs.get("ahead", 0),
+                                            vs.get("reps", 0))
+        rows.append([r.get("system"), r.get("fanout"), fmt_rate(r.get("msgs_per_s")),
+                     fmt_us(r.get("p50_us")), fmt_us(r.get("p99_us")), cell])
+    out += table(["system", "subscribers", "delivered/s", "p50 µs", "p99 µs", "x zmq"], rows)
+    out.append("")
+
+
+def section_stream(data, out):
+    out += ["## One-way streams and messages (`plexus_bench_stream`)", ""]
+    if data is None:
+        out += ["Not run (no `stream.json`).", ""]
+        return
+    if isinstance(data, str):
+        out += [data, ""]
+        return
+    rows_in = data.get("rows", [])
+    reps = sorted({r.get("reps") for r in rows_in if num(r.get("reps"))})
+    out += ["Items per second from one process to another (median of %s repetition(s), rows taking "
+            "turns): a plexus stream (credit window %s items) written with `try_write` and "
+            "awaiting every item, lanes and NOTIFYs from an application thread, beside ZeroMQ "
+            "PUSH/PULL over `ipc://`; \"x zmq\" is items/s over `zmq-push-pull-ipc`'s at the same "
+            "item size." % ("/".join(str(r) for r in reps) or "?", data.get("window_items", "?")), ""]
+    zmq = {r.get("item_size"): r.get("items_per_s") for r in rows_in
+           if r.get("name") == "zmq-push-pull-ipc"}
+    rows = []
+    for r in rows_in:
+        rows.append([r.get("name"), payload_label(r.get("item_size", 0)), fmt_rate(r.get("items")),
+                     fmt_rate(r.get("items_per_s")),
+                     ("%.1f" % r["mb_per_s"]) if num(r.get("mb_per_s")) else "—",
+                     fmt_ratio(ratio(r.get("items_per_s"), zmq.get(r.get("item_size"))))])
+    out += table(["row", "item", "items", "items/s", "MB/s", "x zmq"], rows)
+    out.append("")
+
+
+# ---- the page -------------------------------------------------------------------------------
+
+
+def machine_lines(datas):
+    """The machine the benchmarks recorded (rr.json, shm.json), else this one."""
+    recorded = next((d.get("machine") for d in datas if isinstance(d, dict) and d.get("machine")), {})
+    uname = platform.uname()
+    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    lines = [
+        "- CPU: %s" % (recorded.get("cpu_model") or cpu_model()),
+        "- nproc: %s" % (recorded.get("nproc") or nproc),
+        "- kernel: %s (%s)" % (recorded.get("kernel") or "%s %s" % (uname.system, uname.release),
+                               recorded.get("arch") or uname.machine),
+    ]
+    if recorded.get("compiler"):
+        lines.append("- compiler: %s" % recorded["compiler"])
+    return lines
+
+
+def make_command(options):
+    options = options.strip()
+    if not options:
+        return "make bench"
+    quoted = options if " " not in options else "'%s'" % options
+    return "make bench BENCH_ARGS=%s" % quoted
+
+
+def render(results_dir, options):
+    data = {name: load(os.path.join(results_dir, name)) for name in FILES}
+    one_way = load(os.path.join(results_dir, "shm.json.one_way.json"))
+    recorded = [d for d in data.values() if isinstance(d, dict)]
+    run_date = next((d["machine"]["date"] for d in recorded
+                     if isinstance(d.get("machine"), dict) and d["machine"].get("date")), None)
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = [
+        "# Benchmarks",
+        "",
+        "<!-- Generated by `make bench` (scripts/bench_table.py from build/bench-results/*.json);",
+        "     do not edit by hand: run `make bench` again. -->",
+        "",
+        "Generated by `%s`, which runs `plexus_bench_rr`, `plexus_bench_pubsub`, "
+        "`plexus_bench_stream` and `plexus_bench_shm` (each with the options below) and then "
+        "`scripts/bench_table.py`. " % make_command(options) +
+        "What each row measures: [ARCHITECTURE.md §20](ARCHITECTURE.md#20-benchmarks). "
+        "Each figure is a median over repetitions; compare rows of this run with each other "
+        "(the ratio columns), not absolute times across machines or runs.",
+        "",
+        "- options: `%s`%s" % (options.strip() or "(none: full runs)",
+                               " (few iterations, one repetition per row where the program"
+                               " allows it: the tables' shape, not stable figures)"
+                               if "--quick" in options.split() else ""),
+        "- date: %s (benchmarks started %s)" % (now, run_date or "unknown"),
+        "- git commit: %s" % commit_label(),
+    ]
+    out += machine_lines(recorded)
+    out.append("")
+    section_rr(data["rr.json"], out)
+    section_shm(data["shm.json"], one_way, out)
+    section_pubsub(data["pubsub.json"], out)
+    section_stream(data["stream.json"], out)
+    while out and out[-1] == "":
+        out.pop()
+    return "\n".join(wrap(line) for line in out) + "\n"
+
+
+def wrap(line, width=100):
+    """Prose and bullets wrapped at `width`; tables, headings and comments as they are."""
+    if len(line) <= width or line.startswith(("|", "#", "<!--", " ")):
+        return line
+    indent = "  " if line.startswith("- ") else ""
+    return textwrap.fill(line, width=width, subsequent_indent=indent, break_long_words=False,
+                         break_on_hyphens=False)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--results", default="build/bench-results", help="directory of the JSON files")
+    ap.add_argument("--out", default="docs/BENCHMARKS.md", help="markdown file to write ('-': stdout)")
+    ap.add_argument("--options", default="", help="the options the benchmarks ran with")
+    args = ap.parse_args()
+    if not any(os.path.exists(os.path.join(args.results, f)) for f in FILES):
+        print("bench_table.py: no benchmark results in %s" % args.results, file=sys.stderr)
+        return 1
+    text = render(args.results, args.options)
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text)
+        print("bench_table.py: wrote %s" % args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
