@@ -37,14 +37,19 @@ build-fuzz: deps
 	@cmake --build $(FUZZ) -j $(JOBS)
 
 # ThreadSanitizer, for the shared-memory transport and the I/O threads' idle wait only: the
-# binaries whose tests run over shm (the ring, the shm suite, and the core/pattern suites, which
-# run once per transport) and runtime_test, not a third build of everything. test-tsan runs only
-# their shm cases (ctest names end in /shm), the IdleWait ones, the direct channels' (both
-# ends in one process, and the suite against a child server) and the hot-read ones (sockets the
-# idle I/O thread reads itself, with blocking calls posted from another thread meanwhile).
-TSAN_TESTS := shm_ring_test shm_test call_test deadline_cancel_test limits_test liveness_test \
-              pubsub_test stream_test batching_test lane_test runtime_test direct_endpoint_test \
-              direct_test hot_read_test send_queue_test
+# binaries whose tests run over shm (unit_test with the ring, the shm suite, and the
+# core/pattern suites, which run once per transport), not a third build of everything.
+# test-tsan runs only their shm cases (case names end in /shm), the IdleWait ones, the direct
+# channels' (both ends in one process, and the suite against a child server) and the hot-read
+# ones (sockets the idle I/O thread reads itself, with blocking calls posted from another thread
+# meanwhile).
+TSAN_TESTS := unit_test shm_test call_test deadline_cancel_test limits_test liveness_test \
+              pubsub_test stream_test batching_test lane_test direct_test send_queue_test
+# In those binaries, the cases named here (a GoogleTest filter).
+TSAN_FILTER := *Shm*:*/shm:*IdleWait*:*DirectEndpoint*:*HotRead*
+empty :=
+space := $(empty) $(empty)
+TSAN_REGEX := $(subst $(space),|,$(strip $(TSAN_TESTS)))
 # -O1 (ThreadSanitizer's own advice is -O1 or higher): these binaries build faster than at -O2
 # and their TSan cases run no slower.
 build-tsan: deps
@@ -65,8 +70,8 @@ test-asan: build-asan
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 600
 
 test-tsan: build-tsan
-	@cd $(TSAN) && TSAN_OPTIONS=halt_on_error=1 \
-	  ctest --output-on-failure -j $(JOBS) --timeout 600 -R 'Shm|/shm( |$$)|IdleWait|DirectEndpoint|HotRead'
+	@cd $(TSAN) && TSAN_OPTIONS=halt_on_error=1 GTEST_FILTER='$(TSAN_FILTER)' \
+	  ctest --output-on-failure -j $(JOBS) --timeout 600 -R '^($(TSAN_REGEX))$$'
 
 # Each target fuzzes for FUZZ_SECONDS on a core of its own, $(JOBS) at a time.
 test-fuzz: build-fuzz

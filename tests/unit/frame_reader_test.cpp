@@ -30,7 +30,7 @@ struct Received {
   bool owned;
 };
 
-class Recorder final : public ConnectionDelegate {
+class ReaderRecorder final : public ConnectionDelegate {
  public:
   void on_frame(const wire::FrameView& frame) override {
     auto md = wire::decode_metadata(frame.metadata);
@@ -77,7 +77,7 @@ struct Pair {
   asio::io_context io;
   Local::socket peer{io};
   std::shared_ptr<StreamConnection<Local>> connection;
-  std::shared_ptr<Recorder> recorder = std::make_shared<Recorder>();
+  std::shared_ptr<ReaderRecorder> recorder = std::make_shared<ReaderRecorder>();
 };
 
 // Writes `pieces` in order from another thread with blocking writes, so the reader (the test's

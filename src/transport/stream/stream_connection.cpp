@@ -4,12 +4,10 @@
 #include <cerrno>
 #include <cstring>
 
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-
 #include <asio/post.hpp>
 
 #include "platform/cpu_relax.hpp"
+#include "platform/posix/socket_io.hpp"
 #include "wire/metadata.hpp"
 #include "wire/shm_upgrade.hpp"
 
@@ -291,7 +289,7 @@ bool StreamConnection<P>::read_until(std::chrono::steady_clock::time_point until
       park();  // nowhere to read to: the reactor's read handles it as it always has
       return false;
     }
-    const ssize_t n = ::recv(fd, space.data(), space.size(), MSG_DONTWAIT);
+    const ssize_t n = platform::recv_nonblocking(fd, space.data(), space.size());
     if (n > 0) {
       ++stats_.hot_reads;
       handle_input(static_cast<std::size_t>(n));
@@ -421,14 +419,12 @@ void StreamConnection<P>::read_what_arrived_then_close() {
   const int fd = socket_.native_handle();
   // Only what is there now: a peer that shut down only its reading side could otherwise keep
   // this thread here for as long as it writes.
-  int queued = 0;
-  if (::ioctl(fd, FIONREAD, &queued) != 0 || queued < 0) queued = 0;
-  auto left = static_cast<std::size_t>(queued);
+  auto left = platform::bytes_readable(fd);
   while (!closed_ && !closing_ && left > 0) {
     if (read_paused_) return;  // resume_reading() comes back here through start_read()
     const auto space = reader_.space();
     if (space.empty()) break;
-    const ssize_t n = ::recv(fd, space.data(), std::min(space.size(), left), MSG_DONTWAIT);
+    const ssize_t n = platform::recv_nonblocking(fd, space.data(), std::min(space.size(), left));
     if (n <= 0) break;  // the end of the stream, or an error: close
     left -= static_cast<std::size_t>(n);
     handle_input(static_cast<std::size_t>(n));

@@ -11,7 +11,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-struct Fixture {
+struct BreakerFixture {
   ManualClock clock;
   PolicyCounters counters;
   CircuitBreaker breaker{"dep", BreakerOptions{}, {&clock, [](const Clock*) {}}, counters};
@@ -26,7 +26,7 @@ TEST(CircuitBreaker, DefaultsAreSeed004) {
 }
 
 TEST(CircuitBreaker, OpensAfterFiveConsecutiveFailures) {
-  Fixture f;
+  BreakerFixture f;
   for (int i = 0; i < 4; ++i) {
     ASSERT_TRUE(f.breaker.admit());
     f.breaker.record(false);
@@ -49,7 +49,7 @@ TEST(CircuitBreaker, OpensAfterFiveConsecutiveFailures) {
 }
 
 TEST(CircuitBreaker, HalfOpenAfterOpenTimeLetsThreeTrialsThenClosesOnTwoSuccesses) {
-  Fixture f;
+  BreakerFixture f;
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(f.breaker.admit());
     f.breaker.record(false);
@@ -75,7 +75,7 @@ TEST(CircuitBreaker, HalfOpenAfterOpenTimeLetsThreeTrialsThenClosesOnTwoSuccesse
 }
 
 TEST(CircuitBreaker, FailureInHalfOpenOpensAgain) {
-  Fixture f;
+  BreakerFixture f;
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(f.breaker.admit());
     f.breaker.record(false);

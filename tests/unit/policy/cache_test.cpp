@@ -8,7 +8,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-struct Fixture {
+struct CacheFixture {
   ManualClock clock;
   PolicyCounters counters;
   std::shared_ptr<const Clock> clock_ref{&clock, [](const Clock*) {}};
@@ -16,7 +16,7 @@ struct Fixture {
 };
 
 TEST(ResponseCache, HitThenExpiresAfterTtl) {
-  Fixture f;
+  CacheFixture f;
   CacheOptions o;
   o.ttl = milliseconds(1000);
   auto cache = f.make(o);
@@ -39,7 +39,7 @@ TEST(ResponseCache, HitThenExpiresAfterTtl) {
 }
 
 TEST(ResponseCache, EvictsLeastRecentlyUsedPastMaxEntries) {
-  Fixture f;
+  CacheFixture f;
   CacheOptions o;
   o.max_entries = 2;
   auto cache = f.make(o);
@@ -54,7 +54,7 @@ TEST(ResponseCache, EvictsLeastRecentlyUsedPastMaxEntries) {
 }
 
 TEST(ResponseCache, BoundedByBytes) {
-  Fixture f;
+  CacheFixture f;
   CacheOptions o;
   o.max_bytes = 10;  // key + response sizes
   auto cache = f.make(o);
@@ -71,7 +71,7 @@ TEST(ResponseCache, BoundedByBytes) {
 }
 
 TEST(ResponseCache, InvalidatesAllOrByPrefix) {
-  Fixture f;
+  CacheFixture f;
   auto cache = f.make({});
   cache.put("{\"q\":\"ab\"}", "1", {});
   cache.put("{\"q\":\"ac\"}", "2", {});
@@ -84,7 +84,7 @@ TEST(ResponseCache, InvalidatesAllOrByPrefix) {
 }
 
 TEST(ResponseCache, AliasFindsTheEntryAndGoesWithIt) {
-  Fixture f;
+  CacheFixture f;
   CacheOptions o;
   o.max_bytes = 100;
   auto cache = f.make(o);
@@ -112,7 +112,7 @@ TEST(ResponseCache, AliasFindsTheEntryAndGoesWithIt) {
 }
 
 TEST(ResponseCache, AliasNeverEvicts) {
-  Fixture f;
+  CacheFixture f;
   CacheOptions o;
   o.max_bytes = 10;
   auto cache = f.make(o);

@@ -1,8 +1,8 @@
 // Schema validation alone: every failing path and rule is reported.
 #include <gtest/gtest.h>
 
-#include "policy/timeout.hpp"
 #include "policy/validate.hpp"
+#include "rpc/deadline.hpp"
 
 namespace plexus::policy {
 namespace {
@@ -67,15 +67,15 @@ TEST(SchemaValidator, RefusesAnUnusableSchema) {
 TEST(Timeout, ShorterOfCallerDeadlineAndHandlerLimitWins) {
   const std::chrono::steady_clock::time_point now{std::chrono::seconds(10)};
   using std::chrono::milliseconds;
-  auto none = effective_deadline(now, std::nullopt, std::nullopt);
+  auto none = rpc::effective_deadline(now, std::nullopt, std::nullopt);
   EXPECT_FALSE(none.at);
-  auto own = effective_deadline(now, std::nullopt, milliseconds(50));
+  auto own = rpc::effective_deadline(now, std::nullopt, milliseconds(50));
   EXPECT_EQ(*own.at, now + milliseconds(50));
   EXPECT_TRUE(own.handler_limit_won);
-  auto caller = effective_deadline(now, now + milliseconds(20), milliseconds(50));
+  auto caller = rpc::effective_deadline(now, now + milliseconds(20), milliseconds(50));
   EXPECT_EQ(*caller.at, now + milliseconds(20));
   EXPECT_FALSE(caller.handler_limit_won);
-  auto handler = effective_deadline(now, now + milliseconds(80), milliseconds(50));
+  auto handler = rpc::effective_deadline(now, now + milliseconds(80), milliseconds(50));
   EXPECT_EQ(*handler.at, now + milliseconds(50));
   EXPECT_TRUE(handler.handler_limit_won);
 }

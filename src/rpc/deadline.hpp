@@ -1,12 +1,13 @@
-// Timeout policy: a handler's own limit combined with the caller's deadline; the shorter wins.
-// Pure; the session arms its timer at the result and answers deadline_exceeded itself when the
-// handler's limit was the shorter (the caller is still waiting then).
+// A call's effective deadline: a handler's own limit (its timeout policy) combined with the
+// caller's deadline; the shorter wins. Pure; the session arms its timer at the result and answers
+// deadline_exceeded itself when the handler's limit was the shorter (the caller is still waiting
+// then).
 #pragma once
 
 #include <chrono>
 #include <optional>
 
-namespace plexus::policy {
+namespace plexus::rpc {
 
 struct EffectiveDeadline {
   std::optional<std::chrono::steady_clock::time_point> at;
@@ -23,4 +24,4 @@ inline EffectiveDeadline effective_deadline(
   return {own, true};
 }
 
-}  // namespace plexus::policy
+}  // namespace plexus::rpc
