@@ -89,6 +89,10 @@ struct ConnectionOptions {
   HotReadSlot* hot_read = nullptr;
 };
 
+// The refusal every transport's send() checks first: unavailable once the connection is closed
+// or closing, resource_exhausted while more than `max_pending_bytes` wait to be written.
+Result<void> send_refusal(bool closed, std::size_t pending_bytes, std::size_t max_pending_bytes);
+
 // Shared ownership: the session holds it and pending I/O operations keep it alive until they
 // complete. Not thread-safe: every method must be called on executor().
 class Connection {

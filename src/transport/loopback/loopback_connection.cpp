@@ -35,13 +35,7 @@ std::optional<platform::PeerCredentials> LoopbackConnection::credentials() const
 }
 
 Result<void> LoopbackConnection::refuse_send() const {
-  if (closed_ || closing_) return make_error(StatusCode::unavailable, "connection is closed");
-  if (pending_bytes_ > options_.max_pending_write_bytes) {
-    return make_error(StatusCode::resource_exhausted,
-                      "write queue full: the peer is not reading (" +
-                          std::to_string(pending_bytes_) + " bytes queued)");
-  }
-  return {};
+  return send_refusal(closed_ || closing_, pending_bytes_, options_.max_pending_write_bytes);
 }
 
 Result<void> LoopbackConnection::send(wire::FrameKind kind, std::uint64_t id,

@@ -42,13 +42,7 @@ void ShmConnection::start(std::shared_ptr<ConnectionDelegate> delegate) {
 }
 
 Result<void> ShmConnection::check_open() const {
-  if (closed_ || closing_) return make_error(StatusCode::unavailable, "connection is closed");
-  if (pending_bytes_ > options_.max_pending_write_bytes) {
-    return make_error(StatusCode::resource_exhausted,
-                      "write queue full: the peer is not reading (" +
-                          std::to_string(pending_bytes_) + " bytes queued)");
-  }
-  return {};
+  return send_refusal(closed_ || closing_, pending_bytes_, options_.max_pending_write_bytes);
 }
 
 Result<void> ShmConnection::send(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,

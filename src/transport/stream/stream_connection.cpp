@@ -55,16 +55,10 @@ void StreamConnection<P>::start(std::shared_ptr<ConnectionDelegate> delegate) {
 
 template <typename P>
 Result<void> StreamConnection<P>::refuse_send() const {
-  if (closed_ || closing_) return make_error(StatusCode::unavailable, "connection is closed");
-  if (write_failed_) {
+  if (!closed_ && !closing_ && write_failed_) {
     return make_error(StatusCode::unavailable, "connection is closing: the peer stopped reading");
   }
-  if (pending_.size() > options_.max_pending_write_bytes) {
-    return make_error(StatusCode::resource_exhausted,
-                      "write queue full: the peer is not reading (" +
-                          std::to_string(pending_.size()) + " bytes queued)");
-  }
-  return {};
+  return send_refusal(closed_ || closing_, pending_.size(), options_.max_pending_write_bytes);
 }
 
 template <typename P>
