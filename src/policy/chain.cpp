@@ -2,9 +2,9 @@
 
 #include <exception>
 
-#include <asio/co_spawn.hpp>
 #include <asio/post.hpp>
 
+#include "rpc/handler_runner.hpp"
 #include "rpc/session.hpp"
 
 namespace plexus::policy {
@@ -191,43 +191,17 @@ void Chain::invoke(CallContext& ctx, std::string_view payload, CallState st, Don
     }
   };
   if (const auto* sync = std::get_if<SyncHandler>(&handler_)) {
-    Result<std::string> r;
-    try {
-      r = (*sync)(ctx, payload);
-    } catch (const std::exception& e) {
-      r = make_error(StatusCode::internal, std::string("handler threw: ") + e.what());
-    } catch (...) {
-      r = make_error(StatusCode::internal, "handler threw a non-standard exception");
-    }
-    finish_with(std::move(r));
+    finish_with(rpc::run_sync_handler(*sync, ctx, payload));
     return;
   }
-  // Asynchronous and coroutine handlers answer into `finish_with` (shared: exactly one of the
-  // answer and an exception reaches it).
-  auto shared = std::make_shared<decltype(finish_with)>(std::move(finish_with));
-  try {
-    if (const auto* async = std::get_if<AsyncHandler>(&handler_)) {
-      auto inner = std::make_shared<rpc::InboundCall>();
-      inner->forward = [shared](Result<std::string> r) { (*shared)(std::move(r)); };
-      (*async)(ctx, payload, Responder(inner));
-    } else {
-      asio::awaitable<Result<std::string>> body;
-      try {
-        body = std::get<CoroHandler>(handler_)(ctx, std::string(payload));
-      } catch (...) {
-        (*shared)(make_error(StatusCode::internal, "handler threw"));
-        return;
-      }
-      asio::co_spawn(ctx.io_executor(), std::move(body),
-                     [shared](std::exception_ptr ep, Result<std::string> r) {
-                       if (ep) r = make_error(StatusCode::internal, "handler threw");
-                       (*shared)(std::move(r));
-                     });
-    }
-  } catch (...) {
-    // An asynchronous handler that throws has dropped its Responder while unwinding, which
-    // answered `internal` through `shared` already.
-  }
+  // Asynchronous and coroutine handlers answer through a call of their own whose answer is
+  // forwarded to `finish_with`.
+  auto inner = std::make_shared<rpc::InboundCall>();
+  inner->forward = [finish = std::move(finish_with)](Result<std::string> r) mutable {
+    finish(std::move(r));
+  };
+  rpc::start_handler(std::get_if<AsyncHandler>(&handler_), std::get_if<CoroHandler>(&handler_), ctx,
+                     inner, payload, ctx.io_executor());
 }
 
 void Chain::finish(Result<std::string> result, CallState st, std::chrono::nanoseconds handler_time,

@@ -10,16 +10,14 @@
 #include <asio/post.hpp>
 #include <nlohmann/json.hpp>
 
-#include "platform/posix/coarse_clock.hpp"
 #include "rpc/deadline.hpp"
+#include "rpc/handler_runner.hpp"
 #include "wire/batch.hpp"
 
 namespace plexus::rpc {
 namespace {
 
 using wire::FrameKind;
-
-using platform::coarse_now;
 
 // A received payload as a string of its own: moved out when the transport read it into one
 // (a large payload), else copied from the read buffer.
@@ -53,71 +51,7 @@ std::string limit_details(std::uint64_t limit, std::uint64_t size) {
 
 }  // namespace
 
-// ---- InboundCall / Responder / CallContext -------------------------------------------------
-
-void InboundCall::reply(Result<std::string> result, ResponseInfo info) {
-  if (answered.exchange(true)) return;
-  if (forward) {
-    auto fn = std::move(forward);
-    fn(std::move(result));
-    return;
-  }
-  auto s = session.lock();
-  if (!s) return;  // the session is gone; nobody is waiting
-  asio::dispatch(executor, [s, id = ctx.id(), r = std::move(result), info]() mutable {
-    s->finish_inbound(id, std::move(r), info);
-  });
-}
-
 }  // namespace plexus::rpc
-
-namespace plexus {
-
-Responder& Responder::operator=(Responder&& other) noexcept {
-  if (this != &other) {
-    if (call_) call_->reply(make_error(StatusCode::internal, "handler dropped the call"));
-    call_ = std::move(other.call_);
-  }
-  return *this;
-}
-
-Responder::~Responder() {
-  if (call_) {
-    call_->reply(make_error(StatusCode::internal, "handler dropped the call without answering"));
-  }
-}
-
-void Responder::reply(Result<std::string> result) {
-  if (!call_) return;
-  call_->reply(std::move(result));
-  call_.reset();
-}
-
-void CallContext::on_cancel(std::function<void()> fn) {
-  if (cancelled_) {
-    fn();
-    return;
-  }
-  if (on_cancel_) {
-    on_cancel_ = [first = std::move(on_cancel_), second = std::move(fn)] {
-      first();
-      second();
-    };
-  } else {
-    on_cancel_ = std::move(fn);
-  }
-}
-
-void CallContext::cancel() {
-  if (cancelled_.exchange(true)) return;
-  if (auto fn = std::move(on_cancel_)) fn();
-}
-
-Peer CallContext::peer() const {
-  return Peer(session_);
-}
-
-}  // namespace plexus
 
 namespace plexus::rpc {
 
@@ -133,8 +67,12 @@ std::uint64_t next_session_serial() {
 std::shared_ptr<Session> Session::create(std::shared_ptr<transport::Connection> connection,
                                          std::shared_ptr<HandlerTable> handlers,
                                          SessionOptions options, SessionCallbacks callbacks) {
-  return std::shared_ptr<Session>(new Session(std::move(connection), std::move(handlers),
-                                              std::move(options), std::move(callbacks)));
+  std::shared_ptr<Session> s(new Session(std::move(connection), std::move(handlers),
+                                         std::move(options), std::move(callbacks)));
+  s->batcher_.on_wait_over([weak = std::weak_ptr<Session>(s)] {
+    if (auto self = weak.lock()) self->flush_batch();
+  });
+  return s;
 }
 
 Session::Session(std::shared_ptr<transport::Connection> connection,
@@ -145,8 +83,10 @@ Session::Session(std::shared_ptr<transport::Connection> connection,
       handler_table_(std::move(handlers)),
       options_(std::move(options)),
       callbacks_(std::move(callbacks)),
-      heartbeat_(executor_),
-      batch_timer_(executor_),
+      time_(options_.time ? options_.time : TimeSource::steady()),
+      heartbeat_(options_.heartbeat_interval, options_.heartbeat_timeout),
+      heartbeat_timer_(time_->make_timer(executor_)),
+      batcher_(options_.batching, time_->make_timer(executor_)),
       outbox_(options_.max_queued_send_bytes),
       serial_(next_session_serial()) {
   call_ids_ = options_.call_ids ? options_.call_ids : std::make_shared<std::atomic<CallId>>(1);
@@ -170,16 +110,20 @@ void Session::start() {
           static_cast<std::uint32_t>(self->options_.heartbeat_interval.count());
       (void)self->connection_->send(FrameKind::hello, 0, wire::hello_metadata(hello), {});
     }
-    // Whoever has not finished the handshake in time is dropped.
-    self->heartbeat_.expires_after(self->options_.handshake_timeout);
-    self->heartbeat_.async_wait([weak = std::weak_ptr<Session>(self)](std::error_code ec) {
-      auto s = weak.lock();
-      if (ec || !s || s->handshake_done_ || s->closed()) return;
-      s->fail_handshake(Error{StatusCode::deadline_exceeded,
-                              "handshake not completed within " +
-                                  std::to_string(s->options_.handshake_timeout.count()) + " ms",
-                              {}});
-    });
+    self->arm_handshake_limit();
+  });
+}
+
+void Session::arm_handshake_limit() {
+  // Whoever has not finished the handshake in time is dropped.
+  heartbeat_.alive(time_->coarse_now());
+  heartbeat_timer_->wait(options_.handshake_timeout, [weak = weak_from_this()] {
+    auto s = weak.lock();
+    if (!s || s->handshake_done_ || s->closed()) return;
+    s->fail_handshake(Error{StatusCode::deadline_exceeded,
+                            "handshake not completed within " +
+                                std::to_string(s->options_.handshake_timeout.count()) + " ms",
+                            {}});
   });
 }
 
@@ -196,8 +140,8 @@ void Session::become_ready(const wire::PeerHello& hello) {
   peer_capabilities_.store(hello.capabilities, std::memory_order_release);
   connection_->set_peer_max_message_size(hello.max_message_size);
   ready_.store(true, std::memory_order_release);
-  last_rx_ = Clock::now();
-  heartbeat_.cancel();
+  heartbeat_.alive(time_->coarse_now());
+  heartbeat_timer_->cancel();
   arm_heartbeat();
   spdlog::info("plexus: session with \"{}\" ({}) ready", identity_.name, identity_.address);
   if (callbacks_.on_ready) callbacks_.on_ready(*this, {});
@@ -239,32 +183,86 @@ void Session::on_handshake_frame(const wire::FrameView& frame, const wire::Metad
 // ---- receive path --------------------------------------------------------------------------
 
 void Session::on_frame(const wire::FrameView& frame) {
-  // A lane's message without metadata (all that plexus sends) has nothing to decode: straight
-  // to its handler, the reason lanes exist.
-  if (frame.header.kind == FrameKind::lane_data && frame.metadata.empty() && handshake_done_) {
-    last_rx_ = coarse_now();
-    handle_lane_data(frame);
+  // Every frame proves the peer alive. A request needs the fine clock anyway (its deadline and
+  // latency start here); for the others the coarse one is enough.
+  const bool request = frame.header.kind == FrameKind::request;
+  const Clock::time_point now = request ? time_->now() : time_->coarse_now();
+  heartbeat_.alive(now);
+  if (!handshake_done_) {
+    if (auto md = checked_metadata(frame)) on_handshake_frame(frame, *md);
     return;
   }
-  // The call path's frames skip the general metadata decoder: a request whose block holds
-  // only its method, timeout and trace id, and an answer without metadata. A request needs the
-  // fine clock anyway (its deadline and latency start here); every other frame only proves the
-  // peer alive.
-  const bool request = frame.header.kind == FrameKind::request;
-  if (handshake_done_) {
-    if (request) {
-      if (const auto fields = wire::decode_call_metadata(frame.metadata)) {
-        last_rx_ = Clock::now();
-        handle_request(frame, *fields, last_rx_);
-        return;
+  // The one dispatch over frame kinds. The call path and lanes decode metadata their own
+  // (cheaper) way inside their cases; every other kind is checked by the general decoder.
+  switch (frame.header.kind) {
+    case FrameKind::request:
+      on_request(frame, now);
+      break;
+    case FrameKind::response:
+      on_response(frame);
+      break;
+    case FrameKind::lane_data:
+      // A lane's message without metadata (all that plexus sends) has nothing to decode.
+      if (frame.metadata.empty() || checked_metadata(frame)) handle_lane_data(frame);
+      break;
+    case FrameKind::error:
+      if (auto md = checked_metadata(frame)) {
+        complete_outbound(frame.header.id, tl::unexpected(goaway_error_from(*md)));
       }
-    } else if (frame.header.kind == FrameKind::response && frame.metadata.empty()) {
-      last_rx_ = coarse_now();
-      complete_answer(frame);
-      return;
-    }
+      break;
+    case FrameKind::notify:
+      if (auto md = checked_metadata(frame)) handle_notify(frame, *md);
+      break;
+    case FrameKind::lane_open:
+      if (auto md = checked_metadata(frame)) handle_lane_open(frame, *md);
+      break;
+    case FrameKind::publish:
+      if (auto md = checked_metadata(frame); md && callbacks_.on_publish) {
+        callbacks_.on_publish(*this, frame.header.id, md->method, frame.payload);
+      }
+      break;
+    case FrameKind::subscribe:
+      if (auto md = checked_metadata(frame)) handle_subscribe(frame, *md);
+      break;
+    case FrameKind::unsubscribe:
+      if (checked_metadata(frame) && callbacks_.on_unsubscribe) {
+        callbacks_.on_unsubscribe(*this, frame.header.id);
+      }
+      break;
+    case FrameKind::batch:
+      if (checked_metadata(frame)) handle_batch(frame);
+      break;
+    case FrameKind::cancel:
+      if (checked_metadata(frame)) cancel_inbound(frame.header.id);
+      break;
+    case FrameKind::ping:
+      if (checked_metadata(frame)) (void)send_or_hold(FrameKind::pong, frame.header.id, {});
+      break;
+    case FrameKind::pong:
+      if (checked_metadata(frame)) heartbeat_.pong(frame.header.id, time_->now());
+      break;
+    case FrameKind::goaway:
+      if (auto md = checked_metadata(frame)) {
+        peer_goaway_ = goaway_error_from(*md);
+        spdlog::info("plexus: \"{}\" sent GOAWAY: {}", identity_.name, peer_goaway_->to_string());
+        if (peer_goaway_->code != StatusCode::ok) connection_->close(*peer_goaway_, false);
+      }
+      break;
+    case FrameKind::stream_open:
+    case FrameKind::stream_data:
+    case FrameKind::stream_end:
+    case FrameKind::stream_credit:
+    case FrameKind::stream_cancel:
+      if (auto md = checked_metadata(frame)) handle_stream_frame(frame, *md);
+      break;
+    case FrameKind::hello:
+    case FrameKind::welcome:
+      protocol_violation({StatusCode::protocol_error, "handshake frame after the handshake", {}});
+      break;
   }
-  last_rx_ = request ? Clock::now() : coarse_now();
+}
+
+std::optional<wire::Metadata> Session::checked_metadata(const wire::FrameView& frame) {
   auto md = wire::decode_metadata(frame.metadata);
   if (md) {
     if (auto ok = wire::validate_frame_fields(frame.header.kind, *md); !ok) {
@@ -273,91 +271,39 @@ void Session::on_frame(const wire::FrameView& frame) {
   }
   if (!md) {
     protocol_violation(md.error());
+    return std::nullopt;
+  }
+  return std::move(*md);
+}
+
+void Session::on_request(const wire::FrameView& frame, Clock::time_point arrived) {
+  // A request whose block holds only its method, timeout and trace id skips the general
+  // decoder.
+  if (const auto fields = wire::decode_call_metadata(frame.metadata)) {
+    handle_request(frame, *fields, arrived);
+  } else if (auto md = checked_metadata(frame)) {
+    handle_request(frame, {md->method, md->timeout_us, md->trace_id}, arrived);
+  }
+}
+
+void Session::on_response(const wire::FrameView& frame) {
+  if (frame.metadata.empty()) {  // the usual answer
+    complete_answer(frame);
     return;
   }
-  if (!handshake_done_) {
-    on_handshake_frame(frame, *md);
-    return;
-  }
-  switch (frame.header.kind) {
-    case FrameKind::request:
-      handle_request(frame, {md->method, md->timeout_us, md->trace_id}, last_rx_);
-      break;
-    case FrameKind::response:
-      if (md->cache_status || md->handler_time_us) {
-        if (auto it = outbound_.find(frame.header.id);
-            it != outbound_.end() && it->second.info_out) {
-          ResponseInfo& info = *it->second.info_out;
-          if (md->cache_status == 1) info.cache = ResponseInfo::Cache::miss;
-          if (md->cache_status == 2) info.cache = ResponseInfo::Cache::hit;
-          if (md->cache_age_us) info.cache_age = std::chrono::microseconds(*md->cache_age_us);
-          if (md->handler_time_us) {
-            info.handler_time = std::chrono::microseconds(*md->handler_time_us);
-          }
-        }
+  auto md = checked_metadata(frame);
+  if (!md) return;
+  if (md->cache_status || md->handler_time_us) {
+    if (ResponseInfo* info = outbound_.response_info(frame.header.id)) {
+      if (md->cache_status == 1) info->cache = ResponseInfo::Cache::miss;
+      if (md->cache_status == 2) info->cache = ResponseInfo::Cache::hit;
+      if (md->cache_age_us) info->cache_age = std::chrono::microseconds(*md->cache_age_us);
+      if (md->handler_time_us) {
+        info->handler_time = std::chrono::microseconds(*md->handler_time_us);
       }
-      complete_answer(frame);
-      break;
-    case FrameKind::error:
-      complete_outbound(frame.header.id, tl::unexpected(goaway_error_from(*md)));
-      break;
-    case FrameKind::notify:
-      handle_notify(frame, *md);
-      break;
-    case FrameKind::lane_open:
-      handle_lane_open(frame, *md);
-      break;
-    case FrameKind::lane_data:
-      handle_lane_data(frame);
-      break;
-    case FrameKind::publish:
-      if (callbacks_.on_publish) {
-        callbacks_.on_publish(*this, frame.header.id, md->method, frame.payload);
-      }
-      break;
-    case FrameKind::subscribe:
-      handle_subscribe(frame, *md);
-      break;
-    case FrameKind::unsubscribe:
-      if (callbacks_.on_unsubscribe) callbacks_.on_unsubscribe(*this, frame.header.id);
-      break;
-    case FrameKind::batch:
-      handle_batch(frame);
-      break;
-    case FrameKind::cancel:
-      cancel_inbound(frame.header.id);
-      break;
-    case FrameKind::ping:
-      (void)send_or_hold(FrameKind::pong, frame.header.id, {});
-      break;
-    case FrameKind::pong:
-      // Heartbeat pongs only refresh last_rx_ (on_frame); an explicit ping() waits for its nonce.
-      if (auto it = pings_.find(frame.header.id); it != pings_.end()) {
-        auto p = std::move(it->second);
-        pings_.erase(it);
-        p.done(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - p.sent));
-      }
-      break;
-    case FrameKind::goaway: {
-      peer_goaway_ = goaway_error_from(*md);
-      spdlog::info("plexus: \"{}\" sent GOAWAY: {}", identity_.name, peer_goaway_->to_string());
-      if (peer_goaway_->code != StatusCode::ok) connection_->close(*peer_goaway_, false);
-      break;
-    }
-    case FrameKind::stream_open:
-    case FrameKind::stream_data:
-    case FrameKind::stream_end:
-    case FrameKind::stream_credit:
-    case FrameKind::stream_cancel:
-      handle_stream_frame(frame, *md);
-      break;
-    case FrameKind::hello:
-    case FrameKind::welcome: {
-      const Error e{StatusCode::protocol_error, "handshake frame after the handshake", {}};
-      protocol_violation(e);
-      break;
     }
   }
+  complete_answer(frame);
 }
 
 const HandlerTable::Map& Session::handlers() {
@@ -425,14 +371,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::CallField
     if (md.timeout_us) ctx.deadline_ = arrived + clamp_timeout(*md.timeout_us);
     const bool reused = !nested;
     sync_context_busy_ = sync_context_busy_ || reused;
-    Result<std::string> result;
-    try {
-      result = (*sync)(ctx, frame.payload);
-    } catch (const std::exception& e) {
-      result = make_error(StatusCode::internal, std::string("handler threw: ") + e.what());
-    } catch (...) {
-      result = make_error(StatusCode::internal, "handler threw a non-standard exception");
-    }
+    Result<std::string> result = run_sync_handler(*sync, ctx, frame.payload);
     if (reused) {
       sync_context_busy_ = false;
       ctx.deadline_.reset();
@@ -440,7 +379,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::CallField
     }
     if (!result) log_error(id, md.method, result.error());
     if (auto* stats = entry->stats.get()) {
-      stats->record(result ? StatusCode::ok : result.error().code, Clock::now() - arrived);
+      stats->record(result ? StatusCode::ok : result.error().code, time_->now() - arrived);
     }
     send_result(id, std::move(result));
     return;
@@ -453,42 +392,18 @@ void Session::handle_request(const wire::FrameView& frame, const wire::CallField
   fill_context(call->ctx, id, md.method, md.trace_id);
   call->session = weak_from_this();
   call->executor = executor_;
-  InboundEntry inbound{call, nullptr};
+  std::unique_ptr<Timer> deadline;
   if (md.timeout_us) {
-    call->ctx.deadline_ = arrived + clamp_timeout(*md.timeout_us);
-    inbound.deadline = std::make_unique<asio::steady_timer>(executor_, *call->ctx.deadline_);
-    inbound.deadline->async_wait([weak = weak_from_this(), id](std::error_code ec) {
-      if (auto s = weak.lock(); s && !ec) s->cancel_inbound(id);
+    const auto timeout = clamp_timeout(*md.timeout_us);
+    call->ctx.deadline_ = arrived + timeout;
+    deadline = time_->make_timer(executor_);
+    deadline->wait(*call->ctx.deadline_ - time_->now(), [weak = weak_from_this(), id] {
+      if (auto s = weak.lock()) s->cancel_inbound(id);
     });
   }
-  inbound_.emplace(id, std::move(inbound));
-  inbound_count_.store(inbound_.size(), std::memory_order_release);
-
-  try {
-    if (const auto* async = std::get_if<AsyncHandler>(&entry->fn)) {
-      (*async)(call->ctx, frame.payload, Responder(call));
-    } else {
-      const auto& coro = std::get<CoroHandler>(entry->fn);
-      asio::co_spawn(executor_, coro(call->ctx, std::string(frame.payload)),
-                     [call](std::exception_ptr ep, Result<std::string> r) {
-                       if (ep) {
-                         try {
-                           std::rethrow_exception(ep);
-                         } catch (const std::exception& e) {
-                           r = make_error(StatusCode::internal,
-                                          std::string("handler threw: ") + e.what());
-                         } catch (...) {
-                           r = make_error(StatusCode::internal, "handler threw");
-                         }
-                       }
-                       call->reply(std::move(r));
-                     });
-    }
-  } catch (const std::exception& e) {
-    call->reply(make_error(StatusCode::internal, std::string("handler threw: ") + e.what()));
-  } catch (...) {
-    call->reply(make_error(StatusCode::internal, "handler threw a non-standard exception"));
-  }
+  inbound_.add(id, call, std::move(deadline));
+  start_handler(std::get_if<AsyncHandler>(&entry->fn), std::get_if<CoroHandler>(&entry->fn),
+                call->ctx, call, frame.payload, executor_);
 }
 
 // A handler with policies (src/policy/chain.hpp): the call is held in inbound_ like an
@@ -509,15 +424,15 @@ void Session::serve_with_policies(CallId id, const wire::FrameView& frame,
   if (md.timeout_us) caller_deadline = arrived + clamp_timeout(*md.timeout_us);
   const auto limit = policies->timeout();
   const auto deadline = effective_deadline(arrived, caller_deadline, limit);
-  InboundEntry inbound{call, nullptr};
+  std::unique_ptr<Timer> timer;
   if (deadline.at) {
     call->ctx.deadline_ = *deadline.at;
-    inbound.deadline = std::make_unique<asio::steady_timer>(executor_, *deadline.at);
-    inbound.deadline->async_wait(
-        [weak = weak_from_this(), id, policies,
-         own = deadline.handler_limit_won ? limit : std::nullopt](std::error_code ec) {
+    timer = time_->make_timer(executor_);
+    timer->wait(
+        *deadline.at - time_->now(), [weak = weak_from_this(), id, policies,
+                                      own = deadline.handler_limit_won ? limit : std::nullopt] {
           auto s = weak.lock();
-          if (!s || ec) return;
+          if (!s) return;
           if (!own) {
             s->cancel_inbound(id);  // the caller's deadline: it has stopped waiting
             return;
@@ -529,8 +444,7 @@ void Session::serve_with_policies(CallId id, const wire::FrameView& frame,
                         "{\"timeout_ms\":" + std::to_string(own->count()) + "}"});
         });
   }
-  inbound_.emplace(id, std::move(inbound));
-  inbound_count_.store(inbound_.size(), std::memory_order_release);
+  inbound_.add(id, call, std::move(timer));
   policies->run(call->ctx, frame.payload,
                 [call](Answer answer) { call->reply(std::move(answer.result), answer.info); });
 }
@@ -586,29 +500,27 @@ void Session::run_notify(const HandlerEntry& entry, const wire::Metadata& md,
   // is done when it returns: its context lives on the stack, as for a call (no allocation per
   // message). Asynchronous and coroutine handlers may use the context after returning, so it
   // lives on the heap with the responder (id 0 is never in inbound_: the answer is dropped).
-  try {
-    if (const auto* sync = std::get_if<SyncHandler>(&entry.fn)) {
-      CallContext ctx;
-      fill_context(ctx, 0, md.method, md.trace_id);
-      (void)(*sync)(ctx, payload);
-      return;
-    }
-    auto call = std::make_shared<InboundCall>();
-    CallContext& ctx = call->ctx;
+  if (const auto* sync = std::get_if<SyncHandler>(&entry.fn)) {
+    CallContext ctx;
     fill_context(ctx, 0, md.method, md.trace_id);
-    call->session = weak_from_this();
-    call->executor = executor_;
-    if (const auto* async = std::get_if<AsyncHandler>(&entry.fn)) {
-      (*async)(ctx, payload, Responder(call));
-    } else {
-      asio::co_spawn(executor_, std::get<CoroHandler>(entry.fn)(ctx, std::string(payload)),
-                     [call](std::exception_ptr, Result<std::string>) {});
-    }
-  } catch (const std::exception& e) {
-    spdlog::warn("plexus: notify handler \"{}\" threw: {}", md.method, e.what());
-  } catch (...) {
-    spdlog::warn("plexus: notify handler \"{}\" threw", md.method);
+    if (auto r = run_sync_handler(*sync, ctx, payload); !r) notify_failed(md.method, r.error());
+    return;
   }
+  auto call = std::make_shared<InboundCall>();
+  fill_context(call->ctx, 0, md.method, md.trace_id);
+  call->session = weak_from_this();
+  call->executor = executor_;
+  start_handler(std::get_if<AsyncHandler>(&entry.fn), std::get_if<CoroHandler>(&entry.fn),
+                call->ctx, call, payload, executor_);
+}
+
+void Session::notify_failed(std::string_view method, const Error& error) const {
+  // Nobody waits for a notification's answer: a handler's failure is only logged (a thrown
+  // exception, internal, louder than an error it returned).
+  const auto level =
+      error.code == StatusCode::internal ? spdlog::level::warn : spdlog::level::debug;
+  spdlog::log(level, "plexus: notify handler \"{}\" from \"{}\" failed: {}", method, identity_.name,
+              error.to_string());
 }
 
 void Session::handle_subscribe(const wire::FrameView& frame, const wire::Metadata& md) {
@@ -657,57 +569,41 @@ void Session::dispatch_message(const wire::FrameView& frame, const wire::Metadat
 }
 
 void Session::finish_inbound(CallId id, Result<std::string> result, const ResponseInfo& info) {
-  auto it = inbound_.find(id);
-  if (it == inbound_.end()) return;  // cancelled or timed out: the caller stopped waiting
-  const auto& call = *it->second.call;
-  if (!result) log_error(id, call.ctx.method(), result.error());
-  if (call.stats) {
-    call.stats->record(result ? StatusCode::ok : result.error().code, Clock::now() - call.arrived);
+  auto call = inbound_.take(id);
+  if (!call) return;  // cancelled or timed out: the caller stopped waiting
+  if (!result) log_error(id, call->ctx.method(), result.error());
+  if (call->stats) {
+    call->stats->record(result ? StatusCode::ok : result.error().code,
+                        time_->now() - call->arrived);
   }
-  erase_inbound(it);
+  after_inbound();
   if (!closed()) send_result(id, std::move(result), info);
 }
 
 void Session::cancel_inbound(CallId id, std::optional<Error> answer) {
-  auto it = inbound_.find(id);
-  if (it == inbound_.end()) return;
-  auto call = it->second.call;
-  erase_inbound(it);
+  auto call = inbound_.take(id);
+  if (!call) return;
+  after_inbound();
   if (call->stats) {
-    const bool expired = call->ctx.deadline() && Clock::now() >= *call->ctx.deadline();
+    const auto now = time_->now();
+    const bool expired = call->ctx.deadline() && now >= *call->ctx.deadline();
     call->stats->record(expired ? StatusCode::deadline_exceeded : StatusCode::cancelled,
-                        Clock::now() - call->arrived);
+                        now - call->arrived);
   }
   spdlog::debug("plexus: call {} \"{}\" from \"{}\" cancelled", id, call->ctx.method(),
                 identity_.name);
-  call->answered.store(true);  // a late reply is dropped
   if (answer && !closed()) send_error(id, *answer);
-  call->ctx.cancel();
+  call->cancel();
 }
 
-void Session::erase_inbound(std::unordered_map<CallId, InboundEntry>::iterator it) {
-  if (it->second.deadline) it->second.deadline->cancel();
-  inbound_.erase(it);
-  inbound_count_.store(inbound_.size(), std::memory_order_release);
+void Session::after_inbound() {
   if (!serving() && callbacks_.on_idle) callbacks_.on_idle(*this);
 }
 
 bool Session::take_outbound(CallId id, PendingCall& out) {
-  auto it = outbound_.find(id);
-  if (it == outbound_.end()) {
-    counters_.late_responses.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
-  auto node = outbound_.extract(it);
-  out.done = std::move(node.mapped().done);
-  out.answer_view = std::move(node.mapped().answer_view);
-  node.mapped().answer_view = nullptr;
-  if (node.mapped().deadline) {
-    node.mapped().deadline->cancel();
-    node.mapped().deadline.reset();  // destroyed now, as erase() would
-  }
-  if (spare_outbound_.size() < kMaxSpareNodes) spare_outbound_.push_back(std::move(node));
-  return true;
+  if (outbound_.take(id, out)) return true;
+  counters_.late_responses.fetch_add(1, std::memory_order_relaxed);
+  return false;
 }
 
 void Session::complete_outbound(CallId id, Result<std::string> result) {
@@ -754,9 +650,8 @@ void Session::on_malformed(const Error& error) {
 void Session::on_closed(const Error& reason) {
   closed_.store(true, std::memory_order_release);
   ready_.store(false, std::memory_order_release);
-  heartbeat_.cancel();
-  batch_timer_.cancel();
-  const std::size_t held = held_batches_.size() + (batch_items_ > 0 ? 1 : 0) + in_hand();
+  heartbeat_timer_->cancel();
+  const std::size_t held = held_batches_.size() + (batcher_.items() > 0 ? 1 : 0) + in_hand();
   const std::size_t unsent =
       outbox_.close(Error{StatusCode::unavailable, "connection closed: " + reason.message, {}},
                     options_.unsent_total.get(), held) +
@@ -766,8 +661,7 @@ void Session::on_closed(const Error& reason) {
     spdlog::warn("plexus: {} one-way messages (or batches) to \"{}\" not written: {}", unsent,
                  identity_.name, reason.to_string());
   }
-  batch_.clear();
-  batch_items_ = 0;
+  batcher_.clear();
   held_batches_.clear();
   Error failure;
   if (peer_goaway_ && peer_goaway_->code != StatusCode::ok) {
@@ -785,24 +679,10 @@ void Session::on_closed(const Error& reason) {
     spdlog::info("plexus: session with \"{}\" ({}) closed: {}", identity_.name, identity_.address,
                  reason.to_string());
   }
-  auto outbound = std::move(outbound_);
-  outbound_.clear();
-  for (auto& [id, pending] : outbound) {
-    if (pending.deadline) pending.deadline->cancel();
-    pending.done(tl::unexpected(failure));
-  }
-  auto pings = std::move(pings_);
-  pings_.clear();
-  for (auto& [_, p] : pings) p.done(tl::unexpected(failure));
+  outbound_.fail_all(failure);
+  heartbeat_.fail_pings(failure);
   close_streams(failure);
-  auto inbound = std::move(inbound_);
-  inbound_.clear();
-  inbound_count_.store(0, std::memory_order_release);
-  for (auto& [id, entry] : inbound) {
-    if (entry.deadline) entry.deadline->cancel();
-    entry.call->answered.store(true);
-    entry.call->ctx.cancel();
-  }
+  inbound_.cancel_all();
   if (callbacks_.on_closed) callbacks_.on_closed(*this, failure);
 }
 
@@ -875,25 +755,17 @@ void Session::call(CallId id, std::string_view method, std::string&& payload,
   }
   PendingCall pending{std::move(done), nullptr, options.response_info, options.answer_view};
   if (options.timeout) {
-    pending.deadline = std::make_unique<asio::steady_timer>(executor_, *options.timeout);
-    pending.deadline->async_wait([weak = weak_from_this(), id,
-                                  t = *options.timeout](std::error_code ec) {
+    pending.deadline = time_->make_timer(executor_);
+    pending.expires = time_->now() + *options.timeout;
+    pending.deadline->wait(*options.timeout, [weak = weak_from_this(), id, t = *options.timeout] {
       auto s = weak.lock();
-      if (ec || !s || !s->outbound_.contains(id)) return;
+      if (!s || !s->outbound_.contains(id)) return;
       (void)s->send_or_hold(FrameKind::cancel, id, {});
       s->complete_outbound(id, make_error(StatusCode::deadline_exceeded,
                                           "no answer within " + std::to_string(t.count()) + " ms"));
     });
   }
-  if (spare_outbound_.empty()) {
-    outbound_.emplace(id, std::move(pending));
-    return;
-  }
-  auto node = std::move(spare_outbound_.back());
-  spare_outbound_.pop_back();
-  node.key() = id;
-  node.mapped() = std::move(pending);
-  outbound_.insert(std::move(node));
+  outbound_.add(id, std::move(pending));
 }
 
 Result<void> Session::send_request(CallId id, const wire::CallFields& fields,
@@ -921,8 +793,7 @@ void Session::ping(std::function<void(Result<std::chrono::nanoseconds>)> done) {
     });
     return;
   }
-  const auto nonce = ++ping_nonce_;
-  pings_.emplace(nonce, PendingPing{Clock::now(), std::move(done)});
+  const auto nonce = heartbeat_.start_ping(time_->now(), std::move(done));
   (void)send_or_hold(FrameKind::ping, nonce, {});
 }
 
@@ -980,47 +851,42 @@ Result<void> Session::send_batchable(FrameKind kind, std::uint64_t id, const wir
     flush_batch();  // what was batched before this message goes first
     return connection_->send(kind, id, md, payload);
   }
-  const std::uint32_t limit = peer_max_message_size();
-  const std::size_t before = batch_.size();
-  auto encoded = wire::encode_frame(kind, id, md, payload, limit, batch_);
-  if (!encoded) return encoded;
-  if (batch_.size() > limit) {
-    // The batch's payload would pass the peer's limit: send what was there, then this one alone.
-    std::string item = batch_.substr(before);
-    batch_.resize(before);
+  auto added = batcher_.add(kind, id, md, payload, peer_max_message_size());
+  if (added && *added == Batcher::Added::flush_first) {
     flush_batch();
-    if (item.size() > limit) return connection_->send(kind, id, md, payload);
-    batch_ = std::move(item);
+    added = batcher_.add(kind, id, md, payload, peer_max_message_size());
   }
-  if (++batch_items_ == 1) {
-    batch_timer_.expires_after(b.max_wait);
-    batch_timer_.async_wait([weak = weak_from_this()](std::error_code ec) {
-      if (auto s = weak.lock(); s && !ec) s->flush_batch();
-    });
+  if (!added) return tl::unexpected(added.error());
+  switch (*added) {
+    case Batcher::Added::queued:
+    case Batcher::Added::flush_first:  // not after a flush: the batch was empty
+      return {};
+    case Batcher::Added::full:
+      flush_batch();
+      return {};
+    case Batcher::Added::alone:
+      flush_batch();
+      return connection_->send(kind, id, md, payload);
   }
-  if (batch_items_ >= b.max_items) flush_batch();
   return {};
 }
 
 void Session::flush_batch() {
-  if (batch_items_ == 0) return;
-  batch_timer_.cancel();
-  batch_items_ = 0;
+  if (batcher_.items() == 0) return;
+  std::string batch = batcher_.take();
   if (!held_batches_.empty()) {
-    held_batches_.push_back(std::move(batch_));  // behind the batches already held back
-    batch_.clear();
+    held_batches_.push_back(std::move(batch));  // behind the batches already held back
     return;
   }
-  auto sent = connection_->send(FrameKind::batch, 0, {}, batch_);
+  auto sent = connection_->send(FrameKind::batch, 0, {}, batch);
   if (!sent && sent.error().code == StatusCode::resource_exhausted) {
     // Its messages were accepted: it waits for room (on_write_done), and so does what follows.
-    held_batches_.push_back(std::move(batch_));
+    held_batches_.push_back(std::move(batch));
     outbox_.stall();
   } else if (!sent) {
     // Only a closing connection refuses otherwise; its close reports the loss.
     spdlog::debug("plexus: batch to \"{}\" not sent: {}", identity_.name, sent.error().to_string());
   }
-  batch_.clear();
 }
 
 void Session::subscribe(SubscriptionId id, std::string_view pattern, std::string options_json,
@@ -1037,7 +903,7 @@ void Session::subscribe(SubscriptionId id, std::string_view pattern, std::string
     post_completion(std::move(done), tl::unexpected(sent.error()));
     return;
   }
-  outbound_.emplace(id, PendingCall{std::move(done), nullptr, nullptr, nullptr});
+  outbound_.add(id, PendingCall{std::move(done), nullptr, nullptr, nullptr});
 }
 
 void Session::unsubscribe(SubscriptionId id) {
@@ -1142,35 +1008,24 @@ void Session::close(const Error& reason, bool flush) {
 // ---- heartbeats ----------------------------------------------------------------------------
 
 void Session::arm_heartbeat() {
-  if (options_.heartbeat_interval.count() <= 0 && options_.heartbeat_timeout.count() <= 0) return;
-  Millis tick = options_.heartbeat_interval;
-  if (options_.heartbeat_timeout.count() > 0) {
-    // Check often enough to notice a silent peer within the timeout.
-    const Millis quarter{std::max<long>(1, options_.heartbeat_timeout.count() / 4)};
-    if (tick.count() <= 0 || quarter < tick) tick = quarter;
-  }
-  heartbeat_.expires_after(tick);
-  heartbeat_.async_wait([weak = weak_from_this()](std::error_code ec) {
-    if (auto s = weak.lock(); s && !ec) s->on_heartbeat_tick();
+  const Millis period = heartbeat_.period();
+  if (period.count() <= 0) return;
+  heartbeat_timer_->wait(period, [weak = weak_from_this()] {
+    if (auto s = weak.lock()) s->on_heartbeat_tick();
   });
 }
 
 void Session::on_heartbeat_tick() {
   if (closed()) return;
-  const auto silent = std::chrono::duration_cast<Millis>(coarse_now() - last_rx_);
-  if (options_.heartbeat_timeout.count() > 0 && silent >= options_.heartbeat_timeout) {
-    const Error e{StatusCode::unavailable,
-                  "peer silent for " + std::to_string(silent.count()) + " ms (heartbeat timeout " +
-                      std::to_string(options_.heartbeat_timeout.count()) + " ms)",
-                  {}};
-    spdlog::warn("plexus: {} ({}) {} — closing", identity_.name, identity_.address, e.message);
+  const auto verdict = heartbeat_.tick(time_->coarse_now());
+  if (verdict.dead) {
+    spdlog::warn("plexus: {} ({}) {} — closing", identity_.name, identity_.address,
+                 verdict.dead->message);
     if (options_.heartbeat_failures) options_.heartbeat_failures->inc();
-    connection_->close(e, /*flush=*/false);
+    connection_->close(*verdict.dead, /*flush=*/false);
     return;
   }
-  if (options_.heartbeat_interval.count() > 0 && silent >= options_.heartbeat_interval) {
-    (void)send_or_hold(FrameKind::ping, ++ping_nonce_, {});
-  }
+  if (verdict.ping_nonce != 0) (void)send_or_hold(FrameKind::ping, verdict.ping_nonce, {});
   arm_heartbeat();
 }
 

@@ -16,21 +16,22 @@
 #include <unordered_map>
 #include <vector>
 
-#include <asio/steady_timer.hpp>
-
 #include "plexus/call.hpp"
 #include "plexus/caller.hpp"
 #include "plexus/pubsub.hpp"
+#include "rpc/batcher.hpp"
 #include "rpc/handler_table.hpp"
+#include "rpc/heartbeat.hpp"
+#include "rpc/inbound_calls.hpp"
+#include "rpc/outbound_calls.hpp"
 #include "rpc/outbox.hpp"
 #include "rpc/stream_core.hpp"
+#include "rpc/time_source.hpp"
 #include "transport/connection.hpp"
 #include "wire/call_metadata.hpp"
 #include "wire/handshake.hpp"
 
 namespace plexus::rpc {
-
-using Clock = std::chrono::steady_clock;
 
 struct SessionOptions {
   enum class Role { dialer, acceptor };
@@ -56,6 +57,8 @@ struct SessionOptions {
   // Adds the one-way messages lost when this session closes (its owner's total); counted
   // before a waiting sender learns of the close. Null: not counted beyond unsent_on_close().
   std::shared_ptr<std::atomic<std::uint64_t>> unsent_total;
+  // Deadlines, heartbeats and batch waits read and wait on this; null: the steady clock.
+  std::shared_ptr<const TimeSource> time;
 };
 
 struct SessionCallbacks {
@@ -93,22 +96,6 @@ struct LaneBinding {
   std::string method;
   std::uint64_t session_serial = 0;  // Session::serial() of that session; 0: none yet
   std::uint64_t id = 0;              // 0: the peer has no lanes, messages go as NOTIFYs
-};
-
-// One call a peer made to us that an async or coroutine handler is still serving.
-struct InboundCall {
-  CallContext ctx;
-  std::weak_ptr<Session> session;
-  asio::any_io_executor executor;
-  std::atomic<bool> answered{false};
-  // Set by a policy chain around an asynchronous handler: the handler's answer goes here
-  // (on the answering thread) instead of to the session.
-  std::function<void(Result<std::string>)> forward;
-  observe::MethodStats* stats = nullptr;  // the method's, while metrics are on
-  std::chrono::steady_clock::time_point arrived;
-  // Posts the answer (and its response metadata) to the session's strand; later answers are
-  // ignored. Any thread.
-  void reply(Result<std::string> result, ResponseInfo info = {});
 };
 
 class Session final : public transport::ConnectionDelegate,
@@ -166,7 +153,7 @@ class Session final : public transport::ConnectionDelegate,
   // Ready and the peer has not announced GOAWAY: new calls may start. On the strand.
   bool accepting_calls() const { return ready() && !peer_goaway_; }
   bool closed() const { return closed_.load(std::memory_order_acquire); }
-  std::size_t inbound_in_flight() const { return inbound_count_.load(std::memory_order_acquire); }
+  std::size_t inbound_in_flight() const { return inbound_.size(); }
   // Streams the peer opened here whose handler has not finished.
   std::size_t streams_being_served() const {
     return accepted_stream_count_.load(std::memory_order_acquire);
@@ -207,7 +194,7 @@ class Session final : public transport::ConnectionDelegate,
   Result<void> send_on_lane(const std::shared_ptr<LaneBinding>& lane, std::string_view payload) {
     // The steady state, inline: the lane is open here, nothing is batched or held back. (A
     // closed session's connection is closed too: its send reports unavailable.)
-    if (lane->session_serial == serial_ && lane->id != 0 && batch_items_ == 0 &&
+    if (lane->session_serial == serial_ && lane->id != 0 && batcher_.items() == 0 &&
         !outbox_.stalled()) {
       return connection_->send_plain(wire::FrameKind::lane_data, lane->id, payload);
     }
@@ -222,21 +209,15 @@ class Session final : public transport::ConnectionDelegate,
   }
 
  private:
-  struct PendingCall {
-    CallCallback done;
-    std::unique_ptr<asio::steady_timer> deadline;
-    ResponseInfo* info_out = nullptr;                   // CallOptions::response_info
-    std::function<void(std::string_view)> answer_view;  // CallOptions::answer_view
-  };
-  struct InboundEntry {
-    std::shared_ptr<InboundCall> call;
-    std::unique_ptr<asio::steady_timer> deadline;
-  };
-
   Session(std::shared_ptr<transport::Connection> connection, std::shared_ptr<HandlerTable> handlers,
           SessionOptions options, SessionCallbacks callbacks);
 
   void on_handshake_frame(const wire::FrameView& frame, const wire::Metadata& md);
+  // The frame's metadata, decoded and checked for its kind; on failure the session ends with a
+  // protocol error and this is nullopt.
+  std::optional<wire::Metadata> checked_metadata(const wire::FrameView& frame);
+  void on_request(const wire::FrameView& frame, Clock::time_point arrived);
+  void on_response(const wire::FrameView& frame);
   void become_ready(const wire::PeerHello& hello);
   void fail_handshake(const Error& error);
   // `arrived`: when the request frame came in, the base of its deadline and of its latency.
@@ -257,6 +238,8 @@ class Session final : public transport::ConnectionDelegate,
   void handle_notify(const wire::FrameView& frame, const wire::Metadata& md);
   // Runs `entry` for a NOTIFY (or a lane's message) to md.method; its answer goes nowhere.
   void run_notify(const HandlerEntry& entry, const wire::Metadata& md, std::string_view payload);
+  // A notify's or lane message's handler failed: logged, nobody else is told.
+  void notify_failed(std::string_view method, const Error& error) const;
   // send_on_lane's other cases: messages held back, opening the lane here, a peer without
   // lanes, a batch to flush. lane_send_now: the same past the outbox.
   Result<void> send_on_lane_first(const std::shared_ptr<LaneBinding>& lane,
@@ -273,6 +256,9 @@ class Session final : public transport::ConnectionDelegate,
   Result<void> send_batchable(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
                               std::string_view payload, bool immediate);
   void complete_outbound(CallId id, Result<std::string> result);
+  // A pending call's callbacks, out of outbound_; false (counted as a late answer) when the id
+  // is not pending.
+  bool take_outbound(CallId id, PendingCall& out);
   // Writes a call's REQUEST; `payload` is moved from only when it succeeds.
   Result<void> send_request(CallId id, const wire::CallFields& fields, std::string&& payload);
   // Drops an inbound call (cancel, deadline); `answer` is sent when the caller still waits
@@ -283,16 +269,16 @@ class Session final : public transport::ConnectionDelegate,
   void send_goaway(const Error& error);
   void log_error(CallId id, std::string_view method, const Error& error) const;
   const HandlerTable::Map& handlers();
+  // The handshake's time limit, then (ready) the heartbeat's ticks.
+  void arm_handshake_limit();
   void arm_heartbeat();
   void on_heartbeat_tick();
   void post_completion(CallCallback done, Result<std::string> result);
   // A RESPONSE: its payload goes to the call's answer_view as a view, then the call completes
   // with an empty string; without one it becomes the result (moved when the frame owns it).
   void complete_answer(const wire::FrameView& frame);
-  // Moves a pending call's callbacks out of outbound_ (its node kept for reuse) and stops its
-  // deadline; false (counted as a late answer) when the id is not pending.
-  bool take_outbound(CallId id, PendingCall& out);
-  void erase_inbound(std::unordered_map<CallId, InboundEntry>::iterator it);
+  // An inbound call left inbound_: tells on_idle when nothing is being served any more.
+  void after_inbound();
   void handle_stream_frame(const wire::FrameView& frame, const wire::Metadata& md);
   void accept_stream(const wire::FrameView& frame, const wire::Metadata& md);
   void close_streams(const Error& reason);
@@ -333,16 +319,12 @@ class Session final : public transport::ConnectionDelegate,
   SessionCallbacks callbacks_;
   PeerIdentity identity_;
 
-  std::unordered_map<CallId, PendingCall> outbound_;
-  // Map nodes of finished outbound calls, reused by the next ones: a caller keeping many calls
-  // in flight would otherwise allocate and free a node per call. Bounded by kMaxSpareNodes.
-  std::vector<std::unordered_map<CallId, PendingCall>::node_type> spare_outbound_;
-  static constexpr std::size_t kMaxSpareNodes = 256;
+  std::shared_ptr<const TimeSource> time_;
+  OutboundCalls outbound_;
   // Payloads below this size are copied into the transport's buffer (one memcpy, as good as a
   // hand-over); larger ones are handed over without a copy (send_owned).
   static constexpr std::size_t kCopyThreshold = 16 * 1024;
-  std::unordered_map<CallId, InboundEntry> inbound_;
-  std::atomic<std::size_t> inbound_count_{0};
+  InboundCalls inbound_;
   std::atomic<std::size_t> accepted_stream_count_{
       0};  // accepted_streams_.size(), readable anywhere
   std::shared_ptr<std::atomic<CallId>> call_ids_;
@@ -352,22 +334,12 @@ class Session final : public transport::ConnectionDelegate,
   bool handshake_done_ = false;
   bool going_away_ = false;           // we sent GOAWAY: refuse new inbound calls
   std::optional<Error> peer_goaway_;  // the peer sent GOAWAY: refuse new outbound calls
-  // When a frame last arrived, for liveness only: read from the coarse monotonic clock (a
-  // jiffy's resolution, a third of the cost of Clock::now()) except for requests, which need
-  // the fine one anyway.
-  Clock::time_point last_rx_ = Clock::now();
-  std::uint64_t ping_nonce_ = 0;
-  struct PendingPing {
-    Clock::time_point sent;
-    std::function<void(Result<std::chrono::nanoseconds>)> done;
-  };
-  std::unordered_map<std::uint64_t, PendingPing> pings_;
-  asio::steady_timer heartbeat_;
+  // Liveness, told of every frame: from the coarse clock (a jiffy's resolution, a third of
+  // the cost of the fine one) except for requests, which need the fine one anyway.
+  Heartbeat heartbeat_;
+  std::unique_ptr<Timer> heartbeat_timer_;  // the handshake's limit, then the heartbeat's ticks
   SessionCounters counters_;
-  // The BATCH being filled: complete inner frames back to back.
-  std::string batch_;
-  std::size_t batch_items_ = 0;
-  asio::steady_timer batch_timer_;  // armed by the first item: max_wait
+  Batcher batcher_;
   // Streams by id: those this side opened, and those the peer opened (ids may overlap).
   std::unordered_map<std::uint64_t, std::shared_ptr<StreamCore>> opened_streams_;
   std::unordered_map<std::uint64_t, std::shared_ptr<StreamCore>> accepted_streams_;
@@ -399,7 +371,6 @@ class Session final : public transport::ConnectionDelegate,
   void resolve_lane(InboundLane& lane);
   void lane_not_open(std::uint64_t id);
   void run_lane_message(InboundLane& lane, std::string_view payload);  // not a sync handler
-  void lane_handler_threw(const InboundLane& lane, std::exception_ptr error);
   // Lanes this side opened on this session, by method (ids 1..kMaxLanes in order of opening).
   std::unordered_map<std::string, std::uint64_t> lanes_out_;
   const std::uint64_t serial_;

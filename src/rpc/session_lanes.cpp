@@ -4,6 +4,7 @@
 // decoding, no handler lookup by name and no handler context set-up.
 #include <spdlog/spdlog.h>
 
+#include "rpc/handler_runner.hpp"
 #include "rpc/session.hpp"
 
 namespace plexus::rpc {
@@ -53,7 +54,7 @@ Result<void> Session::lane_send_now(LaneBinding& binding, std::string_view paylo
   }
   if (binding.id == 0) return notify_now(method, std::string(payload), false);
   // A lane's messages keep their order with the NOTIFYs this side sent before them.
-  if (batch_items_ > 0) flush_batch();
+  if (batcher_.items() > 0) flush_batch();
   return connection_->send_plain(FrameKind::lane_data, binding.id, payload);
 }
 
@@ -99,10 +100,8 @@ void Session::handle_lane_data(const wire::FrameView& frame) {
   // A synchronous handler is done when it returns, so the lane's one context serves every
   // message; a cancel hook it set for one message is dropped (a notify is never cancelled).
   CallContext& ctx = *lane.context;
-  try {
-    (void)(*lane.sync)(ctx, frame.payload);
-  } catch (...) {
-    lane_handler_threw(lane, std::current_exception());
+  if (auto r = run_sync_handler(*lane.sync, ctx, frame.payload); !r) {
+    notify_failed(lane.method, r.error());
   }
   if (ctx.on_cancel_) ctx.on_cancel_ = nullptr;
 }
@@ -123,16 +122,6 @@ void Session::run_lane_message(InboundLane& lane, std::string_view payload) {
   wire::Metadata md;
   md.method = lane.method;
   run_notify(*lane.entry, md, payload);
-}
-
-void Session::lane_handler_threw(const InboundLane& lane, std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    spdlog::warn("plexus: notify handler \"{}\" threw: {}", lane.method, e.what());
-  } catch (...) {
-    spdlog::warn("plexus: notify handler \"{}\" threw", lane.method);
-  }
 }
 
 }  // namespace plexus::rpc

@@ -70,13 +70,13 @@ Result<void> Session::write_item(OutboxItem& item) {
     case OutboxItem::Kind::lane:
       return lane_send_now(*item.lane, item.payload);
     case OutboxItem::Kind::request: {
-      auto it = outbound_.find(item.id);
-      if (it == outbound_.end()) return {};  // finished (deadline, cancel) before it could leave
+      const PendingCall* pending = outbound_.find(item.id);
+      if (!pending) return {};  // finished (deadline, cancel) before it could leave
       wire::CallFields fields{item.name, std::nullopt, item.trace_id};
-      if (const auto& deadline = it->second.deadline) {
+      if (pending->deadline) {
         // The callee gets what is left of the call's time, not all of it again.
-        const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
-            deadline->expiry() - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::microseconds>(pending->expires - time_->now());
         fields.timeout_us = static_cast<std::uint64_t>(std::max<std::int64_t>(1, left.count()));
       }
       return send_request(item.id, fields, std::move(item.payload));

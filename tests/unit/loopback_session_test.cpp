@@ -16,6 +16,7 @@
 
 #include "rpc/handler_table.hpp"
 #include "rpc/session.hpp"
+#include "rpc/time_source.hpp"
 #include "transport/loopback/loopback_connection.hpp"
 
 namespace plexus::rpc {
@@ -316,6 +317,102 @@ TEST_F(LoopbackSessionTest, OneWayNotifiesArriveInOrder) {
   ASSERT_TRUE(run_until([&] { return got.size() == 100; }));
   for (int i = 0; i < 100; ++i) EXPECT_EQ(got[i], std::to_string(i));
   EXPECT_EQ(server_.session->counters().notifies_in.get(), 100u);
+}
+
+// ---- time driven by hand (SessionOptions::time): deadlines, heartbeats and batch waits happen
+// exactly when the clock says, and not a tick before.
+
+class ManualTimeSessionTest : public LoopbackSessionTest {
+ protected:
+  void open_manual(SessionOptions client = {}, SessionOptions server = {}) {
+    client.time = time_;
+    server.time = time_;
+    open(client, server);
+  }
+  // Moves the clock on in 1 ms steps, running what each step makes ready.
+  void advance(std::chrono::milliseconds d) {
+    for (auto step = 0ms; step < d; step += 1ms) {
+      time_->advance(1ms);
+      io_.restart();
+      io_.poll();
+    }
+  }
+  std::shared_ptr<ManualTimeSource> time_ = std::make_shared<ManualTimeSource>();
+};
+
+TEST_F(ManualTimeSessionTest, AManualTimerFiresOnlyOnceItsTimeHasCome) {
+  bool fired = false;
+  auto timer = time_->make_timer(io_.get_executor());
+  timer->wait(10ms, [&] { fired = true; });
+  advance(9ms);
+  EXPECT_FALSE(fired);
+  EXPECT_EQ(time_->armed(), 1u);
+  advance(1ms);
+  EXPECT_TRUE(fired);
+  fired = false;
+  timer->wait(10ms, [&] { fired = true; });
+  timer->cancel();
+  advance(20ms);
+  EXPECT_FALSE(fired);
+  EXPECT_EQ(time_->armed(), 0u);
+}
+
+TEST_F(ManualTimeSessionTest, ASilentPeerIsDeadExactlyAtTheHeartbeatTimeout) {
+  SessionOptions client;
+  client.heartbeat_interval = 20ms;
+  client.heartbeat_timeout = 100ms;
+  SessionOptions server;
+  server.heartbeat_interval = 0ms;
+  server.heartbeat_timeout = 0ms;
+  open_manual(client, server);
+  server_.connection->faults().drop_all = true;  // the server hangs from here on
+  advance(99ms);
+  ASSERT_FALSE(client_.closed) << client_.closed->to_string();
+  advance(1ms);
+  ASSERT_TRUE(client_.closed);
+  EXPECT_EQ(client_.closed->code, StatusCode::unavailable);
+  EXPECT_NE(client_.closed->message.find("peer silent for 100 ms"), std::string::npos)
+      << client_.closed->message;
+}
+
+TEST_F(ManualTimeSessionTest, ACallFailsExactlyAtItsDeadlineAndTheHandlerIsCancelled) {
+  std::optional<Responder> held;
+  bool cancelled = false;
+  serve_async("hang", [&](CallContext& ctx, std::string_view, Responder r) {
+    ctx.on_cancel([&] { cancelled = true; });
+    held.emplace(std::move(r));
+  });
+  open_manual();
+  CallOptions options;
+  options.timeout = 50ms;
+  auto out = start_call("hang", "x", options);
+  io_.restart();
+  io_.poll();
+  ASSERT_TRUE(held.has_value());
+  advance(49ms);
+  EXPECT_FALSE(out->has_value());
+  advance(1ms);
+  ASSERT_TRUE(out->has_value());
+  ASSERT_FALSE(**out);
+  EXPECT_EQ((*out)->error().code, StatusCode::deadline_exceeded);
+  EXPECT_TRUE(cancelled);
+}
+
+TEST_F(ManualTimeSessionTest, BatchedNotifiesLeaveWhenTheBatchWaitIsOver) {
+  std::vector<std::string> got;
+  serve("note", [&got](CallContext&, std::string_view p) -> Result<std::string> {
+    got.emplace_back(p);
+    return std::string();
+  });
+  SessionOptions client;
+  client.batching = BatchOptions{true, 50, 100ms};
+  open_manual(client);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(client_.session->notify("note", std::to_string(i)));
+  advance(99ms);
+  EXPECT_TRUE(got.empty());
+  advance(1ms);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[2], "2");
 }
 
 }  // namespace
