@@ -4,20 +4,13 @@
 // Threading: every method is thread-safe. Completions run on the runtime's I/O thread.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
+#include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <unordered_map>
-#include <vector>
-
-#include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
+#include <string_view>
 
 #include "plexus/caller.hpp"
 #include "plexus/handlers.hpp"
@@ -26,13 +19,6 @@
 #include "plexus/runtime.hpp"
 
 namespace plexus {
-
-namespace observe {
-class Counter;
-}  // namespace observe
-namespace rpc {
-struct StreamTotals;
-}  // namespace rpc
 
 struct ReconnectOptions {
   bool enabled = true;
@@ -103,7 +89,7 @@ class Client final : public Caller, public HandlerRegistry {
   static Result<std::unique_ptr<Client>> connect(Runtime& runtime, ClientOptions options);
   ~Client() override;  // close()
 
-  ConnectionState state() const { return state_.load(); }
+  ConnectionState state() const;
   // Blocks until connected or `timeout` passes; true when connected. For startup ordering and
   // tests: waits on the state change, never polls.
   bool wait_connected(Millis timeout);
@@ -138,75 +124,27 @@ class Client final : public Caller, public HandlerRegistry {
   void close();
 
  protected:
-  CallId next_call_id() override { return call_ids_->fetch_add(1, std::memory_order_relaxed); }
+  // The call path (Caller::call -> next_call_id, start_call) reaches these through Caller's
+  // virtual functions, so their bodies live in client.cpp at the cost of one load of impl_.
+  CallId next_call_id() override;
   void start_call(CallId id, std::string_view method, std::string&& payload, CallOptions&& options,
                   CallCallback&& done) override;
   void cancel_call(CallId id) override;
   Result<void> start_notify(std::string method, std::string payload,
                             const SendOptions& options) override;
-  bool on_io_thread() const override { return runtime_.on_io_thread(); }
+  bool on_io_thread() const override;
   Stream start_stream(std::string method, std::string payload, StreamOptions options) override;
   Result<void> send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
                             std::string_view payload, const SendOptions& options) override;
 
  private:
-  struct WaitingCall;
-  struct Subscription {
-    std::string pattern;
-    SubscribeOptions options;
-    MessageHandler handler;
-  };
-  struct Breakers;
+  // The session, reconnect state, waiting calls, subscriptions, breakers and metrics (src/api/
+  // client.cpp). Owned alone: ~Client closes the session and waits until the client's serial
+  // executor has run everything that refers to it before it goes.
+  struct Impl;
   Client(Runtime& runtime, ClientOptions options);
-  void dial();
-  void on_session_ready(const std::shared_ptr<rpc::Session>& session, Result<void> result);
-  void on_session_closed(const rpc::Session* session);
-  void schedule_reconnect();
-  void set_state(ConnectionState state);
-  void set_session(std::shared_ptr<rpc::Session> session);
-  void flush_waiting();
-  void fail_waiting(const Error& error);
-  void send_subscriptions();
-  // The connected session (null while not connected), for sends from application threads.
-  std::shared_ptr<rpc::Session> ready_session() const;
 
-  Runtime& runtime_;
-  ClientOptions options_;
-  asio::any_io_executor serial_;  // Runtime::serial_executor(): all state below lives on it
-  // serial_'s io_context executor when it is one (a one-thread runtime): on_serial() asks it
-  // directly, without the type checks of Runtime::running_in.
-  const asio::io_context::executor_type* serial_io_ = nullptr;
-  bool on_serial() const {
-    return serial_io_ ? serial_io_->running_in_this_thread() : Runtime::running_in(serial_);
-  }
-  std::shared_ptr<std::atomic<CallId>> call_ids_;  // shared with every session it dials
-  std::shared_ptr<rpc::Session> session_;
-  std::deque<std::shared_ptr<WaitingCall>> waiting_;
-  std::unordered_map<SubscriptionId, std::shared_ptr<const Subscription>> subscriptions_;
-  asio::steady_timer reconnect_timer_;
-  int failed_attempts_ = 0;
-  bool ever_connected_ = false;
-  bool closing_ = false;
-  std::function<void(Result<void>)> first_connect_;  // completes connect()
-
-  std::atomic<ConnectionState> state_{ConnectionState::connecting};
-  std::atomic<std::uint64_t> reconnects_{0};
-  // Summed over the sessions that closed (each adds before its waiting senders wake).
-  std::shared_ptr<std::atomic<std::uint64_t>> unsent_on_close_ =
-      std::make_shared<std::atomic<std::uint64_t>>(0);
-  mutable std::mutex mu_;
-  std::condition_variable state_changed_;
-  std::function<void(ConnectionState)> on_state_change_;  // guarded by mu_
-  std::shared_ptr<rpc::Session> session_for_stats_;       // guarded by mu_
-  bool session_alive_ = false;                            // guarded by mu_
-  std::atomic<bool> close_requested_{false};
-  std::shared_ptr<Breakers> breakers_;  // null without ClientOptions::breaker
-  // Metrics (runtime_.metrics()): what this client's streams did, the reconnect counter, and
-  // the collectors and status-page sections removed in ~Client.
-  std::shared_ptr<rpc::StreamTotals> stream_totals_;
-  observe::Counter* reconnects_metric_ = nullptr;
-  std::vector<std::uint64_t> metric_collectors_;
-  std::vector<std::uint64_t> metric_sections_;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace plexus

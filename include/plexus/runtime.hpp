@@ -1,6 +1,8 @@
 // Runtime: owns the io_context and the I/O threads every plexus object runs on.
 // Ownership: create one, pass it by reference to servers and clients; it must outlive them.
 // Threading: all methods are thread-safe. Errors: none (construction cannot fail).
+// Every server and client on a runtime records into the runtime's one metrics registry, which
+// Server::metrics(), Server::metrics_text() and /metrics read.
 #pragma once
 
 #include <chrono>
@@ -16,12 +18,9 @@
 
 namespace plexus {
 
-namespace observe {
-class Registry;
-}
-namespace transport {
-class HotReadSlot;
-}
+namespace detail {
+struct RuntimeAccess;  // src/api/runtime_internals.hpp
+}  // namespace detail
 
 struct RuntimeOptions {
   int io_threads = 1;  // handlers run on these threads; one is enough for most uses
@@ -55,23 +54,22 @@ class Runtime {
   asio::any_io_executor serial_executor();
   // True when the calling thread is running handlers of `executor` (one from serial_executor).
   static bool running_in(const asio::any_io_executor& executor);
-  // The metrics registry every server, client and module on this runtime records into
-  // (src/observe/metrics.hpp); Server::metrics() and /metrics read it. Lives as long as this.
-  observe::Registry& metrics() { return *metrics_; }
-  // For the library's socket transports: the slot for the socket the idle I/O thread polls
-  // itself (src/transport/hot_read.hpp), or nullptr when it never polls (idle_wait block, or
-  // several I/O threads).
-  transport::HotReadSlot* hot_read_slot() { return hot_read_.get(); }
 
  private:
+  // The state that names internal types: the metrics registry and the slot for the socket the
+  // idle I/O thread polls itself. Defined in src/api/runtime_internals.hpp, where the library's
+  // own code reaches it through detail::RuntimeAccess; applications never see it.
+  struct Internals;
+  friend struct detail::RuntimeAccess;
+
   void run_io_thread();  // io_.run(), spinning before it sleeps as options_.idle_wait says
 
   RuntimeOptions options_;
-  std::unique_ptr<observe::Registry> metrics_;  // outlives the I/O threads (declared before)
+  // Declared before io_, so the registry outlives the handlers io_ destroys (they may hold
+  // counters); ~Runtime empties the hot-read slot before io_ goes.
+  std::unique_ptr<Internals> internals_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
-  // Declared after io_: a connection it still holds goes before the io_context does.
-  std::unique_ptr<transport::HotReadSlot> hot_read_;
   std::vector<std::thread> threads_;
   std::vector<std::thread::id> thread_ids_;
 };

@@ -4,14 +4,11 @@
 // Threading: every method is thread-safe; shutdown() blocks and must not run on an I/O thread.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -22,14 +19,6 @@
 #include "plexus/runtime.hpp"
 
 namespace plexus {
-
-namespace transport {
-class Listener;
-class Connection;
-}  // namespace transport
-namespace rpc {
-class Router;
-}  // namespace rpc
 
 // "unix://" + the default socket path: $XDG_RUNTIME_DIR/plexus/plexus.sock, else
 // /tmp/plexus-$UID/plexus.sock. Servers and clients use it when given no address.
@@ -82,9 +71,9 @@ class Server final : public HandlerRegistry {
   std::size_t connection_count() const;
   std::vector<Peer> peers() const;
   ServerStats stats() const;
-  bool draining() const { return draining_.load(); }
+  bool draining() const;
   // Listening and not draining: what /ready reports.
-  bool ready() const { return listening_.load() && !draining_.load(); }
+  bool ready() const;
 
   // A snapshot of the runtime's metrics as one JSON document: status, uptime, connections,
   // transport totals, per-method calls/errors/p50/p99, peers, module sections and every metric
@@ -117,34 +106,13 @@ class Server final : public HandlerRegistry {
   void shutdown(Millis drain = Millis{5000});
 
  private:
+  // Listeners, sessions, the pub/sub router and the observability state (src/api/
+  // server_impl.hpp). Owned alone: everything that refers to it (session callbacks, metric
+  // collectors, the HTTP endpoint) is closed or removed by ~Server before it goes.
+  struct Impl;
   Server(Runtime& runtime, ServerOptions options);
-  void on_connection(std::shared_ptr<transport::Connection> connection);
-  void forget(const rpc::Session* session);
-  // Observability (server_observe.cpp): metric collectors, plexus.stats, the HTTP endpoint.
-  struct Observability;
-  void init_observability();
-  void init_module_metrics();  // pub/sub, streams, handler policies
-  Result<void> start_http();
-  nlohmann::json health() const;
 
-  Runtime& runtime_;
-  ServerOptions options_;
-  std::vector<std::unique_ptr<transport::Listener>> listeners_;  // touched on start/shutdown only
-  std::vector<std::string> addresses_;
-
-  mutable std::mutex mu_;
-  std::condition_variable changed_;  // a session closed or went idle
-  std::unordered_map<const rpc::Session*, std::shared_ptr<rpc::Session>>
-      sessions_;  // guarded by mu_
-  std::atomic<std::uint64_t> accepted_{0};
-  std::atomic<std::uint64_t> refused_{0};
-  std::atomic<bool> started_{false};
-  std::atomic<bool> draining_{false};
-  std::atomic<bool> stopped_{false};
-  std::shared_ptr<rpc::Router> router_;  // shared with its posted deliveries
-  std::atomic<SubscriptionId> local_subscription_ids_{1};
-  std::atomic<bool> listening_{false};
-  std::unique_ptr<Observability> observe_;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace plexus

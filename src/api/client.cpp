@@ -1,8 +1,12 @@
 #include "plexus/client.hpp"
 #include "plexus/server.hpp"
 
+#include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <future>
 #include <map>
+#include <mutex>
 #include <random>
 #include <unordered_map>
 #include <vector>
@@ -10,10 +14,12 @@
 #include <spdlog/spdlog.h>
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 
 #include "api/executor_target.hpp"
 #include "api/lane_state.hpp"
 #include "api/metric_families.hpp"
+#include "api/runtime_internals.hpp"
 #include "observe/metrics.hpp"
 #include "policy/breaker.hpp"
 #include "rpc/backoff.hpp"
@@ -38,9 +44,95 @@ std::string_view to_string(ConnectionState state) {
   return "?";
 }
 
+struct Client::Impl {
+  struct WaitingCall;
+  struct Subscription {
+    std::string pattern;
+    SubscribeOptions options;
+    MessageHandler handler;
+  };
+  struct Breakers;
+
+  // `self` is the Client that owns this: its HandlerRegistry half (the handler table the
+  // sessions serve).
+  Impl(Client& self, Runtime& runtime, ClientOptions options);
+
+  CallId next_call_id() { return call_ids_->fetch_add(1, std::memory_order_relaxed); }
+  bool on_serial() const {
+    return serial_io_ ? serial_io_->running_in_this_thread() : Runtime::running_in(serial_);
+  }
+  void dial();
+  void on_session_ready(const std::shared_ptr<rpc::Session>& session, Result<void> result);
+  void on_session_closed(const rpc::Session* session);
+  void schedule_reconnect();
+  void set_state(ConnectionState state);
+  void set_session(std::shared_ptr<rpc::Session> session);
+  void flush_waiting();
+  void fail_waiting(const Error& error);
+  void send_subscriptions();
+  // The connected session (null while not connected), for sends from application threads.
+  std::shared_ptr<rpc::Session> ready_session() const;
+
+  // What the Client methods of the same names do.
+  bool wait_connected(Millis timeout);
+  ClientStats stats() const;
+  std::uint32_t peer_max_message_size() const;
+  Result<std::chrono::nanoseconds> ping(Millis timeout);
+  Peer peer() const;
+  Result<SubscriptionId> subscribe(std::string_view pattern, MessageHandler handler,
+                                   SubscribeOptions options);
+  void unsubscribe(SubscriptionId id);
+  Result<void> publish(std::string_view topic, std::string payload, PublishOptions options);
+  void flush();
+  void close();
+  void start_call(CallId id, std::string_view method, std::string&& payload, CallOptions&& options,
+                  CallCallback&& done);
+  void cancel_call(CallId id);
+  Result<void> start_notify(std::string method, std::string payload, const SendOptions& options);
+  Stream start_stream(std::string method, std::string payload, StreamOptions options);
+  Result<void> send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
+                            std::string_view payload, const SendOptions& options);
+
+  Client& self_;
+  Runtime& runtime_;
+  ClientOptions options_;
+  asio::any_io_executor serial_;  // Runtime::serial_executor(): all state below lives on it
+  // serial_'s io_context executor when it is one (a one-thread runtime): on_serial() asks it
+  // directly, without the type checks of Runtime::running_in.
+  const asio::io_context::executor_type* serial_io_ = nullptr;
+  std::shared_ptr<std::atomic<CallId>> call_ids_;  // shared with every session it dials
+  std::shared_ptr<rpc::Session> session_;
+  std::deque<std::shared_ptr<WaitingCall>> waiting_;
+  std::unordered_map<SubscriptionId, std::shared_ptr<const Subscription>> subscriptions_;
+  asio::steady_timer reconnect_timer_;
+  int failed_attempts_ = 0;
+  bool ever_connected_ = false;
+  bool closing_ = false;
+  std::function<void(Result<void>)> first_connect_;  // completes connect()
+
+  std::atomic<ConnectionState> state_{ConnectionState::connecting};
+  std::atomic<std::uint64_t> reconnects_{0};
+  // Summed over the sessions that closed (each adds before its waiting senders wake).
+  std::shared_ptr<std::atomic<std::uint64_t>> unsent_on_close_ =
+      std::make_shared<std::atomic<std::uint64_t>>(0);
+  mutable std::mutex mu_;
+  std::condition_variable state_changed_;
+  std::function<void(ConnectionState)> on_state_change_;  // guarded by mu_
+  std::shared_ptr<rpc::Session> session_for_stats_;       // guarded by mu_
+  bool session_alive_ = false;                            // guarded by mu_
+  std::atomic<bool> close_requested_{false};
+  std::shared_ptr<Breakers> breakers_;  // null without ClientOptions::breaker
+  // Metrics (the runtime's registry): what this client's streams did, the reconnect counter,
+  // and the collectors and status-page sections removed in ~Client.
+  std::shared_ptr<rpc::StreamTotals> stream_totals_;
+  observe::Counter* reconnects_metric_ = nullptr;
+  std::vector<std::uint64_t> metric_collectors_;
+  std::vector<std::uint64_t> metric_sections_;
+};
+
 // A call made while disconnected with wait_for_ready: it waits for the next session, at most
 // until its deadline.
-struct Client::WaitingCall {
+struct Client::Impl::WaitingCall {
   CallId id;
   std::string method;
   std::string payload;
@@ -60,7 +152,7 @@ Result<std::unique_ptr<Client>> Client::connect(Runtime& runtime, ClientOptions 
   std::unique_ptr<Client> client(new Client(runtime, std::move(options)));
   std::promise<Result<void>> first;
   auto result = first.get_future();
-  asio::dispatch(client->serial_, [c = client.get(), &first] {
+  asio::dispatch(client->impl_->serial_, [c = client->impl_.get(), &first] {
     c->first_connect_ = [&first](Result<void> r) { first.set_value(std::move(r)); };
     c->dial();
   });
@@ -73,7 +165,7 @@ Result<std::unique_ptr<Client>> Client::connect(Runtime& runtime, ClientOptions 
 
 // One breaker per method, made on first use, each with its own counters (exported per method).
 // Shared with completions, which may outlive a call to close(), and with the metrics collectors.
-struct Client::Breakers {
+struct Client::Impl::Breakers {
   BreakerOptions options;
   std::shared_ptr<const Clock> clock;
   std::string target;
@@ -109,14 +201,18 @@ struct Client::Breakers {
 };
 
 Client::Client(Runtime& runtime, ClientOptions options)
-    : runtime_(runtime),
+    : impl_(std::make_unique<Impl>(*this, runtime, std::move(options))) {}
+
+Client::Impl::Impl(Client& self, Runtime& runtime, ClientOptions options)
+    : self_(self),
+      runtime_(runtime),
       options_(std::move(options)),
       serial_(runtime.serial_executor()),
       serial_io_(detail::executor_target<asio::io_context::executor_type>(serial_)),
       call_ids_(std::make_shared<std::atomic<CallId>>(1)),
       reconnect_timer_(serial_),
       stream_totals_(std::make_shared<rpc::StreamTotals>()) {
-  auto& reg = runtime_.metrics();
+  auto& reg = detail::runtime_metrics(runtime_);
   reconnects_metric_ =
       &reg.counter("plexus_client_reconnects_total",
                    "Times a client on this runtime connected again after losing its server")
@@ -134,8 +230,9 @@ Client::Client(Runtime& runtime, ClientOptions options)
 
 PolicyStats Client::breaker_stats() const {
   PolicyStats sum;
-  if (!breakers_) return sum;
-  for (const auto& r : breakers_->rows()) {
+  const auto& breakers = impl_->breakers_;
+  if (!breakers) return sum;
+  for (const auto& r : breakers->rows()) {
     sum.breaker_rejected += r.stats.breaker_rejected;
     sum.breaker_opened += r.stats.breaker_opened;
     sum.breaker_half_opened += r.stats.breaker_half_opened;
@@ -147,19 +244,20 @@ PolicyStats Client::breaker_stats() const {
 }
 
 Client::~Client() {
-  auto& reg = runtime_.metrics();
-  for (const auto id : metric_collectors_) reg.remove_collector(id);
-  for (const auto id : metric_sections_) reg.remove_section(id);
-  close();  // returns once no session refers to this object
+  auto& d = *impl_;
+  auto& reg = detail::runtime_metrics(d.runtime_);
+  for (const auto id : d.metric_collectors_) reg.remove_collector(id);
+  for (const auto id : d.metric_sections_) reg.remove_section(id);
+  d.close();  // returns once no session refers to this object
   // Wait until the strand has run everything that refers to this object.
-  if (!runtime_.on_io_thread()) {
+  if (!d.runtime_.on_io_thread()) {
     std::promise<void> drained;
-    asio::post(serial_, [&drained] { drained.set_value(); });
+    asio::post(d.serial_, [&drained] { drained.set_value(); });
     drained.get_future().wait();
   }
 }
 
-void Client::set_state(ConnectionState state) {
+void Client::Impl::set_state(ConnectionState state) {
   state_.store(state);
   std::function<void(ConnectionState)> cb;
   {
@@ -171,78 +269,78 @@ void Client::set_state(ConnectionState state) {
 }
 
 void Client::on_state_change(std::function<void(ConnectionState)> callback) {
-  std::lock_guard lock(mu_);
-  on_state_change_ = std::move(callback);
+  std::lock_guard lock(impl_->mu_);
+  impl_->on_state_change_ = std::move(callback);
 }
 
-bool Client::wait_connected(Millis timeout) {
+bool Client::Impl::wait_connected(Millis timeout) {
   std::unique_lock lock(mu_);
   return state_changed_.wait_for(lock, timeout, [&] {
     return state_.load() == ConnectionState::connected || state_.load() == ConnectionState::closed;
   }) && state_.load() == ConnectionState::connected;
 }
 
-void Client::dial() {
+void Client::Impl::dial() {
   auto address = *transport::parse_address(options_.address);
   transport::ConnectionOptions co;
   co.receive_limits.max_message_size = options_.max_message_size;
   co.max_pending_write_bytes = options_.max_write_queue_bytes;
-  co.hot_read = runtime_.hot_read_slot();
-  transport::dial(serial_, address, co, options_.connect_timeout,
-                  [this](Result<std::shared_ptr<transport::Connection>> conn) {
-                    if (closing_) {
-                      if (conn)
-                        (*conn)->close(Error{StatusCode::cancelled, "client closed", {}}, false);
-                      return;
-                    }
-                    if (!conn) {
-                      on_session_ready(nullptr, tl::unexpected(conn.error()));
-                      return;
-                    }
-                    rpc::SessionOptions so;
-                    so.role = rpc::SessionOptions::Role::dialer;
-                    so.local_name = options_.name;
-                    so.max_message_size = options_.max_message_size;
-                    so.heartbeat_interval = options_.heartbeat_interval;
-                    so.heartbeat_timeout = options_.heartbeat_timeout;
-                    so.handshake_timeout = options_.connect_timeout;
-                    so.call_ids = call_ids_;
-                    so.batching = options_.batching;
-                    so.max_queued_send_bytes = options_.max_queued_send_bytes;
-                    so.stream_totals = stream_totals_;
-                    so.unsent_total = unsent_on_close_;
-                    so.heartbeat_failures =
-                        &runtime_.metrics()
-                             .counter("plexus_heartbeat_failures_total",
-                                      "Sessions closed because the peer sent nothing within the "
-                                      "heartbeat timeout",
-                                      {"side"})
-                             .with({"client"});
-                    rpc::SessionCallbacks cb;
-                    cb.on_publish = [this](rpc::Session&, SubscriptionId id, std::string_view topic,
-                                           std::string_view payload) {
-                      auto it = subscriptions_.find(id);
-                      if (it == subscriptions_.end()) return;  // unsubscribed meanwhile
-                      auto sub = it->second;                   // the handler may unsubscribe
-                      try {
-                        sub->handler(topic, payload);
-                      } catch (const std::exception& e) {
-                        spdlog::warn("plexus: subscriber of \"{}\" threw: {}", sub->pattern,
-                                     e.what());
-                      }
-                    };
-                    // Both run on serial_: the connection was dialed on it.
-                    cb.on_ready = [this](rpc::Session& s, Result<void> r) {
-                      on_session_ready(s.shared_from_this(), std::move(r));
-                    };
-                    cb.on_closed = [this](rpc::Session& s, const Error&) { on_session_closed(&s); };
-                    auto session = rpc::Session::create(*conn, handler_table(), so, std::move(cb));
-                    set_session(session);
-                    session->start();
-                  });
+  co.hot_read = detail::hot_read_slot(runtime_);
+  transport::dial(
+      serial_, address, co, options_.connect_timeout,
+      [this](Result<std::shared_ptr<transport::Connection>> conn) {
+        if (closing_) {
+          if (conn) (*conn)->close(Error{StatusCode::cancelled, "client closed", {}}, false);
+          return;
+        }
+        if (!conn) {
+          on_session_ready(nullptr, tl::unexpected(conn.error()));
+          return;
+        }
+        rpc::SessionOptions so;
+        so.role = rpc::SessionOptions::Role::dialer;
+        so.local_name = options_.name;
+        so.max_message_size = options_.max_message_size;
+        so.heartbeat_interval = options_.heartbeat_interval;
+        so.heartbeat_timeout = options_.heartbeat_timeout;
+        so.handshake_timeout = options_.connect_timeout;
+        so.call_ids = call_ids_;
+        so.batching = options_.batching;
+        so.max_queued_send_bytes = options_.max_queued_send_bytes;
+        so.stream_totals = stream_totals_;
+        so.unsent_total = unsent_on_close_;
+        so.heartbeat_failures =
+            &detail::runtime_metrics(runtime_)
+                 .counter("plexus_heartbeat_failures_total",
+                          "Sessions closed because the peer sent nothing within the "
+                          "heartbeat timeout",
+                          {"side"})
+                 .with({"client"});
+        rpc::SessionCallbacks cb;
+        cb.on_publish = [this](rpc::Session&, SubscriptionId id, std::string_view topic,
+                               std::string_view payload) {
+          auto it = subscriptions_.find(id);
+          if (it == subscriptions_.end()) return;  // unsubscribed meanwhile
+          auto sub = it->second;                   // the handler may unsubscribe
+          try {
+            sub->handler(topic, payload);
+          } catch (const std::exception& e) {
+            spdlog::warn("plexus: subscriber of \"{}\" threw: {}", sub->pattern, e.what());
+          }
+        };
+        // Both run on serial_: the connection was dialed on it.
+        cb.on_ready = [this](rpc::Session& s, Result<void> r) {
+          on_session_ready(s.shared_from_this(), std::move(r));
+        };
+        cb.on_closed = [this](rpc::Session& s, const Error&) { on_session_closed(&s); };
+        auto session = rpc::Session::create(*conn, self_.handler_table(), so, std::move(cb));
+        set_session(session);
+        session->start();
+      });
 }
 
-void Client::on_session_ready(const std::shared_ptr<rpc::Session>& session, Result<void> result) {
+void Client::Impl::on_session_ready(const std::shared_ptr<rpc::Session>& session,
+                                    Result<void> result) {
   if (!result) {
     if (session_ == session && session_) set_session(nullptr);
     spdlog::debug("plexus: connect to {} failed: {}", options_.address, result.error().to_string());
@@ -280,7 +378,7 @@ void Client::on_session_ready(const std::shared_ptr<rpc::Session>& session, Resu
   flush_waiting();
 }
 
-void Client::on_session_closed(const rpc::Session* session) {
+void Client::Impl::on_session_closed(const rpc::Session* session) {
   if (session_.get() != session) return;  // a failed handshake was already handled
   set_session(nullptr);
   if (closing_) return;
@@ -290,7 +388,7 @@ void Client::on_session_closed(const rpc::Session* session) {
   }
 }
 
-void Client::schedule_reconnect() {
+void Client::Impl::schedule_reconnect() {
   if (closing_) return;
   const auto& r = options_.reconnect;
   if (!r.enabled || (r.max_attempts > 0 && failed_attempts_ >= r.max_attempts)) {
@@ -310,7 +408,7 @@ void Client::schedule_reconnect() {
   });
 }
 
-Stream Client::start_stream(std::string method, std::string payload, StreamOptions options) {
+Stream Client::Impl::start_stream(std::string method, std::string payload, StreamOptions options) {
   auto core = std::make_shared<rpc::StreamCore>(serial_, options.window);
   asio::dispatch(
       serial_, [this, core, method = std::move(method), payload = std::move(payload)]() mutable {
@@ -323,8 +421,8 @@ Stream Client::start_stream(std::string method, std::string payload, StreamOptio
   return Stream(core);
 }
 
-void Client::start_call(CallId id, std::string_view method, std::string&& payload,
-                        CallOptions&& options, CallCallback&& done) {
+void Client::Impl::start_call(CallId id, std::string_view method, std::string&& payload,
+                              CallOptions&& options, CallCallback&& done) {
   if (breakers_) {
     auto breaker = breakers_->get(method);
     if (auto ok = breaker->admit(); !ok) {
@@ -389,7 +487,7 @@ void Client::start_call(CallId id, std::string_view method, std::string&& payloa
   });
 }
 
-void Client::flush_waiting() {
+void Client::Impl::flush_waiting() {
   auto waiting = std::move(waiting_);
   waiting_.clear();
   for (auto& w : waiting) {
@@ -405,7 +503,7 @@ void Client::flush_waiting() {
   }
 }
 
-void Client::fail_waiting(const Error& error) {
+void Client::Impl::fail_waiting(const Error& error) {
   auto waiting = std::move(waiting_);
   waiting_.clear();
   for (auto& w : waiting) {
@@ -414,7 +512,7 @@ void Client::fail_waiting(const Error& error) {
   }
 }
 
-void Client::cancel_call(CallId id) {
+void Client::Impl::cancel_call(CallId id) {
   asio::dispatch(serial_, [this, id] {
     for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
       if ((*it)->id == id) {
@@ -429,7 +527,7 @@ void Client::cancel_call(CallId id) {
   });
 }
 
-void Client::send_subscriptions() {
+void Client::Impl::send_subscriptions() {
   for (const auto& [id, sub] : subscriptions_) {
     session_->subscribe(id, sub->pattern, rpc::encode_subscribe_options(sub->options),
                         [pattern = sub->pattern](Result<std::string> r) {
@@ -441,8 +539,8 @@ void Client::send_subscriptions() {
   }
 }
 
-Result<SubscriptionId> Client::subscribe(std::string_view pattern, MessageHandler handler,
-                                         SubscribeOptions options) {
+Result<SubscriptionId> Client::Impl::subscribe(std::string_view pattern, MessageHandler handler,
+                                               SubscribeOptions options) {
   if (runtime_.on_io_thread()) {
     return make_error(StatusCode::failed_precondition, "subscribe blocks; not on an I/O thread");
   }
@@ -474,14 +572,15 @@ Result<SubscriptionId> Client::subscribe(std::string_view pattern, MessageHandle
   return id;
 }
 
-void Client::unsubscribe(SubscriptionId id) {
+void Client::Impl::unsubscribe(SubscriptionId id) {
   asio::dispatch(serial_, [this, id] {
     if (subscriptions_.erase(id) == 0) return;
     if (session_ && session_->ready()) session_->unsubscribe(id);
   });
 }
 
-Result<void> Client::publish(std::string_view topic, std::string payload, PublishOptions options) {
+Result<void> Client::Impl::publish(std::string_view topic, std::string payload,
+                                   PublishOptions options) {
   if (auto ok = rpc::validate_topic(topic); !ok) return tl::unexpected(ok.error());
   if (on_serial()) {
     if (!session_ || !session_->ready()) {
@@ -503,14 +602,14 @@ Result<void> Client::publish(std::string_view topic, std::string payload, Publis
   return session->send_from_app(std::move(item), options.wait_for_room);
 }
 
-void Client::flush() {
+void Client::Impl::flush() {
   asio::dispatch(serial_, [this] {
     if (session_) session_->flush_batch();
   });
 }
 
-Result<void> Client::start_notify(std::string method, std::string payload,
-                                  const SendOptions& options) {
+Result<void> Client::Impl::start_notify(std::string method, std::string payload,
+                                        const SendOptions& options) {
   // On the strand already (a producer running on the I/O thread): straight in, as start_call.
   if (on_serial()) {
     if (!session_ || !session_->ready()) {
@@ -532,8 +631,8 @@ Result<void> Client::start_notify(std::string method, std::string payload,
   return session->send_from_app(std::move(item), options.wait_for_room);
 }
 
-Result<void> Client::send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
-                                  std::string_view payload, const SendOptions& options) {
+Result<void> Client::Impl::send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
+                                        std::string_view payload, const SendOptions& options) {
   // On the strand (a producer on the I/O thread): written now, the transport's verdict returned.
   if (on_serial()) {
     if (!session_ || !session_->ready()) {
@@ -550,12 +649,12 @@ Result<void> Client::send_on_lane(const std::shared_ptr<detail::LaneState>& lane
   return session->send_from_app(std::move(item), options.wait_for_room);
 }
 
-std::shared_ptr<rpc::Session> Client::ready_session() const {
+std::shared_ptr<rpc::Session> Client::Impl::ready_session() const {
   std::lock_guard lock(mu_);
   return session_for_stats_;
 }
 
-Result<std::chrono::nanoseconds> Client::ping(Millis timeout) {
+Result<std::chrono::nanoseconds> Client::Impl::ping(Millis timeout) {
   if (runtime_.on_io_thread()) {
     return make_error(StatusCode::failed_precondition, "ping blocks; not on an I/O thread");
   }
@@ -574,17 +673,17 @@ Result<std::chrono::nanoseconds> Client::ping(Millis timeout) {
   return future.get();
 }
 
-std::uint32_t Client::peer_max_message_size() const {
+std::uint32_t Client::Impl::peer_max_message_size() const {
   std::lock_guard lock(mu_);
   return session_for_stats_ ? session_for_stats_->peer_max_message_size() : 0;
 }
 
-Peer Client::peer() const {
+Peer Client::Impl::peer() const {
   std::lock_guard lock(mu_);
   return Peer(session_for_stats_);
 }
 
-ClientStats Client::stats() const {
+ClientStats Client::Impl::stats() const {
   ClientStats st;
   st.reconnects = reconnects_.load();
   if (runtime_.on_io_thread()) return st;  // transport counters live on the strand
@@ -608,7 +707,7 @@ ClientStats Client::stats() const {
   return st;
 }
 
-void Client::set_session(std::shared_ptr<rpc::Session> session) {
+void Client::Impl::set_session(std::shared_ptr<rpc::Session> session) {
   session_ = std::move(session);
   std::lock_guard lock(mu_);
   session_alive_ = session_ != nullptr;
@@ -616,7 +715,7 @@ void Client::set_session(std::shared_ptr<rpc::Session> session) {
   state_changed_.notify_all();
 }
 
-void Client::close() {
+void Client::Impl::close() {
   if (close_requested_.exchange(true)) return;
   auto dispatched = std::make_shared<std::promise<void>>();
   asio::dispatch(serial_, [this, dispatched] {
@@ -638,6 +737,84 @@ void Client::close() {
     });
     state_changed_.wait(lock, [&] { return !session_alive_; });
   }
+}
+
+// The public methods: each hands over to Impl (one load of impl_; nothing is allocated or
+// locked on the way).
+ConnectionState Client::state() const {
+  return impl_->state_.load();
+}
+
+bool Client::wait_connected(Millis timeout) {
+  return impl_->wait_connected(timeout);
+}
+
+ClientStats Client::stats() const {
+  return impl_->stats();
+}
+
+std::uint32_t Client::peer_max_message_size() const {
+  return impl_->peer_max_message_size();
+}
+
+Result<std::chrono::nanoseconds> Client::ping(Millis timeout) {
+  return impl_->ping(timeout);
+}
+
+Peer Client::peer() const {
+  return impl_->peer();
+}
+
+Result<SubscriptionId> Client::subscribe(std::string_view pattern, MessageHandler handler,
+                                         SubscribeOptions options) {
+  return impl_->subscribe(pattern, std::move(handler), std::move(options));
+}
+
+void Client::unsubscribe(SubscriptionId id) {
+  impl_->unsubscribe(id);
+}
+
+Result<void> Client::publish(std::string_view topic, std::string payload, PublishOptions options) {
+  return impl_->publish(topic, std::move(payload), options);
+}
+
+void Client::flush() {
+  impl_->flush();
+}
+
+void Client::close() {
+  impl_->close();
+}
+
+CallId Client::next_call_id() {
+  return impl_->next_call_id();
+}
+
+void Client::start_call(CallId id, std::string_view method, std::string&& payload,
+                        CallOptions&& options, CallCallback&& done) {
+  impl_->start_call(id, method, std::move(payload), std::move(options), std::move(done));
+}
+
+void Client::cancel_call(CallId id) {
+  impl_->cancel_call(id);
+}
+
+Result<void> Client::start_notify(std::string method, std::string payload,
+                                  const SendOptions& options) {
+  return impl_->start_notify(std::move(method), std::move(payload), options);
+}
+
+bool Client::on_io_thread() const {
+  return impl_->runtime_.on_io_thread();
+}
+
+Stream Client::start_stream(std::string method, std::string payload, StreamOptions options) {
+  return impl_->start_stream(std::move(method), std::move(payload), std::move(options));
+}
+
+Result<void> Client::send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
+                                  std::string_view payload, const SendOptions& options) {
+  return impl_->send_on_lane(lane, payload, options);
 }
 
 }  // namespace plexus

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/executor_target.hpp"
+#include "api/runtime_internals.hpp"
 #include "observe/metrics.hpp"
 #include "platform/adaptive_spin.hpp"
 #include "platform/cpu_relax.hpp"
@@ -22,12 +23,12 @@ namespace plexus {
 
 Runtime::Runtime(RuntimeOptions options)
     : options_(options),
-      metrics_(std::make_unique<observe::Registry>()),
+      internals_(std::make_unique<Internals>()),
       // A hint of 1 lets Asio's scheduler skip work meant for several threads.
       io_(std::max(1, options.io_threads)),
       work_(asio::make_work_guard(io_)) {
   if (std::max(1, options.io_threads) == 1 && options.idle_wait != WaitStrategy::block) {
-    hot_read_ = std::make_unique<transport::HotReadSlot>();
+    internals_->hot_read = std::make_unique<transport::HotReadSlot>();
   }
   // Logs go to stderr: stdout belongs to the program (the CLI prints answers there).
   static std::once_flag stderr_logger;
@@ -42,17 +43,18 @@ Runtime::Runtime(RuntimeOptions options)
     spdlog::set_level(spdlog::level::from_str(level));
   }
   // Process-wide metrics, registered once per runtime.
-  metrics_->gauge("plexus_build_info", "Always 1; the plexus version is the label", {"version"})
+  auto& metrics = internals_->metrics;
+  metrics.gauge("plexus_build_info", "Always 1; the plexus version is the label", {"version"})
       .with({PLEXUS_VERSION})
       .set(1);
-  metrics_->add_collector(
+  metrics.add_collector(
       "plexus_process_resident_memory_bytes", "Resident set size of this process",
       observe::MetricType::gauge, {}, [](std::vector<observe::Sample>& out) {
         out.push_back({{}, static_cast<double>(platform::resident_memory_bytes()), {}});
       });
-  metrics_
-      ->counter("plexus_client_reconnects_total",
-                "Times a client on this runtime connected again after losing its server")
+  metrics
+      .counter("plexus_client_reconnects_total",
+               "Times a client on this runtime connected again after losing its server")
       .with();
   const int n = std::max(1, options.io_threads);
   for (int i = 0; i < n; ++i) {
@@ -65,6 +67,7 @@ Runtime::~Runtime() {
   work_.reset();
   io_.stop();
   for (auto& t : threads_) t.join();
+  internals_->hot_read.reset();  // before io_ (see Internals::hot_read)
 }
 
 namespace {
@@ -102,7 +105,7 @@ void Runtime::run_io_thread() {
   platform::AdaptiveSpin spin(options_.idle_wait, options_.min_spin, options_.max_spin);
   // Made by the constructor whenever the thread polls: spin, or adaptive alone. (spin with
   // several threads has none: which thread would poll the socket?)
-  transport::HotReadSlot* hot = hot_read_.get();
+  transport::HotReadSlot* hot = internals_->hot_read.get();
   bool look_pending = false;         // a look at the hot socket is posted and has not run yet
   bool look_ran = false;             // it ran in the last poll
   bool look_found = false;           // and brought input

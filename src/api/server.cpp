@@ -6,7 +6,8 @@
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 
-#include "api/server_observe.hpp"
+#include "api/runtime_internals.hpp"
+#include "api/server_impl.hpp"
 #include "platform/posix/process.hpp"
 #include "rpc/pubsub_router.hpp"
 #include "rpc/session.hpp"
@@ -29,19 +30,33 @@ Result<std::unique_ptr<Server>> Server::create(Runtime& runtime, ServerOptions o
   return std::unique_ptr<Server>(new Server(runtime, std::move(options)));
 }
 
+Server::Impl::Impl(Server& self, Runtime& runtime, ServerOptions options)
+    : self_(self),
+      runtime_(runtime),
+      options_(std::move(options)),
+      router_(std::make_shared<rpc::Router>()),
+      observe_(detail::runtime_metrics(runtime)) {}
+
+Server::Impl::~Impl() = default;
+
 Server::Server(Runtime& runtime, ServerOptions options)
-    : runtime_(runtime), options_(std::move(options)), router_(std::make_shared<rpc::Router>()) {
-  init_observability();
+    : impl_(std::make_unique<Impl>(*this, runtime, std::move(options))) {
+  impl_->init_observability();
 }
 
 Server::~Server() {
-  shutdown(Millis{0});
-  observe_->http.reset();  // its threads read this server
-  for (const auto id : observe_->collectors) observe_->registry.remove_collector(id);
-  for (const auto id : observe_->sections) observe_->registry.remove_section(id);
+  auto& d = *impl_;
+  d.shutdown(Millis{0});
+  d.observe_.http.reset();  // its threads read this server
+  for (const auto id : d.observe_.collectors) d.observe_.registry.remove_collector(id);
+  for (const auto id : d.observe_.sections) d.observe_.registry.remove_section(id);
 }
 
 Result<void> Server::start() {
+  return impl_->start();
+}
+
+Result<void> Server::Impl::start() {
   if (started_.exchange(true)) {
     return make_error(StatusCode::failed_precondition, "server already started");
   }
@@ -49,7 +64,7 @@ Result<void> Server::start() {
   lo.unix_socket_mode = options_.unix_socket_mode;
   lo.connection_executor = [this] { return runtime_.serial_executor(); };
   lo.connection.receive_limits.max_message_size = options_.max_message_size;
-  lo.connection.hot_read = runtime_.hot_read_slot();
+  lo.connection.hot_read = detail::hot_read_slot(runtime_);
   for (const auto& text : options_.listen) {
     auto address = *transport::parse_address(text);
     if (address.kind == transport::Address::Kind::unix_path &&
@@ -80,7 +95,7 @@ Result<void> Server::start() {
     return http;
   }
   // Cache warm-up hooks fill their caches before the first connection is accepted.
-  if (const auto stored = warm_up(); stored > 0) {
+  if (const auto stored = self_.warm_up(); stored > 0) {
     spdlog::info("plexus: \"{}\" warmed its caches with {} entries", options_.name, stored);
   }
   for (auto& l : listeners_) {
@@ -92,7 +107,7 @@ Result<void> Server::start() {
   return {};
 }
 
-void Server::on_connection(std::shared_ptr<transport::Connection> connection) {
+void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connection) {
   if (draining_) {
     refused_.fetch_add(1);
     spdlog::info("plexus: refusing {}: server is shutting down", connection->describe());
@@ -129,8 +144,8 @@ void Server::on_connection(std::shared_ptr<transport::Connection> connection) {
   so.handshake_timeout = options_.handshake_timeout;
   so.batching = options_.batching;
   so.max_queued_send_bytes = options_.max_queued_send_bytes;
-  so.heartbeat_failures = observe_->heartbeat_failures;
-  so.stream_totals = observe_->streams;
+  so.heartbeat_failures = observe_.heartbeat_failures;
+  so.stream_totals = observe_.streams;
   rpc::SessionCallbacks cb;
   cb.on_closed = [this](rpc::Session& s, const Error&) {
     router_->drop_session(&s);
@@ -161,13 +176,13 @@ void Server::on_connection(std::shared_ptr<transport::Connection> connection) {
     std::lock_guard l(mu_);
     changed_.notify_all();
   };
-  auto session = rpc::Session::create(connection, handler_table(), so, std::move(cb));
+  auto session = rpc::Session::create(connection, self_.handler_table(), so, std::move(cb));
   sessions_.emplace(session.get(), session);
   lock.unlock();
   session->start();
 }
 
-void Server::forget(const rpc::Session* session) {
+void Server::Impl::forget(const rpc::Session* session) {
   std::shared_ptr<rpc::Session> keep;  // destroyed outside the lock
   std::lock_guard lock(mu_);
   if (auto it = sessions_.find(session); it != sessions_.end()) {
@@ -175,7 +190,7 @@ void Server::forget(const rpc::Session* session) {
     sessions_.erase(it);
     // Its transport counts join the closed connections' totals (the metrics never go back).
     const auto& c = keep->connection();
-    auto& total = observe_->closed_traffic[transport_kind(c.describe())];
+    auto& total = observe_.closed_traffic[transport_kind(c.describe())];
     total.bytes_in += c.stats().bytes_in;
     total.bytes_out += c.stats().bytes_out;
     total.frames_in += c.stats().frames_in;
@@ -188,15 +203,23 @@ void Server::forget(const rpc::Session* session) {
 }
 
 std::vector<std::string> Server::addresses() const {
-  return addresses_;
+  return impl_->addresses_;
 }
 
 std::size_t Server::connection_count() const {
+  return impl_->connection_count();
+}
+
+std::size_t Server::Impl::connection_count() const {
   std::lock_guard lock(mu_);
   return sessions_.size();
 }
 
 std::vector<Peer> Server::peers() const {
+  return impl_->peers();
+}
+
+std::vector<Peer> Server::Impl::peers() const {
   std::lock_guard lock(mu_);
   std::vector<Peer> out;
   for (const auto& [_, s] : sessions_) {
@@ -206,12 +229,13 @@ std::vector<Peer> Server::peers() const {
 }
 
 ServerStats Server::stats() const {
+  const auto& d = *impl_;
   ServerStats st;
-  st.connections_accepted = accepted_.load();
-  st.connections_refused = refused_.load();
-  std::lock_guard lock(mu_);
-  st.connections_open = sessions_.size();
-  for (const auto& [_, s] : sessions_) {
+  st.connections_accepted = d.accepted_.load();
+  st.connections_refused = d.refused_.load();
+  std::lock_guard lock(d.mu_);
+  st.connections_open = d.sessions_.size();
+  for (const auto& [_, s] : d.sessions_) {
     // Transport counters are plain integers written on the strand; a stats read may be a
     // frame behind, which is fine for monitoring.
     st.calls_in += s->counters().calls_in.load(std::memory_order_relaxed);
@@ -232,16 +256,17 @@ std::size_t Server::broadcast(std::string_view method, const std::string& payloa
 Result<SubscriptionId> Server::subscribe(std::string_view pattern, MessageHandler handler,
                                          SubscribeOptions options) {
   if (!handler) return make_error(StatusCode::invalid_argument, "subscribe needs a handler");
-  const auto id = local_subscription_ids_.fetch_add(1);
-  auto r =
-      router_->subscribe(nullptr, id, pattern, options,
-                         rpc::Router::Target{{}, std::move(handler), runtime_.serial_executor()});
+  auto& d = *impl_;
+  const auto id = d.local_subscription_ids_.fetch_add(1);
+  auto r = d.router_->subscribe(
+      nullptr, id, pattern, options,
+      rpc::Router::Target{{}, std::move(handler), d.runtime_.serial_executor()});
   if (!r) return tl::unexpected(r.error());
   return id;
 }
 
 void Server::unsubscribe(SubscriptionId id) {
-  router_->unsubscribe(nullptr, id);
+  impl_->router_->unsubscribe(nullptr, id);
 }
 
 Result<void> Server::publish(std::string_view topic, std::string payload, PublishOptions options) {
@@ -249,14 +274,27 @@ Result<void> Server::publish(std::string_view topic, std::string payload, Publis
   m->topic = std::string(topic);
   m->payload = std::move(payload);
   m->immediate = options.immediate;
-  return router_->publish(nullptr, std::move(m), /*may_wait=*/!runtime_.on_io_thread());
+  return impl_->router_->publish(nullptr, std::move(m),
+                                 /*may_wait=*/!impl_->runtime_.on_io_thread());
 }
 
 PubSubStats Server::pubsub_stats() const {
-  return router_->stats();
+  return impl_->router_->stats();
+}
+
+bool Server::draining() const {
+  return impl_->draining_.load();
+}
+
+bool Server::ready() const {
+  return impl_->ready();
 }
 
 void Server::shutdown(Millis drain) {
+  impl_->shutdown(drain);
+}
+
+void Server::Impl::shutdown(Millis drain) {
   if (stopped_.exchange(true)) return;
   draining_ = true;
   // Blocking waits below need the I/O threads free; on one of them, do only what cannot block.

@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/metric_families.hpp"
-#include "api/server_observe.hpp"
+#include "api/server_impl.hpp"
 #include "observe/method_stats.hpp"
 #include "observe/prometheus_text.hpp"
 #include "platform/posix/process.hpp"
@@ -45,15 +45,14 @@ std::string transport_kind(const std::string& description) {
   return colon == std::string::npos ? description : description.substr(0, colon);
 }
 
-void Server::init_observability() {
-  observe_ = std::make_unique<Observability>(runtime_.metrics());
-  auto& reg = observe_->registry;
+void Server::Impl::init_observability() {
+  auto& reg = observe_.registry;
   if (options_.metrics) {
-    handler_table()->set_stats_factory([&reg](const std::string& method) {
+    self_.handler_table()->set_stats_factory([&reg](const std::string& method) {
       return std::make_shared<observe::MethodStats>(reg, method);
     });
   }
-  observe_->heartbeat_failures =
+  observe_.heartbeat_failures =
       &reg.counter("plexus_heartbeat_failures_total",
                    "Sessions closed because the peer sent nothing within the heartbeat timeout",
                    {"side"})
@@ -61,7 +60,7 @@ void Server::init_observability() {
 
   auto add = [this, &reg](const std::string& name, const std::string& help, MetricType type,
                           std::vector<std::string> labels, observe::Registry::CollectFn fn) {
-    observe_->collectors.push_back(
+    observe_.collectors.push_back(
         reg.add_collector(name, help, type, std::move(labels), std::move(fn)));
   };
   add("plexus_connections_open", "Connections open now (handshaking or ready)", MetricType::gauge,
@@ -89,7 +88,7 @@ void Server::init_observability() {
     return [this, field](std::vector<Sample>& out) {
       std::map<std::string, std::uint64_t> by_kind;
       std::lock_guard lock(mu_);
-      for (const auto& [kind, st] : observe_->closed_traffic) by_kind[kind] += (st.*field).get();
+      for (const auto& [kind, st] : observe_.closed_traffic) by_kind[kind] += (st.*field).get();
       for (const auto& [_, s] : sessions_) {
         const auto& c = s->connection();
         by_kind[transport_kind(c.describe())] += (c.stats().*field).get();
@@ -136,7 +135,7 @@ void Server::init_observability() {
       });
   add("plexus_server_uptime_seconds", "Seconds since the server was created", MetricType::gauge,
       {"server"}, [this](std::vector<Sample>& out) {
-        out.push_back({{options_.name}, seconds_since(observe_->started_at), {}});
+        out.push_back({{options_.name}, seconds_since(observe_.started_at), {}});
       });
   add("plexus_server_ready", "1 while listening and not draining (what /ready reports)",
       MetricType::gauge, {"server"}, [this](std::vector<Sample>& out) {
@@ -146,17 +145,17 @@ void Server::init_observability() {
   init_module_metrics();
 
   // Reserved name (docs/PROTOCOL.md): the metrics snapshot, for `plexus stats ADDR`.
-  handle("plexus.stats", [this](CallContext&, std::string_view) -> Result<std::string> {
+  self_.handle("plexus.stats", [this](CallContext&, std::string_view) -> Result<std::string> {
     return metrics().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   });
 }
 
 // Pub/sub, streams and handler policies: counters their modules keep, read at scrape time.
-void Server::init_module_metrics() {
-  auto& reg = observe_->registry;
+void Server::Impl::init_module_metrics() {
+  auto& reg = observe_.registry;
   auto add = [this, &reg](const std::string& name, const std::string& help, MetricType type,
                           std::vector<std::string> labels, observe::Registry::CollectFn fn) {
-    observe_->collectors.push_back(
+    observe_.collectors.push_back(
         reg.add_collector(name, help, type, std::move(labels), std::move(fn)));
   };
   auto n = [](std::uint64_t v) { return static_cast<double>(v); };
@@ -206,7 +205,7 @@ void Server::init_module_metrics() {
   add("plexus_pubsub_queued_messages",
       "Messages waiting in subscription queues now, by topic pattern", MetricType::gauge,
       {"pattern"}, by_pattern(true));
-  observe_->sections.push_back(reg.add_section("topics", [this] {
+  observe_.sections.push_back(reg.add_section("topics", [this] {
     auto rows = nlohmann::json::array();
     for (const auto& s : router_->subscriptions()) {
       rows.push_back({{"pattern", s.pattern},
@@ -221,7 +220,7 @@ void Server::init_module_metrics() {
   }));
 
   // ---- streams ----
-  add_stream_metrics(reg, "server", observe_->streams, observe_->collectors);
+  add_stream_metrics(reg, "server", observe_.streams, observe_.collectors);
 
   // ---- handler policies (policy::Chain counters, per method with that policy) ----
   // A collector over the chains that have a policy, `emit` adding its samples for one chain.
@@ -230,7 +229,7 @@ void Server::init_module_metrics() {
              std::function<void(const policy::Chain&, const PolicyStats&, std::vector<Sample>&)>
                  emit) {
         return [this, has, emit = std::move(emit)](std::vector<Sample>& out) {
-          for (const auto& c : policy_chains()) {
+          for (const auto& c : self_.policy_chains()) {
             if (has(c->options())) emit(*c, c->stats(), out);
           }
         };
@@ -301,17 +300,17 @@ void Server::init_module_metrics() {
       reg,
       [this] {
         std::vector<BreakerRow> rows;
-        for (const auto& c : policy_chains()) {
+        for (const auto& c : self_.policy_chains()) {
           if (const auto* b = c->breaker()) {
             rows.push_back({"server", options_.name, c->method(), b->state(), c->stats()});
           }
         }
         return rows;
       },
-      observe_->collectors, observe_->sections);
-  observe_->sections.push_back(reg.add_section("caches", [this] {
+      observe_.collectors, observe_.sections);
+  observe_.sections.push_back(reg.add_section("caches", [this] {
     auto rows = nlohmann::json::array();
-    for (const auto& c : policy_chains()) {
+    for (const auto& c : self_.policy_chains()) {
       const auto* cache = c->cache();
       if (!cache) continue;
       const auto s = c->stats();
@@ -326,13 +325,13 @@ void Server::init_module_metrics() {
     }
     return rows;
   }));
-  observe_->sections.push_back(reg.add_section("rate_limits", [this] {
+  observe_.sections.push_back(reg.add_section("rate_limits", [this] {
     auto rows = nlohmann::json::array();
     auto text = [](const std::optional<RateLimit>& r) -> nlohmann::json {
       if (!r) return nullptr;
       return fmt::format("{:g}/s, burst {:g}", r->per_second, r->burst);
     };
-    for (const auto& c : policy_chains()) {
+    for (const auto& c : self_.policy_chains()) {
       const auto& o = c->options().rate_limit;
       if (!o) continue;
       const auto s = c->stats();
@@ -347,7 +346,7 @@ void Server::init_module_metrics() {
   }));
 }
 
-Result<void> Server::start_http() {
+Result<void> Server::Impl::start_http() {
   if (options_.http.empty()) return {};
   observe::HttpProviders p;
   p.metrics_text = [this] { return metrics_text(); };
@@ -356,26 +355,30 @@ Result<void> Server::start_http() {
   p.status = [this] { return metrics(); };
   auto endpoint = observe::HttpEndpoint::start(options_.http, std::move(p));
   if (!endpoint) return tl::unexpected(endpoint.error());
-  observe_->http = std::move(*endpoint);
-  spdlog::info("plexus: \"{}\" metrics and status page on {}", options_.name,
-               observe_->http->url());
+  observe_.http = std::move(*endpoint);
+  spdlog::info("plexus: \"{}\" metrics and status page on {}", options_.name, observe_.http->url());
   return {};
 }
 
 std::string Server::http_address() const {
-  return observe_->http ? observe_->http->url() : std::string();
+  const auto& http = impl_->observe_.http;
+  return http ? http->url() : std::string();
 }
 
 std::string Server::metrics_text() const {
-  return observe::to_prometheus_text(observe_->registry.collect());
+  return impl_->metrics_text();
 }
 
-nlohmann::json Server::health() const {
-  const auto snap = observe_->registry.collect();
+std::string Server::Impl::metrics_text() const {
+  return observe::to_prometheus_text(observe_.registry.collect());
+}
+
+nlohmann::json Server::Impl::health() const {
+  const auto snap = observe_.registry.collect();
   const auto status = draining_ ? "draining" : listening_ ? "serving" : "starting";
   return {{"status", status},
           {"version", PLEXUS_VERSION},
-          {"uptime_seconds", seconds_since(observe_->started_at)},
+          {"uptime_seconds", seconds_since(observe_.started_at)},
           {"connections_open", connection_count()},
           {"totals",
            {{"calls", sum_of(snap, "plexus_rpc_server_calls_total")},
@@ -387,7 +390,11 @@ nlohmann::json Server::health() const {
 }
 
 nlohmann::json Server::metrics() const {
-  const auto snap = observe_->registry.collect();
+  return impl_->metrics();
+}
+
+nlohmann::json Server::Impl::metrics() const {
+  const auto snap = observe_.registry.collect();
   using nlohmann::json;
   // Per-method rows from the three method families.
   std::map<std::string, json> methods;
@@ -434,7 +441,7 @@ nlohmann::json Server::metrics() const {
 
   const double frames_out = sum_of(snap, "plexus_transport_sent_frames_total");
   const double batches = sum_of(snap, "plexus_transport_write_batches_total");
-  auto sections = observe_->registry.sections();
+  auto sections = observe_.registry.sections();
   for (const char* key : {"topics", "breakers", "caches", "rate_limits"}) {
     if (!sections.contains(key)) sections[key] = json::array();
   }
@@ -445,7 +452,7 @@ nlohmann::json Server::metrics() const {
                      : listening_ ? "serving"
                                   : "starting"},
           {"ready", ready()},
-          {"uptime_seconds", seconds_since(observe_->started_at)},
+          {"uptime_seconds", seconds_since(observe_.started_at)},
           {"connections",
            {{"open", connection_count()},
             {"accepted", accepted_.load()},

@@ -24,6 +24,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "api/runtime_internals.hpp"
 #include "connect.hpp"
 #include "observe/http_endpoint.hpp"
 #include "observe/metrics.hpp"
@@ -278,7 +279,7 @@ TEST_F(ObserveTest, ModuleFamiliesCountEachDecisionExactly) {
   EXPECT_EQ(check.output, "") << "promtool lint complaints";
 
   // The client's own registry: its stream, from the opening side.
-  const auto mine = observe::to_prometheus_text(runtime_.metrics().collect());
+  const auto mine = observe::to_prometheus_text(detail::runtime_metrics(runtime_).collect());
   EXPECT_EQ(series(mine, R"(plexus_streams_started_total{side="client",direction="opened"})"), 1)
       << mine;
   EXPECT_EQ(series(mine, R"(plexus_stream_items_total{side="client",direction="received"})"), 3);

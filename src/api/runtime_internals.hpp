@@ -1,0 +1,39 @@
+// What src/api (and the tests that read internals) reach of a Runtime beyond its public API:
+// the metrics registry and the hot-read slot, whose types are internal (observe/, transport/).
+#pragma once
+
+#include <memory>
+
+#include "observe/metrics.hpp"
+#include "plexus/runtime.hpp"
+#include "transport/hot_read.hpp"
+
+namespace plexus {
+
+struct Runtime::Internals {
+  // Every server, client and module on the runtime records into it; Server::metrics() and
+  // /metrics read it. Lives as long as the runtime.
+  observe::Registry metrics;
+  // The socket the idle I/O thread polls itself (transport/hot_read.hpp); null when it never
+  // polls (idle_wait block, or several I/O threads). Emptied by ~Runtime before the io_context
+  // goes, since a connection it still held must not outlive its io_context.
+  std::unique_ptr<transport::HotReadSlot> hot_read;
+};
+
+namespace detail {
+
+struct RuntimeAccess {
+  static Runtime::Internals& of(Runtime& runtime) { return *runtime.internals_; }
+};
+
+inline observe::Registry& runtime_metrics(Runtime& runtime) {
+  return RuntimeAccess::of(runtime).metrics;
+}
+
+// For the library's socket transports (ConnectionOptions::hot_read).
+inline transport::HotReadSlot* hot_read_slot(Runtime& runtime) {
+  return RuntimeAccess::of(runtime).hot_read.get();
+}
+
+}  // namespace detail
+}  // namespace plexus

@@ -1,0 +1,96 @@
+// Server's state and the operations that touch internal types, private to src/api: server.cpp
+// (listeners, sessions, pub/sub, shutdown) and server_observe.cpp (collectors, plexus.stats,
+// the JSON snapshot, the HTTP endpoint).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "observe/http_endpoint.hpp"
+#include "observe/metrics.hpp"
+#include "plexus/server.hpp"
+#include "rpc/stream_core.hpp"
+#include "transport/connection.hpp"
+
+namespace plexus {
+
+namespace rpc {
+class Router;
+class Session;
+}  // namespace rpc
+namespace transport {
+class Listener;
+}  // namespace transport
+
+struct Server::Impl {
+  // Observability state (server_observe.cpp).
+  struct Observability {
+    explicit Observability(observe::Registry& r) : registry(r) {}
+
+    observe::Registry& registry;  // the runtime's
+    std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
+    std::vector<std::uint64_t> collectors;  // removed in ~Server
+    std::vector<std::uint64_t> sections;    // status-page sections, removed in ~Server
+    // What every stream of this server's sessions did (SessionOptions::stream_totals).
+    std::shared_ptr<rpc::StreamTotals> streams = std::make_shared<rpc::StreamTotals>();
+    observe::Counter* heartbeat_failures = nullptr;
+    // Transport counts of the connections already closed, by transport ("unix", "tcp").
+    std::map<std::string, transport::ConnectionStats> closed_traffic;  // guarded by mu_
+    std::unique_ptr<observe::HttpEndpoint> http;
+  };
+
+  // `self` is the Server that owns this: its HandlerRegistry half (the handler table,
+  // handle(), warm_up(), policy_chains()).
+  Impl(Server& self, Runtime& runtime, ServerOptions options);
+  ~Impl();
+
+  // server.cpp
+  Result<void> start();
+  void on_connection(std::shared_ptr<transport::Connection> connection);
+  void forget(const rpc::Session* session);
+  std::size_t connection_count() const;
+  std::vector<Peer> peers() const;
+  bool ready() const { return listening_.load() && !draining_.load(); }
+  void shutdown(Millis drain);
+
+  // server_observe.cpp
+  void init_observability();
+  void init_module_metrics();  // pub/sub, streams, handler policies
+  Result<void> start_http();
+  nlohmann::json health() const;
+  nlohmann::json metrics() const;
+  std::string metrics_text() const;
+
+  Server& self_;
+  Runtime& runtime_;
+  ServerOptions options_;
+  std::vector<std::unique_ptr<transport::Listener>> listeners_;  // touched on start/shutdown only
+  std::vector<std::string> addresses_;
+
+  mutable std::mutex mu_;
+  std::condition_variable changed_;  // a session closed or went idle
+  std::unordered_map<const rpc::Session*, std::shared_ptr<rpc::Session>>
+      sessions_;  // guarded by mu_
+  std::atomic<std::uint64_t> accepted_{0};
+  std::atomic<std::uint64_t> refused_{0};
+  std::atomic<bool> started_{false};
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> stopped_{false};
+  std::shared_ptr<rpc::Router> router_;  // shared with its posted deliveries
+  std::atomic<SubscriptionId> local_subscription_ids_{1};
+  std::atomic<bool> listening_{false};
+  Observability observe_;
+};
+
+// "unix" or "tcp" from a connection's description ("unix:///path fd=7").
+std::string transport_kind(const std::string& description);
+
+}  // namespace plexus
