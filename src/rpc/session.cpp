@@ -773,11 +773,8 @@ Result<void> Session::send_request(CallId id, const wire::CallFields& fields,
   flush_batch();  // notifications batched before this call reach the peer before it
   char block[wire::kMaxCallMetadata];
   const std::string_view metadata(block, wire::encode_call_metadata(fields, block));
-  // A small payload is copied into the transport's buffer anyway; a large one is handed over.
-  return payload.size() < kCopyThreshold
-             ? connection_->send_encoded(FrameKind::request, id, metadata, payload)
-             : connection_->send_owned(FrameKind::request, id, wire::to_metadata(fields),
-                                       std::move(payload));
+  return connection_->send(
+      transport::OutFrame::preencoded(FrameKind::request, id, metadata, {}).handing_over(payload));
 }
 
 void Session::cancel(CallId id) {
@@ -817,7 +814,8 @@ Result<void> Session::notify_now(std::string_view method, std::string&& payload,
   wire::Metadata md;
   md.method = method;
   if (!options_.batching.enabled || (peer_capabilities() & wire::capability::kBatch) == 0) {
-    return connection_->send_owned(FrameKind::notify, 0, md, std::move(payload));
+    return connection_->send(
+        transport::OutFrame::with(FrameKind::notify, 0, md, {}).handing_over(payload));
   }
   return send_batchable(FrameKind::notify, 0, md, payload, immediate);
 }
@@ -924,9 +922,10 @@ void Session::on_write_done() {
 void Session::send_result(CallId id, Result<std::string> result, const ResponseInfo& info) {
   if (result) {
     Result<void> sent;
-    if (info.cache == ResponseInfo::Cache::none && !info.cache_age && !info.handler_time &&
-        result->size() < kCopyThreshold) {
-      sent = connection_->send_plain(FrameKind::response, id, *result);  // the usual answer
+    if (info.cache == ResponseInfo::Cache::none && !info.cache_age && !info.handler_time) {
+      // The usual answer: no metadata.
+      sent = connection_->send(
+          transport::OutFrame::plain(FrameKind::response, id, {}).handing_over(*result));
     } else {
       wire::Metadata md;
       if (info.cache != ResponseInfo::Cache::none) {
@@ -936,7 +935,8 @@ void Session::send_result(CallId id, Result<std::string> result, const ResponseI
       if (info.handler_time) {
         md.handler_time_us = static_cast<std::uint64_t>(info.handler_time->count());
       }
-      sent = connection_->send_owned(FrameKind::response, id, md, std::move(*result));
+      sent = connection_->send(
+          transport::OutFrame::with(FrameKind::response, id, md, {}).handing_over(*result));
     }
     // The answer is over the caller's limit: the caller gets that error instead. Any other
     // failure (write queue full) ends the session, which fails the caller's call; except

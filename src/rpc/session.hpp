@@ -196,7 +196,8 @@ class Session final : public transport::ConnectionDelegate,
     // closed session's connection is closed too: its send reports unavailable.)
     if (lane->session_serial == serial_ && lane->id != 0 && batcher_.items() == 0 &&
         !outbox_.stalled()) {
-      return connection_->send_plain(wire::FrameKind::lane_data, lane->id, payload);
+      return connection_->send(
+          transport::OutFrame::plain(wire::FrameKind::lane_data, lane->id, payload));
     }
     return send_on_lane_first(lane, payload);
   }
@@ -321,9 +322,6 @@ class Session final : public transport::ConnectionDelegate,
 
   std::shared_ptr<const TimeSource> time_;
   OutboundCalls outbound_;
-  // Payloads below this size are copied into the transport's buffer (one memcpy, as good as a
-  // hand-over); larger ones are handed over without a copy (send_owned).
-  static constexpr std::size_t kCopyThreshold = 16 * 1024;
   InboundCalls inbound_;
   std::atomic<std::size_t> accepted_stream_count_{
       0};  // accepted_streams_.size(), readable anywhere

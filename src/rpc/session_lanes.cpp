@@ -55,7 +55,7 @@ Result<void> Session::lane_send_now(LaneBinding& binding, std::string_view paylo
   if (binding.id == 0) return notify_now(method, std::string(payload), false);
   // A lane's messages keep their order with the NOTIFYs this side sent before them.
   if (batcher_.items() > 0) flush_batch();
-  return connection_->send_plain(FrameKind::lane_data, binding.id, payload);
+  return connection_->send(transport::OutFrame::plain(FrameKind::lane_data, binding.id, payload));
 }
 
 void Session::handle_lane_open(const wire::FrameView& frame, const wire::Metadata& md) {

@@ -48,7 +48,8 @@ Result<void> Session::send_or_hold(FrameKind kind, std::uint64_t id, const wire:
                                    std::string&& payload) {
   if (closed()) return make_error(StatusCode::unavailable, "connection closed");
   if (!outbox_.stalled()) {
-    auto sent = connection_->send_owned(kind, id, md, std::move(payload));
+    auto sent =
+        connection_->send(transport::OutFrame::with(kind, id, md, {}).handing_over(payload));
     if (sent || sent.error().code != StatusCode::resource_exhausted) return sent;
     outbox_.stall();  // refused whole: it waits with what follows for on_write_done
   }
@@ -82,7 +83,8 @@ Result<void> Session::write_item(OutboxItem& item) {
       return send_request(item.id, fields, std::move(item.payload));
     }
     case OutboxItem::Kind::frame:
-      return connection_->send_encoded(item.frame_kind, item.id, item.name, item.payload);
+      return connection_->send(
+          transport::OutFrame::preencoded(item.frame_kind, item.id, item.name, item.payload));
   }
   return make_error(StatusCode::internal, "unknown outbox item");
 }

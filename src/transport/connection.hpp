@@ -89,6 +89,41 @@ struct ConnectionOptions {
   HotReadSlot* hot_read = nullptr;
 };
 
+// One frame for Connection::send: kind and id, the metadata block (structured and encoded by
+// the transport, or already encoded by the caller, or none) and the payload (borrowed for the
+// call, or a string the transport may take instead of copying).
+struct OutFrame {
+  wire::FrameKind kind{};
+  std::uint64_t id = 0;
+  const wire::Metadata* metadata = nullptr;  // encoded by the transport; null: `encoded`
+  std::string_view encoded;                  // a block the caller encoded (may be empty)
+  std::string_view payload;                  // read during send() only
+  // The payload's own string: a transport may move it out (only when send() succeeds) rather
+  // than copy a large payload (kHandOverPayload). Null: borrowed only.
+  std::string* owned = nullptr;
+
+  // No metadata (LANE_DATA, PONG, a plain RESPONSE).
+  static OutFrame plain(wire::FrameKind kind, std::uint64_t id, std::string_view payload) {
+    return OutFrame{kind, id, nullptr, {}, payload, nullptr};
+  }
+  static OutFrame with(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
+                       std::string_view payload) {
+    return OutFrame{kind, id, &md, {}, payload, nullptr};
+  }
+  // A block encoded by the caller (wire/call_metadata.hpp: the call path skips the general
+  // encoder).
+  static OutFrame preencoded(wire::FrameKind kind, std::uint64_t id, std::string_view block,
+                             std::string_view payload) {
+    return OutFrame{kind, id, nullptr, block, payload, nullptr};
+  }
+  // The payload is `s`, which the transport may take.
+  OutFrame& handing_over(std::string& s) {
+    payload = s;
+    owned = &s;
+    return *this;
+  }
+};
+
 // The refusal every transport's send() checks first: unavailable once the connection is closed
 // or closing, resource_exhausted while more than `max_pending_bytes` wait to be written.
 Result<void> send_refusal(bool closed, std::size_t pending_bytes, std::size_t max_pending_bytes);
@@ -106,22 +141,13 @@ class Connection {
   // Queues one frame. If no write is in flight it leaves at once; otherwise it joins the batch
   // that leaves in the next single gather write. Fails, queuing nothing, with message_too_large
   // (payload over the peer's limit), resource_exhausted (write queue full) or unavailable.
-  virtual Result<void> send(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
-                            std::string_view payload) = 0;
-  // As above, taking the payload by value so large payloads are written without a copy.
-  virtual Result<void> send_owned(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
-                                  std::string&& payload) = 0;
-
-  // A frame without metadata (LANE_DATA, PONG…): what send(kind, id, {}, payload) does, which
-  // is the default; a transport may write the 16-byte header without the metadata encoder.
-  virtual Result<void> send_plain(wire::FrameKind kind, std::uint64_t id,
-                                  std::string_view payload) {
-    return send(kind, id, wire::Metadata{}, payload);
+  // The one send path: each transport copies, gathers or writes in place as it sees fit.
+  virtual Result<void> send(const OutFrame& frame) = 0;
+  // A frame with structured metadata and a borrowed payload: send(OutFrame::with(…)).
+  Result<void> send(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
+                    std::string_view payload) {
+    return send(OutFrame::with(kind, id, md, payload));
   }
-  // A frame whose metadata block the caller encoded (wire/call_metadata.hpp: the call path,
-  // which must not pay for the general encoder): header, `metadata`, payload. Fails as send().
-  virtual Result<void> send_encoded(wire::FrameKind kind, std::uint64_t id,
-                                    std::string_view metadata, std::string_view payload) = 0;
 
   // Closes: with `flush`, after the queued frames are written; on_closed reports `reason`.
   virtual void close(const Error& reason, bool flush) = 0;

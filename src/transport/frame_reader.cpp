@@ -99,7 +99,7 @@ bool FrameReader::step(Connection& connection, ConnectionDelegate& delegate,
       delegate.on_frame(r.frame);
       return true;
     case State::need_more:
-      if (r.needed > wire::kHeaderSize && r.header.payload_length() >= kLargePayload) {
+      if (r.needed > wire::kHeaderSize && r.header.payload_length() >= kOwnReadPayload) {
         // The header is in and announces a large payload (already checked against the
         // limits): gather only header and metadata here, the payload in its own string.
         const std::size_t head = wire::kHeaderSize + r.header.metadata_length;

@@ -4,12 +4,12 @@
 // anything is allocated, so whatever a peer sends ends as a frame, an oversize frame that is
 // skipped (or closes), or on_malformed and a close: never as a crash.
 //
-// Large payloads (kLargePayload and up) are not gathered in the shared buffer: once their
-// header and metadata are in, the rest of the read goes straight into a string of the payload's
-// size, which the frame offers to the delegate (FrameView::owned_payload). A 1 MiB answer then
-// lands in the caller's result without a copy in user space (socket) or with the one copy out
-// of the ring (shared memory).
-// Not thread-safe: used by one connection, on its executor.
+// Large payloads (kOwnReadPayload and up, transport/payload_sizes.hpp) are not gathered in the
+// shared buffer: once their header and metadata are in, the rest of the read goes straight into a
+// string of the payload's size, which the frame offers to the delegate (FrameView::owned_payload).
+// A 1 MiB answer then lands in the caller's result without a copy in user space (socket) or with
+// the one copy out of the ring (shared memory). Not thread-safe: used by one connection, on its
+// executor.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "transport/connection.hpp"
+#include "transport/payload_sizes.hpp"
 #include "wire/frame.hpp"
 
 namespace plexus::transport {
@@ -27,7 +28,6 @@ namespace plexus::transport {
 class FrameReader {
  public:
   static constexpr std::size_t kReadChunk = 64 * 1024;
-  static constexpr std::size_t kLargePayload = 256 * 1024;
 
   FrameReader() : buf_(kReadChunk) {}
 

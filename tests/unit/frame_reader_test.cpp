@@ -98,8 +98,7 @@ using plexus::test::pattern_bytes;
 
 TEST(FrameReaderTest, SmallAndLargeFramesInRandomPiecesArriveWholeAndInOrder) {
   const std::vector<std::size_t> sizes = {
-      10,   FrameReader::kLargePayload - 1, 5, FrameReader::kLargePayload, 0, 1u << 20, 300000, 17,
-      70000};
+      10, kOwnReadPayload - 1, 5, kOwnReadPayload, 0, 1u << 20, 300000, 17, 70000};
   std::string stream;
   for (std::size_t i = 0; i < sizes.size(); ++i) {
     const std::string method = "m" + std::to_string(i);  // md.method is a view of it
@@ -134,7 +133,7 @@ TEST(FrameReaderTest, SmallAndLargeFramesInRandomPiecesArriveWholeAndInOrder) {
       EXPECT_EQ(f.payload.size(), sizes[i]);
       EXPECT_TRUE(f.payload == pattern_bytes(sizes[i], i)) << "frame " << i << " seed " << seed;
       // Large payloads come in their own string, unless the whole frame was already buffered.
-      if (sizes[i] < FrameReader::kLargePayload) {
+      if (sizes[i] < kOwnReadPayload) {
         EXPECT_FALSE(f.owned) << "frame " << i;
       }
     }
@@ -181,8 +180,8 @@ class Answerer final : public ConnectionDelegate {
  public:
   void on_frame(const wire::FrameView& frame) override {
     ++received;
-    ASSERT_TRUE(
-        connection->send_plain(wire::FrameKind::response, frame.header.id, std::string(100, 'a')));
+    ASSERT_TRUE(connection->send(
+        OutFrame::plain(wire::FrameKind::response, frame.header.id, std::string(100, 'a'))));
   }
   void on_frame_too_large(const wire::FrameHeader&, const Error&, bool) override {}
   void on_malformed(const Error&) override {}

@@ -38,31 +38,23 @@ Result<void> LoopbackConnection::refuse_send() const {
   return send_refusal(closed_ || closing_, pending_bytes_, options_.max_pending_write_bytes);
 }
 
-Result<void> LoopbackConnection::send(wire::FrameKind kind, std::uint64_t id,
-                                      const wire::Metadata& md, std::string_view payload) {
+Result<void> LoopbackConnection::send(const OutFrame& f) {
   if (auto ok = refuse_send(); !ok) return ok;
   std::string bytes;
-  if (auto ok = wire::encode_frame(kind, id, md, payload, peer_max_, bytes); !ok) return ok;
-  transmit(std::move(bytes));
-  return {};
-}
-
-Result<void> LoopbackConnection::send_owned(wire::FrameKind kind, std::uint64_t id,
-                                            const wire::Metadata& md, std::string&& payload) {
-  return send(kind, id, md, payload);
-}
-
-Result<void> LoopbackConnection::send_encoded(wire::FrameKind kind, std::uint64_t id,
-                                              std::string_view metadata, std::string_view payload) {
-  if (auto ok = refuse_send(); !ok) return ok;
-  char head[wire::kHeaderSize];
-  if (auto ok = wire::encode_head(kind, id, metadata.size(), payload.size(), peer_max_, head);
-      !ok) {
-    return ok;
+  if (f.metadata) {
+    if (auto ok = wire::encode_frame(f.kind, f.id, *f.metadata, f.payload, peer_max_, bytes); !ok) {
+      return ok;
+    }
+  } else {
+    char head[wire::kHeaderSize];
+    if (auto ok =
+            wire::encode_head(f.kind, f.id, f.encoded.size(), f.payload.size(), peer_max_, head);
+        !ok) {
+      return ok;
+    }
+    bytes.reserve(sizeof head + f.encoded.size() + f.payload.size());
+    bytes.append(head, sizeof head).append(f.encoded).append(f.payload);
   }
-  std::string bytes;
-  bytes.reserve(sizeof head + metadata.size() + payload.size());
-  bytes.append(head, sizeof head).append(metadata).append(payload);
   transmit(std::move(bytes));
   return {};
 }

@@ -52,12 +52,8 @@ class LoopbackConnection final : public Connection,
 
   // Connection
   void start(std::shared_ptr<ConnectionDelegate> delegate) override;
-  Result<void> send(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
-                    std::string_view payload) override;
-  Result<void> send_owned(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
-                          std::string&& payload) override;
-  Result<void> send_encoded(wire::FrameKind kind, std::uint64_t id, std::string_view metadata,
-                            std::string_view payload) override;
+  using Connection::send;
+  Result<void> send(const OutFrame& frame) override;
   void close(const Error& reason, bool flush) override;
   void pause_reading() override;
   void resume_reading() override;

@@ -17,6 +17,7 @@
 #include "transport/connection.hpp"
 #include "transport/frame_reader.hpp"
 #include "transport/hot_read.hpp"
+#include "transport/payload_sizes.hpp"
 
 namespace plexus::transport {
 
@@ -31,14 +32,8 @@ class StreamConnection final : public Connection,
   StreamConnection(Socket socket, ConnectionOptions options, std::string label);
 
   void start(std::shared_ptr<ConnectionDelegate> delegate) override;
-  Result<void> send(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
-                    std::string_view payload) override;
-  Result<void> send_owned(wire::FrameKind kind, std::uint64_t id, const wire::Metadata& md,
-                          std::string&& payload) override;
-  Result<void> send_plain(wire::FrameKind kind, std::uint64_t id,
-                          std::string_view payload) override;
-  Result<void> send_encoded(wire::FrameKind kind, std::uint64_t id, std::string_view metadata,
-                            std::string_view payload) override;
+  using Connection::send;
+  Result<void> send(const OutFrame& frame) override;
   void close(const Error& reason, bool flush) override;
   void pause_reading() override;
   void resume_reading() override;
@@ -68,9 +63,6 @@ class StreamConnection final : public Connection,
   // The first-bytes check of refuse_shm_upgrade(): false while more bytes are needed to decide.
   bool answer_shm_upgrade();
 
-  // Payloads at least this large are sent from their own buffer instead of being copied into
-  // the batch: one iovec more, one copy less.
-  static constexpr std::size_t kGatherThreshold = 16 * 1024;
   // Frames produced while a read batch is handled leave as soon as this many bytes are queued
   // (between two frames), the rest after the batch: a pipelining peer then works on the first
   // answers while this side makes the next ones. 2 KiB (~25 small frames) measured best for
