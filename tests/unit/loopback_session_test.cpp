@@ -71,8 +71,8 @@ class LoopbackSessionTest : public ::testing::Test {
     return **out;
   }
 
-  SessionLink link_;
-  LoopbackSessions net_;  // after link_: its io_context, which holds the sessions, goes first
+  LoopbackSessions net_;
+  SessionLink link_;  // after net_: the sessions (and their timers) go before its io_context
   SessionEnd& client_ = link_.client;
   SessionEnd& server_ = link_.server;
 };

@@ -43,9 +43,6 @@ struct SessionLink {
 };
 
 class LoopbackSessions {
-  // Before `io`: the io_context goes first, with the handlers that still hold sessions.
-  std::vector<std::unique_ptr<SessionLink>> owned_;
-
  public:
   // Joins `link`'s two ends and starts both sessions; the handshake runs when the io_context
   // does. `extra` callbacks run beside the ones that fill SessionEnd::ready and ::closed.
@@ -132,6 +129,9 @@ class LoopbackSessions {
   asio::io_context io;
 
  private:
+  // After `io`: the sessions (and their timers) go before the io_context they use.
+  std::vector<std::unique_ptr<SessionLink>> owned_;
+
   static SessionCallbacks recording(SessionEnd& end, SessionCallbacks cb) {
     cb.on_ready = [&end, next = std::move(cb.on_ready)](Session& s, Result<void> r) {
       end.ready = r;

@@ -124,7 +124,7 @@ class PubSubRouterTest : public ::testing::Test {
   std::shared_ptr<Router> router_ = std::make_shared<Router>();
   std::deque<RouterPeer> peers_;      // stable addresses: callbacks hold them
   std::vector<RoutedMessage> local_;  // what server-local subscriptions received
-  LoopbackSessions net_;              // last: its io_context, which holds the sessions, goes first
+  LoopbackSessions net_;              // last: its sessions go first, then its io_context
 };
 
 TEST_F(PubSubRouterTest, EachPublishReachesExactlyTheMatchingSubscriptions) {

@@ -146,9 +146,9 @@ class StreamCoreTest : public ::testing::Test {
     co_return make_error(StatusCode::cancelled, "the handler saw the cancel");
   }
 
-  SessionLink link_;
   HeldStream held_;
-  LoopbackSessions net_;  // after link_: its io_context, which holds the sessions, goes first
+  LoopbackSessions net_;
+  SessionLink link_;  // after net_: the sessions (and their timers) go before its io_context
 };
 
 TEST_F(StreamCoreTest, ItemsFlowBothWaysAndTheHandlersValueEndsTheStream) {

@@ -74,8 +74,8 @@ class PolicyChainTest : public ::testing::Test {
 
   std::shared_ptr<ManualClock> clock_ = std::make_shared<ManualClock>();
   int runs_ = 0;  // how often the handler under test ran
-  SessionLink link_;
-  LoopbackSessions net_;  // after link_: its io_context, which holds the sessions, goes first
+  LoopbackSessions net_;
+  SessionLink link_;  // after net_: the sessions (and their timers) go before its io_context
 };
 
 // {"n": 0} fails with internal; any other n answers.
