@@ -14,24 +14,16 @@
 #include <string>
 #include <vector>
 
-#include "rpc/handler_table.hpp"
-#include "rpc/session.hpp"
+#include "loopback_sessions.hpp"
 #include "rpc/time_source.hpp"
-#include "transport/loopback/loopback_connection.hpp"
 
 namespace plexus::rpc {
 namespace {
 
 using namespace std::chrono_literals;
-using transport::LoopbackConnection;
-
-struct End {
-  std::shared_ptr<LoopbackConnection> connection;
-  std::shared_ptr<HandlerTable> handlers = std::make_shared<HandlerTable>();
-  std::shared_ptr<Session> session;
-  std::optional<Result<void>> ready;
-  std::optional<Error> closed;
-};
+using test_support::LoopbackSessions;
+using test_support::SessionEnd;
+using test_support::SessionLink;
 
 class LoopbackSessionTest : public ::testing::Test {
  protected:
@@ -40,63 +32,23 @@ class LoopbackSessionTest : public ::testing::Test {
           [](CallContext&, std::string_view p) -> Result<std::string> { return std::string(p); });
   }
 
-  // A session and its connection hold each other until the close: close both ends, so that
-  // nothing is left (LeakSanitizer checks).
-  void TearDown() override {
-    for (End* end : {&client_, &server_}) {
-      if (end->session && !end->closed) {
-        end->session->close(Error{StatusCode::cancelled, "test over", ""}, /*flush=*/false);
-      }
-    }
-    EXPECT_TRUE(run_until([&] {
-      return (!client_.session || client_.closed) && (!server_.session || server_.closed);
-    }));
-    io_.restart();
-    io_.poll();
-  }
+  void TearDown() override { EXPECT_TRUE(net_.close_all()); }
 
   void serve(const std::string& method, SyncHandler fn) {
-    server_.handlers->set(method, HandlerEntry{std::move(fn), nullptr, nullptr});
+    server_.serve(method, HandlerEntry{std::move(fn), nullptr, nullptr});
   }
   void serve_async(const std::string& method, AsyncHandler fn) {
-    server_.handlers->set(method, HandlerEntry{std::move(fn), nullptr, nullptr});
+    server_.serve(method, HandlerEntry{std::move(fn), nullptr, nullptr});
   }
 
   // Joins the two ends and runs the handshake to its end.
   void open(SessionOptions client = {}, SessionOptions server = {}) {
-    auto [a, b] = LoopbackConnection::make_pair(io_.get_executor());
-    client_.connection = a;
-    server_.connection = b;
-    client.role = SessionOptions::Role::dialer;
-    client.local_name = "client";
-    server.role = SessionOptions::Role::acceptor;
-    server.local_name = "server";
-    client_.session = Session::create(a, client_.handlers, client, callbacks(client_));
-    server_.session = Session::create(b, server_.handlers, server, callbacks(server_));
-    client_.session->start();
-    server_.session->start();
-    ASSERT_TRUE(run_until([&] { return client_.ready && server_.ready; }));
-    ASSERT_TRUE(*client_.ready);
-    ASSERT_TRUE(*server_.ready);
+    ASSERT_TRUE(net_.connect(link_, client, server));
   }
 
-  static SessionCallbacks callbacks(End& end) {
-    SessionCallbacks cb;
-    cb.on_ready = [&end](Session&, Result<void> r) { end.ready = r; };
-    cb.on_closed = [&end](Session&, const Error& e) { end.closed = e; };
-    return cb;
-  }
-
-  // Runs handlers until `done()` holds; false after `limit` of real time (a hang).
   template <typename Done>
   bool run_until(Done&& done, std::chrono::milliseconds limit = 5s) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() >= until) return false;
-      io_.restart();
-      io_.run_one_for(5ms);
-    }
-    return true;
+    return net_.run_until(std::forward<Done>(done), limit);
   }
 
   // Starts a call from the client; the slot fills when it completes.
@@ -120,9 +72,10 @@ class LoopbackSessionTest : public ::testing::Test {
     return **out;
   }
 
-  asio::io_context io_;
-  End client_;
-  End server_;
+  LoopbackSessions net_;
+  SessionLink link_;  // after net_: the sessions (and their timers) go before its io_context
+  SessionEnd& client_ = link_.client;
+  SessionEnd& server_ = link_.server;
 };
 
 TEST_F(LoopbackSessionTest, ACallAndItsAnswerCrossTheLoopback) {
@@ -333,8 +286,7 @@ class ManualTimeSessionTest : public LoopbackSessionTest {
   void advance(std::chrono::milliseconds d) {
     for (auto step = 0ms; step < d; step += 1ms) {
       time_->advance(1ms);
-      io_.restart();
-      io_.poll();
+      net_.settle();
     }
   }
   std::shared_ptr<ManualTimeSource> time_ = std::make_shared<ManualTimeSource>();
@@ -342,7 +294,7 @@ class ManualTimeSessionTest : public LoopbackSessionTest {
 
 TEST_F(ManualTimeSessionTest, AManualTimerFiresOnlyOnceItsTimeHasCome) {
   bool fired = false;
-  auto timer = time_->make_timer(io_.get_executor());
+  auto timer = time_->make_timer(net_.io.get_executor());
   timer->wait(10ms, [&] { fired = true; });
   advance(9ms);
   EXPECT_FALSE(fired);
@@ -386,8 +338,7 @@ TEST_F(ManualTimeSessionTest, ACallFailsExactlyAtItsDeadlineAndTheHandlerIsCance
   CallOptions options;
   options.timeout = 50ms;
   auto out = start_call("hang", "x", options);
-  io_.restart();
-  io_.poll();
+  net_.settle();
   ASSERT_TRUE(held.has_value());
   advance(49ms);
   EXPECT_FALSE(out->has_value());
