@@ -25,11 +25,6 @@ std::string take_payload(const wire::FrameView& frame) {
   return frame.owned_payload ? std::move(*frame.owned_payload) : std::string(frame.payload);
 }
 
-Error goaway_error_from(const wire::Metadata& md) {
-  return Error{status_code_from_wire(md.status.value_or(0)), std::string(md.error_message),
-               std::string(md.error_details)};
-}
-
 // Deadlines further out than this are treated as this far: it keeps time_point arithmetic far
 // from overflow, and no real caller waits longer.
 constexpr std::uint64_t kMaxTimeoutUs = 30ull * 24 * 3600 * 1000 * 1000;  // 30 days
@@ -152,7 +147,7 @@ void Session::on_handshake_frame(const wire::FrameView& frame, const wire::Metad
   const bool acceptor = options_.role == SessionOptions::Role::acceptor;
   if (!acceptor && kind == FrameKind::goaway) {
     // Refused before the handshake (too many connections, bad version, …).
-    const Error e = goaway_error_from(md);
+    const Error e = wire::carried_error(md);
     peer_goaway_ = e;
     connection_->close(e, /*flush=*/false);
     return;
@@ -207,7 +202,7 @@ void Session::on_frame(const wire::FrameView& frame) {
       break;
     case FrameKind::error:
       if (auto md = checked_metadata(frame)) {
-        complete_outbound(frame.header.id, tl::unexpected(goaway_error_from(*md)));
+        complete_outbound(frame.header.id, tl::unexpected(wire::carried_error(*md)));
       }
       break;
     case FrameKind::notify:
@@ -243,7 +238,7 @@ void Session::on_frame(const wire::FrameView& frame) {
       break;
     case FrameKind::goaway:
       if (auto md = checked_metadata(frame)) {
-        peer_goaway_ = goaway_error_from(*md);
+        peer_goaway_ = wire::carried_error(*md);
         spdlog::info("plexus: \"{}\" sent GOAWAY: {}", identity_.name, peer_goaway_->to_string());
         if (peer_goaway_->code != StatusCode::ok) connection_->close(*peer_goaway_, false);
       }
@@ -681,7 +676,7 @@ void Session::on_closed(const Error& reason) {
   }
   outbound_.fail_all(failure);
   heartbeat_.fail_pings(failure);
-  close_streams(failure);
+  streams_.cancel_all(failure);
   inbound_.cancel_all();
   if (callbacks_.on_closed) callbacks_.on_closed(*this, failure);
 }

@@ -17,15 +17,16 @@
 #include <vector>
 
 #include "plexus/call.hpp"
-#include "plexus/caller.hpp"
 #include "plexus/pubsub.hpp"
 #include "rpc/batcher.hpp"
 #include "rpc/handler_table.hpp"
 #include "rpc/heartbeat.hpp"
 #include "rpc/inbound_calls.hpp"
+#include "rpc/lane_tables.hpp"
 #include "rpc/outbound_calls.hpp"
 #include "rpc/outbox.hpp"
 #include "rpc/stream_core.hpp"
+#include "rpc/stream_table.hpp"
 #include "rpc/time_source.hpp"
 #include "transport/connection.hpp"
 #include "wire/call_metadata.hpp"
@@ -155,9 +156,7 @@ class Session final : public transport::ConnectionDelegate,
   bool closed() const { return closed_.load(std::memory_order_acquire); }
   std::size_t inbound_in_flight() const { return inbound_.size(); }
   // Streams the peer opened here whose handler has not finished.
-  std::size_t streams_being_served() const {
-    return accepted_stream_count_.load(std::memory_order_acquire);
-  }
+  std::size_t streams_being_served() const { return streams_.accepted_count(); }
   // Calls or streams still being served: a graceful drain waits for both.
   bool serving() const { return inbound_in_flight() + streams_being_served() > 0; }
   std::uint32_t peer_max_message_size() const { return peer_max_.load(std::memory_order_acquire); }
@@ -282,7 +281,6 @@ class Session final : public transport::ConnectionDelegate,
   void after_inbound();
   void handle_stream_frame(const wire::FrameView& frame, const wire::Metadata& md);
   void accept_stream(const wire::FrameView& frame, const wire::Metadata& md);
-  void close_streams(const Error& reason);
   // The outbox (rpc/outbox.hpp): writes what it holds until the connection's write queue is
   // full, then waits for on_write_done. Held BATCH frames go first.
   void drain_outbox();
@@ -323,8 +321,6 @@ class Session final : public transport::ConnectionDelegate,
   std::shared_ptr<const TimeSource> time_;
   OutboundCalls outbound_;
   InboundCalls inbound_;
-  std::atomic<std::size_t> accepted_stream_count_{
-      0};  // accepted_streams_.size(), readable anywhere
   std::shared_ptr<std::atomic<CallId>> call_ids_;
   std::atomic<std::uint32_t> peer_max_{0};
   std::atomic<bool> ready_{false};
@@ -338,9 +334,7 @@ class Session final : public transport::ConnectionDelegate,
   std::unique_ptr<Timer> heartbeat_timer_;  // the handshake's limit, then the heartbeat's ticks
   SessionCounters counters_;
   Batcher batcher_;
-  // Streams by id: those this side opened, and those the peer opened (ids may overlap).
-  std::unordered_map<std::uint64_t, std::shared_ptr<StreamCore>> opened_streams_;
-  std::unordered_map<std::uint64_t, std::shared_ptr<StreamCore>> accepted_streams_;
+  StreamTable streams_;
   std::atomic<std::uint64_t> peer_capabilities_{0};
   Outbox outbox_;
   // The items drain_outbox() took from the outbox; those from draining_next_ on are not written
@@ -355,22 +349,11 @@ class Session final : public transport::ConnectionDelegate,
   bool drain_again_ = false;  // ...and the connection asked for more meanwhile
   std::atomic<std::uint64_t> unsent_on_close_{0};
 
-  // Lanes the peer opened here, index id - 1: the method, resolved to its handler when the
-  // lane opens and again whenever the handler table changed; a synchronous handler's context
-  // is made once per lane, not per message.
-  struct InboundLane {
-    std::string method;
-    std::shared_ptr<const HandlerEntry> entry;  // null: no handler, messages are dropped
-    const SyncHandler* sync = nullptr;          // entry's handler when it is synchronous
-    std::uint64_t handler_version = ~0ull;
-    std::unique_ptr<CallContext> context;  // null: the id is not open
-  };
-  std::vector<InboundLane> lanes_in_;
-  void resolve_lane(InboundLane& lane);
+  InboundLanes lanes_in_;
+  OutboundLanes lanes_out_;
+  void resolve_lane(InboundLane& lane);  // against the current handler table
   void lane_not_open(std::uint64_t id);
   void run_lane_message(InboundLane& lane, std::string_view payload);  // not a sync handler
-  // Lanes this side opened on this session, by method (ids 1..kMaxLanes in order of opening).
-  std::unordered_map<std::string, std::uint64_t> lanes_out_;
   const std::uint64_t serial_;
 };
 

@@ -36,19 +36,18 @@ Result<void> Session::lane_send_now(LaneBinding& binding, std::string_view paylo
     binding.session_serial = serial_;
     binding.id = 0;
     if ((peer_capabilities() & wire::capability::kLanes) != 0) {
-      if (auto it = lanes_out_.find(std::string(method)); it != lanes_out_.end()) {
-        binding.id = it->second;
-      } else if (lanes_out_.size() < wire::kMaxLanes) {
-        const std::uint64_t id = lanes_out_.size() + 1;
+      if (const std::uint64_t id = lanes_out_.find(method); id != 0) {
+        binding.id = id;
+      } else if (!lanes_out_.full()) {
         wire::Metadata md;
         md.method = method;
         flush_batch();  // NOTIFYs batched before the lane's first message go first
-        if (auto sent = connection_->send(FrameKind::lane_open, id, md, {}); !sent) {
+        const std::uint64_t new_id = lanes_out_.next_id();
+        if (auto sent = connection_->send(FrameKind::lane_open, new_id, md, {}); !sent) {
           binding.session_serial = 0;  // try again with the next message
           return sent;
         }
-        lanes_out_.emplace(std::string(method), id);
-        binding.id = id;
+        binding.id = lanes_out_.add(method);
       }
     }
   }
@@ -59,38 +58,23 @@ Result<void> Session::lane_send_now(LaneBinding& binding, std::string_view paylo
 }
 
 void Session::handle_lane_open(const wire::FrameView& frame, const wire::Metadata& md) {
-  const std::uint64_t id = frame.header.id;
-  if (id == 0 || id > wire::kMaxLanes || (id <= lanes_in_.size() && lanes_in_[id - 1].context)) {
-    protocol_violation({StatusCode::protocol_error,
-                        "lane id " + std::to_string(id) + " is out of range (1.." +
-                            std::to_string(wire::kMaxLanes) + ") or already open",
-                        "{\"id\":" + std::to_string(id) + "}"});
+  auto lane = lanes_in_.open(frame.header.id, md.method);
+  if (!lane) {
+    protocol_violation(std::move(lane.error()));
     return;
   }
-  if (lanes_in_.size() < id) lanes_in_.resize(id);
-  InboundLane& lane = lanes_in_[id - 1];
-  lane.method = std::string(md.method);
-  lane.context = std::make_unique<CallContext>();
-  fill_context(*lane.context, 0, lane.method, {});
-  resolve_lane(lane);
-}
-
-void Session::resolve_lane(InboundLane& lane) {
-  const auto& table = handlers();
-  auto it = table.find(lane.method);
-  lane.entry = it == table.end() ? nullptr : it->second;
-  lane.sync = lane.entry ? std::get_if<SyncHandler>(&lane.entry->fn) : nullptr;
-  lane.handler_version = handler_version_;
+  fill_context(*(*lane)->context, 0, (*lane)->method, {});
+  resolve_lane(**lane);
 }
 
 // The per-message path: kept free of logging and other rare work so that it stays small.
 void Session::handle_lane_data(const wire::FrameView& frame) {
-  const std::uint64_t index = frame.header.id - 1;  // id 0 wraps around: out of range
-  if (index >= lanes_in_.size() || !lanes_in_[index].context) {
+  InboundLane* found = lanes_in_.find(frame.header.id);
+  if (!found) {
     lane_not_open(frame.header.id);
     return;
   }
-  InboundLane& lane = lanes_in_[index];
+  InboundLane& lane = *found;
   ++counters_.notifies_in;
   if (lane.handler_version != handler_table_->version()) resolve_lane(lane);
   if (!lane.sync) {
@@ -104,6 +88,11 @@ void Session::handle_lane_data(const wire::FrameView& frame) {
     notify_failed(lane.method, r.error());
   }
   if (ctx.on_cancel_) ctx.on_cancel_ = nullptr;
+}
+
+void Session::resolve_lane(InboundLane& lane) {
+  const auto& table = handlers();  // brings handler_version_ up to date first
+  lane.resolve(table, handler_version_);
 }
 
 void Session::lane_not_open(std::uint64_t id) {

@@ -1,5 +1,6 @@
-// The stream half of Session: opening, accepting and routing stream frames to their
-// StreamCore (docs/PROTOCOL.md §Streams). Kept apart from session.cpp, which stays about calls.
+// The stream half of Session (docs/PROTOCOL.md §Streams): opening a stream, and accepting one
+// the peer opens (its handler, its first credit, or the reason it is refused). The streams
+// themselves, and the routing of their frames, are in rpc/stream_table.hpp.
 #include <exception>
 
 #include <spdlog/spdlog.h>
@@ -13,11 +14,6 @@ namespace plexus::rpc {
 namespace {
 
 using wire::FrameKind;
-
-Error end_error_from(const wire::Metadata& md) {
-  return Error{status_code_from_wire(md.status.value_or(0)), std::string(md.error_message),
-               std::string(md.error_details)};
-}
 
 // Holds what a stream handler's coroutine refers to until it finishes.
 struct AcceptedStream {
@@ -55,7 +51,7 @@ void Session::open_stream(std::shared_ptr<StreamCore> core, std::string method,
   if (auto sent = send_or_hold(FrameKind::stream_open, id, md, std::move(payload)); !sent) {
     return fail(sent.error());
   }
-  opened_streams_.emplace(id, core);
+  streams_.add_opened(id, core);
   core->attach(weak_from_this(), id, /*opener=*/true, 0, 0, options_.stream_totals);
 }
 
@@ -66,51 +62,17 @@ Result<void> Session::send_stream_frame(FrameKind kind, std::uint64_t wire_id,
 }
 
 void Session::forget_stream(std::uint64_t id, bool opened_here) {
-  if (opened_here) {
-    opened_streams_.erase(id);
-    return;
+  const bool was_served_here = streams_.forget(id, opened_here);
+  if (was_served_here && !serving() && callbacks_.on_idle) {
+    callbacks_.on_idle(*this);  // a drain may be waiting
   }
-  accepted_streams_.erase(id);
-  accepted_stream_count_.store(accepted_streams_.size(), std::memory_order_release);
-  if (!serving() && callbacks_.on_idle) callbacks_.on_idle(*this);  // a drain may be waiting
 }
 
 void Session::handle_stream_frame(const wire::FrameView& frame, const wire::Metadata& md) {
-  const auto kind = frame.header.kind;
-  if (kind == FrameKind::stream_open) {
+  if (frame.header.kind == FrameKind::stream_open) {
     accept_stream(frame, md);
-    return;
-  }
-  // The acceptor marks its frames with the top bit: they concern a stream this side opened.
-  const bool from_acceptor = (frame.header.id & wire::kStreamAcceptorBit) != 0;
-  const std::uint64_t id = frame.header.id & ~wire::kStreamAcceptorBit;
-  auto& table = from_acceptor ? opened_streams_ : accepted_streams_;
-  auto it = table.find(id);
-  if (it == table.end()) return;  // already over here (cancelled, finished): late frame dropped
-  auto core = it->second;         // the core may detach itself below
-  switch (kind) {
-    case FrameKind::stream_data:
-      core->on_data(frame.payload, frame.owned_payload, md);
-      break;
-    case FrameKind::stream_credit:
-      core->on_credit(md.credit_items.value_or(0), md.credit_bytes.value_or(0));
-      break;
-    case FrameKind::stream_end:
-      if (md.status && *md.status != 0) {
-        core->on_end(tl::unexpected(end_error_from(md)));
-      } else {
-        core->on_end(std::string(frame.payload));
-      }
-      break;
-    case FrameKind::stream_cancel: {
-      Error e = end_error_from(md);
-      if (e.code == StatusCode::ok) e.code = StatusCode::cancelled;
-      if (e.message.empty()) e.message = "cancelled by the peer";
-      core->on_cancel(e);
-      break;
-    }
-    default:
-      break;
+  } else {
+    streams_.deliver(frame, md);
   }
 }
 
@@ -123,7 +85,7 @@ void Session::accept_stream(const wire::FrameView& frame, const wire::Metadata& 
     end.error_details = error.details;
     (void)send_or_hold(FrameKind::stream_end, id | wire::kStreamAcceptorBit, end);
   };
-  if ((id & wire::kStreamAcceptorBit) != 0 || accepted_streams_.contains(id)) {
+  if ((id & wire::kStreamAcceptorBit) != 0 || streams_.accepted_in_use(id)) {
     const Error e{StatusCode::protocol_error,
                   "stream id " + std::to_string(id) + " has the top bit set or is in use",
                   "{\"id\":" + std::to_string(id) + "}"};
@@ -160,8 +122,7 @@ void Session::accept_stream(const wire::FrameView& frame, const wire::Metadata& 
   accepted->core->set_cancel_hook([weak = std::weak_ptr<AcceptedStream>(accepted)] {
     if (auto a = weak.lock()) a->ctx.cancel();
   });
-  accepted_streams_.emplace(id, accepted->core);
-  accepted_stream_count_.store(accepted_streams_.size(), std::memory_order_release);
+  streams_.add_accepted(id, accepted->core);
   accepted->core->attach(weak_from_this(), id, /*opener=*/false, *md.credit_items, *md.credit_bytes,
                          options_.stream_totals);
   // The opener's initial window for what it writes.
@@ -191,16 +152,6 @@ void Session::accept_stream(const wire::FrameView& frame, const wire::Metadata& 
     accepted->core->finish(
         make_error(StatusCode::internal, std::string("stream handler threw: ") + e.what()));
   }
-}
-
-void Session::close_streams(const Error& reason) {
-  auto opened = std::move(opened_streams_);
-  auto accepted = std::move(accepted_streams_);
-  opened_streams_.clear();
-  accepted_streams_.clear();
-  accepted_stream_count_.store(0, std::memory_order_release);
-  for (auto& [_, core] : opened) core->on_cancel(reason);
-  for (auto& [_, core] : accepted) core->on_cancel(reason);
 }
 
 }  // namespace plexus::rpc

@@ -68,6 +68,13 @@ struct Metadata {
   std::optional<std::uint64_t> progress_total;
 };
 
+// The error a GOAWAY, STREAM_END or STREAM_CANCEL carries (status, error_message and
+// error_details); its strings are copies, so it outlives the frame.
+inline Error carried_error(const Metadata& md) {
+  return Error{status_code_from_wire(md.status.value_or(0)), std::string(md.error_message),
+               std::string(md.error_details)};
+}
+
 // Bytes encode_metadata() will append; callers check it against kMaxMetadataSize.
 std::size_t encoded_size(const Metadata& md);
 
