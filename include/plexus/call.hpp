@@ -1,5 +1,6 @@
-// The vocabulary of one call: options a caller sets, the context a handler sees, the responder
-// an asynchronous handler answers through, and the handler signatures.
+// The vocabulary of one call: options a caller sets, the completion it gets, the context a
+// handler sees, the responder an asynchronous handler answers through, and the handler
+// signatures.
 #pragma once
 
 #include <atomic>
@@ -121,6 +122,11 @@ class Responder {
  private:
   std::shared_ptr<rpc::InboundCall> call_;
 };
+
+// A call's completion (Caller::call_async): the answer or the error, exactly once.
+using CallCallback = std::function<void(Result<std::string>)>;
+// The answer as a view, valid only while the callback runs.
+using CallViewCallback = std::function<void(Result<std::string_view>)>;
 
 // Handler shapes. A handler that throws fails that one call with `internal`.
 // Synchronous: runs on the I/O thread and returns the answer (the fastest path).

@@ -23,10 +23,6 @@
 
 namespace plexus {
 
-using CallCallback = std::function<void(Result<std::string>)>;
-// The answer as a view, valid only while the callback runs.
-using CallViewCallback = std::function<void(Result<std::string_view>)>;
-
 class Caller {
  public:
   static inline const CallOptions kNoOptions{};

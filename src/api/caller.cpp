@@ -101,6 +101,11 @@ bool runs_io_context(const asio::any_io_executor& ex) {
 }
 }  // namespace
 
+// A handler's way back to its caller (plexus/call.hpp): a Peer on the call's session.
+Peer CallContext::peer() const {
+  return Peer(session_);
+}
+
 Peer::Peer(std::weak_ptr<rpc::Session> session) : session_(std::move(session)) {
   if (auto s = session_.lock()) executor_ = s->executor();
 }

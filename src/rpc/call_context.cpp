@@ -1,8 +1,8 @@
-// The handler-facing halves of a call: CallContext (cancel hooks, the peer) and Responder (an
-// asynchronous handler's one answer). They live with the session that calls them: the rpc
-// library is linked below the API library, so what the session calls must be defined here.
+// The handler-facing halves of a call that the session itself calls: CallContext's cancel and
+// its hooks, and Responder (an asynchronous handler's one answer). The rpc library is linked
+// below the API library, so what the session calls is defined here; CallContext::peer(), which
+// only handlers call, is in src/api/caller.cpp.
 #include "plexus/call.hpp"
-#include "plexus/caller.hpp"
 #include "rpc/inbound_calls.hpp"
 
 namespace plexus {
@@ -45,10 +45,6 @@ void CallContext::on_cancel(std::function<void()> fn) {
 void CallContext::cancel() {
   if (cancelled_.exchange(true)) return;
   if (auto fn = std::move(on_cancel_)) fn();
-}
-
-Peer CallContext::peer() const {
-  return Peer(session_);
 }
 
 }  // namespace plexus

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "plexus/call.hpp"
-#include "plexus/caller.hpp"
 #include "rpc/time_source.hpp"
 
 namespace plexus::rpc {
