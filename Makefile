@@ -37,19 +37,20 @@ build-fuzz: deps
 	@cmake --build $(FUZZ) -j $(JOBS)
 
 # ThreadSanitizer, for the shared-memory transport and the I/O threads' idle wait only: the
-# binaries whose tests run over shm (unit_test with the ring, the shm suite, and the
-# core/pattern suites, which run once per transport), not a third build of everything.
-# test-tsan runs only their shm cases (case names end in /shm), the IdleWait ones, the direct
-# channels' (both ends in one process, and the suite against a child server) and the hot-read
-# ones (sockets the idle I/O thread reads itself, with blocking calls posted from another thread
-# meanwhile).
-TSAN_TESTS := unit_test shm_test call_test deadline_cancel_test limits_test liveness_test \
-              pubsub_test stream_test batching_test lane_test direct_test send_queue_test
+# test binaries (unit_test, and integration_test whose suites run once per transport), not a
+# third build of everything. test-tsan runs only their shm cases (case names end in /shm), the
+# IdleWait ones, the direct channels' (both ends in one process, and the suite against a child
+# server) and the hot-read ones (sockets the idle I/O thread reads itself, with blocking calls
+# posted from another thread meanwhile).
+TSAN_TESTS := unit_test integration_test
 # In those binaries, the cases named here (a GoogleTest filter).
-TSAN_FILTER := *Shm*:*/shm:*IdleWait*:*DirectEndpoint*:*HotRead*
+# The CLI's cases are left out: it is a client like any other, and not building it under TSan
+# saves a minute.
+TSAN_FILTER := *Shm*:*/shm:*IdleWait*:*DirectEndpoint*:*HotRead*-*Cli*
 empty :=
 space := $(empty) $(empty)
-TSAN_REGEX := $(subst $(space),|,$(strip $(TSAN_TESTS)))
+# integration_test runs as shards under the sanitizers (integration_test.shard0, …).
+TSAN_REGEX := ^($(subst $(space),|,$(strip $(TSAN_TESTS))))(\.shard[0-9]+)?$$
 # -O1 (ThreadSanitizer's own advice is -O1 or higher): these binaries build faster than at -O2
 # and their TSan cases run no slower.
 build-tsan: deps
@@ -71,7 +72,7 @@ test-asan: build-asan
 
 test-tsan: build-tsan
 	@cd $(TSAN) && TSAN_OPTIONS=halt_on_error=1 GTEST_FILTER='$(TSAN_FILTER)' \
-	  ctest --output-on-failure -j $(JOBS) --timeout 600 -R '^($(TSAN_REGEX))$$'
+	  ctest --output-on-failure -j $(JOBS) --timeout 600 -R '$(TSAN_REGEX)'
 
 # Each target fuzzes for FUZZ_SECONDS on a core of its own, $(JOBS) at a time.
 test-fuzz: build-fuzz

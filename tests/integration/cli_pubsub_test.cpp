@@ -37,7 +37,7 @@ class Background {
   FILE* pipe_;
 };
 
-int run(const std::string& args) {
+int cli_exit_code(const std::string& args) {
   const int status = std::system((cli_binary() + " " + args + " >/dev/null 2>&1").c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -66,17 +66,17 @@ class CliPubSubTest : public ::testing::Test {
 TEST_F(CliPubSubTest, SubPrintsWhatPubPublishesThenExitsAtCount) {
   Background sub("sub " + server_.address() + " 'db.*' --count 2");
   await_subscriptions(2);
-  EXPECT_EQ(run("pub " + server_.address() + " db.users '{\"id\":1}'"), 0);
-  EXPECT_EQ(run("pub " + server_.address() + " db.orders '{\"id\":2}'"), 0);
+  EXPECT_EQ(cli_exit_code("pub " + server_.address() + " db.users '{\"id\":1}'"), 0);
+  EXPECT_EQ(cli_exit_code("pub " + server_.address() + " db.orders '{\"id\":2}'"), 0);
   const auto [status, out] = sub.finish();
   EXPECT_EQ(status, 0);
   EXPECT_EQ(out, "db.users {\"id\":1}\ndb.orders {\"id\":2}\n");
 }
 
 TEST_F(CliPubSubTest, BadTopicOrPatternExitsWithInvalidArgument) {
-  EXPECT_EQ(run("pub " + server_.address() + " 'db.*' '{}'"), 3);
-  EXPECT_EQ(run("sub " + server_.address() + " 'db..x' --count 1"), 3);
-  EXPECT_EQ(run("sub " + server_.address() + " db.x --policy sometimes --count 1"), 3);
+  EXPECT_EQ(cli_exit_code("pub " + server_.address() + " 'db.*' '{}'"), 3);
+  EXPECT_EQ(cli_exit_code("sub " + server_.address() + " 'db..x' --count 1"), 3);
+  EXPECT_EQ(cli_exit_code("sub " + server_.address() + " db.x --policy sometimes --count 1"), 3);
 }
 
 TEST_F(CliPubSubTest, DemoTickerTicksInOrder) {

@@ -21,7 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kSafety = 10s;  // no wait in these tests should come near it
+constexpr auto kChannelWait = 10s;  // no wait in these tests should come near it
 
 class DirectTest : public ::testing::TestWithParam<Transport> {
  protected:
@@ -64,8 +64,8 @@ TEST_P(DirectTest, MessagesOfEverySizeComeBackIntactWithEveryWaitStrategy) {
         const std::size_t size =
             i % 97 == 0 ? ch.max_message_size() : static_cast<std::size_t>(i * 131 % 1500);
         const std::string message = pattern_bytes(size, static_cast<std::uint64_t>(i));
-        ASSERT_TRUE(ch.send(message, kSafety)) << to_string(wait) << " " << method << " " << i;
-        auto reply = ch.receive(kSafety);
+        ASSERT_TRUE(ch.send(message, kChannelWait)) << to_string(wait) << " " << method << " " << i;
+        auto reply = ch.receive(kChannelWait);
         ASSERT_TRUE(reply) << reply.error().to_string();
         ASSERT_EQ(*reply, message) << to_string(wait) << " " << method << " message " << i;
       }
@@ -83,12 +83,12 @@ TEST_P(DirectTest, LoanedMessagesComeBackIntact) {
   ASSERT_TRUE(ch.valid());
   for (int i = 0; i < 500; ++i) {
     const std::size_t size = static_cast<std::size_t>(i * 53 % 3000);
-    auto region = ch.loan(size, kSafety);
+    auto region = ch.loan(size, kChannelWait);
     ASSERT_TRUE(region) << region.error().to_string();
     const std::string m = pattern_bytes(size, static_cast<std::uint64_t>(i));
     std::copy(m.begin(), m.end(), region->begin());
     ASSERT_TRUE(ch.commit(size));
-    auto reply = ch.receive(kSafety);
+    auto reply = ch.receive(kChannelWait);
     ASSERT_TRUE(reply) << reply.error().to_string();
     ASSERT_EQ(*reply, m) << i;
   }
@@ -138,7 +138,7 @@ TEST_P(DirectTest, AFullRingPushesBackAndLosesNothing) {
   // quarters of the ring, or when it runs dry).
   EXPECT_GE(sent, (3 * 4096 / 4) / 211);  // at least one ring's worth, however slow the server
   for (int i = 0; i < sent; ++i) {
-    auto reply = ch.receive(kSafety);
+    auto reply = ch.receive(kChannelWait);
     ASSERT_TRUE(reply) << i << ": " << reply.error().to_string();
     ASSERT_EQ(*reply, std::to_string(i) + message);
   }
@@ -161,7 +161,7 @@ TEST_P(DirectTest, LimitsAndTimeoutsAreReportedAsSuch) {
   EXPECT_EQ(nothing.error().code, StatusCode::deadline_exceeded);
   EXPECT_GE(std::chrono::steady_clock::now() - start, 20ms);
   ASSERT_TRUE(ch.send(std::string(ch.max_message_size(), 'y')));
-  auto reply = ch.receive(kSafety);
+  auto reply = ch.receive(kChannelWait);
   ASSERT_TRUE(reply) << reply.error().to_string();
   EXPECT_EQ(reply->size(), ch.max_message_size());
 
@@ -181,10 +181,10 @@ TEST_P(DirectTest, ClosingEitherEndIsSeenByTheOther) {
   ASSERT_TRUE(ch.valid());
   ASSERT_TRUE(ch.send("one"));
   ASSERT_TRUE(ch.send("close"));  // the server's thread closes its end here
-  auto first = ch.receive(kSafety);
+  auto first = ch.receive(kChannelWait);
   ASSERT_TRUE(first) << first.error().to_string();
   EXPECT_EQ(*first, "one");
-  auto after = ch.receive(kSafety);
+  auto after = ch.receive(kChannelWait);
   ASSERT_FALSE(after);
   EXPECT_EQ(after.error().code, StatusCode::unavailable) << after.error().to_string();
   auto send = ch.send("more");
@@ -200,7 +200,7 @@ TEST_P(DirectTest, ClosingEitherEndIsSeenByTheOther) {
   ASSERT_TRUE(other.valid());
   Event<StatusCode> woke;
   std::thread waiter([&] {
-    auto r = other.receive(kSafety);
+    auto r = other.receive(kChannelWait);
     woke.set(r ? StatusCode::ok : r.error().code);
   });
   other.close();
@@ -252,7 +252,7 @@ TEST_P(DirectTest, AnythingButADirectHandlerRefusesTheChannel) {
   auto ch = open("direct.echo");
   ASSERT_TRUE(ch.valid());
   ASSERT_TRUE(ch.send("alive"));
-  auto reply = ch.receive(kSafety);
+  auto reply = ch.receive(kChannelWait);
   ASSERT_TRUE(reply);
   EXPECT_EQ(*reply, "alive");
 }
@@ -274,11 +274,11 @@ TEST_P(DirectTest, APeerKilledMidStreamGivesUnavailable) {
     ASSERT_TRUE(ch.valid());
     for (int i = 0; i < 100; ++i) {
       ASSERT_TRUE(ch.send("x"));
-      ASSERT_TRUE(ch.receive(kSafety));
+      ASSERT_TRUE(ch.receive(kChannelWait));
     }
     server_.kill_now();
     const auto killed_at = std::chrono::steady_clock::now();
-    auto r = ch.receive(kSafety);
+    auto r = ch.receive(kChannelWait);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, StatusCode::unavailable) << r.error().to_string();
     EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 3s) << to_string(wait);

@@ -20,7 +20,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr Millis kSafety{10000};
+constexpr Millis kLaneWait{10000};
 constexpr std::uint64_t wire_max_lanes() {
   return wire::kMaxLanes;
 }
@@ -80,7 +80,7 @@ TEST_P(LaneTest, OnTheIoThreadEachSendReturnsTheTransportsVerdict) {
     verdict.set(failures + (oversize ? std::string("oversize accepted")
                                      : std::string(to_string(oversize.error().code))));
   });
-  EXPECT_EQ(verdict.wait_for(kSafety), "message_too_large");
+  EXPECT_EQ(verdict.wait_for(kLaneWait), "message_too_large");
   const auto r = report();
   EXPECT_EQ(r["count"], 1000);
   EXPECT_EQ(r["in_order"], true);
@@ -132,11 +132,11 @@ TEST_P(LaneTest, ALaneOpensAgainOnTheNextConnection) {
   });
   const std::string address = server_.address();  // tcp: the port the first server chose
   server_.kill_now();
-  ASSERT_TRUE(reconnecting->wait_for(kSafety));
+  ASSERT_TRUE(reconnecting->wait_for(kLaneWait));
   EXPECT_EQ(lane->send("lost").error().code, StatusCode::unavailable);
   server_ = ServerProcess::spawn({"--listen", address});
   ASSERT_TRUE(server_.running());
-  ASSERT_TRUE(client_->wait_connected(kSafety));
+  ASSERT_TRUE(client_->wait_connected(kLaneWait));
   // The new server knows no lane: the same handle opens it there before its first message.
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(lane->send(std::to_string(i)));
   const auto r = report();

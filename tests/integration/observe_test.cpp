@@ -37,23 +37,6 @@ namespace {
 
 using nlohmann::json;
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-CommandResult run(const std::string& command) {
-  CommandResult r;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return r;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.output.append(buf, n);
-  const int status = ::pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream s;
@@ -98,7 +81,7 @@ double series(const std::string& text, const std::string& name_and_labels) {
 }
 
 // A subscription's messages, counted; tests wait for a count instead of sleeping.
-class Inbox {
+class CountingInbox {
  public:
   MessageHandler handler() {
     return [this](std::string_view, std::string_view) {
@@ -145,7 +128,7 @@ class ObserveTest : public ::testing::Test {
   // p.limited (burst 5 per client), the last refused; 5 failures of p.dep, which open its
   // breaker, then one call it fails fast; 100 server publishes to a drop_newest subscription
   // with room for 10 (90 dropped, 10 delivered).
-  void make_decisions(Inbox& inbox) {
+  void make_decisions(CountingInbox& inbox) {
     ASSERT_TRUE(client_->call("p.search", R"({"q":"ada"})"));
     ASSERT_TRUE(client_->call("p.search", R"({ "q": "ada" })"));  // same canonical key: a hit
     auto invalid = client_->call("fib", R"({"n":-1})");  // the demo's schema: a cache miss first
@@ -195,7 +178,7 @@ TEST_F(ObserveTest, MetricsEndpointPassesPromtoolAndCountsCalls) {
             std::string::npos);
   const auto file = dir_.file("metrics.txt");
   std::ofstream(file) << metrics.body;
-  const auto check = run("promtool check metrics < " + file);
+  const auto check = run_command("promtool check metrics < " + file);
   EXPECT_EQ(check.exit_code, 0) << check.output;
   EXPECT_EQ(check.output, "") << "promtool lint complaints";
 }
@@ -205,7 +188,7 @@ TEST_F(ObserveTest, MetricsEndpointPassesPromtoolAndCountsCalls) {
 // plexus.stats), and client-side families in the client's own registry.
 TEST_F(ObserveTest, ModuleFamiliesCountEachDecisionExactly) {
   start();
-  Inbox inbox;
+  CountingInbox inbox;
   make_decisions(inbox);
   // A stream with a one-item window: the producer waits for credit before each later item.
   StreamOptions so;
@@ -274,7 +257,7 @@ TEST_F(ObserveTest, ModuleFamiliesCountEachDecisionExactly) {
             producer["credit_waits"].get<double>());
   const auto file = dir_.file("metrics.txt");
   std::ofstream(file) << t;
-  const auto check = run("promtool check metrics < " + file);
+  const auto check = run_command("promtool check metrics < " + file);
   EXPECT_EQ(check.exit_code, 0) << check.output;
   EXPECT_EQ(check.output, "") << "promtool lint complaints";
 
@@ -287,7 +270,7 @@ TEST_F(ObserveTest, ModuleFamiliesCountEachDecisionExactly) {
   EXPECT_EQ(series(mine, "plexus_client_reconnects_total"), 0);
 
   // The same numbers through plexus.stats: `plexus stats --json` and its text summary.
-  const auto raw = run(cli_binary() + " stats --json " + server_.address());
+  const auto raw = run_command(cli_binary() + " stats --json " + server_.address());
   ASSERT_EQ(raw.exit_code, 0) << raw.output;
   const auto snap = json::parse(raw.output);
   EXPECT_EQ(snap["pubsub"]["dropped"], 90) << raw.output;
@@ -309,7 +292,7 @@ TEST_F(ObserveTest, ModuleFamiliesCountEachDecisionExactly) {
   EXPECT_EQ(cache["hit_ratio"], 0.5);
   EXPECT_EQ(limit["rejected_client"], 1);
   EXPECT_EQ(snap["metrics"]["plexus_breaker_state"]["type"], "gauge");
-  const auto text = run(cli_binary() + " stats " + server_.address());
+  const auto text = run_command(cli_binary() + " stats " + server_.address());
   ASSERT_EQ(text.exit_code, 0) << text.output;
   EXPECT_TRUE(std::regex_search(text.output, std::regex("\np\\.dep +server +open +1 +1\n")))
       << text.output;
@@ -426,11 +409,11 @@ TEST_F(ObserveTest, DashboardQueriesNameOnlyExportedMetrics) {
 }
 
 TEST_F(ObserveTest, StatusPageShowsACalledMethodInHeadlessChromium) {
-  ASSERT_EQ(run("command -v chromium").exit_code, 0)
+  ASSERT_EQ(run_command("command -v chromium").exit_code, 0)
       << "chromium is not installed (scripts/install-deps.sh installs it)";
   start();
   for (int i = 0; i < 7; ++i) ASSERT_TRUE(client_->call("echo", "{}"));
-  Inbox inbox;
+  CountingInbox inbox;
   make_decisions(inbox);  // an open breaker, a cache hit, a refused call, 90 drops on slow.x
   // Tall enough that the screenshot shows every section below the long methods table.
   const std::string flags =
@@ -439,7 +422,7 @@ TEST_F(ObserveTest, StatusPageShowsACalledMethodInHeadlessChromium) {
       "--disable-dev-shm-usage --user-data-dir=" +
       dir_.file("chromium") + " --virtual-time-budget=5000 --window-size=1280,2100 ";
   const auto page = server_.http_address() + "/";
-  const auto dom = run(flags + "--dump-dom " + page + " 2>/dev/null");
+  const auto dom = run_command(flags + "--dump-dom " + page + " 2>/dev/null");
   ASSERT_EQ(dom.exit_code, 0) << dom.output;
   // The methods table's row for echo, with its call count.
   const std::regex echo_row(
@@ -474,7 +457,7 @@ TEST_F(ObserveTest, StatusPageShowsACalledMethodInHeadlessChromium) {
   std::filesystem::create_directories(artifacts);
   const auto png = artifacts + "/status-page.png";
   std::filesystem::remove(png);
-  const auto shot = run(flags + "--screenshot=" + png + " " + page);
+  const auto shot = run_command(flags + "--screenshot=" + png + " " + page);
   ASSERT_EQ(shot.exit_code, 0) << shot.output;
   const auto bytes = read_file(png);
   ASSERT_GT(bytes.size(), 1000u);
@@ -542,10 +525,10 @@ TEST(HttpEndpointTest, ReadyFollowsItsProviderAndBadAddressesAreRefused) {
 TEST_F(ObserveTest, StatsCommandAndBuiltInMethodReportCalls) {
   start();
   make_calls();
-  const auto text = run(cli_binary() + " stats " + server_.address());
+  const auto text = run_command(cli_binary() + " stats " + server_.address());
   ASSERT_EQ(text.exit_code, 0) << text.output;
   EXPECT_TRUE(std::regex_search(text.output, std::regex("\necho +5 +0 "))) << text.output;
-  const auto raw = run(cli_binary() + " stats --json " + server_.address());
+  const auto raw = run_command(cli_binary() + " stats --json " + server_.address());
   ASSERT_EQ(raw.exit_code, 0) << raw.output;
   const auto snapshot = json::parse(raw.output);
   bool found = false;

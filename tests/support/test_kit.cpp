@@ -197,11 +197,18 @@ void ServerProcess::kill_now() {
   stdout_fd_ = -1;
 }
 
+// Appended one by one: g++ 12 -O2 warns falsely (-Warray-bounds) on `a + " " + b` here.
 CommandResult run_cli(const std::string& args) {
+  std::string command = cli_binary();
+  command.append(" ").append(args);
+  return run_command(command);
+}
+
+CommandResult run_command(const std::string& command) {
   CommandResult r;
-  std::string cmd = cli_binary();
-  cmd.append(" ").append(args).append(" 2>&1");
-  FILE* pipe = ::popen(cmd.c_str(), "r");
+  std::string shell_line = command;
+  shell_line.append(" 2>&1");
+  FILE* pipe = ::popen(shell_line.c_str(), "r");
   if (!pipe) return r;
   char buf[4096];
   std::size_t n;

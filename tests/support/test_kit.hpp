@@ -134,6 +134,8 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
+// Runs `command` through the shell and returns its exit status and output.
+CommandResult run_command(const std::string& command);
 // Runs the plexus CLI with `args` (shell words) and returns its exit status and output.
 CommandResult run_cli(const std::string& args);
 
