@@ -15,6 +15,12 @@
 //   plexus-unix-blocking  Unix socket; blocking client.call() from the benchmark thread, so
 //                         every call pays the hand-off to the I/O thread and back. It cannot
 //                         pipeline from one thread: sequential calls/s, shown as (seq)
+//   plexus-unix-callback  Unix socket; call_async from the benchmark thread (not an I/O thread),
+//                         its completion (on the I/O thread) counted and waited for there
+//                         (AppThreadCompletions): round trips one at a time, and pipelined with
+//                         the window of the other rows. What an application's own thread gets
+//                         from the callback form, beside plexus-unix's completions that start
+//                         the next call on the I/O thread
 //   plexus-unix-lane      a message round trip instead of a call: the client sends on a lane to
 //                         the server's "ping", whose handler sends it back on a lane to the
 //                         client's "pong" (LanePingPong, plexus_drivers.hpp). No answer frame,
@@ -22,6 +28,12 @@
 //   plexus-shm-spin, plexus-shm-adaptive, plexus-shm-lane-spin, plexus-shm-lane-adaptive
 //                         the same over shared memory (?shm=1), with that wait strategy on the
 //                         rings (plexus_bench_shm shows them beside their own limits)
+//   plexus-shm-blocking, plexus-shm-callback
+//                         plexus-unix-blocking and plexus-unix-callback over shared memory with
+//                         the default wait (?shm=1, adaptive): the application-thread forms
+//                         beside plexus-shm-adaptive's I/O-thread form;
+//                         plexus-shm-spin-blocking: the blocking form with every thread spinning
+//                         (idle_wait and shm_wait spin), beside plexus-shm-spin
 //   plexus-shm-spin-view  plexus-shm-spin with the answers taken as views (call_async_view): a
 //                         large answer is read where it lies in the ring, not copied out
 //   plexus-direct-spin, plexus-direct-adaptive
@@ -38,6 +50,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <functional>
@@ -184,7 +197,37 @@ std::unique_ptr<plexus::Client> connect_client(plexus::Runtime& runtime,
   return unwrap(plexus::Client::connect(runtime, std::move(options)), "connect " + address);
 }
 
-enum class CallStyle { on_io_thread, views, blocking, lane, direct };
+enum class CallStyle { on_io_thread, views, blocking, app_callback, lane, direct };
+
+// Completions of call_async made from the benchmark thread: each runs on the I/O thread and
+// counts; the benchmark thread waits on the count (std::atomic::wait, a futex), as an
+// application thread waiting for its callbacks would.
+class AppThreadCompletions {
+ public:
+  plexus::CallCallback callback(std::size_t payload_size) {
+    return [this, payload_size](plexus::Result<std::string> reply) {
+      if (!reply || reply->size() != payload_size) failed_.store(true, std::memory_order_relaxed);
+      done_.fetch_add(1, std::memory_order_release);
+      done_.notify_one();
+    };
+  }
+  // Blocks until one more call than taken so far has completed (any of those in flight).
+  void take() {
+    const std::uint64_t want = ++taken_;
+    for (auto d = done_.load(std::memory_order_acquire); d < want;
+         d = done_.load(std::memory_order_acquire)) {
+      done_.wait(d, std::memory_order_acquire);
+    }
+    if (failed_.load(std::memory_order_relaxed)) {
+      throw std::runtime_error("call_async from the application thread failed");
+    }
+  }
+
+ private:
+  std::atomic<std::uint64_t> done_{0};
+  std::uint64_t taken_ = 0;  // the benchmark thread's alone
+  std::atomic<bool> failed_{false};
+};
 
 void check_reply(const plexus::Result<std::string_view>& reply, std::size_t payload_size) {
   if (!reply) throw std::runtime_error("direct receive failed: " + reply.error().to_string());
@@ -238,6 +281,7 @@ RrResult run_plexus(const RrParams& params, const std::string& listen_address,
     Pipeliner pipeliner;
     RoundTripper round_tripper;
     LanePingPong lanes;
+    AppThreadCompletions app_completions;
     plexus::RuntimeOptions runtime_options{kIoThreads};
     runtime_options.idle_wait = idle_wait;
     plexus::Runtime runtime(runtime_options);
@@ -272,6 +316,18 @@ RrResult run_plexus(const RrParams& params, const std::string& listen_address,
       result.pipelined_calls = params.pipelined_count;
       result.pipeline_mode = PipelineMode::windowed;
       channel.close();
+    } else if (style == CallStyle::app_callback) {
+      const auto send_one = [&] {
+        client->call_async(kEcho, payload, {}, app_completions.callback(params.payload_size));
+      };
+      result.rt_us = time_round_trips(params, [&] {
+        send_one();
+        app_completions.take();
+      });
+      result.pipelined_seconds = time_windowed(params.pipelined_count, params.window, send_one,
+                                               [&] { app_completions.take(); });
+      result.pipelined_calls = params.pipelined_count;
+      result.pipeline_mode = PipelineMode::windowed;
     } else {
       const auto call = [&] { check_reply(client->call(kEcho, payload), params.payload_size); };
       result.rt_us = time_round_trips(params, call);
@@ -316,13 +372,19 @@ const RrRegistrar unix_blocking_case{RrCase{"plexus-unix-blocking", [](const RrP
                                               return run_unix(p, "plexus-unix-blocking.sock",
                                                               CallStyle::blocking);
                                             }}};
+const RrRegistrar unix_callback_case{RrCase{"plexus-unix-callback", [](const RrParams& p) {
+                                              return run_unix(p, "plexus-unix-callback.sock",
+                                                              CallStyle::app_callback);
+                                            }}};
 
 // Shared memory negotiated over a Unix socket (?shm=1); the server reports its address with the
 // options, so the client spins or adapts exactly like the server.
 RrResult run_shm(const RrParams& p, const char* wait, CallStyle style = CallStyle::on_io_thread) {
-  const char* suffix = style == CallStyle::lane    ? "-lane"
-                       : style == CallStyle::views ? "-view"
-                                                   : "";
+  const char* suffix = style == CallStyle::lane           ? "-lane"
+                       : style == CallStyle::views        ? "-view"
+                       : style == CallStyle::blocking     ? "-blocking"
+                       : style == CallStyle::app_callback ? "-callback"
+                                                          : "";
   const std::string path = p.scratch_dir + "/plexus-shm-" + wait + suffix + ".sock";
   return run_plexus(p, "unix://" + path + "?shm=1&shm_wait=" + wait, path, style);
 }
@@ -334,6 +396,18 @@ const RrRegistrar shm_spin_view_case{RrCase{"plexus-shm-spin-view", [](const RrP
                                             }}};
 const RrRegistrar shm_adaptive_case{
     RrCase{"plexus-shm-adaptive", [](const RrParams& p) { return run_shm(p, "adaptive"); }}};
+const RrRegistrar shm_blocking_case{RrCase{"plexus-shm-blocking", [](const RrParams& p) {
+                                             return run_shm(p, "adaptive", CallStyle::blocking);
+                                           }}};
+const RrRegistrar shm_spin_blocking_case{
+    RrCase{"plexus-shm-spin-blocking", [](const RrParams& p) {
+             const std::string path = p.scratch_dir + "/plexus-shm-spin-blocking.sock";
+             return run_plexus(p, "unix://" + path + "?shm=1&shm_wait=spin", path,
+                               CallStyle::blocking, true, plexus::WaitStrategy::spin);
+           }}};
+const RrRegistrar shm_callback_case{RrCase{"plexus-shm-callback", [](const RrParams& p) {
+                                             return run_shm(p, "adaptive", CallStyle::app_callback);
+                                           }}};
 const RrRegistrar shm_lane_spin_case{RrCase{
     "plexus-shm-lane-spin", [](const RrParams& p) { return run_shm(p, "spin", CallStyle::lane); }}};
 const RrRegistrar shm_lane_adaptive_case{RrCase{"plexus-shm-lane-adaptive", [](const RrParams& p) {

@@ -5,6 +5,10 @@
 //     plexus-unix         plexus over a Unix socket
 //     plexus-shm-spin     plexus over shared memory, both sides spinning
 //     plexus-shm-adaptive plexus over shared memory, adaptive spin then eventfd sleep (default)
+//     plexus-{unix,shm}-{blocking,callback}
+//                         the forms an application's own thread uses: a blocking call() and
+//                         call_async with the completion waited for on that thread
+//                         (plexus_rr_cases.cpp), beside the I/O-thread rows above
 //     plexus-shm-spin-view plexus-shm-spin taking the answers as views (call_async_view): at
 //                         1 MiB the answer is read where it lies in the ring, not copied out
 //     plexus-shm-lane-*   a message round trip instead of a call: a lane to the server's "ping",
@@ -67,6 +71,10 @@ const std::vector<std::string> kCases = {"raw-unix",
                                          "plexus-shm-spin",
                                          "plexus-shm-spin-view",
                                          "plexus-shm-adaptive",
+                                         "plexus-unix-blocking",
+                                         "plexus-shm-blocking",
+                                         "plexus-unix-callback",
+                                         "plexus-shm-callback",
                                          "plexus-shm-lane-spin",
                                          "plexus-shm-lane-adaptive",
                                          "plexus-direct-spin",

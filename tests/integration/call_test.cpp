@@ -1,10 +1,14 @@
 // Request/response, notify and symmetric calls between this process and a child server.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "connect.hpp"
 #include "plexus/plexus.hpp"
@@ -140,6 +144,70 @@ TEST_P(CallTest, AnswersArriveOutOfOrderMatchedById) {
   });
   EXPECT_EQ(fast.wait_for(Millis{5000}), R"({"slept_ms":1})");
   EXPECT_EQ(slow.wait_for(Millis{5000}), R"({"slept_ms":300})");
+}
+
+// Blocking calls from application threads (not I/O threads), eight at once: each thread gets
+// its own answers, whatever the others do.
+TEST_P(CallTest, BlockingCallsFromEightThreadsEachGetTheirOwnAnswer) {
+  constexpr int kThreads = 8;
+  const int calls = kSanitizerBuild ? 50 : 400;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < calls; ++i) {
+        const std::string payload = std::to_string(t) + ":" + std::to_string(i);
+        auto r = client_->call("echo", payload);
+        if (!r || *r != payload) ++wrong;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+// A blocked caller's deadline passes whatever the runtime's wait strategy (its I/O thread
+// spinning, adaptive or sleeping at once): the call fails with deadline_exceeded at its deadline
+// and the client goes on.
+TEST_P(CallTest, ABlockedCallersDeadlinePassesWhateverTheWaitStrategy) {
+  for (WaitStrategy wait : {WaitStrategy::spin, WaitStrategy::adaptive, WaitStrategy::block}) {
+    RuntimeOptions runtime_options;
+    runtime_options.idle_wait = wait;
+    Runtime runtime(runtime_options);
+    ClientOptions options;
+    options.name = "deadline-" + std::string(to_string(wait));
+    auto client = connect_client(runtime, server_.address(), options);
+    ASSERT_TRUE(client);
+    CallOptions call;
+    call.timeout = Millis{50};
+    const auto start = std::chrono::steady_clock::now();
+    auto r = client->call("block", "", call);  // "block" never answers
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(r) << to_string(wait);
+    EXPECT_EQ(r.error().code, StatusCode::deadline_exceeded) << to_string(wait);
+    EXPECT_GE(took, Millis{50}) << to_string(wait);
+    EXPECT_LT(took, Millis{5000}) << to_string(wait);
+    EXPECT_TRUE(client->call("echo", "after")) << to_string(wait);
+  }
+}
+
+// The server dies while a caller is blocked on its answer: the caller gets unavailable, never
+// hangs.
+TEST_P(CallTest, ABlockedCallerGetsUnavailableWhenTheServerDies) {
+  const auto frames_before = client_->stats().frames_out;
+  std::thread killer([&] {
+    // No event says the request left: the client's frame counter is read every millisecond.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (client_->stats().frames_out == frames_before &&
+           std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(Millis{1});
+    }
+    server_.kill_now();
+  });
+  auto r = client_->call("block", "");
+  killer.join();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, StatusCode::unavailable) << r.error().to_string();
 }
 
 TEST_P(CallTest, CoAwaitFormOnTheIoThread) {
