@@ -14,7 +14,7 @@ CMAKE_GEN := -G Ninja
 OPT_FLAGS := -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_CXX_FLAGS_DEBUG="-g1"
 FUZZ_SECONDS ?= 20
 
-.PHONY: all deps build build-asan build-fuzz build-tsan run test test-release test-asan test-fuzz test-tsan bench format clean
+.PHONY: all deps build docs package build-asan build-fuzz build-tsan run test test-release test-asan test-fuzz test-tsan bench format clean
 
 all: build
 
@@ -27,7 +27,7 @@ build: deps
 
 build-asan: deps
 	@cmake -S . -B $(ASAN) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DPLEXUS_WERROR=ON $(OPT_FLAGS) \
-	  -DPLEXUS_SANITIZE=address,undefined -DPLEXUS_BENCH=OFF >/dev/null
+	  -DPLEXUS_SANITIZE=address,undefined -DPLEXUS_BUILD_BENCH=OFF >/dev/null
 	@cmake --build $(ASAN) -j $(JOBS)
 
 # libFuzzer needs clang; only the pure wire layer and its fuzz targets are built here.
@@ -56,7 +56,7 @@ TSAN_REGEX := ^($(subst $(space),|,$(strip $(TSAN_TESTS))))(\.shard[0-9]+)?$$
 build-tsan: deps
 	@cmake -S . -B $(TSAN) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLEXUS_WERROR=ON \
 	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
-	  -DPLEXUS_SANITIZE=thread -DPLEXUS_BENCH=OFF >/dev/null
+	  -DPLEXUS_SANITIZE=thread -DPLEXUS_BUILD_BENCH=OFF >/dev/null
 	@cmake --build $(TSAN) -j $(JOBS) --target $(TSAN_TESTS)
 
 # Starts `plexus serve` with the demo services on the default Unix socket.
@@ -102,6 +102,14 @@ bench: build
 	python3 scripts/bench_table.py --results $(BENCH_OUT) --out $(BENCH_DOC) \
 	  --options="$(BENCH_ARGS)" || status=1; \
 	exit $$status
+
+# The API reference (Doxygen, warnings are errors) into $(BUILD)/docs/html.
+docs: build
+	@cmake --build $(BUILD) --target docs
+
+# The Debian package, $(BUILD)/plexus_<version>_amd64.deb (CPack).
+package: build
+	@cd $(BUILD) && cpack -G DEB
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -23,3 +23,4 @@
 #include "plexus/status.hpp"
 #include "plexus/stream.hpp"
 #include "plexus/stream_items.hpp"
+#include "plexus/version.hpp"

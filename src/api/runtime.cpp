@@ -11,6 +11,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "plexus/version.hpp"
+
 #include "api/executor_target.hpp"
 #include "api/runtime_internals.hpp"
 #include "observe/metrics.hpp"
@@ -45,7 +47,7 @@ Runtime::Runtime(RuntimeOptions options)
   // Process-wide metrics, registered once per runtime.
   auto& metrics = internals_->metrics;
   metrics.gauge("plexus_build_info", "Always 1; the plexus version is the label", {"version"})
-      .with({PLEXUS_VERSION})
+      .with({std::string(plexus::version())})
       .set(1);
   metrics.add_collector(
       "plexus_process_resident_memory_bytes", "Resident set size of this process",

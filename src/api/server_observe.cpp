@@ -7,6 +7,7 @@
 #include "observe/method_stats.hpp"
 #include "observe/prometheus_text.hpp"
 #include "platform/posix/process.hpp"
+#include "plexus/version.hpp"
 #include "policy/chain.hpp"
 #include "rpc/handler_table.hpp"
 #include "rpc/pubsub_router.hpp"
@@ -377,7 +378,7 @@ nlohmann::json Server::Impl::health() const {
   const auto snap = observe_.registry.collect();
   const auto status = draining_ ? "draining" : listening_ ? "serving" : "starting";
   return {{"status", status},
-          {"version", PLEXUS_VERSION},
+          {"version", std::string(plexus::version())},
           {"uptime_seconds", seconds_since(observe_.started_at)},
           {"connections_open", connection_count()},
           {"totals",
@@ -446,7 +447,7 @@ nlohmann::json Server::Impl::metrics() const {
     if (!sections.contains(key)) sections[key] = json::array();
   }
   return {{"name", options_.name},
-          {"version", PLEXUS_VERSION},
+          {"version", std::string(plexus::version())},
           {"pid", platform::current_pid()},
           {"status", draining_    ? "draining"
                      : listening_ ? "serving"

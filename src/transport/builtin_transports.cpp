@@ -10,6 +10,7 @@ Result<void> register_builtin_transports(TransportRegistry& registry) {
   Transport builtin[] = {
       stream::unix_transport(shm::socket_upgrade),  // unix:///path, unix:@name; ?shm=1 upgrades
       stream::tcp_transport(shm::socket_upgrade),   // tcp://host:port; refuses ?shm=1
+      stream::fd_transport(shm::socket_upgrade),    // fd://N: an inherited listening socket
   };
   for (auto& transport : builtin) {
     if (auto added = registry.add(std::move(transport)); !added) return added;

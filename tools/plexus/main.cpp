@@ -1,5 +1,6 @@
 // plexus: the CLI and daemon. Thin: every command is a few calls on the public API.
 #include <cstdlib>
+#include <string>
 
 #include <spdlog/spdlog.h>
 
@@ -9,6 +10,11 @@ int main(int argc, char** argv) {
   // Quiet by default for one-shot commands; `serve` raises it to info; PLEXUS_LOG overrides.
   if (!std::getenv("PLEXUS_LOG")) spdlog::set_level(spdlog::level::warn);
   CLI::App app{"plexus — fast, safe, observable IPC between local processes"};
+  // The CLI's version (compiled in), then the library's it runs on and the protocol it speaks.
+  std::string version_text = "plexus " PLEXUS_VERSION_STRING "\nlibrary ";
+  version_text.append(plexus::version());
+  version_text += ", protocol " + std::to_string(plexus::protocol_version());
+  app.set_version_flag("-V,--version", version_text);
   app.require_subcommand(1);
   const plexus::cli::Run commands[] = {plexus::cli::add_serve(app), plexus::cli::add_call(app),
                                        plexus::cli::add_ping(app),  plexus::cli::add_pub(app),

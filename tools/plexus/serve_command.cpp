@@ -1,8 +1,10 @@
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 
 #include "commands.hpp"
 #include "demo_services.hpp"
@@ -52,11 +54,22 @@ int serve(const ServeArgs& a) {
   Runtime runtime(runtime_options);
   ServerOptions options;
   for (const auto& l : a.listen) options.listen.push_back(resolve_address(l));
+  // Socket activation: the sockets systemd (or anything speaking its LISTEN_FDS protocol) bound
+  // for us are listened on, as well as any --listen; with them, no default socket is added.
+  const int inherited = sd_listen_fds(1);
+  if (inherited < 0) {
+    return fail(Error{
+        StatusCode::invalid_argument, std::string("LISTEN_FDS: ") + std::strerror(-inherited), {}});
+  }
+  for (int i = 0; i < inherited; ++i) {
+    options.listen.push_back("fd://" + std::to_string(SD_LISTEN_FDS_START + i));
+  }
   if (a.shm) {
-    // The listener reads its policy from the address: ?shm=1 accepts upgrades.
+    // The listener reads its policy from the address: ?shm=1 accepts upgrades (an inherited
+    // TCP socket ignores it).
     if (options.listen.empty()) options.listen.push_back(resolve_address("default"));
     for (auto& l : options.listen) {
-      if (l.starts_with("unix:") && l.find("shm=") == std::string::npos) {
+      if ((l.starts_with("unix:") || l.starts_with("fd:")) && l.find("shm=") == std::string::npos) {
         l += l.find('?') == std::string::npos ? "?shm=1" : "&shm=1";
       }
     }
@@ -107,11 +120,14 @@ int serve(const ServeArgs& a) {
   }
   std::printf("Ctrl-C drains in-flight calls (up to %d ms) and stops.\n", a.drain_ms);
   std::fflush(stdout);
+  // A Type=notify service is "started" now; elsewhere ($NOTIFY_SOCKET unset) this does nothing.
+  sd_notify(0, "READY=1");
 
   int sig = 0;
   sigwait(&signals, &sig);
   std::printf("plexus serve: signal %d, draining\n", sig);
   std::fflush(stdout);
+  sd_notify(0, "STOPPING=1");
   ticker.reset();
   (*server)->shutdown(Millis{a.drain_ms});
   return 0;
@@ -125,7 +141,7 @@ Run add_serve(CLI::App& app) {
   cmd->add_option(
       "-l,--listen", args->listen,
       "Address to listen on, repeatable: unix:///path, unix:@name, tcp://127.0.0.1:PORT "
-      "(default: the default Unix socket)");
+      "(default: the default Unix socket, unless systemd passed sockets: LISTEN_FDS)");
   cmd->add_option("--name", args->name, "Server name sent in WELCOME");
   cmd->add_flag("--demo", args->demo,
                 "Register the demo services (echo, sleep, fail, count, count_stream, fib, the "

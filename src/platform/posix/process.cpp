@@ -1,10 +1,14 @@
 #include "platform/posix/process.hpp"
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -58,6 +62,59 @@ SocketFileState probe_socket_file(const std::string& path) {
   if (rc == 0) return SocketFileState::live;
   // ECONNREFUSED: nobody listens, the file is left over from a dead server.
   return err == ECONNREFUSED ? SocketFileState::stale : SocketFileState::live;
+}
+
+Result<ListeningSocket> inspect_listening_socket(int fd) {
+  const auto refuse = [fd](const std::string& why) {
+    return make_error(StatusCode::invalid_argument,
+                      "fd " + std::to_string(fd) + " is not a listening socket: " + why);
+  };
+  if (fd < 0 || ::fcntl(fd, F_GETFD) < 0) return refuse("not open");
+  int type = 0;
+  int accepting = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return refuse(std::strerror(errno));
+  if (type != SOCK_STREAM) return refuse("not a stream socket");
+  len = sizeof accepting;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || !accepting) {
+    return refuse("listen() was not called on it");
+  }
+  sockaddr_storage addr{};
+  len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return refuse(std::strerror(errno));
+  }
+  ListeningSocket out;
+  if (addr.ss_family == AF_UNIX) {
+    const auto& un = reinterpret_cast<const sockaddr_un&>(addr);
+    const std::size_t name_len = len - offsetof(sockaddr_un, sun_path);
+    if (name_len == 0) return refuse("an unnamed Unix socket");
+    if (un.sun_path[0] == '\0') {
+      out.family = ListeningSocket::Family::unix_abstract;
+      out.name.assign(un.sun_path + 1, name_len - 1);
+    } else {
+      out.family = ListeningSocket::Family::unix_path;
+      out.name.assign(un.sun_path, ::strnlen(un.sun_path, name_len));
+    }
+  } else if (addr.ss_family == AF_INET || addr.ss_family == AF_INET6) {
+    char text[INET6_ADDRSTRLEN] = {};
+    out.family = ListeningSocket::Family::ip;
+    if (addr.ss_family == AF_INET) {
+      const auto& in = reinterpret_cast<const sockaddr_in&>(addr);
+      ::inet_ntop(AF_INET, &in.sin_addr, text, sizeof text);
+      out.port = ntohs(in.sin_port);
+    } else {
+      const auto& in6 = reinterpret_cast<const sockaddr_in6&>(addr);
+      ::inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof text);
+      out.port = ntohs(in6.sin6_port);
+    }
+    out.name = text;
+  } else {
+    return refuse("neither a Unix nor an IP socket");
+  }
+  // What this process hands to the programs it starts is its own choice, not the activator's.
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return out;
 }
 
 Result<void> remove_file(const std::string& path) {

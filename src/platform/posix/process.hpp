@@ -33,6 +33,18 @@ Result<void> remove_file(const std::string& path);
 Result<void> set_file_mode(const std::string& path, unsigned mode);
 unsigned file_mode(const std::string& path);  // permission bits, 0 if missing
 
+// A listening stream socket handed to this process (systemd socket activation passes them as
+// fds 3, 4, …): what it is bound to. The fd is marked close-on-exec.
+struct ListeningSocket {
+  enum class Family { unix_path, unix_abstract, ip };
+  Family family = Family::unix_path;
+  std::string name;  // unix_path: the path; unix_abstract: the name without '@'; ip: the address
+  std::uint16_t port = 0;  // ip only
+};
+// invalid_argument when `fd` is not open, not a stream socket, not listening, or neither Unix
+// nor IP.
+Result<ListeningSocket> inspect_listening_socket(int fd);
+
 // Resident set size of this process in bytes (/proc/self/statm); 0 if unreadable.
 std::uint64_t resident_memory_bytes();
 

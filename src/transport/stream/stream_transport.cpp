@@ -2,6 +2,8 @@
 // between them (endpoint construction, socket files, TCP_NODELAY) is in the traits below.
 #include "transport/stream/stream_transport.hpp"
 
+#include <charconv>
+
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/post.hpp>
@@ -44,14 +46,16 @@ class StreamListener final : public Listener {
  public:
   StreamListener(asio::io_context& io, typename P::acceptor acceptor, Address address,
                  const ListenOptions& options,
-                 std::shared_ptr<const SocketUpgrade> upgrade = nullptr)
+                 std::shared_ptr<const SocketUpgrade> upgrade = nullptr,
+                 bool owns_socket_file = true)
       : io_(io),
         acceptor_(std::move(acceptor)),
         retry_(io),
         address_(std::move(address)),
         options_(options.connection),
         connection_executor_(options.connection_executor),
-        upgrade_(std::move(upgrade)) {}
+        upgrade_(std::move(upgrade)),
+        owns_socket_file_(owns_socket_file) {}
   ~StreamListener() override { close(); }
 
   void accept(std::function<void(std::shared_ptr<Connection>)> on_connection) override {
@@ -65,7 +69,9 @@ class StreamListener final : public Listener {
     std::error_code ignored;
     acceptor_.close(ignored);
     retry_.cancel();
-    if (address_.kind == Address::Kind::unix_path) (void)platform::remove_file(address_.path);
+    if (address_.kind == Address::Kind::unix_path && owns_socket_file_) {
+      (void)platform::remove_file(address_.path);
+    }
   }
 
   std::string address() const override { return address_.to_string(); }
@@ -122,6 +128,8 @@ class StreamListener final : public Listener {
   std::function<asio::any_io_executor()> connection_executor_;  // unset: a strand each
   std::function<void(std::shared_ptr<Connection>)> on_connection_;
   std::shared_ptr<const SocketUpgrade> upgrade_;  // set: offer it on every accepted socket
+  // False for an inherited socket: whoever bound it (systemd) owns its file.
+  bool owns_socket_file_;
   // Read by upgrades that finish after close(): they must not reach the owner any more.
   std::shared_ptr<std::atomic<bool>> open_ = std::make_shared<std::atomic<bool>>(true);
 };
@@ -279,7 +287,68 @@ void dial_unix(const SocketUpgradeFactory& upgrade_factory, asio::any_io_executo
                               std::move(done), std::move(*upgrade));
 }
 
+// fd://N: a listening socket this process inherited (systemd socket activation), adopted as it
+// is. The listener reports the address the socket is bound to; a Unix one takes the address's
+// options (?shm=1), and its socket file is left to whoever created it.
+Result<std::unique_ptr<Listener>> listen_fd(const SocketUpgradeFactory& upgrade_factory,
+                                            asio::io_context& io, const Address& a,
+                                            const ListenOptions& options) {
+  int fd = -1;
+  const auto [end, parse_ec] = std::from_chars(a.path.data(), a.path.data() + a.path.size(), fd);
+  if (parse_ec != std::errc() || end != a.path.data() + a.path.size() || fd < 0) {
+    return bad_address(a.to_string(), "expected fd://<file descriptor number>");
+  }
+  auto socket = platform::inspect_listening_socket(fd);
+  if (!socket) return tl::unexpected(socket.error());
+  std::error_code ec;
+  if (socket->family == platform::ListeningSocket::Family::ip) {
+    Address bound;
+    bound.kind = Address::Kind::tcp;
+    bound.scheme = "tcp";
+    bound.host = socket->name;
+    bound.port = socket->port;
+    Tcp::acceptor acceptor(io);
+    acceptor.assign(socket->name.find(':') == std::string::npos ? Tcp::v4() : Tcp::v6(), fd, ec);
+    if (ec)
+      return make_error(StatusCode::unavailable, "cannot adopt fd " + a.path + ": " + ec.message());
+    return std::make_unique<StreamListener<Tcp>>(io, std::move(acceptor), bound, options);
+  }
+  Address bound;
+  bound.kind = socket->family == platform::ListeningSocket::Family::unix_abstract
+                   ? Address::Kind::unix_abstract
+                   : Address::Kind::unix_path;
+  bound.scheme = "unix";
+  bound.path = socket->name;
+  bound.options = a.options;
+  auto upgrade = read_upgrade(upgrade_factory, bound);
+  if (!upgrade) return tl::unexpected(upgrade.error());
+  Local::acceptor acceptor(io);
+  acceptor.assign(Local(), fd, ec);
+  if (ec)
+    return make_error(StatusCode::unavailable, "cannot adopt fd " + a.path + ": " + ec.message());
+  return std::make_unique<StreamListener<Local>>(io, std::move(acceptor), bound, options,
+                                                 std::move(*upgrade), false);
+}
+
 }  // namespace
+
+Transport fd_transport(SocketUpgradeFactory upgrade) {
+  Transport t;
+  t.scheme = "fd";
+  t.listen = [upgrade](asio::io_context& io, const Address& a, const ListenOptions& options) {
+    return listen_fd(upgrade, io, a, options);
+  };
+  t.dial = [](asio::any_io_executor strand, const Address& a, const ConnectionOptions&,
+              std::chrono::milliseconds, DialCallback done) {
+    asio::post(strand, [done = std::move(done), text = a.to_string()] {
+      done(make_error(StatusCode::invalid_argument,
+                      "bad address \"" + text +
+                          "\": fd:// is for listening on an inherited socket; "
+                          "dial the address it is bound to"));
+    });
+  };
+  return t;
+}
 
 Transport unix_transport(SocketUpgradeFactory upgrade) {
   Transport t;

@@ -17,4 +17,10 @@ Transport unix_transport(SocketUpgradeFactory upgrade);
 // carries bad upgrade options: a TCP socket carries none (dialing ignores them, as it always has).
 Transport tcp_transport(SocketUpgradeFactory upgrade_options);
 
+// fd://N: listens on socket N that this process inherited already bound and listening (systemd
+// socket activation); Listener::address() is the unix:// or tcp:// address it is bound to, and
+// a Unix one reads `upgrade` from fd://N's options as unix:// does. Dialing fails with
+// invalid_argument.
+Transport fd_transport(SocketUpgradeFactory upgrade);
+
 }  // namespace plexus::transport::stream
