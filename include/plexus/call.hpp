@@ -1,6 +1,7 @@
-// The vocabulary of one call: options a caller sets, the completion it gets, the context a
-// handler sees, the responder an asynchronous handler answers through, and the handler
-// signatures.
+/// \file
+/// The vocabulary of one call: options a caller sets, the completion it gets, the context a
+/// handler sees, the responder an asynchronous handler answers through, and the handler
+/// signatures.
 #pragma once
 
 #include <atomic>
@@ -26,66 +27,82 @@ struct InboundCall;
 
 class Peer;
 
+/// Identifies one call on its session; Caller::cancel() takes it.
 using CallId = std::uint64_t;
+/// Durations in plexus options: milliseconds.
 using Millis = std::chrono::milliseconds;
 
-// What the callee said about an answer, from the RESPONSE frame's metadata (docs/PROTOCOL.md
-// §4.2, keys 20..22): whether its response cache answered, the entry's age, and how long the
-// handler ran (on a hit: when the entry was made). Empty for callees without policies.
+/// What the callee said about an answer, from the RESPONSE frame's metadata (docs/PROTOCOL.md
+/// §4.2, keys 20..22): whether its response cache answered, the entry's age, and how long the
+/// handler ran (on a hit: when the entry was made). Empty for callees without policies.
 struct ResponseInfo {
-  enum class Cache : std::uint8_t { none = 0, miss = 1, hit = 2 };
-  Cache cache = Cache::none;
+  /// The callee's response cache for this answer (metadata key 20, `cache_status`).
+  enum class Cache : std::uint8_t {
+    none = 0,  ///< Not reported: the callee has no response cache for the method.
+    miss = 1,  ///< The handler ran (and its answer may have been stored).
+    hit = 2    ///< Answered from the cache; the handler did not run.
+  };
+  Cache cache = Cache::none;  ///< Whether the callee's cache answered.
+  /// On a hit: the age of the cached answer (key 21).
   std::optional<std::chrono::microseconds> cache_age;
+  /// How long the handler ran (key 22); on a hit: when the entry was made.
   std::optional<std::chrono::microseconds> handler_time;
 };
 
+/// Per-call options for every call form (Caller::call, call_async, async_call, typed calls).
+/// A plain value; copied into the call.
 struct CallOptions {
-  // The deadline travels in the frame: the callee sees it and stops; the caller fails the call
-  // with deadline_exceeded when it passes and tells the callee to cancel.
+  /// The deadline travels in the frame: the callee sees it and stops; the caller fails the call
+  /// with deadline_exceeded when it passes and tells the callee to cancel.
   std::optional<Millis> timeout;
-  // While disconnected: fail at once with unavailable (false) or wait for the connection up to
-  // the deadline (true). Unset: the client's default (ClientOptions::wait_for_ready).
+  /// While disconnected: fail at once with unavailable (false) or wait for the connection up to
+  /// the deadline (true). Unset: the client's default (ClientOptions::wait_for_ready).
   std::optional<bool> wait_for_ready;
-  // Carried to the callee unchanged (<= 64 bytes) and shown in both peers' logs.
+  /// Carried to the callee unchanged (<= 64 bytes) and shown in both peers' logs. A longer one
+  /// fails the call with invalid_argument.
   std::string trace_id;
-  // Out-parameter: when set, filled from the RESPONSE's metadata before the call completes.
-  // Borrowed: must outlive the call (a local for blocking calls). Left untouched on errors.
+  /// Out-parameter: when set, filled from the RESPONSE's metadata before the call completes.
+  /// Borrowed: must outlive the call (a local for blocking calls). Left untouched on errors.
   ResponseInfo* response_info = nullptr;
-  // Answers without a copy (Caller::call_async_view sets it): when set, a successful call
-  // completes with an empty string and then the answer is handed to this as a view, on the I/O
-  // thread, valid only while it runs. Over shared memory an answer of 16 KiB or more is the
-  // bytes where they lie in the ring, never copied on this side. Copied with the options:
-  // keep its captures cheap.
+  /// Answers without a copy (Caller::call_async_view sets it): when set, a successful call
+  /// completes with an empty string and then the answer is handed to this as a view, on the I/O
+  /// thread, valid only while it runs. Over shared memory an answer of 16 KiB or more is the
+  /// bytes where they lie in the ring, never copied on this side. Copied with the options:
+  /// keep its captures cheap.
   std::function<void(std::string_view)> answer_view;
 };
 
-// Who is on the other side of a session: the name from its HELLO, and for Unix sockets the
-// kernel-verified credentials.
+/// Who is on the other side of a session: the name from its HELLO, and for Unix sockets the
+/// kernel-verified credentials.
 struct PeerIdentity {
-  std::string name;
-  std::optional<std::int32_t> pid;
-  std::optional<std::uint32_t> uid;
-  std::string address;  // the transport's description of the connection
+  std::string name;                  ///< The name the peer gave in its HELLO (not verified).
+  std::optional<std::int32_t> pid;   ///< The peer's process id (Unix sockets only).
+  std::optional<std::uint32_t> uid;  ///< The peer's user id (Unix sockets only).
+  std::string address;               ///< the transport's description of the connection
 };
 
-// What a handler knows about the call it serves. Owned by plexus; valid until the handler
-// answers (synchronous handlers: until they return). Methods are called on the I/O thread.
+/// What a handler knows about the call it serves. Owned by plexus; valid until the handler
+/// answers (synchronous handlers: until they return). Methods are called on the I/O thread.
 class CallContext {
  public:
+  /// The method name the caller called.
   std::string_view method() const { return method_; }
+  /// The call's id on its session.
   CallId id() const { return id_; }
+  /// Who made the call (the session's peer).
   const PeerIdentity& peer_identity() const { return *identity_; }
+  /// The caller's CallOptions::trace_id; empty when it set none.
   std::string_view trace_id() const { return trace_id_; }
-  // When the caller stops waiting; nullopt if it set no timeout.
+  /// When the caller stops waiting; nullopt if it set no timeout.
   std::optional<std::chrono::steady_clock::time_point> deadline() const { return deadline_; }
-  // True once the caller cancelled, the deadline passed or the connection was lost.
+  /// True once the caller cancelled, the deadline passed or the connection was lost.
   bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
-  // Runs `fn` on the I/O thread when the call is cancelled (at once if it already is).
+  /// Runs `fn` on the I/O thread when the call is cancelled (at once if it already is).
   void on_cancel(std::function<void()> fn);
-  // A handle to call back into the caller over the same connection (sessions are symmetric).
+  /// A handle to call back into the caller over the same connection (sessions are symmetric).
   Peer peer() const;
-  // The serial executor this call's session runs on: timers and async work a handler
-  // starts on it need no locking against the session.
+  /// The serial executor this call's session runs on: timers and async work a handler
+  /// starts on it need no locking against the session.
   asio::any_io_executor io_executor() const { return executor_; }
 
  private:
@@ -104,36 +121,45 @@ class CallContext {
   asio::any_io_executor executor_;
 };
 
-// Answers one asynchronous call, exactly once. Move-only; may be used from any thread.
-// Dropping it unanswered fails the call with `internal` so a caller never waits forever.
+/// Answers one asynchronous call, exactly once. Move-only; may be used from any thread.
+/// Dropping it unanswered fails the call with `internal` so a caller never waits forever.
 class Responder {
  public:
+  /// An empty responder: answers nothing.
   Responder() = default;
+  /// Made by plexus for each call to an AsyncHandler.
   explicit Responder(std::shared_ptr<rpc::InboundCall> call) : call_(std::move(call)) {}
+  /// Takes over `other`'s call; `other` becomes empty.
   Responder(Responder&&) noexcept = default;
+  /// Takes over `other`'s call; a call this one still held fails with `internal`.
   Responder& operator=(Responder&&) noexcept;
-  Responder(const Responder&) = delete;
-  Responder& operator=(const Responder&) = delete;
+  Responder(const Responder&) = delete;             ///< move-only: a call is answered once
+  Responder& operator=(const Responder&) = delete;  ///< move-only: a call is answered once
+  /// Fails the call with `internal` if it was not answered.
   ~Responder();
 
+  /// Sends the answer (a value or an error) and empties the responder; later calls do nothing.
   void reply(Result<std::string> result);
+  /// True while it holds a call not yet answered.
   explicit operator bool() const { return call_ != nullptr; }
 
  private:
   std::shared_ptr<rpc::InboundCall> call_;
 };
 
-// A call's completion (Caller::call_async): the answer or the error, exactly once.
+/// A call's completion (Caller::call_async): the answer or the error, exactly once.
 using CallCallback = std::function<void(Result<std::string>)>;
-// The answer as a view, valid only while the callback runs.
+/// The answer as a view, valid only while the callback runs (Caller::call_async_view).
 using CallViewCallback = std::function<void(Result<std::string_view>)>;
 
-// Handler shapes. A handler that throws fails that one call with `internal`.
-// Synchronous: runs on the I/O thread and returns the answer (the fastest path).
+/// Synchronous handler: runs on the I/O thread and returns the answer (the fastest path).
+/// A handler that throws fails that one call with `internal`.
 using SyncHandler = std::function<Result<std::string>(CallContext&, std::string_view payload)>;
-// Asynchronous: answers later through the Responder (timers, other calls, worker threads).
+/// Asynchronous handler: answers later through the Responder (timers, other calls, worker
+/// threads). A handler that throws fails that one call with `internal`.
 using AsyncHandler = std::function<void(CallContext&, std::string_view payload, Responder)>;
-// Coroutine: co_awaits whatever it needs on the I/O thread and co_returns the answer.
+/// Coroutine handler: co_awaits whatever it needs on the I/O thread and co_returns the answer.
+/// A handler that throws fails that one call with `internal`.
 using CoroHandler =
     std::function<asio::awaitable<Result<std::string>>(CallContext&, std::string payload)>;
 

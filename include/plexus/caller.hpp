@@ -1,6 +1,5 @@
-// Caller: the calling half of a session, shared by Client (one reconnecting session) and Peer
-// (a handle to one session, e.g. a server calling back into a connected client).
-// Threading: every method is safe from any thread. Completions run on an I/O thread.
+/// \file
+/// Caller and Peer: the calling half of a session (calls, one-way messages, lanes, streams).
 #pragma once
 
 #include <functional>
@@ -23,38 +22,43 @@
 
 namespace plexus {
 
+/// The calling half of a session: calls, one-way messages, lanes and streams to the peer.
+/// Shared by Client (one reconnecting session) and Peer (a handle to one session, e.g. a server
+/// calling back into a connected client). Abstract: use a Client or a Peer.
+/// Threading: every method is safe from any thread. Completions run on an I/O thread.
 class Caller {
  public:
+  /// Default (empty) options, used by the async_call overload that takes none.
   static inline const CallOptions kNoOptions{};
 
-  virtual ~Caller() = default;
+  virtual ~Caller() = default;  ///< an interface: Client and Peer implement it
 
-  // Callback form. `done` runs exactly once on an I/O thread, never inside this call.
-  // Returns the id that cancel() takes.
+  /// Callback form. `done` runs exactly once on an I/O thread, never inside this call.
+  /// Returns the id that cancel() takes.
   CallId call_async(std::string_view method, std::string payload, CallOptions options,
                     CallCallback done);
 
-  // Callback form for large answers: `done` gets the answer as a view, valid only while it runs
-  // (exactly once, on an I/O thread, never inside this call). Over shared memory an answer of
-  // 16 KiB or more is then read where it lies in the ring: the callee's copy into the ring is
-  // the only copy between the processes (call_async copies it once more into the result).
-  // Over sockets it is a view of the received bytes; a failed call gets its Error. Uses
-  // CallOptions::answer_view (replaced).
+  /// Callback form for large answers: `done` gets the answer as a view, valid only while it runs
+  /// (exactly once, on an I/O thread, never inside this call). Over shared memory an answer of
+  /// 16 KiB or more is then read where it lies in the ring: the callee's copy into the ring is
+  /// the only copy between the processes (call_async copies it once more into the result).
+  /// Over sockets it is a view of the received bytes; a failed call gets its Error. Uses
+  /// CallOptions::answer_view (replaced).
   CallId call_async_view(std::string_view method, std::string payload, CallOptions options,
                          CallViewCallback done);
 
-  // Blocking form. On an I/O thread it fails at once with failed_precondition (it would
-  // deadlock); use call_async or co_await async_call there.
+  /// Blocking form. On an I/O thread it fails at once with failed_precondition (it would
+  /// deadlock); use call_async or co_await async_call there.
   Result<std::string> call(std::string_view method, std::string payload, CallOptions options = {});
 
-  // Any Asio completion token: asio::use_awaitable (co_await), use_future, a callback.
-  // Completes with Result<std::string>. Honours Asio per-operation cancellation (e.g. a
-  // cancellation_signal or `||` with a timer): the call completes with `cancelled` and the
-  // callee is told to stop. Arguments are copied before this returns.
-  // g++ 12 caveat: it corrupts temporaries that have destructors inside a co_await
-  // expression (e.g. `CallOptions{…}` or `std::string(…)` written in the call). The parameters
-  // are views so that `co_await c.async_call("m", payload, asio::use_awaitable)` creates none;
-  // build CallOptions in a named local first.
+  /// Any Asio completion token: asio::use_awaitable (co_await), use_future, a callback.
+  /// Completes with Result<std::string>. Honours Asio per-operation cancellation (e.g. a
+  /// cancellation_signal or `||` with a timer): the call completes with `cancelled` and the
+  /// callee is told to stop. Arguments are copied before this returns.
+  /// g++ 12 caveat: it corrupts temporaries that have destructors inside a co_await
+  /// expression (e.g. `CallOptions{…}` or `std::string(…)` written in the call). The parameters
+  /// are views so that `co_await c.async_call("m", payload, asio::use_awaitable)` creates none;
+  /// build CallOptions in a named local first.
   template <typename Token>
   auto async_call(std::string_view method, std::string_view payload, const CallOptions& options,
                   Token&& token) {
@@ -77,75 +81,90 @@ class Caller {
         },
         token, std::string(method), std::string(payload), options);
   }
+  /// As above with default options (kNoOptions).
   template <typename Token>
   auto async_call(std::string_view method, std::string_view payload, Token&& token) {
     return async_call(method, payload, kNoOptions, std::forward<Token>(token));
   }
 
-  // Cancels a call started by this caller: it completes with `cancelled` and the callee's
-  // context reports cancelled(). Unknown or finished ids are ignored.
+  /// Cancels a call started by this caller: it completes with `cancelled` and the callee's
+  /// context reports cancelled(). Unknown or finished ids are ignored.
   void cancel(CallId id) { cancel_call(id); }
 
-  // One-way message: no answer. An ok is written unless the connection closes first (which
-  // reports why); from an application thread the payload is copied into the connection's send
-  // queue and the I/O thread writes it. Fails at once with unavailable (not connected) or
-  // message_too_large (over the peer's limit), and with resource_exhausted when the peer reads
-  // slower than this side sends (the send queue stayed full for SendOptions::wait_for_room).
+  /// One-way message: no answer. An ok is written unless the connection closes first (which
+  /// reports why); from an application thread the payload is copied into the connection's send
+  /// queue and the I/O thread writes it. Fails at once with unavailable (not connected) or
+  /// message_too_large (over the peer's limit), and with resource_exhausted when the peer reads
+  /// slower than this side sends (the send queue stayed full for SendOptions::wait_for_room).
+  /// invalid_argument for a method name that is empty or over 255 bytes.
   Result<void> notify(std::string_view method, std::string payload);
-  // As above; `options.immediate` bypasses the batcher (BatchOptions) for this one message.
+  /// As above; `options.immediate` bypasses the batcher (BatchOptions) for this one message.
   Result<void> notify(std::string_view method, std::string payload, NotifyOptions options);
 
-  // Opens a lane to the peer's `method` (plexus/lane.hpp): one-way messages at high rates.
-  // Nothing is sent until the first message. invalid_argument for a name that is empty or
-  // over 255 bytes.
+  /// Opens a lane to the peer's `method` (plexus/lane.hpp): one-way messages at high rates.
+  /// Nothing is sent until the first message. invalid_argument for a name that is empty or
+  /// over 255 bytes.
   Result<Lane> open_lane(std::string_view method);
 
-  // The largest payload the peer accepts (from its WELCOME/HELLO); 0 when not connected.
+  /// The largest payload the peer accepts (from its WELCOME/HELLO); 0 when not connected.
   virtual std::uint32_t peer_max_message_size() const = 0;
 
-  // Opens a stream served by the peer's stream handler `method` (HandlerRegistry::
-  // handle_stream), with `payload` as its argument. Returns at once; when the stream cannot
-  // open, its first read fails with the reason (unavailable, not_found, failed_precondition
-  // for a peer without streams or a method that is not a stream).
+  /// Opens a stream served by the peer's stream handler `method`
+  /// (HandlerRegistry::handle_stream), with `payload` as its argument. Returns at once; when the
+  /// stream cannot open, its first read fails with the reason (unavailable, not_found,
+  /// failed_precondition for a peer without streams or a method that is not a stream).
   Stream open_stream(std::string_view method, std::string payload, StreamOptions options = {}) {
     return start_stream(std::string(method), std::move(payload), options);
   }
 
  protected:
   friend class Lane;
-  // One message on `lane` (Lane::send); the default sends it as a NOTIFY.
+  /// One message on `lane` (Lane::send); the default sends it as a NOTIFY.
   virtual Result<void> send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
                                     std::string_view payload, const SendOptions& options);
-  // A copy a lane keeps of a cheap handle (Peer), so that the lane does not depend on the
-  // handle it was opened on; null (the default): the lane refers to this caller.
+  /// A copy a lane keeps of a cheap handle (Peer), so that the lane does not depend on the
+  /// handle it was opened on; null (the default): the lane refers to this caller.
   virtual std::unique_ptr<Caller> copy_for_lane() const { return nullptr; }
-  // Default: no streams (the handle's operations fail with failed_precondition).
+  /// Opens a stream (open_stream). Default: no streams (the handle's operations fail with
+  /// failed_precondition).
   virtual Stream start_stream(std::string /*method*/, std::string /*payload*/,
                               StreamOptions /*options*/) {
     return Stream();
   }
+  /// A new call id for this caller's session.
   virtual CallId next_call_id() = 0;
+  /// Starts call `id` (every call form ends here); `done` runs exactly once on an I/O thread.
   // Arguments by reference: a call passes through two or three layers, and each move of a
   // string, the options and the callback costs on the hottest path there is.
   virtual void start_call(CallId id, std::string_view method, std::string&& payload,
                           CallOptions&& options, CallCallback&& done) = 0;
+  /// Cancels call `id` (cancel); unknown or finished ids are ignored.
   virtual void cancel_call(CallId id) = 0;
+  /// Sends one NOTIFY (notify, after the method name was checked); fails as notify does.
   virtual Result<void> start_notify(std::string method, std::string payload,
                                     const SendOptions& options) = 0;
+  /// True on an I/O thread of the runtime this caller runs on (where blocking would deadlock).
   virtual bool on_io_thread() const = 0;
 };
 
-// A handle to one live session (for example the client behind a server-side call). Copyable and
-// cheap; calls on a closed session fail with unavailable.
+/// A handle to one live session (for example the client behind a server-side call). Copyable and
+/// cheap; calls on a closed session fail with unavailable.
+/// Threading: every method is safe from any thread; completions run on the session's I/O thread.
 class Peer final : public Caller {
  public:
+  /// An empty handle, bound to no session: calls fail with unavailable.
   Peer() = default;
+  /// A handle to `session`. Made by plexus (CallContext::peer, Server::peers, Client::peer).
   explicit Peer(std::weak_ptr<rpc::Session> session);
 
+  /// True while the session is open and its handshake is done.
   bool connected() const;
+  /// Who is on the other side; empty once the session is gone.
   PeerIdentity identity() const;
+  /// The largest payload the peer accepts; 0 once the session is gone.
   std::uint32_t peer_max_message_size() const override;
-  // Sends GOAWAY with `reason` and closes once written.
+  /// Sends GOAWAY with `reason` (status unavailable) and closes once written. Does nothing when
+  /// the session is gone.
   void disconnect(const std::string& reason);
 
  protected:

@@ -1,17 +1,16 @@
-// Channels: a named bidirectional typed channel between two peers, built on a stream (same
-// credit flow control; nothing on the wire tells them apart). Values go through the JSON codec
-// like Method<Req, Resp> (plexus::Bytes passes raw bytes).
-//
-//   // serving side
-//   plexus::handle_channel<Msg>(server, "chat", [](plexus::CallContext&, plexus::Channel<Msg> ch)
-//       -> asio::awaitable<plexus::Result<void>> { … co_await ch.async_receive(…) … });
-//   // opening side
-//   auto ch = plexus::open_channel<Msg>(client, "chat");
-//   ch.send(Msg{…}); auto reply = ch.receive(); ch.close();
-//
-// Ownership: a cheap copyable handle. Threading: any thread; blocking forms not on an I/O thread.
-// Errors: receive() fails with the channel's status, or invalid_argument for a value that does
-// not decode; it yields nullopt once the other side closed.
+/// \file
+/// Channels: a named bidirectional typed channel between two peers, built on a stream (same
+/// credit flow control; nothing on the wire tells them apart). Values go through the JSON codec
+/// like Method<Req, Resp> (plexus::Bytes passes raw bytes).
+///
+/// ```
+/// // serving side
+/// plexus::handle_channel<Msg>(server, "chat", [](plexus::CallContext&, plexus::Channel<Msg> ch)
+///     -> asio::awaitable<plexus::Result<void>> { … co_await ch.async_receive(…) … });
+/// // opening side
+/// auto ch = plexus::open_channel<Msg>(client, "chat");
+/// ch.send(Msg{…}); auto reply = ch.receive(); ch.close();
+/// ```
 #pragma once
 
 #include <optional>
@@ -29,30 +28,43 @@
 
 namespace plexus {
 
+/// A typed, bidirectional channel over one stream (open_channel, handle_channel).
+/// Ownership: a cheap copyable handle. Threading: any thread; blocking forms not on an I/O thread.
+/// Errors: receive() fails with the channel's status, or invalid_argument for a value that does
+/// not decode; it yields nullopt once the other side closed.
+/// \tparam T the values' type: JSON-encodable with nlohmann::json, or plexus::Bytes.
 template <typename T>
 class Channel {
  public:
+  /// An empty handle: sends and receives fail with failed_precondition.
   Channel() = default;
+  /// A channel over `stream` (open_channel and handle_channel make them).
   explicit Channel(Stream stream) : stream_(std::move(stream)) {}
 
+  /// Sends one value, waiting for the peer's credit (Stream::write). Blocking; not on an I/O
+  /// thread.
   Result<void> send(const T& value) { return stream_.write(codec::encode(value)); }
+  /// The next value; nullopt once the other side closed (Stream::read). Blocking; not on an I/O
+  /// thread.
   Result<std::optional<T>> receive() { return decode(stream_.read()); }
 
-  // Coroutine forms (on any executor).
+  /// Coroutine form of send() (on any executor).
   asio::awaitable<Result<void>> async_send(const T& value) {
     const std::string bytes = codec::encode(value);
     co_return co_await stream_.async_write(bytes, asio::use_awaitable);
   }
+  /// Coroutine form of receive() (on any executor).
   asio::awaitable<Result<std::optional<T>>> async_receive() {
     auto raw = co_await stream_.async_read(asio::use_awaitable);
     co_return decode(std::move(raw));
   }
 
-  // The opening side closes its direction (the serving side's receives then yield nullopt);
-  // the serving side closes the channel by returning from its handler.
+  /// The opening side closes its direction (the serving side's receives then yield nullopt);
+  /// the serving side closes the channel by returning from its handler.
   void close() { stream_.close_write(); }
-  // Aborts both directions (the other side sees `cancelled`).
+  /// Aborts both directions (the other side sees `cancelled`).
   void cancel(std::string reason = "channel cancelled") { stream_.cancel(std::move(reason)); }
+  /// The underlying stream (progress, stats, the fast paths).
   Stream& stream() { return stream_; }
 
  private:
@@ -67,13 +79,16 @@ class Channel {
   Stream stream_;
 };
 
+/// Opens the channel the peer serves under `name` (handle_channel). Returns at once; when it
+/// cannot open, its first receive fails with the reason (as Caller::open_stream).
 template <typename T>
 Channel<T> open_channel(Caller& caller, std::string_view name, StreamOptions options = {}) {
   return Channel<T>(caller.open_stream(name, std::string(), options));
 }
 
-// `fn(CallContext&, Channel<T>) -> asio::awaitable<Result<void>>` serves each channel opened
-// under `name`; returning closes it (an error closes it with that status).
+/// `fn(CallContext&, Channel<T>) -> asio::awaitable<Result<void>>` serves each channel opened
+/// under `name`; returning closes it (an error closes it with that status). Registered as a
+/// stream method (HandlerRegistry::handle_stream); `fn` runs on the I/O thread.
 template <typename T, typename Fn>
 void handle_channel(HandlerRegistry& registry, std::string name, Fn fn) {
   registry.handle_stream(

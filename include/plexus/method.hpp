@@ -1,14 +1,17 @@
-// Typed methods: a descriptor names a method with its request and response types; the codec
-// turns them into payload bytes. JSON (nlohmann::json's to_json/from_json) by default; the type
-// plexus::Bytes passes raw bytes through untouched.
-//
-//   inline constexpr plexus::Method<AddRequest, AddReply> kAdd{"calc.add"};
-//   server.handle(kAdd, [](plexus::CallContext&, AddRequest r) -> plexus::Result<AddReply> {…});
-//   plexus::Result<AddReply> sum = plexus::call(client, kAdd, AddRequest{1, 2});
-//
-// Errors: a payload that does not decode fails with invalid_argument, details naming the
-// reason ({"codec":"json","error":"…","errors":[{"path":"","rule":"decode","message":"…"}]},
-// the shape schema validation uses).
+/// \file
+/// Typed methods: a descriptor names a method with its request and response types; the codec
+/// turns them into payload bytes. JSON (nlohmann::json's to_json/from_json) by default; the type
+/// plexus::Bytes passes raw bytes through untouched.
+///
+/// ```
+/// inline constexpr plexus::Method<AddRequest, AddReply> kAdd{"calc.add"};
+/// server.handle(kAdd, [](plexus::CallContext&, AddRequest r) -> plexus::Result<AddReply> {…});
+/// plexus::Result<AddReply> sum = plexus::call(client, kAdd, AddRequest{1, 2});
+/// ```
+///
+/// Errors: a payload that does not decode fails with invalid_argument, details naming the
+/// reason ({"codec":"json","error":"…","errors":[{"path":"","rule":"decode","message":"…"}]},
+/// the shape schema validation uses).
 #pragma once
 
 #include <string>
@@ -23,18 +26,24 @@
 
 namespace plexus {
 
-// Raw payload bytes, for methods that carry their own encoding.
+/// Raw payload bytes, for methods that carry their own encoding.
 struct Bytes {
-  std::string data;
+  std::string data;  ///< the payload, untouched
 };
 
+/// A typed method descriptor: the method's name with its request and response types.
+/// \tparam Request the request type (JSON-encodable, or Bytes)
+/// \tparam Response the response type (JSON-encodable, or Bytes)
 template <typename Request, typename Response>
 struct Method {
-  std::string_view name;
+  std::string_view name;  ///< the method's name on the wire
 };
 
+/// The payload codec of typed methods and channels: JSON through nlohmann::json, or Bytes as
+/// they are.
 namespace codec {
 
+/// The payload for `value`: its JSON text, or a Bytes' data unchanged.
 template <typename T>
 std::string encode(const T& value) {
   if constexpr (std::is_same_v<T, Bytes>) {
@@ -44,6 +53,8 @@ std::string encode(const T& value) {
   }
 }
 
+/// `payload` as a T: parsed JSON, or for Bytes the bytes unchanged. Fails with invalid_argument
+/// (details as above) when it does not parse as a T.
 template <typename T>
 Result<T> decode(std::string_view payload) {
   if constexpr (std::is_same_v<T, Bytes>) {
@@ -67,7 +78,8 @@ Result<T> decode(std::string_view payload) {
 
 }  // namespace codec
 
-// Blocking typed call (not on an I/O thread).
+/// Blocking typed call (not on an I/O thread). Fails as Caller::call does, or with
+/// invalid_argument when the answer does not decode.
 template <typename Req, typename Resp>
 Result<Resp> call(Caller& caller, const Method<Req, Resp>& method, const Req& request,
                   CallOptions options = {}) {
@@ -76,7 +88,8 @@ Result<Resp> call(Caller& caller, const Method<Req, Resp>& method, const Req& re
   return codec::decode<Resp>(*raw);
 }
 
-// Callback typed call: `done` gets Result<Resp> on an I/O thread.
+/// Callback typed call: `done` gets Result<Resp> on an I/O thread. Returns the id that
+/// Caller::cancel takes.
 template <typename Req, typename Resp, typename Done>
 CallId call_async(Caller& caller, const Method<Req, Resp>& method, const Req& request,
                   CallOptions options, Done done) {
@@ -103,13 +116,15 @@ SyncHandler typed_handler(Fn fn) {
 }
 }  // namespace detail
 
-// Typed handler: decodes the request, encodes the answer. Runs on the I/O thread.
+/// Typed handler: decodes the request, encodes the answer. Runs on the I/O thread. A request
+/// that does not decode is answered with invalid_argument without calling `fn`.
+/// `fn(CallContext&, Req) -> Result<Resp>`.
 template <typename Req, typename Resp, typename Fn>
 void handle(HandlerRegistry& registry, const Method<Req, Resp>& method, Fn fn) {
   registry.handle(std::string(method.name), detail::typed_handler<Req, Resp>(std::move(fn)));
 }
 
-// The same with policies (plexus/policy.hpp); fails as HandlerRegistry::handle does.
+/// The same with policies (plexus/policy.hpp); fails as HandlerRegistry::handle does.
 template <typename Req, typename Resp, typename Fn>
 Result<void> handle(HandlerRegistry& registry, const Method<Req, Resp>& method, Fn fn,
                     HandlerOptions options) {

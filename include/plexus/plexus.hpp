@@ -1,5 +1,10 @@
-// The whole public API of plexus in one include.
+/// \file
+/// The whole public API of plexus in one include.
 #pragma once
+
+/// \namespace plexus
+/// The plexus public API: Runtime, Server, Client and Peer, the call vocabulary, pub/sub,
+/// streams, lanes, channels and direct channels.
 
 // Asio's coroutine vocabulary, for co_await client.async_call(…, asio::use_awaitable).
 #include <asio/co_spawn.hpp>

@@ -1,7 +1,5 @@
-// Server: listeners + sessions + the handler table. Serves many clients on Unix and TCP
-// addresses at once; each connected client is also a Peer the server can call or notify.
-// Ownership: created by Server::create, owned by the caller; the Runtime must outlive it.
-// Threading: every method is thread-safe; shutdown() blocks and must not run on an I/O thread.
+/// \file
+/// Server: listeners, sessions and the handler table; ServerOptions and ServerStats.
 #pragma once
 
 #include <cstdint>
@@ -20,89 +18,107 @@
 
 namespace plexus {
 
-// "unix://" + the default socket path: $XDG_RUNTIME_DIR/plexus/plexus.sock, else
-// /tmp/plexus-$UID/plexus.sock. Servers and clients use it when given no address.
+/// "unix://" + the default socket path: $XDG_RUNTIME_DIR/plexus/plexus.sock, else
+/// /tmp/plexus-$UID/plexus.sock. Servers and clients use it when given no address.
 std::string default_address();
 
+/// Options of Server::create. A plain value, copied into the server.
 struct ServerOptions {
-  // Addresses to listen on: unix:///path, unix:@name, tcp://127.0.0.1:0. Empty: the default
-  // socket ($XDG_RUNTIME_DIR/plexus/plexus.sock, else /tmp/plexus-$UID/plexus.sock).
+  /// Addresses to listen on: `unix:///path`, `unix:@name`, `tcp://127.0.0.1:0`. Empty: the default
+  /// socket ($XDG_RUNTIME_DIR/plexus/plexus.sock, else /tmp/plexus-$UID/plexus.sock).
   std::vector<std::string> listen;
-  std::string name = "plexus-server";
-  std::uint32_t max_message_size = 8u << 20;  // payload bytes this server accepts per frame
-  std::size_t max_connections = 1024;         // past it: GOAWAY resource_exhausted, then close
-  Millis heartbeat_interval{5000};
-  Millis heartbeat_timeout{15000};
-  Millis handshake_timeout{5000};
-  unsigned unix_socket_mode = 0600;  // owner-only unless asked otherwise
-  // Coalescing of NOTIFY/PUBLISH frames to each client (off unless enabled; see BatchOptions).
+  std::string name = "plexus-server";         ///< sent in the WELCOME; names the server in logs
+  std::uint32_t max_message_size = 8u << 20;  ///< payload bytes this server accepts per frame
+  std::size_t max_connections = 1024;         ///< past it: GOAWAY resource_exhausted, then close
+  Millis heartbeat_interval{5000};   ///< PING the client after this much silence (0: never)
+  Millis heartbeat_timeout{15000};   ///< close when the client is silent this long (0: never)
+  Millis handshake_timeout{5000};    ///< a connection must finish its handshake within this
+  unsigned unix_socket_mode = 0600;  ///< owner-only unless asked otherwise
+  /// Coalescing of NOTIFY/PUBLISH frames to each client (off unless enabled; see BatchOptions).
   BatchOptions batching;
-  // Per connection: one-way messages to the client (Peer::notify, lanes) accepted and not yet
-  // handed to the connection, in bytes (as ClientOptions::max_queued_send_bytes).
+  /// Per connection: one-way messages to the client (Peer::notify, lanes) accepted and not yet
+  /// handed to the connection, in bytes (as ClientOptions::max_queued_send_bytes).
   std::size_t max_queued_send_bytes = 16u << 20;
-  // Per-method calls, errors by code and latency histograms: a clock read and a few relaxed
-  // atomic adds per call. Off: only what costs nothing per call (connections, bytes, frames).
+  /// Per-method calls, errors by code and latency histograms: a clock read and a few relaxed
+  /// atomic adds per call. Off: only what costs nothing per call (connections, bytes, frames).
   bool metrics = true;
-  // HOST:PORT for the HTTP endpoint: /metrics (Prometheus), /health, /ready, /live and the
-  // status page at /. Port 0 picks a free one (see http_address()). Empty: no HTTP (default).
-  // Keep it on loopback: it has no authentication.
+  /// HOST:PORT for the HTTP endpoint: /metrics (Prometheus), /health, /ready, /live and the
+  /// status page at /. Port 0 picks a free one (see http_address()). Empty: no HTTP (default).
+  /// Keep it on loopback: it has no authentication.
   std::string http;
 };
 
+/// A snapshot of a Server's connection counters (Server::stats).
 struct ServerStats {
-  std::uint64_t connections_accepted = 0;
-  std::uint64_t connections_refused = 0;
-  std::uint64_t connections_open = 0;
-  std::uint64_t calls_in = 0;  // calls received by the connections open now
+  std::uint64_t connections_accepted = 0;  ///< connections taken on since the server started
+  std::uint64_t connections_refused = 0;   ///< refused: over max_connections, or while draining
+  std::uint64_t connections_open = 0;      ///< open now (handshaking ones included)
+  std::uint64_t calls_in = 0;              ///< calls received by the connections open now
 };
 
+/// Listeners + sessions + the handler table. Serves many clients on Unix and TCP
+/// addresses at once; each connected client is also a Peer the server can call or notify.
+/// Ownership: created by Server::create, owned by the caller; the Runtime must outlive it.
+/// Threading: every method is thread-safe; shutdown() blocks and must not run on an I/O thread.
 class Server final : public HandlerRegistry {
  public:
-  // Validates the options (addresses parse). Listening starts with start().
+  /// Validates the options (addresses parse). Listening starts with start(). Fails with
+  /// invalid_argument for an address that does not parse or a max_message_size of 0.
   static Result<std::unique_ptr<Server>> create(Runtime& runtime, ServerOptions options);
-  ~Server() override;  // shutdown(0) if still running
+  ~Server() override;  ///< shutdown(0) if still running
 
-  // Binds every address and starts accepting. Fails with failed_precondition when an address is
-  // in use by a live server, unavailable for other socket errors; nothing stays bound then.
+  /// Binds every address and starts accepting. Fails with failed_precondition when an address is
+  /// in use by a live server, unavailable for other socket errors; nothing stays bound then.
+  /// Also starts the HTTP endpoint (ServerOptions::http) and runs the cache warm-up hooks
+  /// (warm_up) before the first connection is accepted. failed_precondition when already started.
   Result<void> start();
 
-  // The bound addresses (a tcp port 0 shows the chosen port).
+  /// The bound addresses (a tcp port 0 shows the chosen port).
   std::vector<std::string> addresses() const;
+  /// Connections open now, those still in their handshake included.
   std::size_t connection_count() const;
+  /// A Peer for every connected client whose handshake is done.
   std::vector<Peer> peers() const;
+  /// Connection counters and calls received.
   ServerStats stats() const;
+  /// True once shutdown() began.
   bool draining() const;
-  // Listening and not draining: what /ready reports.
+  /// Listening and not draining: what /ready reports.
   bool ready() const;
 
-  // A snapshot of the runtime's metrics as one JSON document: status, uptime, connections,
-  // transport totals, per-method calls/errors/p50/p99, peers, module sections and every metric
-  // family. The same document answers the built-in method `plexus.stats` and /status.json.
+  /// A snapshot of the runtime's metrics as one JSON document: status, uptime, connections,
+  /// transport totals, per-method calls/errors/p50/p99, peers, module sections and every metric
+  /// family. The same document answers the built-in method `plexus.stats` and /status.json.
   nlohmann::json metrics() const;
-  // The same numbers in the Prometheus text format, as /metrics serves them.
+  /// The same numbers in the Prometheus text format, as /metrics serves them.
   std::string metrics_text() const;
-  // "http://HOST:PORT" of the running HTTP endpoint; empty when there is none.
+  /// "http://HOST:PORT" of the running HTTP endpoint; empty when there is none.
   std::string http_address() const;
 
-  // NOTIFY to every connected peer, or those `filter` accepts. Returns how many were queued.
+  /// NOTIFY to every connected peer, or those `filter` accepts. Returns how many were queued
+  /// (a peer whose notify fails is skipped; see Caller::notify).
   std::size_t broadcast(std::string_view method, const std::string& payload,
                         const std::function<bool(const PeerIdentity&)>& filter = {});
 
-  // Publish/subscribe (docs/PROTOCOL.md §Publish/subscribe). The server routes every publish,
-  // from a client or from publish() below, to every matching subscription: its own (these) and
-  // its clients'. A server-local `handler` runs on an I/O thread, in publish order, never
-  // inside publish(). Fails with invalid_argument (bad pattern or options).
+  /// Subscribes the server itself to `pattern`.
+  /// Publish/subscribe (docs/PROTOCOL.md §Publish/subscribe). The server routes every publish,
+  /// from a client or from publish() below, to every matching subscription: its own (these) and
+  /// its clients'. A server-local `handler` runs on an I/O thread, in publish order, never
+  /// inside publish(). Fails with invalid_argument (bad pattern or options, no handler).
   Result<SubscriptionId> subscribe(std::string_view pattern, MessageHandler handler,
                                    SubscribeOptions options = {});
+  /// Ends a server-local subscription. Unknown ids are ignored.
   void unsubscribe(SubscriptionId id);
-  // Fails with invalid_argument (bad topic). A full `block` subscriber makes this wait for
-  // room; on an I/O thread it cannot wait and fails with resource_exhausted instead (every
-  // other subscriber still gets the message).
+  /// Publishes `payload` on `topic` to every matching subscription, local and remote.
+  /// Fails with invalid_argument (bad topic). A full `block` subscriber makes this wait for
+  /// room; on an I/O thread it cannot wait and fails with resource_exhausted instead (every
+  /// other subscriber still gets the message).
   Result<void> publish(std::string_view topic, std::string payload, PublishOptions options = {});
+  /// The pub/sub counters of this server's router.
   PubSubStats pubsub_stats() const;
 
-  // Graceful shutdown: stop accepting, GOAWAY to every peer, let in-flight calls finish up to
-  // `drain`, then close every connection. Idempotent.
+  /// Graceful shutdown: stop accepting, GOAWAY to every peer, let in-flight calls finish up to
+  /// `drain`, then close every connection. Idempotent.
   void shutdown(Millis drain = Millis{5000});
 
  private:

@@ -1,5 +1,6 @@
-// Status codes, errors and Result<T>: the vocabulary every layer of plexus shares.
-// Pure and header-only (no I/O), so the wire layer may use it as well as the public API.
+/// \file
+/// Status codes, errors and Result<T>: the vocabulary every layer of plexus shares.
+/// Pure and header-only (no I/O), so the wire layer may use it as well as the public API.
 #pragma once
 
 #include <cstdint>
@@ -12,24 +13,25 @@
 
 namespace plexus {
 
-// Stable, cross-language codes (docs/PROTOCOL.md §Status codes). The numbers travel on the wire
-// and never change; those shared with gRPC keep gRPC's numbers.
+/// Stable, cross-language codes (docs/PROTOCOL.md §Status codes). The numbers travel on the wire
+/// and never change; those shared with gRPC keep gRPC's numbers.
 enum class StatusCode : std::uint16_t {
-  ok = 0,
-  cancelled = 1,
-  unknown = 2,
-  invalid_argument = 3,
-  deadline_exceeded = 4,
-  not_found = 5,
-  permission_denied = 7,
-  resource_exhausted = 8,
-  failed_precondition = 9,
-  internal = 13,
-  unavailable = 14,
-  message_too_large = 100,
-  protocol_error = 101,
+  ok = 0,                   ///< success; in GOAWAY: graceful shutdown
+  cancelled = 1,            ///< the call was cancelled
+  unknown = 2,              ///< unknown error; also what an unrecognised number maps to
+  invalid_argument = 3,     ///< the request is invalid
+  deadline_exceeded = 4,    ///< the deadline passed
+  not_found = 5,            ///< no such method (or entity)
+  permission_denied = 7,    ///< the caller may not do this
+  resource_exhausted = 8,   ///< out of some resource (connections, queue room, rate)
+  failed_precondition = 9,  ///< the system is not in a state to do this
+  internal = 13,            ///< internal error in the callee (a handler threw or dropped its call)
+  unavailable = 14,         ///< the peer is shutting down or unreachable
+  message_too_large = 100,  ///< a payload exceeded a max_message_size
+  protocol_error = 101,     ///< the byte stream violates the protocol
 };
 
+/// The code's name as written here ("ok", "invalid_argument", …).
 constexpr std::string_view to_string(StatusCode code) {
   switch (code) {
     case StatusCode::ok:
@@ -62,8 +64,8 @@ constexpr std::string_view to_string(StatusCode code) {
   return "unknown";
 }
 
-// Maps a number read from a peer to a code; numbers this version does not know become `unknown`
-// so that a newer peer's code never crashes an older one.
+/// Maps a number read from a peer to a code; numbers this version does not know become `unknown`
+/// so that a newer peer's code never crashes an older one.
 constexpr StatusCode status_code_from_wire(std::uint16_t value) {
   switch (value) {
     case 0:
@@ -85,13 +87,14 @@ constexpr StatusCode status_code_from_wire(std::uint16_t value) {
   }
 }
 
-// An error: a stable code, a message for people, and optional details for programs (JSON text,
-// e.g. {"limit":8388608,"size":8388609}). Value type; cheap to move.
+/// An error: a stable code, a message for people, and optional details for programs (JSON text
+/// such as {"limit":8388608,"size":8388609}). Value type; cheap to move.
 struct Error {
-  StatusCode code = StatusCode::unknown;
-  std::string message;
-  std::string details;  // JSON object text, or empty
+  StatusCode code = StatusCode::unknown;  ///< what went wrong, for programs
+  std::string message;                    ///< for people; its wording may change, do not parse it
+  std::string details;                    ///< JSON object text, or empty
 
+  /// "code: message details", for logs (the parts that are empty are left out).
   std::string to_string() const {
     std::string s(plexus::to_string(code));
     if (!message.empty()) s += ": " + message;
@@ -100,9 +103,11 @@ struct Error {
   }
 };
 
+/// A value or an Error: what every fallible plexus function returns.
 template <typename T>
 using Result = tl::expected<T, Error>;
 
+/// An Error for a Result: `return make_error(StatusCode::not_found, "no such user");`.
 inline tl::unexpected<Error> make_error(StatusCode code, std::string message,
                                         std::string details = {}) {
   return tl::unexpected<Error>(Error{code, std::move(message), std::move(details)});

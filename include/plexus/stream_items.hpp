@@ -1,17 +1,20 @@
-// Writing many items to a Stream with flow control, from a stream handler (or any coroutine on
-// the stream's I/O thread): one item, everything a Generator yields, or a range in chunks.
-//
-//   server->handle_stream("numbers", plexus::generator_handler(
-//       [](plexus::CallContext&, std::string) -> plexus::Generator<std::string> {
-//         for (int i = 0; i < 1000; ++i) co_yield std::to_string(i);
-//       }));
-//   // in a stream handler: the vector as items of 100 elements, each a JSON array
-//   auto written = co_await plexus::write_chunks(out, values, 100);
-//
-// Each write goes out at once while the reader's credit allows (Stream::try_write) and waits
-// for credit otherwise (Stream::async_write), so the producer never runs ahead of the window.
-// Errors: the first failed write ends the writing and is returned (the reader cancelled:
-// cancelled; the session was lost: unavailable; …).
+/// \file
+/// Writing many items to a Stream with flow control, from a stream handler (or any coroutine on
+/// the stream's I/O thread): one item, everything a Generator yields, or a range in chunks.
+///
+/// ```
+/// server->handle_stream("numbers", plexus::generator_handler(
+///     [](plexus::CallContext&, std::string) -> plexus::Generator<std::string> {
+///       for (int i = 0; i < 1000; ++i) co_yield std::to_string(i);
+///     }));
+/// // in a stream handler: the vector as items of 100 elements, each a JSON array
+/// auto written = co_await plexus::write_chunks(out, values, 100);
+/// ```
+///
+/// Each write goes out at once while the reader's credit allows (Stream::try_write) and waits
+/// for credit otherwise (Stream::async_write), so the producer never runs ahead of the window.
+/// Errors: the first failed write ends the writing and is returned (the reader cancelled:
+/// cancelled; the session was lost: unavailable; …).
 #pragma once
 
 #include <algorithm>
@@ -32,17 +35,18 @@
 
 namespace plexus {
 
-// One item: sent at once if there is credit, else after waiting for it.
+/// Writes one item: sent at once if there is credit, else after waiting for it.
 asio::awaitable<Result<void>> write_item(Stream& out, std::string_view item);
 
-// Every item `items` yields, in order. The generator runs to its next co_yield only once the
-// previous item has been taken, so it is held back by the reader's window like any writer.
-// Returns how many items were written; an exception from the generator's body leaves from here.
+/// Writes every item `items` yields, in order. The generator runs to its next co_yield only once
+/// the previous item has been taken, so it is held back by the reader's window like any writer.
+/// Returns how many items were written; an exception from the generator's body leaves from here.
 asio::awaitable<Result<std::uint64_t>> write_all(Stream& out, Generator<std::string> items);
 
-// `range` (anything with begin/end whose elements nlohmann::json can hold) as items of `chunk`
-// elements, the last one shorter if the size is not a multiple; each item is the JSON array of
-// its elements, e.g. [1,2,3]. invalid_argument for a chunk of 0. Returns the items written.
+/// Writes `range` (anything with begin/end whose elements nlohmann::json can hold) as items of
+/// `chunk` elements, the last one shorter if the size is not a multiple; each item is the JSON
+/// array of its elements, such as [1,2,3]. invalid_argument for a chunk of 0. Returns the items
+/// written.
 template <typename Range>
 asio::awaitable<Result<std::uint64_t>> write_chunks(Stream& out, const Range& range,
                                                     std::size_t chunk) {
@@ -62,11 +66,14 @@ asio::awaitable<Result<std::uint64_t>> write_chunks(Stream& out, const Range& ra
   co_return written;
 }
 
-// A stream handler whose items come from `produce`: they are written with write_all(); the
-// stream then ends cleanly with {"items":N} as its final payload (Stream::outcome on the
-// opener), or with the failed write's error. A body that throws ends the stream with internal,
-// like any stream handler that throws.
+/// Makes the Generator of one stream's items from the opener's CallContext and argument
+/// (generator_handler).
 using GeneratorHandler = std::function<Generator<std::string>(CallContext&, std::string payload)>;
+
+/// A stream handler whose items come from `produce`: they are written with write_all(); the
+/// stream then ends cleanly with {"items":N} as its final payload (Stream::outcome on the
+/// opener), or with the failed write's error. A body that throws ends the stream with internal,
+/// like any stream handler that throws.
 StreamHandler generator_handler(GeneratorHandler produce);
 
 }  // namespace plexus
