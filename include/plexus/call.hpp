@@ -16,6 +16,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 
+#include "plexus/export.hpp"
 #include "plexus/status.hpp"
 
 namespace plexus {
@@ -35,7 +36,7 @@ using Millis = std::chrono::milliseconds;
 /// What the callee said about an answer, from the RESPONSE frame's metadata (docs/PROTOCOL.md
 /// §4.2, keys 20..22): whether its response cache answered, the entry's age, and how long the
 /// handler ran (on a hit: when the entry was made). Empty for callees without policies.
-struct ResponseInfo {
+struct PLEXUS_EXPORT ResponseInfo {
   /// The callee's response cache for this answer (metadata key 20, `cache_status`).
   enum class Cache : std::uint8_t {
     none = 0,  ///< Not reported: the callee has no response cache for the method.
@@ -51,7 +52,7 @@ struct ResponseInfo {
 
 /// Per-call options for every call form (Caller::call, call_async, async_call, typed calls).
 /// A plain value; copied into the call.
-struct CallOptions {
+struct PLEXUS_EXPORT CallOptions {
   /// The deadline travels in the frame: the callee sees it and stops; the caller fails the call
   /// with deadline_exceeded when it passes and tells the callee to cancel.
   std::optional<Millis> timeout;
@@ -74,7 +75,7 @@ struct CallOptions {
 
 /// Who is on the other side of a session: the name from its HELLO, and for Unix sockets the
 /// kernel-verified credentials.
-struct PeerIdentity {
+struct PLEXUS_EXPORT PeerIdentity {
   std::string name;                  ///< The name the peer gave in its HELLO (not verified).
   std::optional<std::int32_t> pid;   ///< The peer's process id (Unix sockets only).
   std::optional<std::uint32_t> uid;  ///< The peer's user id (Unix sockets only).
@@ -83,7 +84,7 @@ struct PeerIdentity {
 
 /// What a handler knows about the call it serves. Owned by plexus; valid until the handler
 /// answers (synchronous handlers: until they return). Methods are called on the I/O thread.
-class CallContext {
+class PLEXUS_EXPORT CallContext {
  public:
   /// The method name the caller called.
   std::string_view method() const { return method_; }
@@ -123,7 +124,7 @@ class CallContext {
 
 /// Answers one asynchronous call, exactly once. Move-only; may be used from any thread.
 /// Dropping it unanswered fails the call with `internal` so a caller never waits forever.
-class Responder {
+class PLEXUS_EXPORT Responder {
  public:
   /// An empty responder: answers nothing.
   Responder() = default;

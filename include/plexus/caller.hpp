@@ -15,6 +15,7 @@
 #include <asio/dispatch.hpp>
 
 #include "plexus/call.hpp"
+#include "plexus/export.hpp"
 #include "plexus/lane.hpp"
 #include "plexus/pubsub.hpp"
 #include "plexus/status.hpp"
@@ -26,7 +27,7 @@ namespace plexus {
 /// Shared by Client (one reconnecting session) and Peer (a handle to one session, e.g. a server
 /// calling back into a connected client). Abstract: use a Client or a Peer.
 /// Threading: every method is safe from any thread. Completions run on an I/O thread.
-class Caller {
+class PLEXUS_EXPORT Caller {
  public:
   /// Default (empty) options, used by the async_call overload that takes none.
   static inline const CallOptions kNoOptions{};
@@ -150,7 +151,7 @@ class Caller {
 /// A handle to one live session (for example the client behind a server-side call). Copyable and
 /// cheap; calls on a closed session fail with unavailable.
 /// Threading: every method is safe from any thread; completions run on the session's I/O thread.
-class Peer final : public Caller {
+class PLEXUS_EXPORT Peer final : public Caller {
  public:
   /// An empty handle, bound to no session: calls fail with unavailable.
   Peer() = default;

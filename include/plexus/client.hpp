@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "plexus/caller.hpp"
+#include "plexus/export.hpp"
 #include "plexus/handlers.hpp"
 #include "plexus/policy.hpp"
 #include "plexus/pubsub.hpp"
@@ -20,7 +21,7 @@ namespace plexus {
 
 /// How a Client reconnects after losing its server: exponential backoff with jitter. The first
 /// connect is not retried: Client::connect reports its failure.
-struct ReconnectOptions {
+struct PLEXUS_EXPORT ReconnectOptions {
   bool enabled = true;        ///< false: a lost connection closes the client (state `closed`)
   Millis initial_delay{100};  ///< the delay before the first attempt
   Millis max_delay{5000};     ///< the delay never grows past this
@@ -30,7 +31,7 @@ struct ReconnectOptions {
 };
 
 /// Options of Client::connect. A plain value, copied into the client.
-struct ClientOptions {
+struct PLEXUS_EXPORT ClientOptions {
   std::string address;  ///< empty: the default Unix socket (see ServerOptions::listen)
   std::string name = "plexus-client";  ///< sent in the HELLO: the server's PeerIdentity::name
   /// Limit for each connection attempt, handshake included; also how long subscribe() waits for
@@ -70,10 +71,10 @@ enum class ConnectionState {
   closed         ///< closed by close(), or reconnecting gave up (ReconnectOptions)
 };
 /// "connecting", "connected", "reconnecting" or "closed".
-std::string_view to_string(ConnectionState state);
+PLEXUS_EXPORT std::string_view to_string(ConnectionState state);
 
 /// A snapshot of one Client's counters (Client::stats).
-struct ClientStats {
+struct PLEXUS_EXPORT ClientStats {
   std::uint64_t reconnects = 0;        ///< times the client connected again after losing its server
   std::uint64_t frames_in = 0;         ///< frames received on the current connection
   std::uint64_t frames_out = 0;        ///< frames sent on the current connection
@@ -100,7 +101,7 @@ struct ClientStats {
 /// (exponential backoff with jitter). Also a HandlerRegistry: the server may call the client.
 /// Ownership: created by Client::connect, owned by the caller; the Runtime must outlive it.
 /// Threading: every method is thread-safe. Completions run on the runtime's I/O thread.
-class Client final : public Caller, public HandlerRegistry {
+class PLEXUS_EXPORT Client final : public Caller, public HandlerRegistry {
  public:
   /// Connects and completes the handshake, blocking up to connect_timeout. Fails with
   /// unavailable (nobody listening), deadline_exceeded (timeout), resource_exhausted (server

@@ -28,11 +28,12 @@
 #include <asio/steady_timer.hpp>
 
 #include "plexus/call.hpp"
+#include "plexus/export.hpp"
 
 namespace plexus {
 
 /// A snapshot of CoalesceCounters (CoalesceCounters::snapshot).
-struct CoalesceStats {
+struct PLEXUS_EXPORT CoalesceStats {
   std::uint64_t calls = 0;          ///< requests that reached a wrapper
   std::uint64_t handler_runs = 0;   ///< times a wrapped handler actually ran
   std::uint64_t deduplicated = 0;   ///< requests answered by joining an identical one in flight
@@ -42,7 +43,7 @@ struct CoalesceStats {
 
 /// Counters of the coalescing wrappers (deduplicate, RequestBatcher), as in CoalesceStats.
 /// Shared by any number of wrappers; read with snapshot() from any thread.
-struct CoalesceCounters {
+struct PLEXUS_EXPORT CoalesceCounters {
   std::atomic<std::uint64_t> calls{0};          ///< requests that reached a wrapper
   std::atomic<std::uint64_t> handler_runs{0};   ///< times a wrapped handler actually ran
   std::atomic<std::uint64_t> deduplicated{0};   ///< requests that joined an identical one
@@ -58,10 +59,11 @@ struct CoalesceCounters {
 /// fails the run for all who joined it. A request arriving after the run finished starts a new
 /// run (this is de-duplication, not a cache). Register the returned handler with handle_async;
 /// `counters` may be shared with other wrappers (null: its own).
-AsyncHandler deduplicate(CoroHandler handler, std::shared_ptr<CoalesceCounters> counters = nullptr);
+PLEXUS_EXPORT AsyncHandler deduplicate(CoroHandler handler,
+                                       std::shared_ptr<CoalesceCounters> counters = nullptr);
 
 /// When a RequestBatcher hands a batch over.
-struct RequestBatchOptions {
+struct PLEXUS_EXPORT RequestBatchOptions {
   std::size_t max_items = 64;  ///< a batch is handed over as soon as it holds this many (>= 1)
   /// ... or once this long has passed since its first request; 0: only max_items or flush()
   /// hand it over.
@@ -77,7 +79,7 @@ using BatchFunction =
 
 /// Gathers the requests of one method into batches for a BatchFunction.
 /// Ownership: shared; the handler() it returns keeps it alive.
-class RequestBatcher : public std::enable_shared_from_this<RequestBatcher> {
+class PLEXUS_EXPORT RequestBatcher : public std::enable_shared_from_this<RequestBatcher> {
  public:
   /// A batcher that hands its batches to `fn`; `counters` may be shared with other wrappers
   /// (null: its own). A max_items of 0 counts as 1.

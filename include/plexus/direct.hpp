@@ -30,6 +30,7 @@
 #include <string>
 #include <string_view>
 
+#include "plexus/export.hpp"
 #include "plexus/status.hpp"
 #include "plexus/wait_strategy.hpp"
 
@@ -44,7 +45,7 @@ class DirectEndpoint;
 }
 
 /// Options of a direct channel (open_direct, handle_direct).
-struct DirectOptions {
+struct PLEXUS_EXPORT DirectOptions {
   /// Ring size, each direction; a power of two from 4 KiB to 256 MiB. The opener's choice is used.
   std::uint64_t ring_bytes = 1u << 20;
   /// How receive() (and a send() that finds the ring full) waits: spin never sleeps; adaptive
@@ -69,7 +70,7 @@ struct DirectOptions {
 /// reporting it and the channel closes), failed_precondition (an empty handle).
 /// The opener's memfd is reached through `/proc/PID/fd`, which the kernel allows to the same user
 /// (for a dumpable process) or root: permission_denied otherwise.
-class DirectChannel {
+class PLEXUS_EXPORT DirectChannel {
  public:
   /// The default timeout: wait as long as it takes.
   static constexpr std::chrono::nanoseconds kForever = std::chrono::nanoseconds::max();
@@ -118,10 +119,11 @@ class DirectChannel {
 /// socket: no peer pid), permission_denied (the peer runs as another user), unavailable.
 /// failed_precondition also when `name` answers but is not a direct channel; invalid_argument
 /// for a ring_bytes out of range.
-Result<DirectChannel> open_direct(Client& client, std::string_view name,
-                                  DirectOptions options = {});
+PLEXUS_EXPORT Result<DirectChannel> open_direct(Client& client, std::string_view name,
+                                                DirectOptions options = {});
 /// The same over a Peer (a server opening a channel with a connected client).
-Result<DirectChannel> open_direct(Peer& peer, std::string_view name, DirectOptions options = {});
+PLEXUS_EXPORT Result<DirectChannel> open_direct(Peer& peer, std::string_view name,
+                                                DirectOptions options = {});
 
 /// Receives each direct channel a peer opens (handle_direct), on the I/O thread.
 using DirectHandler = std::function<void(CallContext&, DirectChannel)>;
@@ -129,7 +131,7 @@ using DirectHandler = std::function<void(CallContext&, DirectChannel)>;
 /// peer opens and must not block it (hand the channel to a thread). `options` set this side's
 /// waiting (its ring_bytes is not used). If `on_open` throws, the opener gets internal and the
 /// channel is closed. Registered as an ordinary method `name` (HandlerRegistry::handle).
-void handle_direct(HandlerRegistry& registry, std::string name, DirectHandler on_open,
-                   DirectOptions options = {});
+PLEXUS_EXPORT void handle_direct(HandlerRegistry& registry, std::string name, DirectHandler on_open,
+                                 DirectOptions options = {});
 
 }  // namespace plexus

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "plexus/call.hpp"
+#include "plexus/export.hpp"
 #include "plexus/policy.hpp"
 #include "plexus/stream.hpp"
 
@@ -25,7 +26,7 @@ class Chain;
 /// Where a Server or a Client registers the methods its peers may call.
 /// Threading: register from any thread, before or while serving; a session picks up changes
 /// at its next call. Errors: re-registering a name replaces the handler (and its policies).
-class HandlerRegistry {
+class PLEXUS_EXPORT HandlerRegistry {
  public:
   /// Every registry serves the built-in `plexus.describe` (docs/PROTOCOL.md §18): each method
   /// with its JSON Schema and policies.

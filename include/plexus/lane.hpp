@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "plexus/export.hpp"
 #include "plexus/pubsub.hpp"
 #include "plexus/status.hpp"
 
@@ -38,7 +39,7 @@ struct LaneState;
 /// message_too_large (over the peer's limit), resource_exhausted (the peer reads slower than this
 /// side sends: the send queue stayed full for SendOptions::wait_for_room, or at once on an I/O
 /// thread), failed_precondition (an empty handle).
-class Lane {
+class PLEXUS_EXPORT Lane {
  public:
   /// An empty handle: send() fails with failed_precondition.
   Lane() = default;

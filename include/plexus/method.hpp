@@ -22,12 +22,13 @@
 #include <nlohmann/json.hpp>
 
 #include "plexus/caller.hpp"
+#include "plexus/export.hpp"
 #include "plexus/handlers.hpp"
 
 namespace plexus {
 
 /// Raw payload bytes, for methods that carry their own encoding.
-struct Bytes {
+struct PLEXUS_EXPORT Bytes {
   std::string data;  ///< the payload, untouched
 };
 

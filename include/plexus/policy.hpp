@@ -17,12 +17,13 @@
 #include <nlohmann/json.hpp>
 
 #include "plexus/call.hpp"
+#include "plexus/export.hpp"
 
 namespace plexus {
 
 /// Steady time for policies (token refill, cache TTL, breaker open time). Injected so tests are
 /// exact; the default is std::chrono::steady_clock. Implementations must be thread-safe.
-class Clock {
+class PLEXUS_EXPORT Clock {
  public:
   /// A point in time (std::chrono::steady_clock's type).
   using time_point = std::chrono::steady_clock::time_point;
@@ -34,7 +35,7 @@ class Clock {
 };
 
 /// A clock that moves only when told to: for tests and for test servers. Thread-safe.
-class ManualClock final : public Clock {
+class PLEXUS_EXPORT ManualClock final : public Clock {
  public:
   /// The time the clock was advanced to (it starts at 1 s after the epoch).
   time_point now() const override {
@@ -50,7 +51,7 @@ class ManualClock final : public Clock {
 /// A token bucket: `burst` tokens, refilled at `per_second`. A call takes one token.
 /// A call that finds no token fails with resource_exhausted, details
 /// {"limit":"handler","retry_after_ms":N} (or "client" for a per-client bucket).
-struct RateLimit {
+struct PLEXUS_EXPORT RateLimit {
   double per_second = 100;  ///< tokens added per second (0: the bucket never refills)
   double burst = 100;       ///< the bucket's size: calls allowed at once after a quiet spell
 };
@@ -65,7 +66,7 @@ enum class ClientKey {
 };
 
 /// Rate limits of one handler: one bucket for all callers, one per client, or both.
-struct RateLimitOptions {
+struct PLEXUS_EXPORT RateLimitOptions {
   std::optional<RateLimit> per_handler;         ///< one bucket for all callers
   std::optional<RateLimit> per_client;          ///< one bucket per client identity
   ClientKey client_key = ClientKey::peer_name;  ///< what names a client for `per_client`
@@ -74,7 +75,7 @@ struct RateLimitOptions {
 };
 
 /// Fills the cache at server start (CacheOptions::warm_up): put(request payload, response).
-class CacheFill {
+class PLEXUS_EXPORT CacheFill {
  public:
   virtual ~CacheFill() = default;  ///< an interface
   /// Stores `response` as the answer to `request_payload` (keyed as a call's payload would be).
@@ -91,7 +92,7 @@ enum class CacheKey {
 
 /// The response cache of one handler (opt-in: HandlerOptions::cache). Only successful answers
 /// are stored; a hit answers without running the handler (ResponseInfo reports it).
-struct CacheOptions {
+struct PLEXUS_EXPORT CacheOptions {
   Millis ttl{60000};                        ///< how long an entry answers after it was stored
   std::size_t max_entries = 1024;           ///< least recently used entries go first past either
   std::size_t max_bytes = 16u << 20;        ///< sum of key and response sizes
@@ -106,7 +107,7 @@ struct CacheOptions {
 /// like invalid_argument do not count.
 /// An open breaker fails calls at once with unavailable, details
 /// {"breaker":"open","retry_after_ms":N}, without running (client side: sending) them.
-struct BreakerOptions {
+struct PLEXUS_EXPORT BreakerOptions {
   int failures_to_open = 5;     ///< consecutive failures that open the breaker
   int successes_to_close = 2;   ///< successful trial calls that close it again
   Millis open_for{60000};       ///< how long it stays open before it turns half-open
@@ -114,14 +115,14 @@ struct BreakerOptions {
 };
 
 /// A limit on the calls one handler runs at once, with a bounded queue for the rest.
-struct ConcurrencyOptions {
+struct PLEXUS_EXPORT ConcurrencyOptions {
   std::size_t max_in_flight = 64;  ///< calls running at once
   std::size_t max_queue = 256;     ///< calls waiting for a slot; past it: resource_exhausted
 };
 
 /// The policies of one handler (HandlerRegistry::handle and its siblings with options). Every
 /// policy is off unless set.
-struct HandlerOptions {
+struct PLEXUS_EXPORT HandlerOptions {
   /// JSON Schema (draft 7 subset valijson knows); requests that do not match get
   /// invalid_argument with details {"errors":[{"path":"/a/0","rule":"…"}…]}.
   std::optional<nlohmann::json> schema;
@@ -135,7 +136,7 @@ struct HandlerOptions {
 };
 
 /// A snapshot of the decisions one handler's policies made (counts since registration).
-struct PolicyStats {
+struct PLEXUS_EXPORT PolicyStats {
   /// \name Validation
   /// @{
 

@@ -13,6 +13,7 @@
 #include <functional>
 #include <string_view>
 
+#include "plexus/export.hpp"
 #include "plexus/status.hpp"
 
 namespace plexus {
@@ -33,26 +34,26 @@ enum class SlowPolicy : std::uint8_t {
   disconnect,   ///< the subscriber's connection is closed (GOAWAY resource_exhausted)
 };
 /// "drop_oldest", "drop_newest", "block" or "disconnect".
-std::string_view to_string(SlowPolicy policy);
+PLEXUS_EXPORT std::string_view to_string(SlowPolicy policy);
 /// Parses "drop_oldest" / "drop_newest" / "block" / "disconnect"; invalid_argument otherwise.
-Result<SlowPolicy> parse_slow_policy(std::string_view text);
+PLEXUS_EXPORT Result<SlowPolicy> parse_slow_policy(std::string_view text);
 
 /// Options of one subscription (Server::subscribe, Client::subscribe).
-struct SubscribeOptions {
+struct PLEXUS_EXPORT SubscribeOptions {
   std::size_t queue_limit = 1024;               ///< messages held for this subscriber, 1..1,000,000
   SlowPolicy policy = SlowPolicy::drop_oldest;  ///< what happens when the queue is full
 };
 
 /// Time/size-bounded coalescing of NOTIFY and PUBLISH frames bound for one peer into BATCH
 /// frames; the receiver unpacks them in order. Only used when the peer advertises it.
-struct BatchOptions {
+struct PLEXUS_EXPORT BatchOptions {
   bool enabled = false;        ///< off by default: the transport already coalesces under load
   std::size_t max_items = 50;  ///< a BATCH goes out once it holds this many frames
   std::chrono::milliseconds max_wait{100};  ///< or once this long has passed since its first frame
 };
 
 /// A one-way send (notify, publish, a lane's message).
-struct SendOptions {
+struct PLEXUS_EXPORT SendOptions {
   /// Skip the batch: flush what is batched for the peer, then send this message at once.
   bool immediate = false;
   /// From an application thread, when the connection's send queue is full (the peer reads slower
@@ -68,7 +69,7 @@ using PublishOptions = SendOptions;
 using NotifyOptions = SendOptions;
 
 /// Server-wide pub/sub counters (a snapshot; every field but `subscriptions` only grows).
-struct PubSubStats {
+struct PLEXUS_EXPORT PubSubStats {
   std::uint64_t published = 0;       ///< publishes routed (from any peer or the server itself)
   std::uint64_t delivered = 0;       ///< messages handed to a subscriber (callback or connection)
   std::uint64_t dropped_oldest = 0;  ///< discarded by drop_oldest

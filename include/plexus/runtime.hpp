@@ -11,6 +11,7 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 
+#include "plexus/export.hpp"
 #include "plexus/wait_strategy.hpp"
 
 namespace plexus {
@@ -20,7 +21,7 @@ struct RuntimeAccess;  // src/api/runtime_internals.hpp
 }  // namespace detail
 
 /// Options of a Runtime: how many I/O threads, and how they wait when idle.
-struct RuntimeOptions {
+struct PLEXUS_EXPORT RuntimeOptions {
   int io_threads = 1;  ///< handlers run on these threads; one is enough for most uses
   /// What an I/O thread does when it runs out of work. adaptive (the default) keeps polling its
   /// sockets for a while (between min_spin and max_spin, learnt from whether polling caught the
@@ -40,7 +41,7 @@ struct RuntimeOptions {
 /// Threading: all methods are thread-safe. Errors: none (construction cannot fail).
 /// Every server and client on a runtime records into the runtime's one metrics registry, which
 /// Server::metrics(), Server::metrics_text() and /metrics read.
-class Runtime {
+class PLEXUS_EXPORT Runtime {
  public:
   /// Starts `options.io_threads` I/O threads (at least one). Logs go to stderr: the first
   /// Runtime of a process makes spdlog's default logger write there. The environment variable

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "plexus/caller.hpp"
+#include "plexus/export.hpp"
 #include "plexus/handlers.hpp"
 #include "plexus/pubsub.hpp"
 #include "plexus/runtime.hpp"
@@ -20,10 +21,10 @@ namespace plexus {
 
 /// "unix://" + the default socket path: $XDG_RUNTIME_DIR/plexus/plexus.sock, else
 /// /tmp/plexus-$UID/plexus.sock. Servers and clients use it when given no address.
-std::string default_address();
+PLEXUS_EXPORT std::string default_address();
 
 /// Options of Server::create. A plain value, copied into the server.
-struct ServerOptions {
+struct PLEXUS_EXPORT ServerOptions {
   /// Addresses to listen on: `unix:///path`, `unix:@name`, `tcp://127.0.0.1:0`. Empty: the default
   /// socket ($XDG_RUNTIME_DIR/plexus/plexus.sock, else /tmp/plexus-$UID/plexus.sock).
   std::vector<std::string> listen;
@@ -49,7 +50,7 @@ struct ServerOptions {
 };
 
 /// A snapshot of a Server's connection counters (Server::stats).
-struct ServerStats {
+struct PLEXUS_EXPORT ServerStats {
   std::uint64_t connections_accepted = 0;  ///< connections taken on since the server started
   std::uint64_t connections_refused = 0;   ///< refused: over max_connections, or while draining
   std::uint64_t connections_open = 0;      ///< open now (handshaking ones included)
@@ -60,7 +61,7 @@ struct ServerStats {
 /// addresses at once; each connected client is also a Peer the server can call or notify.
 /// Ownership: created by Server::create, owned by the caller; the Runtime must outlive it.
 /// Threading: every method is thread-safe; shutdown() blocks and must not run on an I/O thread.
-class Server final : public HandlerRegistry {
+class PLEXUS_EXPORT Server final : public HandlerRegistry {
  public:
   /// Validates the options (addresses parse). Listening starts with start(). Fails with
   /// invalid_argument for an address that does not parse or a max_message_size of 0.

@@ -11,6 +11,8 @@
 
 #include <tl/expected.hpp>
 
+#include "plexus/export.hpp"
+
 namespace plexus {
 
 /// Stable, cross-language codes (docs/PROTOCOL.md §Status codes). The numbers travel on the wire
@@ -89,7 +91,7 @@ constexpr StatusCode status_code_from_wire(std::uint16_t value) {
 
 /// An error: a stable code, a message for people, and optional details for programs (JSON text
 /// such as {"limit":8388608,"size":8388609}). Value type; cheap to move.
-struct Error {
+struct PLEXUS_EXPORT Error {
   StatusCode code = StatusCode::unknown;  ///< what went wrong, for programs
   std::string message;                    ///< for people; its wording may change, do not parse it
   std::string details;                    ///< JSON object text, or empty

@@ -26,6 +26,7 @@
 #include <asio/dispatch.hpp>
 
 #include "plexus/call.hpp"
+#include "plexus/export.hpp"
 #include "plexus/status.hpp"
 
 namespace plexus {
@@ -36,19 +37,19 @@ class StreamCore;
 
 /// How much a receiver lets its peer send ahead of what its application has read. The session
 /// never buffers more than `bytes` plus one item (the item that crosses the line) per direction.
-struct StreamWindow {
+struct PLEXUS_EXPORT StreamWindow {
   std::uint32_t items = 256;       ///< items the peer may send ahead: 1 .. 2^32-1
   std::uint64_t bytes = 1u << 20;  ///< bytes the peer may send ahead: 1 .. 2^63
 };
 
 /// Options of Caller::open_stream.
-struct StreamOptions {
+struct PLEXUS_EXPORT StreamOptions {
   StreamWindow window;  ///< the opener's receive window
 };
 
 /// What a receiver knows of the producer's progress. `done` counts the producer's own unit when
 /// it reports one (set_progress), else the items received.
-struct StreamProgress {
+struct PLEXUS_EXPORT StreamProgress {
   std::uint64_t done = 0;              ///< units done (see above)
   std::optional<std::uint64_t> total;  ///< the producer's total (set_progress); nullopt if unknown
   double rate = 0;                     ///< units per second since the first item
@@ -56,11 +57,11 @@ struct StreamProgress {
 };
 
 /// Pure: progress from counts and the time since the first item (tested without a clock).
-StreamProgress make_progress(std::uint64_t done, std::optional<std::uint64_t> total,
-                             std::chrono::nanoseconds elapsed);
+PLEXUS_EXPORT StreamProgress make_progress(std::uint64_t done, std::optional<std::uint64_t> total,
+                                           std::chrono::nanoseconds elapsed);
 
 /// The session's own accounting for one stream (both directions), read from any thread.
-struct StreamStats {
+struct PLEXUS_EXPORT StreamStats {
   std::uint64_t items_sent = 0;           ///< items this side sent
   std::uint64_t bytes_sent = 0;           ///< payload bytes of those items
   std::uint64_t items_received = 0;       ///< items this side received
@@ -86,7 +87,7 @@ using StreamWriteCallback = std::function<void(Result<void>)>;
 /// completion token's executor (an I/O thread for callbacks). Errors never throw: a read or write
 /// fails with the stream's status (cancelled, unavailable when the session is lost, or the
 /// producer's error code). On an empty handle operations fail with failed_precondition.
-class Stream {
+class PLEXUS_EXPORT Stream {
  public:
   /// An empty handle (valid() is false).
   Stream() = default;

@@ -29,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include "plexus/call.hpp"
+#include "plexus/export.hpp"
 #include "plexus/generator.hpp"
 #include "plexus/status.hpp"
 #include "plexus/stream.hpp"
@@ -36,12 +37,13 @@
 namespace plexus {
 
 /// Writes one item: sent at once if there is credit, else after waiting for it.
-asio::awaitable<Result<void>> write_item(Stream& out, std::string_view item);
+PLEXUS_EXPORT asio::awaitable<Result<void>> write_item(Stream& out, std::string_view item);
 
 /// Writes every item `items` yields, in order. The generator runs to its next co_yield only once
 /// the previous item has been taken, so it is held back by the reader's window like any writer.
 /// Returns how many items were written; an exception from the generator's body leaves from here.
-asio::awaitable<Result<std::uint64_t>> write_all(Stream& out, Generator<std::string> items);
+PLEXUS_EXPORT asio::awaitable<Result<std::uint64_t>> write_all(Stream& out,
+                                                               Generator<std::string> items);
 
 /// Writes `range` (anything with begin/end whose elements nlohmann::json can hold) as items of
 /// `chunk` elements, the last one shorter if the size is not a multiple; each item is the JSON
@@ -74,6 +76,6 @@ using GeneratorHandler = std::function<Generator<std::string>(CallContext&, std:
 /// stream then ends cleanly with {"items":N} as its final payload (Stream::outcome on the
 /// opener), or with the failed write's error. A body that throws ends the stream with internal,
 /// like any stream handler that throws.
-StreamHandler generator_handler(GeneratorHandler produce);
+PLEXUS_EXPORT StreamHandler generator_handler(GeneratorHandler produce);
 
 }  // namespace plexus

@@ -88,9 +88,11 @@ readelf -d "$so" | grep -q "SONAME.*libplexus.so.0.2" || fail "no SONAME libplex
 ldd "$work/parent/app" | grep -q "libplexus.so.0.2" || fail "app is not linked to the .so"
 nm -DC --defined-only "$so" > "$work/exports"
 grep -q " plexus::Client::" "$work/exports" || fail "the .so does not export plexus::Client"
-if grep -E " plexus::(rpc|transport|policy|observe|platform|wire)::" "$work/exports" | head -3; then
-  fail "the .so exports internal symbols"
-fi
+# Names that are themselves in an internal namespace (a public member taking an internal type,
+# or a template instantiated with one, is not).
+internal=$(cut -d' ' -f3- "$work/exports" | sed -E 's/^(vtable|typeinfo|typeinfo name|VTT) for //' |
+  grep -E "^plexus::(rpc|transport|policy|observe|platform|wire)::" || true)
+[ -z "$internal" ] || { head -5 <<< "$internal"; fail "the .so exports internal symbols"; }
 # The parent's own target gets none of plexus's warning, linker or sanitizer options.
 python3 - "$work/parent/compile_commands.json" <<'PY' || fail "plexus's flags leaked into the parent"
 import json, sys
