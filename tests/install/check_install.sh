@@ -60,17 +60,18 @@ for f in ./usr/bin/plexus ./usr/include/plexus/client.hpp ./usr/include/plexus/v
          ./usr/include/plexus/export.hpp ./usr/lib/libplexus.a ./usr/lib/cmake/plexus/plexusConfig.cmake \
          ./usr/lib/pkgconfig/plexus.pc ./usr/share/man/man1/plexus.1.gz \
          ./usr/lib/systemd/user/plexus.socket ./usr/lib/systemd/user/plexus.service \
-         ./usr/share/doc/plexus/CHANGELOG.md; do
+         ./usr/share/doc/plexus/CHANGELOG.md ./usr/share/doc/plexus/changelog.gz; do
   grep -qx "$f" "$work/deb.files" || { cat "$work/deb.files"; fail ".deb lacks $f"; }
 done
 depends=$(dpkg-deb -f "$deb" Depends)
 for d in libspdlog libfmt libcpp-httplib libsystemd0 libasio-dev nlohmann-json3-dev; do
   grep -q "$d" <<< "$depends" || fail ".deb Depends lacks $d: $depends"
 done
-grep -q "ExecStart=/usr/bin/plexus serve" <(dpkg-deb --fsys-tarfile "$deb" |
-  tar -xO ./usr/lib/systemd/user/plexus.service) || fail "packaged plexus.service"
+service=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/lib/systemd/user/plexus.service)
+grep -q "ExecStart=/usr/bin/plexus serve" <<< "$service" || fail "packaged plexus.service"
 dpkg -x "$deb" "$work/deb/root"
-"$work/deb/root/usr/bin/plexus" --version | grep -q "^plexus " || fail "packaged CLI --version"
+version=$("$work/deb/root/usr/bin/plexus" --version)
+grep -q "^plexus " <<< "$version" || fail "packaged CLI --version: $version"
 quiet cmake -S "$src/examples" -B "$work/deb/examples" -G Ninja \
   -DCMAKE_PREFIX_PATH="$work/deb/root/usr"
 quiet cmake --build "$work/deb/examples" --target hello_plexus
@@ -84,8 +85,11 @@ grep -q "ZMQ_FOUND" "$work/parent/CMakeCache.txt" && fail "the parent looked for
 quiet cmake --build "$work/parent"
 "$work/parent/app" > "$work/parent.out" || fail "hello_plexus (add_subdirectory, shared)"
 so=$(ls "$work"/parent/plexus/src/libplexus.so.*.* | head -1)
-readelf -d "$so" | grep -q "SONAME.*libplexus.so.0.2" || fail "no SONAME libplexus.so.0.2"
-ldd "$work/parent/app" | grep -q "libplexus.so.0.2" || fail "app is not linked to the .so"
+# (Whole outputs into variables: `cmd | grep -q` under pipefail fails when grep stops reading.)
+dynamic=$(readelf -d "$so")
+grep -q "SONAME.*libplexus.so.0.2" <<< "$dynamic" || fail "no SONAME libplexus.so.0.2"
+linked=$(ldd "$work/parent/app")
+grep -q "libplexus.so.0.2" <<< "$linked" || fail "app is not linked to the .so: $linked"
 nm -DC --defined-only "$so" > "$work/exports"
 grep -q " plexus::Client::" "$work/exports" || fail "the .so does not export plexus::Client"
 # Names that are themselves in an internal namespace (a public member taking an internal type,

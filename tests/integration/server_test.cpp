@@ -204,6 +204,21 @@ TEST(Cli, EveryCommandHasHelp) {
   }
 }
 
+TEST(Cli, VersionNamesTheCliTheLibraryAndTheProtocol) {
+  // One version, set in CMakeLists.txt: the headers' macros, the library and the CLI agree.
+  const std::string headers = std::to_string(PLEXUS_VERSION_MAJOR) + "." +
+                              std::to_string(PLEXUS_VERSION_MINOR) + "." +
+                              std::to_string(PLEXUS_VERSION_PATCH);
+  EXPECT_EQ(headers, PLEXUS_VERSION_STRING);
+  EXPECT_EQ(plexus::version(), PLEXUS_VERSION_STRING);
+  EXPECT_EQ(plexus::protocol_version(), 1);
+  for (const char* flag : {"--version", "-V"}) {
+    auto r = run_cli(flag);
+    EXPECT_EQ(r.exit_code, 0) << flag;
+    EXPECT_EQ(r.output, "plexus " + headers + "\nlibrary " + headers + ", protocol 1\n") << flag;
+  }
+}
+
 TEST(Cli, CallToNothingIsUnavailable) {
   TempDir dir;
   auto r = run_cli("call " + dir.unix_address("none.sock") + " echo");
