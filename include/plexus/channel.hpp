@@ -3,13 +3,19 @@
 /// credit flow control; nothing on the wire tells them apart). Values go through the JSON codec
 /// like Method<Req, Resp> (plexus::Bytes passes raw bytes).
 ///
+/// The serving side registers a coroutine that serves each channel and receives in it; the
+/// opening side sends, receives and closes its direction:
+///
 /// ```
-/// // serving side
-/// plexus::handle_channel<Msg>(server, "chat", [](plexus::CallContext&, plexus::Channel<Msg> ch)
-///     -> asio::awaitable<plexus::Result<void>> { … co_await ch.async_receive(…) … });
-/// // opening side
+/// // chat(CallContext&, Channel<Msg>) -> asio::awaitable<Result<void>>: a coroutine per channel
+/// plexus::handle_channel<Msg>(server, "chat", chat);
+///
+/// auto msg = co_await ch.async_receive();  // Result<std::optional<Msg>>, nullopt at the end
+///
 /// auto ch = plexus::open_channel<Msg>(client, "chat");
-/// ch.send(Msg{…}); auto reply = ch.receive(); ch.close();
+/// auto sent = ch.send(Msg{"ada", "hello"});
+/// auto reply = ch.receive();  // Result<std::optional<Msg>>
+/// ch.close();                 // chat's next receive yields nullopt, and it returns
 /// ```
 #pragma once
 

@@ -6,8 +6,8 @@
 /// ```
 /// auto counters = std::make_shared<plexus::CoalesceCounters>();
 /// server.handle_async("user.get", plexus::deduplicate(get_user, counters));
-/// auto batcher = plexus::RequestBatcher::create(load_many, {.max_items = 32,
-///                                                .max_wait = plexus::Millis{2}}, counters);
+/// auto batcher = plexus::RequestBatcher::create(
+///     load_many, {.max_items = 4, .max_wait = plexus::Millis{20}}, counters);
 /// server.handle_async("user.load", batcher->handler());
 /// ```
 ///

@@ -6,14 +6,21 @@
 /// docs/ARCHITECTURE.md §16). Opened once over an ordinary plexus connection (Unix socket, or
 /// shm), which then plays no further part.
 ///
+/// The serving side's handler gets the channel and hands it to a thread of its own, which here
+/// echoes every message (the application keeps the thread, and joins it when it is done); the
+/// opening side (a client, or a server reaching a connected peer) sends and receives:
+///
 /// ```
-/// // serving side: the handler gets the channel and hands it to a thread of its own
-/// plexus::handle_direct(server, "prices", [](plexus::CallContext&, plexus::DirectChannel ch) {
-///   std::thread([ch]() mutable { while (auto m = ch.receive()) ch.send(*m); }).detach();
+/// plexus::handle_direct(server, "prices", [&](plexus::CallContext&, plexus::DirectChannel ch) {
+///   echoes.serve(std::move(ch));  // to a thread of its own: the I/O thread must not block
 /// });
-/// // opening side (a client, or a server reaching a connected peer)
-/// auto ch = plexus::open_direct(*client, "prices");   // Result<DirectChannel>
-/// ch->send(bytes); auto reply = ch->receive();       // Result<std::string_view>
+///
+/// while (auto m = ch.receive()) ch.send(*m);  // until either side closes
+///
+/// auto ch = plexus::open_direct(client, "prices");  // Result<DirectChannel>
+///
+/// auto sent = ch->send("EUR/USD 1.0842", 5s);
+/// auto reply = ch->receive(5s);  // Result<std::string_view>
 /// ```
 ///
 /// The opener makes a sealed memfd of two rings; the acceptor opens it through

@@ -17,7 +17,9 @@ namespace plexus {
 /// plexus::Generator<std::string> numbers(int n) {
 ///   for (int i = 0; i < n; ++i) co_yield std::to_string(i);
 /// }
-/// for (const std::string& s : numbers(3)) use(s);
+///
+/// std::string seen;
+/// for (const std::string& s : numbers(3)) seen += s;
 /// ```
 ///
 /// Lazy: the body runs only as far as the next co_yield each time the iterator advances, so a

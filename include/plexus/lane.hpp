@@ -7,9 +7,13 @@
 /// a message is a 16-byte header and the payload written straight into the ring. To a peer that
 /// does not speak lanes the messages go as NOTIFYs.
 ///
+/// The peer serves the method with an ordinary handler (HandlerRegistry::handle, as for a
+/// NOTIFY); this side binds the lane once and sends on it:
+///
 /// ```
-/// auto ticks = client->open_lane("market.tick");   // Result<Lane>
-/// ticks->send(payload);  // any thread; on the client's I/O thread without a post or a copy
+/// auto ticks = client.open_lane("market.tick");  // Result<Lane>
+///
+/// auto sent = ticks->send(std::to_string(i));  // any thread; on the I/O thread: no post, no copy
 /// ```
 #pragma once
 

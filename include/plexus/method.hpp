@@ -5,8 +5,16 @@
 ///
 /// ```
 /// inline constexpr plexus::Method<AddRequest, AddReply> kAdd{"calc.add"};
-/// server.handle(kAdd, [](plexus::CallContext&, AddRequest r) -> plexus::Result<AddReply> {…});
-/// plexus::Result<AddReply> sum = plexus::call(client, kAdd, AddRequest{1, 2});
+///
+/// plexus::Result<AddReply> add(plexus::CallContext&, AddRequest r) {
+///   return AddReply{r.a + r.b};
+/// }
+///
+/// plexus::handle(server, kAdd, add);
+///
+/// plexus::CallOptions options;
+/// options.timeout = plexus::Millis{5000};
+/// plexus::Result<AddReply> sum = plexus::call(client, kAdd, AddRequest{1, 2}, options);
 /// ```
 ///
 /// Errors: a payload that does not decode fails with invalid_argument, details naming the

@@ -5,9 +5,15 @@
 /// within a fixed memory budget: a writer out of credit is suspended, not buffered.
 ///
 /// ```
-/// plexus::Stream s = client->open_stream("demo.count_stream", R"({"n":1000})");
-/// while (auto item = s.read()) { if (!*item) break; use(**item); }   // blocking form
-/// co_await s.async_read(asio::use_awaitable);                           // coroutine form
+/// plexus::Stream s = client.open_stream("numbers", "1000");
+///
+/// std::vector<std::string> items;
+/// while (auto item = s.read()) {  // blocking form; an error ends the loop too
+///   if (!*item) break;            // nullopt: the other side ended its direction cleanly
+///   items.push_back(**item);
+/// }
+///
+/// auto end = co_await s.async_read(asio::use_awaitable);  // coroutine form
 /// ```
 #pragma once
 
@@ -142,7 +148,10 @@ class PLEXUS_EXPORT Stream {
   /// an item that has already arrived; nullopt means none has (async_read then waits for one, or
   /// reports the end or an error). Neither suspends, posts or allocates a completion:
   /// ```
-  /// if (!s.try_write(item)) co_await s.async_write(item, asio::use_awaitable);
+  /// if (!s.try_write(item)) {  // no credit now: wait for it
+  ///   auto written = co_await s.async_write(item, asio::use_awaitable);
+  ///   if (!written) co_return tl::unexpected(written.error());
+  /// }
   /// ```
   bool try_write(std::string_view item);
   /// The fast path for reads (see try_write): an item that has already arrived, or nullopt.

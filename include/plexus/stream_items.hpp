@@ -2,13 +2,19 @@
 /// Writing many items to a Stream with flow control, from a stream handler (or any coroutine on
 /// the stream's I/O thread): one item, everything a Generator yields, or a range in chunks.
 ///
+/// A stream method whose items a generator yields (the opener's argument says how many), and,
+/// in a stream handler, a vector written as items of 100 elements, each a JSON array:
+///
 /// ```
-/// server->handle_stream("numbers", plexus::generator_handler(
-///     [](plexus::CallContext&, std::string) -> plexus::Generator<std::string> {
-///       for (int i = 0; i < 1000; ++i) co_yield std::to_string(i);
-///     }));
-/// // in a stream handler: the vector as items of 100 elements, each a JSON array
-/// auto written = co_await plexus::write_chunks(out, values, 100);
+/// auto count = [](plexus::CallContext&, std::string payload) -> plexus::Generator<std::string> {
+///   const int n = std::stoi(payload);
+///   for (int i = 0; i < n; ++i) co_yield std::to_string(i);
+/// };
+/// server.handle_stream("numbers", plexus::generator_handler(count));
+///
+/// std::vector<int> values(250);
+/// std::iota(values.begin(), values.end(), 1);
+/// auto written = co_await plexus::write_chunks(out, values, 100);  // items of 100: JSON arrays
 /// ```
 ///
 /// Each write goes out at once while the reader's credit allows (Stream::try_write) and waits
