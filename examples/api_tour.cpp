@@ -424,9 +424,10 @@ void tour_batch(plexus::Runtime& runtime, plexus::Client& client,
   for (std::size_t i = 0; i < answers.size(); ++i) {
     right = right && answers[i] && json::parse(*answers[i])["id"] == ids[i];
   }
-  // 4 and 4 at once (max_items), the last 2 when max_wait passed.
+  // 4 and 4 at once (max_items), the last 2 when max_wait passed: 3 batches when the 10 arrive
+  // together, as they do here; a slow machine may split them further, never into 10.
   const plexus::CoalesceStats s = counters.snapshot();
-  check(right && s.batches == 3 && s.batched_calls == 10,
+  check(right && s.batches >= 3 && s.batches < 10 && s.batched_calls == 10,
         "batch     10 calls in " + std::to_string(s.batches) + " batches" +
             (right ? "" : ", wrong answers"));
 }
