@@ -45,8 +45,12 @@ struct PLEXUS_EXPORT ServerOptions {
   bool metrics = true;
   /// HOST:PORT for the HTTP endpoint: /metrics (Prometheus), /health, /ready, /live and the
   /// status page at /. Port 0 picks a free one (see http_address()). Empty: no HTTP (default).
-  /// Keep it on loopback: it has no authentication.
+  /// Keep it on loopback: it has no authentication. A port another process holds fails
+  /// start() with failed_precondition, unless http_any_port_if_taken.
   std::string http;
+  /// When the `http` port is taken: take a free port instead (a warning is logged, and
+  /// http_address() says which). `plexus serve` sets it for its default port only.
+  bool http_any_port_if_taken = false;
 };
 
 /// A snapshot of a Server's connection counters (Server::stats).

@@ -45,6 +45,8 @@ struct Server::Impl {
     // Transport counts of the connections already closed, by transport ("unix", "tcp").
     std::map<std::string, transport::ConnectionStats> closed_traffic;  // guarded by mu_
     std::unique_ptr<observe::HttpEndpoint> http;
+    // http's URL for /health and the stats, read on the HTTP threads: guarded by mu_.
+    std::string http_url;
   };
 
   // `self` is the Server that owns this: its HandlerRegistry half (the handler table,
@@ -65,6 +67,7 @@ struct Server::Impl {
   void init_observability();
   void init_module_metrics();  // pub/sub, streams, handler policies
   Result<void> start_http();
+  std::string http_url() const;  // empty without HTTP
   nlohmann::json health() const;
   nlohmann::json metrics() const;
   std::string metrics_text() const;

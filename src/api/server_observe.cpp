@@ -354,8 +354,22 @@ Result<void> Server::Impl::start_http() {
   p.health = [this] { return health(); };
   p.ready = [this] { return ready(); };
   p.status = [this] { return metrics(); };
-  auto endpoint = observe::HttpEndpoint::start(options_.http, std::move(p));
+  p.socket_options = platform::allow_address_reuse;
+  auto endpoint = observe::HttpEndpoint::start(options_.http, p);
+  if (!endpoint && endpoint.error().code == StatusCode::failed_precondition &&
+      options_.http_any_port_if_taken) {
+    const auto any_port = options_.http.substr(0, options_.http.rfind(':')) + ":0";
+    endpoint = observe::HttpEndpoint::start(any_port, std::move(p));
+    if (endpoint) {
+      spdlog::warn("plexus: \"{}\": HTTP port {} is taken (another server?); serving {}",
+                   options_.name, options_.http, (*endpoint)->url());
+    }
+  }
   if (!endpoint) return tl::unexpected(endpoint.error());
+  {
+    std::lock_guard lock(mu_);
+    observe_.http_url = (*endpoint)->url();
+  }
   observe_.http = std::move(*endpoint);
   spdlog::info("plexus: \"{}\" metrics and status page on {}", options_.name, observe_.http->url());
   return {};
@@ -374,10 +388,19 @@ std::string Server::Impl::metrics_text() const {
   return observe::to_prometheus_text(observe_.registry.collect());
 }
 
+std::string Server::Impl::http_url() const {
+  std::lock_guard lock(mu_);
+  return observe_.http_url;
+}
+
 nlohmann::json Server::Impl::health() const {
   const auto snap = observe_.registry.collect();
   const auto status = draining_ ? "draining" : listening_ ? "serving" : "starting";
   return {{"status", status},
+          {"name", options_.name},
+          {"pid", platform::current_pid()},
+          {"listen", addresses_},
+          {"http", http_url()},
           {"version", std::string(plexus::version())},
           {"uptime_seconds", seconds_since(observe_.started_at)},
           {"connections_open", connection_count()},
@@ -449,6 +472,8 @@ nlohmann::json Server::Impl::metrics() const {
   return {{"name", options_.name},
           {"version", std::string(plexus::version())},
           {"pid", platform::current_pid()},
+          {"listen", addresses_},
+          {"http", http_url()},
           {"status", draining_    ? "draining"
                      : listening_ ? "serving"
                                   : "starting"},

@@ -55,6 +55,9 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::start(const std::string& add
   svr.set_keep_alive_timeout(1);
   svr.set_read_timeout(5);
   svr.set_payload_max_length(64 * 1024);
+  svr.set_socket_options([options = impl->providers.socket_options](int fd) {
+    if (options) options(fd);
+  });
   const HttpProviders* p = &impl->providers;
   svr.Get("/metrics", [p](const httplib::Request&, httplib::Response& res) {
     res.set_content(p->metrics_text(), std::string(kPrometheusContentType).c_str());
@@ -78,7 +81,10 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::start(const std::string& add
   const int bound =
       port == 0 ? svr.bind_to_any_port(host) : (svr.bind_to_port(host, port) ? port : -1);
   if (bound < 0) {
-    return make_error(StatusCode::unavailable, "cannot bind the HTTP endpoint to " + address);
+    // httplib does not say why; a port that is taken is by far the usual reason on loopback.
+    return make_error(StatusCode::failed_precondition,
+                      "cannot bind the HTTP endpoint to " + address +
+                          ": the port is taken or the host is not an address of this machine");
   }
   auto* raw = impl.get();
   impl->thread = std::thread([raw] {

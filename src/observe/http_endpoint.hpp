@@ -22,11 +22,16 @@ struct HttpProviders {
   std::function<nlohmann::json()> health;     // body of /health
   std::function<bool()> ready;                // /ready: 200 when true, else 503
   std::function<nlohmann::json()> status;     // body of /status.json
+  // Applied to the listening socket before bind, in place of cpp-httplib's default, which sets
+  // SO_REUSEPORT (two servers on one port would each get a random share of the requests).
+  // Unset: SO_REUSEPORT stays off and nothing else is set.
+  std::function<void(int fd)> socket_options;
 };
 
 class HttpEndpoint {
  public:
-  // `address`: "HOST:PORT" (port 0 picks one), e.g. "127.0.0.1:9464". Binds before returning.
+  // `address`: "HOST:PORT" (port 0 picks one), e.g. "127.0.0.1:9464". Binds before returning;
+  // a port another process holds fails with failed_precondition ("address in use").
   static Result<std::unique_ptr<HttpEndpoint>> start(const std::string& address,
                                                      HttpProviders providers);
   ~HttpEndpoint();

@@ -645,5 +645,98 @@ TEST_F(ObserveTest, TraceIdAndCallIdShowInBothPeersDebugLogs) {
   EXPECT_TRUE(std::regex_search(server_log, std::regex("session with \"observe-test\" .* closed")));
 }
 
+// `plexus serve ARGS` in the background, as an operator starts it; the status page's address is
+// read from what it prints. SIGTERM at the end; it must exit cleanly.
+class CliServe {
+ public:
+  explicit CliServe(const std::vector<std::string>& args) {
+    int out[2];
+    if (::pipe(out) != 0) return;
+    std::vector<std::string> argv_text = {cli_binary(), "serve"};
+    argv_text.insert(argv_text.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_text) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(out[1], 1);
+      ::close(out[0]);
+      ::close(out[1]);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    output_ = ::fdopen(out[0], "r");
+    char line[1024];
+    while (std::fgets(line, sizeof line, output_)) {  // until it says where its page is
+      const std::string text = line;
+      if (text.starts_with("status page ")) {
+        url_ = text.substr(12, text.find('/', text.find("//") + 2) - 12);
+        break;
+      }
+    }
+  }
+  ~CliServe() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    if (output_) std::fclose(output_);
+  }
+  pid_t pid() const { return pid_; }
+  const std::string& url() const { return url_; }  // "http://127.0.0.1:PORT", or empty
+
+ private:
+  pid_t pid_ = -1;
+  FILE* output_ = nullptr;
+  std::string url_;
+};
+
+TEST(CliServeHttp, TwoServersEachGetTheirOwnPortAndTheirHealthNamesThem) {
+  TempDir dir;
+  // Neither names a port: the first may take the default one, the second must not share it.
+  CliServe alpha({"--name", "alpha", "--listen", dir.unix_address("a.sock")});
+  CliServe beta({"--name", "beta", "--listen", dir.unix_address("b.sock")});
+  ASSERT_FALSE(alpha.url().empty());
+  ASSERT_FALSE(beta.url().empty());
+  EXPECT_NE(alpha.url(), beta.url());
+  for (const auto* serve : {&alpha, &beta}) {
+    const std::string name = serve == &alpha ? "alpha" : "beta";
+    const std::string address = dir.unix_address(serve == &alpha ? "a.sock" : "b.sock");
+    // Every request reaches the server it is addressed to (several, as a scraper would).
+    for (int i = 0; i < 5; ++i) {
+      const auto health = get(serve->url(), "/health");
+      ASSERT_EQ(health.status, 200) << serve->url();
+      const auto h = json::parse(health.body);
+      EXPECT_EQ(h.value("name", ""), name);
+      EXPECT_EQ(h.value("pid", 0), serve->pid());
+      EXPECT_EQ(h.value("http", ""), serve->url());
+      EXPECT_EQ(h.at("listen"), json::array({address}));
+    }
+    const auto status = json::parse(get(serve->url(), "/status.json").body);
+    EXPECT_EQ(status.value("name", ""), name);
+    EXPECT_EQ(status.at("listen"), json::array({address}));
+  }
+  // `plexus stats` says where the page is.
+  const auto stats = run_cli("stats " + dir.unix_address("b.sock"));
+  EXPECT_NE(stats.output.find("HTTP " + beta.url() + "/"), std::string::npos) << stats.output;
+}
+
+TEST(CliServeHttp, AnExplicitPortThatIsTakenIsAClearError) {
+  TempDir dir;
+  // A port held by someone else, listening.
+  httplib::Server holder;
+  const int port = holder.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  const auto r =
+      run_command("timeout 20 " + cli_binary() + " serve --listen " + dir.unix_address("c.sock") +
+                  " --http 127.0.0.1:" + std::to_string(port) + " 2>&1");
+  EXPECT_EQ(r.exit_code, static_cast<int>(StatusCode::failed_precondition)) << r.output;
+  EXPECT_NE(r.output.find("cannot bind the HTTP endpoint to 127.0.0.1:" + std::to_string(port)),
+            std::string::npos)
+      << r.output;
+}
+
 }  // namespace
 }  // namespace plexus::test

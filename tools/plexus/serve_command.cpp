@@ -24,7 +24,8 @@ struct ServeArgs {
   int drain_ms = 5000;
   std::string http = "127.0.0.1:9464";  // metrics, health and the status page
   bool no_http = false;
-  bool shm = false;  // accept the shared-memory upgrade on every Unix listener
+  bool http_given = false;  // --http on the command line: its port or nothing
+  bool shm = false;         // accept the shared-memory upgrade on every Unix listener
   std::string idle_wait = "adaptive";
 };
 
@@ -80,6 +81,8 @@ int serve(const ServeArgs& a) {
   options.heartbeat_interval = Millis{a.heartbeat_ms};
   options.heartbeat_timeout = Millis{a.heartbeat_timeout_ms};
   if (!a.no_http) options.http = a.http;
+  // Two servers on one machine must not share the default port: the second takes a free one.
+  options.http_any_port_if_taken = !a.http_given;
   DemoDirectEcho direct_echo;  // outlives the server: its handler refers to it
   auto server = Server::create(runtime, options);
   if (!server) {
@@ -154,7 +157,8 @@ Run add_serve(CLI::App& app) {
   cmd->add_option("--drain-ms", args->drain_ms, "On SIGINT/SIGTERM, wait this long for calls");
   cmd->add_option("--http", args->http,
                   "HOST:PORT of the HTTP endpoint: /metrics, /health, /ready, /live, status page "
-                  "at / (port 0: any free port)")
+                  "at / (port 0: any free port; the default port, when taken, gives way to a "
+                  "free one)")
       ->capture_default_str();
   cmd->add_flag("--no-http", args->no_http, "Serve no HTTP endpoint");
   cmd->add_option("--idle-wait", args->idle_wait,
@@ -165,7 +169,12 @@ Run add_serve(CLI::App& app) {
   cmd->add_flag("--shm", args->shm,
                 "Accept shared-memory upgrades on the Unix listeners (clients ask with "
                 "unix:///path?shm=1); same as adding ?shm=1 to each Unix address");
-  return [cmd, args] { return cmd->parsed() ? serve(*args) : -1; };
+  auto* http = cmd->get_option("--http");
+  return [cmd, args, http] {
+    if (!cmd->parsed()) return -1;
+    args->http_given = http->count() > 0;
+    return serve(*args);
+  };
 }
 
 }  // namespace plexus::cli

@@ -25,6 +25,13 @@ void print_summary(const nlohmann::json& s) {
   std::printf("%s (plexus %s, pid %d): %s, up %.0f s\n", s.value("name", "?").c_str(),
               s.value("version", "?").c_str(), s.value("pid", 0), s.value("status", "?").c_str(),
               s.value("uptime_seconds", 0.0));
+  std::string listening;
+  for (const auto& a : s.value("listen", nlohmann::json::array())) {
+    listening += " " + a.get<std::string>();
+  }
+  const std::string http = s.value("http", "");
+  std::printf("listening on%s; HTTP %s\n", listening.c_str(),
+              http.empty() ? "off" : (http + "/").c_str());
   const auto& c = s.at("connections");
   const auto& t = s.at("transport");
   std::printf("connections: %d open, %.0f accepted, %.0f refused\n", c.value("open", 0),

@@ -117,6 +117,11 @@ Result<ListeningSocket> inspect_listening_socket(int fd) {
   return out;
 }
 
+void allow_address_reuse(int fd) {
+  const int yes = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+}
+
 Result<void> remove_file(const std::string& path) {
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
     return make_error(StatusCode::failed_precondition,

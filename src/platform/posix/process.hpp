@@ -45,6 +45,11 @@ struct ListeningSocket {
 // nor IP.
 Result<ListeningSocket> inspect_listening_socket(int fd);
 
+// SO_REUSEADDR on a listening TCP socket before bind: a restarted server binds its port while
+// the old connections linger in TIME_WAIT. Never SO_REUSEPORT, which would let a second
+// server share the port and take a random share of its connections.
+void allow_address_reuse(int fd);
+
 // Resident set size of this process in bytes (/proc/self/statm); 0 if unreadable.
 std::uint64_t resident_memory_bytes();
 
