@@ -38,6 +38,12 @@ struct PLEXUS_EXPORT ClientOptions {
   /// the server's answer.
   Millis connect_timeout{5000};
   ReconnectOptions reconnect;  ///< what happens after the connection is lost
+  /// How long connect() keeps trying while no server answers (nobody listening, or each
+  /// attempt timing out), with the reconnect backoff between attempts: for a client started
+  /// before its server. 0 (default): the first failure is returned at once. Millis::max():
+  /// until a server answers. Any other refusal (a full server, a failed handshake) is returned
+  /// at once.
+  Millis wait_for_server{0};
   /// Default for CallOptions::wait_for_ready: while disconnected, wait for the connection up to
   /// the call's deadline instead of failing at once with unavailable.
   bool wait_for_ready = false;
@@ -103,9 +109,10 @@ struct PLEXUS_EXPORT ClientStats {
 /// Threading: every method is thread-safe. Completions run on the runtime's I/O thread.
 class PLEXUS_EXPORT Client final : public Caller, public HandlerRegistry {
  public:
-  /// Connects and completes the handshake, blocking up to connect_timeout. Fails with
-  /// unavailable (nobody listening), deadline_exceeded (timeout), resource_exhausted (server
-  /// full) or protocol_error (handshake refused). Must not be called on an I/O thread
+  /// Connects and completes the handshake, blocking up to connect_timeout (and up to
+  /// ClientOptions::wait_for_server more while no server answers). Fails with unavailable
+  /// (nobody listening), deadline_exceeded (timeout), resource_exhausted (server full) or
+  /// protocol_error (handshake refused). Must not be called on an I/O thread
   /// (failed_precondition). invalid_argument for an address that does not parse.
   static Result<std::unique_ptr<Client>> connect(Runtime& runtime, ClientOptions options);
   ~Client() override;  ///< close()

@@ -109,6 +109,9 @@ struct Client::Impl {
   bool ever_connected_ = false;
   bool closing_ = false;
   std::function<void(Result<void>)> first_connect_;  // completes connect()
+  // Until when connect() retries while no server answers (ClientOptions::wait_for_server).
+  std::chrono::steady_clock::time_point first_connect_deadline_{};
+  bool retry_first_connect(const Error& error);
 
   std::atomic<ConnectionState> state_{ConnectionState::connecting};
   std::atomic<std::uint64_t> reconnects_{0};
@@ -152,6 +155,14 @@ Result<std::unique_ptr<Client>> Client::connect(Runtime& runtime, ClientOptions 
   std::unique_ptr<Client> client(new Client(runtime, std::move(options)));
   std::promise<Result<void>> first;
   auto result = first.get_future();
+  const auto wait = client->impl_->options_.wait_for_server;
+  const auto now = std::chrono::steady_clock::now();
+  client->impl_->first_connect_deadline_ =
+      wait <= Millis{0} ? now
+      : wait >=
+              std::chrono::duration_cast<Millis>(std::chrono::steady_clock::time_point::max() - now)
+          ? std::chrono::steady_clock::time_point::max()
+          : now + wait;
   asio::dispatch(client->impl_->serial_, [c = client->impl_.get(), &first] {
     c->first_connect_ = [&first](Result<void> r) { first.set_value(std::move(r)); };
     c->dial();
@@ -344,8 +355,9 @@ void Client::Impl::on_session_ready(const std::shared_ptr<rpc::Session>& session
   if (!result) {
     if (session_ == session && session_) set_session(nullptr);
     spdlog::debug("plexus: connect to {} failed: {}", options_.address, result.error().to_string());
+    if (first_connect_ && retry_first_connect(result.error())) return;
     if (first_connect_) {
-      // The first connect reports its failure to the caller instead of retrying.
+      // The first connect reports its failure to the caller instead of reconnecting.
       auto first = std::move(first_connect_);
       first_connect_ = nullptr;
       set_state(ConnectionState::closed);
@@ -386,6 +398,32 @@ void Client::Impl::on_session_closed(const rpc::Session* session) {
     spdlog::info("plexus: connection to {} lost", options_.address);
     schedule_reconnect();
   }
+}
+
+// While connect() waits for a server (wait_for_server): another attempt after the reconnect
+// backoff, if nobody answered (unavailable, deadline_exceeded) and the wait has time left.
+bool Client::Impl::retry_first_connect(const Error& error) {
+  if (closing_ ||
+      (error.code != StatusCode::unavailable && error.code != StatusCode::deadline_exceeded)) {
+    return false;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= first_connect_deadline_) return false;
+  const auto& r = options_.reconnect;
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const auto delay = std::min<std::chrono::steady_clock::duration>(
+      rpc::backoff_delay({r.initial_delay, r.max_delay, r.multiplier, r.jitter}, failed_attempts_,
+                         std::uniform_real_distribution<double>(0.0, 1.0)(rng)),
+      first_connect_deadline_ - now);
+  ++failed_attempts_;
+  spdlog::debug("plexus: no server at {} yet ({}); next attempt in {} ms", options_.address,
+                error.message, std::chrono::duration_cast<Millis>(delay).count());
+  reconnect_timer_.expires_after(delay);
+  reconnect_timer_.async_wait([this](std::error_code ec) {
+    if (ec || closing_) return;
+    dial();
+  });
+  return true;
 }
 
 void Client::Impl::schedule_reconnect() {

@@ -1,6 +1,11 @@
-// `plexus pub` and `plexus sub` against a real server process, and the demo ticker topic.
+// `plexus pub` and `plexus sub` against a real server process, the demo ticker topic, and
+// commands started before their server (`sub`, `call --wait`).
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -95,6 +100,64 @@ TEST_F(CliPubSubTest, DemoTickerTicksInOrder) {
   ASSERT_EQ(ticks.size(), 3u);
   EXPECT_EQ(ticks[1], ticks[0] + 1);
   EXPECT_EQ(ticks[2], ticks[1] + 1);
+}
+
+// Returns once some process dials the Unix socket `path`, where no server runs yet: a listener
+// of the test's own catches the attempt and hangs up, then leaves the path free again. That is
+// how a test knows that a command started before its server is already waiting for it.
+void await_a_dial(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  pollfd p{fd, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 30000), 1) << "nobody dialed " << path;
+  ::close(::accept(fd, nullptr, nullptr));  // the dialer sees the connection end: unavailable
+  ::close(fd);
+  ::unlink(path.c_str());
+}
+
+TEST(CliSubBeforeItsServer, ReceivesTheServersMessagesOnceItStarts) {
+  TempDir dir;
+  const auto address = dir.unix_address("later.sock");
+  // Started first: nothing listens at `address` yet.
+  Background sub("sub " + address + " 'news.*' --count 2");
+  await_a_dial(dir.file("later.sock"));
+  auto server = ServerProcess::spawn({"--listen", address});
+  ASSERT_TRUE(server.running());
+  Runtime runtime;
+  ClientOptions o;
+  o.reconnect.enabled = false;
+  auto client = connect_client(runtime, address, o);
+  ASSERT_TRUE(client);
+  // Once `sub` has subscribed (the server's own "local.>" is the first subscription)…
+  auto subscribed =
+      client->call("pubsub.await", json{{"field", "subscriptions"}, {"value", 2}}.dump());
+  ASSERT_TRUE(subscribed) << subscribed.error().to_string();
+  // …what is published reaches it.
+  EXPECT_EQ(cli_exit_code("pub " + address + " news.a '{\"n\":1}'"), 0);
+  EXPECT_EQ(cli_exit_code("pub " + address + " news.b '{\"n\":2}'"), 0);
+  const auto [status, output] = sub.finish();
+  EXPECT_EQ(status, 0) << output;
+  EXPECT_NE(output.find("news.a {\"n\":1}"), std::string::npos) << output;
+  EXPECT_NE(output.find("news.b {\"n\":2}"), std::string::npos) << output;
+}
+
+TEST(CliCallWait, WaitsForAServerStartedAfterIt) {
+  TempDir dir;
+  const auto address = dir.unix_address("later.sock");
+  Background call("call " + address + " echo '\"late\"' --wait 30000");
+  await_a_dial(dir.file("later.sock"));
+  auto server = ServerProcess::spawn({"--listen", address});
+  ASSERT_TRUE(server.running());
+  const auto [status, output] = call.finish();
+  EXPECT_EQ(status, 0) << output;
+  EXPECT_EQ(output, "\"late\"\n");
+  // Without --wait, nobody listening is unavailable at once.
+  EXPECT_EQ(cli_exit_code("call " + dir.unix_address("nobody.sock") + " echo"),
+            static_cast<int>(StatusCode::unavailable));
 }
 
 }  // namespace

@@ -8,7 +8,9 @@
 #include <cstdio>
 
 #include <atomic>
+#include <future>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "connect.hpp"
 #include "plexus/plexus.hpp"
@@ -154,6 +156,44 @@ TEST_P(LivenessTest, ClientGivesUpAfterMaxAttempts) {
   auto r = client->call("echo", "x", wait);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, StatusCode::unavailable);
+}
+
+TEST(LivenessConnect, AClientStartedBeforeItsServerWaitsForItWhenAsked) {
+  TempDir dir;
+  Runtime runtime;
+  ClientOptions options;
+  options.address = dir.unix_address("later.sock");
+  options.reconnect.initial_delay = Millis{10};
+  options.reconnect.max_delay = Millis{50};
+  options.wait_for_server = Millis{60000};
+  std::promise<Result<std::unique_ptr<Client>>> connected;
+  auto result = connected.get_future();
+  std::thread connecting([&] { connected.set_value(Client::connect(runtime, options)); });
+  // connect() is still waiting: nobody listens yet.
+  EXPECT_EQ(result.wait_for(Millis{100}), std::future_status::timeout);
+  auto server = ServerProcess::spawn({"--listen", options.address});
+  ASSERT_TRUE(server.running());
+  ASSERT_EQ(result.wait_for(Millis{30000}), std::future_status::ready);
+  connecting.join();
+  auto client = result.get();
+  ASSERT_TRUE(client) << client.error().to_string();
+  EXPECT_EQ((*client)->call("echo", "late").value_or("failed"), "late");
+}
+
+TEST(LivenessConnect, WaitingForAServerThatNeverComesEndsWithUnavailable) {
+  TempDir dir;
+  Runtime runtime;
+  ClientOptions options;
+  options.address = dir.unix_address("never.sock");
+  options.reconnect.initial_delay = Millis{10};
+  options.reconnect.max_delay = Millis{20};
+  options.wait_for_server = Millis{200};
+  const auto started = std::chrono::steady_clock::now();
+  auto client = Client::connect(runtime, options);
+  ASSERT_FALSE(client);
+  EXPECT_EQ(client.error().code, StatusCode::unavailable);
+  // It did wait (a lower bound only: an upper bound would time the machine, not the code).
+  EXPECT_GE(std::chrono::steady_clock::now() - started, Millis{200});
 }
 
 TEST(LivenessConnect, ConnectToNothingFailsWithUnavailable) {

@@ -11,11 +11,13 @@ struct CallArgs {
   std::string payload = "{}";
   int timeout_ms = 0;
   int connect_timeout_ms = 3000;
+  int wait_ms = 0;  // for a server that is not up yet
 };
 
 int call(const CallArgs& a) {
   Runtime runtime;
-  auto client = connect_client(runtime, a.address, a.connect_timeout_ms, "plexus-cli");
+  auto client = connect_client(runtime, a.address, a.connect_timeout_ms, "plexus-cli",
+                               /*reconnect=*/false, Millis{a.wait_ms});
   if (!client) {
     return fail(client.error());
   }
@@ -41,6 +43,8 @@ Run add_call(CLI::App& app) {
   cmd->add_option("payload", args->payload, "Request payload (JSON text)");
   cmd->add_option("-t,--timeout-ms", args->timeout_ms, "Call deadline in ms (0: none)");
   cmd->add_option("--connect-timeout-ms", args->connect_timeout_ms, "Connect timeout in ms");
+  cmd->add_option("-w,--wait", args->wait_ms,
+                  "Wait up to this many ms for a server that is not up yet (0: fail at once)");
   cmd->footer(
       "Exit status: 0 on success, else the status code number (e.g. 5 not_found, "
       "14 unavailable, 4 deadline_exceeded).");

@@ -27,9 +27,11 @@ int exit_code(const Error& error);
 void print_error(const Error& error);
 // Prints `error` to stderr and returns its exit status: how every failed command ends.
 int fail(const Error& error);
-// The client of one command, named `name`; it reconnects only when asked (`plexus sub`).
+// The client of one command, named `name`; it reconnects only when asked (`plexus sub`), and
+// waits for a server that is not up yet only for `wait_for_server` (ClientOptions).
 Result<std::unique_ptr<Client>> connect_client(Runtime& runtime, const std::string& address,
                                                int connect_timeout_ms, const std::string& name,
-                                               bool reconnect = false);
+                                               bool reconnect = false,
+                                               Millis wait_for_server = Millis{0});
 
 }  // namespace plexus::cli

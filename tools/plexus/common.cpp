@@ -27,12 +27,13 @@ int fail(const Error& error) {
 
 Result<std::unique_ptr<Client>> connect_client(Runtime& runtime, const std::string& address,
                                                int connect_timeout_ms, const std::string& name,
-                                               bool reconnect) {
+                                               bool reconnect, Millis wait_for_server) {
   ClientOptions options;
   options.address = resolve_address(address);
   options.name = name;
   options.connect_timeout = Millis{connect_timeout_ms};
   options.reconnect.enabled = reconnect;
+  options.wait_for_server = wait_for_server;
   return Client::connect(runtime, options);
 }
 

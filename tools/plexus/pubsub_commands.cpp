@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <thread>
 
 #include "commands.hpp"
 
@@ -24,6 +26,7 @@ struct SubArgs {
   std::size_t queue = 1024;
   std::string policy = "drop_oldest";
   int connect_timeout_ms = 3000;
+  int wait_ms = -1;  // for a server to come up; -1: as long as it takes
 };
 
 int pub(const PubArgs& a) {
@@ -52,6 +55,7 @@ int sub(const SubArgs& a) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGUSR1);
+  sigaddset(&signals, SIGUSR2);  // the connect below finished
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto policy = parse_slow_policy(a.policy);
@@ -59,9 +63,24 @@ int sub(const SubArgs& a) {
     return fail(policy.error());
   }
   Runtime runtime;
-  // Reconnects (and re-subscribes) when the server restarts.
-  auto client =
-      connect_client(runtime, a.address, a.connect_timeout_ms, "plexus-cli", /*reconnect=*/true);
+  // Waits for a server that is not up yet (--wait-ms, by default as long as it takes), and
+  // reconnects (and re-subscribes) when the server restarts. The wait happens on a thread of
+  // its own so that Ctrl-C still ends the command meanwhile.
+  Result<std::unique_ptr<Client>> client = tl::unexpected(Error{});
+  std::thread connector([&] {
+    client = connect_client(runtime, a.address, a.connect_timeout_ms, "plexus-cli",
+                            /*reconnect=*/true, a.wait_ms < 0 ? Millis::max() : Millis{a.wait_ms});
+    ::kill(::getpid(), SIGUSR2);
+  });
+  int sig = 0;
+  sigwait(&signals, &sig);
+  if (sig != SIGUSR2) {
+    // Interrupted while still waiting for the server: nothing was received, nothing to close
+    // (the connect cannot be abandoned, so the process ends here).
+    std::fflush(stdout);
+    std::_Exit(0);
+  }
+  connector.join();
   if (!client) {
     return fail(client.error());
   }
@@ -84,7 +103,6 @@ int sub(const SubArgs& a) {
   if (!id) {
     return fail(id.error());
   }
-  int sig = 0;
   sigwait(&signals, &sig);
   (*client)->close();
   return 0;
@@ -115,6 +133,9 @@ Run add_sub(CLI::App& app) {
   cmd->add_option("--policy", args->policy,
                   "When the queue is full: drop_oldest, drop_newest, block, disconnect");
   cmd->add_option("--connect-timeout-ms", args->connect_timeout_ms, "Connect timeout in ms");
+  cmd->add_option("--wait-ms", args->wait_ms,
+                  "How long to wait for a server that is not up yet (-1: as long as it takes)")
+      ->capture_default_str();
   return [cmd, args] { return cmd->parsed() ? sub(*args) : -1; };
 }
 
