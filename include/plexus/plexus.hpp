@@ -21,6 +21,7 @@
 #include "plexus/generator.hpp"
 #include "plexus/handlers.hpp"
 #include "plexus/lane.hpp"
+#include "plexus/log.hpp"
 #include "plexus/method.hpp"
 #include "plexus/pubsub.hpp"
 #include "plexus/runtime.hpp"

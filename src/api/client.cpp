@@ -11,10 +11,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include <spdlog/spdlog.h>
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include "observe/log.hpp"
 
 #include "api/executor_target.hpp"
 #include "api/lane_state.hpp"
@@ -297,64 +297,67 @@ void Client::Impl::dial() {
   co.receive_limits.max_message_size = options_.max_message_size;
   co.max_pending_write_bytes = options_.max_write_queue_bytes;
   co.hot_read = detail::hot_read_slot(runtime_);
-  transport::dial(
-      serial_, address, co, options_.connect_timeout,
-      [this](Result<std::shared_ptr<transport::Connection>> conn) {
-        if (closing_) {
-          if (conn) (*conn)->close(Error{StatusCode::cancelled, "client closed", {}}, false);
-          return;
-        }
-        if (!conn) {
-          on_session_ready(nullptr, tl::unexpected(conn.error()));
-          return;
-        }
-        rpc::SessionOptions so;
-        so.role = rpc::SessionOptions::Role::dialer;
-        so.local_name = options_.name;
-        so.max_message_size = options_.max_message_size;
-        so.heartbeat_interval = options_.heartbeat_interval;
-        so.heartbeat_timeout = options_.heartbeat_timeout;
-        so.handshake_timeout = options_.connect_timeout;
-        so.call_ids = call_ids_;
-        so.batching = options_.batching;
-        so.max_queued_send_bytes = options_.max_queued_send_bytes;
-        so.stream_totals = stream_totals_;
-        so.unsent_total = unsent_on_close_;
-        so.heartbeat_failures =
-            &detail::runtime_metrics(runtime_)
-                 .counter("plexus_heartbeat_failures_total",
-                          "Sessions closed because the peer sent nothing within the "
-                          "heartbeat timeout",
-                          {"side"})
-                 .with({"client"});
-        rpc::SessionCallbacks cb;
-        cb.on_publish = [this](rpc::Session&, SubscriptionId id, std::string_view topic,
-                               std::string_view payload) {
-          auto it = subscriptions_.find(id);
-          if (it == subscriptions_.end()) return;  // unsubscribed meanwhile
-          auto sub = it->second;                   // the handler may unsubscribe
-          try {
-            sub->handler(topic, payload);
-          } catch (const std::exception& e) {
-            spdlog::warn("plexus: subscriber of \"{}\" threw: {}", sub->pattern, e.what());
-          }
-        };
-        // Both run on serial_: the connection was dialed on it.
-        cb.on_ready = [this](rpc::Session& s, Result<void> r) {
-          on_session_ready(s.shared_from_this(), std::move(r));
-        };
-        cb.on_closed = [this](rpc::Session& s, const Error&) { on_session_closed(&s); };
-        auto session = rpc::Session::create(*conn, self_.handler_table(), so, std::move(cb));
-        set_session(session);
-        session->start();
-      });
+  transport::dial(serial_, address, co, options_.connect_timeout,
+                  [this](Result<std::shared_ptr<transport::Connection>> conn) {
+                    if (closing_) {
+                      if (conn)
+                        (*conn)->close(Error{StatusCode::cancelled, "client closed", {}}, false);
+                      return;
+                    }
+                    if (!conn) {
+                      on_session_ready(nullptr, tl::unexpected(conn.error()));
+                      return;
+                    }
+                    rpc::SessionOptions so;
+                    so.role = rpc::SessionOptions::Role::dialer;
+                    so.local_name = options_.name;
+                    so.max_message_size = options_.max_message_size;
+                    so.heartbeat_interval = options_.heartbeat_interval;
+                    so.heartbeat_timeout = options_.heartbeat_timeout;
+                    so.handshake_timeout = options_.connect_timeout;
+                    so.call_ids = call_ids_;
+                    so.batching = options_.batching;
+                    so.max_queued_send_bytes = options_.max_queued_send_bytes;
+                    so.stream_totals = stream_totals_;
+                    so.unsent_total = unsent_on_close_;
+                    so.heartbeat_failures =
+                        &detail::runtime_metrics(runtime_)
+                             .counter("plexus_heartbeat_failures_total",
+                                      "Sessions closed because the peer sent nothing within the "
+                                      "heartbeat timeout",
+                                      {"side"})
+                             .with({"client"});
+                    rpc::SessionCallbacks cb;
+                    cb.on_publish = [this](rpc::Session&, SubscriptionId id, std::string_view topic,
+                                           std::string_view payload) {
+                      auto it = subscriptions_.find(id);
+                      if (it == subscriptions_.end()) return;  // unsubscribed meanwhile
+                      auto sub = it->second;                   // the handler may unsubscribe
+                      try {
+                        sub->handler(topic, payload);
+                      } catch (const std::exception& e) {
+                        observe::logger().warn("plexus: subscriber of \"{}\" threw: {}",
+                                               sub->pattern, e.what());
+                      }
+                    };
+                    // Both run on serial_: the connection was dialed on it.
+                    cb.on_ready = [this](rpc::Session& s, Result<void> r) {
+                      on_session_ready(s.shared_from_this(), std::move(r));
+                    };
+                    cb.on_closed = [this](rpc::Session& s, const Error&) { on_session_closed(&s); };
+                    auto session =
+                        rpc::Session::create(*conn, self_.handler_table(), so, std::move(cb));
+                    set_session(session);
+                    session->start();
+                  });
 }
 
 void Client::Impl::on_session_ready(const std::shared_ptr<rpc::Session>& session,
                                     Result<void> result) {
   if (!result) {
     if (session_ == session && session_) set_session(nullptr);
-    spdlog::debug("plexus: connect to {} failed: {}", options_.address, result.error().to_string());
+    observe::logger().debug("plexus: connect to {} failed: {}", options_.address,
+                            result.error().to_string());
     if (first_connect_ && retry_first_connect(result.error())) return;
     if (first_connect_) {
       // The first connect reports its failure to the caller instead of reconnecting.
@@ -376,7 +379,7 @@ void Client::Impl::on_session_ready(const std::shared_ptr<rpc::Session>& session
   if (ever_connected_) {
     reconnects_.fetch_add(1);
     reconnects_metric_->inc();
-    spdlog::info("plexus: reconnected to {}", options_.address);
+    observe::logger().info("plexus: reconnected to {}", options_.address);
   }
   ever_connected_ = true;
   // Before the state says connected: anything sent after that reaches the server after these.
@@ -395,7 +398,7 @@ void Client::Impl::on_session_closed(const rpc::Session* session) {
   set_session(nullptr);
   if (closing_) return;
   if (state_.load() == ConnectionState::connected) {
-    spdlog::info("plexus: connection to {} lost", options_.address);
+    observe::logger().info("plexus: connection to {} lost", options_.address);
     schedule_reconnect();
   }
 }
@@ -416,8 +419,9 @@ bool Client::Impl::retry_first_connect(const Error& error) {
                          std::uniform_real_distribution<double>(0.0, 1.0)(rng)),
       first_connect_deadline_ - now);
   ++failed_attempts_;
-  spdlog::debug("plexus: no server at {} yet ({}); next attempt in {} ms", options_.address,
-                error.message, std::chrono::duration_cast<Millis>(delay).count());
+  observe::logger().debug("plexus: no server at {} yet ({}); next attempt in {} ms",
+                          options_.address, error.message,
+                          std::chrono::duration_cast<Millis>(delay).count());
   reconnect_timer_.expires_after(delay);
   reconnect_timer_.async_wait([this](std::error_code ec) {
     if (ec || closing_) return;
@@ -570,8 +574,8 @@ void Client::Impl::send_subscriptions() {
     session_->subscribe(id, sub->pattern, rpc::encode_subscribe_options(sub->options),
                         [pattern = sub->pattern](Result<std::string> r) {
                           if (!r) {
-                            spdlog::warn("plexus: re-subscribing to \"{}\" failed: {}", pattern,
-                                         r.error().to_string());
+                            observe::logger().warn("plexus: re-subscribing to \"{}\" failed: {}",
+                                                   pattern, r.error().to_string());
                           }
                         });
   }

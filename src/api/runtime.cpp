@@ -8,9 +8,6 @@
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
-
 #include "plexus/version.hpp"
 
 #include "api/executor_target.hpp"
@@ -31,18 +28,6 @@ Runtime::Runtime(RuntimeOptions options)
       work_(asio::make_work_guard(io_)) {
   if (std::max(1, options.io_threads) == 1 && options.idle_wait != WaitStrategy::block) {
     internals_->hot_read = std::make_unique<transport::HotReadSlot>();
-  }
-  // Logs go to stderr: stdout belongs to the program (the CLI prints answers there).
-  static std::once_flag stderr_logger;
-  std::call_once(stderr_logger, [] {
-    auto logger = spdlog::stderr_color_mt("plexus");
-    logger->set_level(spdlog::default_logger()->level());
-    spdlog::set_default_logger(logger);
-  });
-  // PLEXUS_LOG=trace|debug|info|warn|error|off sets the log level (default: spdlog's, info;
-  // the CLI's one-shot commands lower it to warn).
-  if (const char* level = std::getenv("PLEXUS_LOG")) {
-    spdlog::set_level(spdlog::level::from_str(level));
   }
   // Process-wide metrics, registered once per runtime.
   auto& metrics = internals_->metrics;

@@ -2,9 +2,9 @@
 
 #include <future>
 
-#include <spdlog/spdlog.h>
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
+#include "observe/log.hpp"
 
 #include "api/runtime_internals.hpp"
 #include "api/server_impl.hpp"
@@ -96,21 +96,23 @@ Result<void> Server::Impl::start() {
   }
   // Cache warm-up hooks fill their caches before the first connection is accepted.
   if (const auto stored = self_.warm_up(); stored > 0) {
-    spdlog::info("plexus: \"{}\" warmed its caches with {} entries", options_.name, stored);
+    observe::logger().info("plexus: \"{}\" warmed its caches with {} entries", options_.name,
+                           stored);
   }
   for (auto& l : listeners_) {
     // Accept handlers run on the io_context; each connection then lives on its own strand.
     l->accept([this](std::shared_ptr<transport::Connection> c) { on_connection(std::move(c)); });
   }
   listening_ = true;
-  for (const auto& a : addresses_) spdlog::info("plexus: \"{}\" listening on {}", options_.name, a);
+  for (const auto& a : addresses_)
+    observe::logger().info("plexus: \"{}\" listening on {}", options_.name, a);
   return {};
 }
 
 void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connection) {
   if (draining_) {
     refused_.fetch_add(1);
-    spdlog::info("plexus: refusing {}: server is shutting down", connection->describe());
+    observe::logger().info("plexus: refusing {}: server is shutting down", connection->describe());
     asio::dispatch(connection->executor(), [connection] {
       connection->close(Error{StatusCode::unavailable, "server is shutting down", {}}, false);
     });
@@ -123,7 +125,7 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
     const Error e{StatusCode::resource_exhausted,
                   "too many connections (limit " + std::to_string(options_.max_connections) + ")",
                   "{\"limit\":" + std::to_string(options_.max_connections) + "}"};
-    spdlog::warn("plexus: refusing {}: {}", connection->describe(), e.message);
+    observe::logger().warn("plexus: refusing {}: {}", connection->describe(), e.message);
     asio::dispatch(connection->executor(), [connection, e] {
       wire::Metadata md;
       md.status = static_cast<std::uint16_t>(e.code);
@@ -167,8 +169,8 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
     m->topic = std::string(topic);
     m->payload = std::string(payload);
     if (auto r = router->publish(s.shared_from_this(), std::move(m), false); !r) {
-      spdlog::debug("plexus: publish from \"{}\" dropped: {}", s.identity().name,
-                    r.error().to_string());
+      observe::logger().debug("plexus: publish from \"{}\" dropped: {}", s.identity().name,
+                              r.error().to_string());
     }
   };
   cb.on_writable = [router = router_](rpc::Session& s) { router->on_writable(&s); };
@@ -319,8 +321,8 @@ void Server::Impl::shutdown(Millis drain) {
   }
   const Error bye{StatusCode::ok, "server shutting down", {}};
   for (auto& s : sessions) asio::dispatch(s->executor(), [s, bye] { s->goaway(bye); });
-  spdlog::info("plexus: \"{}\" draining {} connection(s) for up to {} ms", options_.name,
-               sessions.size(), drain.count());
+  observe::logger().info("plexus: \"{}\" draining {} connection(s) for up to {} ms", options_.name,
+                         sessions.size(), drain.count());
   if (can_wait) {
     std::unique_lock lock(mu_);
     changed_.wait_for(lock, drain, [&] {

@@ -1,6 +1,6 @@
 // Server observability: the metric collectors that read the server's own state at scrape time,
 // the `plexus.stats` built-in method, the JSON snapshot and the HTTP endpoint.
-#include <spdlog/spdlog.h>
+#include "observe/log.hpp"
 
 #include "api/metric_families.hpp"
 #include "api/server_impl.hpp"
@@ -361,8 +361,8 @@ Result<void> Server::Impl::start_http() {
     const auto any_port = options_.http.substr(0, options_.http.rfind(':')) + ":0";
     endpoint = observe::HttpEndpoint::start(any_port, std::move(p));
     if (endpoint) {
-      spdlog::warn("plexus: \"{}\": HTTP port {} is taken (another server?); serving {}",
-                   options_.name, options_.http, (*endpoint)->url());
+      observe::logger().warn("plexus: \"{}\": HTTP port {} is taken (another server?); serving {}",
+                             options_.name, options_.http, (*endpoint)->url());
     }
   }
   if (!endpoint) return tl::unexpected(endpoint.error());
@@ -371,7 +371,8 @@ Result<void> Server::Impl::start_http() {
     observe_.http_url = (*endpoint)->url();
   }
   observe_.http = std::move(*endpoint);
-  spdlog::info("plexus: \"{}\" metrics and status page on {}", options_.name, observe_.http->url());
+  observe::logger().info("plexus: \"{}\" metrics and status page on {}", options_.name,
+                         observe_.http->url());
   return {};
 }
 

@@ -1,7 +1,7 @@
 #include "policy/breaker.hpp"
 
-#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
+#include "observe/log.hpp"
 
 namespace plexus::policy {
 
@@ -23,7 +23,8 @@ bool counts_as_failure(StatusCode code) {
 }
 
 void CircuitBreaker::transition(BreakerState to) {
-  spdlog::warn("plexus: circuit breaker \"{}\": {} -> {}", name_, to_string(state_), to_string(to));
+  observe::logger().warn("plexus: circuit breaker \"{}\": {} -> {}", name_, to_string(state_),
+                         to_string(to));
   state_ = to;
   failures_ = 0;
   successes_ = 0;

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <exception>
 
-#include <spdlog/spdlog.h>
 #include <asio/post.hpp>
 #include <nlohmann/json.hpp>
+#include "observe/log.hpp"
 
 #include "rpc/session.hpp"
 #include "rpc/topic_pattern.hpp"
@@ -337,9 +337,9 @@ void Router::pump(const std::shared_ptr<Sub>& sub) {
         try {
           sub->target.handler(m->topic, m->payload);
         } catch (const std::exception& e) {
-          spdlog::warn("plexus: subscriber of \"{}\" threw: {}", sub->pattern, e.what());
+          observe::logger().warn("plexus: subscriber of \"{}\" threw: {}", sub->pattern, e.what());
         } catch (...) {
-          spdlog::warn("plexus: subscriber of \"{}\" threw", sub->pattern);
+          observe::logger().warn("plexus: subscriber of \"{}\" threw", sub->pattern);
         }
       } else {
         (void)session->publish(sub->id, m->topic, m->payload, m->immediate);

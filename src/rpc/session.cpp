@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <exception>
 
-#include <spdlog/spdlog.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 #include <nlohmann/json.hpp>
+#include "observe/log.hpp"
 
 #include "rpc/deadline.hpp"
 #include "rpc/handler_runner.hpp"
@@ -123,7 +123,8 @@ void Session::arm_handshake_limit() {
 }
 
 void Session::fail_handshake(const Error& error) {
-  spdlog::warn("plexus: handshake with {} failed: {}", identity_.address, error.to_string());
+  observe::logger().warn("plexus: handshake with {} failed: {}", identity_.address,
+                         error.to_string());
   send_goaway(error);
   connection_->close(error, /*flush=*/true);
 }
@@ -138,7 +139,8 @@ void Session::become_ready(const wire::PeerHello& hello) {
   heartbeat_.alive(time_->coarse_now());
   heartbeat_timer_->cancel();
   arm_heartbeat();
-  spdlog::info("plexus: session with \"{}\" ({}) ready", identity_.name, identity_.address);
+  observe::logger().info("plexus: session with \"{}\" ({}) ready", identity_.name,
+                         identity_.address);
   if (callbacks_.on_ready) callbacks_.on_ready(*this, {});
 }
 
@@ -239,7 +241,8 @@ void Session::on_frame(const wire::FrameView& frame) {
     case FrameKind::goaway:
       if (auto md = checked_metadata(frame)) {
         peer_goaway_ = wire::carried_error(*md);
-        spdlog::info("plexus: \"{}\" sent GOAWAY: {}", identity_.name, peer_goaway_->to_string());
+        observe::logger().info("plexus: \"{}\" sent GOAWAY: {}", identity_.name,
+                               peer_goaway_->to_string());
         if (peer_goaway_->code != StatusCode::ok) connection_->close(*peer_goaway_, false);
       }
       break;
@@ -330,7 +333,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::CallField
   if (!entry) {
     const Error e{StatusCode::not_found, "no handler for method \"" + std::string(md.method) + "\"",
                   json_string_field("method", md.method)};
-    log_error(id, md.method, e);
+    log_error(id, md.method, md.trace_id, e);
     send_error(id, e);
     return;
   }
@@ -339,9 +342,11 @@ void Session::handle_request(const wire::FrameView& frame, const wire::CallField
     return;
   }
   // Guarded: even a disabled spdlog::debug costs a call and argument set-up on every request.
-  if (spdlog::should_log(spdlog::level::debug)) {
-    spdlog::debug("plexus: call {} \"{}\" from \"{}\" ({}) trace={}", id, md.method, identity_.name,
-                  identity_.address, md.trace_id.empty() ? "-" : md.trace_id);
+  if (observe::logger().should_log(spdlog::level::debug)) {
+    const observe::ScopedLogFields log_fields({id, md.trace_id, md.method, identity_.name});
+    observe::logger().debug("plexus: call {} \"{}\" from \"{}\" ({}) trace={}", id, md.method,
+                            identity_.name, identity_.address,
+                            md.trace_id.empty() ? "-" : md.trace_id);
   }
   if (std::holds_alternative<StreamHandler>(entry->fn)) {
     send_error(id,
@@ -372,7 +377,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::CallField
       ctx.deadline_.reset();
       ctx.on_cancel_ = nullptr;  // whatever the handler registered dies with its call
     }
-    if (!result) log_error(id, md.method, result.error());
+    if (!result) log_error(id, md.method, md.trace_id, result.error());
     if (auto* stats = entry->stats.get()) {
       stats->record(result ? StatusCode::ok : result.error().code, time_->now() - arrived);
     }
@@ -481,8 +486,8 @@ void Session::handle_notify(const wire::FrameView& frame, const wire::Metadata& 
   const auto& table = handlers();
   auto it = table.find(md.method);
   if (it == table.end()) {
-    spdlog::debug("plexus: notify for unknown method \"{}\" from \"{}\" dropped", md.method,
-                  identity_.name);
+    observe::logger().debug("plexus: notify for unknown method \"{}\" from \"{}\" dropped",
+                            md.method, identity_.name);
     return;
   }
   run_notify(*it->second, md, frame.payload);
@@ -514,8 +519,9 @@ void Session::notify_failed(std::string_view method, const Error& error) const {
   // exception, internal, louder than an error it returned).
   const auto level =
       error.code == StatusCode::internal ? spdlog::level::warn : spdlog::level::debug;
-  spdlog::log(level, "plexus: notify handler \"{}\" from \"{}\" failed: {}", method, identity_.name,
-              error.to_string());
+  const observe::ScopedLogFields log_fields({0, {}, method, identity_.name});
+  observe::logger().log(level, "plexus: notify handler \"{}\" from \"{}\" failed: {}", method,
+                        identity_.name, error.to_string());
 }
 
 void Session::handle_subscribe(const wire::FrameView& frame, const wire::Metadata& md) {
@@ -566,7 +572,7 @@ void Session::dispatch_message(const wire::FrameView& frame, const wire::Metadat
 void Session::finish_inbound(CallId id, Result<std::string> result, const ResponseInfo& info) {
   auto call = inbound_.take(id);
   if (!call) return;  // cancelled or timed out: the caller stopped waiting
-  if (!result) log_error(id, call->ctx.method(), result.error());
+  if (!result) log_error(id, call->ctx.method(), call->ctx.trace_id(), result.error());
   if (call->stats) {
     call->stats->record(result ? StatusCode::ok : result.error().code,
                         time_->now() - call->arrived);
@@ -585,8 +591,10 @@ void Session::cancel_inbound(CallId id, std::optional<Error> answer) {
     call->stats->record(expired ? StatusCode::deadline_exceeded : StatusCode::cancelled,
                         now - call->arrived);
   }
-  spdlog::debug("plexus: call {} \"{}\" from \"{}\" cancelled", id, call->ctx.method(),
-                identity_.name);
+  const observe::ScopedLogFields log_fields(
+      {id, call->ctx.trace_id(), call->ctx.method(), identity_.name});
+  observe::logger().debug("plexus: call {} \"{}\" from \"{}\" cancelled", id, call->ctx.method(),
+                          identity_.name);
   if (answer && !closed()) send_error(id, *answer);
   call->cancel();
 }
@@ -624,8 +632,9 @@ void Session::complete_answer(const wire::FrameView& frame) {
 
 void Session::on_frame_too_large(const wire::FrameHeader& header, const Error& error,
                                  bool skipping) {
-  spdlog::warn("plexus: {} frame of {} bytes from {} refused: {}", wire::to_string(header.kind),
-               header.body_length, identity_.address, error.message);
+  observe::logger().warn("plexus: {} frame of {} bytes from {} refused: {}",
+                         wire::to_string(header.kind), header.body_length, identity_.address,
+                         error.message);
   if (skipping && handshake_done_ && header.kind == FrameKind::request) {
     send_error(header.id, error);  // the connection goes on; only this call fails
   } else if (skipping && handshake_done_ &&
@@ -638,7 +647,7 @@ void Session::on_frame_too_large(const wire::FrameHeader& header, const Error& e
 }
 
 void Session::on_malformed(const Error& error) {
-  spdlog::warn("plexus: protocol error from {}: {}", identity_.address, error.message);
+  observe::logger().warn("plexus: protocol error from {}: {}", identity_.address, error.message);
   send_goaway(error);
 }
 
@@ -653,8 +662,8 @@ void Session::on_closed(const Error& reason) {
       held;
   unsent_on_close_.fetch_add(unsent, std::memory_order_relaxed);
   if (unsent > 0) {
-    spdlog::warn("plexus: {} one-way messages (or batches) to \"{}\" not written: {}", unsent,
-                 identity_.name, reason.to_string());
+    observe::logger().warn("plexus: {} one-way messages (or batches) to \"{}\" not written: {}",
+                           unsent, identity_.name, reason.to_string());
   }
   batcher_.clear();
   held_batches_.clear();
@@ -667,12 +676,12 @@ void Session::on_closed(const Error& reason) {
     failure = Error{StatusCode::unavailable, "connection lost: " + reason.message, reason.details};
   }
   if (!handshake_done_) {
-    spdlog::info("plexus: connection {} closed before the handshake: {}", identity_.address,
-                 failure.to_string());
+    observe::logger().info("plexus: connection {} closed before the handshake: {}",
+                           identity_.address, failure.to_string());
     if (callbacks_.on_ready) callbacks_.on_ready(*this, tl::unexpected(failure));
   } else {
-    spdlog::info("plexus: session with \"{}\" ({}) closed: {}", identity_.name, identity_.address,
-                 reason.to_string());
+    observe::logger().info("plexus: session with \"{}\" ({}) closed: {}", identity_.name,
+                           identity_.address, reason.to_string());
   }
   outbound_.fail_all(failure);
   heartbeat_.fail_pings(failure);
@@ -742,8 +751,9 @@ void Session::call(CallId id, std::string_view method, std::string&& payload,
     return;
   }
   counters_.calls_out.fetch_add(1, std::memory_order_relaxed);
-  if (spdlog::should_log(spdlog::level::debug)) {  // as for requests: off the hot path
-    spdlog::debug(
+  if (observe::logger().should_log(spdlog::level::debug)) {  // as for requests: off the hot path
+    const observe::ScopedLogFields log_fields({id, options.trace_id, method, identity_.name});
+    observe::logger().debug(
         "plexus: call {} \"{}\" to \"{}\" ({}) trace={}", id, method, identity_.name,
         identity_.address,
         options.trace_id.empty() ? std::string_view("-") : std::string_view(options.trace_id));
@@ -878,7 +888,8 @@ void Session::flush_batch() {
     outbox_.stall();
   } else if (!sent) {
     // Only a closing connection refuses otherwise; its close reports the loss.
-    spdlog::debug("plexus: batch to \"{}\" not sent: {}", identity_.name, sent.error().to_string());
+    observe::logger().debug("plexus: batch to \"{}\" not sent: {}", identity_.name,
+                            sent.error().to_string());
   }
 }
 
@@ -966,11 +977,13 @@ void Session::send_error(CallId id, const Error& error) {
   }
 }
 
-void Session::log_error(CallId id, std::string_view method, const Error& error) const {
+void Session::log_error(CallId id, std::string_view method, std::string_view trace_id,
+                        const Error& error) const {
+  const observe::ScopedLogFields log_fields({id, trace_id, method, identity_.name});
   // One line per failed call: internal errors are the server's fault, the rest the caller's.
   const auto level = error.code == StatusCode::internal ? spdlog::level::warn : spdlog::level::info;
-  spdlog::log(level, "plexus: call {} \"{}\" from \"{}\" ({}) failed: {}", id, method,
-              identity_.name, identity_.address, error.to_string());
+  observe::logger().log(level, "plexus: call {} \"{}\" from \"{}\" ({}) failed: {}", id, method,
+                        identity_.name, identity_.address, error.to_string());
 }
 
 void Session::send_goaway(const Error& error) {
@@ -1014,8 +1027,8 @@ void Session::on_heartbeat_tick() {
   if (closed()) return;
   const auto verdict = heartbeat_.tick(time_->coarse_now());
   if (verdict.dead) {
-    spdlog::warn("plexus: {} ({}) {} — closing", identity_.name, identity_.address,
-                 verdict.dead->message);
+    observe::logger().warn("plexus: {} ({}) {} — closing", identity_.name, identity_.address,
+                           verdict.dead->message);
     if (options_.heartbeat_failures) options_.heartbeat_failures->inc();
     connection_->close(*verdict.dead, /*flush=*/false);
     return;

@@ -267,7 +267,8 @@ class Session final : public transport::ConnectionDelegate,
   void send_result(CallId id, Result<std::string> result, const ResponseInfo& info = {});
   void send_error(CallId id, const Error& error);
   void send_goaway(const Error& error);
-  void log_error(CallId id, std::string_view method, const Error& error) const;
+  void log_error(CallId id, std::string_view method, std::string_view trace_id,
+                 const Error& error) const;
   const HandlerTable::Map& handlers();
   // The handshake's time limit, then (ready) the heartbeat's ticks.
   void arm_handshake_limit();

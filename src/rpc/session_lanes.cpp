@@ -2,7 +2,7 @@
 // (LANE_OPEN), then each message is a LANE_DATA frame that carries only that id. The receiver
 // resolves the method to its handler when the lane opens, so a message costs no metadata
 // decoding, no handler lookup by name and no handler context set-up.
-#include <spdlog/spdlog.h>
+#include "observe/log.hpp"
 
 #include "rpc/handler_runner.hpp"
 #include "rpc/session.hpp"
@@ -103,8 +103,8 @@ void Session::lane_not_open(std::uint64_t id) {
 
 void Session::run_lane_message(InboundLane& lane, std::string_view payload) {
   if (!lane.entry) {
-    spdlog::debug("plexus: lane message for unknown method \"{}\" from \"{}\" dropped", lane.method,
-                  identity_.name);
+    observe::logger().debug("plexus: lane message for unknown method \"{}\" from \"{}\" dropped",
+                            lane.method, identity_.name);
     return;
   }
   // Asynchronous and coroutine handlers keep their context: one of their own per message.

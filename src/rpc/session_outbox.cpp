@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <chrono>
 
-#include <spdlog/spdlog.h>
 #include <asio/post.hpp>
+#include "observe/log.hpp"
 
 #include "rpc/session.hpp"
 
@@ -138,7 +138,7 @@ void Session::drain_once() {
         Error error{StatusCode::internal,
                     "a queued one-way message could not be written: " + sent.error().message,
                     sent.error().details};
-        spdlog::error("plexus: session with \"{}\": {}", identity_.name, error.message);
+        observe::logger().error("plexus: session with \"{}\": {}", identity_.name, error.message);
         connection_->close(error, /*flush=*/true);
       }
       break;

@@ -582,28 +582,43 @@ TEST(ServerMetricsTest, InProcessSnapshotCountsCallsAndMetricsCanBeSwitchedOff) 
   }
 }
 
-// An in-process sink on the default logger for the client side's log lines.
+// The library's log lines in this process (the client side's), through set_log_handler, at
+// debug level; each line as text and as the record the handler received.
 class CapturedLog {
  public:
-  CapturedLog() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
-    spdlog::default_logger()->sinks().push_back(sink_);
-    level_ = spdlog::get_level();
-    spdlog::set_level(spdlog::level::debug);
+  struct Line {
+    LogLevel level;
+    std::string message;
+    std::uint64_t call_id;
+    std::string trace_id, method, peer;
+  };
+  CapturedLog() : level_(log_level()) {
+    set_log_handler([this](const LogRecord& r) {
+      std::lock_guard lock(mu_);
+      lines_.push_back({r.level, std::string(r.message), r.call_id, std::string(r.trace_id),
+                        std::string(r.method), std::string(r.peer)});
+    });
+    set_log_level(LogLevel::debug);
   }
   ~CapturedLog() {
-    auto& sinks = spdlog::default_logger()->sinks();
-    std::erase(sinks, sink_);
-    spdlog::set_level(level_);
+    set_log_handler({});
+    set_log_level(level_);
   }
   std::string text() {
-    spdlog::default_logger()->flush();
-    return out_.str();
+    std::lock_guard lock(mu_);
+    std::string out;
+    for (const auto& l : lines_) out += l.message + "\n";
+    return out;
+  }
+  std::vector<Line> lines() {
+    std::lock_guard lock(mu_);
+    return lines_;
   }
 
  private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
-  spdlog::level::level_enum level_;
+  LogLevel level_;
+  std::mutex mu_;
+  std::vector<Line> lines_;
 };
 
 TEST_F(ObserveTest, TraceIdAndCallIdShowInBothPeersDebugLogs) {
@@ -622,6 +637,15 @@ TEST_F(ObserveTest, TraceIdAndCallIdShowInBothPeersDebugLogs) {
     ASSERT_FALSE(client_->call("fail", R"({"code":"invalid_argument"})"));
     client_.reset();  // the connection closes: one more connection event
     client_log = captured.text();
+    // A handler gets what the line is about as fields, not only in the text.
+    bool traced_line = false;
+    for (const auto& l : captured.lines()) {
+      if (l.method == "whoami" && l.trace_id == "trace-obs-7f3a" && l.call_id != 0 &&
+          l.level == LogLevel::debug) {
+        traced_line = true;
+      }
+    }
+    EXPECT_TRUE(traced_line) << client_log;
   }
   server_.signal(SIGTERM);
   ASSERT_TRUE(server_.wait_exit(Millis{15000}));
@@ -643,6 +667,79 @@ TEST_F(ObserveTest, TraceIdAndCallIdShowInBothPeersDebugLogs) {
       << server_log;
   EXPECT_TRUE(std::regex_search(server_log, std::regex("session with \"observe-test\" .* ready")));
   EXPECT_TRUE(std::regex_search(server_log, std::regex("session with \"observe-test\" .* closed")));
+}
+
+TEST_F(ObserveTest, ServerLogsOneJsonObjectPerLineWithTheCallsFields) {
+  const auto log_path = dir_.file("server.log");
+  ::setenv("PLEXUS_LOG", "debug", 1);
+  ::setenv("PLEXUS_LOG_FORMAT", "json", 1);
+  start({}, log_path);
+  ::unsetenv("PLEXUS_LOG");
+  ::unsetenv("PLEXUS_LOG_FORMAT");
+  CallOptions traced;
+  traced.trace_id = "trace-json-42";
+  ASSERT_FALSE(client_->call("fail", R"({"code":"invalid_argument"})", traced));
+  client_.reset();
+  server_.signal(SIGTERM);
+  ASSERT_TRUE(server_.wait_exit(Millis{15000}));
+  std::istringstream log(read_file(log_path));
+  std::string line;
+  int lines = 0;
+  bool failed_call = false;
+  while (std::getline(log, line)) {
+    if (line.empty()) continue;
+    ++lines;
+    const auto j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    ASSERT_TRUE(j.is_object()) << "not a JSON object: " << line;
+    for (const char* key : {"time", "level", "logger", "message"}) {
+      EXPECT_TRUE(j.contains(key)) << key << " missing: " << line;
+    }
+    EXPECT_EQ(j.value("logger", ""), "plexus") << line;
+    if (j.value("method", "") == "fail" &&
+        j.value("message", "").find("failed") != std::string::npos) {
+      failed_call = true;
+      EXPECT_EQ(j.value("level", ""), "info") << line;
+      EXPECT_EQ(j.value("trace_id", ""), "trace-json-42") << line;
+      EXPECT_EQ(j.value("peer", ""), "observe-test") << line;
+      EXPECT_GT(j.value("call_id", 0), 0) << line;
+    }
+  }
+  EXPECT_GT(lines, 3);
+  EXPECT_TRUE(failed_call) << read_file(log_path);
+}
+
+TEST(ObserveLog, AnApplicationsOwnSpdlogLoggerAndLevelSurviveARuntime) {
+  // The application's logger, set before plexus is used, at its own level.
+  std::ostringstream app_out;
+  auto app = std::make_shared<spdlog::logger>(
+      "app", std::make_shared<spdlog::sinks::ostream_sink_mt>(app_out));
+  const auto previous = spdlog::default_logger();
+  const auto previous_level = spdlog::get_level();
+  spdlog::set_default_logger(app);
+  spdlog::set_level(spdlog::level::trace);
+  {
+    TempDir dir;
+    Runtime runtime;
+    ServerOptions options;
+    options.listen = {dir.unix_address("s.sock")};
+    auto server = Server::create(runtime, options);
+    ASSERT_TRUE(server);
+    ASSERT_TRUE((*server)->start());
+    ClientOptions copts;
+    copts.reconnect.enabled = false;
+    auto client = connect_client(runtime, dir.unix_address("s.sock"), copts);
+    ASSERT_TRUE(client);
+    EXPECT_FALSE(client->call("no.such.method", "{}"));  // something plexus logs about
+    spdlog::info("the application's own line");
+  }
+  EXPECT_EQ(spdlog::default_logger(), app);
+  EXPECT_EQ(spdlog::get_level(), spdlog::level::trace);
+  app->flush();
+  // The application's lines are in its sink; plexus's are not.
+  EXPECT_NE(app_out.str().find("the application's own line"), std::string::npos);
+  EXPECT_EQ(app_out.str().find("plexus:"), std::string::npos) << app_out.str();
+  spdlog::set_default_logger(previous);
+  spdlog::set_level(previous_level);
 }
 
 // `plexus serve ARGS` in the background, as an operator starts it; the status page's address is

@@ -2,13 +2,11 @@
 #include <cstdlib>
 #include <string>
 
-#include <spdlog/spdlog.h>
-
 #include "commands.hpp"
 
 int main(int argc, char** argv) {
   // Quiet by default for one-shot commands; `serve` raises it to info; PLEXUS_LOG overrides.
-  if (!std::getenv("PLEXUS_LOG")) spdlog::set_level(spdlog::level::warn);
+  if (!std::getenv("PLEXUS_LOG")) plexus::set_log_level(plexus::LogLevel::warn);
   CLI::App app{"plexus — fast, safe, observable IPC between local processes"};
   // The CLI's version (compiled in), then the library's it runs on and the protocol it speaks.
   std::string version_text = "plexus " PLEXUS_VERSION_STRING "\nlibrary ";

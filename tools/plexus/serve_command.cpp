@@ -3,7 +3,6 @@
 #include <cstring>
 #include <filesystem>
 
-#include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
 #include "commands.hpp"
@@ -41,7 +40,7 @@ std::string self_command() {
 }
 
 int serve(const ServeArgs& a) {
-  if (!std::getenv("PLEXUS_LOG")) spdlog::set_level(spdlog::level::info);
+  if (!std::getenv("PLEXUS_LOG")) set_log_level(LogLevel::info);
   // SIGINT/SIGTERM start the graceful shutdown; block them before any thread exists so that
   // only sigwait below receives them.
   sigset_t signals;
