@@ -125,6 +125,27 @@ TEST_P(ServerTest, CliCallPrintsTheAnswerOrTheErrorWithItsCode) {
   }
 }
 
+TEST_P(ServerTest, CliPingWarmsUpThenMeasuresAThousandRoundTripsByDefault) {
+  auto ping = run_cli("ping " + server_.address());
+  EXPECT_EQ(ping.exit_code, 0) << ping.output;
+  EXPECT_NE(ping.output.find("1000 round trips"), std::string::npos) << ping.output;
+  auto help = run_cli("ping --help");
+  EXPECT_NE(help.output.find("--warmup INT:INT in [0 - 1000000]=100"), std::string::npos)
+      << help.output;
+}
+
+TEST_P(ServerTest, CliStreamPastItsTimeoutIsCancelledAndExitsWithDeadlineExceeded) {
+  // 50 items 100 ms apart: 5 s, against a 300 ms deadline.
+  auto r = run_cli("stream " + server_.address() +
+                   " count_stream '{\"n\":50,\"delay_ms\":100}' --progress lines -t 300");
+  EXPECT_EQ(r.exit_code, static_cast<int>(StatusCode::deadline_exceeded)) << r.output;
+  EXPECT_NE(r.output.find("the stream did not end within 300 ms"), std::string::npos) << r.output;
+  // Within its deadline a stream ends normally.
+  auto quick = run_cli("stream " + server_.address() +
+                       " count_stream '{\"n\":3}' --progress lines -t 20000");
+  EXPECT_EQ(quick.exit_code, 0) << quick.output;
+}
+
 PLEXUS_ALL_TRANSPORTS(ServerTest);
 
 TEST(ServerSocketFile, IsOwnerOnlyAndRemovedOnShutdown) {
@@ -217,6 +238,23 @@ TEST(Cli, VersionNamesTheCliTheLibraryAndTheProtocol) {
     EXPECT_EQ(r.exit_code, 0) << flag;
     EXPECT_EQ(r.output, "plexus " + headers + "\nlibrary " + headers + ", protocol 1\n") << flag;
   }
+}
+
+TEST(Cli, UsageErrorsExit64AndNeverAStatusCodeNumber) {
+  for (const char* args : {"", "nosuchcommand", "nosuchcommand --help", "call",
+                           "call default echo --timeout-ms soon", "ping default --bogus"}) {
+    auto r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 64) << "plexus " << args << "\n" << r.output;
+  }
+  EXPECT_NE(run_cli("nosuchcommand --help").output.find("unknown command \"nosuchcommand\""),
+            std::string::npos);
+  // Help is not an error.
+  EXPECT_EQ(run_cli("call --help").exit_code, 0);
+}
+
+TEST(Cli, CallHasADefaultDeadlineOfThirtySeconds) {
+  auto help = run_cli("call --help");
+  EXPECT_NE(help.output.find("-t,--timeout-ms INT=30000"), std::string::npos) << help.output;
 }
 
 TEST(Cli, CallToNothingIsUnavailable) {

@@ -9,7 +9,7 @@ struct CallArgs {
   std::string address;
   std::string method;
   std::string payload = "{}";
-  int timeout_ms = 0;
+  int timeout_ms = 30000;  // a call that nobody answers must not hang a script
   int connect_timeout_ms = 3000;
   int wait_ms = 0;  // for a server that is not up yet
 };
@@ -41,7 +41,8 @@ Run add_call(CLI::App& app) {
   cmd->add_option("address", args->address, "Server address, or 'default'")->required();
   cmd->add_option("method", args->method, "Method name")->required();
   cmd->add_option("payload", args->payload, "Request payload (JSON text)");
-  cmd->add_option("-t,--timeout-ms", args->timeout_ms, "Call deadline in ms (0: none)");
+  cmd->add_option("-t,--timeout-ms", args->timeout_ms, "Call deadline in ms (0: none)")
+      ->capture_default_str();
   cmd->add_option("--connect-timeout-ms", args->connect_timeout_ms, "Connect timeout in ms");
   cmd->add_option("-w,--wait", args->wait_ms,
                   "Wait up to this many ms for a server that is not up yet (0: fail at once)");

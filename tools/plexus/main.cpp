@@ -1,8 +1,36 @@
 // plexus: the CLI and daemon. Thin: every command is a few calls on the public API.
+//
+// Exit statuses: 0 success; a failed call or command exits with its status code number (0–14,
+// 100, 101; commands.hpp); a usage error exits 64 and a failure of the CLI itself 70 (sysexits'
+// EX_USAGE and EX_SOFTWARE), numbers that are never a status code.
+#include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
+#include <string_view>
 
 #include "commands.hpp"
+
+namespace {
+
+constexpr int kUsageError = 64;     // EX_USAGE
+constexpr int kInternalError = 70;  // EX_SOFTWARE
+
+// The first word that is not an option, when it names no command: CLI11 would let `--help`
+// after it print the main help and exit 0, as if the command existed.
+const char* unknown_command(int argc, char** argv, const CLI::App& app) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view word = argv[i];
+    if (word.starts_with("-")) continue;
+    for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+      if (sub->check_name(std::string(word))) return nullptr;
+    }
+    return argv[i];
+  }
+  return nullptr;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // Quiet by default for one-shot commands; `serve` raises it to info; PLEXUS_LOG overrides.
@@ -14,13 +42,31 @@ int main(int argc, char** argv) {
   version_text += ", protocol " + std::to_string(plexus::protocol_version());
   app.set_version_flag("-V,--version", version_text);
   app.require_subcommand(1);
+  app.footer(
+      "Exit status: 0 on success; a failed call its status code number; 64 a usage error; 70 a "
+      "failure of the CLI itself.");
   const plexus::cli::Run commands[] = {plexus::cli::add_serve(app), plexus::cli::add_call(app),
                                        plexus::cli::add_ping(app),  plexus::cli::add_pub(app),
                                        plexus::cli::add_sub(app),   plexus::cli::add_stream(app),
                                        plexus::cli::add_stats(app), plexus::cli::add_describe(app)};
-  CLI11_PARSE(app, argc, argv);
-  for (const auto& run : commands) {
-    if (const int rc = run(); rc >= 0) return rc;
+  if (const char* word = unknown_command(argc, argv, app)) {
+    std::fprintf(stderr, "plexus: unknown command \"%s\" (plexus --help lists them)\n", word);
+    return kUsageError;
   }
-  return 2;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int printed = app.exit(e);  // help and version print and are a success
+    return printed == 0 ? 0 : kUsageError;
+  }
+  try {
+    for (const auto& run : commands) {
+      if (const int rc = run(); rc >= 0) return rc;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "plexus: internal error: %s\n", e.what());
+    return kInternalError;
+  }
+  std::fprintf(stderr, "plexus: no command given (plexus --help lists them)\n");
+  return kUsageError;
 }

@@ -3,7 +3,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
+#include <thread>
 
 #include "commands.hpp"
 
@@ -16,6 +19,42 @@ struct StreamArgs {
   std::string payload = "{}";
   std::string progress = "auto";  // auto | bar | lines
   int connect_timeout_ms = 3000;
+  int timeout_ms = 0;  // the whole stream's; 0: none (a stream may rightly run for hours)
+};
+
+// Cancels `s` when `timeout` passes before stop(): a stream has no deadline of its own.
+class StreamDeadline {
+ public:
+  StreamDeadline(Stream& s, std::chrono::milliseconds timeout) {
+    if (timeout.count() <= 0) return;
+    thread_ = std::thread([this, &s, timeout] {
+      std::unique_lock lock(mu_);
+      if (!cv_.wait_for(lock, timeout, [this] { return stopped_; })) {
+        expired_ = true;
+        s.cancel("the caller's deadline passed");
+      }
+    });
+  }
+  ~StreamDeadline() { stop(); }
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopped_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  bool expired() {
+    std::lock_guard lock(mu_);
+    return expired_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+  bool expired_ = false;
+  std::thread thread_;
 };
 
 std::string duration_text(double seconds) {
@@ -56,6 +95,7 @@ int stream(const StreamArgs& a) {
   const bool bar = a.progress == "bar" ||
                    (a.progress == "auto" && ::isatty(STDERR_FILENO) && ::isatty(STDOUT_FILENO));
   Stream s = (*client)->open_stream(a.method, a.payload);
+  StreamDeadline deadline(s, std::chrono::milliseconds(a.timeout_ms));
   auto last_draw = std::chrono::steady_clock::now() - std::chrono::seconds(1);
   auto draw = [&](bool force) {
     const auto now = std::chrono::steady_clock::now();
@@ -69,6 +109,12 @@ int stream(const StreamArgs& a) {
     auto item = s.read();
     if (!item) {
       if (bar) std::fputc('\n', stderr);
+      deadline.stop();
+      if (deadline.expired()) {
+        return fail(Error{StatusCode::deadline_exceeded,
+                          "the stream did not end within " + std::to_string(a.timeout_ms) + " ms",
+                          {}});
+      }
       return fail(item.error());
     }
     if (!*item) break;
@@ -103,6 +149,10 @@ Run add_stream(CLI::App& app) {
                   "auto: a progress bar on a terminal, else one line per item; bar; lines")
       ->check(CLI::IsMember({"auto", "bar", "lines"}));
   cmd->add_option("--connect-timeout-ms", args->connect_timeout_ms, "Connect timeout in ms");
+  cmd->add_option("-t,--timeout-ms", args->timeout_ms,
+                  "Deadline for the whole stream in ms; past it the stream is cancelled and the "
+                  "exit status is 4 (0: none)")
+      ->capture_default_str();
   cmd->footer(
       "Lines mode prints each item, then the producer's final payload. Exit status: 0 on a clean "
       "end, else the status code number of the error that ended the stream.");
