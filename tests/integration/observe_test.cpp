@@ -4,6 +4,7 @@
 // /metrics exports, the status page renders in headless Chromium (breakers, topics, caches,
 // rate limits), /ready flips to 503 while draining, `plexus stats` and Server::metrics() report
 // calls, client-side breakers are exported, and a trace id shows in both peers' debug logs.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -746,7 +747,7 @@ TEST(ObserveLog, AnApplicationsOwnSpdlogLoggerAndLevelSurviveARuntime) {
 // read from what it prints. SIGTERM at the end; it must exit cleanly.
 class CliServe {
  public:
-  explicit CliServe(const std::vector<std::string>& args) {
+  explicit CliServe(const std::vector<std::string>& args, const std::string& stderr_path = {}) {
     int out[2];
     if (::pipe(out) != 0) return;
     std::vector<std::string> argv_text = {cli_binary(), "serve"};
@@ -756,6 +757,10 @@ class CliServe {
     argv.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ == 0) {
+      if (!stderr_path.empty()) {
+        const int err = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ::dup2(err, 2);
+      }
       ::dup2(out[1], 1);
       ::close(out[0]);
       ::close(out[1]);
@@ -764,22 +769,29 @@ class CliServe {
     }
     ::close(out[1]);
     output_ = ::fdopen(out[0], "r");
-    char line[1024];
-    while (std::fgets(line, sizeof line, output_)) {  // until it says where its page is
-      const std::string text = line;
-      if (text.starts_with("status page ")) {
-        url_ = text.substr(12, text.find('/', text.find("//") + 2) - 12);
-        break;
-      }
-    }
+    line_containing("Ctrl-C drains");  // it runs; on the way, where its status page is
   }
-  ~CliServe() {
+  // Reads what it prints until a line that contains `text`; that line, or empty at its end.
+  std::string line_containing(const std::string& text) {
+    char line[1024];
+    while (output_ && std::fgets(line, sizeof line, output_)) {
+      const std::string l = line;
+      if (l.starts_with("status page ")) url_ = l.substr(12, l.find('/', l.find("//") + 2) - 12);
+      if (l.find(text) != std::string::npos) return l;
+    }
+    return {};
+  }
+  ~CliServe() { stop(); }
+  // SIGTERM; it must exit cleanly. Once.
+  void stop() {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGTERM);
     int status = 0;
     ::waitpid(pid_, &status, 0);
+    pid_ = -1;
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
     if (output_) std::fclose(output_);
+    output_ = nullptr;
   }
   pid_t pid() const { return pid_; }
   const std::string& url() const { return url_; }  // "http://127.0.0.1:PORT", or empty
@@ -833,6 +845,86 @@ TEST(CliServeHttp, AnExplicitPortThatIsTakenIsAClearError) {
   EXPECT_NE(r.output.find("cannot bind the HTTP endpoint to 127.0.0.1:" + std::to_string(port)),
             std::string::npos)
       << r.output;
+}
+
+std::string write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(CliServeConfig, TheFileSetsServesOptionsAndTheCommandLineWins) {
+  TempDir dir;
+  const auto config = write_file(dir.file("plexus.toml"),
+                                 "# served from a file\n"
+                                 "name = \"from-file\"\n"
+                                 "listen = [\"" +
+                                     dir.unix_address("c.sock") +
+                                     "\"]\n"
+                                     "demo = true\n"
+                                     "no-http = true\n"
+                                     "max-connections = 64\n");
+  {
+    CliServe serve({"--config", config});
+    const auto stats = run_cli("stats " + dir.unix_address("c.sock") + " --json");
+    ASSERT_EQ(stats.exit_code, 0) << stats.output;
+    const auto s = json::parse(stats.output);
+    EXPECT_EQ(s.value("name", ""), "from-file");
+    EXPECT_EQ(s.value("http", "?"), "");  // no-http = true
+    EXPECT_EQ(run_cli("call " + dir.unix_address("c.sock") + " echo '\"demo\"'").output,
+              "\"demo\"\n");  // demo = true
+  }
+  CliServe serve({"--config", config, "--name", "from-command-line"});
+  const auto s = json::parse(run_cli("stats " + dir.unix_address("c.sock") + " --json").output);
+  EXPECT_EQ(s.value("name", ""), "from-command-line");
+}
+
+TEST(CliServeConfig, AnUnknownKeyOrABadValueIsAUsageErrorNamingTheLine) {
+  TempDir dir;
+  const auto unknown = write_file(dir.file("unknown.toml"), "name = \"x\"\n\nlistne = []\n");
+  auto r = run_cli("serve --config " + unknown);
+  EXPECT_EQ(r.exit_code, 64) << r.output;
+  EXPECT_NE(r.output.find(unknown + ":3: unknown key \"listne\""), std::string::npos) << r.output;
+  const auto bad = write_file(dir.file("bad.toml"), "no-http = true\nidle-wait = \"sometimes\"\n");
+  r = run_cli("serve --config " + bad);
+  EXPECT_EQ(r.exit_code, 64) << r.output;
+  EXPECT_NE(r.output.find(bad + ":2: --idle-wait"), std::string::npos) << r.output;
+  const auto broken = write_file(dir.file("broken.toml"), "name = \n");
+  r = run_cli("serve --config " + broken);
+  EXPECT_EQ(r.exit_code, 64) << r.output;
+  EXPECT_NE(r.output.find(broken + ":1:"), std::string::npos) << r.output;
+}
+
+TEST(CliServeConfig, SighupAppliesANewLogLevelWithoutDroppingConnections) {
+  TempDir dir;
+  const auto address = dir.unix_address("h.sock");
+  const auto config_text = [&](const std::string& level, int max_connections) {
+    return "listen = [\"" + address + "\"]\ndemo = true\nno-http = true\nlog-level = \"" + level +
+           "\"\nmax-connections = " + std::to_string(max_connections) + "\n";
+  };
+  const auto config = write_file(dir.file("plexus.toml"), config_text("warn", 64));
+  const auto log_path = dir.file("serve.log");
+  CliServe serve({"--config", config}, log_path);
+  Runtime runtime;
+  ClientOptions o;
+  o.reconnect.enabled = false;
+  o.name = "before-reload";
+  auto client = connect_client(runtime, address, o);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->call("echo", "\"one\""));
+  EXPECT_EQ(read_file(log_path).find("\"echo\" from"), std::string::npos);  // warn: no call lines
+
+  write_file(config, config_text("debug", 128));
+  ::kill(serve.pid(), SIGHUP);
+  EXPECT_NE(serve.line_containing("max-connections changed; it takes a restart"), "");
+  EXPECT_NE(serve.line_containing("reloaded " + config + ": log-level=debug"), "");
+  // The connection made before the reload is still the one in use, and now calls are logged.
+  ASSERT_TRUE(client->call("echo", "\"two\""));
+  EXPECT_EQ(client->stats().reconnects, 0u);
+  EXPECT_EQ(client->state(), ConnectionState::connected);
+  client.reset();
+  serve.stop();  // exits cleanly: the log is complete
+  EXPECT_NE(read_file(log_path).find("\"echo\" from \"before-reload\""), std::string::npos)
+      << read_file(log_path);
 }
 
 }  // namespace

@@ -2,12 +2,15 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
+#include <set>
 
 #include <systemd/sd-daemon.h>
 
 #include "commands.hpp"
 #include "demo_services.hpp"
 #include "demo_ticker.hpp"
+#include "serve_config.hpp"
 
 namespace plexus::cli {
 namespace {
@@ -23,8 +26,11 @@ struct ServeArgs {
   int drain_ms = 5000;
   std::string http = "127.0.0.1:9464";  // metrics, health and the status page
   bool no_http = false;
-  bool http_given = false;  // --http on the command line: its port or nothing
-  bool shm = false;         // accept the shared-memory upgrade on every Unix listener
+  bool http_given = false;     // --http on the command line: its port or nothing
+  std::string config;          // --config FILE (TOML)
+  ConfigValues config_values;  // what the file said at start, for SIGHUP
+  std::string log_level;       // empty: PLEXUS_LOG, else info
+  bool shm = false;            // accept the shared-memory upgrade on every Unix listener
   std::string idle_wait = "adaptive";
 };
 
@@ -39,14 +45,68 @@ std::string self_command() {
   return rel.string();
 }
 
-int serve(const ServeArgs& a) {
-  if (!std::getenv("PLEXUS_LOG")) set_log_level(LogLevel::info);
-  // SIGINT/SIGTERM start the graceful shutdown; block them before any thread exists so that
-  // only sigwait below receives them.
+std::optional<LogLevel> parse_log_level(const std::string& text) {
+  const char* names[] = {"trace", "debug", "info", "warn", "error", "off"};
+  for (int i = 0; i < 6; ++i) {
+    if (text == names[i]) return static_cast<LogLevel>(i);
+  }
+  return std::nullopt;
+}
+
+// SIGHUP: reads the config file again. What can change while connections stay (the log level)
+// takes effect; for anything else it says that a restart is needed.
+void reload(const CLI::App& cmd, const ServeArgs& a, ConfigValues& current) {
+  if (a.config.empty()) {
+    std::printf("plexus serve: SIGHUP without --config: nothing to reload\n");
+    return;
+  }
+  auto fresh = read_serve_config(cmd, a.config);
+  if (!fresh) {
+    std::printf("plexus serve: reload refused, keeping the running settings: %s\n",
+                fresh.error().message.c_str());
+    return;
+  }
+  std::string changed;
+  for (const auto& key : [&] {
+         std::set<std::string> keys;
+         for (const auto& [k, v] : current) keys.insert(k);
+         for (const auto& [k, v] : *fresh) keys.insert(k);
+         return keys;
+       }()) {
+    const auto before = current.find(key);
+    const auto after = fresh->find(key);
+    const std::string was = before == current.end() ? "" : before->second;
+    const std::string now = after == fresh->end() ? "" : after->second;
+    if (was == now) continue;
+    if (key == "log-level") {
+      if (auto level = parse_log_level(now.empty() ? "info" : now)) {
+        set_log_level(*level);
+        changed += " log-level=" + (now.empty() ? std::string("info") : now);
+      } else {
+        std::printf("plexus serve: reload: log-level \"%s\" is not a level\n", now.c_str());
+      }
+    } else {
+      std::printf("plexus serve: reload: %s changed; it takes a restart\n", key.c_str());
+    }
+  }
+  current = std::move(*fresh);
+  std::printf("plexus serve: reloaded %s:%s\n", a.config.c_str(),
+              changed.empty() ? " nothing to apply" : changed.c_str());
+}
+
+int serve(const CLI::App& cmd, ServeArgs& a) {
+  if (!a.log_level.empty()) {
+    set_log_level(*parse_log_level(a.log_level));  // checked by the option
+  } else if (!std::getenv("PLEXUS_LOG")) {
+    set_log_level(LogLevel::info);
+  }
+  // SIGINT/SIGTERM start the graceful shutdown, SIGHUP reloads --config; block them before any
+  // thread exists so that only sigwait below receives them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   RuntimeOptions runtime_options;
@@ -126,7 +186,10 @@ int serve(const ServeArgs& a) {
   sd_notify(0, "READY=1");
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (sigwait(&signals, &sig); sig == SIGHUP; sigwait(&signals, &sig)) {
+    reload(cmd, a, a.config_values);
+    std::fflush(stdout);
+  }
   std::printf("plexus serve: signal %d, draining\n", sig);
   std::fflush(stdout);
   sd_notify(0, "STOPPING=1");
@@ -168,11 +231,28 @@ Run add_serve(CLI::App& app) {
   cmd->add_flag("--shm", args->shm,
                 "Accept shared-memory upgrades on the Unix listeners (clients ask with "
                 "unix:///path?shm=1); same as adding ?shm=1 to each Unix address");
+  cmd->add_option("--log-level", args->log_level,
+                  "trace, debug, info, warn, error or off (default: PLEXUS_LOG, else info); "
+                  "SIGHUP applies a new value from --config")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  cmd->add_option("--config", args->config,
+                  "TOML file whose keys are these options without their dashes (listen = "
+                  "[\"unix:///path\"], demo = true, max-connections = 4096…); the command line "
+                  "wins; SIGHUP reads it again")
+      ->check(CLI::ExistingFile);
   auto* http = cmd->get_option("--http");
   return [cmd, args, http] {
     if (!cmd->parsed()) return -1;
+    if (!args->config.empty()) {
+      auto values = apply_serve_config(*cmd, args->config);
+      if (!values) {
+        std::fprintf(stderr, "plexus serve: %s\n", values.error().message.c_str());
+        return 64;  // a usage error, as a bad option on the command line
+      }
+      args->config_values = std::move(*values);
+    }
     args->http_given = http->count() > 0;
-    return serve(*args);
+    return serve(*cmd, *args);
   };
 }
 

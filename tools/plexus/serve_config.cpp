@@ -1,0 +1,100 @@
+#include "serve_config.hpp"
+
+#include <toml++/toml.h>
+
+namespace plexus::cli {
+namespace {
+
+Error at(const std::string& path, const toml::source_region& where, const std::string& what) {
+  return Error{StatusCode::invalid_argument,
+               path + ":" + std::to_string(where.begin.line) + ": " + what,
+               {}};
+}
+
+// A scalar as the text CLI11 would get on the command line.
+std::optional<std::string> scalar_text(const toml::node& node) {
+  if (auto s = node.value<std::string>(); s && node.is_string()) return *s;
+  if (node.is_integer()) return std::to_string(*node.value<std::int64_t>());
+  if (node.is_floating_point()) return std::to_string(*node.value<double>());
+  if (node.is_boolean()) return *node.value<bool>() ? "true" : "false";
+  return std::nullopt;
+}
+
+struct Entry {
+  std::string name;  // the option's, without dashes
+  std::vector<std::string> values;
+  toml::source_region where;
+};
+
+Result<std::vector<Entry>> parse(const CLI::App& serve, const std::string& path,
+                                 ConfigValues& values) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return tl::unexpected(at(path, e.source(), std::string(e.description())));
+  } catch (const std::exception& e) {
+    return make_error(StatusCode::invalid_argument, path + ": " + e.what());
+  }
+  std::vector<Entry> entries;
+  for (const auto& [key, node] : table) {
+    const std::string name(key.str());
+    auto* option =
+        name == "config" || name == "help" ? nullptr : serve.get_option_no_throw("--" + name);
+    if (!option) {
+      return tl::unexpected(at(path, key.source(),
+                               "unknown key \"" + name +
+                                   "\" (the keys are serve's options: "
+                                   "plexus serve --help)"));
+    }
+    Entry entry{name, {}, node.source()};
+    if (const auto* array = node.as_array()) {
+      for (const auto& element : *array) {
+        auto text = scalar_text(element);
+        if (!text)
+          return tl::unexpected(at(path, element.source(), "\"" + name + "\": not a value"));
+        entry.values.push_back(*text);
+      }
+    } else if (auto text = scalar_text(node)) {
+      entry.values.push_back(*text);
+    } else {
+      return tl::unexpected(at(path, node.source(), "\"" + name + "\": not a value or an array"));
+    }
+    if (entry.values.size() > 1 && option->get_expected_max() == 1) {
+      return tl::unexpected(at(path, node.source(), "\"" + name + "\" takes one value"));
+    }
+    std::string joined;
+    for (const auto& v : entry.values) joined += (joined.empty() ? "" : ",") + v;
+    values[name] = joined;
+    entries.push_back(std::move(entry));
+  }
+  return entries;
+}
+
+}  // namespace
+
+Result<ConfigValues> read_serve_config(const CLI::App& serve, const std::string& path) {
+  ConfigValues values;
+  auto entries = parse(serve, path, values);
+  if (!entries) return tl::unexpected(entries.error());
+  return values;
+}
+
+Result<ConfigValues> apply_serve_config(CLI::App& serve, const std::string& path) {
+  ConfigValues values;
+  auto entries = parse(serve, path, values);
+  if (!entries) return tl::unexpected(entries.error());
+  for (auto& e : *entries) {
+    auto* option = serve.get_option("--" + e.name);
+    if (option->count() > 0) continue;  // given on the command line: it wins
+    try {
+      for (const auto& v : e.values) option->add_result(v);
+      option->run_callback();
+    } catch (const CLI::Error& error) {
+      return tl::unexpected(at(path, e.where, error.what()));
+    }
+  }
+  return values;
+}
+
+}  // namespace plexus::cli
