@@ -1,6 +1,8 @@
 // The status page: one static HTML document with its CSS and script inline, so no front-end
 // toolchain is needed and the page cannot go out of step with the server that serves it. It
-// polls /status.json every second; rates are the difference between two polls.
+// polls /status.json every second; rates are the difference between two polls. The charts are
+// drawn by the page as inline SVG from the polls it has made (the last five minutes of them):
+// no script or font comes from the network.
 #include "observe/http_endpoint.hpp"
 
 namespace plexus::observe {
@@ -36,6 +38,13 @@ std::string_view status_page_html() {
   td.state-open { color:var(--bad); font-weight:600; }
   td.state-half_open { color:#b54708; font-weight:600; }
   .none { color:var(--muted); font-style:italic; padding:4px 0; }
+  #charts { grid-column: 1 / -1; }
+  #charts .grid { display:grid; gap:12px; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); }
+  figure { margin:0; }
+  figcaption { font-size:12px; color:var(--muted); display:flex; justify-content:space-between; }
+  figure svg { width:100%; height:120px; background:#fcfcfd; border:1px solid var(--line); border-radius:4px; }
+  .legend { font-size:12px; display:flex; gap:10px; flex-wrap:wrap; min-height:18px; }
+  .legend i { display:inline-block; width:10px; height:3px; margin-right:4px; vertical-align:middle; }
 </style>
 </head>
 <body>
@@ -46,6 +55,11 @@ std::string_view status_page_html() {
 </header>
 <div class="cards" id="cards"></div>
 <main>
+  <section id="charts"><h2>Last minutes</h2><div class="grid">
+    <figure id="chart-calls"></figure><figure id="chart-errors"></figure>
+    <figure id="chart-p99"></figure><figure id="chart-connections"></figure>
+    <figure id="chart-pubsub"></figure>
+  </div></section>
   <section id="methods"><h2>Methods</h2><div class="body"><div class="none">none</div></div></section>
   <section id="connections"><h2>Connections</h2><div class="body"><div class="none">none</div></div></section>
   <section id="topics"><h2>Topics and subscribers</h2><div class="body"><div class="none">none</div></div></section>
@@ -74,6 +88,69 @@ function table(el, columns, rows) {
   }
   body.innerHTML = h + "</tbody></table>";
 }
+// Samples of the polls, oldest first, for the charts: five minutes at one per second.
+const history = [];
+const kHistorySeconds = 300;
+const palette = ["#2563eb", "#d92d20", "#12805c", "#b54708", "#7a5af8", "#0e9384", "#c11574", "#667085"];
+function remember(s, now) {
+  const m = {};
+  for (const x of s.methods) {
+    m[x.method] = {calls: x.calls, errors: Object.values(x.errors).reduce((a, b) => a + b, 0), p99: x.calls ? x.p99_seconds : null};
+  }
+  history.push({t: now, m: m, conns: s.connections.open, delivered: s.pubsub.delivered, dropped: s.pubsub.dropped});
+  while (history.length > 1 && now - history[0].t > kHistorySeconds) history.shift();
+}
+// Per second between consecutive samples: [[t, rate]] for value(sample) (null: no point).
+function rates(value) {
+  const out = [];
+  for (let i = 1; i < history.length; ++i) {
+    const a = value(history[i - 1]), b = value(history[i]), dt = history[i].t - history[i - 1].t;
+    if (a != null && b != null && dt > 0) out.push([history[i].t, Math.max(0, (b - a) / dt)]);
+  }
+  return out;
+}
+function levels(value) {
+  return history.map(h => [h.t, value(h)]).filter(p => p[1] != null);
+}
+// One chart: `series` is [{name, points: [[t, v]]}], drawn as polylines over the window.
+function chart(id, title, unit, series) {
+  const w = 600, h = 120, pad = 4;
+  // The window grows with the history, up to five minutes (at least 30 s wide).
+  const now = history.length ? history[history.length - 1].t : 0;
+  const span = Math.min(kHistorySeconds, Math.max(30, now - (history.length ? history[0].t : now)));
+  const t0 = now - span;
+  let max = 0;
+  for (const s of series) for (const p of s.points) max = Math.max(max, p[1]);
+  const top = max > 0 ? max * 1.1 : 1;
+  const x = t => pad + (w - 2 * pad) * (t - t0) / span;
+  const y = v => h - pad - (h - 2 * pad) * v / top;
+  let svg = `<svg viewBox="0 0 ${w} ${h}" preserveAspectRatio="none" role="img" aria-label="${esc(title)}">`;
+  for (const f of [0.25, 0.5, 0.75]) svg += `<line x1="0" x2="${w}" y1="${y(top * f)}" y2="${y(top * f)}" stroke="#eaecf0"/>`;
+  series.forEach((s, i) => {
+    const pts = s.points.map(p => x(p[0]).toFixed(1) + "," + y(p[1]).toFixed(1)).join(" ");
+    svg += `<polyline fill="none" stroke-width="1.5" stroke="${palette[i % palette.length]}" points="${pts}" data-series="${esc(s.name)}" data-points="${s.points.length}"/>`;
+  });
+  svg += "</svg>";
+  const shown = max > 0 ? (unit === "s" ? us(max) : max.toFixed(max < 10 ? 1 : 0) + unit) : "0";
+  const legend = series.map((s, i) => `<span><i style="background:${palette[i % palette.length]}"></i>${esc(s.name)}</span>`).join("");
+  document.getElementById(id).innerHTML =
+    `<figcaption><span>${esc(title)}</span><span>max ${esc(shown)} · last ${Math.round(span)} s</span></figcaption>${svg}<div class="legend">${legend}</div>`;
+}
+function draw_charts() {
+  const names = new Set();
+  // Methods that were called (the rest would be flat lines at zero).
+  for (const h of history) for (const [n, v] of Object.entries(h.m)) if (v.calls > 0) names.add(n);
+  const methods = [...names].sort().slice(0, palette.length);
+  chart("chart-calls", "calls per second, per method", "/s",
+        methods.map(n => ({name: n, points: rates(h => h.m[n] ? h.m[n].calls : null)})));
+  chart("chart-errors", "errors per second, per method", "/s",
+        methods.map(n => ({name: n, points: rates(h => h.m[n] ? h.m[n].errors : null)})));
+  chart("chart-p99", "p99 latency, per method", "s",
+        methods.map(n => ({name: n, points: levels(h => h.m[n] ? h.m[n].p99 : null)})));
+  chart("chart-connections", "connections open", "", [{name: "open", points: levels(h => h.conns)}]);
+  chart("chart-pubsub", "pub/sub per second", "/s",
+        [{name: "delivered", points: rates(h => h.delivered)}, {name: "dropped", points: rates(h => h.dropped)}]);
+}
 function render(s) {
   const now = performance.now() / 1000;
   document.getElementById("name").textContent = s.name;
@@ -101,6 +178,8 @@ function render(s) {
     return {method: m.method, calls: m.calls, rate: rate, errors: errs || "0", p50: m.calls ? us(m.p50_seconds) : "—", p99: m.calls ? us(m.p99_seconds) : "—"};
   });
   previous = {t: now, calls: calls};
+  remember(s, now);
+  draw_charts();
   table("methods", [["method","method"],["calls","calls",1],["rate","rate",1],["errors","errors"],["p50","p50",1],["p99","p99",1]], methods);
   const peers = s.peers.map(p => Object.assign({}, p, {bytes: bytes(p.bytes_in) + " / " + bytes(p.bytes_out)}));
   table("connections", [["name","peer"],["address","address"],["pid","pid",1],["calls_in","calls in",1],["bytes","in / out",1]], peers);

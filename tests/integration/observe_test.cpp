@@ -453,6 +453,21 @@ TEST_F(ObserveTest, StatusPageShowsACalledMethodInHeadlessChromium) {
       "<td[^>]*data-col=\"method\">p\\.limited</td>(<td[^>]*>[^<]*</td>){3}"
       "<td[^>]*data-col=\"rejected_handler\">0</td><td[^>]*data-col=\"rejected_client\">1</td>");
   EXPECT_TRUE(std::regex_search(dom.output, limit_row)) << dom.output;
+  // The charts, drawn by the page from its polls (several within the virtual time budget):
+  // each has a line with points for echo (calls/s, p99) and for the open connections.
+  const auto points_in = [&](const std::string& chart, const std::string& series) {
+    const auto at = dom.output.find("id=\"" + chart + "\"");
+    if (at == std::string::npos) return 0;
+    const auto end = dom.output.find("</figure>", at);
+    const std::string figure = dom.output.substr(at, end - at);
+    std::smatch m;
+    const std::regex line("<polyline[^>]*data-series=\"" + series + "\" data-points=\"([0-9]+)\"");
+    return std::regex_search(figure, m, line) ? std::stoi(m[1].str()) : 0;
+  };
+  EXPECT_GE(points_in("chart-calls", "echo"), 2) << dom.output;
+  EXPECT_GE(points_in("chart-p99", "echo"), 2) << dom.output;
+  EXPECT_GE(points_in("chart-connections", "open"), 2) << dom.output;
+  EXPECT_GE(points_in("chart-pubsub", "dropped"), 2) << dom.output;
 
   const std::string artifacts = PLEXUS_ARTIFACT_DIR;
   std::filesystem::create_directories(artifacts);
