@@ -285,7 +285,9 @@ TEST_P(PubSubTest, BlockPolicyBackpressuresARemotePublisherAndDropsNothing) {
         release.wait_for(Millis{20000});  // the first message blocks the subscriber's thread
       },
       o));
-  constexpr int kN = 4000;
+  // 16 MiB: more than loopback TCP's socket buffers (which grow to several MiB here) can hold
+  // between the server and the stalled subscriber, so the publisher must be held back.
+  constexpr int kN = 16000;
   const std::string pad(1024, 'p');
   for (int i = 0; i < kN; ++i) ASSERT_TRUE(pub->publish("load.x", std::to_string(i) + pad));
   // The subscriber's socket, the server's backlog and the queue fill; then the publisher waits.
