@@ -6,6 +6,7 @@
 // calls, client-side breakers are exported, and a trace id shows in both peers' debug logs.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -940,6 +941,51 @@ TEST(CliServeConfig, SighupAppliesANewLogLevelWithoutDroppingConnections) {
   serve.stop();  // exits cleanly: the log is complete
   EXPECT_NE(read_file(log_path).find("\"echo\" from \"before-reload\""), std::string::npos)
       << read_file(log_path);
+}
+
+// `plexus serve` takes the hard limit of open files (the soft one it inherits may be 1,024), and
+// warns when even the hard limit cannot hold --max-connections.
+TEST(CliServeLimits, ServeRaisesItsOpenFileLimitAndWarnsWhenTheHardLimitIsTooLow) {
+  rlimit inherited{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &inherited), 0);
+  if (inherited.rlim_max != RLIM_INFINITY && inherited.rlim_max <= 512) {
+    GTEST_SKIP() << "the hard limit of open files is " << inherited.rlim_max;
+  }
+  const auto soft_limit_of = [](pid_t pid) {
+    std::istringstream limits(read_file("/proc/" + std::to_string(pid) + "/limits"));
+    std::string line;
+    while (std::getline(limits, line)) {
+      if (line.starts_with("Max open files")) return line.substr(26, line.find(' ', 26) - 26);
+    }
+    return std::string("?");
+  };
+  const std::string hard =
+      inherited.rlim_max == RLIM_INFINITY ? "unlimited" : std::to_string(inherited.rlim_max);
+  TempDir dir;
+  rlimit low = inherited;
+  low.rlim_cur = 256;  // what the servers below inherit
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::optional<CliServe> fits, too_many;
+  fits.emplace(std::vector<std::string>{"--listen", dir.unix_address("a.sock"), "--no-http",
+                                        "--max-connections", "100"},
+               dir.file("fits.log"));
+  too_many.emplace(std::vector<std::string>{"--listen", dir.unix_address("b.sock"), "--no-http",
+                                            "--max-connections", "4000000000"},
+                   dir.file("too_many.log"));
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &inherited), 0);
+  EXPECT_EQ(soft_limit_of(fits->pid()), hard);
+  EXPECT_EQ(soft_limit_of(too_many->pid()), hard);
+  EXPECT_EQ(read_file(dir.file("fits.log")).find("open-file limit"), std::string::npos);
+  if (inherited.rlim_max != RLIM_INFINITY) {
+    EXPECT_NE(read_file(dir.file("too_many.log"))
+                  .find("the open-file limit is " + hard + " (hard limit " + hard +
+                        "), too low for --max-connections 4000000000"),
+              std::string::npos)
+        << read_file(dir.file("too_many.log"));
+  }
+  // Both serve regardless.
+  EXPECT_EQ(run_cli("stats " + dir.unix_address("a.sock") + " --json").exit_code, 0);
+  EXPECT_EQ(run_cli("stats " + dir.unix_address("b.sock") + " --json").exit_code, 0);
 }
 
 }  // namespace

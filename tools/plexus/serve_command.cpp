@@ -1,3 +1,5 @@
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -94,7 +96,36 @@ void reload(const CLI::App& cmd, const ServeArgs& a, ConfigValues& current) {
               changed.empty() ? " nothing to apply" : changed.c_str());
 }
 
+// A daemon holds a descriptor per connection, and the soft limit of open files is often 1,024:
+// take the hard limit, and say so when even that is below --max-connections. Only the daemon
+// does this; the library never changes the limits of the process it runs in.
+void raise_open_file_limit(std::size_t max_connections) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  // Listeners, the HTTP endpoint, the runtime's own descriptors and the process's.
+  constexpr rlim_t kForTheServerItself = 64;
+  if (limit.rlim_cur != RLIM_INFINITY &&
+      limit.rlim_cur < static_cast<rlim_t>(max_connections) + kForTheServerItself) {
+    std::fprintf(stderr,
+                 "plexus serve: warning: the open-file limit is %llu (hard limit %llu), too low "
+                 "for --max-connections %zu: connections past about %llu will fail to be "
+                 "accepted. Raise the hard limit (ulimit -Hn, or LimitNOFILE= in the service) "
+                 "or lower --max-connections.\n",
+                 static_cast<unsigned long long>(limit.rlim_cur),
+                 static_cast<unsigned long long>(limit.rlim_max), max_connections,
+                 static_cast<unsigned long long>(limit.rlim_cur > kForTheServerItself
+                                                     ? limit.rlim_cur - kForTheServerItself
+                                                     : 0));
+  }
+}
+
 int serve(const CLI::App& cmd, ServeArgs& a) {
+  raise_open_file_limit(a.max_connections);
   if (!a.log_level.empty()) {
     set_log_level(*parse_log_level(a.log_level));  // checked by the option
   } else if (!std::getenv("PLEXUS_LOG")) {
