@@ -1,5 +1,6 @@
 #include "plexus/server.hpp"
 
+#include <algorithm>
 #include <future>
 
 #include <asio/dispatch.hpp>
@@ -180,6 +181,7 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
   };
   auto session = rpc::Session::create(connection, self_.handler_table(), so, std::move(cb));
   sessions_.emplace(session.get(), session);
+  peak_sessions_ = std::max(peak_sessions_, sessions_.size());
   lock.unlock();
   session->start();
 }
@@ -200,6 +202,18 @@ void Server::Impl::forget(const rpc::Session* session) {
     total.write_batches += c.stats().write_batches;
     total.bytes_in_place += c.stats().bytes_in_place;
     total.hot_reads += c.stats().hot_reads;
+  }
+  // When many connections have gone (a flood, a crowd of clients that left), the memory they
+  // used goes back to the system, not only to the allocator. Posted: it runs after the closing
+  // sessions have released their buffers; rare: half the peak, and 256 at least, have to close
+  // (or the last of 64).
+  constexpr std::size_t kClosedBeforeTrim = 256;
+  constexpr std::size_t kLastOfACrowd = 64;
+  const std::size_t open = sessions_.size();
+  if ((peak_sessions_ >= open + kClosedBeforeTrim && open <= peak_sessions_ / 2) ||
+      (open == 0 && peak_sessions_ >= kLastOfACrowd)) {
+    peak_sessions_ = open;
+    asio::post(runtime_.io(), [] { platform::release_free_memory(); });
   }
   changed_.notify_all();
 }

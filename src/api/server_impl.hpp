@@ -82,6 +82,8 @@ struct Server::Impl {
   std::condition_variable changed_;  // a session closed or went idle
   std::unordered_map<const rpc::Session*, std::shared_ptr<rpc::Session>>
       sessions_;  // guarded by mu_
+  // The most sessions open since the allocator last gave memory back (guarded by mu_).
+  std::size_t peak_sessions_ = 0;
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> refused_{0};
   std::atomic<bool> started_{false};

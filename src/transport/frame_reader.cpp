@@ -11,22 +11,28 @@ std::span<char> FrameReader::space() {
   }
   if (begin_ == end_) {
     begin_ = end_ = 0;
-    if (buf_.size() > 4 * kReadChunk) {
-      buf_.resize(kReadChunk);
+    if (buf_.size() > 4 * chunk_) {  // a burst (or a large frame) grew it: give that back
+      buf_.resize(chunk_);
       buf_.shrink_to_fit();
     }
-  } else if (buf_.size() - end_ < kReadChunk / 4 && begin_ > 0) {
+  } else if (buf_.size() - end_ < chunk_ / 4 && begin_ > 0) {
     make_room(0);
   }
-  if (end_ == buf_.size()) buf_.resize(buf_.size() + kReadChunk);
-  return {buf_.data() + end_, buf_.size() - end_};
+  if (buf_.size() - end_ < chunk_ / 4) buf_.resize(end_ + chunk_);
+  offered_ = buf_.size() - end_;
+  return {buf_.data() + end_, offered_};
 }
 
 void FrameReader::filled(std::size_t n) {
   if (large_) {
     large_filled_ += n;
-  } else {
-    end_ += n;
+    return;
+  }
+  end_ += n;
+  if (n == offered_) {
+    chunk_ = std::min(2 * chunk_, kReadChunk);  // more was waiting, most likely
+  } else if (n <= chunk_ / 8) {
+    chunk_ = std::max(chunk_ / 2, kMinReadChunk);
   }
 }
 

@@ -27,9 +27,13 @@ namespace plexus::transport {
 
 class FrameReader {
  public:
+  // Reads start at kMinReadChunk and double, up to kReadChunk, while they fill the room they were
+  // given (and halve while they use little of it): an idle connection holds one page, a busy one
+  // reads 64 KiB per system call.
+  static constexpr std::size_t kMinReadChunk = 4 * 1024;
   static constexpr std::size_t kReadChunk = 64 * 1024;
 
-  FrameReader() : buf_(kReadChunk) {}
+  FrameReader() : buf_(kMinReadChunk) {}
 
   // Room for the next read: the rest of a large payload being received, or the shared buffer
   // after compacting the unconsumed bytes to the front (and giving back the memory a burst
@@ -67,7 +71,9 @@ class FrameReader {
   void start_large(const wire::FrameHeader& header);
   void deliver_large(ConnectionDelegate& delegate, ConnectionStats& stats);
 
-  std::vector<char> buf_;  // received bytes live in [begin_, end_)
+  std::vector<char> buf_;              // received bytes live in [begin_, end_)
+  std::size_t chunk_ = kMinReadChunk;  // the room the next read is given, adapted by filled()
+  std::size_t offered_ = 0;            // the room the last space() gave
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
   std::uint64_t skip_remaining_ = 0;  // body bytes of an oversize frame still to discard

@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -22,6 +23,12 @@ std::uint32_t current_uid() {
 
 std::int32_t current_pid() {
   return static_cast<std::int32_t>(::getpid());
+}
+
+void release_free_memory() {
+#ifdef __GLIBC__
+  ::malloc_trim(0);
+#endif
 }
 
 std::optional<PeerCredentials> peer_credentials(int fd) {

@@ -22,6 +22,10 @@ struct PeerCredentials {
 // SO_PEERCRED of a connected Unix socket; nullopt for other sockets.
 std::optional<PeerCredentials> peer_credentials(int fd);
 
+// Hands the allocator's free memory back to the system (glibc's malloc_trim): after many
+// connections closed, their freed buffers would otherwise stay in the process's RSS.
+void release_free_memory();
+
 // Creates `dir` and its missing parents, the last one with `mode` (0700 for socket dirs).
 Result<void> make_private_dir(const std::string& dir, unsigned mode);
 
