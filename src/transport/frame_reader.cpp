@@ -11,14 +11,14 @@ std::span<char> FrameReader::space() {
   }
   if (begin_ == end_) {
     begin_ = end_ = 0;
-    if (buf_.size() > 4 * chunk_) {  // a burst (or a large frame) grew it: give that back
+    if (buf_.size() > 2 * chunk_) {  // a burst (or a large frame) grew it: give that back
       buf_.resize(chunk_);
       buf_.shrink_to_fit();
     }
-  } else if (buf_.size() - end_ < chunk_ / 4 && begin_ > 0) {
+  } else if (buf_.size() - end_ < chunk_ && begin_ > 0) {
     make_room(0);
   }
-  if (buf_.size() - end_ < chunk_ / 4) buf_.resize(end_ + chunk_);
+  if (buf_.size() - end_ < chunk_) buf_.resize(end_ + chunk_);
   offered_ = buf_.size() - end_;
   return {buf_.data() + end_, offered_};
 }

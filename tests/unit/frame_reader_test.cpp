@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <asio/io_context.hpp>
 #include <asio/local/connect_pair.hpp>
 #include <asio/read.hpp>
@@ -193,6 +194,29 @@ class Answerer final : public ConnectionDelegate {
 
 // 200 requests that arrive in one read: their answers do not all wait for the last one (the
 // peer could work on the first while this side makes the rest), nor leave one write each.
+// An idle connection holds one page; reads that fill what they were offered double the offer
+// up to 64 KiB, small reads shrink it again, and an emptied buffer a burst grew is given back.
+TEST(FrameReaderTest, TheReadOfferStartsAtAPageAndFollowsHowMuchReadsBring) {
+  FrameReader reader;
+  EXPECT_EQ(reader.space().size(), FrameReader::kMinReadChunk);
+  std::vector<std::size_t> offers;
+  for (int i = 0; i < 6; ++i) {
+    const auto room = reader.space();
+    offers.push_back(room.size());
+    std::fill(room.begin(), room.end(), '\0');  // not a frame: this test only reads
+    reader.filled(room.size());
+    reader.consume(reader.input().size());
+  }
+  EXPECT_EQ(offers, (std::vector<std::size_t>{4096, 8192, 16384, 32768, 65536, 65536}));
+  // Small reads (an idle chat) bring the offer back down to a page.
+  for (int i = 0; i < 8; ++i) {
+    reader.space();
+    reader.filled(16);
+    reader.consume(16);
+  }
+  EXPECT_EQ(reader.space().size(), FrameReader::kMinReadChunk);
+}
+
 TEST(StreamConnectionTest, AnswersToALongReadBatchStartLeavingBeforeItEnds) {
   constexpr std::size_t kFrames = 200;
   std::string requests;
