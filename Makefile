@@ -13,8 +13,11 @@ CMAKE_GEN := -G Ninja
 # what it gives up; configure a build directory of your own with -g for that).
 OPT_FLAGS := -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_CXX_FLAGS_DEBUG="-g1"
 FUZZ_SECONDS ?= 20
+# make soak: how long the load runs, and the seconds between samples of the server.
+SOAK_SECONDS  ?= 1800
+SOAK_INTERVAL ?= 10
 
-.PHONY: all deps build docs package build-asan build-fuzz build-tsan run test test-release test-asan test-fuzz test-tsan bench format clean
+.PHONY: all deps build docs package build-asan build-fuzz build-tsan run test test-release test-asan test-fuzz test-tsan test-soak soak bench format clean
 
 all: build
 
@@ -78,17 +81,29 @@ test-tsan: build-tsan
 test-fuzz: build-fuzz
 	@cd $(FUZZ) && ctest --output-on-failure -j $(JOBS) --timeout 300
 
-# Release suite, then the same suite under ASan+UBSan, the shared-memory cases under TSan,
-# then the bounded fuzz runs.
-test: test-release test-asan test-tsan test-fuzz
-	@echo "make test: release, sanitizer and fuzz suites passed"
+# A soak (tests/soak/): SOAK_SECONDS of mixed load (calls, pub/sub, streams, reconnects, client
+# processes killed at random) against one `plexus serve --demo`, a sample of its RSS and open
+# descriptors every SOAK_INTERVAL s; fails when either keeps growing or the server answers wrong.
+# Samples and summary in $(BUILD)/soak.json. Not a CTest test: ctest stays fast.
+SOAK = $(BUILD)/tests/soak/plexus_soak --interval $(SOAK_INTERVAL) --json $(BUILD)/soak.json
+soak: build
+	@$(SOAK) --seconds $(SOAK_SECONDS)
 
-# Runs the four benchmarks, each writing JSON into $(BENCH_OUT), then writes the one current
+# make test's soak: two minutes of it.
+test-soak: build
+	@$(SOAK) --seconds 120
+
+# Release suite, a two-minute soak, then the same suite under ASan+UBSan, the shared-memory
+# cases under TSan, then the bounded fuzz runs.
+test: test-release test-soak test-asan test-tsan test-fuzz
+	@echo "make test: release, soak, sanitizer and fuzz suites passed"
+
+# Runs the five benchmarks, each writing JSON into $(BENCH_OUT), then writes the one current
 # table, docs/BENCHMARKS.md, from that JSON (scripts/bench_table.py records the options, machine,
 # date and commit in it). BENCH_ARGS go to every benchmark: `make bench BENCH_ARGS=--quick` for a
 # short run, `BENCH_ARGS='--reps 5'` for more repetitions. A benchmark that fails still leaves
 # the others' rows in the table, and `make bench` then fails.
-BENCHES   := plexus_bench_rr plexus_bench_pubsub plexus_bench_stream plexus_bench_shm
+BENCHES   := plexus_bench_rr plexus_bench_pubsub plexus_bench_stream plexus_bench_shm plexus_bench_conns
 BENCH_ARGS ?=
 BENCH_OUT ?= $(BUILD)/bench-results
 BENCH_DOC ?= docs/BENCHMARKS.md
@@ -96,7 +111,7 @@ bench: build
 	@cmake --build $(BUILD) -j $(JOBS) --target $(BENCHES)
 	@mkdir -p $(BENCH_OUT) && rm -f $(BENCH_OUT)/*.json
 	@status=0; \
-	for b in rr pubsub stream shm; do \
+	for b in rr pubsub stream shm conns; do \
 	  $(BUILD)/bench/plexus_bench_$$b $(BENCH_ARGS) --json $(BENCH_OUT)/$$b.json || status=1; \
 	done; \
 	python3 scripts/bench_table.py --results $(BENCH_OUT) --out $(BENCH_DOC) \

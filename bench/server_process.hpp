@@ -32,6 +32,9 @@ class ServerProcess {
   // Returns true iff it exited by itself with status 0.
   bool join(int timeout_ms);
 
+  // The child's pid (for /proc/<pid>/status), -1 once joined.
+  pid_t pid() const { return pid_; }
+
  private:
   pid_t pid_ = -1;
   int status_fd_ = -1;  // read end of the ready pipe; EOF once the child is gone

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes docs/BENCHMARKS.md from the JSON files the benchmarks write.
 
-`make bench` runs the four benchmark programs, each writing one JSON file into
-build/bench-results/ (rr.json, pubsub.json, stream.json, shm.json and shm.json.one_way.json),
+`make bench` runs the five benchmark programs, each writing one JSON file into
+build/bench-results/ (rr.json, pubsub.json, stream.json, shm.json and shm.json.one_way.json,
+conns.json),
 then runs this script. It reads those files and writes one markdown page: the machine, the date,
 the git commit, the options of the run, and per benchmark a table of its rows with p50/p99 and
 throughput where the benchmark measures them, and their ratios to the baseline rows of the same
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import textwrap
 
-FILES = ("rr.json", "pubsub.json", "stream.json", "shm.json")
+FILES = ("rr.json", "pubsub.json", "stream.json", "shm.json", "conns.json")
 
 
 # ---- reading --------------------------------------------------------------------------------
@@ -317,6 +318,91 @@ def section_stream(data, out):
     out.append("")
 
 
+def section_conns(data, out):
+    out += ["## Many idle connections (`plexus_bench_conns`)", ""]
+    if data is None:
+        out += ["Not run (no `conns.json`).", ""]
+        return
+    if isinstance(data, str):
+        out += [data, ""]
+        return
+    cfg = data.get("config", {})
+    n = cfg.get("conns")
+    n_label = "{:,}".format(n) if num(n) else "?"
+    out += ["One server holding N = %s idle connections, one pass (no repetitions): "
+            "`plexus serve --demo` over a Unix socket "
+            "(sessions opened by hand from the benchmark: HELLO, WELCOME, then PONGs) beside a "
+            "ZeroMQ ROUTER over `ipc://` with one DEALER per connection. Accept rate: connections "
+            "per second while opening them (plexus: WELCOME received; ZeroMQ: the DEALER's first "
+            "message received), and the server's CPU time per connection meanwhile. RSS per "
+            "connection: (the server's VmRSS with them held − before) / count. Echo: %s blocking "
+            "round trips of %s B from one more client, before the crowd and while it is held "
+            "(\"x zmq\" compares the p50s). The run fails unless each server reports all N "
+            "held.%s" % (n_label, cfg.get("echo_calls", "?"), cfg.get("echo_payload_bytes", "?"),
+                         " Run: %s." % config_line(cfg) if config_line(cfg) else ""), ""]
+    rows_in = [r for r in data.get("rows", []) if isinstance(r, dict)]
+    if not rows_in:
+        out += ["No rows.", ""]
+        return
+
+    def held(i, key):
+        return lambda r: ((r.get("held") or [])[i:i + 1] or [{}])[0].get(key)
+
+    def rss_mib(key):
+        def value(r):
+            kib = r.get("server_rss_kib", {}).get(key)
+            return kib / 1024 if num(kib) else None
+        return value
+
+    def echo(when, q):
+        return lambda r: (r.get("echo_us", {}).get(when) or {}).get(q)
+
+    def latency_cell(when):
+        return lambda r: "%s / %s" % (fmt_us(echo(when, "p50")(r)), fmt_us(echo(when, "p99")(r)))
+
+    def plain(label, value, fmt):
+        return (label, value, lambda r: fmt(value(r)))
+
+    # (label, the figure the ratio column compares, the cell of a row)
+    levels = cfg.get("levels") or []
+    metrics = [plain("accept rate, conns/s", lambda r: r.get("accept_per_s"), fmt_rate),
+               plain("server CPU per accept, µs", lambda r: r.get("server_cpu_us_per_accept"),
+                     fmt_us),
+               plain("server RSS before, MiB", rss_mib("before"), fmt_mib)]
+    metrics += [plain("server RSS per conn @%s, KiB" % "{:,}".format(level),
+                      held(i, "server_kib_per_conn"), fmt_kib) for i, level in enumerate(levels)]
+    metrics += [plain("server RSS after all closed, MiB", rss_mib("after_close"), fmt_mib),
+                ("echo µs p50 / p99, no idle conns", echo("alone", "p50"), latency_cell("alone")),
+                ("echo µs p50 / p99, N held", echo("held", "p50"), latency_cell("held")),
+                plain("client side RSS per conn @N, KiB",
+                      held(len(levels) - 1, "client_kib_per_conn"), fmt_kib)]
+    with_ratio = len(rows_in) == 2  # plexus first, ZeroMQ second
+    rows = []
+    for label, value, cell in metrics:
+        row = [label] + [cell(r) for r in rows_in]
+        if with_ratio:
+            row.append(fmt_ratio(ratio(value(rows_in[0]), value(rows_in[1]))))
+        rows.append(row)
+    header = ["N = %s" % n_label] + [r.get("name", "?") for r in rows_in]
+    if with_ratio:
+        header.append("x zmq")
+    out += table(header, rows)
+    notes = ["- `%s`: %s" % (r.get("name"), r.get("note")) for r in rows_in if r.get("note")]
+    if notes:
+        out += [""] + notes
+    out.append("")
+
+
+def fmt_mib(v):
+    return "%.1f" % v if num(v) else "—"
+
+
+def fmt_kib(v):
+    if not num(v):
+        return "—"
+    return "%.2f" % v if abs(v) < 100 else "%.0f" % v
+
+
 # ---- the page -------------------------------------------------------------------------------
 
 
@@ -358,7 +444,8 @@ def render(results_dir, options):
         "     do not edit by hand: run `make bench` again. -->",
         "",
         "Generated by `%s`, which runs `plexus_bench_rr`, `plexus_bench_pubsub`, "
-        "`plexus_bench_stream` and `plexus_bench_shm` (each with the options below) and then "
+        "`plexus_bench_stream`, `plexus_bench_shm` and `plexus_bench_conns` (each with the "
+        "options below) and then "
         "`scripts/bench_table.py`. " % make_command(options) +
         "What each row measures: [ARCHITECTURE.md §20](ARCHITECTURE.md#20-benchmarks). "
         "Each figure is a median over repetitions; compare rows of this run with each other "
@@ -377,6 +464,7 @@ def render(results_dir, options):
     section_shm(data["shm.json"], one_way, out)
     section_pubsub(data["pubsub.json"], out)
     section_stream(data["stream.json"], out)
+    section_conns(data["conns.json"], out)
     while out and out[-1] == "":
         out.pop()
     return "\n".join(wrap(line) for line in out) + "\n"
