@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -59,8 +60,10 @@ struct PLEXUS_EXPORT CallOptions {
   /// While disconnected: fail at once with unavailable (false) or wait for the connection up to
   /// the deadline (true). Unset: the client's default (ClientOptions::wait_for_ready).
   std::optional<bool> wait_for_ready;
-  /// Carried to the callee unchanged (<= 64 bytes) and shown in both peers' logs. A longer one
-  /// fails the call with invalid_argument.
+  /// The call's trace: a W3C traceparent ("00-<trace id>-<parent id>-<flags>") or any other id
+  /// (<= 64 bytes, carried unchanged); shown in both peers' logs. Empty: inside a handler (or a
+  /// TraceScope) a child of the current trace, so traces cross hops by themselves; otherwise
+  /// none, and the callee draws one. A longer one fails the call with invalid_argument.
   std::string trace_id;
   /// Out-parameter: when set, filled from the RESPONSE's metadata before the call completes.
   /// Borrowed: must outlive the call (a local for blocking calls). Left untouched on errors.
@@ -83,7 +86,8 @@ struct PLEXUS_EXPORT PeerIdentity {
 };
 
 /// What a handler knows about the call it serves. Owned by plexus; valid until the handler
-/// answers (synchronous handlers: until they return). Methods are called on the I/O thread.
+/// answers (synchronous handlers: until they return). Its methods may be called from the
+/// thread the handler runs on: the I/O thread, or a worker (HandlerOptions::offload).
 class PLEXUS_EXPORT CallContext {
  public:
   /// The method name the caller called.
@@ -92,13 +96,16 @@ class PLEXUS_EXPORT CallContext {
   CallId id() const { return id_; }
   /// Who made the call (the session's peer).
   const PeerIdentity& peer_identity() const { return *identity_; }
-  /// The caller's CallOptions::trace_id; empty when it set none.
-  std::string_view trace_id() const { return trace_id_; }
+  /// The call's trace (CallOptions::trace_id): the caller's, or a W3C traceparent drawn here
+  /// when it sent none. Calls, notifications, publishes, streams and lanes the handler starts
+  /// carry a child of it (plexus/trace.hpp).
+  std::string_view trace_id() const;
   /// When the caller stops waiting; nullopt if it set no timeout.
   std::optional<std::chrono::steady_clock::time_point> deadline() const { return deadline_; }
   /// True once the caller cancelled, the deadline passed or the connection was lost.
   bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
-  /// Runs `fn` on the I/O thread when the call is cancelled (at once if it already is).
+  /// Runs `fn` on the I/O thread when the call is cancelled (at once, on the calling thread, if
+  /// it already is). Any thread.
   void on_cancel(std::function<void()> fn);
   /// A handle to call back into the caller over the same connection (sessions are symmetric).
   Peer peer() const;
@@ -114,10 +121,11 @@ class PLEXUS_EXPORT CallContext {
   std::string method_;
   CallId id_ = 0;
   const PeerIdentity* identity_ = nullptr;
-  std::string trace_id_;
+  mutable std::string trace_id_;  // drawn by trace_id() when the caller sent none
   std::optional<std::chrono::steady_clock::time_point> deadline_;
   std::atomic<bool> cancelled_{false};
-  std::function<void()> on_cancel_;
+  std::mutex on_cancel_mu_;  // an offloaded handler adds hooks on a worker while cancel() runs
+  std::function<void()> on_cancel_;  // guarded by on_cancel_mu_ (the session's reset needs none)
   std::weak_ptr<rpc::Session> session_;
   asio::any_io_executor executor_;
 };

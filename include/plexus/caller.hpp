@@ -126,6 +126,9 @@ class PLEXUS_EXPORT Caller {
   /// A copy a lane keeps of a cheap handle (Peer), so that the lane does not depend on the
   /// handle it was opened on; null (the default): the lane refers to this caller.
   virtual std::unique_ptr<Caller> copy_for_lane() const { return nullptr; }
+  /// The trace a message this caller starts carries when its sender set none: a child of the
+  /// calling thread's current trace (plexus/trace.hpp), or empty.
+  virtual std::string outgoing_trace() const;
   /// Opens a stream (open_stream). Default: no streams (the handle's operations fail with
   /// failed_precondition).
   virtual Stream start_stream(std::string /*method*/, std::string /*payload*/,
@@ -180,10 +183,15 @@ class PLEXUS_EXPORT Peer final : public Caller {
   Result<void> send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
                             std::string_view payload, const SendOptions& options) override;
   std::unique_ptr<Caller> copy_for_lane() const override { return std::make_unique<Peer>(*this); }
+  std::string outgoing_trace() const override;
 
  private:
+  friend class CallContext;
   std::weak_ptr<rpc::Session> session_;
   asio::any_io_executor executor_;  // the session's, kept to answer after it is gone
+  // CallContext::peer(): the handler's trace, continued by what this handle sends even where
+  // the handler's thread-local trace does not reach (a coroutine after its first suspension).
+  std::string trace_;
 };
 
 }  // namespace plexus

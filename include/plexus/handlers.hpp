@@ -42,6 +42,8 @@ class PLEXUS_EXPORT HandlerRegistry {
   /// A stream method: peers open it with Caller::open_stream; plain calls to it fail with
   /// failed_precondition.
   void handle_stream(std::string name, StreamHandler handler);
+  /// A stream method whose handler runs as `options` say (StreamHandlerOptions::offload).
+  void handle_stream(std::string name, StreamHandler handler, StreamHandlerOptions options);
   /// The same with policies (plexus/policy.hpp), built into a chain once, here. Fails with
   /// invalid_argument (nothing registered) when options.schema is not a usable JSON Schema.
   Result<void> handle(std::string name, SyncHandler handler, HandlerOptions options);

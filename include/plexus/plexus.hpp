@@ -29,4 +29,5 @@
 #include "plexus/status.hpp"
 #include "plexus/stream.hpp"
 #include "plexus/stream_items.hpp"
+#include "plexus/trace.hpp"
 #include "plexus/version.hpp"

@@ -133,6 +133,13 @@ struct PLEXUS_EXPORT HandlerOptions {
   std::optional<BreakerOptions> breaker;          ///< a circuit breaker around the handler
   std::optional<ConcurrencyOptions> concurrency;  ///< a limit on calls running at once
   std::shared_ptr<const Clock> clock;             ///< null: Clock::steady()
+  /// Run the handler on the runtime's worker pool (RuntimeOptions::worker_threads), not on the
+  /// I/O thread: for handlers that block (disk, database, locks, blocking calls of their own).
+  /// The policies above still run first, on the I/O thread; the answer goes back through the
+  /// call's session; CallContext::cancelled() and on_cancel() tell it of cancels and deadlines.
+  /// Calls run at once on any worker; one peer's notifications and lane messages run one at a
+  /// time, in order. A call cancelled before a worker takes it up is answered `cancelled`.
+  bool offload = false;
 };
 
 /// A snapshot of the decisions one handler's policies made (counts since registration).

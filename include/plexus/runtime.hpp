@@ -23,6 +23,10 @@ struct RuntimeAccess;  // src/api/runtime_internals.hpp
 /// Options of a Runtime: how many I/O threads, and how they wait when idle.
 struct PLEXUS_EXPORT RuntimeOptions {
   int io_threads = 1;  ///< handlers run on these threads; one is enough for most uses
+  /// Threads of the worker pool that offloaded handlers run on (HandlerOptions::offload,
+  /// StreamHandlerOptions::offload): how many of them may block at once. Started on the first
+  /// offloaded call, so a process that offloads nothing has none.
+  int worker_threads = 4;
   /// What an I/O thread does when it runs out of work. adaptive (the default) keeps polling its
   /// sockets for a while (between min_spin and max_spin, learnt from whether polling caught the
   /// next message) before it sleeps: a peer that answers quickly is read without a wake-up,
@@ -47,7 +51,9 @@ class PLEXUS_EXPORT Runtime {
   /// Runtime of a process makes spdlog's default logger write there. The environment variable
   /// PLEXUS_LOG (trace, debug, info, warn, error, off) sets the log level when present.
   explicit Runtime(RuntimeOptions options = {});
-  ~Runtime();                                   ///< stops the I/O threads and joins them
+  /// Waits for offloaded handlers still running to return (those not started never run), then
+  /// stops the I/O threads and joins them.
+  ~Runtime();
   Runtime(const Runtime&) = delete;             ///< not copyable
   Runtime& operator=(const Runtime&) = delete;  ///< not copyable
 

@@ -51,6 +51,8 @@ struct PLEXUS_EXPORT StreamWindow {
 /// Options of Caller::open_stream.
 struct PLEXUS_EXPORT StreamOptions {
   StreamWindow window;  ///< the opener's receive window
+  /// The stream's trace, as CallOptions::trace_id (empty: a child of the current trace, if any).
+  std::string trace_id = {};  // "= {}": designated initializers may leave it out under -Wextra
 };
 
 /// What a receiver knows of the producer's progress. `done` counts the producer's own unit when
@@ -190,5 +192,12 @@ class PLEXUS_EXPORT Stream {
 /// thread; a handler that throws ends its stream with `internal`.
 using StreamHandler =
     std::function<asio::awaitable<Result<std::string>>(CallContext&, std::string payload, Stream)>;
+
+/// How a stream method's handler runs (HandlerRegistry::handle_stream).
+struct PLEXUS_EXPORT StreamHandlerOptions {
+  /// Run the handler's coroutine on the runtime's worker pool instead of the I/O thread: it may
+  /// block between its co_awaits and use Stream's blocking read() and write().
+  bool offload = false;
+};
 
 }  // namespace plexus

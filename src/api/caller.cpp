@@ -7,6 +7,7 @@
 #include "api/lane_state.hpp"
 #include "plexus/runtime.hpp"
 #include "rpc/session.hpp"
+#include "rpc/trace.hpp"
 
 namespace plexus {
 
@@ -66,6 +67,7 @@ Result<Lane> Caller::open_lane(std::string_view method) {
   auto state = std::make_shared<detail::LaneState>();
   state->binding = std::make_shared<rpc::LaneBinding>();
   state->binding->method = std::string(method);
+  state->binding->trace = outgoing_trace();
   state->owned_caller = copy_for_lane();
   Caller* caller = state->owned_caller ? state->owned_caller.get() : this;
   return Lane(caller, std::move(state));
@@ -103,7 +105,19 @@ bool runs_io_context(const asio::any_io_executor& ex) {
 
 // A handler's way back to its caller (plexus/call.hpp): a Peer on the call's session.
 Peer CallContext::peer() const {
-  return Peer(session_);
+  Peer peer(session_);
+  peer.trace_ = trace_id();
+  return peer;
+}
+
+std::string Caller::outgoing_trace() const {
+  return rpc::trace::for_outgoing();
+}
+
+std::string Peer::outgoing_trace() const {
+  auto trace = rpc::trace::for_outgoing();
+  if (trace.empty() && !trace_.empty()) trace = rpc::trace::child_of(trace_);
+  return trace;
 }
 
 Peer::Peer(std::weak_ptr<rpc::Session> session) : session_(std::move(session)) {
@@ -151,6 +165,7 @@ void Peer::start_call(CallId id, std::string_view method, std::string&& payload,
     asio::post(executor_, [done = std::move(done), error]() mutable { done(std::move(error)); });
     return;
   }
+  if (options.trace_id.empty()) options.trace_id = outgoing_trace();
   asio::dispatch(s->executor(), [s, id, method = std::string(method), payload = std::move(payload),
                                  options = std::move(options), done = std::move(done)]() mutable {
     s->call(id, method, std::move(payload), options, std::move(done));
@@ -168,13 +183,15 @@ Result<void> Peer::start_notify(std::string method, std::string payload,
   if (auto fits = detail::payload_within_limit(payload.size(), s->peer_max_message_size()); !fits) {
     return fits;
   }
+  auto trace = outgoing_trace();
   if (Runtime::running_in(s->executor())) {
-    return s->notify(method, std::move(payload), options.immediate);
+    return s->notify(method, std::move(payload), options.immediate, trace);
   }
   rpc::OutboxItem item;
   item.kind = rpc::OutboxItem::Kind::notify;
   item.immediate = options.immediate;
   item.name = std::move(method);
+  item.trace_id = std::move(trace);
   item.payload = std::move(payload);
   return s->send_from_app(std::move(item), options.wait_for_room);
 }
@@ -183,12 +200,12 @@ Stream Peer::start_stream(std::string method, std::string payload, StreamOptions
   auto s = session_.lock();
   if (!executor_) return Stream();
   auto core = std::make_shared<rpc::StreamCore>(executor_, options.window);
-  asio::dispatch(executor_,
-                 [s, core, method = std::move(method), payload = std::move(payload)]() mutable {
-                   if (!s)
-                     return core->on_cancel(Error{StatusCode::unavailable, "peer is gone", {}});
-                   s->open_stream(core, std::move(method), std::move(payload));
-                 });
+  if (options.trace_id.empty()) options.trace_id = outgoing_trace();
+  asio::dispatch(executor_, [s, core, method = std::move(method), payload = std::move(payload),
+                             trace = std::move(options.trace_id)]() mutable {
+    if (!s) return core->on_cancel(Error{StatusCode::unavailable, "peer is gone", {}});
+    s->open_stream(core, std::move(method), std::move(payload), std::move(trace));
+  });
   return Stream(core);
 }
 

@@ -26,6 +26,7 @@
 #include "rpc/pubsub_router.hpp"
 #include "rpc/session.hpp"
 #include "rpc/topic_pattern.hpp"
+#include "rpc/trace.hpp"
 #include "transport/transport.hpp"
 
 namespace plexus {
@@ -311,6 +312,7 @@ void Client::Impl::dial() {
                     rpc::SessionOptions so;
                     so.role = rpc::SessionOptions::Role::dialer;
                     so.local_name = options_.name;
+                    so.workers = detail::worker_pool(runtime_);
                     so.max_message_size = options_.max_message_size;
                     so.heartbeat_interval = options_.heartbeat_interval;
                     so.heartbeat_timeout = options_.heartbeat_timeout;
@@ -452,19 +454,22 @@ void Client::Impl::schedule_reconnect() {
 
 Stream Client::Impl::start_stream(std::string method, std::string payload, StreamOptions options) {
   auto core = std::make_shared<rpc::StreamCore>(serial_, options.window);
-  asio::dispatch(
-      serial_, [this, core, method = std::move(method), payload = std::move(payload)]() mutable {
-        if (session_ && session_->accepting_calls()) {
-          session_->open_stream(core, std::move(method), std::move(payload));
-          return;
-        }
-        core->on_cancel(Error{StatusCode::unavailable, "not connected to " + options_.address, {}});
-      });
+  if (options.trace_id.empty()) options.trace_id = rpc::trace::for_outgoing();
+  asio::dispatch(serial_, [this, core, method = std::move(method), payload = std::move(payload),
+                           trace = std::move(options.trace_id)]() mutable {
+    if (session_ && session_->accepting_calls()) {
+      session_->open_stream(core, std::move(method), std::move(payload), std::move(trace));
+      return;
+    }
+    core->on_cancel(Error{StatusCode::unavailable, "not connected to " + options_.address, {}});
+  });
   return Stream(core);
 }
 
 void Client::Impl::start_call(CallId id, std::string_view method, std::string&& payload,
                               CallOptions&& options, CallCallback&& done) {
+  // On the caller's thread, where its current trace is (a handler's, a TraceScope's).
+  if (options.trace_id.empty()) options.trace_id = rpc::trace::for_outgoing();
   if (breakers_) {
     auto breaker = breakers_->get(method);
     if (auto ok = breaker->admit(); !ok) {

@@ -7,6 +7,7 @@
 
 #include "policy/chain.hpp"
 #include "rpc/handler_table.hpp"
+#include "rpc/offload.hpp"
 
 namespace plexus {
 
@@ -49,6 +50,7 @@ nlohmann::json describe_policies(const HandlerOptions& o) {
                   {"max_bytes", o.cache->max_bytes}};
   }
   if (o.timeout) p["timeout_ms"] = o.timeout->count();
+  if (o.offload) p["offload"] = true;
   if (o.breaker) {
     p["breaker"] = {{"failures_to_open", o.breaker->failures_to_open},
                     {"successes_to_close", o.breaker->successes_to_close},
@@ -110,15 +112,27 @@ void HandlerRegistry::handle_stream(std::string name, StreamHandler handler) {
   set_bare(std::move(name), rpc::HandlerEntry{std::move(handler), nullptr, nullptr});
 }
 
+void HandlerRegistry::handle_stream(std::string name, StreamHandler handler,
+                                    StreamHandlerOptions options) {
+  if (options.offload) handler = rpc::offload(std::move(handler));
+  handle_stream(std::move(name), std::move(handler));
+}
+
 template <typename Fn>
 Result<void> HandlerRegistry::handle_with(std::string name, Fn handler, HandlerOptions options) {
-  auto chain = policy::Chain::create(name, std::move(options), handler);
+  // Offloaded, the handler the chain runs is the wrapper that moves it to a worker: the
+  // policies stay in front, on the I/O thread.
+  policy::AnyHandler runs = options.offload ? policy::AnyHandler(rpc::offload(std::move(handler)))
+                                            : policy::AnyHandler(std::move(handler));
+  auto chain = policy::Chain::create(name, std::move(options), runs);
   if (!chain) return tl::unexpected(chain.error());
   {
     std::lock_guard lock(policies_->mu);
     policies_->chains[name] = *chain;
   }
-  table_->set(std::move(name), rpc::HandlerEntry{std::move(handler), *chain, nullptr});
+  rpc::HandlerEntry entry{{}, *chain, nullptr};
+  std::visit([&entry](auto&& fn) { entry.fn = std::move(fn); }, std::move(runs));
+  table_->set(std::move(name), std::move(entry));
   return {};
 }
 

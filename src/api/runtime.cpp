@@ -26,6 +26,7 @@ Runtime::Runtime(RuntimeOptions options)
       // A hint of 1 lets Asio's scheduler skip work meant for several threads.
       io_(std::max(1, options.io_threads)),
       work_(asio::make_work_guard(io_)) {
+  internals_->workers = std::make_unique<rpc::WorkerPool>(options.worker_threads);
   if (std::max(1, options.io_threads) == 1 && options.idle_wait != WaitStrategy::block) {
     internals_->hot_read = std::make_unique<transport::HotReadSlot>();
   }
@@ -51,6 +52,7 @@ Runtime::Runtime(RuntimeOptions options)
 }
 
 Runtime::~Runtime() {
+  internals_->workers->stop();
   work_.reset();
   io_.stop();
   for (auto& t : threads_) t.join();

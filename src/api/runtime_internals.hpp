@@ -6,6 +6,7 @@
 
 #include "observe/metrics.hpp"
 #include "plexus/runtime.hpp"
+#include "rpc/worker_pool.hpp"
 #include "transport/hot_read.hpp"
 
 namespace plexus {
@@ -18,6 +19,9 @@ struct Runtime::Internals {
   // polls (idle_wait block, or several I/O threads). Emptied by ~Runtime before the io_context
   // goes, since a connection it still held must not outlive its io_context.
   std::unique_ptr<transport::HotReadSlot> hot_read;
+  // Where offloaded handlers run (RuntimeOptions::worker_threads); stopped by ~Runtime while
+  // the I/O threads still run, since a handler may be waiting on one of them.
+  std::unique_ptr<rpc::WorkerPool> workers;
 };
 
 namespace detail {
@@ -33,6 +37,11 @@ inline observe::Registry& runtime_metrics(Runtime& runtime) {
 // For the library's socket transports (ConnectionOptions::hot_read).
 inline transport::HotReadSlot* hot_read_slot(Runtime& runtime) {
   return RuntimeAccess::of(runtime).hot_read.get();
+}
+
+// For sessions' offloaded handlers (rpc::SessionOptions::workers).
+inline rpc::WorkerPool* worker_pool(Runtime& runtime) {
+  return RuntimeAccess::of(runtime).workers.get();
 }
 
 }  // namespace detail

@@ -12,6 +12,7 @@
 #include "platform/posix/process.hpp"
 #include "rpc/pubsub_router.hpp"
 #include "rpc/session.hpp"
+#include "rpc/trace.hpp"
 #include "transport/transport.hpp"
 
 namespace plexus {
@@ -141,6 +142,7 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
   rpc::SessionOptions so;
   so.role = rpc::SessionOptions::Role::acceptor;
   so.local_name = options_.name;
+  so.workers = detail::worker_pool(runtime_);
   so.max_message_size = options_.max_message_size;
   so.heartbeat_interval = options_.heartbeat_interval;
   so.heartbeat_timeout = options_.heartbeat_timeout;
@@ -148,6 +150,7 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
   so.batching = options_.batching;
   so.max_queued_send_bytes = options_.max_queued_send_bytes;
   so.heartbeat_failures = observe_.heartbeat_failures;
+  so.recent_errors = observe_.recent_errors;
   so.stream_totals = observe_.streams;
   rpc::SessionCallbacks cb;
   cb.on_closed = [this](rpc::Session& s, const Error&) {
@@ -169,6 +172,7 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
     auto m = std::make_shared<rpc::PubMessage>();
     m->topic = std::string(topic);
     m->payload = std::string(payload);
+    m->trace = std::string(rpc::trace::current());  // the PUBLISH's, which the session made current
     if (auto r = router->publish(s.shared_from_this(), std::move(m), false); !r) {
       observe::logger().debug("plexus: publish from \"{}\" dropped: {}", s.identity().name,
                               r.error().to_string());
@@ -290,6 +294,7 @@ Result<void> Server::publish(std::string_view topic, std::string payload, Publis
   m->topic = std::string(topic);
   m->payload = std::move(payload);
   m->immediate = options.immediate;
+  m->trace = rpc::trace::for_outgoing();
   return impl_->router_->publish(nullptr, std::move(m),
                                  /*may_wait=*/!impl_->runtime_.on_io_thread());
 }

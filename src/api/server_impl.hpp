@@ -16,6 +16,7 @@
 
 #include "observe/http_endpoint.hpp"
 #include "observe/metrics.hpp"
+#include "observe/recent_errors.hpp"
 #include "plexus/server.hpp"
 #include "rpc/stream_core.hpp"
 #include "transport/connection.hpp"
@@ -42,6 +43,9 @@ struct Server::Impl {
     // What every stream of this server's sessions did (SessionOptions::stream_totals).
     std::shared_ptr<rpc::StreamTotals> streams = std::make_shared<rpc::StreamTotals>();
     observe::Counter* heartbeat_failures = nullptr;
+    // The last failed calls, with their trace ids (/status.json "recent_errors").
+    std::shared_ptr<observe::RecentErrors> recent_errors =
+        std::make_shared<observe::RecentErrors>();
     // Transport counts of the connections already closed, by transport ("unix", "tcp").
     std::map<std::string, transport::ConnectionStats> closed_traffic;  // guarded by mu_
     std::unique_ptr<observe::HttpEndpoint> http;
@@ -70,6 +74,8 @@ struct Server::Impl {
   std::string http_url() const;  // empty without HTTP
   nlohmann::json health() const;
   nlohmann::json metrics() const;
+  // The last failed calls, newest first (/status.json "recent_errors").
+  nlohmann::json recent_error_rows() const;
   std::string metrics_text() const;
 
   Server& self_;

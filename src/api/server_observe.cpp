@@ -418,6 +418,19 @@ nlohmann::json Server::metrics() const {
   return impl_->metrics();
 }
 
+nlohmann::json Server::Impl::recent_error_rows() const {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& c : observe_.recent_errors->snapshot()) {
+    rows.push_back({{"at", std::chrono::duration<double>(c.at.time_since_epoch()).count()},
+                    {"method", c.method},
+                    {"code", std::string(to_string(c.code))},
+                    {"message", c.message},
+                    {"peer", c.peer},
+                    {"trace_id", c.trace_id}});
+  }
+  return rows;
+}
+
 nlohmann::json Server::Impl::metrics() const {
   const auto snap = observe_.registry.collect();
   using nlohmann::json;
@@ -516,6 +529,7 @@ nlohmann::json Server::Impl::metrics() const {
           {"reconnects", sum_of(snap, "plexus_client_reconnects_total")},
           {"process", {{"rss_bytes", sum_of(snap, "plexus_process_resident_memory_bytes")}}},
           {"methods", method_rows},
+          {"recent_errors", recent_error_rows()},
           {"peers", peer_rows},
           {"sections", sections},
           {"metrics", observe::to_json(snap)}};

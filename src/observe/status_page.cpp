@@ -38,7 +38,9 @@ std::string_view status_page_html() {
   td.state-open { color:var(--bad); font-weight:600; }
   td.state-half_open { color:#b54708; font-weight:600; }
   .none { color:var(--muted); font-style:italic; padding:4px 0; }
-  #charts { grid-column: 1 / -1; }
+  #charts, #recent_errors { grid-column: 1 / -1; }
+  td[data-col="message"] { white-space:normal; max-width:420px; }
+  td[data-col="trace"] { font-family:ui-monospace, monospace; font-size:12px; }
   #charts .grid { display:grid; gap:12px; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); }
   figure { margin:0; }
   figcaption { font-size:12px; color:var(--muted); display:flex; justify-content:space-between; }
@@ -60,6 +62,7 @@ std::string_view status_page_html() {
     <figure id="chart-p99"></figure><figure id="chart-connections"></figure>
     <figure id="chart-pubsub"></figure>
   </div></section>
+  <section id="recent_errors"><h2>Recent errors</h2><div class="body"><div class="none">none</div></div></section>
   <section id="methods"><h2>Methods</h2><div class="body"><div class="none">none</div></div></section>
   <section id="connections"><h2>Connections</h2><div class="body"><div class="none">none</div></div></section>
   <section id="topics"><h2>Topics and subscribers</h2><div class="body"><div class="none">none</div></div></section>
@@ -181,6 +184,8 @@ function render(s) {
   remember(s, now);
   draw_charts();
   table("methods", [["method","method"],["calls","calls",1],["rate","rate",1],["errors","errors"],["p50","p50",1],["p99","p99",1]], methods);
+  const failed = (s.recent_errors || []).map(e => Object.assign({}, e, {when: new Date(e.at * 1000).toLocaleTimeString(), trace: e.trace_id || "—"}));
+  table("recent_errors", [["when","time"],["method","method"],["code","status"],["message","message"],["peer","peer"],["trace","trace id"]], failed);
   const peers = s.peers.map(p => Object.assign({}, p, {bytes: bytes(p.bytes_in) + " / " + bytes(p.bytes_out)}));
   table("connections", [["name","peer"],["address","address"],["pid","pid",1],["calls_in","calls in",1],["bytes","in / out",1]], peers);
   const topics = s.sections.topics.map(r => Object.assign({}, r, {queue: r.queued + " / " + r.queue_limit}));

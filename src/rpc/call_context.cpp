@@ -4,6 +4,7 @@
 // only handlers call, is in src/api/caller.cpp.
 #include "plexus/call.hpp"
 #include "rpc/inbound_calls.hpp"
+#include "rpc/trace.hpp"
 
 namespace plexus {
 
@@ -27,24 +28,37 @@ void Responder::reply(Result<std::string> result) {
   call_.reset();
 }
 
+std::string_view CallContext::trace_id() const {
+  if (trace_id_.empty()) trace_id_ = rpc::trace::generate();
+  return trace_id_;
+}
+
 void CallContext::on_cancel(std::function<void()> fn) {
-  if (cancelled_) {
-    fn();
-    return;
+  {
+    std::lock_guard lock(on_cancel_mu_);
+    if (!cancelled_.load(std::memory_order_acquire)) {
+      if (on_cancel_) {
+        on_cancel_ = [first = std::move(on_cancel_), second = std::move(fn)] {
+          first();
+          second();
+        };
+      } else {
+        on_cancel_ = std::move(fn);
+      }
+      return;
+    }
   }
-  if (on_cancel_) {
-    on_cancel_ = [first = std::move(on_cancel_), second = std::move(fn)] {
-      first();
-      second();
-    };
-  } else {
-    on_cancel_ = std::move(fn);
-  }
+  fn();  // cancelled already: at once, outside the lock (it may add another hook)
 }
 
 void CallContext::cancel() {
-  if (cancelled_.exchange(true)) return;
-  if (auto fn = std::move(on_cancel_)) fn();
+  std::function<void()> fn;
+  {
+    std::lock_guard lock(on_cancel_mu_);
+    if (cancelled_.exchange(true, std::memory_order_acq_rel)) return;
+    fn = std::move(on_cancel_);
+  }
+  if (fn) fn();
 }
 
 }  // namespace plexus

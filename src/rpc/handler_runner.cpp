@@ -4,6 +4,8 @@
 
 #include <asio/co_spawn.hpp>
 
+#include "rpc/trace.hpp"
+
 namespace plexus::rpc {
 
 Error handler_exception_error(std::exception_ptr error) {
@@ -18,6 +20,7 @@ Error handler_exception_error(std::exception_ptr error) {
 
 Result<std::string> run_sync_handler(const SyncHandler& handler, CallContext& ctx,
                                      std::string_view payload) noexcept {
+  const trace::Scope scope(ctx);
   try {
     return handler(ctx, payload);
   } catch (...) {
@@ -28,6 +31,9 @@ Result<std::string> run_sync_handler(const SyncHandler& handler, CallContext& ct
 void start_handler(const AsyncHandler* async, const CoroHandler* coro, CallContext& ctx,
                    const std::shared_ptr<InboundCall>& call, std::string_view payload,
                    const asio::any_io_executor& executor) noexcept {
+  // Covers an asynchronous handler's own run and a coroutine's start; a coroutine resumed later
+  // passes its trace on through ctx.peer() or CallOptions::trace_id (plexus/trace.hpp).
+  const trace::Scope scope(ctx);
   try {
     if (async) {
       // A handler that throws has dropped its Responder while unwinding, which answered

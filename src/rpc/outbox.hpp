@@ -37,7 +37,7 @@ struct OutboxItem {
   std::uint64_t id = 0;  // publish: the subscription id (0 from a publisher); request: call id;
                          // frame: the frame's id
   std::string name;      // notify, request: the method; publish: the topic; frame: metadata block
-  std::string trace_id;  // request
+  std::string trace_id;  // request, notify, publish
   std::string payload;
   std::shared_ptr<LaneBinding> lane;  // lane: the sender's binding (and its method)
 

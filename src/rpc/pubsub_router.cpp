@@ -1,4 +1,5 @@
 #include "rpc/pubsub_router.hpp"
+#include "rpc/trace.hpp"
 
 #include <algorithm>
 #include <exception>
@@ -334,6 +335,7 @@ void Router::pump(const std::shared_ptr<Sub>& sub) {
     resume_all(resume);
     for (const auto& m : chunk) {
       if (sub->target.handler) {
+        const trace::Scope scope(m->trace);  // calls the subscriber makes continue the trace
         try {
           sub->target.handler(m->topic, m->payload);
         } catch (const std::exception& e) {
@@ -342,7 +344,7 @@ void Router::pump(const std::shared_ptr<Sub>& sub) {
           observe::logger().warn("plexus: subscriber of \"{}\" threw", sub->pattern);
         }
       } else {
-        (void)session->publish(sub->id, m->topic, m->payload, m->immediate);
+        (void)session->publish(sub->id, m->topic, m->payload, m->immediate, m->trace);
       }
     }
   }

@@ -36,6 +36,7 @@ struct PubMessage {
   std::string topic;
   std::string payload;
   bool immediate = false;  // PublishOptions::immediate, honoured on each subscriber's link
+  std::string trace;       // the publisher's trace (rpc/trace.hpp), carried to each subscriber
 };
 using PubMessagePtr = std::shared_ptr<const PubMessage>;
 

@@ -7,11 +7,14 @@
 #include <asio/detached.hpp>
 #include <asio/dispatch.hpp>
 #include <asio/post.hpp>
+#include <asio/strand.hpp>
 #include <nlohmann/json.hpp>
 #include "observe/log.hpp"
 
 #include "rpc/deadline.hpp"
 #include "rpc/handler_runner.hpp"
+#include "rpc/trace.hpp"
+#include "rpc/worker_pool.hpp"
 #include "wire/batch.hpp"
 
 namespace plexus::rpc {
@@ -215,6 +218,9 @@ void Session::on_frame(const wire::FrameView& frame) {
       break;
     case FrameKind::publish:
       if (auto md = checked_metadata(frame); md && callbacks_.on_publish) {
+        // The publisher's trace is current while the message is handled: the router copies it
+        // onward, and what a subscriber's handler sends continues it.
+        const trace::Scope scope(md->trace_id);
         callbacks_.on_publish(*this, frame.header.id, md->method, frame.payload);
       }
       break;
@@ -313,8 +319,16 @@ const HandlerTable::Map& Session::handlers() {
   return *handler_snapshot_;
 }
 
-void Session::handle_request(const wire::FrameView& frame, const wire::CallFields& md,
+void Session::handle_request(const wire::FrameView& frame, const wire::CallFields& fields,
                              Clock::time_point arrived) {
+  // A call without a trace gets one drawn when something needs it (CallContext::trace_id());
+  // with debug logging on, the log line below needs it at once.
+  std::string drawn_trace;
+  wire::CallFields md = fields;
+  if (md.trace_id.empty() && observe::logger().should_log(spdlog::level::debug)) {
+    drawn_trace = trace::generate();
+    md.trace_id = drawn_trace;
+  }
   const CallId id = frame.header.id;
   counters_.calls_in.fetch_add(1, std::memory_order_relaxed);
   if (going_away_) {
@@ -345,8 +359,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::CallField
   if (observe::logger().should_log(spdlog::level::debug)) {
     const observe::ScopedLogFields log_fields({id, md.trace_id, md.method, identity_.name});
     observe::logger().debug("plexus: call {} \"{}\" from \"{}\" ({}) trace={}", id, md.method,
-                            identity_.name, identity_.address,
-                            md.trace_id.empty() ? "-" : md.trace_id);
+                            identity_.name, identity_.address, md.trace_id);
   }
   if (std::holds_alternative<StreamHandler>(entry->fn)) {
     send_error(id,
@@ -377,7 +390,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::CallField
       ctx.deadline_.reset();
       ctx.on_cancel_ = nullptr;  // whatever the handler registered dies with its call
     }
-    if (!result) log_error(id, md.method, md.trace_id, result.error());
+    if (!result) log_error(id, md.method, ctx.trace_id(), result.error());
     if (auto* stats = entry->stats.get()) {
       stats->record(result ? StatusCode::ok : result.error().code, time_->now() - arrived);
     }
@@ -459,6 +472,16 @@ void Session::fill_context(CallContext& ctx, CallId id, std::string_view method,
   // Both stay the same for a context this session reuses (sync_context()).
   if (ctx.session_.expired()) ctx.session_ = weak_from_this();
   if (!ctx.executor_) ctx.executor_ = executor_;
+}
+
+Session::WorkerTarget Session::worker_target(const CallContext& ctx) {
+  auto session = ctx.session_.lock();
+  if (!session) return {};
+  WorkerPool* pool = session->options_.workers;
+  if (!pool) return {session->executor_, std::move(session)};
+  if (ctx.id() != 0) return {pool->executor(), std::move(session)};
+  if (!session->ordered_workers_) session->ordered_workers_ = asio::make_strand(pool->executor());
+  return {session->ordered_workers_, std::move(session)};
 }
 
 CallContext& Session::sync_context() {
@@ -799,25 +822,30 @@ void Session::ping(std::function<void(Result<std::chrono::nanoseconds>)> done) {
   (void)send_or_hold(FrameKind::ping, nonce, {});
 }
 
-Result<void> Session::notify(std::string_view method, std::string payload, bool immediate) {
+Result<void> Session::notify(std::string_view method, std::string payload, bool immediate,
+                             std::string_view explicit_trace) {
   if (closed() || !handshake_done_) return make_error(StatusCode::unavailable, "not connected");
   if (method.empty() || method.size() > wire::kMaxNameLength) {
     return make_error(StatusCode::invalid_argument, "method name must be 1 to 255 bytes");
   }
+  std::string trace = explicit_trace.empty() ? trace::for_outgoing() : std::string(explicit_trace);
   if (outbox_.stalled()) {
     OutboxItem item;
     item.kind = OutboxItem::Kind::notify;
     item.immediate = immediate;
     item.name = std::string(method);
+    item.trace_id = std::move(trace);
     item.payload = std::move(payload);
     return queue_behind_held(std::move(item));
   }
-  return notify_now(method, std::move(payload), immediate);
+  return notify_now(method, std::move(payload), immediate, trace);
 }
 
-Result<void> Session::notify_now(std::string_view method, std::string&& payload, bool immediate) {
+Result<void> Session::notify_now(std::string_view method, std::string&& payload, bool immediate,
+                                 std::string_view trace) {
   wire::Metadata md;
   md.method = method;
+  md.trace_id = trace;
   if (!options_.batching.enabled || (peer_capabilities() & wire::capability::kBatch) == 0) {
     return connection_->send(
         transport::OutFrame::with(FrameKind::notify, 0, md, {}).handing_over(payload));
@@ -826,24 +854,32 @@ Result<void> Session::notify_now(std::string_view method, std::string&& payload,
 }
 
 Result<void> Session::publish(SubscriptionId id, std::string_view topic, std::string_view payload,
-                              bool immediate) {
+                              bool immediate, std::string_view trace) {
   if (closed() || !handshake_done_) return make_error(StatusCode::unavailable, "not connected");
+  std::string own_trace;
+  if (trace.empty() && id == 0) {
+    own_trace = trace::for_outgoing();
+    trace = own_trace;
+  }
   if (outbox_.stalled()) {
     OutboxItem item;
     item.kind = OutboxItem::Kind::publish;
     item.immediate = immediate;
     item.id = id;
     item.name = std::string(topic);
+    item.trace_id = std::string(trace);
     item.payload = std::string(payload);
     return queue_behind_held(std::move(item));
   }
-  return publish_now(id, topic, payload, immediate);
+  return publish_now(id, topic, payload, immediate, trace);
 }
 
 Result<void> Session::publish_now(SubscriptionId id, std::string_view topic,
-                                  std::string_view payload, bool immediate) {
+                                  std::string_view payload, bool immediate,
+                                  std::string_view trace) {
   wire::Metadata md;
   md.method = topic;
+  md.trace_id = trace;
   return send_batchable(FrameKind::publish, id, md, payload, immediate);
 }
 
@@ -984,6 +1020,8 @@ void Session::log_error(CallId id, std::string_view method, std::string_view tra
   const auto level = error.code == StatusCode::internal ? spdlog::level::warn : spdlog::level::info;
   observe::logger().log(level, "plexus: call {} \"{}\" from \"{}\" ({}) failed: {}", id, method,
                         identity_.name, identity_.address, error.to_string());
+  if (options_.recent_errors)
+    options_.recent_errors->record(method, error, identity_.name, trace_id);
 }
 
 void Session::send_goaway(const Error& error) {

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "observe/recent_errors.hpp"
 #include "plexus/call.hpp"
 #include "plexus/pubsub.hpp"
 #include "rpc/batcher.hpp"
@@ -33,6 +34,8 @@
 #include "wire/handshake.hpp"
 
 namespace plexus::rpc {
+
+class WorkerPool;
 
 struct SessionOptions {
   enum class Role { dialer, acceptor };
@@ -60,6 +63,11 @@ struct SessionOptions {
   std::shared_ptr<std::atomic<std::uint64_t>> unsent_total;
   // Deadlines, heartbeats and batch waits read and wait on this; null: the steady clock.
   std::shared_ptr<const TimeSource> time;
+  // Failed calls this side answered, for the status page; null: not kept.
+  std::shared_ptr<observe::RecentErrors> recent_errors;
+  // Where offloaded handlers run (rpc/offload.hpp); the runtime's, which outlives the session.
+  // Null: they run on the session's executor like any other.
+  WorkerPool* workers = nullptr;
 };
 
 struct SessionCallbacks {
@@ -97,6 +105,7 @@ struct LaneBinding {
   std::string method;
   std::uint64_t session_serial = 0;  // Session::serial() of that session; 0: none yet
   std::uint64_t id = 0;              // 0: the peer has no lanes, messages go as NOTIFYs
+  std::string trace;  // current where the lane was opened; LANE_OPEN carries it (rpc/trace.hpp)
 };
 
 class Session final : public transport::ConnectionDelegate,
@@ -120,11 +129,14 @@ class Session final : public transport::ConnectionDelegate,
   // One-way sends on the strand: written (or batched) now, or queued behind messages held back
   // while the connection's write queue is full; resource_exhausted when the outbox has no room.
   // An ok is delivered unless the session closes first (which reports its reason).
-  Result<void> notify(std::string_view method, std::string payload, bool immediate = false);
+  // Both carry the trace current on the strand (rpc/trace.hpp): the handler's, when one sends.
+  Result<void> notify(std::string_view method, std::string payload, bool immediate = false,
+                      std::string_view trace = {});
   // PUBLISH `topic` with id `id` (0 from a publisher, the subscription id from a router).
   // Joins the current batch unless `immediate` or batching is off.
+  // `trace`: a router's forward carries the publisher's; empty from a publisher: the current one.
   Result<void> publish(SubscriptionId id, std::string_view topic, std::string_view payload,
-                       bool immediate = false);
+                       bool immediate = false, std::string_view trace = {});
   // Any thread but the strand: queues a one-way message for the strand, waiting up to `wait` for
   // room (rpc/outbox.hpp). Fails with resource_exhausted (no room in time), unavailable (the
   // session closed; also while waiting) or message_too_large (over the peer's limit).
@@ -174,12 +186,23 @@ class Session final : public transport::ConnectionDelegate,
   void on_closed(const Error& reason) override;
   void on_write_done() override;
 
+  // Where an offloaded handler of the call `ctx` describes runs, and the session that must stay
+  // alive while it does (null when the session is gone). Calls may run at once on any worker;
+  // notifications and lane messages (id 0) run in arrival order, on a strand of the pool of
+  // their own per session. Without a pool: the session's executor. On the strand.
+  struct WorkerTarget {
+    asio::any_io_executor executor;
+    std::shared_ptr<Session> session;
+  };
+  static WorkerTarget worker_target(const CallContext& ctx);
+
   // From InboundCall::reply, on the strand.
   void finish_inbound(CallId id, Result<std::string> result, const ResponseInfo& info = {});
 
   // Streams (session_streams.cpp), on the strand. open_stream sends STREAM_OPEN for `core` or
   // ends it at once with the reason it cannot open (not connected, peer without streams).
-  void open_stream(std::shared_ptr<StreamCore> core, std::string method, std::string payload);
+  void open_stream(std::shared_ptr<StreamCore> core, std::string method, std::string payload,
+                   std::string trace = {});
   // Forwarded to the connection (Connection::hold_writes): a stream producer's burst.
   void hold_writes() { connection_->hold_writes(); }
   void release_writes() { connection_->release_writes(); }
@@ -300,9 +323,10 @@ class Session final : public transport::ConnectionDelegate,
   void close_if_drained();
   // The one-way send paths themselves, past the outbox.
   // `payload` is moved from only when the send succeeds (a refused item stays whole for later).
-  Result<void> notify_now(std::string_view method, std::string&& payload, bool immediate);
+  Result<void> notify_now(std::string_view method, std::string&& payload, bool immediate,
+                          std::string_view trace);
   Result<void> publish_now(SubscriptionId id, std::string_view topic, std::string_view payload,
-                           bool immediate);
+                           bool immediate, std::string_view trace);
 
   std::shared_ptr<transport::Connection> connection_;
   asio::any_io_executor executor_;
@@ -315,6 +339,8 @@ class Session final : public transport::ConnectionDelegate,
   std::uint64_t last_handler_version_ = ~0ull;
   std::unique_ptr<CallContext> sync_context_;
   bool sync_context_busy_ = false;  // a synchronous handler is using sync_context_
+  // Offloaded notifications and lane messages of this session, in order (worker_target()).
+  asio::any_io_executor ordered_workers_;
   SessionOptions options_;
   SessionCallbacks callbacks_;
   PeerIdentity identity_;

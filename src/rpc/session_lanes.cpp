@@ -41,6 +41,7 @@ Result<void> Session::lane_send_now(LaneBinding& binding, std::string_view paylo
       } else if (!lanes_out_.full()) {
         wire::Metadata md;
         md.method = method;
+        md.trace_id = binding.trace;
         flush_batch();  // NOTIFYs batched before the lane's first message go first
         const std::uint64_t new_id = lanes_out_.next_id();
         if (auto sent = connection_->send(FrameKind::lane_open, new_id, md, {}); !sent) {
@@ -51,7 +52,7 @@ Result<void> Session::lane_send_now(LaneBinding& binding, std::string_view paylo
       }
     }
   }
-  if (binding.id == 0) return notify_now(method, std::string(payload), false);
+  if (binding.id == 0) return notify_now(method, std::string(payload), false, binding.trace);
   // A lane's messages keep their order with the NOTIFYs this side sent before them.
   if (batcher_.items() > 0) flush_batch();
   return connection_->send(transport::OutFrame::plain(FrameKind::lane_data, binding.id, payload));
@@ -63,7 +64,7 @@ void Session::handle_lane_open(const wire::FrameView& frame, const wire::Metadat
     protocol_violation(std::move(lane.error()));
     return;
   }
-  fill_context(*(*lane)->context, 0, (*lane)->method, {});
+  fill_context(*(*lane)->context, 0, (*lane)->method, md.trace_id);
   resolve_lane(**lane);
 }
 

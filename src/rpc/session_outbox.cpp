@@ -8,6 +8,7 @@
 #include "observe/log.hpp"
 
 #include "rpc/session.hpp"
+#include "rpc/trace.hpp"
 
 namespace plexus::rpc {
 
@@ -22,6 +23,11 @@ constexpr std::size_t kDrainWatermark = 1u << 20;
 
 Result<void> Session::send_from_app(OutboxItem&& item, std::chrono::milliseconds wait) {
   if (closed()) return make_error(StatusCode::unavailable, "connection closed");
+  // On the sender's thread: the trace current there (a handler's, a TraceScope's) goes along.
+  if (item.trace_id.empty() &&
+      (item.kind == OutboxItem::Kind::notify || item.kind == OutboxItem::Kind::publish)) {
+    item.trace_id = trace::for_outgoing();
+  }
   if (item.payload.size() > peer_max_message_size()) {
     return tl::unexpected(wire::payload_too_large(item.payload.size(), peer_max_message_size()));
   }
@@ -65,9 +71,9 @@ Result<void> Session::send_or_hold(FrameKind kind, std::uint64_t id, const wire:
 Result<void> Session::write_item(OutboxItem& item) {
   switch (item.kind) {
     case OutboxItem::Kind::notify:
-      return notify_now(item.name, std::move(item.payload), item.immediate);
+      return notify_now(item.name, std::move(item.payload), item.immediate, item.trace_id);
     case OutboxItem::Kind::publish:
-      return publish_now(item.id, item.name, item.payload, item.immediate);
+      return publish_now(item.id, item.name, item.payload, item.immediate, item.trace_id);
     case OutboxItem::Kind::lane:
       return lane_send_now(*item.lane, item.payload);
     case OutboxItem::Kind::request: {

@@ -23,8 +23,8 @@ struct AcceptedStream {
 
 }  // namespace
 
-void Session::open_stream(std::shared_ptr<StreamCore> core, std::string method,
-                          std::string payload) {
+void Session::open_stream(std::shared_ptr<StreamCore> core, std::string method, std::string payload,
+                          std::string trace) {
   auto fail = [&core](Error e) { core->on_cancel(e); };
   if (closed() || !handshake_done_) return fail({StatusCode::unavailable, "not connected", {}});
   if (peer_goaway_) {
@@ -36,6 +36,9 @@ void Session::open_stream(std::shared_ptr<StreamCore> core, std::string method,
   if (method.empty() || method.size() > wire::kMaxNameLength) {
     return fail({StatusCode::invalid_argument, "method name must be 1 to 255 bytes", {}});
   }
+  if (trace.size() > wire::kMaxTraceIdLength) {
+    return fail({StatusCode::invalid_argument, "trace id is limited to 64 bytes", {}});
+  }
   if (payload.size() > peer_max_message_size()) {
     return fail({StatusCode::message_too_large,
                  "payload of " + std::to_string(payload.size()) +
@@ -46,6 +49,7 @@ void Session::open_stream(std::shared_ptr<StreamCore> core, std::string method,
   const std::uint64_t id = next_call_id();
   wire::Metadata md;
   md.method = method;
+  md.trace_id = trace;
   md.credit_items = core->window().items;
   md.credit_bytes = core->window().bytes;
   if (auto sent = send_or_hold(FrameKind::stream_open, id, md, std::move(payload)); !sent) {

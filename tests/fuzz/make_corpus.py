@@ -138,6 +138,18 @@ METADATA = {
     "credit_wrong_width": entry(CREDIT_ITEMS, u64(1)),
 }
 
+# traceparent: valid values (version 00, a later version with more fields), and near misses.
+TRACEPARENT = {
+    "valid": b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "not_sampled": b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+    "later_version": b"cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-next",
+    "upper_case": b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",
+    "zero_trace": b"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+    "version_ff": b"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "too_long_00": b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
+    "opaque": b"request-1234",
+}
+
 
 def write(target, seeds):
     out = os.path.join(HERE, "corpus", target)
@@ -151,3 +163,4 @@ if __name__ == "__main__":
     write("frame_decoder", FRAME_DECODER)
     write("metadata", METADATA)
     write("batch_decoder", BATCH_DECODER)
+    write("traceparent", TRACEPARENT)

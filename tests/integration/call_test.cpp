@@ -307,7 +307,10 @@ TEST_P(CallTest, EachCallSeesOnlyItsOwnContext) {
     auto second = client_->call("context", "");
     ASSERT_TRUE(second) << second.error().to_string();
     auto b = json::parse(*second);
-    EXPECT_EQ(b["trace_id"], "");
+    // None sent: the callee drew a traceparent of its own, not the previous call's.
+    const auto drawn = b["trace_id"].get<std::string>();
+    EXPECT_EQ(drawn.size(), 55u) << drawn;
+    EXPECT_EQ(drawn.substr(0, 3), "00-") << drawn;
     EXPECT_FALSE(b["deadline"].get<bool>());
     EXPECT_FALSE(b["cancelled"].get<bool>());
     ids.insert(a["id"].get<std::uint64_t>());

@@ -417,6 +417,11 @@ TEST_F(ObserveTest, StatusPageShowsACalledMethodInHeadlessChromium) {
   for (int i = 0; i < 7; ++i) ASSERT_TRUE(client_->call("echo", "{}"));
   CountingInbox inbox;
   make_decisions(inbox);  // an open breaker, a cache hit, a refused call, 90 drops on slow.x
+  // A failed call with a trace of its own: the recent-errors table shows it with its trace id.
+  const auto trace = new_trace();
+  CallOptions traced;
+  traced.trace_id = trace;
+  ASSERT_FALSE(client_->call("no.such.method", "", traced));
   // Tall enough that the screenshot shows every section below the long methods table.
   const std::string flags =
       "timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
@@ -454,6 +459,12 @@ TEST_F(ObserveTest, StatusPageShowsACalledMethodInHeadlessChromium) {
       "<td[^>]*data-col=\"method\">p\\.limited</td>(<td[^>]*>[^<]*</td>){3}"
       "<td[^>]*data-col=\"rejected_handler\">0</td><td[^>]*data-col=\"rejected_client\">1</td>");
   EXPECT_TRUE(std::regex_search(dom.output, limit_row)) << dom.output;
+  const std::regex failed_row(
+      "<td[^>]*data-col=\"method\">no\\.such\\.method</td>"
+      "<td[^>]*data-col=\"code\">not_found</td>.*?"
+      "<td[^>]*data-col=\"trace\">" +
+      trace + "</td>");
+  EXPECT_TRUE(std::regex_search(dom.output, failed_row)) << dom.output;
   // The charts, drawn by the page from its polls (several within the virtual time budget):
   // each has a line with points for echo (calls/s, p99) and for the open connections.
   const auto points_in = [&](const std::string& chart, const std::string& series) {

@@ -553,6 +553,27 @@ void register_policy_handlers(plexus::Server& server) {
                 });
 }
 
+// A hop of a trace (--relay-to ADDR): "trace.relay" calls "context" on the server at ADDR through
+// a client of this process, publishes "trace.topic" here, and answers
+// {"trace":<its own trace>,"next":<what the next server's context said>}. Offloaded: a blocking
+// call from a handler on the I/O thread would deadlock.
+void register_relay_handler(plexus::Server& server, plexus::Client& next) {
+  plexus::HandlerOptions offload;
+  offload.offload = true;
+  (void)server.handle(
+      "trace.relay",
+      [&server, &next](plexus::CallContext& ctx,
+                       std::string_view payload) -> plexus::Result<std::string> {
+        auto answer = next.call("context", "");
+        if (!answer) return tl::unexpected(answer.error());
+        if (auto published = server.publish("trace.topic", std::string(payload)); !published) {
+          return tl::unexpected(published.error());
+        }
+        return json{{"trace", std::string(ctx.trace_id())}, {"next", json::parse(*answer)}}.dump();
+      },
+      offload);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -573,6 +594,8 @@ int main(int argc, char** argv) {
   app.add_option("--http", options.http, "HOST:PORT of the metrics/status HTTP endpoint");
   bool no_metrics = false;
   app.add_flag("--no-metrics", no_metrics);
+  std::string relay_to;
+  app.add_option("--relay-to", relay_to, "serve trace.relay, which calls this server");
   CLI11_PARSE(app, argc, argv);
   // Die with the test that spawned us, even when it is killed mid-test.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -605,6 +628,19 @@ int main(int argc, char** argv) {
   register_policy_handlers(**server);
   register_channel_handlers(**server);
   register_direct_handlers(**server, direct_echoes);
+  std::unique_ptr<plexus::Client> relay_client;
+  if (!relay_to.empty()) {
+    plexus::ClientOptions relay_options;
+    relay_options.address = relay_to;
+    relay_options.name = "test-server-relay";
+    auto client = plexus::Client::connect(runtime, relay_options);
+    if (!client) {
+      std::printf("ERROR %s\n", client.error().to_string().c_str());
+      return 1;
+    }
+    relay_client = std::move(*client);
+    register_relay_handler(**server, *relay_client);
+  }
   if (auto started = (*server)->start(); !started) {
     std::printf("ERROR %s\n", started.error().to_string().c_str());
     return 1;

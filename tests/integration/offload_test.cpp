@@ -1,0 +1,311 @@
+// Offloaded handlers (HandlerOptions::offload, StreamHandlerOptions::offload) run on the
+// runtime's worker pool: one that blocks leaves the I/O thread, and every other connection,
+// free; its answer, cancel and deadline still go through its session; policies stay in front.
+// Both ends in this process (the test controls what the handler waits on), over every transport.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "connect.hpp"
+#include "plexus/plexus.hpp"
+#include "test_kit.hpp"
+#include "transports.hpp"
+
+namespace plexus::test {
+namespace {
+
+constexpr Millis kWait{10000};
+
+// What a blocking handler waits on: the test opens it, or the call's cancel does.
+class Gate {
+ public:
+  void open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  // True when opened, false when `ctx` was cancelled first (it hooks the cancel to wake up).
+  bool wait(CallContext& ctx) {
+    ctx.on_cancel([this] {
+      std::lock_guard lock(mu_);
+      cv_.notify_all();
+    });
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, kWait, [&] { return open_ || ctx.cancelled(); });
+    return open_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+class OffloadTest : public ::testing::TestWithParam<Transport> {
+ protected:
+  void SetUp() override {
+    ServerOptions options;
+    options.listen = {listen_address(GetParam(), dir_)};
+    options.metrics = false;
+    auto server = Server::create(server_runtime_, std::move(options));
+    ASSERT_TRUE(server) << server.error().to_string();
+    server_ = std::move(*server);
+    server_->handle("echo", [](CallContext&, std::string_view p) -> Result<std::string> {
+      return std::string(p);
+    });
+    HandlerOptions offload;
+    offload.offload = true;
+    // Blocks until the test opens the gate or the call is cancelled; tells the test it started
+    // and how it ended.
+    ASSERT_TRUE(server_->handle(
+        "wait",
+        [this](CallContext& ctx, std::string_view p) -> Result<std::string> {
+          on_io_thread_.set(server_runtime_.on_io_thread());
+          entered_.set(true);
+          const bool opened = gate_.wait(ctx);
+          saw_cancel_.set(ctx.cancelled());
+          if (!opened) return make_error(StatusCode::cancelled, "gave up");
+          return "released:" + std::string(p);
+        },
+        offload));
+    ASSERT_TRUE(server_->start());
+    a_ = connect_client(client_runtime_, server_->addresses().at(0));
+    b_ = connect_client(client_runtime_, server_->addresses().at(0));
+    ASSERT_TRUE(a_ && b_);
+  }
+  void TearDown() override {
+    gate_.open();  // a handler still waiting must not hold up the runtime's end
+    if (a_) a_->close();
+    if (b_) b_->close();
+    if (server_) server_->shutdown(Millis{1000});
+  }
+
+  // Starts "wait" on connection a and returns once its handler runs.
+  CallId start_wait(Event<Result<std::string>>& result, CallOptions options = {}) {
+    const CallId id = a_->call_async(
+        "wait", "a", options, [&result](Result<std::string> r) { result.set(std::move(r)); });
+    EXPECT_TRUE(entered_.wait_for(kWait)) << "the offloaded handler never ran";
+    return id;
+  }
+
+  TempDir dir_;
+  Runtime server_runtime_;  // one I/O thread: a handler that blocked on it would stall all
+  Runtime client_runtime_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<Client> a_, b_;
+  Gate gate_;
+  Event<bool> entered_, on_io_thread_, saw_cancel_;
+};
+
+TEST_P(OffloadTest, ABlockedHandlerLeavesOtherConnectionsAnswered) {
+  Event<Result<std::string>> result;
+  start_wait(result);
+  EXPECT_EQ(on_io_thread_.wait_for(kWait), false) << "the handler ran on the I/O thread";
+  // While it blocks, the other connection's calls (and a's own) are answered.
+  CallOptions bounded;
+  bounded.timeout = Millis{5000};
+  for (int i = 0; i < 200; ++i) {
+    auto r = b_->call("echo", std::to_string(i), bounded);
+    ASSERT_TRUE(r) << "call " << i << ": " << r.error().to_string();
+    ASSERT_EQ(*r, std::to_string(i));
+  }
+  auto own = a_->call("echo", "a too", bounded);
+  ASSERT_TRUE(own) << own.error().to_string();
+  EXPECT_FALSE(result.is_set());
+  gate_.open();
+  auto answer = result.wait_for(kWait);
+  ASSERT_TRUE(answer) << "the released handler's answer never arrived";
+  ASSERT_TRUE(*answer) << answer->error().to_string();
+  EXPECT_EQ(**answer, "released:a");
+  EXPECT_EQ(saw_cancel_.wait_for(kWait), false);
+}
+
+TEST_P(OffloadTest, CancelReachesTheBlockedHandler) {
+  Event<Result<std::string>> result;
+  const CallId id = start_wait(result);
+  a_->cancel(id);
+  auto answer = result.wait_for(kWait);
+  ASSERT_TRUE(answer);
+  ASSERT_FALSE(*answer);
+  EXPECT_EQ(answer->error().code, StatusCode::cancelled);
+  EXPECT_EQ(saw_cancel_.wait_for(kWait), true) << "the handler never saw the cancel";
+  EXPECT_EQ(*b_->call("echo", "still"), "still");
+}
+
+TEST_P(OffloadTest, TheDeadlineReachesTheBlockedHandler) {
+  Event<Result<std::string>> result;
+  CallOptions options;
+  options.timeout = Millis{200};
+  start_wait(result, options);
+  auto answer = result.wait_for(kWait);
+  ASSERT_TRUE(answer);
+  ASSERT_FALSE(*answer);
+  EXPECT_EQ(answer->error().code, StatusCode::deadline_exceeded);
+  EXPECT_EQ(saw_cancel_.wait_for(kWait), true) << "the handler never saw the deadline";
+}
+
+TEST_P(OffloadTest, PoliciesRunInFrontOfTheWorker) {
+  std::atomic<int> ran{0};
+  HandlerOptions options;
+  options.offload = true;
+  options.schema = nlohmann::json::parse(R"({"type":"object","required":["n"]})");
+  options.concurrency = ConcurrencyOptions{1, 0};  // one at a time, no queue
+  ASSERT_TRUE(server_->handle(
+      "guarded",
+      [this, &ran](CallContext& ctx, std::string_view) -> Result<std::string> {
+        ++ran;
+        entered_.set(true);
+        gate_.wait(ctx);
+        return std::string("done");
+      },
+      options));
+  // Validation refuses on the I/O thread: the handler never runs.
+  auto invalid = b_->call("guarded", "{}");
+  ASSERT_FALSE(invalid);
+  EXPECT_EQ(invalid.error().code, StatusCode::invalid_argument);
+  EXPECT_EQ(ran.load(), 0);
+  // One call holds the only slot on a worker; the next is refused at once, not queued on the pool.
+  Event<Result<std::string>> first;
+  a_->call_async("guarded", R"({"n":1})", {},
+                 [&first](Result<std::string> r) { first.set(std::move(r)); });
+  ASSERT_TRUE(entered_.wait_for(kWait));
+  auto refused = b_->call("guarded", R"({"n":2})");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, StatusCode::resource_exhausted);
+  gate_.open();
+  auto answer = first.wait_for(kWait);
+  ASSERT_TRUE(answer && *answer);
+  EXPECT_EQ(**answer, "done");
+  EXPECT_EQ(ran.load(), 1);
+  // The slot is back once the worker answered.
+  auto again = b_->call("guarded", R"({"n":3})");
+  ASSERT_TRUE(again) << again.error().to_string();
+  const auto stats = server_->policy_stats("guarded");
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->validation_failed, 1u);
+  EXPECT_EQ(stats->concurrency_rejected, 1u);
+}
+
+// Many calls block at once, each on its own worker, up to the pool's size.
+TEST_P(OffloadTest, CallsRunOnWorkersAtOnce) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int inside = 0;
+  HandlerOptions options;
+  options.offload = true;
+  ASSERT_TRUE(server_->handle(
+      "together",
+      [&](CallContext&, std::string_view) -> Result<std::string> {
+        std::unique_lock lock(mu);
+        ++inside;
+        cv.notify_all();
+        // Answers only once all four are inside: on one thread this would never happen.
+        if (!cv.wait_for(lock, kWait, [&] { return inside >= 4; })) {
+          return make_error(StatusCode::internal, "ran one at a time");
+        }
+        return std::string("ok");
+      },
+      options));
+  Countdown answered(4);
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    (i % 2 ? a_ : b_)->call_async("together", "", {}, [&](Result<std::string> r) {
+      if (r) ++ok;
+      answered.done();
+    });
+  }
+  ASSERT_TRUE(answered.wait_for(kWait));
+  EXPECT_EQ(ok.load(), 4);
+}
+
+// A peer's notifications and lane messages to an offloaded handler keep their order.
+TEST_P(OffloadTest, NotificationsAndLaneMessagesKeepTheirOrderOnWorkers) {
+  std::mutex mu;
+  std::vector<int> seen;
+  bool on_io = false;
+  constexpr int kMessages = 500;
+  Countdown arrived(2 * kMessages);
+  HandlerOptions options;
+  options.offload = true;
+  ASSERT_TRUE(server_->handle(
+      "seq",
+      [&](CallContext&, std::string_view p) -> Result<std::string> {
+        {
+          std::lock_guard lock(mu);
+          seen.push_back(std::stoi(std::string(p)));
+          on_io = on_io || server_runtime_.on_io_thread();
+        }
+        arrived.done();
+        return std::string();
+      },
+      options));
+  for (int i = 0; i < kMessages; ++i) ASSERT_TRUE(a_->notify("seq", std::to_string(i)));
+  auto lane = a_->open_lane("seq");
+  ASSERT_TRUE(lane);
+  for (int i = kMessages; i < 2 * kMessages; ++i) ASSERT_TRUE(lane->send(std::to_string(i)));
+  ASSERT_TRUE(arrived.wait_for(kWait));
+  std::lock_guard lock(mu);
+  ASSERT_EQ(seen.size(), 2u * kMessages);
+  for (int i = 0; i < 2 * kMessages; ++i) ASSERT_EQ(seen[i], i) << "out of order at " << i;
+  EXPECT_FALSE(on_io);
+}
+
+// An offloaded stream handler may use Stream's blocking forms, which fail on an I/O thread.
+TEST_P(OffloadTest, AnOffloadedStreamHandlerWritesWithBlockingCalls) {
+  StreamHandlerOptions options;
+  options.offload = true;
+  server_->handle_stream(
+      "count",
+      [](CallContext&, std::string payload, Stream s) -> asio::awaitable<Result<std::string>> {
+        const int n = std::stoi(payload);
+        for (int i = 0; i < n; ++i) {
+          if (auto w = s.write(std::to_string(i)); !w) co_return tl::unexpected(w.error());
+        }
+        co_return std::string("counted");
+      },
+      options);
+  auto s = a_->open_stream("count", "300");
+  int expected = 0;
+  for (;;) {
+    auto item = s.read();
+    ASSERT_TRUE(item) << item.error().to_string();
+    if (!*item) break;
+    ASSERT_EQ(**item, std::to_string(expected++));
+  }
+  EXPECT_EQ(expected, 300);
+  auto outcome = s.outcome();
+  ASSERT_TRUE(outcome && *outcome) << (outcome ? outcome->error().to_string() : "none");
+  EXPECT_EQ(**outcome, "counted");
+}
+
+TEST_P(OffloadTest, AnOffloadedCoroutineAndAThrowingHandlerAnswer) {
+  HandlerOptions options;
+  options.offload = true;
+  ASSERT_TRUE(server_->handle_coro(
+      "coro",
+      [this](CallContext&, std::string p) -> asio::awaitable<Result<std::string>> {
+        co_return (server_runtime_.on_io_thread() ? "io:" : "worker:") + p;
+      },
+      options));
+  ASSERT_TRUE(server_->handle(
+      "throws",
+      [](CallContext&, std::string_view) -> Result<std::string> {
+        throw std::runtime_error("disk on fire");
+      },
+      options));
+  EXPECT_EQ(*a_->call("coro", "x"), "worker:x");
+  auto thrown = a_->call("throws", "");
+  ASSERT_FALSE(thrown);
+  EXPECT_EQ(thrown.error().code, StatusCode::internal);
+  EXPECT_NE(thrown.error().message.find("disk on fire"), std::string::npos);
+  EXPECT_EQ(*a_->call("echo", "alive"), "alive");
+}
+
+PLEXUS_ALL_TRANSPORTS(OffloadTest);
+
+}  // namespace
+}  // namespace plexus::test
