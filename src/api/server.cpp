@@ -1,6 +1,7 @@
 #include "plexus/server.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <future>
 
 #include <asio/dispatch.hpp>
@@ -67,6 +68,9 @@ Result<void> Server::Impl::start() {
   lo.connection_executor = [this] { return runtime_.serial_executor(); };
   lo.connection.receive_limits.max_message_size = options_.max_message_size;
   lo.connection.hot_read = detail::hot_read_slot(runtime_);
+  lo.on_accept_trouble = [this](std::error_code error, std::uint64_t failures) {
+    log_accept_trouble(error, failures);
+  };
   for (const auto& text : options_.listen) {
     auto address = *transport::parse_address(text);
     if (address.kind == transport::Address::Kind::unix_path &&
@@ -188,6 +192,27 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
   peak_sessions_ = std::max(peak_sessions_, sessions_.size());
   lock.unlock();
   session->start();
+}
+
+// A listener that cannot accept (EMFILE when the open-file limit is reached, ENFILE, ENOMEM)
+// refuses every new client until connections close: an operator must hear of it, but not 20
+// times a second. Said when it starts, every 10 s while it lasts, and when it is over.
+void Server::Impl::log_accept_trouble(std::error_code error, std::uint64_t failures) {
+  constexpr std::uint64_t kRemindEvery = std::chrono::seconds(10) / transport::kAcceptRetry;
+  if (!error) {
+    observe::logger().info("plexus: \"{}\" accepts connections again (after {} failed accepts)",
+                           options_.name, failures);
+    return;
+  }
+  if (failures != 1 && failures % kRemindEvery != 0) return;
+  std::string limit;
+  if (const auto n = platform::open_file_limit(); n > 0 && error.value() == EMFILE) {
+    limit = " (open-file limit " + std::to_string(n) + ")";
+  }
+  observe::logger().warn(
+      "plexus: \"{}\" cannot accept connections: {}{}; new clients wait until some close "
+      "({} failed accepts so far)",
+      options_.name, error.message(), limit, failures);
 }
 
 void Server::Impl::forget(const rpc::Session* session) {

@@ -62,6 +62,7 @@ struct Server::Impl {
   Result<void> start();
   void on_connection(std::shared_ptr<transport::Connection> connection);
   void forget(const rpc::Session* session);
+  void log_accept_trouble(std::error_code error, std::uint64_t failures);
   std::size_t connection_count() const;
   std::vector<Peer> peers() const;
   bool ready() const { return listening_.load() && !draining_.load(); }

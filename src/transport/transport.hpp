@@ -3,9 +3,11 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <system_error>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/io_context.hpp>
@@ -20,7 +22,15 @@ struct ListenOptions {
   // The serial executor each accepted connection runs on; unset: a new strand each.
   std::function<asio::any_io_executor()> connection_executor;
   ConnectionOptions connection;
+  // Told of every failed accept (`error`, and how many failed in a row, from 1) and once when an
+  // accept succeeds again after failures (`error` empty, the count of the failures). Failures
+  // such as EMFILE last until connections close: the listener retries every kAcceptRetry.
+  // On the listener's executor; unset: not told.
+  std::function<void(std::error_code error, std::uint64_t failures)> on_accept_trouble;
 };
+
+// How long a listener waits before it accepts again after a failed accept.
+inline constexpr std::chrono::milliseconds kAcceptRetry{50};
 
 // Accepts connections until closed. Each accepted connection gets its own serial executor.
 // Not thread-safe: call from one thread (the owner's).

@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -774,7 +777,9 @@ TEST(ObserveLog, AnApplicationsOwnSpdlogLoggerAndLevelSurviveARuntime) {
 // read from what it prints. SIGTERM at the end; it must exit cleanly.
 class CliServe {
  public:
-  explicit CliServe(const std::vector<std::string>& args, const std::string& stderr_path = {}) {
+  // `open_files`: the child's open-file limit, soft and hard (0: inherited).
+  explicit CliServe(const std::vector<std::string>& args, const std::string& stderr_path = {},
+                    rlim_t open_files = 0) {
     int out[2];
     if (::pipe(out) != 0) return;
     std::vector<std::string> argv_text = {cli_binary(), "serve"};
@@ -784,6 +789,10 @@ class CliServe {
     argv.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ == 0) {
+      if (open_files > 0) {
+        const rlimit limit{open_files, open_files};
+        if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(126);
+      }
       if (!stderr_path.empty()) {
         const int err = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
         ::dup2(err, 2);
@@ -997,6 +1006,58 @@ TEST(CliServeLimits, ServeRaisesItsOpenFileLimitAndWarnsWhenTheHardLimitIsTooLow
   // Both serve regardless.
   EXPECT_EQ(run_cli("stats " + dir.unix_address("a.sock") + " --json").exit_code, 0);
   EXPECT_EQ(run_cli("stats " + dir.unix_address("b.sock") + " --json").exit_code, 0);
+}
+
+// At its open-file limit a server cannot accept: it says so (once, not for every retry), new
+// clients wait in the kernel's queue, and once connections close it accepts again and says so.
+TEST(CliServeLimits, AtItsOpenFileLimitServeSaysSoAndAcceptsAgainOnceConnectionsClose) {
+  TempDir dir;
+  const auto address = dir.unix_address("s.sock");
+  // 64 descriptors, hard limit included (serve raises its soft limit to the hard one).
+  CliServe serve({"--listen", address, "--no-http", "--name", "crowded"}, dir.file("serve.log"),
+                 64);
+  // More connections than the server has descriptors: the last ones stay in the listen queue.
+  const std::string path = address.substr(std::string("unix://").size());
+  std::vector<int> crowd;
+  for (int i = 0; i < 100; ++i) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << i;
+    crowd.push_back(fd);
+  }
+  // The child's log is a file: read it until the line is there (bounded).
+  const auto log_has = [&](const std::string& text) {
+    for (int i = 0; i < 500; ++i) {
+      if (read_file(dir.file("serve.log")).find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(Millis{10});
+    }
+    return false;
+  };
+  EXPECT_TRUE(
+      log_has("\"crowded\" cannot accept connections: Too many open files (open-file "
+              "limit 64); new clients wait until some close"))
+      << read_file(dir.file("serve.log"));
+  // Held a while: the listener retries every 50 ms meanwhile, and says nothing more.
+  std::this_thread::sleep_for(Millis{300});
+  for (int fd : crowd) ::close(fd);
+  EXPECT_TRUE(log_has("\"crowded\" accepts connections again")) << read_file(dir.file("serve.log"));
+  EXPECT_EQ(run_cli("stats " + address + " --json").exit_code, 0);
+  // Until it accepted again: one warning for several failed accepts.
+  const auto log = read_file(dir.file("serve.log"));
+  const auto again = log.find("accepts connections again (after ");
+  ASSERT_NE(again, std::string::npos) << log;
+  const int failed =
+      std::atoi(log.c_str() + again + std::string("accepts connections again (after ").size());
+  EXPECT_GE(failed, 3) << log;
+  std::size_t said = 0;
+  for (auto at = log.find("cannot accept"); at != std::string::npos && at < again;
+       at = log.find("cannot accept", at + 1)) {
+    ++said;
+  }
+  EXPECT_EQ(said, 1u) << log;
 }
 
 }  // namespace

@@ -26,6 +26,10 @@ std::optional<PeerCredentials> peer_credentials(int fd);
 // connections closed, their freed buffers would otherwise stay in the process's RSS.
 void release_free_memory();
 
+// The process's open-file limit (the soft RLIMIT_NOFILE); 0 when it cannot be read or is
+// unlimited.
+std::uint64_t open_file_limit();
+
 // Creates `dir` and its missing parents, the last one with `mode` (0700 for socket dirs).
 Result<void> make_private_dir(const std::string& dir, unsigned mode);
 

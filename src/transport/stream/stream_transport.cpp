@@ -54,6 +54,7 @@ class StreamListener final : public Listener {
         address_(std::move(address)),
         options_(options.connection),
         connection_executor_(options.connection_executor),
+        on_accept_trouble_(options.on_accept_trouble),
         upgrade_(std::move(upgrade)),
         owns_socket_file_(owns_socket_file) {}
   ~StreamListener() override { close(); }
@@ -82,6 +83,10 @@ class StreamListener final : public Listener {
         connection_executor_ ? connection_executor_() : asio::make_strand(io_),
         [this](std::error_code ec, typename P::socket socket) {
           if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+          if (!ec && failures_in_a_row_ > 0) {
+            if (on_accept_trouble_) on_accept_trouble_({}, failures_in_a_row_);
+            failures_in_a_row_ = 0;
+          }
           if (!ec) {
             if constexpr (std::is_same_v<P, Local>) {
               if (upgrade_) {
@@ -113,7 +118,9 @@ class StreamListener final : public Listener {
             return;
           }
           // EMFILE and friends persist until something closes: pause instead of spinning.
-          retry_.expires_after(std::chrono::milliseconds(50));
+          ++failures_in_a_row_;
+          if (on_accept_trouble_) on_accept_trouble_(ec, failures_in_a_row_);
+          retry_.expires_after(kAcceptRetry);
           retry_.async_wait([this](std::error_code wait_ec) {
             if (!wait_ec && acceptor_.is_open()) accept_next();
           });
@@ -123,9 +130,11 @@ class StreamListener final : public Listener {
   asio::io_context& io_;
   typename P::acceptor acceptor_;
   asio::steady_timer retry_;  // paces accept retries after errors
+  std::uint64_t failures_in_a_row_ = 0;
   Address address_;
   ConnectionOptions options_;
   std::function<asio::any_io_executor()> connection_executor_;  // unset: a strand each
+  std::function<void(std::error_code, std::uint64_t)> on_accept_trouble_;
   std::function<void(std::shared_ptr<Connection>)> on_connection_;
   std::shared_ptr<const SocketUpgrade> upgrade_;  // set: offer it on every accepted socket
   // False for an inherited socket: whoever bound it (systemd) owns its file.
