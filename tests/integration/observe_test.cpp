@@ -1011,6 +1011,12 @@ TEST(CliServeLimits, ServeRaisesItsOpenFileLimitAndWarnsWhenTheHardLimitIsTooLow
 // At its open-file limit a server cannot accept: it says so (once, not for every retry), new
 // clients wait in the kernel's queue, and once connections close it accepts again and says so.
 TEST(CliServeLimits, AtItsOpenFileLimitServeSaysSoAndAcceptsAgainOnceConnectionsClose) {
+  if (kSanitizerBuild) {
+    // The sanitizers' runtime needs descriptors of its own in the child (UBSan probes memory
+    // through a pipe before it trusts a vptr), and this test takes them all: it reports
+    // "invalid vptr" on a sound object and exits.
+    GTEST_SKIP() << "a sanitizer runtime cannot run out of descriptors";
+  }
   TempDir dir;
   const auto address = dir.unix_address("s.sock");
   // 64 descriptors, hard limit included (serve raises its soft limit to the hard one).

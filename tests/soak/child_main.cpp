@@ -17,7 +17,7 @@ namespace {
 // Exit statuses of a child; the soak reports them with the child's line on stderr.
 constexpr int kWrongBytes = 3;
 constexpr int kOperationFailed = 5;
-constexpr Millis kDeadline{10000};
+constexpr Millis kChildDeadline{10000};
 
 [[noreturn]] void die(int status, const std::string& what) {
   std::fprintf(stderr, "soak client process %d: %s\n", static_cast<int>(::getpid()), what.c_str());
@@ -54,7 +54,7 @@ std::unique_ptr<Client> connect_until_up(Runtime& runtime, const std::string& ad
     for (int i = 0; i < kBurst; ++i) sent.push_back(pool.make(rng, draw_size(rng), "child:"));
     for (int i = 0; i < kBurst; ++i) {
       CallOptions deadline;
-      deadline.timeout = kDeadline;
+      deadline.timeout = kChildDeadline;
       client.call_async(
           "echo", sent[static_cast<std::size_t>(i)], deadline, [&, i](Result<std::string> r) {
             if (!r) die(kOperationFailed, "echo: " + r.error().to_string());
@@ -102,7 +102,7 @@ std::unique_ptr<Client> connect_until_up(Runtime& runtime, const std::string& ad
   for (;;) {
     Stream s = client.open_stream("count_stream", R"({"n":100000,"delay_ms":0})", small_window);
     for (std::int64_t i = 0;; ++i) {
-      auto item = read_within(s, kDeadline);
+      auto item = read_within(s, kChildDeadline);
       if (!item || !*item) {
         die(kOperationFailed, "count_stream read " + std::to_string(i) + ": " +
                                   (item ? item->error().to_string() : "nothing within 10 s"));

@@ -5,8 +5,8 @@
 namespace plexus::soak {
 namespace {
 
-constexpr Millis kDeadline{10000};
-constexpr Millis kPause{20};
+constexpr Millis kReconnectDeadline{10000};
+constexpr Millis kReconnectPause{20};
 
 bool tolerated_on_connect(StatusCode code) {
   // Many clients connecting at once may find the listener's backlog full or the handshake
@@ -24,7 +24,7 @@ class ReconnectLoop {
 
   bool step() {
     cycle();
-    return !load_.tally.failed() && load_.tally.pause(kPause);
+    return !load_.tally.failed() && load_.tally.pause(kReconnectPause);
   }
 
  private:
@@ -42,7 +42,7 @@ class ReconnectLoop {
     for (int i = 0; i < calls; ++i) {
       const std::string payload = load_.pool.make(rng_, draw_size(rng_, 4096), name_ + ":");
       CallOptions deadline;
-      deadline.timeout = kDeadline;
+      deadline.timeout = kReconnectDeadline;
       auto answer = (*client)->call("echo", payload, deadline);
       if (!answer) return load_.tally.unexpected(name_ + ": echo: " + answer.error().to_string());
       if (auto diff = echo_mismatch(payload, *answer); !diff.empty()) {
@@ -63,7 +63,8 @@ class ReconnectLoop {
         break;
       case 1:
         left_open = (*client)->open_stream("count_stream", R"({"n":1000,"delay_ms":1})");
-        if (auto first = read_within(left_open, kDeadline); !first || !*first || !**first) {
+        if (auto first = read_within(left_open, kReconnectDeadline);
+            !first || !*first || !**first) {
           return load_.tally.unexpected(
               name_ + ": count_stream's first read: " +
               (!first ? "nothing" : (*first ? "the end" : first->error().to_string())));

@@ -12,7 +12,7 @@ using nlohmann::json;
 // count_stream sends its items as fast as credit allows (or 1 ms apart): an item not there
 // within 10 s is a stall.
 constexpr Millis kItemTimeout{10000};
-constexpr Millis kPause{5};
+constexpr Millis kStreamPause{5};
 
 class StreamLoop {
  public:
@@ -29,7 +29,7 @@ class StreamLoop {
     } else {
       read_through(pick < 15);
     }
-    return !load_.tally.failed() && load_.tally.pause(kPause);
+    return !load_.tally.failed() && load_.tally.pause(kStreamPause);
   }
 
  private:
