@@ -39,43 +39,44 @@ Error cancelled_before_start() {
   return {StatusCode::cancelled, "call cancelled before a worker took it up", {}};
 }
 
+// What the synchronous and asynchronous forms share: the payload copied (its bytes belong to the
+// frame, gone once the wrapper returns), then on a worker a call cancelled while it waited is
+// answered without running, and any other runs `run(ctx, payload, responder)`. When the job
+// cannot be posted (the session is gone), its Responder answers internal.
+template <typename Run>
+AsyncHandler on_worker(Run run) {
+  return [run = std::move(run)](CallContext& ctx, std::string_view payload, Responder responder) {
+    (void)post_to_worker(ctx, [run, &ctx, payload = std::string(payload),
+                               responder = std::move(responder)]() mutable {
+      if (ctx.cancelled()) {
+        responder.reply(tl::unexpected(cancelled_before_start()));
+        return;
+      }
+      run(ctx, std::string_view(payload), responder);
+    });
+  };
+}
+
 }  // namespace
 
 AsyncHandler offload(SyncHandler handler) {
   auto shared = std::make_shared<const SyncHandler>(std::move(handler));
-  return [shared](CallContext& ctx, std::string_view payload, Responder responder) {
-    // The payload's bytes belong to the frame, which is gone once this returns.
-    auto job = [shared, &ctx, payload = std::string(payload),
-                responder = std::move(responder)]() mutable {
-      if (ctx.cancelled()) {
-        responder.reply(tl::unexpected(cancelled_before_start()));
-        return;
-      }
-      responder.reply(run_sync_handler(*shared, ctx, payload));
-    };
-    if (!post_to_worker(ctx, std::move(job))) return;  // the Responder answers internal
-  };
+  return on_worker([shared](CallContext& ctx, std::string_view payload, Responder& responder) {
+    responder.reply(run_sync_handler(*shared, ctx, payload));
+  });
 }
 
 AsyncHandler offload(AsyncHandler handler) {
   auto shared = std::make_shared<const AsyncHandler>(std::move(handler));
-  return [shared](CallContext& ctx, std::string_view payload, Responder responder) {
-    auto job = [shared, &ctx, payload = std::string(payload),
-                responder = std::move(responder)]() mutable {
-      if (ctx.cancelled()) {
-        responder.reply(tl::unexpected(cancelled_before_start()));
-        return;
-      }
-      try {
-        (*shared)(ctx, payload, std::move(responder));
-      } catch (...) {
-        // Unwinding dropped the Responder, which answered internal already; this only tells
-        // what was thrown, if the Responder is still here.
-        responder.reply(tl::unexpected(handler_exception_error(std::current_exception())));
-      }
-    };
-    if (!post_to_worker(ctx, std::move(job))) return;
-  };
+  return on_worker([shared](CallContext& ctx, std::string_view payload, Responder& responder) {
+    try {
+      (*shared)(ctx, payload, std::move(responder));
+    } catch (...) {
+      // Unwinding dropped the Responder, which answered internal already; this only tells
+      // what was thrown, if the Responder is still here.
+      responder.reply(tl::unexpected(handler_exception_error(std::current_exception())));
+    }
+  });
 }
 
 AsyncHandler offload(CoroHandler handler) {
