@@ -5,6 +5,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -49,7 +50,10 @@ class PLEXUS_EXPORT Caller {
                          CallViewCallback done);
 
   /// Blocking form. On an I/O thread it fails at once with failed_precondition (it would
-  /// deadlock); use call_async or co_await async_call there.
+  /// deadlock); use call_async or co_await async_call there. Over shared memory the calling
+  /// thread writes the request and waits for the answer on the rings itself when the connection
+  /// is idle (the connection's wait strategy: spin, then sleep), instead of handing both to the
+  /// I/O thread.
   Result<std::string> call(std::string_view method, std::string payload, CallOptions options = {});
 
   /// Any Asio completion token: asio::use_awaitable (co_await), use_future, a callback.
@@ -149,6 +153,14 @@ class PLEXUS_EXPORT Caller {
                                     const SendOptions& options) = 0;
   /// True on an I/O thread of the runtime this caller runs on (where blocking would deadlock).
   virtual bool on_io_thread() const = 0;
+  /// A blocking call made on the calling thread itself where the connection allows it (a
+  /// Client over shared memory); nullopt: it was not sent, `payload` is intact and call() goes
+  /// through start_call. Default: nullopt.
+  virtual std::optional<Result<std::string>> call_on_this_thread(std::string_view /*method*/,
+                                                                 std::string& /*payload*/,
+                                                                 CallOptions& /*options*/) {
+    return std::nullopt;
+  }
 };
 
 /// A handle to one live session (for example the client behind a server-side call). Copyable and

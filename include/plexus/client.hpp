@@ -90,6 +90,11 @@ struct PLEXUS_EXPORT ClientStats {
   /// Socket reads made by the idle I/O thread polling this connection itself rather than
   /// through the reactor (RuntimeOptions::idle_wait; docs/ARCHITECTURE.md section 6).
   std::uint64_t hot_reads = 0;
+  /// Blocking calls whose request the calling thread wrote into the shared-memory ring itself,
+  /// and answers it read there itself, on the current connection (Caller::call; the others
+  /// went through the I/O thread).
+  std::uint64_t calls_on_caller_thread = 0;
+  std::uint64_t answers_on_caller_thread = 0;  ///< see calls_on_caller_thread
   /// \name One-way sends from application threads
   /// One-way sends from application threads (ClientOptions::max_queued_send_bytes) on the current
   /// connection: those that found the send queue full and waited, those that failed with
@@ -167,6 +172,9 @@ class PLEXUS_EXPORT Client final : public Caller, public HandlerRegistry {
   Result<void> start_notify(std::string method, std::string payload,
                             const SendOptions& options) override;
   bool on_io_thread() const override;
+  std::optional<Result<std::string>> call_on_this_thread(std::string_view method,
+                                                         std::string& payload,
+                                                         CallOptions& options) override;
   Stream start_stream(std::string method, std::string payload, StreamOptions options) override;
   Result<void> send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
                             std::string_view payload, const SendOptions& options) override;

@@ -39,6 +39,7 @@ Result<std::string> Caller::call(std::string_view method, std::string payload,
                       "blocking call on an I/O thread would deadlock; use call_async or "
                       "co_await async_call");
   }
+  if (auto here = call_on_this_thread(method, payload, options)) return std::move(*here);
   std::promise<Result<std::string>> promise;
   auto future = promise.get_future();
   call_async(method, std::move(payload), std::move(options),

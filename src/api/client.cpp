@@ -89,6 +89,8 @@ struct Client::Impl {
   void start_call(CallId id, std::string_view method, std::string&& payload, CallOptions&& options,
                   CallCallback&& done);
   void cancel_call(CallId id);
+  std::optional<Result<std::string>> call_here(std::string_view method, std::string& payload,
+                                               CallOptions& options);
   Result<void> start_notify(std::string method, std::string payload, const SendOptions& options);
   Stream start_stream(std::string method, std::string payload, StreamOptions options);
   Result<void> send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
@@ -696,6 +698,19 @@ Result<void> Client::Impl::send_on_lane(const std::shared_ptr<detail::LaneState>
   return session->send_from_app(std::move(item), options.wait_for_room);
 }
 
+std::optional<Result<std::string>> Client::Impl::call_here(std::string_view method,
+                                                           std::string& payload,
+                                                           CallOptions& options) {
+  // How long a blocking caller waits for the I/O thread to lend an awake connection: it looks
+  // for that request between two spins on the rings, a few microseconds apart.
+  constexpr std::chrono::microseconds kBorrowPatience{50};
+  if (breakers_) return std::nullopt;  // the breaker wraps the completion on the strand
+  auto session = ready_session();
+  if (!session) return std::nullopt;
+  if (options.trace_id.empty()) options.trace_id = rpc::trace::for_outgoing();
+  return session->call_here(next_call_id(), method, payload, options, kBorrowPatience);
+}
+
 std::shared_ptr<rpc::Session> Client::Impl::ready_session() const {
   std::lock_guard lock(mu_);
   return session_for_stats_;
@@ -745,6 +760,8 @@ ClientStats Client::Impl::stats() const {
   st.shm_mapped_bytes = c.shm_mapped_bytes;
   st.in_place_bytes = c.bytes_in_place;
   st.hot_reads = c.hot_reads;
+  st.calls_on_caller_thread = c.borrowed_requests;
+  st.answers_on_caller_thread = c.borrowed_answers;
   if (auto s = ready_session()) {
     st.send_waits = s->outbox().waits();
     st.send_refusals = s->outbox().refusals();
@@ -835,6 +852,12 @@ void Client::close() {
 
 CallId Client::next_call_id() {
   return impl_->next_call_id();
+}
+
+std::optional<Result<std::string>> Client::call_on_this_thread(std::string_view method,
+                                                               std::string& payload,
+                                                               CallOptions& options) {
+  return impl_->call_here(method, payload, options);
 }
 
 void Client::start_call(CallId id, std::string_view method, std::string&& payload,

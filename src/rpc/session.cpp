@@ -154,6 +154,7 @@ void Session::on_handshake_frame(const wire::FrameView& frame, const wire::Metad
     // Refused before the handshake (too many connections, bad version, …).
     const Error e = wire::carried_error(md);
     peer_goaway_ = e;
+    peer_goaway_seen_.store(true, std::memory_order_release);
     connection_->close(e, /*flush=*/false);
     return;
   }
@@ -247,6 +248,7 @@ void Session::on_frame(const wire::FrameView& frame) {
     case FrameKind::goaway:
       if (auto md = checked_metadata(frame)) {
         peer_goaway_ = wire::carried_error(*md);
+        peer_goaway_seen_.store(true, std::memory_order_release);
         observe::logger().info("plexus: \"{}\" sent GOAWAY: {}", identity_.name,
                                peer_goaway_->to_string());
         if (peer_goaway_->code != StatusCode::ok) connection_->close(*peer_goaway_, false);
@@ -628,6 +630,7 @@ void Session::after_inbound() {
 
 bool Session::take_outbound(CallId id, PendingCall& out) {
   if (outbound_.take(id, out)) return true;
+  if (lent_count_.load(std::memory_order_acquire) > 0 && take_lent(id, out)) return true;
   counters_.late_responses.fetch_add(1, std::memory_order_relaxed);
   return false;
 }
@@ -707,6 +710,7 @@ void Session::on_closed(const Error& reason) {
                            identity_.address, reason.to_string());
   }
   outbound_.fail_all(failure);
+  fail_lent(failure);
   heartbeat_.fail_pings(failure);
   streams_.cancel_all(failure);
   inbound_.cancel_all();

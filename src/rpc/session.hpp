@@ -11,6 +11,7 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -123,6 +124,17 @@ class Session final : public transport::ConnectionDelegate,
   void call(CallId id, std::string_view method, std::string&& payload, const CallOptions& options,
             CallCallback&& done);
   void cancel(CallId id);
+  // A blocking call made on the caller's own thread (any thread but the strand), on the
+  // connection itself when it lends itself (Connection::borrow; shared memory): the request is
+  // written and usually the answer read without a trip through the I/O thread; when the
+  // caller cannot read it (another frame first, its spin ran out) the strand delivers it.
+  // nullopt: the call cannot go this way (the connection was not lent within `patience`, the
+  // outbox or batcher holds messages that must go first, options it does not serve: a view, a
+  // ResponseInfo); nothing was sent and `payload` is intact: use call(). Otherwise the call's
+  // result, as call() would complete it (a deadline sends CANCEL).
+  std::optional<Result<std::string>> call_here(CallId id, std::string_view method,
+                                               std::string& payload, const CallOptions& options,
+                                               std::chrono::nanoseconds patience);
   // Sends a PING and reports the round-trip time when its PONG arrives (unavailable if the
   // session closes first).
   void ping(std::function<void(Result<std::chrono::nanoseconds>)> done);
@@ -382,6 +394,18 @@ class Session final : public transport::ConnectionDelegate,
   void lane_not_open(std::uint64_t id);
   void run_lane_message(InboundLane& lane, std::string_view payload);  // not a sync handler
   const std::uint64_t serial_;
+
+  // Calls made with call_here (session_call_here.cpp), each until its caller read the answer
+  // itself or the strand delivered it (take_outbound looks here after outbound_).
+  std::mutex lent_mu_;
+  std::vector<std::pair<CallId, CallCallback>> lent_;  // guarded by lent_mu_
+  bool lent_closed_ = false;                           // guarded by lent_mu_: on_closed ran
+  std::atomic<std::size_t> lent_count_{0};             // lent_.size(), read without the lock
+  std::atomic<bool> peer_goaway_seen_{false};          // peer_goaway_, for call_here
+  bool add_lent(CallId id, CallCallback done);
+  bool drop_lent(CallId id);  // true: it was there, and nobody will complete it now
+  bool take_lent(CallId id, PendingCall& out);
+  void fail_lent(const Error& error);
 };
 
 }  // namespace plexus::rpc

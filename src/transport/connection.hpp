@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -54,6 +55,10 @@ struct ConnectionStats {
   StatCount bytes_in_place;
   // Reads made by a look of the idle I/O thread (transport/hot_read.hpp), not by the reactor.
   StatCount hot_reads;
+  // Requests written, and answers read, by a thread that borrowed the connection (a blocking
+  // call on its own thread; Connection::borrow). Written by that thread alone.
+  StatCount borrowed_requests;
+  StatCount borrowed_answers;
 };
 
 // Receives what a connection reads. Every call runs on the connection's executor.
@@ -128,6 +133,15 @@ struct OutFrame {
 // or closing, resource_exhausted while more than `max_pending_bytes` wait to be written.
 Result<void> send_refusal(bool closed, std::size_t pending_bytes, std::size_t max_pending_bytes);
 
+// What Connection::borrowed_wait came to.
+enum class BorrowedWait {
+  answered,     // the answer is in hand; the connection is still borrowed: give_back()
+  handed_back,  // not answered here (another frame came first, the executor needed the
+                // connection, or the wait strategy's spin ran out): the connection is given
+                // back and the answer reaches the delegate like any frame
+  deadline      // the deadline passed first; the connection is given back
+};
+
 // Shared ownership: the session holds it and pending I/O operations keep it alive until they
 // complete. Not thread-safe: every method must be called on executor().
 class Connection {
@@ -173,6 +187,30 @@ class Connection {
   virtual asio::any_io_executor executor() const = 0;
   virtual std::string describe() const = 0;  // for logs: "unix:/path fd=7"
   virtual std::optional<platform::PeerCredentials> credentials() const = 0;
+
+  // Lending (docs/ARCHITECTURE.md section 6, "Blocking calls on the caller's thread"): a thread
+  // that makes a blocking call writes its request and reads its answer itself while the
+  // executor has nothing in hand, saving the hop to the I/O thread and back. Only shared memory
+  // lends; these defaults refuse. Unlike the rest of this interface these run on the borrowing
+  // thread (any thread but the executor's), one borrower at a time.
+  //
+  // Takes the connection when the executor lends it within `patience`; false: use send().
+  virtual bool borrow(std::chrono::nanoseconds /*patience*/) { return false; }
+  // While borrowed: writes the whole frame now and publishes it, or nothing (resource_exhausted
+  // when there is no room at once, message_too_large over the peer's limit).
+  virtual Result<void> borrowed_send(const OutFrame& /*frame*/) {
+    return make_error(StatusCode::unavailable, "connection not borrowed");
+  }
+  // While borrowed: waits, as the connection's wait strategy says, for the plain RESPONSE (no
+  // metadata) to call `id` and copies its payload into `answer`. Anything else (an ERROR,
+  // another frame ahead of it) is left to the executor.
+  virtual BorrowedWait borrowed_wait(std::uint64_t /*id*/,
+                                     std::chrono::steady_clock::time_point /*deadline*/,
+                                     std::string& /*answer*/) {
+    return BorrowedWait::handed_back;
+  }
+  // Ends a borrow that did not end in borrowed_wait.
+  virtual void give_back() {}
 };
 
 }  // namespace plexus::transport

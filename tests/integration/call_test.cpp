@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "call_kit.hpp"
 #include "connect.hpp"
 #include "plexus/plexus.hpp"
 #include "test_kit.hpp"
@@ -149,21 +150,7 @@ TEST_P(CallTest, AnswersArriveOutOfOrderMatchedById) {
 // Blocking calls from application threads (not I/O threads), eight at once: each thread gets
 // its own answers, whatever the others do.
 TEST_P(CallTest, BlockingCallsFromEightThreadsEachGetTheirOwnAnswer) {
-  constexpr int kThreads = 8;
-  const int calls = kSanitizerBuild ? 50 : 400;
-  std::atomic<int> wrong{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < calls; ++i) {
-        const std::string payload = std::to_string(t) + ":" + std::to_string(i);
-        auto r = client_->call("echo", payload);
-        if (!r || *r != payload) ++wrong;
-      }
-    });
-  }
-  for (auto& thread : threads) thread.join();
-  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(wrong_echoes_from_threads(*client_, 8, kSanitizerBuild ? 50 : 400), 0);
 }
 
 // A blocked caller's deadline passes whatever the runtime's wait strategy (its I/O thread

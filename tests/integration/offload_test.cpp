@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "call_kit.hpp"
 #include "connect.hpp"
 #include "plexus/plexus.hpp"
 #include "test_kit.hpp"
@@ -19,31 +20,6 @@ namespace plexus::test {
 namespace {
 
 constexpr Millis kWait{10000};
-
-// What a blocking handler waits on: the test opens it, or the call's cancel does.
-class Gate {
- public:
-  void open() {
-    std::lock_guard lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-  // True when opened, false when `ctx` was cancelled first (it hooks the cancel to wake up).
-  bool wait(CallContext& ctx) {
-    ctx.on_cancel([this] {
-      std::lock_guard lock(mu_);
-      cv_.notify_all();
-    });
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, kWait, [&] { return open_ || ctx.cancelled(); });
-    return open_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
 
 class OffloadTest : public ::testing::TestWithParam<Transport> {
  protected:

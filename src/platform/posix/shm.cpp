@@ -227,4 +227,11 @@ Result<Received> peek(int socket, char* buf, std::size_t len) {
   return r;
 }
 
+void populate_for_write(char* at, std::size_t length) {
+#ifndef MADV_POPULATE_WRITE
+  constexpr int MADV_POPULATE_WRITE = 23;  // linux/mman.h, Linux 5.14
+#endif
+  (void)::madvise(at, length, MADV_POPULATE_WRITE);
+}
+
 }  // namespace plexus::platform

@@ -75,6 +75,10 @@ Result<Fd> create_memfd(const char* name, std::size_t size);
 Result<std::size_t> file_size(int fd);
 // Whether shrinking `fd` is sealed (F_SEAL_SHRINK): a received segment must be.
 bool is_shrink_sealed(int fd);
+// Allocates the pages of `length` bytes at `at` (a shared mapping) now, as writing them would,
+// so that the first messages through a fresh ring do not pay a page fault per 4 KiB
+// (MADV_POPULATE_WRITE). Best effort: a kernel without it (before 5.14) leaves them to fault.
+void populate_for_write(char* at, std::size_t length);
 
 // Opens, read-write, the file that descriptor `fd` of process `pid` refers to (through
 // /proc/PID/fd/FD): how a peer on this machine reaches a memfd it was told about without

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include <asio/post.hpp>
 
@@ -17,13 +18,15 @@ ShmConnection::ShmConnection(ShmParts parts, ShmOptions shm, ConnectionOptions o
       executor_(control_.get_executor()),
       mapping_(std::move(parts.mapping)),
       doorbell_out_(std::move(parts.doorbell_out)),
+      doorbell_in_fd_(parts.doorbell_in.get()),
       doorbell_in_(executor_, parts.doorbell_in.release()),
       in_(parts.in),
       out_(parts.out),
       shm_(shm),
       options_(options),
       label_(std::move(label)),
-      spin_(shm.wait, shm.min_spin, shm.max_spin) {
+      spin_(shm.wait, shm.min_spin, shm.max_spin),
+      lent_spin_(shm.wait, shm.min_spin, shm.max_spin) {
   stats_.shm_mapped_bytes += parts.segment_bytes;
 }
 
@@ -46,6 +49,9 @@ Result<void> ShmConnection::check_open() const {
 }
 
 Result<void> ShmConnection::send(const OutFrame& f) {
+  if (owner_.load(std::memory_order_acquire) != kOwned && !owned(/*ask=*/true)) {
+    return send_later(f);
+  }
   if (!f.metadata) {
     return f.encoded.empty() ? send_plain(f.kind, f.id, f.payload, f.owned)
                              : send_encoded(f.kind, f.id, f.encoded, f.payload, f.owned);
@@ -210,7 +216,11 @@ bool ShmConnection::flush_pending() {
 }
 
 void ShmConnection::publish() {
-  if (closed_ || out_.unpublished() == 0) return;
+  // Lent rings: the executor wrote nothing since it parked (its sends queue), so there is
+  // nothing of its own to publish, and the writer's state is the borrower's.
+  if (closed_ || owner_.load(std::memory_order_acquire) != kOwned || out_.unpublished() == 0) {
+    return;
+  }
   // write_batches counts what costs here: doorbell writes, the write path's only system call.
   // Publishing to an awake reader is a store, and a busy stream makes no syscall at all.
   if (out_.publish()) {
@@ -306,8 +316,9 @@ bool ShmConnection::read_in_place(const wire::FrameHeader& header, std::uint64_t
   stats_.bytes_in += size;
   stats_.bytes_in_place += header.payload_length();
   auto keep = shared_from_this();
+  const auto delegate = delegate_;  // as in process_input
   in_input_ = true;
-  delegate_->on_frame(frame);  // the views are valid during the call only: then consumed
+  delegate->on_frame(frame);  // the views are valid during the call only: then consumed
   in_input_ = false;
   in_.consume(size);
   next_header_ += size;
@@ -322,7 +333,10 @@ bool ShmConnection::read_in_place(const wire::FrameHeader& header, std::uint64_t
 void ShmConnection::process_input() {
   if (closed_ || !delegate_) return;
   auto keep = shared_from_this();
-  reader_.deliver(*this, *delegate_, options_, stats_,
+  // A handler may close the connection (Peer::disconnect), after which its owner lets the
+  // delegate go: it must outlive the frame being delivered.
+  const auto delegate = delegate_;
+  reader_.deliver(*this, *delegate, options_, stats_,
                   [this] { return !closed_ && !closing_ && !read_paused_; });
 }
 
@@ -348,8 +362,30 @@ void ShmConnection::schedule_poll() {
 
 void ShmConnection::poll() {
   if (closed_ || sleeping_) return;
+  if (!owned(/*ask=*/false)) {
+    await_return();
+    return;
+  }
+  if (peer_gone_when_back_) {
+    const auto rec = *peer_gone_when_back_;
+    peer_gone_when_back_.reset();
+    peer_gone(rec);
+    return;
+  }
+  if (close_when_back_) {
+    const auto [reason, flush] = *close_when_back_;
+    close_when_back_.reset();
+    close(reason, flush);
+    if (closed_) return;
+  }
   bool progress = pump();
   if (closed_) return;
+  // A thread waits to borrow the rings (a blocking call): park now rather than spin.
+  if (!progress && lend_wanted_.load(std::memory_order_relaxed) && may_park()) {
+    spin_.sleeping();
+    sleep();
+    return;
+  }
   auto now = Clock::now();
   if (!progress && spin_.may_spin(now)) {
     progress = spin_inline();
@@ -425,6 +461,10 @@ void ShmConnection::sleep() {
   doorbell_in_.async_wait(
       asio::posix::stream_descriptor::wait_read,
       [self = shared_from_this()](const std::error_code& ec) { self->on_doorbell(ec); });
+  if (may_park()) {
+    lend_wanted_.store(false, std::memory_order_relaxed);
+    owner_.store(kParked, std::memory_order_release);
+  }
 }
 
 void ShmConnection::kick() {
@@ -440,6 +480,12 @@ void ShmConnection::on_doorbell(const std::error_code& ec) {
   sleeping_ = false;
   if (closed_ || ec) return;
   platform::eventfd_drain(doorbell_in_.native_handle());
+  // Lent: the flags are the borrower's (clearing the reader's could leave the executor asleep
+  // through the borrower's give_back); wait for the rings to come back.
+  if (!owned(/*ask=*/false)) {
+    await_return();
+    return;
+  }
   in_.set_sleeping(false);
   out_.set_waiting(false);
   spin_.woke(Clock::now());
@@ -470,7 +516,15 @@ void ShmConnection::on_control(const std::error_code& ec) {
     }
   }
   // The peer is gone (closed, exited or killed). What it published before is still valid:
-  // deliver it, then close.
+  // deliver it, then close; once the rings are back if they are lent.
+  if (!owned(/*ask=*/true)) {
+    peer_gone_when_back_ = rec;
+    return;
+  }
+  peer_gone(rec);
+}
+
+void ShmConnection::peer_gone(const std::error_code& rec) {
   if (!read_paused_) {
     for (int i = 0; i < 1024 && !closed_ && read_ring(); ++i) {
     }
@@ -505,6 +559,10 @@ void ShmConnection::fail(const Error& error) {
 
 void ShmConnection::close(const Error& reason, bool flush) {
   if (closed_) return;
+  if (!owned(/*ask=*/true)) {
+    if (!close_when_back_) close_when_back_.emplace(reason, flush);
+    return;
+  }
   if (flush && pending_bytes_ > 0) {
     if (!closing_) {
       closing_ = true;
@@ -523,11 +581,230 @@ void ShmConnection::finish_close(const Error& reason) {
   std::error_code ignored;
   control_.shutdown(asio::local::stream_protocol::socket::shutdown_both, ignored);
   control_.close(ignored);
-  doorbell_in_.close(ignored);
-  doorbell_out_.reset();
+  // The doorbells stay open until the connection is destroyed: a borrower that hands the rings
+  // back rings doorbell_in_ just after the store that lets this thread close.
+  doorbell_in_.cancel(ignored);
   pending_.clear();
   pending_bytes_ = 0;
   if (auto d = std::move(delegate_)) d->on_closed(reason);
+}
+
+// ---- lending the rings to a blocking caller -------------------------------------------------
+
+bool ShmConnection::owned(bool ask) {
+  std::uint32_t state = owner_.load(std::memory_order_acquire);
+  if (state == kParked &&
+      owner_.compare_exchange_strong(state, kOwned, std::memory_order_acq_rel)) {
+    state = kOwned;
+  }
+  if (state == kOwned) {
+    if (wanted_back_.load(std::memory_order_relaxed)) {
+      wanted_back_.store(false, std::memory_order_relaxed);
+    }
+    return true;
+  }
+  if (!ask) return false;
+  // Dekker with give_back(): either the borrower, parking, sees this flag and hands the rings
+  // back, or this compare-and-swap sees them parked.
+  wanted_back_.store(true, std::memory_order_seq_cst);
+  state = kParked;
+  if (owner_.compare_exchange_strong(state, kOwned, std::memory_order_seq_cst) || state == kOwned) {
+    wanted_back_.store(false, std::memory_order_relaxed);
+    return true;
+  }
+  return false;
+}
+
+bool ShmConnection::may_park() const {
+  return delegate_ && !closed_ && !closing_ && !read_paused_ && !in_input_ && !framing_lost_ &&
+         writes_held_ == 0 && pending_bytes_ == 0 && incomplete_bytes_ == 0 && reader_.idle() &&
+         next_header_ == in_.position() && out_.unpublished() == 0 && !close_when_back_ &&
+         !peer_gone_when_back_;
+}
+
+void ShmConnection::await_return() {
+  if (sleeping_ || closed_) return;
+  sleeping_ = true;
+  doorbell_in_.async_wait(
+      asio::posix::stream_descriptor::wait_read,
+      [self = shared_from_this()](const std::error_code& ec) { self->on_doorbell(ec); });
+}
+
+Result<void> ShmConnection::send_later(const OutFrame& f) {
+  if (auto ok = check_open(); !ok) return ok;
+  head_buf_.clear();
+  if (f.metadata) {
+    if (auto head = wire::encode_frame_head(f.kind, f.id, *f.metadata, f.payload.size(), peer_max_,
+                                            head_buf_);
+        !head) {
+      return head;
+    }
+  } else {
+    head_buf_.resize(wire::kHeaderSize + f.encoded.size());
+    if (auto ok = wire::encode_head(f.kind, f.id, f.encoded.size(), f.payload.size(), peer_max_,
+                                    head_buf_.data());
+        !ok) {
+      return ok;
+    }
+    if (!f.encoded.empty()) {
+      std::memcpy(head_buf_.data() + wire::kHeaderSize, f.encoded.data(), f.encoded.size());
+    }
+  }
+  ++stats_.frames_out;
+  queue_copy(head_buf_);
+  if (f.owned && f.payload.size() >= kReadChunk) {
+    pending_.push_back({std::move(*f.owned), 0, true});
+    pending_bytes_ += pending_.back().bytes.size();
+  } else {
+    queue_copy(f.payload);
+  }
+  return {};
+}
+
+bool ShmConnection::borrow(std::chrono::nanoseconds patience) {
+  std::uint32_t state = kParked;
+  if (!owner_.compare_exchange_strong(state, kLent, std::memory_order_acquire)) {
+    if (state != kOwned || patience.count() <= 0) return false;
+    // The executor is awake (spinning after its last work, or busy): ask it to park.
+    lend_wanted_.store(true, std::memory_order_relaxed);
+    const auto until = Clock::now() + patience;
+    for (unsigned i = 1;; ++i) {
+      platform::cpu_relax();
+      state = kParked;
+      if (owner_.load(std::memory_order_relaxed) == kParked &&
+          owner_.compare_exchange_strong(state, kLent, std::memory_order_acquire)) {
+        break;
+      }
+      if (i % 32 == 0) {
+        if (Clock::now() >= until) return false;
+        // The executor may be waiting for this very core (woken onto it with the answer that
+        // woke this thread): let it run to the point where it parks.
+        std::this_thread::yield();
+      }
+    }
+  }
+  // This thread reads the ring now: the writer need not ring the executor's doorbell.
+  in_.set_sleeping(false);
+  return true;
+}
+
+Result<void> ShmConnection::borrowed_send(const OutFrame& f) {
+  // The call path's frames only: a block the caller encoded (or none), within one stack buffer.
+  constexpr std::size_t kStackHead = 512;
+  if (f.metadata || wire::kHeaderSize + f.encoded.size() > kStackHead) {
+    return make_error(StatusCode::invalid_argument, "frame not sent from a borrowed connection");
+  }
+  char head[kStackHead];
+  if (auto ok =
+          wire::encode_head(f.kind, f.id, f.encoded.size(), f.payload.size(), peer_max_, head);
+      !ok) {
+    return ok;
+  }
+  if (!f.encoded.empty()) std::memcpy(head + wire::kHeaderSize, f.encoded.data(), f.encoded.size());
+  const std::string_view whole(head, wire::kHeaderSize + f.encoded.size());
+  const std::uint64_t total = whole.size() + f.payload.size();
+  auto free = out_.free_space(total);
+  if (!free || *free < total) {
+    return make_error(StatusCode::resource_exhausted, "no room in the ring at once");
+  }
+  if (!out_.try_write(whole, f.payload)) {
+    out_.write(whole);
+    out_.write(f.payload);
+  }
+  ++stats_.frames_out;
+  ++stats_.borrowed_requests;
+  stats_.bytes_out += total;
+  if (out_.publish()) {
+    ++stats_.write_batches;
+    platform::eventfd_signal(doorbell_out_.get());
+  }
+  return {};
+}
+
+int ShmConnection::take_answer(std::uint64_t id, std::string& answer) {
+  auto avail = in_.available();
+  if (!avail) return -1;  // the executor finds it again and closes
+  if (*avail < wire::kHeaderSize) return 0;
+  char raw[wire::kHeaderSize];
+  in_.peek(0, raw, sizeof raw);  // decoded from a copy: the peer may rewrite the ring
+  wire::FrameHeader header;
+  if (!wire::read_valid_header(raw, header) || header.kind != wire::FrameKind::response ||
+      header.id != id || header.metadata_length != 0 ||
+      !wire::check_limits(header, options_.receive_limits)) {
+    return -1;
+  }
+  const std::uint64_t size = wire::kHeaderSize + std::uint64_t{header.body_length};
+  if (size > in_.capacity()) return -1;  // streams through the executor's reader in pieces
+  if (*avail < size) return 0;
+  const std::size_t n = header.payload_length();
+  // The answer's one copy on this side, from the ring into the caller's string.
+  if (const char* at = in_.view(wire::kHeaderSize, n)) {
+    answer.assign(at, n);
+  } else {
+    answer.resize(n);
+    in_.peek(wire::kHeaderSize, answer.data(), n);
+  }
+  in_.consume(static_cast<std::size_t>(size));
+  next_header_ += size;
+  ++stats_.frames_in;
+  ++stats_.borrowed_answers;
+  stats_.bytes_in += size;
+  if (in_.release()) platform::eventfd_signal(doorbell_out_.get());
+  return 1;
+}
+
+BorrowedWait ShmConnection::borrowed_wait(std::uint64_t id, Clock::time_point deadline,
+                                          std::string& answer) {
+  lent_spin_.woke(Clock::now());
+  for (unsigned i = 1;; ++i) {
+    const int got = take_answer(id, answer);
+    if (got > 0) {
+      lent_spin_.found_work(Clock::now());
+      return BorrowedWait::answered;
+    }
+    if (got < 0 || wanted_back_.load(std::memory_order_relaxed)) {
+      owner_.store(kOwned, std::memory_order_release);
+      platform::eventfd_signal(doorbell_in_fd_);
+      return BorrowedWait::handed_back;
+    }
+    // The clock is read every 16 looks: an answer that comes at once costs no clock read.
+    if (i % 16 == 0) {
+      const auto now = Clock::now();
+      if (now >= deadline) {
+        give_back();
+        return BorrowedWait::deadline;
+      }
+      if (!lent_spin_.may_spin(now)) {
+        lent_spin_.sleeping();
+        give_back();
+        return BorrowedWait::handed_back;
+      }
+    }
+    platform::cpu_relax();
+  }
+}
+
+void ShmConnection::give_back() {
+  if (!wanted_back_.load(std::memory_order_seq_cst)) {
+    // Parked again, as the executor left it: asleep on its doorbell, which the writer rings
+    // for the next frame. Announce first, then look: either the writer sees the flag or this
+    // look sees its bytes.
+    in_.set_sleeping(true);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    auto avail = in_.available();
+    if (avail && *avail == 0) {
+      owner_.store(kParked, std::memory_order_seq_cst);
+      if (!wanted_back_.load(std::memory_order_seq_cst)) return;
+      // The executor asked meanwhile: hand the rings over unless it took them itself.
+      std::uint32_t state = kParked;
+      if (!owner_.compare_exchange_strong(state, kOwned, std::memory_order_acq_rel)) return;
+      platform::eventfd_signal(doorbell_in_fd_);
+      return;
+    }
+  }
+  // Frames wait or the executor asked: it takes over, woken on its own doorbell.
+  owner_.store(kOwned, std::memory_order_release);
+  platform::eventfd_signal(doorbell_in_fd_);
 }
 
 }  // namespace plexus::transport::shm

@@ -9,9 +9,11 @@
 // frames sent while input is processed are published together (one doorbell check for all).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +61,20 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   asio::any_io_executor executor() const override { return executor_; }
   std::string describe() const override { return label_; }
   std::optional<platform::PeerCredentials> credentials() const override;
+
+  // Lending the rings to a thread that makes a blocking call (Connection::borrow). The
+  // executor lends them only while it sleeps with nothing in hand (parked: no partial input,
+  // nothing queued, writes not held); a borrower takes them with one compare-and-swap. While
+  // they are lent the executor does not touch them: its sends queue, a close or the peer's
+  // exit waits, and it asks for them back (wanted_back_), which the borrower heeds at its next
+  // look. A borrower gives them back parked again when the ring is empty and nobody asked, so
+  // back-to-back blocking calls never wake the executor; otherwise it rings the executor's own
+  // doorbell, on which a lending executor always waits.
+  bool borrow(std::chrono::nanoseconds patience) override;
+  Result<void> borrowed_send(const OutFrame& frame) override;
+  BorrowedWait borrowed_wait(std::uint64_t id, std::chrono::steady_clock::time_point deadline,
+                             std::string& answer) override;
+  void give_back() override;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -112,11 +128,26 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   void on_control(const std::error_code& ec);
   void fail(const Error& error);  // corrupt shared state: tell the delegate, close
   void finish_close(const Error& reason);
+  // What on_control does once the peer is gone: drain what it published, then close.
+  void peer_gone(const std::error_code& rec);
+
+  // Lending. owned(): whether the executor holds the rings now, taking them back when parked;
+  // with `ask`, a borrower holding them is asked to give them back.
+  enum : std::uint32_t { kOwned = 0, kParked = 1, kLent = 2 };
+  bool owned(bool ask);
+  bool may_park() const;
+  void await_return();  // the executor waits on its doorbell until the rings come back
+  // send() while the rings are lent: the frame waits in pending_ (flushed when they return).
+  Result<void> send_later(const OutFrame& frame);
+  // The borrower's look at the ring: 1 the answer was taken, 0 nothing complete yet, -1 a
+  // frame that is not the answer (or anything wrong) is at the tail.
+  int take_answer(std::uint64_t id, std::string& answer);
 
   asio::local::stream_protocol::socket control_;
   asio::any_io_executor executor_;
   platform::Mapping mapping_;  // unmapped on destruction, after every handler has run
   platform::Fd doorbell_out_;
+  int doorbell_in_fd_;  // doorbell_in_'s, read by a borrower on its own thread
   asio::posix::stream_descriptor doorbell_in_;
   RingReader in_;
   RingWriter out_;
@@ -152,6 +183,14 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   bool closed_ = false;
   Error close_reason_;
   ConnectionStats stats_;
+
+  std::atomic<std::uint32_t> owner_{kOwned};
+  std::atomic<bool> wanted_back_{false};  // the executor waits for the rings
+  std::atomic<bool> lend_wanted_{false};  // a borrower waits: park as soon as idle
+  platform::AdaptiveSpin lent_spin_;      // the borrowers' bookkeeping (one at a time)
+  // What the executor put off while the rings were lent: a close, the peer's exit.
+  std::optional<std::pair<Error, bool>> close_when_back_;
+  std::optional<std::error_code> peer_gone_when_back_;
 };
 
 }  // namespace plexus::transport::shm

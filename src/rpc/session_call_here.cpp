@@ -1,0 +1,128 @@
+// Session::call_here: a blocking call on the caller's own thread, on a connection that lends
+// itself (docs/ARCHITECTURE.md section 6, "Blocking calls on the caller's thread").
+#include <asio/post.hpp>
+
+#include "observe/log.hpp"
+#include "rpc/call_waiter.hpp"
+#include "rpc/session.hpp"
+
+namespace plexus::rpc {
+
+using wire::FrameKind;
+
+std::optional<Result<std::string>> Session::call_here(CallId id, std::string_view method,
+                                                      std::string& payload,
+                                                      const CallOptions& options,
+                                                      std::chrono::nanoseconds patience) {
+  using Clock = std::chrono::steady_clock;
+  // What call() would refuse or treat otherwise goes through call(): it says why, or it keeps
+  // the order of the one-way messages ahead (outbox, batcher), or it fills what only the strand
+  // has (a ResponseInfo from the answer's metadata, a view into the frame).
+  if (!ready() || closed() || peer_goaway_seen_.load(std::memory_order_acquire) ||
+      options_.batching.enabled || !outbox_.empty() || outbox_.stalled() || options.answer_view ||
+      options.response_info != nullptr || method.empty() || method.size() > wire::kMaxNameLength ||
+      options.trace_id.size() > wire::kMaxTraceIdLength ||
+      payload.size() > peer_max_message_size()) {
+    return std::nullopt;
+  }
+  CallWaiter waiter;
+  // Listed before the request leaves, so that whoever reads the answer (this thread, or the
+  // strand once the connection is given back) finds the call.
+  if (!add_lent(id, [&waiter](Result<std::string> r) { waiter.complete(std::move(r)); })) {
+    return std::nullopt;
+  }
+  if (!connection_->borrow(patience)) {
+    drop_lent(id);
+    return std::nullopt;
+  }
+  wire::CallFields fields{method, std::nullopt, options.trace_id};
+  if (options.timeout) {
+    fields.timeout_us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(*options.timeout).count());
+  }
+  char block[wire::kMaxCallMetadata];
+  const std::string_view metadata(block, wire::encode_call_metadata(fields, block));
+  if (auto sent = connection_->borrowed_send(
+          transport::OutFrame::preencoded(FrameKind::request, id, metadata, payload));
+      !sent) {
+    connection_->give_back();  // no room at once: call() queues it
+    drop_lent(id);
+    return std::nullopt;
+  }
+  counters_.calls_out.fetch_add(1, std::memory_order_relaxed);
+  if (observe::logger().should_log(spdlog::level::debug)) {
+    const observe::ScopedLogFields log_fields({id, options.trace_id, method, identity_.name});
+    observe::logger().debug(
+        "plexus: call {} \"{}\" to \"{}\" ({}) trace={} (on the caller's thread)", id, method,
+        identity_.name, identity_.address,
+        options.trace_id.empty() ? std::string_view("-") : std::string_view(options.trace_id));
+  }
+  const auto deadline =
+      options.timeout ? Clock::now() + *options.timeout : Clock::time_point::max();
+  std::string answer;
+  if (connection_->borrowed_wait(id, deadline, answer) == transport::BorrowedWait::answered) {
+    // Still borrowed, so the strand cannot have taken the call: it is this thread's.
+    const bool mine = drop_lent(id);
+    connection_->give_back();
+    if (!mine) waiter.wait_until(Clock::time_point::max());
+    return answer;
+  }
+  // Given back: the answer (or the close that fails the call) comes through the strand.
+  if (!waiter.wait_until(deadline)) {
+    if (drop_lent(id)) {
+      asio::post(executor_, [self = shared_from_this(), id] {
+        if (!self->closed()) (void)self->send_or_hold(FrameKind::cancel, id, {});
+      });
+      return make_error(StatusCode::deadline_exceeded,
+                        "no answer within " + std::to_string(options.timeout->count()) + " ms");
+    }
+    waiter.wait_until(Clock::time_point::max());  // the strand is completing it now
+  }
+  return waiter.take();
+}
+
+bool Session::add_lent(CallId id, CallCallback done) {
+  std::lock_guard lock(lent_mu_);
+  if (lent_closed_) return false;
+  lent_.emplace_back(id, std::move(done));
+  lent_count_.store(lent_.size(), std::memory_order_release);
+  return true;
+}
+
+bool Session::drop_lent(CallId id) {
+  std::lock_guard lock(lent_mu_);
+  for (auto it = lent_.begin(); it != lent_.end(); ++it) {
+    if (it->first == id) {
+      lent_.erase(it);
+      lent_count_.store(lent_.size(), std::memory_order_release);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Session::take_lent(CallId id, PendingCall& out) {
+  std::lock_guard lock(lent_mu_);
+  for (auto it = lent_.begin(); it != lent_.end(); ++it) {
+    if (it->first == id) {
+      out.done = std::move(it->second);
+      lent_.erase(it);
+      lent_count_.store(lent_.size(), std::memory_order_release);
+      return true;
+    }
+  }
+  return false;
+}
+
+void Session::fail_lent(const Error& error) {
+  std::vector<std::pair<CallId, CallCallback>> failed;
+  {
+    std::lock_guard lock(lent_mu_);
+    lent_closed_ = true;
+    failed.swap(lent_);
+    lent_count_.store(0, std::memory_order_release);
+  }
+  for (auto& [id, done] : failed) done(tl::unexpected(error));
+}
+
+}  // namespace plexus::rpc

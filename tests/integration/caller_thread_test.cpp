@@ -1,0 +1,286 @@
+// Blocking calls over shared memory made on the caller's own thread: the thread writes its
+// request into the ring and reads its answer there itself (Session::call_here,
+// Connection::borrow), and hands over to the I/O thread whenever something else needs the
+// connection. Both ends in this process (the test controls what the handlers do), the client
+// over each shared-memory wait strategy; the cross-process cases are CallTest's.
+#include <gtest/gtest.h>
+
+#include <time.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "call_kit.hpp"
+#include "connect.hpp"
+#include "plexus/plexus.hpp"
+#include "test_kit.hpp"
+
+// A namespace of its own: the unity build puts this file beside others with a kWait.
+namespace plexus::test::caller_thread {
+namespace {
+
+constexpr Millis kWait{10000};
+
+// CPU time the calling thread has used.
+std::chrono::nanoseconds thread_cpu() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+// The parameter: the client's shared-memory wait strategy (shm_wait), which its blocking
+// callers wait by too: spin until the answer, adaptive, or sleep at once.
+class CallerThreadShmTest : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    ServerOptions options;
+    options.listen = {dir_.unix_address("s.sock") + "?shm=1"};
+    options.metrics = false;
+    auto server = Server::create(server_runtime_, std::move(options));
+    ASSERT_TRUE(server) << server.error().to_string();
+    server_ = std::move(*server);
+    server_->handle("echo", [](CallContext&, std::string_view p) -> Result<std::string> {
+      return std::string(p);
+    });
+    server_->handle("fail", [](CallContext&, std::string_view p) -> Result<std::string> {
+      return make_error(StatusCode::failed_precondition, "refused " + std::string(p),
+                        R"({"why":"test"})");
+    });
+    server_->handle("make", [](CallContext&, std::string_view p) -> Result<std::string> {
+      std::string out(std::stoul(std::string(p)), '\0');
+      for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>(i * 7 + i / 251);
+      return out;
+    });
+    // A notification to the caller, then the answer: the notification is ahead of it.
+    server_->handle("note_then_echo", [](CallContext& ctx, std::string_view p) {
+      (void)ctx.peer().notify("note", std::string(p));
+      return Result<std::string>(std::string(p));
+    });
+    server_->handle("notes_seen", [this](CallContext&, std::string_view) {
+      return Result<std::string>(std::to_string(notes_seen_.load()));
+    });
+    server_->handle("note", [this](CallContext&, std::string_view) -> Result<std::string> {
+      notes_seen_.fetch_add(1);
+      return std::string();
+    });
+    server_->handle("drop", [](CallContext& ctx, std::string_view) -> Result<std::string> {
+      ctx.peer().disconnect("dropped by the test");
+      return make_error(StatusCode::internal, "not sent: the peer is being dropped");
+    });
+    HandlerOptions offload;
+    offload.offload = true;
+    ASSERT_TRUE(server_->handle(
+        "wait",
+        [this](CallContext& ctx, std::string_view p) -> Result<std::string> {
+          entered_.set(true);
+          const bool opened = gate_.wait(ctx);
+          saw_cancel_.set(ctx.cancelled());
+          if (!opened) return make_error(StatusCode::cancelled, "gave up");
+          return "released:" + std::string(p);
+        },
+        offload));
+    ASSERT_TRUE(server_->start());
+    client_ = connect(ClientOptions{});
+    ASSERT_TRUE(client_);
+  }
+  void TearDown() override {
+    gate_.open();
+    if (client_) client_->close();
+    if (server_) server_->shutdown(Millis{1000});
+  }
+
+  std::string client_address() const {
+    return dir_.unix_address("s.sock") + "?shm=1&shm_wait=" + GetParam();
+  }
+  std::unique_ptr<Client> connect(ClientOptions options) {
+    options.reconnect.enabled = false;
+    return connect_client(client_runtime_, client_address(), options);
+  }
+  bool spins() const { return std::string_view(GetParam()) != "block"; }
+
+  // What the handlers touch, declared first so that it goes last: after the runtimes, whose
+  // ends wait for the handlers still running on their threads.
+  Gate gate_;
+  Event<bool> entered_, saw_cancel_;
+  std::atomic<int> notes_seen_{0};
+  TempDir dir_;
+  Runtime server_runtime_;
+  Runtime client_runtime_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<Client> client_;
+};
+
+// Sequential calls: the calling thread writes every request itself, and (unless it sleeps at
+// once) reads the answers itself too; each answer is its own.
+TEST_P(CallerThreadShmTest, TheCallingThreadWritesAndReadsTheRingsItself) {
+  const int calls = kSanitizerBuild ? 300 : 3000;
+  for (int i = 0; i < calls; ++i) {
+    const std::string payload = "call " + std::to_string(i);
+    auto r = client_->call("echo", payload);
+    ASSERT_TRUE(r) << i << ": " << r.error().to_string();
+    ASSERT_EQ(*r, payload);
+  }
+  const auto stats = client_->stats();
+  // The I/O thread lends the rings only while it is idle; a caller that finds it busy for
+  // longer than it waits (a sanitizer build's slow thread) goes through it instead.
+  EXPECT_GT(stats.calls_on_caller_thread, static_cast<std::uint64_t>(calls / 2));
+  if (spins()) {
+    EXPECT_GT(stats.answers_on_caller_thread, static_cast<std::uint64_t>(calls / 2));
+  }
+  EXPECT_LE(stats.answers_on_caller_thread, stats.calls_on_caller_thread);
+}
+
+// Eight threads at once: one holds the rings at a time, the others go through the I/O thread;
+// every answer reaches its own caller.
+TEST_P(CallerThreadShmTest, EightThreadsAtOnceEachGetTheirOwnAnswer) {
+  EXPECT_EQ(wrong_echoes_from_threads(*client_, 8, kSanitizerBuild ? 40 : 400), 0);
+  EXPECT_GT(client_->stats().calls_on_caller_thread, 0u);
+}
+
+// The deadline passes while the caller waits on the rings (spin: it spins the whole time;
+// block: it sleeps): deadline_exceeded at the deadline, the handler is told to stop (CANCEL
+// went out), and the next call works.
+TEST_P(CallerThreadShmTest, ADeadlinePassesWhetherTheCallerSpinsOrSleeps) {
+  CallOptions options;
+  options.timeout = Millis{100};
+  const auto start = std::chrono::steady_clock::now();
+  auto r = client_->call("wait", "x", options);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, StatusCode::deadline_exceeded) << r.error().to_string();
+  EXPECT_GE(took, Millis{100});
+  EXPECT_LT(took, Millis{5000});
+  EXPECT_EQ(saw_cancel_.wait_for(kWait), true) << "the handler was not cancelled";
+  auto after = client_->call("echo", "after");
+  ASSERT_TRUE(after) << after.error().to_string();
+  EXPECT_EQ(*after, "after");
+}
+
+// Closing the client from another thread ends a call whose caller waits on the rings.
+TEST_P(CallerThreadShmTest, ClosingTheClientEndsAWaitingCall) {
+  std::thread closer([&] {
+    ASSERT_TRUE(entered_.wait_for(kWait));
+    client_->close();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto r = client_->call("wait", "x");
+  closer.join();
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().code == StatusCode::unavailable || r.error().code == StatusCode::cancelled)
+      << r.error().to_string();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, kWait);
+}
+
+// The server drops the connection while the caller waits: unavailable, never a hang.
+TEST_P(CallerThreadShmTest, ADroppedConnectionEndsAWaitingCallWithUnavailable) {
+  auto r = client_->call("drop", "");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, StatusCode::unavailable) << r.error().to_string();
+}
+
+// A frame ahead of the answer (a notification from the handler) is the I/O thread's: the caller
+// hands the rings over, the notification's handler runs first, then the call completes.
+TEST_P(CallerThreadShmTest, AFrameAheadOfTheAnswerGoesThroughTheIoThreadFirst) {
+  std::atomic<int> notes{0};
+  client_->handle("note", [&notes](CallContext&, std::string_view) -> Result<std::string> {
+    notes.fetch_add(1);
+    return std::string();
+  });
+  const int calls = kSanitizerBuild ? 50 : 300;
+  for (int i = 0; i < calls; ++i) {
+    auto r = client_->call("note_then_echo", std::to_string(i));
+    ASSERT_TRUE(r) << i << ": " << r.error().to_string();
+    ASSERT_EQ(*r, std::to_string(i));
+    ASSERT_EQ(notes.load(), i + 1) << "the notification ahead of answer " << i;
+  }
+}
+
+// One-way messages sent before a call from the same thread reach the peer before it.
+TEST_P(CallerThreadShmTest, NotificationsSentBeforeACallArriveBeforeIt) {
+  const int rounds = kSanitizerBuild ? 50 : 500;
+  for (int i = 0; i < rounds; ++i) {
+    ASSERT_TRUE(client_->notify("note", "n"));
+    auto seen = client_->call("notes_seen", "");
+    ASSERT_TRUE(seen) << seen.error().to_string();
+    ASSERT_EQ(*seen, std::to_string(i + 1));
+  }
+}
+
+// Errors keep their code, message and details; large answers come whole, one that fits the
+// ring and one larger than it (which streams through the I/O thread's reader in pieces).
+TEST_P(CallerThreadShmTest, ErrorsAndLargeAnswersComeWhole) {
+  auto failed = client_->call("fail", "this");
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code, StatusCode::failed_precondition);
+  EXPECT_EQ(failed.error().message, "refused this");
+  EXPECT_EQ(failed.error().details, R"({"why":"test"})");
+  ClientOptions small_ring;
+  auto small = connect_client(client_runtime_, client_address() + "&shm_ring=65536", small_ring);
+  ASSERT_TRUE(small);
+  for (Client* client : {client_.get(), small.get()}) {
+    for (std::size_t size : {std::size_t{1} << 20, std::size_t{200} << 10, std::size_t{17}}) {
+      auto r = client->call("make", std::to_string(size));
+      ASSERT_TRUE(r) << size << ": " << r.error().to_string();
+      ASSERT_EQ(r->size(), size);
+      for (std::size_t i = 0; i < size; ++i) {
+        ASSERT_EQ((*r)[i], static_cast<char>(i * 7 + i / 251)) << "byte " << i << " of " << size;
+      }
+    }
+  }
+  small->close();
+}
+
+// Back-to-back calls read every answer on the caller's thread, which the session does not see:
+// its heartbeat still goes out and comes back (the caller hands the rings over for it), so the
+// connection is not taken for dead.
+TEST_P(CallerThreadShmTest, HeartbeatsGoOnUnderBackToBackCalls) {
+  ClientOptions options;
+  options.heartbeat_interval = Millis{20};
+  options.heartbeat_timeout = Millis{200};
+  auto client = connect(options);
+  ASSERT_TRUE(client);
+  const auto until = std::chrono::steady_clock::now() + Millis{kSanitizerBuild ? 1000 : 600};
+  int calls = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    auto r = client->call("echo", "beat");
+    ASSERT_TRUE(r) << "call " << calls << ": " << r.error().to_string();
+    ++calls;
+  }
+  EXPECT_EQ(client->state(), ConnectionState::connected);
+  EXPECT_EQ(client->stats().reconnects, 0u);
+  auto ping = client->ping();
+  EXPECT_TRUE(ping) << ping.error().to_string();
+  client->close();
+}
+
+// A caller that waits long spins only within its wait strategy's budget (at most max_spin, 200
+// µs by default, after which it sleeps): waiting 300 ms for an answer costs it a few ms of CPU.
+// With shm_wait=spin it spins throughout, by request.
+TEST_P(CallerThreadShmTest, ALongWaitCostsTheCallerOnlyItsSpinBudget) {
+  if (std::string_view(GetParam()) == "spin") GTEST_SKIP() << "spin spins by request";
+  std::thread opener([&] {
+    ASSERT_TRUE(entered_.wait_for(kWait));
+    std::this_thread::sleep_for(Millis{300});  // the wait being measured, not a synchronisation
+    gate_.open();
+  });
+  const auto cpu_before = thread_cpu();
+  auto r = client_->call("wait", "long");
+  const auto cpu = thread_cpu() - cpu_before;
+  opener.join();
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(*r, "released:long");
+  EXPECT_LT(cpu, Millis{30}) << "the caller used "
+                             << std::chrono::duration<double, std::milli>(cpu).count()
+                             << " ms of CPU waiting 300 ms";
+}
+
+INSTANTIATE_TEST_SUITE_P(Waits, CallerThreadShmTest, ::testing::Values("spin", "adaptive", "block"),
+                         [](const auto& info) { return std::string(info.param); });
+
+}  // namespace
+}  // namespace plexus::test::caller_thread
