@@ -213,7 +213,7 @@ class AppThreadCompletions {
   }
   // Blocks until one more call than taken so far has completed (any of those in flight).
   void take() {
-    const std::uint64_t want = ++taken_;
+    const std::uint32_t want = ++taken_;
     for (auto d = done_.load(std::memory_order_acquire); d < want;
          d = done_.load(std::memory_order_acquire)) {
       done_.wait(d, std::memory_order_acquire);
@@ -224,8 +224,8 @@ class AppThreadCompletions {
   }
 
  private:
-  std::atomic<std::uint64_t> done_{0};
-  std::uint64_t taken_ = 0;  // the benchmark thread's alone
+  std::atomic<std::uint32_t> done_{0};  // 32 bits: wait() is a plain futex wait
+  std::uint32_t taken_ = 0;             // the benchmark thread's alone
   std::atomic<bool> failed_{false};
 };
 

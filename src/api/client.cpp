@@ -492,6 +492,12 @@ void Client::Impl::start_call(CallId id, std::string_view method, std::string&& 
     session_->call(id, method, std::move(payload), options, std::move(done));
     return;
   }
+  // From an application thread over shared memory: the request is written on this thread when
+  // the connection is idle, with no hand-off to the I/O thread (which completes the call).
+  if (auto session = ready_session();
+      session && session->start_call_here(id, method, payload, options, done)) {
+    return;
+  }
   asio::dispatch(serial_, [this, id, method = std::string(method), payload = std::move(payload),
                            options = std::move(options), done = std::move(done)]() mutable {
     // A draining server (GOAWAY) takes no new calls: treat it as not connected, so waiting
@@ -704,7 +710,8 @@ std::optional<Result<std::string>> Client::Impl::call_here(std::string_view meth
   // How long a blocking caller waits for the I/O thread to lend an awake connection: it looks
   // for that request between two spins on the rings, a few microseconds apart.
   constexpr std::chrono::microseconds kBorrowPatience{50};
-  if (breakers_) return std::nullopt;  // the breaker wraps the completion on the strand
+  // The breaker admits each call once, in start_call: a call this path did not send goes there.
+  if (breakers_) return std::nullopt;
   auto session = ready_session();
   if (!session) return std::nullopt;
   if (options.trace_id.empty()) options.trace_id = rpc::trace::for_outgoing();

@@ -810,7 +810,15 @@ Result<void> Session::send_request(CallId id, const wire::CallFields& fields,
 }
 
 void Session::cancel(CallId id) {
-  if (!outbound_.contains(id)) return;
+  if (!outbound_.contains(id)) {
+    // A call whose request its caller wrote itself (start_call_here) is listed apart.
+    PendingCall lent;
+    if (lent_count_.load(std::memory_order_acquire) > 0 && take_lent(id, lent)) {
+      (void)send_or_hold(FrameKind::cancel, id, {});
+      lent.done(make_error(StatusCode::cancelled, "cancelled by the caller"));
+    }
+    return;
+  }
   (void)send_or_hold(FrameKind::cancel, id, {});
   complete_outbound(id, make_error(StatusCode::cancelled, "cancelled by the caller"));
 }

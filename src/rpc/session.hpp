@@ -131,10 +131,17 @@ class Session final : public transport::ConnectionDelegate,
   // nullopt: the call cannot go this way (the connection was not lent within `patience`, the
   // outbox or batcher holds messages that must go first, options it does not serve: a view, a
   // ResponseInfo); nothing was sent and `payload` is intact: use call(). Otherwise the call's
-  // result, as call() would complete it (a deadline sends CANCEL).
+  // result, as call() would complete it (a deadline sends CANCEL); `payload`'s buffer may then
+  // hold the answer.
   std::optional<Result<std::string>> call_here(CallId id, std::string_view method,
                                                std::string& payload, const CallOptions& options,
                                                std::chrono::nanoseconds patience);
+  // call_async's counterpart (any thread but the strand): the calling thread writes the request
+  // itself when the connection is parked at this moment, and the strand reads the answer and
+  // runs `done` (never inside this call). False: not sent, `payload` and `done` intact (calls
+  // with a deadline, and whatever call_here refuses, go through call()).
+  bool start_call_here(CallId id, std::string_view method, std::string& payload,
+                       const CallOptions& options, CallCallback& done);
   // Sends a PING and reports the round-trip time when its PONG arrives (unavailable if the
   // session closes first).
   void ping(std::function<void(Result<std::chrono::nanoseconds>)> done);
@@ -402,8 +409,16 @@ class Session final : public transport::ConnectionDelegate,
   bool lent_closed_ = false;                           // guarded by lent_mu_: on_closed ran
   std::atomic<std::size_t> lent_count_{0};             // lent_.size(), read without the lock
   std::atomic<bool> peer_goaway_seen_{false};          // peer_goaway_, for call_here
+  // One-way messages from application threads accepted (send_from_app) and not yet handed to
+  // the connection: a call written on the caller's thread must not pass them.
+  std::atomic<std::uint64_t> app_sends_unwritten_{0};
+  // call_here's first half: borrows the connection, lists the call with `done` (moved from only
+  // on success) and writes its request. True: sent, the connection still borrowed.
+  bool send_here(CallId id, std::string_view method, std::string& payload,
+                 const CallOptions& options, std::chrono::nanoseconds patience, CallCallback& done);
   bool add_lent(CallId id, CallCallback done);
-  bool drop_lent(CallId id);  // true: it was there, and nobody will complete it now
+  // True: it was there (its callback moved to `out` if given), and nobody will complete it now.
+  bool drop_lent(CallId id, CallCallback* out = nullptr);
   bool take_lent(CallId id, PendingCall& out);
   void fail_lent(const Error& error);
 };

@@ -10,11 +10,9 @@ namespace plexus::rpc {
 
 using wire::FrameKind;
 
-std::optional<Result<std::string>> Session::call_here(CallId id, std::string_view method,
-                                                      std::string& payload,
-                                                      const CallOptions& options,
-                                                      std::chrono::nanoseconds patience) {
-  using Clock = std::chrono::steady_clock;
+bool Session::send_here(CallId id, std::string_view method, std::string& payload,
+                        const CallOptions& options, std::chrono::nanoseconds patience,
+                        CallCallback& done) {
   // What call() would refuse or treat otherwise goes through call(): it says why, or it keeps
   // the order of the one-way messages ahead (outbox, batcher), or it fills what only the strand
   // has (a ResponseInfo from the answer's metadata, a view into the frame).
@@ -23,17 +21,20 @@ std::optional<Result<std::string>> Session::call_here(CallId id, std::string_vie
       options.response_info != nullptr || method.empty() || method.size() > wire::kMaxNameLength ||
       options.trace_id.size() > wire::kMaxTraceIdLength ||
       payload.size() > peer_max_message_size()) {
-    return std::nullopt;
+    return false;
   }
-  CallWaiter waiter;
+  if (!connection_->borrow(patience)) return false;
+  // Checked while holding the connection: a message handed to it since is queued behind this
+  // borrow, and borrowed_send refuses while the I/O thread has such frames waiting.
+  if (app_sends_unwritten_.load(std::memory_order_seq_cst) != 0) {
+    connection_->give_back();
+    return false;
+  }
   // Listed before the request leaves, so that whoever reads the answer (this thread, or the
   // strand once the connection is given back) finds the call.
-  if (!add_lent(id, [&waiter](Result<std::string> r) { waiter.complete(std::move(r)); })) {
-    return std::nullopt;
-  }
-  if (!connection_->borrow(patience)) {
-    drop_lent(id);
-    return std::nullopt;
+  if (!add_lent(id, std::move(done))) {
+    connection_->give_back();
+    return false;
   }
   wire::CallFields fields{method, std::nullopt, options.trace_id};
   if (options.timeout) {
@@ -46,21 +47,37 @@ std::optional<Result<std::string>> Session::call_here(CallId id, std::string_vie
           transport::OutFrame::preencoded(FrameKind::request, id, metadata, payload));
       !sent) {
     connection_->give_back();  // no room at once: call() queues it
-    drop_lent(id);
-    return std::nullopt;
+    drop_lent(id, &done);
+    return false;
   }
   counters_.calls_out.fetch_add(1, std::memory_order_relaxed);
   if (observe::logger().should_log(spdlog::level::debug)) {
     const observe::ScopedLogFields log_fields({id, options.trace_id, method, identity_.name});
     observe::logger().debug(
-        "plexus: call {} \"{}\" to \"{}\" ({}) trace={} (on the caller's thread)", id, method,
-        identity_.name, identity_.address,
+        "plexus: call {} \"{}\" to \"{}\" ({}) trace={} (written on the caller's thread)", id,
+        method, identity_.name, identity_.address,
         options.trace_id.empty() ? std::string_view("-") : std::string_view(options.trace_id));
   }
+  return true;
+}
+
+std::optional<Result<std::string>> Session::call_here(CallId id, std::string_view method,
+                                                      std::string& payload,
+                                                      const CallOptions& options,
+                                                      std::chrono::nanoseconds patience) {
+  using Clock = std::chrono::steady_clock;
+  CallWaiter waiter;
+  CallCallback done = [&waiter](Result<std::string> r) { waiter.complete(std::move(r)); };
+  if (!send_here(id, method, payload, options, patience, done)) return std::nullopt;
   const auto deadline =
       options.timeout ? Clock::now() + *options.timeout : Clock::time_point::max();
-  std::string answer;
-  if (connection_->borrowed_wait(id, deadline, answer) == transport::BorrowedWait::answered) {
+  // The request's buffer is this call's from here on: the answer reuses it (a large call's
+  // answer then costs no allocation, and no page faults for fresh memory).
+  std::string answer = std::move(payload);
+  answer.clear();
+  const auto waiting_since = Clock::now();
+  const auto waited = connection_->borrowed_wait(id, deadline, answer);
+  if (waited == transport::BorrowedWait::answered) {
     // Still borrowed, so the strand cannot have taken the call: it is this thread's.
     const bool mine = drop_lent(id);
     connection_->give_back();
@@ -77,8 +94,19 @@ std::optional<Result<std::string>> Session::call_here(CallId id, std::string_vie
                         "no answer within " + std::to_string(options.timeout->count()) + " ms");
     }
     waiter.wait_until(Clock::time_point::max());  // the strand is completing it now
+  } else if (waited == transport::BorrowedWait::spin_ran_out) {
+    connection_->borrowed_answer_came(Clock::now() - waiting_since);
   }
   return waiter.take();
+}
+
+bool Session::start_call_here(CallId id, std::string_view method, std::string& payload,
+                              const CallOptions& options, CallCallback& done) {
+  // A deadline needs a timer on the strand: such calls go through it.
+  if (options.timeout) return false;
+  if (!send_here(id, method, payload, options, std::chrono::nanoseconds{0}, done)) return false;
+  connection_->give_back();  // the strand reads the answer and runs `done`
+  return true;
 }
 
 bool Session::add_lent(CallId id, CallCallback done) {
@@ -89,10 +117,11 @@ bool Session::add_lent(CallId id, CallCallback done) {
   return true;
 }
 
-bool Session::drop_lent(CallId id) {
+bool Session::drop_lent(CallId id, CallCallback* out) {
   std::lock_guard lock(lent_mu_);
   for (auto it = lent_.begin(); it != lent_.end(); ++it) {
     if (it->first == id) {
+      if (out) *out = std::move(it->second);
       lent_.erase(it);
       lent_count_.store(lent_.size(), std::memory_order_release);
       return true;

@@ -33,6 +33,7 @@ Result<void> Session::send_from_app(OutboxItem&& item, std::chrono::milliseconds
   }
   auto queued = outbox_.push(std::move(item), wait);
   if (!queued) return tl::unexpected(queued.error());
+  app_sends_unwritten_.fetch_add(1, std::memory_order_seq_cst);
   if (*queued) post_drain();
   return {};
 }
@@ -151,6 +152,10 @@ void Session::drain_once() {
     }
     ++draining_next_;
     written += cost;
+    // Handed to the connection (a call made on the caller's thread may go now: send_here).
+    if (item.kind != OutboxItem::Kind::request && item.kind != OutboxItem::Kind::frame) {
+      app_sends_unwritten_.fetch_sub(1, std::memory_order_seq_cst);
+    }
     if (outbox_.stalled()) break;  // a batch flush was refused: what follows waits behind it
     if (connection_->pending_write_bytes() >= kDrainWatermark) {
       // Enough for the socket for now: the rest waits in hand until the transport has written

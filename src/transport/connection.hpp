@@ -139,7 +139,8 @@ enum class BorrowedWait {
   handed_back,  // not answered here (another frame came first, the executor needed the
                 // connection, or the wait strategy's spin ran out): the connection is given
                 // back and the answer reaches the delegate like any frame
-  deadline      // the deadline passed first; the connection is given back
+  deadline,     // the deadline passed first; the connection is given back
+  spin_ran_out  // handed_back because the wait strategy's spin ran out (borrowed_answer_came)
 };
 
 // Shared ownership: the session holds it and pending I/O operations keep it alive until they
@@ -211,6 +212,10 @@ class Connection {
   }
   // Ends a borrow that did not end in borrowed_wait.
   virtual void give_back() {}
+  // After a borrowed_wait that handed the connection back when its spin ran out: the answer came
+  // `waited` after that wait began, which the next borrower's spin takes into account (any
+  // thread).
+  virtual void borrowed_answer_came(std::chrono::nanoseconds /*waited*/) {}
 };
 
 }  // namespace plexus::transport

@@ -694,6 +694,10 @@ Result<void> ShmConnection::borrowed_send(const OutFrame& f) {
   if (f.metadata || wire::kHeaderSize + f.encoded.size() > kStackHead) {
     return make_error(StatusCode::invalid_argument, "frame not sent from a borrowed connection");
   }
+  // The I/O thread queued frames of its own meanwhile: they go first, through it.
+  if (wanted_back_.load(std::memory_order_seq_cst)) {
+    return make_error(StatusCode::resource_exhausted, "the I/O thread has frames to send first");
+  }
   char head[kStackHead];
   if (auto ok =
           wire::encode_head(f.kind, f.id, f.encoded.size(), f.payload.size(), peer_max_, head);
@@ -755,7 +759,11 @@ int ShmConnection::take_answer(std::uint64_t id, std::string& answer) {
 
 BorrowedWait ShmConnection::borrowed_wait(std::uint64_t id, Clock::time_point deadline,
                                           std::string& answer) {
+  if (const auto late = late_answer_ns_.exchange(0, std::memory_order_relaxed); late > 0) {
+    lent_spin_.slept_in_vain(std::chrono::nanoseconds(late));
+  }
   lent_spin_.woke(Clock::now());
+  std::uint64_t seen = 0;  // bytes in the ring at the last clock read
   for (unsigned i = 1;; ++i) {
     const int got = take_answer(id, answer);
     if (got > 0) {
@@ -774,10 +782,15 @@ BorrowedWait ShmConnection::borrowed_wait(std::uint64_t id, Clock::time_point de
         give_back();
         return BorrowedWait::deadline;
       }
+      // A large answer arriving piece by piece is work found: the spin goes on while it flows.
+      if (auto avail = in_.available(); avail && *avail > seen) {
+        seen = *avail;
+        lent_spin_.found_work(now);
+      }
       if (!lent_spin_.may_spin(now)) {
         lent_spin_.sleeping();
         give_back();
-        return BorrowedWait::handed_back;
+        return BorrowedWait::spin_ran_out;
       }
     }
     platform::cpu_relax();

@@ -75,6 +75,9 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   BorrowedWait borrowed_wait(std::uint64_t id, std::chrono::steady_clock::time_point deadline,
                              std::string& answer) override;
   void give_back() override;
+  void borrowed_answer_came(std::chrono::nanoseconds waited) override {
+    late_answer_ns_.store(waited.count(), std::memory_order_relaxed);
+  }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -185,9 +188,10 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   ConnectionStats stats_;
 
   std::atomic<std::uint32_t> owner_{kOwned};
-  std::atomic<bool> wanted_back_{false};  // the executor waits for the rings
-  std::atomic<bool> lend_wanted_{false};  // a borrower waits: park as soon as idle
-  platform::AdaptiveSpin lent_spin_;      // the borrowers' bookkeeping (one at a time)
+  std::atomic<bool> wanted_back_{false};         // the executor waits for the rings
+  std::atomic<bool> lend_wanted_{false};         // a borrower waits: park as soon as idle
+  platform::AdaptiveSpin lent_spin_;             // the borrowers' bookkeeping (one at a time)
+  std::atomic<std::int64_t> late_answer_ns_{0};  // borrowed_answer_came, for the next borrower
   // What the executor put off while the rings were lent: a close, the peer's exit.
   std::optional<std::pair<Error, bool>> close_when_back_;
   std::optional<std::error_code> peer_gone_when_back_;
