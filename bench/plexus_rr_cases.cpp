@@ -32,6 +32,9 @@
 //                         plexus-unix-blocking and plexus-unix-callback over shared memory with
 //                         the default wait (?shm=1, adaptive): the application-thread forms
 //                         beside plexus-shm-adaptive's I/O-thread form;
+//                         plexus-shm-blocking-loaned: plexus-shm-blocking with the server's echo
+//                         writing its answer in a loaned region of the ring
+//                         (CallContext::loan_answer) instead of returning a string;
 //                         plexus-shm-spin-blocking: the blocking form with every thread spinning
 //                         (idle_wait and shm_wait spin), beside plexus-shm-spin
 //   plexus-shm-spin-view  plexus-shm-spin with the answers taken as views (call_async_view): a
@@ -53,6 +56,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <future>
 #include <memory>
@@ -69,6 +73,7 @@ namespace {
 
 constexpr int kJoinTimeoutMs = 5000;
 constexpr const char* kEcho = "echo";
+constexpr const char* kEchoLoaned = "echo.loaned";  // writes its answer in a loaned region
 constexpr const char* kBye = "bye";
 constexpr const char* kPing = "ping";           // the lane rows: the server sends each one back ...
 constexpr const char* kPong = "pong";           // ... on a lane to this method of the client
@@ -158,6 +163,13 @@ void serve(const std::string& listen_address, AddressPipe& address_pipe,
   server->handle(kEcho, [](plexus::CallContext&, std::string_view payload) {
     return plexus::Result<std::string>(std::string(payload));
   });
+  server->handle(kEchoLoaned, [](plexus::CallContext& ctx, std::string_view payload) {
+    char* at = ctx.loan_answer(payload.size());
+    if (!at) return plexus::Result<std::string>(std::string(payload));
+    std::memcpy(at, payload.data(), payload.size());
+    ctx.commit_answer(payload.size());
+    return plexus::Result<std::string>(std::string());
+  });
   server->handle(kPing, [&pong](plexus::CallContext& ctx, std::string_view payload) {
     if (!pong) pong = unwrap(ctx.peer().open_lane(kPong), "open_lane pong");
     // A lost pong fails the row: the client's driver stops waiting after kStallTimeout.
@@ -197,7 +209,7 @@ std::unique_ptr<plexus::Client> connect_client(plexus::Runtime& runtime,
   return unwrap(plexus::Client::connect(runtime, std::move(options)), "connect " + address);
 }
 
-enum class CallStyle { on_io_thread, views, blocking, app_callback, lane, direct };
+enum class CallStyle { on_io_thread, views, blocking, blocking_loaned, app_callback, lane, direct };
 
 // Completions of call_async made from the benchmark thread: each runs on the I/O thread and
 // counts; the benchmark thread waits on the count (std::atomic::wait, a futex), as an
@@ -329,7 +341,8 @@ RrResult run_plexus(const RrParams& params, const std::string& listen_address,
       result.pipelined_calls = params.pipelined_count;
       result.pipeline_mode = PipelineMode::windowed;
     } else {
-      const auto call = [&] { check_reply(client->call(kEcho, payload), params.payload_size); };
+      const char* method = style == CallStyle::blocking_loaned ? kEchoLoaned : kEcho;
+      const auto call = [&] { check_reply(client->call(method, payload), params.payload_size); };
       result.rt_us = time_round_trips(params, call);
       // One thread blocked in call() has one call in flight: report back-to-back calls,
       // capped at rt_count like the other sequential row.
@@ -380,11 +393,12 @@ const RrRegistrar unix_callback_case{RrCase{"plexus-unix-callback", [](const RrP
 // Shared memory negotiated over a Unix socket (?shm=1); the server reports its address with the
 // options, so the client spins or adapts exactly like the server.
 RrResult run_shm(const RrParams& p, const char* wait, CallStyle style = CallStyle::on_io_thread) {
-  const char* suffix = style == CallStyle::lane           ? "-lane"
-                       : style == CallStyle::views        ? "-view"
-                       : style == CallStyle::blocking     ? "-blocking"
-                       : style == CallStyle::app_callback ? "-callback"
-                                                          : "";
+  const char* suffix = style == CallStyle::lane              ? "-lane"
+                       : style == CallStyle::views           ? "-view"
+                       : style == CallStyle::blocking        ? "-blocking"
+                       : style == CallStyle::blocking_loaned ? "-blocking-loaned"
+                       : style == CallStyle::app_callback    ? "-callback"
+                                                             : "";
   const std::string path = p.scratch_dir + "/plexus-shm-" + wait + suffix + ".sock";
   return run_plexus(p, "unix://" + path + "?shm=1&shm_wait=" + wait, path, style);
 }
@@ -399,6 +413,9 @@ const RrRegistrar shm_adaptive_case{
 const RrRegistrar shm_blocking_case{RrCase{"plexus-shm-blocking", [](const RrParams& p) {
                                              return run_shm(p, "adaptive", CallStyle::blocking);
                                            }}};
+const RrRegistrar shm_blocking_loaned_case{
+    RrCase{"plexus-shm-blocking-loaned",
+           [](const RrParams& p) { return run_shm(p, "adaptive", CallStyle::blocking_loaned); }}};
 const RrRegistrar shm_spin_blocking_case{
     RrCase{"plexus-shm-spin-blocking", [](const RrParams& p) {
              const std::string path = p.scratch_dir + "/plexus-shm-spin-blocking.sock";

@@ -25,6 +25,7 @@ namespace plexus {
 namespace rpc {
 class Session;
 struct InboundCall;
+struct AnswerLoan;
 }  // namespace rpc
 
 class Peer;
@@ -112,6 +113,17 @@ class PLEXUS_EXPORT CallContext {
   /// The serial executor this call's session runs on: timers and async work a handler
   /// starts on it need no locking against the session.
   asio::any_io_executor io_executor() const { return executor_; }
+  /// A loaned region for the answer (synchronous handlers of calls, registered without offload
+  /// or policies; null elsewhere, or past the caller's message limit): write the answer there,
+  /// call commit_answer(used) and return an empty string. Over shared memory the region is the
+  /// outbound ring itself when it has room at once, so the answer is never copied as a whole
+  /// (the handler's writing it is its one copy); elsewhere it is a buffer the session sends.
+  /// Valid until the handler returns; one per call. Frames the handler sends while it holds the
+  /// region keep their order: the answer follows them (copied then).
+  char* loan_answer(std::size_t size);
+  /// The answer is the first `used` bytes (at most the loaned size) of the loaned region; what
+  /// the handler returns is then ignored unless it is an error.
+  void commit_answer(std::size_t used);
 
  private:
   friend class rpc::Session;
@@ -128,6 +140,7 @@ class PLEXUS_EXPORT CallContext {
   std::function<void()> on_cancel_;  // guarded by on_cancel_mu_ (the session's reset needs none)
   std::weak_ptr<rpc::Session> session_;
   asio::any_io_executor executor_;
+  rpc::AnswerLoan* loan_ = nullptr;  // set by the session while a synchronous handler runs
 };
 
 /// Answers one asynchronous call, exactly once. Move-only; may be used from any thread.

@@ -2,7 +2,10 @@
 // its hooks, and Responder (an asynchronous handler's one answer). The rpc library is linked
 // below the API library, so what the session calls is defined here; CallContext::peer(), which
 // only handlers call, is in src/api/caller.cpp.
+#include <algorithm>
+
 #include "plexus/call.hpp"
+#include "rpc/answer_loan.hpp"
 #include "rpc/inbound_calls.hpp"
 #include "rpc/trace.hpp"
 
@@ -26,6 +29,23 @@ void Responder::reply(Result<std::string> result) {
   if (!call_) return;
   call_->reply(std::move(result));
   call_.reset();
+}
+
+char* CallContext::loan_answer(std::size_t size) {
+  if (!loan_ || loan_->region || size > loan_->limit) return nullptr;
+  if (char* at = loan_->connection->loan(size)) {
+    loan_->region = at;
+    loan_->in_connection = true;
+  } else {
+    loan_->scratch.resize(size);
+    loan_->region = loan_->scratch.data();
+  }
+  loan_->size = size;
+  return loan_->region;
+}
+
+void CallContext::commit_answer(std::size_t used) {
+  if (loan_ && loan_->region) loan_->used = std::min(used, loan_->size);
 }
 
 std::string_view CallContext::trace_id() const {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include "observe/log.hpp"
 
+#include "rpc/answer_loan.hpp"
 #include "rpc/deadline.hpp"
 #include "rpc/handler_runner.hpp"
 #include "rpc/trace.hpp"
@@ -386,7 +387,12 @@ void Session::handle_request(const wire::FrameView& frame, const wire::CallField
     if (md.timeout_us) ctx.deadline_ = arrived + clamp_timeout(*md.timeout_us);
     const bool reused = !nested;
     sync_context_busy_ = sync_context_busy_ || reused;
+    AnswerLoan loan;  // CallContext::loan_answer
+    loan.connection = connection_.get();
+    loan.limit = peer_max_message_size();
+    ctx.loan_ = &loan;
     Result<std::string> result = run_sync_handler(*sync, ctx, frame.payload);
+    ctx.loan_ = nullptr;
     if (reused) {
       sync_context_busy_ = false;
       ctx.deadline_.reset();
@@ -395,6 +401,10 @@ void Session::handle_request(const wire::FrameView& frame, const wire::CallField
     if (!result) log_error(id, md.method, ctx.trace_id(), result.error());
     if (auto* stats = entry->stats.get()) {
       stats->record(result ? StatusCode::ok : result.error().code, time_->now() - arrived);
+    }
+    if (loan.region) {
+      send_loaned(id, loan, std::move(result));
+      return;
     }
     send_result(id, std::move(result));
     return;
@@ -971,6 +981,24 @@ void Session::on_write_done() {
     drain_outbox();
   }
   if (callbacks_.on_writable) callbacks_.on_writable(*this);
+}
+
+void Session::send_loaned(CallId id, AnswerLoan& loan, Result<std::string> result) {
+  if (!result || !loan.used) {
+    // An error, or a region never committed: the returned result is the answer.
+    if (loan.in_connection) connection_->cancel_loan();
+    send_result(id, std::move(result));
+    return;
+  }
+  if (!loan.in_connection) {
+    loan.scratch.resize(*loan.used);
+    send_result(id, std::move(loan.scratch));
+    return;
+  }
+  if (auto sent = connection_->commit_loan(FrameKind::response, id, *loan.used);
+      !sent && sent.error().code != StatusCode::unavailable) {
+    connection_->close(sent.error(), /*flush=*/false);  // as send_result: the session is over
+  }
 }
 
 void Session::send_result(CallId id, Result<std::string> result, const ResponseInfo& info) {

@@ -37,6 +37,7 @@
 namespace plexus::rpc {
 
 class WorkerPool;
+struct AnswerLoan;
 
 struct SessionOptions {
   enum class Role { dialer, acceptor };
@@ -307,6 +308,8 @@ class Session final : public transport::ConnectionDelegate,
   // (a handler's own time limit passed first).
   void cancel_inbound(CallId id, std::optional<Error> answer = std::nullopt);
   void send_result(CallId id, Result<std::string> result, const ResponseInfo& info = {});
+  // A synchronous handler's answer when it loaned a region (CallContext::loan_answer).
+  void send_loaned(CallId id, AnswerLoan& loan, Result<std::string> result);
   void send_error(CallId id, const Error& error);
   void send_goaway(const Error& error);
   void log_error(CallId id, std::string_view method, std::string_view trace_id,

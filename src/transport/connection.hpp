@@ -189,6 +189,18 @@ class Connection {
   virtual std::string describe() const = 0;  // for logs: "unix:/path fd=7"
   virtual std::optional<platform::PeerCredentials> credentials() const = 0;
 
+  // A region of `size` bytes in the outbound buffer itself, after room for a frame header, for
+  // the payload of a frame without metadata that its producer writes in place
+  // (CallContext::loan_answer); nullptr: not supported, or no room at once. One at a time:
+  // frames sent meanwhile queue behind it. commit_loan sends the frame with the first `used`
+  // bytes (after the frames queued meanwhile, if any), cancel_loan drops it.
+  virtual char* loan(std::size_t /*size*/) { return nullptr; }
+  virtual Result<void> commit_loan(wire::FrameKind /*kind*/, std::uint64_t /*id*/,
+                                   std::size_t /*used*/) {
+    return make_error(StatusCode::internal, "no region loaned");
+  }
+  virtual void cancel_loan() {}
+
   // Lending (docs/ARCHITECTURE.md section 6, "Blocking calls on the caller's thread"): a thread
   // that makes a blocking call writes its request and reads its answer itself while the
   // executor has nothing in hand, saving the hop to the I/O thread and back. Only shared memory

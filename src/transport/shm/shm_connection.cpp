@@ -49,7 +49,7 @@ Result<void> ShmConnection::check_open() const {
 }
 
 Result<void> ShmConnection::send(const OutFrame& f) {
-  if (owner_.load(std::memory_order_acquire) != kOwned && !owned(/*ask=*/true)) {
+  if (loan_out_ || (owner_.load(std::memory_order_acquire) != kOwned && !owned(/*ask=*/true))) {
     return send_later(f);
   }
   if (!f.metadata) {
@@ -587,6 +587,53 @@ void ShmConnection::finish_close(const Error& reason) {
   pending_.clear();
   pending_bytes_ = 0;
   if (auto d = std::move(delegate_)) d->on_closed(reason);
+}
+
+// ---- answers written in place (CallContext::loan_answer) -------------------------------------
+
+char* ShmConnection::loan(std::size_t size) {
+  if (loan_out_ || closed_ || closing_ || pending_bytes_ > 0 || size > peer_max_ ||
+      !owned(/*ask=*/true)) {
+    return nullptr;
+  }
+  auto free = out_.free_space(wire::kHeaderSize + size);
+  if (!free || *free < wire::kHeaderSize + size) return nullptr;
+  char* at = out_.region(wire::kHeaderSize, size);  // null only when it wraps, unmirrored
+  if (!at) return nullptr;
+  loan_out_ = true;
+  loan_size_ = size;
+  return at;
+}
+
+Result<void> ShmConnection::commit_loan(wire::FrameKind kind, std::uint64_t id, std::size_t used) {
+  if (!loan_out_) return make_error(StatusCode::internal, "no region loaned");
+  loan_out_ = false;
+  used = std::min(used, loan_size_);
+  if (closed_ || closing_) return make_error(StatusCode::unavailable, "connection is closed");
+  if (pending_bytes_ > 0) {
+    // The producer sent frames meanwhile: they queued, and the answer goes after them. The
+    // region is untouched (nothing was written at the head since), so it is copied from there.
+    const std::string copy(out_.region(wire::kHeaderSize, used), used);
+    return send(OutFrame::plain(kind, id, copy));
+  }
+  char head[wire::kHeaderSize];
+  wire::FrameHeader h;
+  h.body_length = static_cast<std::uint32_t>(used);
+  h.kind = kind;
+  h.id = id;
+  wire::encode_header(h, head);
+  out_.write_at(0, {head, sizeof head});
+  out_.advance(sizeof head + used);
+  ++stats_.frames_out;
+  stats_.bytes_out += sizeof head + used;
+  if ((!in_input_ && writes_held_ == 0) || out_.unpublished() >= kPublishBacklog) publish();
+  return {};
+}
+
+void ShmConnection::cancel_loan() {
+  if (!loan_out_) return;
+  loan_out_ = false;
+  if (pending_bytes_ > 0) kick();  // frames queued behind it
 }
 
 // ---- lending the rings to a blocking caller -------------------------------------------------

@@ -70,6 +70,10 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   // look. A borrower gives them back parked again when the ring is empty and nobody asked, so
   // back-to-back blocking calls never wake the executor; otherwise it rings the executor's own
   // doorbell, on which a lending executor always waits.
+  char* loan(std::size_t size) override;
+  Result<void> commit_loan(wire::FrameKind kind, std::uint64_t id, std::size_t used) override;
+  void cancel_loan() override;
+
   bool borrow(std::chrono::nanoseconds patience) override;
   Result<void> borrowed_send(const OutFrame& frame) override;
   BorrowedWait borrowed_wait(std::uint64_t id, std::chrono::steady_clock::time_point deadline,
@@ -186,6 +190,10 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   bool closed_ = false;
   Error close_reason_;
   ConnectionStats stats_;
+
+  // An answer region handed out by loan() at the writer's head: sends queue meanwhile.
+  bool loan_out_ = false;
+  std::size_t loan_size_ = 0;
 
   std::atomic<std::uint32_t> owner_{kOwned};
   std::atomic<bool> wanted_back_{false};         // the executor waits for the rings
