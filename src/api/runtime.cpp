@@ -119,7 +119,22 @@ void Runtime::run_io_thread() {
     // epoll_wait after it that poll() makes before it returns (a shorter round trip).
     look_ran = false;
     look_spent = {};
-    const std::size_t ran = look_pending ? io_.poll_one() : io_.poll();
+    std::size_t ran = 0;
+    if (look_pending) {
+      ran = io_.poll_one();
+    } else if (hot) {
+      // Bounded: handlers that keep posting themselves (a shared-memory connection that spins
+      // by request) would keep poll() from ever returning, and a hot socket, read only from
+      // this loop, would never be read again (a socket the reactor reads takes the slot inside
+      // poll()). Past kHotBusy it goes back to the reactor below.
+      const auto start = Clock::now();
+      while (io_.poll_one() > 0) {
+        ++ran;
+        if (Clock::now() - start > kHotBusy) break;
+      }
+    } else {
+      ran = io_.poll();
+    }
     if (look_ran) look_pending = false;
     // A look is a handler itself: it counts as work only when it brought input.
     const std::size_t worked = look_ran ? (ran > 0 ? ran - 1 : 0) + (look_found ? 1 : 0) : ran;
