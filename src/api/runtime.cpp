@@ -57,6 +57,9 @@ Runtime::~Runtime() {
   io_.stop();
   for (auto& t : threads_) t.join();
   internals_->hot_read.reset();  // before io_ (see Internals::hot_read)
+  // Jobs the pool never started go with it, and with them the last references to their
+  // sessions, whose timers need io_: before io_ (see Internals::workers).
+  internals_->workers.reset();
 }
 
 namespace {

@@ -20,7 +20,10 @@ struct Runtime::Internals {
   // goes, since a connection it still held must not outlive its io_context.
   std::unique_ptr<transport::HotReadSlot> hot_read;
   // Where offloaded handlers run (RuntimeOptions::worker_threads); stopped by ~Runtime while
-  // the I/O threads still run, since a handler may be waiting on one of them.
+  // the I/O threads still run, since a handler may be waiting on one of them, and destroyed
+  // before io_, since a job it never ran may hold the last reference to a session (whose
+  // timers belong to io_). A closed session lets go of its strand on the pool (Session::
+  // on_closed), so the sessions io_'s own handlers still hold do not need the pool.
   std::unique_ptr<rpc::WorkerPool> workers;
 };
 

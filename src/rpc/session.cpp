@@ -640,7 +640,12 @@ void Session::after_inbound() {
 
 bool Session::take_outbound(CallId id, PendingCall& out) {
   if (outbound_.take(id, out)) return true;
-  if (lent_count_.load(std::memory_order_acquire) > 0 && take_lent(id, out)) return true;
+  if (lent_count_.load(std::memory_order_acquire) > 0 && take_lent(id, out)) {
+    // Its caller, an application thread, is about to run again and likely to call again: the
+    // I/O thread should sleep (parked) rather than spin on a core that thread needs.
+    connection_->expect_borrower();
+    return true;
+  }
   counters_.late_responses.fetch_add(1, std::memory_order_relaxed);
   return false;
 }
@@ -721,6 +726,8 @@ void Session::on_closed(const Error& reason) {
   }
   outbound_.fail_all(failure);
   fail_lent(failure);
+  // Nothing more arrives to run in order; the jobs queued on the strand keep it alive.
+  ordered_workers_ = {};
   heartbeat_.fail_pings(failure);
   streams_.cancel_all(failure);
   inbound_.cancel_all();

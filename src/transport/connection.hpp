@@ -224,6 +224,9 @@ class Connection {
   }
   // Ends a borrow that did not end in borrowed_wait.
   virtual void give_back() {}
+  // On the executor: a borrower is likely to come back soon (its call just completed here), so
+  // the connection parks as soon as it is idle instead of spinning first.
+  virtual void expect_borrower() {}
   // After a borrowed_wait that handed the connection back when its spin ran out: the answer came
   // `waited` after that wait began, which the next borrower's spin takes into account (any
   // thread).

@@ -288,5 +288,49 @@ TEST_P(OffloadTest, AnOffloadedCoroutineAndAThrowingHandlerAnswer) {
 
 PLEXUS_ALL_TRANSPORTS(OffloadTest);
 
+// A job the pool never ran (queued behind a body that outlasts the shutdown) holds the last
+// reference to its session when the runtime goes: it must go before the io_context, whose
+// services the session's timers use (ASan sees the use after free otherwise).
+TEST(OffloadTeardown, AJobThePoolNeverRanGoesBeforeTheIoContext) {
+  TempDir dir;
+  Event<bool> first_running;
+  RuntimeOptions one_worker;
+  one_worker.worker_threads = 1;
+  auto server_runtime = std::make_unique<Runtime>(one_worker);
+  Runtime client_runtime;
+  ServerOptions options;
+  options.listen = {dir.unix_address("t.sock")};
+  options.metrics = false;
+  auto server = Server::create(*server_runtime, std::move(options));
+  ASSERT_TRUE(server) << server.error().to_string();
+  HandlerOptions offload;
+  offload.offload = true;
+  ASSERT_TRUE((*server)->handle(
+      "slow",
+      [&first_running](CallContext&, std::string_view) -> Result<std::string> {
+        first_running.set(true);
+        // The one worker stays busy past the runtime's stop, so the next job never starts.
+        std::this_thread::sleep_for(Millis{300});
+        return std::string("done");
+      },
+      offload));
+  ASSERT_TRUE((*server)->start());
+  auto client = connect_client(client_runtime, (*server)->addresses().at(0));
+  ASSERT_TRUE(client);
+  client->call_async("slow", "a", {}, [](Result<std::string>) {});
+  ASSERT_TRUE(first_running.wait_for(kWait));
+  client->call_async("slow", "b", {}, [](Result<std::string>) {});
+  // No event says the second request reached the pool: the server's counter is read every ms.
+  const auto until = std::chrono::steady_clock::now() + kWait;
+  while ((*server)->stats().calls_in < 2 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(Millis{1});
+  }
+  ASSERT_EQ((*server)->stats().calls_in, 2u);
+  (*server)->shutdown(Millis{0});
+  server->reset();
+  server_runtime.reset();  // the pool's unstarted job and its session go here
+  client->close();
+}
+
 }  // namespace
 }  // namespace plexus::test

@@ -79,6 +79,7 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   BorrowedWait borrowed_wait(std::uint64_t id, std::chrono::steady_clock::time_point deadline,
                              std::string& answer) override;
   void give_back() override;
+  void expect_borrower() override { lend_wanted_.store(true, std::memory_order_relaxed); }
   void borrowed_answer_came(std::chrono::nanoseconds waited) override {
     late_answer_ns_.store(waited.count(), std::memory_order_relaxed);
   }
