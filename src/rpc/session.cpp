@@ -1110,6 +1110,13 @@ void Session::arm_heartbeat() {
 
 void Session::on_heartbeat_tick() {
   if (closed()) return;
+  // Answers a caller read from the connection itself (call_here) never passed through
+  // on_frame, but they prove the peer alive just the same.
+  if (const std::uint64_t borrowed = connection_->stats().borrowed_answers;
+      borrowed != borrowed_answers_seen_) {
+    borrowed_answers_seen_ = borrowed;
+    heartbeat_.alive(time_->coarse_now());
+  }
   const auto verdict = heartbeat_.tick(time_->coarse_now());
   if (verdict.dead) {
     observe::logger().warn("plexus: {} ({}) {} — closing", identity_.name, identity_.address,

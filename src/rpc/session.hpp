@@ -380,7 +380,8 @@ class Session final : public transport::ConnectionDelegate,
   // Liveness, told of every frame: from the coarse clock (a jiffy's resolution, a third of
   // the cost of the fine one) except for requests, which need the fine one anyway.
   Heartbeat heartbeat_;
-  std::unique_ptr<Timer> heartbeat_timer_;  // the handshake's limit, then the heartbeat's ticks
+  std::unique_ptr<Timer> heartbeat_timer_;   // the handshake's limit, then the heartbeat's ticks
+  std::uint64_t borrowed_answers_seen_ = 0;  // ConnectionStats::borrowed_answers at the last tick
   SessionCounters counters_;
   Batcher batcher_;
   StreamTable streams_;
