@@ -87,16 +87,7 @@ class CallerThreadShmTest : public ::testing::TestWithParam<const char*> {
     });
     HandlerOptions offload;
     offload.offload = true;
-    ASSERT_TRUE(server_->handle(
-        "wait",
-        [this](CallContext& ctx, std::string_view p) -> Result<std::string> {
-          entered_.set(true);
-          const bool opened = gate_.wait(ctx);
-          saw_cancel_.set(ctx.cancelled());
-          if (!opened) return make_error(StatusCode::cancelled, "gave up");
-          return "released:" + std::string(p);
-        },
-        offload));
+    ASSERT_TRUE(server_->handle("wait", gated_handler(gate_, entered_, saw_cancel_), offload));
     ASSERT_TRUE(server_->start());
     client_ = connect(ClientOptions{});
     ASSERT_TRUE(client_);

@@ -39,14 +39,8 @@ class OffloadTest : public ::testing::TestWithParam<Transport> {
     // and how it ended.
     ASSERT_TRUE(server_->handle(
         "wait",
-        [this](CallContext& ctx, std::string_view p) -> Result<std::string> {
-          on_io_thread_.set(server_runtime_.on_io_thread());
-          entered_.set(true);
-          const bool opened = gate_.wait(ctx);
-          saw_cancel_.set(ctx.cancelled());
-          if (!opened) return make_error(StatusCode::cancelled, "gave up");
-          return "released:" + std::string(p);
-        },
+        gated_handler(gate_, entered_, saw_cancel_,
+                      [this] { on_io_thread_.set(server_runtime_.on_io_thread()); }),
         offload));
     ASSERT_TRUE(server_->start());
     a_ = connect_client(client_runtime_, server_->addresses().at(0));

@@ -5,12 +5,14 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "plexus/plexus.hpp"
+#include "test_kit.hpp"
 
 namespace plexus::test {
 
@@ -39,6 +41,22 @@ class Gate {
   std::condition_variable cv_;
   bool open_ = false;
 };
+
+// A handler for "wait" calls: it tells `entered` that it runs (after `on_entry`, if any), waits
+// on `gate`, tells `saw_cancel` whether its call was cancelled, and answers "released:<payload>",
+// or cancelled when the gate did not open. Register it with offload: it blocks.
+inline SyncHandler gated_handler(Gate& gate, Event<bool>& entered, Event<bool>& saw_cancel,
+                                 std::function<void()> on_entry = {}) {
+  return [&gate, &entered, &saw_cancel, on_entry = std::move(on_entry)](
+             CallContext& ctx, std::string_view p) -> Result<std::string> {
+    if (on_entry) on_entry();
+    entered.set(true);
+    const bool opened = gate.wait(ctx);
+    saw_cancel.set(ctx.cancelled());
+    if (!opened) return make_error(StatusCode::cancelled, "gave up");
+    return "released:" + std::string(p);
+  };
+}
 
 // `threads` threads each make `calls` blocking "echo" calls with payloads of their own, all at
 // once; returns how many failed or came back with another payload.
