@@ -131,16 +131,7 @@ bool Session::drop_lent(CallId id, CallCallback* out) {
 }
 
 bool Session::take_lent(CallId id, PendingCall& out) {
-  std::lock_guard lock(lent_mu_);
-  for (auto it = lent_.begin(); it != lent_.end(); ++it) {
-    if (it->first == id) {
-      out.done = std::move(it->second);
-      lent_.erase(it);
-      lent_count_.store(lent_.size(), std::memory_order_release);
-      return true;
-    }
-  }
-  return false;
+  return drop_lent(id, &out.done);
 }
 
 void Session::fail_lent(const Error& error) {

@@ -148,15 +148,7 @@ Result<void> ShmConnection::enqueue(std::string_view head, std::string_view payl
       static_cast<std::size_t>(std::min<std::uint64_t>(room, payload.size()));
   out_.write(payload.substr(0, payload_now));
   stats_.bytes_out += head_now + payload_now;
-  if (head_now < head.size()) queue_copy(head.substr(head_now));
-  if (payload_now < payload.size()) {
-    if (owned && payload.size() - payload_now >= kReadChunk) {
-      pending_.push_back({std::move(*owned), payload_now, true});
-      pending_bytes_ += pending_.back().bytes.size() - payload_now;
-    } else {
-      queue_copy(payload.substr(payload_now));
-    }
-  }
+  queue_rest(head.substr(head_now), payload, payload_now, owned);
   // While held, frames stay unpublished so that a burst costs the reader one wake-up; a full
   // ring is published at once all the same, since the reader must drain it to make room. So is
   // a long burst (kPublishBacklog), so that the reader works while the writer goes on.
@@ -171,6 +163,18 @@ Result<void> ShmConnection::enqueue(std::string_view head, std::string_view payl
 void ShmConnection::release_writes() {
   if (writes_held_ == 0 || --writes_held_ > 0) return;
   if (!in_input_) publish();
+}
+
+void ShmConnection::queue_rest(std::string_view head, std::string_view payload,
+                               std::size_t payload_from, std::string* owned) {
+  queue_copy(head);
+  if (payload_from >= payload.size()) return;
+  if (owned && payload.size() - payload_from >= kReadChunk) {
+    pending_.push_back({std::move(*owned), payload_from, true});
+    pending_bytes_ += pending_.back().bytes.size() - payload_from;
+  } else {
+    queue_copy(payload.substr(payload_from));
+  }
 }
 
 void ShmConnection::queue_copy(std::string_view bytes) {
@@ -698,13 +702,7 @@ Result<void> ShmConnection::send_later(const OutFrame& f) {
     }
   }
   ++stats_.frames_out;
-  queue_copy(head_buf_);
-  if (f.owned && f.payload.size() >= kReadChunk) {
-    pending_.push_back({std::move(*f.owned), 0, true});
-    pending_bytes_ += pending_.back().bytes.size();
-  } else {
-    queue_copy(f.payload);
-  }
+  queue_rest(head_buf_, f.payload, 0, f.owned);
   return {};
 }
 

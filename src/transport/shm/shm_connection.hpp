@@ -116,6 +116,10 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
                             std::string_view payload, std::string* owned);
   Result<void> enqueue(std::string_view head, std::string_view payload, std::string* owned);
   void queue_copy(std::string_view bytes);
+  // Queues the part of a frame that did not go into the ring: `head`, then `payload` from
+  // `payload_from` (a large payload the caller handed over is moved, not copied).
+  void queue_rest(std::string_view head, std::string_view payload, std::size_t payload_from,
+                  std::string* owned);
   bool flush_pending();  // true if anything moved
   void publish();
   bool read_ring();  // true if anything was read
