@@ -16,7 +16,7 @@
 //                         every call pays the hand-off to the I/O thread and back. It cannot
 //                         pipeline from one thread: sequential calls/s, shown as (seq)
 //   plexus-unix-callback  Unix socket; call_async from the benchmark thread (not an I/O thread),
-//                         its completion (on the I/O thread) counted and waited for there
+//                         its completion run there through a plexus::CompletionQueue
 //                         (AppThreadCompletions): round trips one at a time, and pipelined with
 //                         the window of the other rows. What an application's own thread gets
 //                         from the callback form, beside plexus-unix's completions that start
@@ -211,34 +211,33 @@ std::unique_ptr<plexus::Client> connect_client(plexus::Runtime& runtime,
 
 enum class CallStyle { on_io_thread, views, blocking, blocking_loaned, app_callback, lane, direct };
 
-// Completions of call_async made from the benchmark thread: each runs on the I/O thread and
-// counts; the benchmark thread waits on the count (std::atomic::wait, a futex), as an
-// application thread waiting for its callbacks would.
+// Completions of call_async made from the benchmark thread, run on that thread through a
+// plexus::CompletionQueue (as the README shows an application thread collecting its callbacks):
+// the I/O thread queues them and wakes the benchmark thread once per batch, only if it sleeps.
 class AppThreadCompletions {
  public:
   plexus::CallCallback callback(std::size_t payload_size) {
-    return [this, payload_size](plexus::Result<std::string> reply) {
-      if (!reply || reply->size() != payload_size) failed_.store(true, std::memory_order_relaxed);
-      done_.fetch_add(1, std::memory_order_release);
-      done_.notify_one();
-    };
+    return queue_.deliver([this, payload_size](plexus::Result<std::string> reply) {
+      if (!reply || reply->size() != payload_size) failed_ = true;
+      ++done_;
+    });
   }
   // Blocks until one more call than taken so far has completed (any of those in flight).
   void take() {
-    const std::uint32_t want = ++taken_;
-    for (auto d = done_.load(std::memory_order_acquire); d < want;
-         d = done_.load(std::memory_order_acquire)) {
-      done_.wait(d, std::memory_order_acquire);
+    ++taken_;
+    while (done_ < taken_) {
+      if (queue_.run_for(kStallTimeout) == 0) {
+        throw std::runtime_error("call_async from the application thread: no completion in time");
+      }
     }
-    if (failed_.load(std::memory_order_relaxed)) {
-      throw std::runtime_error("call_async from the application thread failed");
-    }
+    if (failed_) throw std::runtime_error("call_async from the application thread failed");
   }
 
  private:
-  std::atomic<std::uint32_t> done_{0};  // 32 bits: wait() is a plain futex wait
-  std::uint32_t taken_ = 0;             // the benchmark thread's alone
-  std::atomic<bool> failed_{false};
+  plexus::CompletionQueue queue_;
+  std::uint64_t done_ = 0;  // all three: the benchmark thread's alone (callbacks run there)
+  std::uint64_t taken_ = 0;
+  bool failed_ = false;
 };
 
 void check_reply(const plexus::Result<std::string_view>& reply, std::size_t payload_size) {

@@ -246,6 +246,19 @@ void run(const std::string& address) {
   check(slept_result && *slept_result == R"({"slept_ms":50})",
         "callback  timer.sleep(50 ms) -> " + describe(slept_result));
 
+  // Callbacks run on this thread instead, many at a time: a CompletionQueue collects them.
+  plexus::CompletionQueue completions;
+  int sums = 0;
+  for (int i = 0; i < 3; ++i) {
+    client.call_async("calc.add", R"({"a":1,"b":2})", {},
+                      completions.deliver([&sums](plexus::Result<std::string> reply) {
+                        if (reply && *reply == R"({"sum":3})") ++sums;
+                      }));
+  }
+  while (completions.outstanding() > 0 && completions.run_for(Millis{5000}) > 0) {
+  }
+  check(sums == 3, "queued    3 x calc.add(1, 2) ran on this thread: " + std::to_string(sums));
+
   // co_await form: a coroutine on the runtime's I/O thread; use_future hands its result back.
   auto co = asio::co_spawn(runtime.io(), greet_and_add(client), asio::use_future);
   if (co.wait_for(Millis{5000}) != std::future_status::ready) {

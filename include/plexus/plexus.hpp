@@ -17,6 +17,7 @@
 #include "plexus/channel.hpp"
 #include "plexus/client.hpp"
 #include "plexus/coalesce.hpp"
+#include "plexus/completion_queue.hpp"
 #include "plexus/direct.hpp"
 #include "plexus/generator.hpp"
 #include "plexus/handlers.hpp"

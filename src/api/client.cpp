@@ -300,6 +300,7 @@ void Client::Impl::dial() {
   co.receive_limits.max_message_size = options_.max_message_size;
   co.max_pending_write_bytes = options_.max_write_queue_bytes;
   co.hot_read = detail::hot_read_slot(runtime_);
+  co.idle_hint = detail::idle_hint(runtime_);
   transport::dial(serial_, address, co, options_.connect_timeout,
                   [this](Result<std::shared_ptr<transport::Connection>> conn) {
                     if (closing_) {
@@ -494,8 +495,11 @@ void Client::Impl::start_call(CallId id, std::string_view method, std::string&& 
   }
   // From an application thread over shared memory: the request is written on this thread when
   // the connection is idle, with no hand-off to the I/O thread (which completes the call).
+  // Otherwise queued for the I/O thread with the calls and one-way messages sent meanwhile
+  // from any thread: one hand-over (and at most one wake-up) for all of them.
   if (auto session = ready_session();
-      session && session->start_call_here(id, method, payload, options, done)) {
+      session && (session->start_call_here(id, method, payload, options, done) ||
+                  session->call_from_app(id, method, payload, options, done))) {
     return;
   }
   asio::dispatch(serial_, [this, id, method = std::string(method), payload = std::move(payload),

@@ -29,6 +29,10 @@ Runtime::Runtime(RuntimeOptions options)
   internals_->workers = std::make_unique<rpc::WorkerPool>(options.worker_threads);
   if (std::max(1, options.io_threads) == 1 && options.idle_wait != WaitStrategy::block) {
     internals_->hot_read = std::make_unique<transport::HotReadSlot>();
+    // spin means never sleep, whoever else wants the core.
+    if (options.idle_wait == WaitStrategy::adaptive) {
+      internals_->idle_hint = std::make_unique<transport::IdleHint>();
+    }
   }
   // Process-wide metrics, registered once per runtime.
   auto& metrics = internals_->metrics;
@@ -98,6 +102,7 @@ void Runtime::run_io_thread() {
   // Made by the constructor whenever the thread polls: spin, or adaptive alone. (spin with
   // several threads has none: which thread would poll the socket?)
   transport::HotReadSlot* hot = internals_->hot_read.get();
+  transport::IdleHint* hint = internals_->idle_hint.get();
   bool look_pending = false;         // a look at the hot socket is posted and has not run yet
   bool look_ran = false;             // it ran in the last poll
   bool look_found = false;           // and brought input
@@ -163,7 +168,10 @@ void Runtime::run_io_thread() {
       continue;
     }
     if (io_.stopped()) break;
-    if (spin.may_spin(now)) {
+    // Asked to leave the core to an application thread: sleep now (the hint is not kept
+    // beyond this idle moment).
+    const bool yield_core = hint && hint->take();
+    if (!yield_core && spin.may_spin(now)) {
       if (hot && hot->occupied()) {
         post_look();
       } else {

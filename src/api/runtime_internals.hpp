@@ -8,6 +8,7 @@
 #include "plexus/runtime.hpp"
 #include "rpc/worker_pool.hpp"
 #include "transport/hot_read.hpp"
+#include "transport/idle_hint.hpp"
 
 namespace plexus {
 
@@ -19,6 +20,9 @@ struct Runtime::Internals {
   // polls (idle_wait block, or several I/O threads). Emptied by ~Runtime before the io_context
   // goes, since a connection it still held must not outlive its io_context.
   std::unique_ptr<transport::HotReadSlot> hot_read;
+  // Read by that same idle loop; null unless it is adaptive (block never spins, spin never
+  // sleeps).
+  std::unique_ptr<transport::IdleHint> idle_hint;
   // Where offloaded handlers run (RuntimeOptions::worker_threads); stopped by ~Runtime while
   // the I/O threads still run, since a handler may be waiting on one of them, and destroyed
   // before io_, since a job it never ran may hold the last reference to a session (whose
@@ -35,6 +39,11 @@ struct RuntimeAccess {
 
 inline observe::Registry& runtime_metrics(Runtime& runtime) {
   return RuntimeAccess::of(runtime).metrics;
+}
+
+// For the connections of the runtime (ConnectionOptions::idle_hint).
+inline transport::IdleHint* idle_hint(Runtime& runtime) {
+  return RuntimeAccess::of(runtime).idle_hint.get();
 }
 
 // For the library's socket transports (ConnectionOptions::hot_read).

@@ -82,11 +82,18 @@ bool Outbox::resume() {
 }
 
 std::size_t Outbox::close(const Error& reason, std::atomic<std::uint64_t>* tally,
-                          std::size_t also_lost) {
+                          std::size_t also_lost, std::vector<OutboxItem>* calls) {
   std::lock_guard lock(mu_);
   if (closed_) return 0;
   closed_ = reason;
-  const std::size_t dropped = items_.size();
+  std::size_t dropped = 0;
+  for (auto& item : items_) {
+    if (item.kind != OutboxItem::Kind::call) {
+      ++dropped;
+    } else if (calls) {
+      calls->push_back(std::move(item));
+    }
+  }
   if (tally) tally->fetch_add(dropped + also_lost, std::memory_order_relaxed);
   items_.clear();
   count_.store(0, std::memory_order_relaxed);

@@ -17,8 +17,11 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
+#include "plexus/call.hpp"
 #include "plexus/status.hpp"
 #include "wire/frame.hpp"
 
@@ -30,7 +33,9 @@ struct OutboxItem {
   // request: a call's REQUEST made while one-way messages were held back; it keeps its place
   // behind them (its call is already pending, with its deadline). frame: any other frame the
   // connection refused while full (stream items, credit, cancel, pong…), already encoded.
-  enum class Kind : std::uint8_t { notify, publish, lane, request, frame };
+  // call: a call_async from an application thread, not yet pending: the strand starts it
+  // (Session::call) when it drains, so that many such calls reach it with one hand-over.
+  enum class Kind : std::uint8_t { notify, publish, lane, request, frame, call };
   Kind kind = Kind::notify;
   bool immediate = false;                                // notify/publish: past the batcher
   wire::FrameKind frame_kind = wire::FrameKind::notify;  // frame
@@ -40,6 +45,23 @@ struct OutboxItem {
   std::string trace_id;  // request, notify, publish
   std::string payload;
   std::shared_ptr<LaneBinding> lane;  // lane: the sender's binding (and its method)
+  struct Call {
+    CallOptions options;
+    CallCallback done;
+  };
+  std::unique_ptr<Call> call;  // call: what Session::call takes besides id, method and payload
+
+  // A call's REQUEST item (Kind::request or Kind::call): the payload is moved in.
+  static OutboxItem for_call(Kind kind, std::uint64_t id, std::string_view method,
+                             std::string_view trace_id, std::string& payload) {
+    OutboxItem item;
+    item.kind = kind;
+    item.id = id;
+    item.name = std::string(method);
+    item.trace_id = std::string(trace_id);
+    item.payload = std::move(payload);
+    return item;
+  }
 
   // What the item counts against the bound: its bytes and a frame's worth of overhead, so that
   // a flood of empty messages is bounded too.
@@ -53,7 +75,7 @@ class Outbox {
   // Any thread but the strand. Queues `item`, waiting up to `wait` for room (0: no wait). An
   // item always fits an empty queue. Returns true when the caller must post a drain to the
   // strand (none is pending and the connection is not stalled). Fails with resource_exhausted
-  // (no room in time) or the close reason (closed, also while waiting).
+  // (no room in time) or the close reason (closed, also while waiting); `item` is then untouched.
   Result<bool> push(OutboxItem&& item, std::chrono::milliseconds wait, bool past_limit = false);
   // On the strand: as push() without waiting; `past_limit` queues it even when the queue is
   // full (a call's REQUEST: its call is bounded by its deadline, not by this queue).
@@ -76,10 +98,11 @@ class Outbox {
   bool stalled() const { return stalled_.load(std::memory_order_relaxed); }
 
   // Fails waiting and later pushes with `reason` and drops what is queued; returns how many
-  // items were dropped. Before any waiting sender wakes, `tally` (if set) gets that count plus
-  // `also_lost` (what the caller held elsewhere). Idempotent.
+  // one-way items were dropped. Before any waiting sender wakes, `tally` (if set) gets that
+  // count plus `also_lost` (what the caller held elsewhere). Calls (Kind::call) are not
+  // dropped: they move to `calls` (if set), whose owner fails them. Idempotent.
   std::size_t close(const Error& reason, std::atomic<std::uint64_t>* tally = nullptr,
-                    std::size_t also_lost = 0);
+                    std::size_t also_lost = 0, std::vector<OutboxItem>* calls = nullptr);
 
   // Items queued and not taken (relaxed: exact on the strand for what the strand queued).
   bool empty() const { return count_.load(std::memory_order_relaxed) == 0; }

@@ -696,10 +696,21 @@ void Session::on_closed(const Error& reason) {
   closed_.store(true, std::memory_order_release);
   ready_.store(false, std::memory_order_release);
   heartbeat_timer_->cancel();
-  const std::size_t held = held_batches_.size() + (batcher_.items() > 0 ? 1 : 0) + in_hand();
+  // Calls from application threads the strand never started (OutboxItem::Kind::call) fail
+  // below with the calls in flight; they are not one-way messages lost.
+  std::vector<OutboxItem> unstarted;
+  std::size_t one_way_in_hand = 0;
+  for (std::size_t i = draining_next_; i < draining_.size(); ++i) {
+    if (draining_[i].kind != OutboxItem::Kind::call) {
+      ++one_way_in_hand;
+    } else if (draining_[i].call) {
+      unstarted.push_back(std::move(draining_[i]));
+    }
+  }
+  const std::size_t held = held_batches_.size() + (batcher_.items() > 0 ? 1 : 0) + one_way_in_hand;
   const std::size_t unsent =
       outbox_.close(Error{StatusCode::unavailable, "connection closed: " + reason.message, {}},
-                    options_.unsent_total.get(), held) +
+                    options_.unsent_total.get(), held, &unstarted) +
       held;
   unsent_on_close_.fetch_add(unsent, std::memory_order_relaxed);
   if (unsent > 0) {
@@ -726,6 +737,7 @@ void Session::on_closed(const Error& reason) {
   }
   outbound_.fail_all(failure);
   fail_lent(failure);
+  for (auto& item : unstarted) item.call->done(tl::unexpected(failure));
   // Nothing more arrives to run in order; the jobs queued on the strand keep it alive.
   ordered_workers_ = {};
   heartbeat_.fail_pings(failure);
@@ -780,12 +792,8 @@ void Session::call(CallId id, std::string_view method, std::string&& payload,
   // some are held back for room, the REQUEST waits behind them.
   if (!outbox_.empty() && !outbox_.stalled()) drain_outbox();
   if (outbox_.stalled()) {
-    OutboxItem item;
-    item.kind = OutboxItem::Kind::request;
-    item.id = id;
-    item.name = std::string(method);
-    item.trace_id = options.trace_id;
-    item.payload = std::move(payload);
+    auto item =
+        OutboxItem::for_call(OutboxItem::Kind::request, id, method, options.trace_id, payload);
     if (auto queued = queue_behind_held(std::move(item)); !queued) {
       post_completion(std::move(done), tl::unexpected(queued.error()));
       return;

@@ -143,6 +143,13 @@ class Session final : public transport::ConnectionDelegate,
   // with a deadline, and whatever call_here refuses, go through call()).
   bool start_call_here(CallId id, std::string_view method, std::string& payload,
                        const CallOptions& options, CallCallback& done);
+  // call_async's hand-over from an application thread when start_call_here did not write it:
+  // queued in the outbox (behind the one-way messages sent before it), and started by the
+  // strand's next drain, which takes every call queued meanwhile at once. False: not queued
+  // (a deadline needs its timer from the start, or the session takes no calls), arguments
+  // intact. A close before the drain fails `done` with the session's reason.
+  bool call_from_app(CallId id, std::string_view method, std::string& payload, CallOptions& options,
+                     CallCallback& done);
   // Sends a PING and reports the round-trip time when its PONG arrives (unavailable if the
   // session closes first).
   void ping(std::function<void(Result<std::chrono::nanoseconds>)> done);

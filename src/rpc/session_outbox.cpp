@@ -38,6 +38,31 @@ Result<void> Session::send_from_app(OutboxItem&& item, std::chrono::milliseconds
   return {};
 }
 
+bool Session::call_from_app(CallId id, std::string_view method, std::string& payload,
+                            CallOptions& options, CallCallback& done) {
+  // A deadline runs from the call's start: its timer is set on the strand at once (call()).
+  if (options.timeout || closed() || !ready() ||
+      peer_goaway_seen_.load(std::memory_order_acquire)) {
+    return false;
+  }
+  auto item = OutboxItem::for_call(OutboxItem::Kind::call, id, method, options.trace_id, payload);
+  item.call =
+      std::make_unique<OutboxItem::Call>(OutboxItem::Call{std::move(options), std::move(done)});
+  // Past the bound, as a REQUEST held behind one-way messages is: calls are bounded by how many
+  // the application keeps in flight, not by this queue.
+  auto queued = outbox_.push(std::move(item), std::chrono::milliseconds{0}, /*past_limit=*/true);
+  if (!queued) {
+    // Closed meanwhile: hand the arguments back for the other path, which reports it.
+    payload = std::move(item.payload);
+    options = std::move(item.call->options);
+    done = std::move(item.call->done);
+    return false;
+  }
+  app_sends_unwritten_.fetch_add(1, std::memory_order_seq_cst);
+  if (*queued) post_drain();
+  return true;
+}
+
 void Session::post_drain() {
   asio::post(executor_, [self = shared_from_this()] { self->drain_outbox(); });
 }
@@ -92,6 +117,13 @@ Result<void> Session::write_item(OutboxItem& item) {
     case OutboxItem::Kind::frame:
       return connection_->send(
           transport::OutFrame::preencoded(item.frame_kind, item.id, item.name, item.payload));
+    case OutboxItem::Kind::call:
+      // Started here; it may itself go behind held messages (a REQUEST item) or fail at once.
+      if (item.call) {
+        call(item.id, item.name, std::move(item.payload), item.call->options,
+             std::move(item.call->done));
+      }
+      return {};
   }
   return make_error(StatusCode::internal, "unknown outbox item");
 }

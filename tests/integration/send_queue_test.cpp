@@ -12,6 +12,7 @@
 #include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -320,6 +321,60 @@ TEST_P(SendQueueTest, MillionsOfLaneMessagesToASlowReceiverAllArrive) {
     // The sender outran the receiver: the queues filled and sends waited for room.
     EXPECT_GT(client_->stats().send_waits, 0u);
   }
+}
+
+// call_async from an application thread goes the way its one-way messages go (Session::
+// call_from_app): behind messages the connection could not take yet, started by the I/O thread
+// when they leave. Its callback runs on this thread through a CompletionQueue. A connection
+// lost before the call left fails it with unavailable.
+TEST_P(SendQueueTest, AnAppThreadsCallWaitsBehindItsMessagesAndFailsIfTheyNeverLeave) {
+  connect_small();
+  report();  // the counter starts again at 0
+  stop_server();
+  // Full when a send waited 20 ms for room in vain: the transport's queue too, so that the
+  // I/O thread has stopped taking messages out of the outbox, and the call stays there.
+  SendOptions some_wait;
+  some_wait.wait_for_room = Millis{20};
+  auto [accepted, refused] =
+      fill([&](std::uint64_t i) { return client_->notify("seq", numbered(i), some_wait); });
+  ASSERT_TRUE(refused) << "no send was refused in " << accepted;
+  ASSERT_EQ(refused->code, StatusCode::resource_exhausted);
+
+  CompletionQueue completions;
+  std::optional<Result<std::string>> reported;
+  std::thread::id ran_on;
+  client_->call_async("seq.report", "", {}, completions.deliver([&](Result<std::string> r) {
+    reported = std::move(r);
+    ran_on = std::this_thread::get_id();
+  }));
+  EXPECT_EQ(completions.run_for(Millis{50}), 0u) << "answered by a stopped server";
+  continue_server();
+  while (!reported && completions.run_for(std::chrono::seconds(30)) > 0) {
+  }
+  ASSERT_TRUE(reported) << "no answer";
+  ASSERT_TRUE(*reported) << reported->error().to_string();
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  const auto r = json::parse(**reported);
+  EXPECT_EQ(r["count"], accepted) << "the call overtook messages sent before it";
+  EXPECT_EQ(r["in_order"], true);
+
+  // Again, and the server dies before the messages (and the call behind them) could leave.
+  stop_server();
+  auto again =
+      fill([&](std::uint64_t i) { return client_->notify("seq", numbered(i), some_wait); });
+  ASSERT_TRUE(again.second);
+  reported.reset();
+  client_->call_async("seq.report", "", {},
+                      completions.deliver([&](Result<std::string> r) { reported = std::move(r); }));
+  server_.signal(SIGKILL);  // while stopped: kill_now's SIGCONT first would let it answer
+  server_.kill_now();
+  stopped_ = false;
+  while (!reported && completions.run_for(std::chrono::seconds(30)) > 0) {
+  }
+  ASSERT_TRUE(reported) << "the call neither failed nor was answered";
+  ASSERT_FALSE(*reported) << "answered by a killed server: " << **reported << " after "
+                          << again.first;
+  EXPECT_EQ(reported->error().code, StatusCode::unavailable) << reported->error().to_string();
 }
 
 PLEXUS_ALL_TRANSPORTS(SendQueueTest);

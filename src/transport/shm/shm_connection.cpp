@@ -7,6 +7,7 @@
 #include <asio/post.hpp>
 
 #include "platform/cpu_relax.hpp"
+#include "transport/idle_hint.hpp"
 #include "wire/bytes.hpp"
 #include "wire/metadata.hpp"
 
@@ -466,8 +467,10 @@ void ShmConnection::sleep() {
       asio::posix::stream_descriptor::wait_read,
       [self = shared_from_this()](const std::error_code& ec) { self->on_doorbell(ec); });
   if (may_park()) {
-    lend_wanted_.store(false, std::memory_order_relaxed);
+    const bool for_borrower = lend_wanted_.exchange(false, std::memory_order_relaxed);
     owner_.store(kParked, std::memory_order_release);
+    // The thread that borrows next may be waiting for this core.
+    if (for_borrower && options_.idle_hint) options_.idle_hint->sleep_when_idle();
   }
 }
 
