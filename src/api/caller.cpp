@@ -6,6 +6,7 @@
 #include "api/executor_target.hpp"
 #include "api/lane_state.hpp"
 #include "plexus/runtime.hpp"
+#include "rpc/call_waiter.hpp"
 #include "rpc/session.hpp"
 #include "rpc/trace.hpp"
 
@@ -40,11 +41,13 @@ Result<std::string> Caller::call(std::string_view method, std::string payload,
                       "co_await async_call");
   }
   if (auto here = call_on_this_thread(method, payload, options)) return std::move(*here);
-  std::promise<Result<std::string>> promise;
-  auto future = promise.get_future();
+  // A futex the completing I/O thread wakes only if this thread sleeps (and then it leaves the
+  // core to it: rpc/call_waiter.hpp).
+  rpc::CallWaiter waiter;
   call_async(method, std::move(payload), std::move(options),
-             [&promise](Result<std::string> r) { promise.set_value(std::move(r)); });
-  return future.get();
+             [&waiter](Result<std::string> r) { waiter.complete(std::move(r)); });
+  waiter.wait_until(rpc::CallWaiter::Clock::time_point::max());
+  return waiter.take();
 }
 
 Result<void> Caller::notify(std::string_view method, std::string payload) {

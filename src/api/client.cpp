@@ -300,7 +300,6 @@ void Client::Impl::dial() {
   co.receive_limits.max_message_size = options_.max_message_size;
   co.max_pending_write_bytes = options_.max_write_queue_bytes;
   co.hot_read = detail::hot_read_slot(runtime_);
-  co.idle_hint = detail::idle_hint(runtime_);
   transport::dial(serial_, address, co, options_.connect_timeout,
                   [this](Result<std::shared_ptr<transport::Connection>> conn) {
                     if (closing_) {

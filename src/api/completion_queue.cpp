@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "platform/posix/futex.hpp"
+#include "transport/idle_hint.hpp"
 
 namespace plexus {
 
@@ -31,6 +32,7 @@ struct CompletionQueue::State {
     if (waiter.load(std::memory_order_seq_cst) == kSleeping &&
         waiter.exchange(kAwake, std::memory_order_seq_cst) == kSleeping) {
       platform::futex_wake_all(&waiter);
+      transport::IdleHint::sleep_here_when_idle();  // the woken thread may need this core
     }
   }
 };

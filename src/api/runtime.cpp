@@ -103,6 +103,7 @@ void Runtime::run_io_thread() {
   // several threads has none: which thread would poll the socket?)
   transport::HotReadSlot* hot = internals_->hot_read.get();
   transport::IdleHint* hint = internals_->idle_hint.get();
+  transport::IdleHint::current() = hint;
   bool look_pending = false;         // a look at the hot socket is posted and has not run yet
   bool look_ran = false;             // it ran in the last poll
   bool look_found = false;           // and brought input

@@ -41,11 +41,6 @@ inline observe::Registry& runtime_metrics(Runtime& runtime) {
   return RuntimeAccess::of(runtime).metrics;
 }
 
-// For the connections of the runtime (ConnectionOptions::idle_hint).
-inline transport::IdleHint* idle_hint(Runtime& runtime) {
-  return RuntimeAccess::of(runtime).idle_hint.get();
-}
-
 // For the library's socket transports (ConnectionOptions::hot_read).
 inline transport::HotReadSlot* hot_read_slot(Runtime& runtime) {
   return RuntimeAccess::of(runtime).hot_read.get();

@@ -68,7 +68,6 @@ Result<void> Server::Impl::start() {
   lo.connection_executor = [this] { return runtime_.serial_executor(); };
   lo.connection.receive_limits.max_message_size = options_.max_message_size;
   lo.connection.hot_read = detail::hot_read_slot(runtime_);
-  lo.connection.idle_hint = detail::idle_hint(runtime_);
   lo.on_accept_trouble = [this](std::error_code error, std::uint64_t failures) {
     log_accept_trouble(error, failures);
   };

@@ -45,11 +45,9 @@ struct OutboxItem {
   std::string trace_id;  // request, notify, publish
   std::string payload;
   std::shared_ptr<LaneBinding> lane;  // lane: the sender's binding (and its method)
-  struct Call {
-    CallOptions options;
-    CallCallback done;
-  };
-  std::unique_ptr<Call> call;  // call: what Session::call takes besides id, method and payload
+  // call: its completion (the call's options are only its trace: calls with other options
+  // do not come this way).
+  CallCallback done;
 
   // A call's REQUEST item (Kind::request or Kind::call): the payload is moved in.
   static OutboxItem for_call(Kind kind, std::uint64_t id, std::string_view method,

@@ -703,7 +703,7 @@ void Session::on_closed(const Error& reason) {
   for (std::size_t i = draining_next_; i < draining_.size(); ++i) {
     if (draining_[i].kind != OutboxItem::Kind::call) {
       ++one_way_in_hand;
-    } else if (draining_[i].call) {
+    } else if (draining_[i].done) {
       unstarted.push_back(std::move(draining_[i]));
     }
   }
@@ -737,7 +737,7 @@ void Session::on_closed(const Error& reason) {
   }
   outbound_.fail_all(failure);
   fail_lent(failure);
-  for (auto& item : unstarted) item.call->done(tl::unexpected(failure));
+  for (auto& item : unstarted) item.done(tl::unexpected(failure));
   // Nothing more arrives to run in order; the jobs queued on the strand keep it alive.
   ordered_workers_ = {};
   heartbeat_.fail_pings(failure);

@@ -41,21 +41,20 @@ Result<void> Session::send_from_app(OutboxItem&& item, std::chrono::milliseconds
 bool Session::call_from_app(CallId id, std::string_view method, std::string& payload,
                             CallOptions& options, CallCallback& done) {
   // A deadline runs from the call's start: its timer is set on the strand at once (call()).
-  if (options.timeout || closed() || !ready() ||
-      peer_goaway_seen_.load(std::memory_order_acquire)) {
+  // A ResponseInfo or a view: call() fills them; the item carries only the trace.
+  if (options.timeout || options.response_info != nullptr || options.answer_view || closed() ||
+      !ready() || peer_goaway_seen_.load(std::memory_order_acquire)) {
     return false;
   }
   auto item = OutboxItem::for_call(OutboxItem::Kind::call, id, method, options.trace_id, payload);
-  item.call =
-      std::make_unique<OutboxItem::Call>(OutboxItem::Call{std::move(options), std::move(done)});
+  item.done = std::move(done);
   // Past the bound, as a REQUEST held behind one-way messages is: calls are bounded by how many
   // the application keeps in flight, not by this queue.
   auto queued = outbox_.push(std::move(item), std::chrono::milliseconds{0}, /*past_limit=*/true);
   if (!queued) {
     // Closed meanwhile: hand the arguments back for the other path, which reports it.
     payload = std::move(item.payload);
-    options = std::move(item.call->options);
-    done = std::move(item.call->done);
+    done = std::move(item.done);
     return false;
   }
   app_sends_unwritten_.fetch_add(1, std::memory_order_seq_cst);
@@ -119,9 +118,10 @@ Result<void> Session::write_item(OutboxItem& item) {
           transport::OutFrame::preencoded(item.frame_kind, item.id, item.name, item.payload));
     case OutboxItem::Kind::call:
       // Started here; it may itself go behind held messages (a REQUEST item) or fail at once.
-      if (item.call) {
-        call(item.id, item.name, std::move(item.payload), item.call->options,
-             std::move(item.call->done));
+      if (item.done) {
+        CallOptions options;
+        options.trace_id = std::move(item.trace_id);
+        call(item.id, item.name, std::move(item.payload), options, std::move(item.done));
       }
       return {};
   }

@@ -83,7 +83,6 @@ class ConnectionDelegate {
 };
 
 class HotReadSlot;  // transport/hot_read.hpp
-class IdleHint;     // transport/idle_hint.hpp
 
 struct ConnectionOptions {
   wire::Limits receive_limits;                        // what this side accepts
@@ -93,9 +92,6 @@ struct ConnectionOptions {
   // thread that polls before it sleeps); nullptr: always read through the reactor. Must outlive
   // the connection's reads. Socket transports only.
   HotReadSlot* hot_read = nullptr;
-  // The same runtime's idle loop, told when a connection parks for an application thread
-  // (transport/idle_hint.hpp); nullptr: never told. Must outlive the connection.
-  IdleHint* idle_hint = nullptr;
 };
 
 // One frame for Connection::send: kind and id, the metadata block (structured and encoded by

@@ -470,7 +470,7 @@ void ShmConnection::sleep() {
     const bool for_borrower = lend_wanted_.exchange(false, std::memory_order_relaxed);
     owner_.store(kParked, std::memory_order_release);
     // The thread that borrows next may be waiting for this core.
-    if (for_borrower && options_.idle_hint) options_.idle_hint->sleep_when_idle();
+    if (for_borrower) IdleHint::sleep_here_when_idle();
   }
 }
 
@@ -488,8 +488,10 @@ void ShmConnection::on_doorbell(const std::error_code& ec) {
   if (closed_ || ec) return;
   platform::eventfd_drain(doorbell_in_.native_handle());
   // Lent: the flags are the borrower's (clearing the reader's could leave the executor asleep
-  // through the borrower's give_back); wait for the rings to come back.
-  if (!owned(/*ask=*/false)) {
+  // through the borrower's give_back); wait for the rings to come back, and ask for them. This
+  // ring may be for frames that arrived while the borrower was parking them again (after its
+  // last look at the ring): unasked, it would park them with nobody awake to read them.
+  if (!owned(/*ask=*/true)) {
     await_return();
     return;
   }
