@@ -171,7 +171,7 @@ void Runtime::run_io_thread() {
     if (io_.stopped()) break;
     // Asked to leave the core to an application thread: sleep now (the hint is not kept
     // beyond this idle moment).
-    const bool yield_core = hint && hint->take();
+    const bool yield_core = hint && hint->take(now);
     if (!yield_core && spin.may_spin(now)) {
       if (hot && hot->occupied()) {
         post_look();

@@ -6,18 +6,30 @@
 // this very core, and a spinning I/O thread would keep it off for the whole budget. (Not said
 // for a blocking call's caller: its next request comes at once, and a polling I/O thread takes
 // it without a wake-up.)
+// The word holds for kFresh: a thread that stays busy that long has let the woken one run or
+// never will, and a stale word would make it sleep through later idle moments for no one.
 // One per runtime whose single I/O thread polls (adaptive); used on that thread only.
 #pragma once
 
-#include <utility>
+#include <chrono>
 
 namespace plexus::transport {
 
 class IdleHint {
  public:
-  void sleep_when_idle() { asked_ = true; }
-  // Whether it was asked since the last take(); clears it.
-  bool take() { return std::exchange(asked_, false); }
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::microseconds kFresh{100};
+
+  void sleep_when_idle() { asked_at_ = Clock::now(); }
+  // Whether it was asked within kFresh of `now`; clears it.
+  bool take(Clock::time_point now) {
+    const bool fresh = asked(now);
+    asked_at_ = {};
+    return fresh;
+  }
+  bool asked(Clock::time_point now) const {
+    return asked_at_ != Clock::time_point{} && now - asked_at_ < kFresh;
+  }
 
   // The hint of the I/O thread this runs on; null elsewhere (an application thread, a worker,
   // or an I/O thread that never spins). Set by the runtime for the thread's life.
@@ -29,9 +41,15 @@ class IdleHint {
   static void sleep_here_when_idle() {
     if (IdleHint* hint = current()) hint->sleep_when_idle();
   }
+  // Whether this thread was told lately: a connection that would spin on its own rather than
+  // return to the idle loop stops too.
+  static bool asked_here(Clock::time_point now) {
+    const IdleHint* hint = current();
+    return hint && hint->asked(now);
+  }
 
  private:
-  bool asked_ = false;
+  Clock::time_point asked_at_{};  // epoch: not asked
 };
 
 }  // namespace plexus::transport

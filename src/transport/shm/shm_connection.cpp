@@ -391,7 +391,14 @@ void ShmConnection::poll() {
     sleep();
     return;
   }
+  // This thread has just woken an application thread that may need its core (IdleHint):
+  // sleep rather than spin on the ring (the budget learns nothing from it). shm_wait=spin
+  // asked never to sleep.
   auto now = Clock::now();
+  if (!progress && spin_.strategy() != WaitStrategy::spin && IdleHint::asked_here(now)) {
+    sleep();
+    return;
+  }
   if (!progress && spin_.may_spin(now)) {
     progress = spin_inline();
     if (closed_) return;
