@@ -41,8 +41,7 @@ Result<std::string> Caller::call(std::string_view method, std::string payload,
                       "co_await async_call");
   }
   if (auto here = call_on_this_thread(method, payload, options)) return std::move(*here);
-  // A futex the completing I/O thread wakes only if this thread sleeps (and then it leaves the
-  // core to it: rpc/call_waiter.hpp).
+  // A futex the completing I/O thread wakes only if this thread sleeps (rpc/call_waiter.hpp).
   rpc::CallWaiter waiter;
   call_async(method, std::move(payload), std::move(options),
              [&waiter](Result<std::string> r) { waiter.complete(std::move(r)); });
