@@ -32,9 +32,12 @@
 //                         plexus-unix-blocking and plexus-unix-callback over shared memory with
 //                         the default wait (?shm=1, adaptive): the application-thread forms
 //                         beside plexus-shm-adaptive's I/O-thread form;
-//                         plexus-shm-blocking-loaned: plexus-shm-blocking with the server's echo
-//                         writing its answer in a loaned region of the ring
-//                         (CallContext::loan_answer) instead of returning a string;
+//                         plexus-shm-blocking-loaned (and plexus-unix-blocking-loaned beside
+//                         it): the blocking form with the request and the answer written in
+//                         loaned regions (Caller::call_loaned, CallContext::loan_answer), in the
+//                         rings themselves over shared memory, instead of built as strings,
+//                         and the answer read as a view (CallOptions::answer_view), where it
+//                         lies in the ring when the calling thread reads it;
 //                         plexus-shm-spin-blocking: the blocking form with every thread spinning
 //                         (idle_wait and shm_wait spin), beside plexus-shm-spin
 //   plexus-shm-spin-view  plexus-shm-spin with the answers taken as views (call_async_view): a
@@ -62,6 +65,7 @@
 #include <memory>
 #include <optional>
 #include <plexus/plexus.hpp>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -340,8 +344,28 @@ RrResult run_plexus(const RrParams& params, const std::string& listen_address,
       result.pipelined_calls = params.pipelined_count;
       result.pipeline_mode = PipelineMode::windowed;
     } else {
-      const char* method = style == CallStyle::blocking_loaned ? kEchoLoaned : kEcho;
-      const auto call = [&] { check_reply(client->call(method, payload), params.payload_size); };
+      // blocking_loaned: the request made where it goes, as an application that produces it
+      // in place would (the copy from `payload` stands for that), the answer made likewise by
+      // the server, and read where it lies (a view).
+      std::size_t viewed = 0;
+      plexus::CallOptions view_options;
+      view_options.answer_view = [&viewed](std::string_view answer) { viewed = answer.size(); };
+      const auto call = [&] {
+        if (style == CallStyle::blocking_loaned) {
+          viewed = 0;
+          auto r = client->call_loaned(
+              kEchoLoaned, payload.size(),
+              [&](std::span<char> region) {
+                std::memcpy(region.data(), payload.data(), payload.size());
+                return payload.size();
+              },
+              view_options);
+          check_reply(std::move(r), 0);
+          if (viewed != params.payload_size) throw std::runtime_error("short answer (view)");
+        } else {
+          check_reply(client->call(kEcho, payload), params.payload_size);
+        }
+      };
       result.rt_us = time_round_trips(params, call);
       // One thread blocked in call() has one call in flight: report back-to-back calls,
       // capped at rt_count like the other sequential row.
@@ -384,6 +408,10 @@ const RrRegistrar unix_blocking_case{RrCase{"plexus-unix-blocking", [](const RrP
                                               return run_unix(p, "plexus-unix-blocking.sock",
                                                               CallStyle::blocking);
                                             }}};
+const RrRegistrar unix_blocking_loaned_case{
+    RrCase{"plexus-unix-blocking-loaned", [](const RrParams& p) {
+             return run_unix(p, "plexus-unix-blocking-loaned.sock", CallStyle::blocking_loaned);
+           }}};
 const RrRegistrar unix_callback_case{RrCase{"plexus-unix-callback", [](const RrParams& p) {
                                               return run_unix(p, "plexus-unix-callback.sock",
                                                               CallStyle::app_callback);

@@ -76,18 +76,6 @@ bool parse_options(int argc, char** argv, Options& opts) {
   return opts.repetitions > 0 && opts.repetitions <= 100 && opts.window > 0;
 }
 
-// Comma-separated substrings; any match selects the case, so the baseline
-// can be kept next to a subset: --filter plexus,raw-unix.
-bool matches_filter(const std::string& name, const std::string& filter) {
-  std::size_t begin = 0;
-  for (;;) {
-    const std::size_t end = std::min(filter.find(',', begin), filter.size());
-    if (name.find(filter.substr(begin, end - begin)) != std::string::npos) return true;
-    if (end == filter.size()) return false;
-    begin = end + 1;
-  }
-}
-
 int run(const Options& opts) {
   std::vector<RrCase> cases;
   for (auto& c : registered_rr_cases()) {

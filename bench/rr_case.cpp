@@ -39,4 +39,14 @@ std::vector<RrCase> registered_rr_cases() {
   return cases;
 }
 
+bool matches_filter(const std::string& name, const std::string& filter) {
+  std::size_t begin = 0;
+  for (;;) {
+    const std::size_t end = std::min(filter.find(',', begin), filter.size());
+    if (name.find(filter.substr(begin, end - begin)) != std::string::npos) return true;
+    if (end == filter.size()) return false;
+    begin = end + 1;
+  }
+}
+
 }  // namespace plexus_bench

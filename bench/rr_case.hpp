@@ -73,4 +73,8 @@ struct RrRegistrar {
   explicit RrRegistrar(RrCase rr_case) { register_rr_case(std::move(rr_case)); }
 };
 
+// Comma-separated substrings; any match selects the case, so the baseline can be kept next to
+// a subset: --filter plexus,raw-unix. An empty filter selects every case.
+bool matches_filter(const std::string& name, const std::string& filter);
+
 }  // namespace plexus_bench

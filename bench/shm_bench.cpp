@@ -63,6 +63,7 @@ struct Options {
   int repetitions = 3;
   bool one_way_only = false;  // skip the round trips (for profiling the one-way path)
   std::string one_way_case;   // run only this one-way row (empty: all)
+  std::string filter;         // round-trip rows whose name contains one of these (comma = or)
 };
 
 const std::vector<std::string> kCases = {"raw-unix",
@@ -72,6 +73,7 @@ const std::vector<std::string> kCases = {"raw-unix",
                                          "plexus-shm-spin-view",
                                          "plexus-shm-adaptive",
                                          "plexus-unix-blocking",
+                                         "plexus-unix-blocking-loaned",
                                          "plexus-shm-blocking",
                                          "plexus-shm-blocking-loaned",
                                          "plexus-unix-callback",
@@ -402,7 +404,7 @@ int run(const Options& opts) {
   std::vector<RrCase> cases;
   for (const auto& name : kCases) {
     for (auto& c : registered_rr_cases()) {
-      if (c.name == name) cases.push_back(c);
+      if (c.name == name && matches_filter(c.name, opts.filter)) cases.push_back(c);
     }
   }
   const std::vector<SizeProfile> profiles =
@@ -494,9 +496,12 @@ int main(int argc, char** argv) {
       if (i + 1 < argc && argv[i + 1][0] != '-') opts.one_way_case = argv[++i];
     } else if (arg == "--reps" && i + 1 < argc) {
       opts.repetitions = std::atoi(argv[++i]);
+    } else if (arg == "--filter" && i + 1 < argc) {
+      opts.filter = argv[++i];
     } else {
       std::cerr
-          << "usage: plexus_bench_shm [--quick] [--one-way-only [CASE]] [--json PATH] [--reps N]\n";
+          << "usage: plexus_bench_shm [--quick] [--one-way-only [CASE]] [--json PATH] [--reps N]\n"
+             "                        [--filter SUBSTR[,SUBSTR...]]\n";
       return 2;
     }
   }

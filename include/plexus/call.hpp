@@ -11,8 +11,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
@@ -72,8 +74,11 @@ struct PLEXUS_EXPORT CallOptions {
   /// Answers without a copy (Caller::call_async_view sets it): when set, a successful call
   /// completes with an empty string and then the answer is handed to this as a view, on the I/O
   /// thread, valid only while it runs. Over shared memory an answer of 16 KiB or more is the
-  /// bytes where they lie in the ring, never copied on this side. Copied with the options:
-  /// keep its captures cheap.
+  /// bytes where they lie in the ring, never copied on this side. With the blocking forms
+  /// (Caller::call, call_loaned) it runs before they return: on the calling thread when that
+  /// thread read the answer in the ring itself (any size, no copy) or the I/O thread handed it
+  /// over (then a copy), else on the I/O thread while the caller waits; an exception from it
+  /// on the calling thread leaves the call. Copied with the options: keep its captures cheap.
   std::function<void(std::string_view)> answer_view;
 };
 
@@ -167,6 +172,30 @@ class PLEXUS_EXPORT Responder {
 
  private:
   std::shared_ptr<rpc::InboundCall> call_;
+};
+
+/// The code that writes a request's payload into a loaned region (Caller::call_loaned): called
+/// once, on the calling thread, with a region of the size asked for; returns how many of its
+/// bytes the payload uses. A non-owning reference: it refers to the callable it was made from,
+/// so it is valid only during the call it is passed to (a lambda written in that call is).
+class PayloadWriter {
+ public:
+  /// Refers to `write`, any callable taking the region and returning the bytes used; it must
+  /// outlive this reference.
+  template <typename F>
+  requires(!std::is_same_v<std::remove_cvref_t<F>, PayloadWriter> &&
+           std::is_invocable_r_v<std::size_t, F&, std::span<char>>)
+      PayloadWriter(F&& write)  // NOLINT(google-explicit-constructor): lambdas convert
+      : target_(const_cast<void*>(static_cast<const void*>(std::addressof(write)))),
+        thunk_([](void* target, std::span<char> region) -> std::size_t {
+          return (*static_cast<std::remove_reference_t<F>*>(target))(region);
+        }) {}
+  /// Runs the writer on `region`; returns the bytes it used.
+  std::size_t operator()(std::span<char> region) const { return thunk_(target_, region); }
+
+ private:
+  void* target_;
+  std::size_t (*thunk_)(void*, std::span<char>);
 };
 
 /// A call's completion (Caller::call_async): the answer or the error, exactly once.

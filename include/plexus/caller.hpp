@@ -56,6 +56,23 @@ class PLEXUS_EXPORT Caller {
   /// I/O thread.
   Result<std::string> call(std::string_view method, std::string payload, CallOptions options = {});
 
+  /// Blocking form with the request written in place: `write` gets a region of `size` bytes,
+  /// writes the payload there and returns how many bytes it used. Over shared memory, when the
+  /// calling thread takes the connection (as call() does), the region is the outbound ring
+  /// itself: the request is never copied, `write` producing it is its one copy. Otherwise the
+  /// region is a buffer sent as call() sends a payload. `write` runs once, on this thread,
+  /// before this returns. Errors as call(), and: message_too_large for a `size` over the peer's
+  /// limit; invalid_argument when `write` returns more than `size` (nothing is sent). An
+  /// exception from `write` leaves this call, and nothing is sent.
+  Result<std::string> call_loaned(std::string_view method, std::size_t size, PayloadWriter write,
+                                  CallOptions options = {});
+  /// Callback form of call_loaned, with call_async's rules for `done` (exactly once, on an I/O
+  /// thread, never inside this call). From an application thread over shared memory the region
+  /// is in the ring when the connection is idle at this moment; from an I/O thread it is always
+  /// a buffer. An exception from `write` leaves this call; nothing is sent and `done` never runs.
+  CallId call_async_loaned(std::string_view method, std::size_t size, PayloadWriter write,
+                           CallOptions options, CallCallback done);
+
   /// Any Asio completion token: asio::use_awaitable (co_await), use_future, a callback.
   /// Completes with Result<std::string>. Honours Asio per-operation cancellation (e.g. a
   /// cancellation_signal or `||` with a timer): the call completes with `cancelled` and the
@@ -161,6 +178,27 @@ class PLEXUS_EXPORT Caller {
                                                                  CallOptions& /*options*/) {
     return std::nullopt;
   }
+  /// call_loaned's counterpart of call_on_this_thread: nullopt when the request cannot be
+  /// written in place on this thread (`write` has not run); otherwise the call's result.
+  virtual std::optional<Result<std::string>> call_loaned_on_this_thread(
+      std::string_view /*method*/, std::size_t /*size*/, const PayloadWriter& /*write*/,
+      CallOptions& /*options*/) {
+    return std::nullopt;
+  }
+  /// call_async_loaned's: true when the call was taken (written in place, or refused with
+  /// `done` failed later); false: `write` has not run and `done` is intact. Default: false.
+  virtual bool start_call_loaned_here(CallId /*id*/, std::string_view /*method*/,
+                                      std::size_t /*size*/, const PayloadWriter& /*write*/,
+                                      CallOptions& /*options*/, CallCallback& /*done*/) {
+    return false;
+  }
+  /// Runs `done` with `error` later on an I/O thread (never inside the caller's call).
+  virtual void fail_later(CallCallback&& done, Error error) = 0;
+
+ private:
+  // call()'s way through the I/O thread: hands the call over and waits for its completion.
+  Result<std::string> call_through_io_thread(std::string_view method, std::string&& payload,
+                                             CallOptions&& options);
 };
 
 /// A handle to one live session (for example the client behind a server-side call). Copyable and
@@ -196,6 +234,7 @@ class PLEXUS_EXPORT Peer final : public Caller {
                             std::string_view payload, const SendOptions& options) override;
   std::unique_ptr<Caller> copy_for_lane() const override { return std::make_unique<Peer>(*this); }
   std::string outgoing_trace() const override;
+  void fail_later(CallCallback&& done, Error error) override;
 
  private:
   friend class CallContext;

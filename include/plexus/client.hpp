@@ -95,6 +95,9 @@ struct PLEXUS_EXPORT ClientStats {
   /// went through the I/O thread).
   std::uint64_t calls_on_caller_thread = 0;
   std::uint64_t answers_on_caller_thread = 0;  ///< see calls_on_caller_thread
+  /// Of calls_on_caller_thread, the loaned ones (Caller::call_loaned, call_async_loaned) whose
+  /// payload was written in the ring itself; the other loaned calls used a buffer.
+  std::uint64_t requests_written_in_place = 0;
   /// \name One-way sends from application threads
   /// One-way sends from application threads (ClientOptions::max_queued_send_bytes) on the current
   /// connection: those that found the send queue full and waited, those that failed with
@@ -175,6 +178,14 @@ class PLEXUS_EXPORT Client final : public Caller, public HandlerRegistry {
   std::optional<Result<std::string>> call_on_this_thread(std::string_view method,
                                                          std::string& payload,
                                                          CallOptions& options) override;
+  std::optional<Result<std::string>> call_loaned_on_this_thread(std::string_view method,
+                                                                std::size_t size,
+                                                                const PayloadWriter& write,
+                                                                CallOptions& options) override;
+  bool start_call_loaned_here(CallId id, std::string_view method, std::size_t size,
+                              const PayloadWriter& write, CallOptions& options,
+                              CallCallback& done) override;
+  void fail_later(CallCallback&& done, Error error) override;
   Stream start_stream(std::string method, std::string payload, StreamOptions options) override;
   Result<void> send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
                             std::string_view payload, const SendOptions& options) override;

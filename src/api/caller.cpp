@@ -1,5 +1,7 @@
 #include "plexus/caller.hpp"
 
+#include <exception>
+
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
 
@@ -7,6 +9,7 @@
 #include "api/lane_state.hpp"
 #include "plexus/runtime.hpp"
 #include "rpc/call_waiter.hpp"
+#include "rpc/loaned_request.hpp"
 #include "rpc/session.hpp"
 #include "rpc/trace.hpp"
 
@@ -41,12 +44,75 @@ Result<std::string> Caller::call(std::string_view method, std::string payload,
                       "co_await async_call");
   }
   if (auto here = call_on_this_thread(method, payload, options)) return std::move(*here);
+  return call_through_io_thread(method, std::move(payload), std::move(options));
+}
+
+Result<std::string> Caller::call_through_io_thread(std::string_view method, std::string&& payload,
+                                                   CallOptions&& options) {
   // A futex the completing I/O thread wakes only if this thread sleeps (rpc/call_waiter.hpp).
   rpc::CallWaiter waiter;
-  call_async(method, std::move(payload), std::move(options),
-             [&waiter](Result<std::string> r) { waiter.complete(std::move(r)); });
+  if (!options.answer_view) {
+    call_async(method, std::move(payload), std::move(options),
+               [&waiter](Result<std::string> r) { waiter.complete(std::move(r)); });
+    waiter.wait_until(rpc::CallWaiter::Clock::time_point::max());
+    return waiter.take();
+  }
+  // A successful call completes (empty) before its view runs: this call returns once the view
+  // has run on the I/O thread, and rethrows here what it threw there.
+  std::exception_ptr thrown;
+  auto view = std::move(options.answer_view);
+  options.answer_view = [&waiter, &view, &thrown](std::string_view answer) {
+    try {
+      view(answer);
+    } catch (...) {
+      thrown = std::current_exception();
+    }
+    waiter.complete(std::string());
+  };
+  call_async(method, std::move(payload), std::move(options), [&waiter](Result<std::string> r) {
+    if (!r) waiter.complete(std::move(r));
+  });
   waiter.wait_until(rpc::CallWaiter::Clock::time_point::max());
+  if (thrown) std::rethrow_exception(thrown);
   return waiter.take();
+}
+
+Result<std::string> Caller::call_loaned(std::string_view method, std::size_t size,
+                                        PayloadWriter write, CallOptions options) {
+  if (on_io_thread()) {
+    return make_error(StatusCode::failed_precondition,
+                      "blocking call on an I/O thread would deadlock; use call_async_loaned or "
+                      "co_await async_call");
+  }
+  // Known only once connected (0 before): a call that waits for its connection is checked
+  // where it is sent.
+  if (const auto limit = peer_max_message_size(); limit != 0) {
+    if (auto fits = detail::payload_within_limit(size, limit); !fits)
+      return tl::unexpected(fits.error());
+  }
+  if (auto here = call_loaned_on_this_thread(method, size, write, options)) return std::move(*here);
+  auto payload = rpc::write_into_buffer(size, write);
+  if (!payload) return tl::unexpected(std::move(payload.error()));
+  return call_through_io_thread(method, std::move(*payload), std::move(options));
+}
+
+CallId Caller::call_async_loaned(std::string_view method, std::size_t size, PayloadWriter write,
+                                 CallOptions options, CallCallback done) {
+  const CallId id = next_call_id();
+  if (const auto limit = peer_max_message_size(); limit != 0) {
+    if (auto fits = detail::payload_within_limit(size, limit); !fits) {
+      fail_later(std::move(done), std::move(fits.error()));
+      return id;
+    }
+  }
+  if (!on_io_thread() && start_call_loaned_here(id, method, size, write, options, done)) return id;
+  auto payload = rpc::write_into_buffer(size, write);
+  if (!payload) {
+    fail_later(std::move(done), std::move(payload.error()));
+    return id;
+  }
+  start_call(id, method, std::move(*payload), std::move(options), std::move(done));
+  return id;
 }
 
 Result<void> Caller::notify(std::string_view method, std::string payload) {
@@ -172,6 +238,16 @@ void Peer::start_call(CallId id, std::string_view method, std::string&& payload,
   asio::dispatch(s->executor(), [s, id, method = std::string(method), payload = std::move(payload),
                                  options = std::move(options), done = std::move(done)]() mutable {
     s->call(id, method, std::move(payload), options, std::move(done));
+  });
+}
+
+void Peer::fail_later(CallCallback&& done, Error error) {
+  if (!executor_) {
+    done(tl::unexpected(std::move(error)));  // a default-constructed Peer has no executor
+    return;
+  }
+  asio::post(executor_, [done = std::move(done), error = std::move(error)]() mutable {
+    done(tl::unexpected(std::move(error)));
   });
 }
 

@@ -89,8 +89,11 @@ struct Client::Impl {
   void start_call(CallId id, std::string_view method, std::string&& payload, CallOptions&& options,
                   CallCallback&& done);
   void cancel_call(CallId id);
-  std::optional<Result<std::string>> call_here(std::string_view method, std::string& payload,
-                                               CallOptions& options);
+  std::optional<Result<std::string>> call_here(std::string_view method,
+                                               rpc::Session::HereBody& body, CallOptions& options);
+  bool start_call_loaned_here(CallId id, std::string_view method, std::size_t size,
+                              const PayloadWriter& write, CallOptions& options, CallCallback& done);
+  void fail_later(CallCallback&& done, Error error);
   Result<void> start_notify(std::string method, std::string payload, const SendOptions& options);
   Stream start_stream(std::string method, std::string payload, StreamOptions options);
   Result<void> send_on_lane(const std::shared_ptr<detail::LaneState>& lane,
@@ -496,10 +499,12 @@ void Client::Impl::start_call(CallId id, std::string_view method, std::string&& 
   // the connection is idle, with no hand-off to the I/O thread (which completes the call).
   // Otherwise queued for the I/O thread with the calls and one-way messages sent meanwhile
   // from any thread: one hand-over (and at most one wake-up) for all of them.
-  if (auto session = ready_session();
-      session && (session->start_call_here(id, method, payload, options, done) ||
-                  session->call_from_app(id, method, payload, options, done))) {
-    return;
+  if (auto session = ready_session()) {
+    auto body = rpc::Session::HereBody::of(payload);
+    if (session->start_call_here(id, method, body, options, done) ||
+        session->call_from_app(id, method, payload, options, done)) {
+      return;
+    }
   }
   asio::dispatch(serial_, [this, id, method = std::string(method), payload = std::move(payload),
                            options = std::move(options), done = std::move(done)]() mutable {
@@ -708,7 +713,7 @@ Result<void> Client::Impl::send_on_lane(const std::shared_ptr<detail::LaneState>
 }
 
 std::optional<Result<std::string>> Client::Impl::call_here(std::string_view method,
-                                                           std::string& payload,
+                                                           rpc::Session::HereBody& body,
                                                            CallOptions& options) {
   // How long a blocking caller waits for the I/O thread to lend an awake connection: it looks
   // for that request between two spins on the rings, a few microseconds apart.
@@ -718,7 +723,27 @@ std::optional<Result<std::string>> Client::Impl::call_here(std::string_view meth
   auto session = ready_session();
   if (!session) return std::nullopt;
   if (options.trace_id.empty()) options.trace_id = rpc::trace::for_outgoing();
-  return session->call_here(next_call_id(), method, payload, options, kBorrowPatience);
+  return session->call_here(next_call_id(), method, body, options, kBorrowPatience);
+}
+
+bool Client::Impl::start_call_loaned_here(CallId id, std::string_view method, std::size_t size,
+                                          const PayloadWriter& write, CallOptions& options,
+                                          CallCallback& done) {
+  // The breaker admits each call once, in start_call: a call this path did not send goes there.
+  if (breakers_) return false;
+  auto session = ready_session();
+  if (!session) return false;
+  if (options.trace_id.empty()) options.trace_id = rpc::trace::for_outgoing();
+  auto body = rpc::Session::HereBody::loaned(size, write);
+  if (!session->start_call_here(id, method, body, options, done)) return false;
+  if (body.refused) fail_later(std::move(done), std::move(*body.refused));
+  return true;
+}
+
+void Client::Impl::fail_later(CallCallback&& done, Error error) {
+  asio::post(serial_, [done = std::move(done), error = std::move(error)]() mutable {
+    done(tl::unexpected(std::move(error)));
+  });
 }
 
 std::shared_ptr<rpc::Session> Client::Impl::ready_session() const {
@@ -772,6 +797,7 @@ ClientStats Client::Impl::stats() const {
   st.hot_reads = c.hot_reads;
   st.calls_on_caller_thread = c.borrowed_requests;
   st.answers_on_caller_thread = c.borrowed_answers;
+  st.requests_written_in_place = c.loaned_requests;
   if (auto s = ready_session()) {
     st.send_waits = s->outbox().waits();
     st.send_refusals = s->outbox().refusals();
@@ -867,7 +893,26 @@ CallId Client::next_call_id() {
 std::optional<Result<std::string>> Client::call_on_this_thread(std::string_view method,
                                                                std::string& payload,
                                                                CallOptions& options) {
-  return impl_->call_here(method, payload, options);
+  auto body = rpc::Session::HereBody::of(payload);
+  return impl_->call_here(method, body, options);
+}
+
+std::optional<Result<std::string>> Client::call_loaned_on_this_thread(std::string_view method,
+                                                                      std::size_t size,
+                                                                      const PayloadWriter& write,
+                                                                      CallOptions& options) {
+  auto body = rpc::Session::HereBody::loaned(size, write);
+  return impl_->call_here(method, body, options);
+}
+
+bool Client::start_call_loaned_here(CallId id, std::string_view method, std::size_t size,
+                                    const PayloadWriter& write, CallOptions& options,
+                                    CallCallback& done) {
+  return impl_->start_call_loaned_here(id, method, size, write, options, done);
+}
+
+void Client::fail_later(CallCallback&& done, Error error) {
+  impl_->fail_later(std::move(done), std::move(error));
 }
 
 void Client::start_call(CallId id, std::string_view method, std::string&& payload,

@@ -121,6 +121,30 @@ class Session final : public transport::ConnectionDelegate,
   // Starts reading and the handshake. Any thread.
   void start();
 
+  // The payload of a call made on the caller's thread (call_here, start_call_here): the string
+  // the caller built, or a region of `size` bytes that `write` fills where the request is
+  // written, in the ring itself (Caller::call_loaned). `write` runs only once the request is
+  // certain to go this way; after it ran, the call goes nowhere else: if it used more than it
+  // was given, `refused` says so and nothing is sent.
+  struct HereBody {
+    std::string* built = nullptr;
+    std::size_t size = 0;
+    const PayloadWriter* write = nullptr;
+    std::optional<Error> refused;
+    std::size_t bytes() const { return built ? built->size() : size; }
+    static HereBody of(std::string& payload) {
+      HereBody body;
+      body.built = &payload;
+      return body;
+    }
+    static HereBody loaned(std::size_t size, const PayloadWriter& write) {
+      HereBody body;
+      body.size = size;
+      body.write = &write;
+      return body;
+    }
+  };
+
   // Starts an outbound call; `done` is always invoked later, never inside this call.
   void call(CallId id, std::string_view method, std::string&& payload, const CallOptions& options,
             CallCallback&& done);
@@ -130,18 +154,21 @@ class Session final : public transport::ConnectionDelegate,
   // written and usually the answer read without a trip through the I/O thread; when the
   // caller cannot read it (another frame first, its spin ran out) the strand delivers it.
   // nullopt: the call cannot go this way (the connection was not lent within `patience`, the
-  // outbox or batcher holds messages that must go first, options it does not serve: a view, a
-  // ResponseInfo); nothing was sent and `payload` is intact: use call(). Otherwise the call's
-  // result, as call() would complete it (a deadline sends CANCEL); `payload`'s buffer may then
-  // hold the answer.
-  std::optional<Result<std::string>> call_here(CallId id, std::string_view method,
-                                               std::string& payload, const CallOptions& options,
+  // outbox or batcher holds messages that must go first, a ResponseInfo to fill); nothing was
+  // sent and `body` is intact: use call(). Otherwise the call's result, as call() would
+  // complete it (a deadline sends CANCEL); a built body's buffer may then hold the answer.
+  // With options.answer_view, the answer goes to it on this thread (where it lies in the ring
+  // when this thread reads it, else the strand's copy) and the result is empty.
+  std::optional<Result<std::string>> call_here(CallId id, std::string_view method, HereBody& body,
+                                               const CallOptions& options,
                                                std::chrono::nanoseconds patience);
   // call_async's counterpart (any thread but the strand): the calling thread writes the request
   // itself when the connection is parked at this moment, and the strand reads the answer and
   // runs `done` (never inside this call). False: not sent, `payload` and `done` intact (calls
   // with a deadline, and whatever call_here refuses, go through call()).
-  bool start_call_here(CallId id, std::string_view method, std::string& payload,
+  // With a loaned body whose writer used more than it was given, true with body.refused set:
+  // nothing was sent, `done` is intact and the caller fails the call with that error.
+  bool start_call_here(CallId id, std::string_view method, HereBody& body,
                        const CallOptions& options, CallCallback& done);
   // call_async's hand-over from an application thread when start_call_here did not write it:
   // queued in the outbox (behind the one-way messages sent before it), and started by the
@@ -425,8 +452,13 @@ class Session final : public transport::ConnectionDelegate,
   std::atomic<std::uint64_t> app_sends_unwritten_{0};
   // call_here's first half: borrows the connection, lists the call with `done` (moved from only
   // on success) and writes its request. True: sent, the connection still borrowed.
-  bool send_here(CallId id, std::string_view method, std::string& payload,
-                 const CallOptions& options, std::chrono::nanoseconds patience, CallCallback& done);
+  // False with body.refused set: the writer ran and used more than it was given.
+  bool send_here(CallId id, std::string_view method, HereBody& body, const CallOptions& options,
+                 std::chrono::nanoseconds patience, CallCallback& done);
+  // send_here's part for a loaned body: the writer fills a region of the ring, which is then
+  // published. False: not sent (the connection given back, the call unlisted, `done` intact),
+  // with body.refused set when the writer ran.
+  bool write_in_ring(CallId id, std::string_view metadata, HereBody& body, CallCallback& done);
   bool add_lent(CallId id, CallCallback done);
   // True: it was there (its callback moved to `out` if given), and nobody will complete it now.
   bool drop_lent(CallId id, CallCallback* out = nullptr);

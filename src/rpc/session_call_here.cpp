@@ -4,23 +4,23 @@
 
 #include "observe/log.hpp"
 #include "rpc/call_waiter.hpp"
+#include "rpc/loaned_request.hpp"
 #include "rpc/session.hpp"
 
 namespace plexus::rpc {
 
 using wire::FrameKind;
 
-bool Session::send_here(CallId id, std::string_view method, std::string& payload,
+bool Session::send_here(CallId id, std::string_view method, HereBody& body,
                         const CallOptions& options, std::chrono::nanoseconds patience,
                         CallCallback& done) {
   // What call() would refuse or treat otherwise goes through call(): it says why, or it keeps
   // the order of the one-way messages ahead (outbox, batcher), or it fills what only the strand
-  // has (a ResponseInfo from the answer's metadata, a view into the frame).
+  // has (a ResponseInfo from the answer's metadata).
   if (!ready() || closed() || peer_goaway_seen_.load(std::memory_order_acquire) ||
-      options_.batching.enabled || !outbox_.empty() || outbox_.stalled() || options.answer_view ||
+      options_.batching.enabled || !outbox_.empty() || outbox_.stalled() ||
       options.response_info != nullptr || method.empty() || method.size() > wire::kMaxNameLength ||
-      options.trace_id.size() > wire::kMaxTraceIdLength ||
-      payload.size() > peer_max_message_size()) {
+      options.trace_id.size() > wire::kMaxTraceIdLength || body.bytes() > peer_max_message_size()) {
     return false;
   }
   if (!connection_->borrow(patience)) return false;
@@ -43,11 +43,15 @@ bool Session::send_here(CallId id, std::string_view method, std::string& payload
   }
   char block[wire::kMaxCallMetadata];
   const std::string_view metadata(block, wire::encode_call_metadata(fields, block));
-  if (auto sent = connection_->borrowed_send(
-          transport::OutFrame::preencoded(FrameKind::request, id, metadata, payload));
-      !sent) {
-    connection_->give_back();  // no room at once: call() queues it
-    drop_lent(id, &done);
+  if (body.built) {
+    if (auto sent = connection_->borrowed_send(
+            transport::OutFrame::preencoded(FrameKind::request, id, metadata, *body.built));
+        !sent) {
+      connection_->give_back();  // no room at once: call() queues it
+      drop_lent(id, &done);
+      return false;
+    }
+  } else if (!write_in_ring(id, metadata, body, done)) {
     return false;
   }
   counters_.calls_out.fetch_add(1, std::memory_order_relaxed);
@@ -61,22 +65,64 @@ bool Session::send_here(CallId id, std::string_view method, std::string& payload
   return true;
 }
 
+bool Session::write_in_ring(CallId id, std::string_view metadata, HereBody& body,
+                            CallCallback& done) {
+  char* region = connection_->borrowed_loan(metadata.size(), body.size);
+  if (!region) {
+    connection_->give_back();  // no room at once: the caller writes a buffer instead
+    drop_lent(id, &done);
+    return false;
+  }
+  std::size_t used = 0;
+  try {
+    used = (*body.write)({region, body.size});
+  } catch (...) {
+    connection_->give_back();  // nothing was published: the region is dropped
+    drop_lent(id, &done);
+    throw;
+  }
+  auto sent = used > body.size
+                  ? Result<void>(tl::unexpected(writer_overran(used, body.size)))
+                  : connection_->borrowed_commit(FrameKind::request, id, metadata, used);
+  if (!sent) {
+    connection_->give_back();
+    drop_lent(id, &done);
+    body.refused = std::move(sent.error());
+    return false;
+  }
+  return true;
+}
+
 std::optional<Result<std::string>> Session::call_here(CallId id, std::string_view method,
-                                                      std::string& payload,
-                                                      const CallOptions& options,
+                                                      HereBody& body, const CallOptions& options,
                                                       std::chrono::nanoseconds patience) {
   using Clock = std::chrono::steady_clock;
   CallWaiter waiter;
   CallCallback done = [&waiter](Result<std::string> r) { waiter.complete(std::move(r)); };
-  if (!send_here(id, method, payload, options, patience, done)) return std::nullopt;
+  if (!send_here(id, method, body, options, patience, done)) {
+    if (body.refused) return Result<std::string>(tl::unexpected(*body.refused));
+    return std::nullopt;
+  }
   const auto deadline =
       options.timeout ? Clock::now() + *options.timeout : Clock::time_point::max();
   // The request's buffer is this call's from here on: the answer reuses it (a large call's
   // answer then costs no allocation, and no page faults for fresh memory).
-  std::string answer = std::move(payload);
-  answer.clear();
+  std::string answer;
+  if (body.built) {
+    answer = std::move(*body.built);
+    answer.clear();
+  }
   const auto waiting_since = Clock::now();
-  const auto waited = connection_->borrowed_wait(id, deadline, answer);
+  const auto* view = options.answer_view ? &options.answer_view : nullptr;
+  transport::BorrowedWait waited;
+  try {
+    waited = connection_->borrowed_wait(id, deadline, answer, view);
+  } catch (...) {
+    // The view threw on this thread, the answer taken: the call is over.
+    drop_lent(id);
+    connection_->give_back();
+    throw;
+  }
   if (waited == transport::BorrowedWait::answered) {
     // Still borrowed, so the strand cannot have taken the call: it is this thread's.
     const bool mine = drop_lent(id);
@@ -97,14 +143,23 @@ std::optional<Result<std::string>> Session::call_here(CallId id, std::string_vie
   } else if (waited == transport::BorrowedWait::spin_ran_out) {
     connection_->borrowed_answer_came(Clock::now() - waiting_since);
   }
-  return waiter.take();
+  auto result = waiter.take();
+  if (view && result) {
+    // The strand completed it with the answer copied: the view sees that copy, here.
+    options.answer_view(*result);
+    result->clear();
+  }
+  return result;
 }
 
-bool Session::start_call_here(CallId id, std::string_view method, std::string& payload,
+bool Session::start_call_here(CallId id, std::string_view method, HereBody& body,
                               const CallOptions& options, CallCallback& done) {
-  // A deadline needs a timer on the strand: such calls go through it.
-  if (options.timeout) return false;
-  if (!send_here(id, method, payload, options, std::chrono::nanoseconds{0}, done)) return false;
+  // A deadline needs a timer on the strand, and a view the frame the strand reads: such
+  // calls go through it.
+  if (options.timeout || options.answer_view) return false;
+  if (!send_here(id, method, body, options, std::chrono::nanoseconds{0}, done)) {
+    return body.refused.has_value();
+  }
   connection_->give_back();  // the strand reads the answer and runs `done`
   return true;
 }

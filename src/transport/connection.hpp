@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,6 +60,8 @@ struct ConnectionStats {
   // call on its own thread; Connection::borrow). Written by that thread alone.
   StatCount borrowed_requests;
   StatCount borrowed_answers;
+  // Of borrowed_requests, those whose payload was written in place in the ring (borrowed_loan).
+  StatCount loaned_requests;
 };
 
 // Receives what a connection reads. Every call runs on the connection's executor.
@@ -214,12 +217,27 @@ class Connection {
   virtual Result<void> borrowed_send(const OutFrame& /*frame*/) {
     return make_error(StatusCode::unavailable, "connection not borrowed");
   }
+  // While borrowed: a region of `size` bytes in the outbound buffer itself, after room for a
+  // frame header and `metadata_size` bytes of metadata, where the borrower writes a request's
+  // payload in place (Caller::call_loaned); nullptr: no room at once, or the executor has
+  // frames to send first. Nothing is visible to the peer until borrowed_commit, which writes
+  // the header and `metadata` and publishes the frame with the region's first `used` bytes; a
+  // region never committed is simply dropped (the next write reuses it).
+  virtual char* borrowed_loan(std::size_t /*metadata_size*/, std::size_t /*size*/) {
+    return nullptr;
+  }
+  virtual Result<void> borrowed_commit(wire::FrameKind /*kind*/, std::uint64_t /*id*/,
+                                       std::string_view /*metadata*/, std::size_t /*used*/) {
+    return make_error(StatusCode::internal, "no region loaned");
+  }
   // While borrowed: waits, as the connection's wait strategy says, for the plain RESPONSE (no
-  // metadata) to call `id` and copies its payload into `answer`. Anything else (an ERROR,
-  // another frame ahead of it) is left to the executor.
-  virtual BorrowedWait borrowed_wait(std::uint64_t /*id*/,
-                                     std::chrono::steady_clock::time_point /*deadline*/,
-                                     std::string& /*answer*/) {
+  // metadata) to call `id` and copies its payload into `answer`, or with a `view` (not null,
+  // not empty) hands it to that where it lies, on this thread; an exception from `view`
+  // leaves this call with the answer consumed. Anything else (an ERROR, another frame ahead
+  // of it) is left to the executor.
+  virtual BorrowedWait borrowed_wait(
+      std::uint64_t /*id*/, std::chrono::steady_clock::time_point /*deadline*/,
+      std::string& /*answer*/, const std::function<void(std::string_view)>* /*view*/ = nullptr) {
     return BorrowedWait::handed_back;
   }
   // Ends a borrow that did not end in borrowed_wait.

@@ -10,7 +10,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
+#include <span>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,6 +84,10 @@ class CallerThreadShmTest : public ::testing::TestWithParam<const char*> {
       ctx.commit_answer(size);
       return Result<std::string>(std::string());
     });
+    server_->handle("count", [this](CallContext&, std::string_view p) -> Result<std::string> {
+      counted_.fetch_add(1);
+      return std::string(p);
+    });
     server_->handle("drop", [](CallContext& ctx, std::string_view) -> Result<std::string> {
       ctx.peer().disconnect("dropped by the test");
       return make_error(StatusCode::internal, "not sent: the peer is being dropped");
@@ -112,6 +119,7 @@ class CallerThreadShmTest : public ::testing::TestWithParam<const char*> {
   Gate gate_;
   Event<bool> entered_, saw_cancel_;
   std::atomic<int> notes_seen_{0};
+  std::atomic<int> counted_{0};  // calls "count" served
   TempDir dir_;
   Runtime server_runtime_;
   Runtime client_runtime_;
@@ -407,6 +415,252 @@ TEST_P(CallerThreadShmTest, LoanedAnswersComeWholeAndInOrder) {
   }
   EXPECT_GT(client_->stats().in_place_bytes + client_->stats().answers_on_caller_thread, 0u);
   small->close();
+  plain->close();
+}
+
+// The pattern loaned requests are written with: byte i of a payload of `size` bytes.
+char pattern(std::size_t i, std::size_t size) {
+  return static_cast<char>(i * 13 + size + i / 509);
+}
+
+// Requests written in a loaned region (Caller::call_loaned) come whole and cut to what the
+// writer used: in the ring itself over shared memory when the calling thread takes the
+// connection, in a buffer when the ring is too small for them (a 64 KiB ring, 1 MiB) or over a
+// plain socket.
+TEST_P(CallerThreadShmTest, LoanedRequestsComeWholeFromTheRingOrABuffer) {
+  auto small = connect_client(client_runtime_, client_address() + "&shm_ring=65536");
+  auto plain = connect_client(client_runtime_, dir_.unix_address("s.sock"));
+  ASSERT_TRUE(small && plain);
+  const int rounds = kSanitizerBuild ? 3 : 20;
+  for (Client* client : {client_.get(), small.get(), plain.get()}) {
+    for (int round = 0; round < rounds; ++round) {
+      for (std::size_t size : {std::size_t{1} << 20, std::size_t{4000}, std::size_t{1}}) {
+        const std::size_t used = size - size / 3;  // less than it asked for, except for 1 byte
+        std::size_t given = 0;
+        auto r = client->call_loaned("echo", size, [&](std::span<char> region) {
+          given = region.size();
+          for (std::size_t i = 0; i < used; ++i) region[i] = pattern(i, used);
+          return used;
+        });
+        ASSERT_TRUE(r) << size << ": " << r.error().to_string();
+        ASSERT_EQ(given, size);
+        ASSERT_EQ(r->size(), used);
+        for (std::size_t i = 0; i < used; ++i) {
+          ASSERT_EQ((*r)[i], pattern(i, used)) << "byte " << i << " of " << used;
+        }
+      }
+    }
+  }
+  const auto in_ring = client_->stats().requests_written_in_place;
+  const auto in_small_ring = small->stats().requests_written_in_place;
+  // spin keeps the connection parked between calls: the calling thread takes it for most of
+  // them (the I/O thread takes it back now and then, for a heartbeat). The others let
+  // scheduling decide, as in the first test here.
+  if (std::string_view(GetParam()) == "spin") {
+    EXPECT_GT(in_ring, static_cast<std::uint64_t>(3 * rounds / 2));
+    EXPECT_GT(in_small_ring, static_cast<std::uint64_t>(2 * rounds / 2));
+  } else {
+    EXPECT_GT(in_ring, 0u);
+  }
+  EXPECT_LE(in_small_ring, static_cast<std::uint64_t>(2 * rounds)) << "1 MiB in a 64 KiB ring";
+  EXPECT_EQ(plain->stats().requests_written_in_place, 0u);
+  small->close();
+  plain->close();
+}
+
+// Large loaned requests one after another wrap around the ring: with spin (the connection
+// always parked for the caller) every one is still written in place, the mapping being
+// mirrored (a region across the ring's end is contiguous).
+TEST_P(CallerThreadShmTest, LoanedRequestsAcrossTheRingsEndAreStillWrittenInPlace) {
+  if (std::string_view(GetParam()) != "spin") GTEST_SKIP() << "only spin parks for sure";
+  constexpr std::size_t kSize = std::size_t{1} << 20;  // a quarter of the 4 MiB ring, plus a head
+  constexpr int kCalls = 12;                           // around the ring three times
+  ASSERT_TRUE(client_->call("echo", "first"));         // parks the connection for this thread
+  const auto before = client_->stats().requests_written_in_place;
+  for (int i = 0; i < kCalls; ++i) {
+    auto r = client_->call_loaned("echo", kSize, [&](std::span<char> region) {
+      for (std::size_t at = 0; at < kSize; at += 4096) region[at] = pattern(at, kSize);
+      return kSize;
+    });
+    ASSERT_TRUE(r) << i << ": " << r.error().to_string();
+    ASSERT_EQ(r->size(), kSize);
+    for (std::size_t at = 0; at < kSize; at += 4096) {
+      ASSERT_EQ((*r)[at], pattern(at, kSize)) << "call " << i << ", byte " << at;
+    }
+  }
+  EXPECT_EQ(client_->stats().requests_written_in_place - before,
+            static_cast<std::uint64_t>(kCalls));
+}
+
+// A writer that says it used more than it was given, or that throws, sends nothing (the
+// handler never runs) and leaves the connection as it was; a region over the peer's limit is
+// refused before the writer runs. The same for the callback form, whose `done` gets the error.
+TEST_P(CallerThreadShmTest, ALoanedRequestThatCannotGoSendsNothing) {
+  const auto overrun = [](std::span<char> region) { return region.size() + 1; };
+  for (int round = 0; round < 3; ++round) {
+    auto r = client_->call_loaned("count", 100, overrun);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, StatusCode::invalid_argument) << r.error().to_string();
+    EXPECT_THROW((void)client_->call_loaned("count", 100,
+                                            [](std::span<char>) -> std::size_t {
+                                              throw std::runtime_error("writer failed");
+                                            }),
+                 std::runtime_error);
+    bool ran = false;
+    auto big = client_->call_loaned("count", client_->peer_max_message_size() + std::size_t{1},
+                                    [&](std::span<char>) {
+                                      ran = true;
+                                      return std::size_t{0};
+                                    });
+    ASSERT_FALSE(big);
+    EXPECT_EQ(big.error().code, StatusCode::message_too_large) << big.error().to_string();
+    EXPECT_FALSE(ran);
+    Event<Result<std::string>> failed;
+    const auto caller = std::this_thread::get_id();
+    client_->call_async_loaned("count", 100, overrun, {}, [&](Result<std::string> result) {
+      EXPECT_NE(std::this_thread::get_id(), caller);
+      failed.set(std::move(result));
+    });
+    auto f = failed.wait_for(kWait);
+    ASSERT_TRUE(f && !*f);
+    EXPECT_EQ(f->error().code, StatusCode::invalid_argument) << f->error().to_string();
+    // The ring holds nothing of them: the next request is read whole and alone.
+    auto ok = client_->call_loaned("count", 3, [](std::span<char> region) {
+      std::memcpy(region.data(), "abc", 3);
+      return std::size_t{3};
+    });
+    ASSERT_TRUE(ok) << ok.error().to_string();
+    EXPECT_EQ(*ok, "abc");
+  }
+  EXPECT_EQ(counted_.load(), 3) << "only the calls that could go reached the handler";
+}
+
+// The callback form from an application thread (the request written here when the connection
+// is parked) and from an I/O thread (a buffer; the blocking form is refused there), a
+// deadline, and eight threads at once, each with its own answer.
+TEST_P(CallerThreadShmTest, LoanedCallsInEveryFormGetTheirOwnAnswers) {
+  const auto write_text = [](const std::string& text) {
+    return [&text](std::span<char> region) {
+      std::memcpy(region.data(), text.data(), text.size());
+      return text.size();
+    };
+  };
+  const int calls = kSanitizerBuild ? 50 : 500;
+  const auto before = client_->stats().requests_written_in_place;
+  for (int i = 0; i < calls; ++i) {
+    ASSERT_TRUE(client_->call("echo", "b"));  // leaves the connection parked
+    const std::string text = "cb " + std::to_string(i);
+    Event<bool> done;
+    client_->call_async_loaned("echo", text.size(), write_text(text), {},
+                               [&](Result<std::string> r) {
+                                 done.set(r && *r == text && client_runtime_.on_io_thread());
+                               });
+    ASSERT_EQ(done.wait_for(kWait), true) << "call " << i;
+  }
+  EXPECT_GT(client_->stats().requests_written_in_place, before);
+
+  Event<std::pair<Result<std::string>, StatusCode>> from_io;
+  asio::post(client_runtime_.executor(), [&] {
+    auto blocking = client_->call_loaned("echo", 1, [](std::span<char> r) {
+      r[0] = 'x';
+      return std::size_t{1};
+    });
+    const StatusCode refused = blocking ? StatusCode::ok : blocking.error().code;
+    static const std::string text = "from the I/O thread";
+    client_->call_async_loaned("echo", text.size(), write_text(text), {},
+                               [&, refused](Result<std::string> r) {
+                                 from_io.set({std::move(r), refused});
+                               });
+  });
+  auto io = from_io.wait_for(kWait);
+  ASSERT_TRUE(io && io->first) << (io ? io->first.error().to_string() : "no completion");
+  EXPECT_EQ(*io->first, "from the I/O thread");
+  EXPECT_EQ(io->second, StatusCode::failed_precondition);
+
+  CallOptions bounded;
+  bounded.timeout = Millis{100};
+  const std::string wait_text = "w";
+  auto late = client_->call_loaned("wait", 1, write_text(wait_text), bounded);
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code, StatusCode::deadline_exceeded) << late.error().to_string();
+  EXPECT_EQ(saw_cancel_.wait_for(kWait), true);
+  gate_.open();
+
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < calls / 4; ++i) {
+        const std::string text = std::to_string(t) + "/" + std::to_string(i);
+        auto r = client_->call_loaned("echo", text.size() + 10, write_text(text));
+        if (!r || *r != text) wrong.fetch_add(1);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+// A blocking call with CallOptions::answer_view hands the answer to it before it returns (an
+// empty result): where it lies in the ring, on the calling thread, when that thread reads it
+// (spin makes sure it does); over a plain socket on the I/O thread while the caller waits. A
+// view that throws on the calling thread ends that call only.
+TEST_P(CallerThreadShmTest, BlockingCallsHandTheirAnswerToAView) {
+  auto plain = connect_client(client_runtime_, dir_.unix_address("s.sock"));
+  ASSERT_TRUE(plain);
+  const auto caller = std::this_thread::get_id();
+  for (Client* client : {client_.get(), plain.get()}) {
+    const auto in_place_before = client->stats().in_place_bytes;
+    int on_this_thread = 0;
+    const int rounds = kSanitizerBuild ? 3 : 20;
+    for (int round = 0; round < rounds; ++round) {
+      for (std::size_t size : {std::size_t{1} << 20, std::size_t{100}}) {
+        std::size_t seen = 0, wrong = 0;
+        CallOptions options;
+        options.answer_view = [&](std::string_view answer) {
+          seen = answer.size();
+          for (std::size_t i = 0; i < answer.size(); ++i) {
+            if (answer[i] != static_cast<char>(i * 7 + i / 251)) ++wrong;
+          }
+          if (std::this_thread::get_id() == caller) ++on_this_thread;
+        };
+        auto r = client->call("make", std::to_string(size), options);
+        ASSERT_TRUE(r) << size << ": " << r.error().to_string();
+        EXPECT_TRUE(r->empty());
+        ASSERT_EQ(seen, size);
+        EXPECT_EQ(wrong, 0u);
+        // With a loaned request, too.
+        const std::string text = std::to_string(size);
+        seen = 0;
+        r = client->call_loaned(
+            "make", text.size(),
+            [&](std::span<char> region) {
+              std::memcpy(region.data(), text.data(), text.size());
+              return text.size();
+            },
+            options);
+        ASSERT_TRUE(r) << r.error().to_string();
+        ASSERT_EQ(seen, size);
+        EXPECT_EQ(wrong, 0u);
+      }
+    }
+    if (client == plain.get()) {
+      EXPECT_EQ(on_this_thread, 0) << "a socket's answer is read by the I/O thread";
+    } else if (std::string_view(GetParam()) == "spin") {
+      EXPECT_GT(on_this_thread, rounds * 2);
+      EXPECT_GT(client->stats().in_place_bytes - in_place_before, static_cast<std::uint64_t>(rounds)
+                                                                      << 20)
+          << "1 MiB answers read where they lie";
+    }
+  }
+  CallOptions throwing;
+  throwing.answer_view = [](std::string_view) { throw std::runtime_error("view failed"); };
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_THROW((void)client_->call("echo", "x", throwing), std::runtime_error);
+    auto next = client_->call("echo", "after");
+    ASSERT_TRUE(next) << next.error().to_string();
+    EXPECT_EQ(*next, "after");
+  }
   plain->close();
 }
 

@@ -768,10 +768,17 @@ Result<void> ShmConnection::borrowed_send(const OutFrame& f) {
   if (!free || *free < total) {
     return make_error(StatusCode::resource_exhausted, "no room in the ring at once");
   }
+  const auto writing_since = Clock::now();
   if (!out_.try_write(whole, f.payload)) {
     out_.write(whole);
     out_.write(f.payload);
   }
+  request_write_time_ = Clock::now() - writing_since;
+  borrowed_publish(total);
+  return {};
+}
+
+void ShmConnection::borrowed_publish(std::uint64_t total) {
   ++stats_.frames_out;
   ++stats_.borrowed_requests;
   stats_.bytes_out += total;
@@ -779,10 +786,50 @@ Result<void> ShmConnection::borrowed_send(const OutFrame& f) {
     ++stats_.write_batches;
     platform::eventfd_signal(doorbell_out_.get());
   }
+}
+
+char* ShmConnection::borrowed_loan(std::size_t metadata_size, std::size_t size) {
+  // As borrowed_send: the I/O thread's own frames go first, through it.
+  if (borrowed_loan_out_ || size > peer_max_ || metadata_size > wire::kMaxMetadataSize ||
+      wanted_back_.load(std::memory_order_seq_cst)) {
+    return nullptr;
+  }
+  const std::size_t skip = wire::kHeaderSize + metadata_size;
+  const std::uint64_t total = skip + std::uint64_t{size};
+  auto free = out_.free_space(total);
+  if (!free || *free < total) return nullptr;
+  char* at = out_.region(skip, size);  // null only when it wraps, unmirrored
+  if (!at) return nullptr;
+  borrowed_loan_out_ = true;
+  loan_started_ = Clock::now();
+  borrowed_loan_size_ = size;
+  borrowed_loan_skip_ = skip;
+  return at;
+}
+
+Result<void> ShmConnection::borrowed_commit(wire::FrameKind kind, std::uint64_t id,
+                                            std::string_view metadata, std::size_t used) {
+  if (!borrowed_loan_out_) return make_error(StatusCode::internal, "no region loaned");
+  borrowed_loan_out_ = false;
+  if (used > borrowed_loan_size_ || wire::kHeaderSize + metadata.size() != borrowed_loan_skip_) {
+    return make_error(StatusCode::internal, "commit does not match the loaned region");
+  }
+  char head[wire::kHeaderSize];
+  if (auto ok = wire::encode_head(kind, id, metadata.size(), used, peer_max_, head); !ok) {
+    return ok;
+  }
+  out_.write_at(0, {head, sizeof head});
+  if (!metadata.empty()) out_.write_at(sizeof head, metadata);
+  const std::uint64_t total = borrowed_loan_skip_ + std::uint64_t{used};
+  request_write_time_ = Clock::now() - loan_started_;
+  out_.advance(total);
+  ++stats_.loaned_requests;
+  borrowed_publish(total);
   return {};
 }
 
-int ShmConnection::take_answer(std::uint64_t id, std::string& answer) {
+int ShmConnection::take_answer(std::uint64_t id, std::string& answer,
+                               const std::function<void(std::string_view)>* view) {
   auto avail = in_.available();
   if (!avail) return -1;  // the executor finds it again and closes
   if (*avail < wire::kHeaderSize) return 0;
@@ -798,31 +845,60 @@ int ShmConnection::take_answer(std::uint64_t id, std::string& answer) {
   if (size > in_.capacity()) return -1;  // streams through the executor's reader in pieces
   if (*avail < size) return 0;
   const std::size_t n = header.payload_length();
+  // Consumed however the view ends (it may throw): the answer is this call's and taken.
+  auto consume = [&] {
+    in_.consume(static_cast<std::size_t>(size));
+    next_header_ += size;
+    ++stats_.frames_in;
+    ++stats_.borrowed_answers;
+    stats_.bytes_in += size;
+    if (in_.release()) platform::eventfd_signal(doorbell_out_.get());
+  };
+  const char* at = in_.view(wire::kHeaderSize, n);
+  if (view && *view && at) {
+    // Read where it lies: no copy on this side at all.
+    stats_.bytes_in_place += n;
+    try {
+      (*view)(std::string_view(at, n));
+    } catch (...) {
+      consume();
+      throw;
+    }
+    answer.clear();
+    consume();
+    return 1;
+  }
   // The answer's one copy on this side, from the ring into the caller's string.
-  if (const char* at = in_.view(wire::kHeaderSize, n)) {
+  if (at) {
     answer.assign(at, n);
   } else {
     answer.resize(n);
     in_.peek(wire::kHeaderSize, answer.data(), n);
   }
-  in_.consume(static_cast<std::size_t>(size));
-  next_header_ += size;
-  ++stats_.frames_in;
-  ++stats_.borrowed_answers;
-  stats_.bytes_in += size;
-  if (in_.release()) platform::eventfd_signal(doorbell_out_.get());
+  consume();
+  if (view && *view) {
+    (*view)(answer);  // wrapped in an unmirrored ring: the copy is the view
+    answer.clear();
+  }
   return 1;
 }
 
 BorrowedWait ShmConnection::borrowed_wait(std::uint64_t id, Clock::time_point deadline,
-                                          std::string& answer) {
+                                          std::string& answer,
+                                          const std::function<void(std::string_view)>* view) {
   if (const auto late = late_answer_ns_.exchange(0, std::memory_order_relaxed); late > 0) {
     lent_spin_.slept_in_vain(std::chrono::nanoseconds(late));
   }
-  lent_spin_.woke(Clock::now());
+  const auto started = Clock::now();
+  lent_spin_.woke(started);
+  // An answer to a large request takes about as long as the request took to write (the peer
+  // reads it, and an answer as large is written as long): a caller that spent that long
+  // writing looks for it three times as long before it sleeps, whatever its budget says.
+  const bool adaptive = lent_spin_.strategy() == WaitStrategy::adaptive;
+  const auto spin_floor = 3 * request_write_time_;
   std::uint64_t seen = 0;  // bytes in the ring at the last clock read
   for (unsigned i = 1;; ++i) {
-    const int got = take_answer(id, answer);
+    const int got = take_answer(id, answer, view);
     if (got > 0) {
       lent_spin_.found_work(Clock::now());
       return BorrowedWait::answered;
@@ -844,7 +920,7 @@ BorrowedWait ShmConnection::borrowed_wait(std::uint64_t id, Clock::time_point de
         seen = *avail;
         lent_spin_.found_work(now);
       }
-      if (!lent_spin_.may_spin(now)) {
+      if (!lent_spin_.may_spin(now) && !(adaptive && now - started < spin_floor)) {
         lent_spin_.sleeping();
         give_back();
         return BorrowedWait::spin_ran_out;
@@ -855,6 +931,7 @@ BorrowedWait ShmConnection::borrowed_wait(std::uint64_t id, Clock::time_point de
 }
 
 void ShmConnection::give_back() {
+  borrowed_loan_out_ = false;  // a region never committed is dropped
   if (!wanted_back_.load(std::memory_order_seq_cst)) {
     // Parked again, as the executor left it: asleep on its doorbell, which the writer rings
     // for the next frame. Announce first, then look: either the writer sees the flag or this

@@ -76,8 +76,12 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
 
   bool borrow(std::chrono::nanoseconds patience) override;
   Result<void> borrowed_send(const OutFrame& frame) override;
+  char* borrowed_loan(std::size_t metadata_size, std::size_t size) override;
+  Result<void> borrowed_commit(wire::FrameKind kind, std::uint64_t id, std::string_view metadata,
+                               std::size_t used) override;
   BorrowedWait borrowed_wait(std::uint64_t id, std::chrono::steady_clock::time_point deadline,
-                             std::string& answer) override;
+                             std::string& answer,
+                             const std::function<void(std::string_view)>* view) override;
   void give_back() override;
   void expect_borrower() override { lend_wanted_.store(true, std::memory_order_relaxed); }
   void borrowed_answer_came(std::chrono::nanoseconds waited) override {
@@ -153,7 +157,10 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   Result<void> send_later(const OutFrame& frame);
   // The borrower's look at the ring: 1 the answer was taken, 0 nothing complete yet, -1 a
   // frame that is not the answer (or anything wrong) is at the tail.
-  int take_answer(std::uint64_t id, std::string& answer);
+  int take_answer(std::uint64_t id, std::string& answer,
+                  const std::function<void(std::string_view)>* view);
+  // A borrower's frame of `total` bytes is in the ring: counts it, publishes it, rings the peer.
+  void borrowed_publish(std::uint64_t total);
 
   asio::local::stream_protocol::socket control_;
   asio::any_io_executor executor_;
@@ -199,6 +206,13 @@ class ShmConnection final : public Connection, public std::enable_shared_from_th
   // An answer region handed out by loan() at the writer's head: sends queue meanwhile.
   bool loan_out_ = false;
   std::size_t loan_size_ = 0;
+  // The region a borrower has (borrowed_loan), written by the borrowing thread alone.
+  std::size_t borrowed_loan_size_ = 0;
+  std::size_t borrowed_loan_skip_ = 0;  // header + metadata ahead of it
+  bool borrowed_loan_out_ = false;
+  Clock::time_point loan_started_{};
+  // How long the borrower took to write its last request (borrowed_wait's spin floor).
+  Clock::duration request_write_time_{};
 
   std::atomic<std::uint32_t> owner_{kOwned};
   std::atomic<bool> wanted_back_{false};         // the executor waits for the rings

@@ -95,7 +95,7 @@ Result<std::shared_ptr<Connection>> build_dialer(DialState& st) {
       std::move(st.fds[2]),
       std::move(st.fds[1]),
       RingReader(ring_control(base, 1), seg->data[1], layout->capacity[1], seg->mirrored),
-      RingWriter(ring_control(base, 0), seg->data[0], layout->capacity[0])};
+      RingWriter(ring_control(base, 0), seg->data[0], layout->capacity[0], seg->mirrored)};
   return std::make_shared<ShmConnection>(std::move(parts), st.shm, st.options, "shm:" + st.label);
 }
 
@@ -227,7 +227,7 @@ void acceptor_answer(const std::shared_ptr<AcceptState>& st) {
       std::move(*efd0),
       std::move(*efd1),
       RingReader(ring_control(base, 0), seg->data[0], layout->capacity[0], seg->mirrored),
-      RingWriter(ring_control(base, 1), seg->data[1], layout->capacity[1])};
+      RingWriter(ring_control(base, 1), seg->data[1], layout->capacity[1], seg->mirrored)};
   st->done(
       std::make_shared<ShmConnection>(std::move(parts), *st->shm, st->options, "shm:" + st->label));
 }
