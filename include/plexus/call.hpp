@@ -82,13 +82,22 @@ struct PLEXUS_EXPORT CallOptions {
   std::function<void(std::string_view)> answer_view;
 };
 
-/// Who is on the other side of a session: the name from its HELLO, and for Unix sockets the
-/// kernel-verified credentials.
+/// Who is on the other side of a session: the name from its HELLO (a label the peer chose),
+/// and what this side verified itself: for Unix sockets (and shared memory over them) the
+/// kernel's credentials at connect time, for TCP the remote host.
 struct PLEXUS_EXPORT PeerIdentity {
   std::string name;                  ///< The name the peer gave in its HELLO (not verified).
   std::optional<std::int32_t> pid;   ///< The peer's process id (Unix sockets only).
   std::optional<std::uint32_t> uid;  ///< The peer's user id (Unix sockets only).
-  std::string address;               ///< the transport's description of the connection
+  std::optional<std::uint32_t> gid;  ///< The peer's group id (Unix sockets only).
+  /// The peer's executable (/proc/PID/exe, Unix sockets only); empty when this process may not
+  /// read it (another user's process, unless this one is privileged) or the peer is gone.
+  std::string executable;
+  std::string host;     ///< The peer's IP address (TCP only).
+  std::string address;  ///< the transport's description of the connection
+  /// The verified part as one key: "uid:N" over Unix sockets, "host:IP" over TCP, empty where
+  /// nothing is verified (an in-process connection). What per-client limits key on by default.
+  std::string verified_key() const;
 };
 
 /// What a handler knows about the call it serves. Owned by plexus; valid until the handler

@@ -57,19 +57,23 @@ struct PLEXUS_EXPORT RateLimit {
 };
 
 /// Which part of the session identity (CallContext::peer_identity()) names a client for
-/// per-client limits. peer_name is what the peer says in its HELLO (not verified); uid and pid
-/// are kernel credentials (Unix sockets only; over TCP every peer shares one bucket).
+/// per-client limits. The default, verified, is what this side checked itself: the user over
+/// Unix sockets, the remote host over TCP (so every local TCP client shares one bucket). uid
+/// and pid are the kernel's credentials (Unix sockets only; elsewhere one bucket). peer_name
+/// is what the peer says in its HELLO: not verified, so a client escapes its limit by renaming
+/// itself; only for peers that are trusted anyway.
 enum class ClientKey {
-  peer_name,  ///< PeerIdentity::name, from the HELLO (not verified)
-  uid,        ///< PeerIdentity::uid, the kernel's (Unix sockets only)
-  pid         ///< PeerIdentity::pid, the kernel's (Unix sockets only)
+  verified,  ///< PeerIdentity::verified_key(): "uid:N" or "host:IP"
+  uid,       ///< PeerIdentity::uid, the kernel's (Unix sockets only)
+  pid,       ///< PeerIdentity::pid, the kernel's (Unix sockets only)
+  peer_name  ///< PeerIdentity::name, from the HELLO (not verified)
 };
 
 /// Rate limits of one handler: one bucket for all callers, one per client, or both.
 struct PLEXUS_EXPORT RateLimitOptions {
-  std::optional<RateLimit> per_handler;         ///< one bucket for all callers
-  std::optional<RateLimit> per_client;          ///< one bucket per client identity
-  ClientKey client_key = ClientKey::peer_name;  ///< what names a client for `per_client`
+  std::optional<RateLimit> per_handler;        ///< one bucket for all callers
+  std::optional<RateLimit> per_client;         ///< one bucket per client identity
+  ClientKey client_key = ClientKey::verified;  ///< what names a client for `per_client`
   /// Buckets kept per handler; past it, full (idle) buckets are dropped first, then any one.
   std::size_t max_clients = 10000;
 };

@@ -471,6 +471,9 @@ nlohmann::json Server::Impl::metrics() const {
       peer_rows.push_back({{"name", s->ready() ? id.name : std::string("(handshaking)")},
                            {"address", id.address},
                            {"pid", id.pid ? json(*id.pid) : json(nullptr)},
+                           {"uid", id.uid ? json(*id.uid) : json(nullptr)},
+                           {"executable", id.executable},
+                           {"host", id.host},
                            {"calls_in", s->counters().calls_in.load(std::memory_order_relaxed)},
                            {"bytes_in", s->connection().stats().bytes_in.get()},
                            {"bytes_out", s->connection().stats().bytes_out.get()}});

@@ -49,6 +49,9 @@ std::string_view RateLimiter::client_key(const PeerIdentity& peer, std::string& 
     case ClientKey::pid:
       if (peer.pid) owned = std::to_string(*peer.pid);
       return owned;
+    case ClientKey::verified:
+      owned = peer.verified_key();
+      return owned;
     case ClientKey::peer_name:
       break;
   }

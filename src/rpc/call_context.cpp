@@ -81,4 +81,10 @@ void CallContext::cancel() {
   if (fn) fn();
 }
 
+std::string PeerIdentity::verified_key() const {
+  if (uid) return "uid:" + std::to_string(*uid);
+  if (!host.empty()) return "host:" + host;
+  return {};
+}
+
 }  // namespace plexus

@@ -10,6 +10,7 @@
 #include <asio/strand.hpp>
 #include <nlohmann/json.hpp>
 #include "observe/log.hpp"
+#include "platform/posix/process.hpp"
 
 #include "rpc/answer_loan.hpp"
 #include "rpc/deadline.hpp"
@@ -93,7 +94,10 @@ Session::Session(std::shared_ptr<transport::Connection> connection,
   if (auto cred = connection_->credentials()) {
     identity_.pid = cred->pid;
     identity_.uid = cred->uid;
+    identity_.gid = cred->gid;
+    identity_.executable = platform::executable_of(cred->pid);
   }
+  identity_.host = connection_->remote_host();
 }
 
 Session::~Session() = default;
@@ -143,8 +147,11 @@ void Session::become_ready(const wire::PeerHello& hello) {
   heartbeat_.alive(time_->coarse_now());
   heartbeat_timer_->cancel();
   arm_heartbeat();
-  observe::logger().info("plexus: session with \"{}\" ({}) ready", identity_.name,
-                         identity_.address);
+  // The name is what the peer claims; what follows the address, what this side verified.
+  const std::string verified = identity_.verified_key();
+  observe::logger().info("plexus: session with \"{}\" ({}{}{}{}) ready", identity_.name,
+                         identity_.address, verified.empty() ? "" : ", ", verified,
+                         identity_.pid ? ", pid:" + std::to_string(*identity_.pid) : std::string());
   if (callbacks_.on_ready) callbacks_.on_ready(*this, {});
 }
 

@@ -191,6 +191,8 @@ class Connection {
   virtual asio::any_io_executor executor() const = 0;
   virtual std::string describe() const = 0;  // for logs: "unix:/path fd=7"
   virtual std::optional<platform::PeerCredentials> credentials() const = 0;
+  // The peer's IP address for TCP connections; empty for the others.
+  virtual std::string remote_host() const { return {}; }
 
   // A region of `size` bytes in the outbound buffer itself, after room for a frame header, for
   // the payload of a frame without metadata that its producer writes in place

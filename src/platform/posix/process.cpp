@@ -45,6 +45,15 @@ std::optional<PeerCredentials> peer_credentials(int fd) {
   return PeerCredentials{cred.pid, cred.uid, cred.gid};
 }
 
+std::string executable_of(std::int32_t pid) {
+  if (pid <= 0) return {};
+  const std::string link = "/proc/" + std::to_string(pid) + "/exe";
+  char target[4096];
+  const ssize_t n = ::readlink(link.c_str(), target, sizeof target);
+  if (n <= 0 || static_cast<std::size_t>(n) >= sizeof target) return {};
+  return std::string(target, static_cast<std::size_t>(n));
+}
+
 Result<void> make_private_dir(const std::string& dir, unsigned mode) {
   std::string partial;
   std::size_t pos = 0;

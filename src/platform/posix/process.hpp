@@ -22,6 +22,11 @@ struct PeerCredentials {
 // SO_PEERCRED of a connected Unix socket; nullopt for other sockets.
 std::optional<PeerCredentials> peer_credentials(int fd);
 
+// The executable of process `pid` (/proc/PID/exe); empty when it cannot be read (the process
+// is gone, it belongs to another user and this one may not look, or lives in another pid
+// namespace).
+std::string executable_of(std::int32_t pid);
+
 // Hands the allocator's free memory back to the system (glibc's malloc_trim): after many
 // connections closed, their freed buffers would otherwise stay in the process's RSS.
 void release_free_memory();

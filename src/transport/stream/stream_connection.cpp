@@ -29,6 +29,17 @@ StreamConnection<P>::StreamConnection(Socket socket, ConnectionOptions options, 
       hot_slot_(options.hot_read) {}
 
 template <typename P>
+std::string StreamConnection<P>::remote_host() const {
+  if constexpr (std::is_same_v<P, asio::ip::tcp>) {
+    std::error_code ec;
+    const auto endpoint = socket_.remote_endpoint(ec);
+    return ec ? std::string() : endpoint.address().to_string();
+  } else {
+    return {};
+  }
+}
+
+template <typename P>
 std::optional<platform::PeerCredentials> StreamConnection<P>::credentials() const {
   if constexpr (std::is_same_v<P, asio::local::stream_protocol>) {
     return platform::peer_credentials(const_cast<Socket&>(socket_).native_handle());

@@ -48,6 +48,7 @@ class StreamConnection final : public Connection,
   asio::any_io_executor executor() const override { return executor_; }
   std::string describe() const override { return label_; }
   std::optional<platform::PeerCredentials> credentials() const override;
+  std::string remote_host() const override;
 
   // HotReader (options.hot_read): polled by the idle I/O thread while it holds the slot.
   bool read_until(std::chrono::steady_clock::time_point until) override;

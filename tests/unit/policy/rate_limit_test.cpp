@@ -10,8 +10,19 @@ namespace {
 
 using std::chrono::milliseconds;
 
+// A peer on its own host (a verified identity of its own) that calls itself `name`.
 PeerIdentity peer(std::string name) {
   PeerIdentity p;
+  p.host = "host-" + name;
+  p.name = std::move(name);
+  return p;
+}
+
+// A local peer of user `uid` that calls itself `name`.
+PeerIdentity local_peer(std::uint32_t uid, std::string name) {
+  PeerIdentity p;
+  p.uid = uid;
+  p.pid = static_cast<std::int32_t>(uid) + 1000;
   p.name = std::move(name);
   return p;
 }
@@ -51,6 +62,25 @@ TEST(RateLimiter, PerClientBucketsAreIndependent) {
   const auto s = counters.snapshot();
   EXPECT_EQ(s.rate_allowed, 4u);
   EXPECT_EQ(s.rate_limited_client, 1u);
+}
+
+// The default key is the verified identity: a new name is the same client; the claimed name
+// is a key only when asked for.
+TEST(RateLimiter, PerClientBucketsKeyOnTheVerifiedIdentityUnlessTold) {
+  ManualClock clock;
+  PolicyCounters counters;
+  RateLimitOptions o;
+  o.per_client = RateLimit{0, 1};
+  const auto no_delete = [](const Clock*) {};
+  RateLimiter verified(o, std::shared_ptr<const Clock>(&clock, no_delete), counters);
+  EXPECT_TRUE(verified.admit(local_peer(1000, "a")));
+  EXPECT_FALSE(verified.admit(local_peer(1000, "b"))) << "renamed, same user";
+  EXPECT_TRUE(verified.admit(local_peer(1001, "a"))) << "another user, same name";
+  o.client_key = ClientKey::peer_name;
+  RateLimiter named(o, std::shared_ptr<const Clock>(&clock, no_delete), counters);
+  EXPECT_TRUE(named.admit(local_peer(1000, "a")));
+  EXPECT_TRUE(named.admit(local_peer(1000, "b")));
+  EXPECT_FALSE(named.admit(local_peer(1001, "a")));
 }
 
 TEST(RateLimiter, PerHandlerBucketLimitsEveryone) {
