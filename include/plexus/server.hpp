@@ -31,9 +31,17 @@ struct PLEXUS_EXPORT ServerOptions {
   std::string name = "plexus-server";         ///< sent in the WELCOME; names the server in logs
   std::uint32_t max_message_size = 8u << 20;  ///< payload bytes this server accepts per frame
   std::size_t max_connections = 1024;         ///< past it: GOAWAY resource_exhausted, then close
-  Millis heartbeat_interval{5000};   ///< PING the client after this much silence (0: never)
-  Millis heartbeat_timeout{15000};   ///< close when the client is silent this long (0: never)
-  Millis handshake_timeout{5000};    ///< a connection must finish its handshake within this
+  Millis heartbeat_interval{5000};  ///< PING the client after this much silence (0: never)
+  Millis heartbeat_timeout{15000};  ///< close when the client is silent this long (0: never)
+  Millis handshake_timeout{5000};   ///< a connection must finish its handshake within this
+  /// Connections still in their handshake (no HELLO yet) at once; past it a new connection is
+  /// refused (GOAWAY resource_exhausted): silent connections cannot take every slot of
+  /// max_connections before handshake_timeout drops them.
+  std::size_t max_handshaking = 256;
+  /// Connections one verified peer (PeerIdentity::verified_key(): a user over Unix sockets, a
+  /// host over TCP) may hold at once; past it: GOAWAY resource_exhausted. 0: no cap but
+  /// max_connections. Peers with nothing verified (in-process) are not counted.
+  std::size_t max_connections_per_peer = 0;
   unsigned unix_socket_mode = 0600;  ///< owner-only unless asked otherwise
   /// Coalescing of NOTIFY/PUBLISH frames to each client (off unless enabled; see BatchOptions).
   BatchOptions batching;
@@ -56,9 +64,12 @@ struct PLEXUS_EXPORT ServerOptions {
 /// A snapshot of a Server's connection counters (Server::stats).
 struct PLEXUS_EXPORT ServerStats {
   std::uint64_t connections_accepted = 0;  ///< connections taken on since the server started
-  std::uint64_t connections_refused = 0;   ///< refused: over max_connections, or while draining
-  std::uint64_t connections_open = 0;      ///< open now (handshaking ones included)
-  std::uint64_t calls_in = 0;              ///< calls received by the connections open now
+  /// refused: over max_connections, max_handshaking or max_connections_per_peer, or while
+  /// draining
+  std::uint64_t connections_refused = 0;
+  std::uint64_t connections_open = 0;         ///< open now (handshaking ones included)
+  std::uint64_t connections_handshaking = 0;  ///< of those, still in their handshake
+  std::uint64_t calls_in = 0;                 ///< calls received by the connections open now
 };
 
 /// Listeners + sessions + the handler table. Serves many clients on Unix and TCP

@@ -124,24 +124,32 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
     });
     return;
   }
+  // What this side verified of the peer (the session's PeerIdentity fills the same fields).
+  PeerIdentity verified;
+  if (auto cred = connection->credentials()) verified.uid = cred->uid;
+  verified.host = connection->remote_host();
+  const std::string peer_key = verified.verified_key();
   std::unique_lock lock(mu_);
+  const auto limit_error = [](const std::string& what, std::size_t limit) {
+    return Error{StatusCode::resource_exhausted, what + " (limit " + std::to_string(limit) + ")",
+                 "{\"limit\":" + std::to_string(limit) + "}"};
+  };
+  std::optional<Error> refusal;
   if (sessions_.size() >= options_.max_connections) {
+    refusal = limit_error("too many connections", options_.max_connections);
+  } else if (handshaking_.size() >= options_.max_handshaking) {
+    refusal = limit_error("too many connections in their handshake", options_.max_handshaking);
+  } else if (options_.max_connections_per_peer > 0 && !peer_key.empty() &&
+             per_peer_[peer_key] >= options_.max_connections_per_peer) {
+    refusal =
+        limit_error("too many connections from " + peer_key, options_.max_connections_per_peer);
+  }
+  if (refusal) {
     lock.unlock();
-    refused_.fetch_add(1);
-    const Error e{StatusCode::resource_exhausted,
-                  "too many connections (limit " + std::to_string(options_.max_connections) + ")",
-                  "{\"limit\":" + std::to_string(options_.max_connections) + "}"};
-    observe::logger().warn("plexus: refusing {}: {}", connection->describe(), e.message);
-    asio::dispatch(connection->executor(), [connection, e] {
-      wire::Metadata md;
-      md.status = static_cast<std::uint16_t>(e.code);
-      md.error_message = e.message;
-      md.error_details = e.details;
-      (void)connection->send(wire::FrameKind::goaway, 0, md, {});
-      connection->close(e, /*flush=*/true);
-    });
+    refuse(connection, *refusal);
     return;
   }
+  if (!peer_key.empty()) ++per_peer_[peer_key];
   accepted_.fetch_add(1);
   rpc::SessionOptions so;
   so.role = rpc::SessionOptions::Role::acceptor;
@@ -160,6 +168,10 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
   cb.on_closed = [this](rpc::Session& s, const Error&) {
     router_->drop_session(&s);
     forget(&s);
+  };
+  cb.on_ready = [this](rpc::Session& s, Result<void>) {
+    std::lock_guard l(mu_);
+    handshaking_.erase(&s);
   };
   cb.on_subscribe = [router = router_](rpc::Session& s, SubscriptionId id, std::string_view pattern,
                                        std::string_view options) -> Result<void> {
@@ -189,9 +201,24 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
   };
   auto session = rpc::Session::create(connection, self_.handler_table(), so, std::move(cb));
   sessions_.emplace(session.get(), session);
+  handshaking_.insert(session.get());
   peak_sessions_ = std::max(peak_sessions_, sessions_.size());
   lock.unlock();
   session->start();
+}
+
+void Server::Impl::refuse(const std::shared_ptr<transport::Connection>& connection,
+                          const Error& why) {
+  refused_.fetch_add(1);
+  observe::logger().warn("plexus: refusing {}: {}", connection->describe(), why.message);
+  asio::dispatch(connection->executor(), [connection, why] {
+    wire::Metadata md;
+    md.status = static_cast<std::uint16_t>(why.code);
+    md.error_message = why.message;
+    md.error_details = why.details;
+    (void)connection->send(wire::FrameKind::goaway, 0, md, {});
+    connection->close(why, /*flush=*/true);
+  });
 }
 
 // A listener that cannot accept (EMFILE when the open-file limit is reached, ENFILE, ENOMEM)
@@ -221,6 +248,12 @@ void Server::Impl::forget(const rpc::Session* session) {
   if (auto it = sessions_.find(session); it != sessions_.end()) {
     keep = std::move(it->second);
     sessions_.erase(it);
+    handshaking_.erase(session);
+    if (const auto key = keep->identity().verified_key(); !key.empty()) {
+      if (auto p = per_peer_.find(key); p != per_peer_.end() && --p->second == 0) {
+        per_peer_.erase(p);
+      }
+    }
     // Its transport counts join the closed connections' totals (the metrics never go back).
     const auto& c = keep->connection();
     auto& total = observe_.closed_traffic[transport_kind(c.describe())];
@@ -280,6 +313,7 @@ ServerStats Server::stats() const {
   st.connections_refused = d.refused_.load();
   std::lock_guard lock(d.mu_);
   st.connections_open = d.sessions_.size();
+  st.connections_handshaking = d.handshaking_.size();
   for (const auto& [_, s] : d.sessions_) {
     // Transport counters are plain integers written on the strand; a stats read may be a
     // frame behind, which is fine for monitoring.

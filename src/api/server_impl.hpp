@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "observe/http_endpoint.hpp"
@@ -91,6 +92,16 @@ struct Server::Impl {
       sessions_;  // guarded by mu_
   // The most sessions open since the allocator last gave memory back (guarded by mu_).
   std::size_t peak_sessions_ = 0;
+  // Sessions still in their handshake (ServerOptions::max_handshaking), and open connections
+  // per verified peer (max_connections_per_peer); guarded by mu_.
+  std::unordered_set<const rpc::Session*> handshaking_;
+  std::unordered_map<std::string, std::size_t> per_peer_;
+  std::size_t handshaking_count() const {
+    std::lock_guard lock(mu_);
+    return handshaking_.size();
+  }
+  // Refuses `connection` with GOAWAY `why` (any thread).
+  void refuse(const std::shared_ptr<transport::Connection>& connection, const Error& why);
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> refused_{0};
   std::atomic<bool> started_{false};

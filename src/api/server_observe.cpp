@@ -72,7 +72,11 @@ void Server::Impl::init_observability() {
       [this](std::vector<Sample>& out) {
         out.push_back({{}, static_cast<double>(accepted_.load()), {}});
       });
-  add("plexus_connections_refused_total", "Connections refused (connection limit or draining)",
+  add("plexus_connections_handshaking", "Connections open now and still in their handshake",
+      MetricType::gauge, {}, [this](std::vector<Sample>& out) {
+        out.push_back({{}, static_cast<double>(handshaking_count()), {}});
+      });
+  add("plexus_connections_refused_total", "Connections refused (a connection limit, or draining)",
       MetricType::counter, {}, [this](std::vector<Sample>& out) {
         out.push_back({{}, static_cast<double>(refused_.load()), {}});
       });
@@ -499,7 +503,8 @@ nlohmann::json Server::Impl::metrics() const {
           {"connections",
            {{"open", connection_count()},
             {"accepted", accepted_.load()},
-            {"refused", refused_.load()}}},
+            {"refused", refused_.load()},
+            {"handshaking", handshaking_count()}}},
           {"totals",
            {{"calls", sum_of(snap, "plexus_rpc_server_calls_total")},
             {"errors", sum_of(snap, "plexus_rpc_server_errors_total")}}},

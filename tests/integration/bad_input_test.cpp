@@ -453,6 +453,20 @@ class BadInput : public ::testing::TestWithParam<std::string> {
     return c ? std::move(*c) : nullptr;
   }
 
+  // Whether a client connects within 2 s of tries: a place that a closed connection held comes
+  // back once the server has seen it go, which nothing here can wait on.
+  bool connects_once_a_place_frees() {
+    plexus::ClientOptions o;
+    o.address = address_;
+    o.connect_timeout = kSafety;
+    o.reconnect.enabled = false;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      if (plexus::Client::connect(runtime_, o)) return true;
+      std::this_thread::sleep_for(Millis{20});
+    }
+    return false;
+  }
+
   // A well-behaved client connects and gets its echo: the bad one harmed nobody else.
   void expect_still_serving() {
     auto c = good_client();
@@ -762,6 +776,87 @@ TEST_P(BadInputSlow, HalfAHelloAndStallIsClosedByTheHandshakeTimeout) {
   ASSERT_TRUE(g);
   EXPECT_NE(g->message().find("handshake"), std::string::npos) << g->describe();
   expect_still_serving();
+}
+
+// The server's plexus.stats, as JSON, through `client`.
+json server_stats(plexus::Client& client) {
+  auto r = client.call("plexus.stats", "{}");
+  EXPECT_TRUE(r) << r.error().to_string();
+  return r ? json::parse(*r) : json{};
+}
+
+// A thousand connections that never say HELLO, all at once: each is dropped at the handshake
+// timeout with GOAWAY deadline_exceeded, and the server holds nothing of them afterwards (its
+// own metrics: no connection open or handshaking, its memory back near where it was).
+TEST_P(BadInputSlow, AThousandSilentConnectionsAreDroppedAndHoldNothing) {
+  constexpr int kSilent = 1000;
+  start(
+      {"--handshake-timeout-ms", "500", "--max-handshaking", "2000", "--max-connections", "2000"});
+  auto watcher = good_client();
+  ASSERT_TRUE(watcher);
+  const auto before = server_stats(*watcher);
+  std::vector<RawSocket> silent;
+  silent.reserve(kSilent);
+  for (int i = 0; i < kSilent; ++i) {
+    silent.push_back(RawSocket::connect(address_));
+    ASSERT_TRUE(silent.back().valid()) << "connection " << i;
+  }
+  int dropped = 0;
+  for (auto& s : silent) {
+    auto frames = s.read_until_eof(kSafety);
+    if (s.eof() && frames.size() == 1 && frames[0].kind() == FrameKind::goaway &&
+        frames[0].status() == StatusCode::deadline_exceeded) {
+      ++dropped;
+    }
+  }
+  EXPECT_EQ(dropped, kSilent);
+  const auto after = server_stats(*watcher);
+  EXPECT_EQ(after["connections"]["open"], 1) << "only the watcher";
+  EXPECT_EQ(after["connections"]["handshaking"], 0);
+  const double rss_before = before["process"]["rss_bytes"];
+  const double rss_after = after["process"]["rss_bytes"];
+  EXPECT_LT(rss_after - rss_before, 16.0 * (1 << 20)) << "the server kept memory for them";
+  expect_still_serving();
+}
+
+// Past max_handshaking, a new connection is refused at once with GOAWAY resource_exhausted
+// (silent ones cannot take every slot); once they are gone, clients connect again.
+TEST_P(BadInputSlow, PastMaxHandshakingANewConnectionIsRefusedAtOnce) {
+  start({"--max-handshaking", "8", "--handshake-timeout-ms", "60000"});
+  std::vector<RawSocket> silent;
+  for (int i = 0; i < 8; ++i) silent.push_back(RawSocket::connect(address_));
+  // Each is counted once the server accepted it: a PING cannot come before HELLO, so the
+  // last one's acceptance is seen through the refusal of the one after it.
+  auto extra = RawSocket::connect(address_);
+  auto g = expect_goaway_and_close(extra, StatusCode::resource_exhausted);
+  ASSERT_TRUE(g);
+  EXPECT_NE(g->message().find("handshake"), std::string::npos) << g->describe();
+  EXPECT_EQ(g->details()["limit"], 8);
+  silent.clear();  // closed by us: their slots free up as the server sees them go
+  EXPECT_TRUE(connects_once_a_place_frees());
+  expect_still_serving();
+}
+
+// max_connections_per_peer caps what one verified peer holds (here: one user over a Unix
+// socket, one host over TCP); the connections beyond it are refused, the others go on.
+TEST_P(BadInput, ConnectionsPastThePerPeerCapAreRefused) {
+  start({"--max-connections-per-peer", "3"});
+  std::vector<std::unique_ptr<plexus::Client>> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(good_client());
+    ASSERT_TRUE(clients.back());
+  }
+  auto extra = RawSocket::connect(address_);
+  auto g = expect_goaway_and_close(extra, StatusCode::resource_exhausted);
+  ASSERT_TRUE(g);
+  EXPECT_NE(g->message().find("too many connections from "), std::string::npos) << g->describe();
+  for (auto& client : clients) {
+    auto r = client->call("echo", "still here");
+    ASSERT_TRUE(r) << r.error().to_string();
+  }
+  // A connection that closes gives its place back (once the server has seen it go).
+  clients.pop_back();
+  EXPECT_TRUE(connects_once_a_place_frees());
 }
 
 // The server calls back into the client ("call_back" calls the caller's "client.greet"). An

@@ -587,6 +587,10 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-ms", heartbeat_ms);
   app.add_option("--heartbeat-timeout-ms", heartbeat_timeout_ms);
   app.add_option("--drain-ms", drain_ms);
+  int handshake_timeout_ms = 5000;
+  app.add_option("--handshake-timeout-ms", handshake_timeout_ms);
+  app.add_option("--max-handshaking", options.max_handshaking);
+  app.add_option("--max-connections-per-peer", options.max_connections_per_peer);
   app.add_flag("--batch", options.batching.enabled, "batch NOTIFY/PUBLISH to clients");
   int ticker_ms = 0;
   app.add_option("--ticker-ms", ticker_ms, "publish demo.ticker at this period (0: off)");
@@ -613,6 +617,7 @@ int main(int argc, char** argv) {
   options.name = "test-server";
   options.heartbeat_interval = plexus::Millis{heartbeat_ms};
   options.heartbeat_timeout = plexus::Millis{heartbeat_timeout_ms};
+  options.handshake_timeout = plexus::Millis{handshake_timeout_ms};
   options.metrics = !no_metrics;
   auto server = plexus::Server::create(runtime, options);
   if (!server) {

@@ -23,6 +23,8 @@ struct ServeArgs {
   bool demo = false;
   std::uint32_t max_message_size = 8u << 20;
   std::size_t max_connections = 1024;
+  std::size_t max_handshaking = 256;
+  std::size_t max_connections_per_peer = 0;
   int heartbeat_ms = 5000;
   int heartbeat_timeout_ms = 15000;
   int drain_ms = 5000;
@@ -168,6 +170,8 @@ int serve(const CLI::App& cmd, ServeArgs& a) {
   options.name = a.name;
   options.max_message_size = a.max_message_size;
   options.max_connections = a.max_connections;
+  options.max_handshaking = a.max_handshaking;
+  options.max_connections_per_peer = a.max_connections_per_peer;
   options.heartbeat_interval = Millis{a.heartbeat_ms};
   options.heartbeat_timeout = Millis{a.heartbeat_timeout_ms};
   if (!a.no_http) options.http = a.http;
@@ -244,6 +248,12 @@ Run add_serve(CLI::App& app) {
                 "direct channel echo.direct) and the demo.ticker topic");
   cmd->add_option("--max-message-size", args->max_message_size, "Largest payload accepted, bytes");
   cmd->add_option("--max-connections", args->max_connections, "Connections served at once");
+  cmd->add_option("--max-handshaking", args->max_handshaking,
+                  "Connections still in their handshake at once; past it new ones are refused")
+      ->capture_default_str();
+  cmd->add_option("--max-connections-per-peer", args->max_connections_per_peer,
+                  "Connections one verified peer (a user; a host over TCP) may hold (0: no cap)")
+      ->capture_default_str();
   cmd->add_option("--heartbeat-ms", args->heartbeat_ms, "Ping a silent peer after this long");
   cmd->add_option("--heartbeat-timeout-ms", args->heartbeat_timeout_ms,
                   "Drop a peer silent this long");
