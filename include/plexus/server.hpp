@@ -35,9 +35,10 @@ struct PLEXUS_EXPORT ServerOptions {
   Millis heartbeat_timeout{15000};  ///< close when the client is silent this long (0: never)
   Millis handshake_timeout{5000};   ///< a connection must finish its handshake within this
   /// Connections still in their handshake (no HELLO yet) at once; past it a new connection is
-  /// refused (GOAWAY resource_exhausted): silent connections cannot take every slot of
-  /// max_connections before handshake_timeout drops them.
-  std::size_t max_handshaking = 256;
+  /// refused (GOAWAY resource_exhausted): silent connections cannot take more than this many of
+  /// max_connections's slots before handshake_timeout drops them. Half of max_connections by
+  /// default: a crowd of clients starting at once still gets in.
+  std::size_t max_handshaking = 512;
   /// Connections one verified peer (PeerIdentity::verified_key(): a user over Unix sockets, a
   /// host over TCP) may hold at once; past it: GOAWAY resource_exhausted. 0: no cap but
   /// max_connections. Peers with nothing verified (in-process) are not counted.

@@ -23,7 +23,7 @@ struct ServeArgs {
   bool demo = false;
   std::uint32_t max_message_size = 8u << 20;
   std::size_t max_connections = 1024;
-  std::size_t max_handshaking = 256;
+  std::size_t max_handshaking = 512;
   std::size_t max_connections_per_peer = 0;
   int heartbeat_ms = 5000;
   int heartbeat_timeout_ms = 15000;
