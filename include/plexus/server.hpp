@@ -44,6 +44,10 @@ struct PLEXUS_EXPORT ServerOptions {
   /// max_connections. Peers with nothing verified (in-process) are not counted.
   std::size_t max_connections_per_peer = 0;
   unsigned unix_socket_mode = 0600;  ///< owner-only unless asked otherwise
+  /// Plain TCP on an address other than loopback (tcp://0.0.0.0:…, a LAN address) lets anyone
+  /// on the network connect and read the traffic: create() refuses it with
+  /// failed_precondition unless this says the risk is taken.
+  bool allow_insecure_tcp = false;
   /// Coalescing of NOTIFY/PUBLISH frames to each client (off unless enabled; see BatchOptions).
   BatchOptions batching;
   /// Per connection: one-way messages to the client (Peer::notify, lanes) accepted and not yet

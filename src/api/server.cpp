@@ -5,7 +5,9 @@
 #include <future>
 
 #include <asio/dispatch.hpp>
+#include <asio/ip/address.hpp>
 #include <asio/post.hpp>
+#include <nlohmann/json.hpp>
 #include "observe/log.hpp"
 
 #include "api/runtime_internals.hpp"
@@ -22,10 +24,30 @@ std::string default_address() {
   return "unix://" + transport::default_socket_path();
 }
 
+namespace {
+// Whether a TCP listen host stays on this machine: a loopback address, or "localhost".
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost") return true;
+  std::error_code ec;
+  const auto address = asio::ip::make_address(host, ec);
+  return !ec && address.is_loopback();
+}
+}  // namespace
+
 Result<std::unique_ptr<Server>> Server::create(Runtime& runtime, ServerOptions options) {
   if (options.listen.empty()) options.listen.push_back(default_address());
   for (const auto& a : options.listen) {
-    if (auto parsed = transport::parse_address(a); !parsed) return tl::unexpected(parsed.error());
+    auto parsed = transport::parse_address(a);
+    if (!parsed) return tl::unexpected(parsed.error());
+    if (parsed->kind == transport::Address::Kind::tcp && !options.allow_insecure_tcp &&
+        !is_loopback_host(parsed->host)) {
+      return make_error(StatusCode::failed_precondition,
+                        a + " would serve plain TCP beyond this machine: anyone on the network "
+                            "could connect and read the traffic. Listen on 127.0.0.1 (or ::1), "
+                            "or set ServerOptions::allow_insecure_tcp (plexus serve "
+                            "--insecure-tcp) to take that risk",
+                        nlohmann::json{{"address", a}}.dump());
+    }
   }
   if (options.max_message_size == 0) {
     return make_error(StatusCode::invalid_argument, "max_message_size must be positive");

@@ -162,6 +162,42 @@ TEST(ServerSocketFile, IsOwnerOnlyAndRemovedOnShutdown) {
   EXPECT_NE(::access(path.c_str(), F_OK), 0) << "socket file left behind";
 }
 
+// Plain TCP beyond loopback is refused unless the server says it takes the risk; loopback
+// (by address or as "localhost") needs nothing. The CLI says why and exits with the code.
+TEST(ServerTcp, PlainTcpBeyondLoopbackIsRefusedUnlessAllowed) {
+  Runtime runtime;
+  for (const char* address : {"tcp://0.0.0.0:0", "tcp://[::]:0", "tcp://192.0.2.1:7411"}) {
+    ServerOptions options;
+    options.listen = {address};
+    auto refused = Server::create(runtime, options);
+    ASSERT_FALSE(refused) << address;
+    EXPECT_EQ(refused.error().code, StatusCode::failed_precondition) << address;
+    EXPECT_NE(refused.error().message.find("allow_insecure_tcp"), std::string::npos)
+        << refused.error().to_string();
+  }
+  for (const char* address : {"tcp://127.0.0.1:0", "tcp://[::1]:0", "tcp://localhost:0"}) {
+    ServerOptions options;
+    options.listen = {address};
+    EXPECT_TRUE(Server::create(runtime, options)) << address;
+  }
+  ServerOptions allowed;
+  allowed.listen = {"tcp://0.0.0.0:0"};
+  allowed.allow_insecure_tcp = true;
+  auto server = Server::create(runtime, allowed);
+  ASSERT_TRUE(server) << server.error().to_string();
+  ASSERT_TRUE((*server)->start());
+  const auto bound = (*server)->addresses().front();  // tcp://0.0.0.0:PORT
+  const auto port = bound.substr(bound.rfind(':'));
+  auto client = connect_client(runtime, "tcp://127.0.0.1" + port, ClientOptions{});
+  ASSERT_TRUE(client);
+  client->close();
+  (*server)->shutdown(Millis{1000});
+
+  const auto cli = run_cli("serve -l tcp://0.0.0.0:0 --no-http");
+  EXPECT_EQ(cli.exit_code, static_cast<int>(StatusCode::failed_precondition)) << cli.output;
+  EXPECT_NE(cli.output.find("--insecure-tcp"), std::string::npos) << cli.output;
+}
+
 TEST(ServerSocketFile, StaleFileFromADeadServerIsReplaced) {
   TempDir dir;
   const auto path = dir.file("stale.sock");

@@ -35,6 +35,7 @@ struct ServeArgs {
   ConfigValues config_values;  // what the file said at start, for SIGHUP
   std::string log_level;       // empty: PLEXUS_LOG, else info
   bool shm = false;            // accept the shared-memory upgrade on every Unix listener
+  bool insecure_tcp = false;   // plain TCP beyond loopback (ServerOptions::allow_insecure_tcp)
   std::string idle_wait = "adaptive";
 };
 
@@ -172,6 +173,7 @@ int serve(const CLI::App& cmd, ServeArgs& a) {
   options.max_connections = a.max_connections;
   options.max_handshaking = a.max_handshaking;
   options.max_connections_per_peer = a.max_connections_per_peer;
+  options.allow_insecure_tcp = a.insecure_tcp;
   options.heartbeat_interval = Millis{a.heartbeat_ms};
   options.heartbeat_timeout = Millis{a.heartbeat_timeout_ms};
   if (!a.no_http) options.http = a.http;
@@ -272,6 +274,9 @@ Run add_serve(CLI::App& app) {
   cmd->add_flag("--shm", args->shm,
                 "Accept shared-memory upgrades on the Unix listeners (clients ask with "
                 "unix:///path?shm=1); same as adding ?shm=1 to each Unix address");
+  cmd->add_flag("--insecure-tcp", args->insecure_tcp,
+                "Allow plain TCP on addresses beyond loopback (tcp://0.0.0.0:PORT): anyone on the "
+                "network can then connect and read the traffic");
   cmd->add_option("--log-level", args->log_level,
                   "trace, debug, info, warn, error or off (default: PLEXUS_LOG, else info); "
                   "SIGHUP applies a new value from --config")
