@@ -44,6 +44,13 @@ struct PLEXUS_EXPORT ServerOptions {
   /// max_connections. Peers with nothing verified (in-process) are not counted.
   std::size_t max_connections_per_peer = 0;
   unsigned unix_socket_mode = 0600;  ///< owner-only unless asked otherwise
+  /// Who may connect, by the kernel's credentials (SO_PEERCRED): when either list is set, a peer
+  /// whose user id is in allow_uids or whose primary group id is in allow_gids is admitted, and
+  /// any other is refused with GOAWAY permission_denied before its HELLO is read; so is every
+  /// peer without credentials (TCP), since nothing proves who it is. Empty (the default): anyone
+  /// who can open the socket (its mode decides).
+  std::vector<std::uint32_t> allow_uids;
+  std::vector<std::uint32_t> allow_gids;  ///< see allow_uids
   /// Plain TCP on an address other than loopback (tcp://0.0.0.0:…, a LAN address) lets anyone
   /// on the network connect and read the traffic: create() refuses it with
   /// failed_precondition unless this says the risk is taken.

@@ -157,7 +157,10 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
                  "{\"limit\":" + std::to_string(limit) + "}"};
   };
   std::optional<Error> refusal;
-  if (sessions_.size() >= options_.max_connections) {
+  if (!admitted(connection->credentials())) {
+    // Says what this side saw, not what would be let in.
+    refusal = Error{StatusCode::permission_denied, "this peer may not connect to this server", {}};
+  } else if (sessions_.size() >= options_.max_connections) {
     refusal = limit_error("too many connections", options_.max_connections);
   } else if (handshaking_.size() >= options_.max_handshaking) {
     refusal = limit_error("too many connections in their handshake", options_.max_handshaking);
@@ -168,7 +171,12 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
   }
   if (refusal) {
     lock.unlock();
-    refuse(connection, *refusal);
+    std::string seen;
+    if (const auto cred = connection->credentials()) {
+      seen = " (uid " + std::to_string(cred->uid) + ", gid " + std::to_string(cred->gid) +
+             ", pid " + std::to_string(cred->pid) + ")";
+    }
+    refuse(connection, *refusal, seen);
     return;
   }
   if (!peer_key.empty()) ++per_peer_[peer_key];
@@ -229,10 +237,20 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
   session->start();
 }
 
+bool Server::Impl::admitted(const std::optional<platform::PeerCredentials>& credentials) const {
+  if (options_.allow_uids.empty() && options_.allow_gids.empty()) return true;
+  if (!credentials) return false;
+  const auto listed = [](const std::vector<std::uint32_t>& ids, std::uint32_t id) {
+    return std::find(ids.begin(), ids.end(), id) != ids.end();
+  };
+  return listed(options_.allow_uids, credentials->uid) ||
+         listed(options_.allow_gids, credentials->gid);
+}
+
 void Server::Impl::refuse(const std::shared_ptr<transport::Connection>& connection,
-                          const Error& why) {
+                          const Error& why, const std::string& seen) {
   refused_.fetch_add(1);
-  observe::logger().warn("plexus: refusing {}: {}", connection->describe(), why.message);
+  observe::logger().warn("plexus: refusing {}{}: {}", connection->describe(), seen, why.message);
   asio::dispatch(connection->executor(), [connection, why] {
     wire::Metadata md;
     md.status = static_cast<std::uint16_t>(why.code);

@@ -100,8 +100,11 @@ struct Server::Impl {
     std::lock_guard lock(mu_);
     return handshaking_.size();
   }
-  // Refuses `connection` with GOAWAY `why` (any thread).
-  void refuse(const std::shared_ptr<transport::Connection>& connection, const Error& why);
+  // ServerOptions::allow_uids/allow_gids: whether a peer with these credentials may connect.
+  bool admitted(const std::optional<platform::PeerCredentials>& credentials) const;
+  // Refuses `connection` with GOAWAY `why` (any thread); `seen`, what the log adds (the peer).
+  void refuse(const std::shared_ptr<transport::Connection>& connection, const Error& why,
+              const std::string& seen = {});
   std::atomic<std::uint64_t> accepted_{0};
   std::atomic<std::uint64_t> refused_{0};
   std::atomic<bool> started_{false};

@@ -33,12 +33,15 @@ class IdentityTest : public ::testing::Test {
  protected:
   // A server on a Unix socket (mode `socket_mode`) and on TCP, with "whoami" (the identity it
   // sees, as JSON) and "limited" (two calls per client, never refilled).
-  void start(unsigned socket_mode = 0600) {
+  void start(unsigned socket_mode = 0600, std::vector<std::uint32_t> allow_uids = {},
+             std::vector<std::uint32_t> allow_gids = {}) {
     // The directory lets anyone reach the socket: only the socket's own mode decides.
     ASSERT_EQ(::chmod(dir_.path().c_str(), 0755), 0);
     ServerOptions options;
     options.listen = {"unix://" + socket_path(), "tcp://127.0.0.1:0"};
     options.unix_socket_mode = socket_mode;
+    options.allow_uids = std::move(allow_uids);
+    options.allow_gids = std::move(allow_gids);
     options.metrics = false;
     auto server = Server::create(runtime_, std::move(options));
     ASSERT_TRUE(server) << server.error().to_string();
@@ -77,6 +80,13 @@ class IdentityTest : public ::testing::Test {
     options.name = name;
     options.reconnect.enabled = false;
     return connect_client(runtime_, address, options);
+  }
+  // A connection attempt whose failure is the point (connect_client fails the test).
+  Result<std::unique_ptr<Client>> try_connect(const std::string& address) {
+    ClientOptions options;
+    options.address = address;
+    options.reconnect.enabled = false;
+    return Client::connect(runtime_, options);
   }
   // The CLI run as user `nobody` (from a copy in the test's directory, which that user can
   // read whatever the build tree's permissions are). Skips the test when not root.
@@ -176,6 +186,52 @@ TEST_F(IdentityTest, AnotherUserOnASharedSocketIsSeenAndLimitedAsItself) {
   EXPECT_EQ(limited.exit_code, 0) << "nobody's own bucket: " << limited.output;
   EXPECT_NE(limited.output.find("uid:65534"), std::string::npos) << limited.output;
   EXPECT_FALSE(mine->call("limited", "")) << "root's bucket is still empty";
+}
+
+// With allow lists, only the listed users or groups get in (by the kernel's credentials), even
+// on a socket open to everyone; a TCP peer, whom nothing identifies, is refused. The refusal
+// says permission_denied and nothing about who would be let in.
+TEST_F(IdentityTest, AllowListsAdmitOnlyTheirUsersAndGroups) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run a process as another user";
+  start(0666, /*allow_uids=*/{::getuid()});
+  const std::string address = "unix://" + socket_path();
+  auto mine = client(address, "listed");
+  ASSERT_TRUE(mine);
+  ASSERT_TRUE(mine->call("whoami", ""));
+  const auto refused = cli_as_nobody("call " + address + " whoami -t 5000");
+  EXPECT_EQ(refused.exit_code, static_cast<int>(StatusCode::permission_denied)) << refused.output;
+  EXPECT_NE(refused.output.find("may not connect"), std::string::npos) << refused.output;
+  EXPECT_EQ(refused.output.find(std::to_string(::getuid())), std::string::npos)
+      << "the refusal names who is allowed: " << refused.output;
+  auto tcp = try_connect(tcp_address_);
+  ASSERT_FALSE(tcp) << "a TCP peer got past a uid list";
+  EXPECT_EQ(tcp.error().code, StatusCode::permission_denied) << tcp.error().to_string();
+  mine->close();
+  server_->shutdown(Millis{1000});
+  server_.reset();
+
+  start(0666, {}, /*allow_gids=*/{kNobody});
+  const auto member = cli_as_nobody("call " + address + " whoami -t 5000");
+  ASSERT_EQ(member.exit_code, 0) << member.output;
+  EXPECT_NE(member.output.find("\"uid\":65534"), std::string::npos) << member.output;
+  auto root = try_connect(address);
+  ASSERT_FALSE(root) << "a user outside the group got in";
+  EXPECT_EQ(root.error().code, StatusCode::permission_denied) << root.error().to_string();
+}
+
+// plexus serve takes the lists by name or number, and the socket's mode; a name that is no
+// user or group, or a mode that is not octal, is refused at start.
+TEST(IdentityCli, ServeChecksItsAllowListsAndSocketMode) {
+  TempDir dir;
+  const std::string listen = " -l unix://" + dir.path() + "/s.sock --no-http";
+  for (const std::string bad :
+       {"--allow-user no-such-user-here", "--allow-group no-such-group-here", "--socket-mode 0999",
+        "--socket-mode rw"}) {
+    // Under `timeout`: a serve that wrongly started would never return.
+    const auto r = run_command("timeout 10 " + cli_binary() + " serve" + listen + " " + bad);
+    EXPECT_EQ(r.exit_code, static_cast<int>(StatusCode::invalid_argument))
+        << bad << ": " << r.output;
+  }
 }
 
 }  // namespace

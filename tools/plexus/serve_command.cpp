@@ -1,3 +1,5 @@
+#include <grp.h>
+#include <pwd.h>
 #include <sys/resource.h>
 
 #include <csignal>
@@ -36,8 +38,45 @@ struct ServeArgs {
   std::string log_level;       // empty: PLEXUS_LOG, else info
   bool shm = false;            // accept the shared-memory upgrade on every Unix listener
   bool insecure_tcp = false;   // plain TCP beyond loopback (ServerOptions::allow_insecure_tcp)
+  std::string socket_mode = "0600";       // ServerOptions::unix_socket_mode, in octal
+  std::vector<std::string> allow_users;   // ServerOptions::allow_uids, by name or number
+  std::vector<std::string> allow_groups;  // ServerOptions::allow_gids, by name or number
   std::string idle_wait = "adaptive";
 };
+
+// A user or group id from a name (the passwd/group databases) or a number; nullopt when
+// neither.
+std::optional<std::uint32_t> id_number(const std::string& text) {
+  if (text.empty() || text.size() > 10 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  const unsigned long long n = std::stoull(text);
+  if (n > 0xFFFFFFFFull) return std::nullopt;
+  return static_cast<std::uint32_t>(n);
+}
+
+std::optional<std::uint32_t> user_id(const std::string& name_or_number) {
+  if (auto n = id_number(name_or_number)) return n;
+  passwd entry{};
+  passwd* found = nullptr;
+  char buffer[4096];
+  if (::getpwnam_r(name_or_number.c_str(), &entry, buffer, sizeof buffer, &found) != 0 || !found) {
+    return std::nullopt;
+  }
+  return found->pw_uid;
+}
+
+std::optional<std::uint32_t> group_id(const std::string& name_or_number) {
+  if (auto n = id_number(name_or_number)) return n;
+  group entry{};
+  group* found = nullptr;
+  char buffer[4096];
+  if (::getgrnam_r(name_or_number.c_str(), &entry, buffer, sizeof buffer, &found) != 0 || !found) {
+    return std::nullopt;
+  }
+  return found->gr_gid;
+}
 
 // How to run this very binary from the current directory, so the printed examples work when
 // copied (the CLI is usually not on PATH after `make run`).
@@ -174,6 +213,27 @@ int serve(const CLI::App& cmd, ServeArgs& a) {
   options.max_handshaking = a.max_handshaking;
   options.max_connections_per_peer = a.max_connections_per_peer;
   options.allow_insecure_tcp = a.insecure_tcp;
+  try {
+    std::size_t used = 0;
+    options.unix_socket_mode = static_cast<unsigned>(std::stoul(a.socket_mode, &used, 8));
+    if (used != a.socket_mode.size() || options.unix_socket_mode > 0777)
+      throw std::out_of_range("");
+  } catch (const std::exception&) {
+    return fail(Error{StatusCode::invalid_argument,
+                      "--socket-mode: " + a.socket_mode + " is not an octal mode like 0660",
+                      {}});
+  }
+  for (const auto& user : a.allow_users) {
+    const auto uid = user_id(user);
+    if (!uid) return fail(Error{StatusCode::invalid_argument, "--allow-user: no user " + user, {}});
+    options.allow_uids.push_back(*uid);
+  }
+  for (const auto& name : a.allow_groups) {
+    const auto gid = group_id(name);
+    if (!gid)
+      return fail(Error{StatusCode::invalid_argument, "--allow-group: no group " + name, {}});
+    options.allow_gids.push_back(*gid);
+  }
   options.heartbeat_interval = Millis{a.heartbeat_ms};
   options.heartbeat_timeout = Millis{a.heartbeat_timeout_ms};
   if (!a.no_http) options.http = a.http;
@@ -274,6 +334,17 @@ Run add_serve(CLI::App& app) {
   cmd->add_flag("--shm", args->shm,
                 "Accept shared-memory upgrades on the Unix listeners (clients ask with "
                 "unix:///path?shm=1); same as adding ?shm=1 to each Unix address");
+  cmd->add_option("--socket-mode", args->socket_mode,
+                  "Mode of the Unix socket files, in octal (0660: the group may connect too, if the "
+                  "directory lets it reach the socket)")
+      ->capture_default_str();
+  cmd->add_option("--allow-user", args->allow_users,
+                  "Only these users (names or uids, repeatable) and --allow-group's members may "
+                  "connect over Unix sockets; TCP peers are then refused (nothing proves who they "
+                  "are)");
+  cmd->add_option("--allow-group", args->allow_groups,
+                  "Only members of these groups (primary group; names or gids, repeatable) and "
+                  "--allow-user's users may connect");
   cmd->add_flag("--insecure-tcp", args->insecure_tcp,
                 "Allow plain TCP on addresses beyond loopback (tcp://0.0.0.0:PORT): anyone on the "
                 "network can then connect and read the traffic");
