@@ -334,9 +334,10 @@ Run add_serve(CLI::App& app) {
   cmd->add_flag("--shm", args->shm,
                 "Accept shared-memory upgrades on the Unix listeners (clients ask with "
                 "unix:///path?shm=1); same as adding ?shm=1 to each Unix address");
-  cmd->add_option("--socket-mode", args->socket_mode,
-                  "Mode of the Unix socket files, in octal (0660: the group may connect too, if the "
-                  "directory lets it reach the socket)")
+  cmd->add_option(
+         "--socket-mode", args->socket_mode,
+         "Mode of the Unix socket files, in octal (0660: the group may connect too, if the "
+         "directory lets it reach the socket)")
       ->capture_default_str();
   cmd->add_option("--allow-user", args->allow_users,
                   "Only these users (names or uids, repeatable) and --allow-group's members may "
