@@ -54,7 +54,8 @@ the plexus CLI and daemon, its man page and the systemd user units.")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # What building against the headers and linking the static library needs.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-  "libasio-dev, nlohmann-json3-dev, libexpected-dev, libspdlog-dev, libcpp-httplib-dev")
+  "libasio-dev, nlohmann-json3-dev, libexpected-dev, libspdlog-dev, libcpp-httplib-dev,
+   libsodium-dev, libtomlplusplus-dev")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "cmake, pkg-config, g++ (>= 4:12)")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)

@@ -9,7 +9,9 @@ packages=(
   doxygen                           # make docs: the API reference from the public headers
   help2man dpkg-dev lintian         # make package: the man page, the .deb and its checks
   libsystemd-dev                    # socket activation (plexus serve under a systemd .socket)
-  libtomlplusplus-dev               # plexus serve --config plexus.toml
+  libtomlplusplus-dev               # plexus serve --config plexus.toml, access policies
+  libsodium-dev                     # Ed25519 tokens (plexus token, TokenVerifier)
+  libssl-dev                        # TLS (tls:// through asio::ssl)
   libasio-dev nlohmann-json3-dev libexpected-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libvalijson-dev                   # JSON Schema validation (handler policies), header-only

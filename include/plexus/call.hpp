@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
@@ -90,13 +91,19 @@ struct PLEXUS_EXPORT PeerIdentity {
   std::optional<std::int32_t> pid;   ///< The peer's process id (Unix sockets only).
   std::optional<std::uint32_t> uid;  ///< The peer's user id (Unix sockets only).
   std::optional<std::uint32_t> gid;  ///< The peer's group id (Unix sockets only).
+  /// The peer's supplementary groups (/proc/PID/status at connect time, Unix sockets only).
+  std::vector<std::uint32_t> groups;
   /// The peer's executable (/proc/PID/exe, Unix sockets only); empty when this process may not
   /// read it (another user's process, unless this one is privileged) or the peer is gone.
   std::string executable;
   std::string host;     ///< The peer's IP address (TCP only).
   std::string address;  ///< the transport's description of the connection
-  /// The verified part as one key: "uid:N" over Unix sockets, "host:IP" over TCP, empty where
-  /// nothing is verified (an in-process connection). What per-client limits key on by default.
+  /// Who a verified token says the peer is (its "sub"); empty when it presented none.
+  std::string subject;
+  std::vector<std::string> scopes;  ///< the verified token's scopes
+  /// The verified part as one key: "sub:NAME" with a token, else "uid:N" over Unix sockets,
+  /// "host:IP" over TCP, empty where nothing is verified (an in-process connection). What
+  /// per-client limits key on by default.
   std::string verified_key() const;
 };
 

@@ -82,6 +82,7 @@ void CallContext::cancel() {
 }
 
 std::string PeerIdentity::verified_key() const {
+  if (!subject.empty()) return "sub:" + subject;
   if (uid) return "uid:" + std::to_string(*uid);
   if (!host.empty()) return "host:" + host;
   return {};
