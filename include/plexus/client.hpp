@@ -34,6 +34,10 @@ struct PLEXUS_EXPORT ReconnectOptions {
 struct PLEXUS_EXPORT ClientOptions {
   std::string address;  ///< empty: the default Unix socket (see ServerOptions::listen)
   std::string name = "plexus-client";  ///< sent in the HELLO: the server's PeerIdentity::name
+  /// A signed token (SigningKey::issue, `plexus token issue`) sent in the HELLO, for servers
+  /// that verify tokens (ServerOptions::tokens). Empty: none. A server that refuses it fails
+  /// connect() with unauthenticated and the reason (expired, unknown key, …).
+  std::string token;
   /// Limit for each connection attempt, handshake included; also how long subscribe() waits for
   /// the server's answer.
   Millis connect_timeout{5000};

@@ -16,6 +16,7 @@
 #include "plexus/handlers.hpp"
 #include "plexus/pubsub.hpp"
 #include "plexus/runtime.hpp"
+#include "plexus/security.hpp"
 
 namespace plexus {
 
@@ -55,6 +56,21 @@ struct PLEXUS_EXPORT ServerOptions {
   /// on the network connect and read the traffic: create() refuses it with
   /// failed_precondition unless this says the risk is taken.
   bool allow_insecure_tcp = false;
+  /// The public keys that verify the token a client presents in its HELLO
+  /// (ClientOptions::token, docs/SECURITY.md). A client whose token does not verify (malformed,
+  /// unknown key, bad signature, expired, not yet valid) is refused with GOAWAY
+  /// unauthenticated; one that verifies is known by its subject and scopes
+  /// (PeerIdentity::subject, ::scopes). Null (the default): tokens are not read.
+  std::shared_ptr<const TokenVerifier> tokens;
+  /// With `tokens`: a client without a token is refused (unauthenticated). False: it is
+  /// admitted, known by what the kernel verified (and the access policy decides what it may do).
+  bool require_token = true;
+  /// Who may call, notify, publish, subscribe and open streams (AccessPolicy): once set,
+  /// anything no rule allows is refused (permission_denied; one-way messages are dropped and
+  /// counted in plexus_access_denials_total). Replace it while running with
+  /// Server::set_access_policy. Unset (the default): every admitted peer may do anything a
+  /// handler serves.
+  std::optional<AccessPolicy> access_policy;
   /// Coalescing of NOTIFY/PUBLISH frames to each client (off unless enabled; see BatchOptions).
   BatchOptions batching;
   /// Per connection: one-way messages to the client (Peer::notify, lanes) accepted and not yet
@@ -144,6 +160,16 @@ class PLEXUS_EXPORT Server final : public HandlerRegistry {
   Result<void> publish(std::string_view topic, std::string payload, PublishOptions options = {});
   /// The pub/sub counters of this server's router.
   PubSubStats pubsub_stats() const;
+
+  /// Replaces the access policy (a reload): each connection asks the new one from its next
+  /// call or message on; none is dropped. failed_precondition when the server was created
+  /// without one (ServerOptions::access_policy).
+  Result<void> set_access_policy(AccessPolicy policy);
+  /// The access policy in force; nullopt when there is none.
+  std::optional<AccessPolicy> access_policy() const;
+  /// Replaces the token keys (a rotation): new connections are verified against them;
+  /// connections already admitted stay. Null: tokens are no longer read.
+  void set_token_verifier(std::shared_ptr<const TokenVerifier> tokens);
 
   /// Graceful shutdown: stop accepting, GOAWAY to every peer, let in-flight calls finish up to
   /// `drain`, then close every connection. Idempotent.

@@ -317,6 +317,7 @@ void Client::Impl::dial() {
                     rpc::SessionOptions so;
                     so.role = rpc::SessionOptions::Role::dialer;
                     so.local_name = options_.name;
+                    so.token = options_.token;
                     so.workers = detail::worker_pool(runtime_);
                     so.max_message_size = options_.max_message_size;
                     so.heartbeat_interval = options_.heartbeat_interval;

@@ -60,7 +60,12 @@ Server::Impl::Impl(Server& self, Runtime& runtime, ServerOptions options)
       runtime_(runtime),
       options_(std::move(options)),
       router_(std::make_shared<rpc::Router>()),
-      observe_(detail::runtime_metrics(runtime)) {}
+      observe_(detail::runtime_metrics(runtime)) {
+  if (options_.tokens || options_.access_policy) {
+    access_ = std::make_shared<AccessControl>(options_.tokens, options_.require_token,
+                                              options_.access_policy, &observe_.registry);
+  }
+}
 
 Server::Impl::~Impl() = default;
 
@@ -195,6 +200,11 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
   so.recent_errors = observe_.recent_errors;
   so.stream_totals = observe_.streams;
   rpc::SessionCallbacks cb;
+  if (access_) {
+    cb.on_hello = [access = access_](rpc::Session& s, const wire::PeerHello& hello) {
+      return access->admit(s.identity(), hello);
+    };
+  }
   cb.on_closed = [this](rpc::Session& s, const Error&) {
     router_->drop_session(&s);
     forget(&s);
@@ -289,7 +299,10 @@ void Server::Impl::forget(const rpc::Session* session) {
     keep = std::move(it->second);
     sessions_.erase(it);
     handshaking_.erase(session);
-    if (const auto key = keep->identity().verified_key(); !key.empty()) {
+    // The key the connection was counted under when it was accepted, before any token.
+    PeerIdentity accepted_as = keep->identity();
+    accepted_as.subject.clear();
+    if (const auto key = accepted_as.verified_key(); !key.empty()) {
       if (auto p = per_peer_.find(key); p != per_peer_.end() && --p->second == 0) {
         per_peer_.erase(p);
       }
@@ -396,6 +409,32 @@ Result<void> Server::publish(std::string_view topic, std::string payload, Publis
   m->trace = rpc::trace::for_outgoing();
   return impl_->router_->publish(nullptr, std::move(m),
                                  /*may_wait=*/!impl_->runtime_.on_io_thread());
+}
+
+Result<void> Server::set_access_policy(AccessPolicy policy) {
+  if (!impl_->access_ || !impl_->access_->has_policy()) {
+    return make_error(StatusCode::failed_precondition,
+                      "this server was created without an access policy "
+                      "(ServerOptions::access_policy), so its connections have none to replace");
+  }
+  observe::logger().info("plexus: \"{}\" now uses the access policy from {} ({} rules)",
+                         impl_->options_.name, policy.origin(), policy.rule_count());
+  return impl_->access_->set_policy(std::move(policy));
+}
+
+std::optional<AccessPolicy> Server::access_policy() const {
+  return impl_->access_ ? impl_->access_->policy() : std::nullopt;
+}
+
+void Server::set_token_verifier(std::shared_ptr<const TokenVerifier> tokens) {
+  if (!impl_->access_) {
+    // Created without tokens or a policy: admit() starts checking from the next connection.
+    std::lock_guard lock(impl_->mu_);
+    impl_->access_ = std::make_shared<AccessControl>(std::move(tokens), impl_->options_.require_token,
+                                                     std::nullopt, &impl_->observe_.registry);
+    return;
+  }
+  impl_->access_->set_tokens(std::move(tokens));
 }
 
 PubSubStats Server::pubsub_stats() const {

@@ -10,6 +10,7 @@
 #include <asio/strand.hpp>
 #include <nlohmann/json.hpp>
 #include "observe/log.hpp"
+#include "platform/posix/accounts.hpp"
 #include "platform/posix/process.hpp"
 
 #include "rpc/answer_loan.hpp"
@@ -96,6 +97,7 @@ Session::Session(std::shared_ptr<transport::Connection> connection,
     identity_.uid = cred->uid;
     identity_.gid = cred->gid;
     identity_.executable = platform::executable_of(cred->pid);
+    identity_.groups = platform::supplementary_groups_of(cred->pid);
   }
   identity_.host = connection_->remote_host();
 }
@@ -108,6 +110,7 @@ void Session::start() {
     if (self->options_.role == SessionOptions::Role::dialer) {
       wire::PeerHello hello;
       hello.peer_name = self->options_.local_name;
+      hello.token = self->options_.token;
       hello.max_message_size = self->options_.max_message_size;
       hello.heartbeat_interval_ms =
           static_cast<std::uint32_t>(self->options_.heartbeat_interval.count());
@@ -179,6 +182,16 @@ void Session::on_handshake_frame(const wire::FrameView& frame, const wire::Metad
     fail_handshake(hello.error());
     return;
   }
+  if (acceptor && callbacks_.on_hello) {
+    auto admission = callbacks_.on_hello(*this, *hello);
+    if (!admission) {
+      fail_handshake(admission.error());
+      return;
+    }
+    identity_.subject = std::move(admission->subject);
+    identity_.scopes = std::move(admission->scopes);
+    gate_ = std::move(admission->gate);
+  }
   if (acceptor) {
     wire::PeerHello welcome;
     welcome.peer_name = options_.local_name;
@@ -227,6 +240,7 @@ void Session::on_frame(const wire::FrameView& frame) {
       break;
     case FrameKind::publish:
       if (auto md = checked_metadata(frame); md && callbacks_.on_publish) {
+        if (gate_ && gate_->check(PeerAction::publish, md->method)) break;
         // The publisher's trace is current while the message is handled: the router copies it
         // onward, and what a subscriber's handler sends continues it.
         const trace::Scope scope(md->trace_id);
@@ -352,6 +366,14 @@ void Session::handle_request(const wire::FrameView& frame, const wire::CallField
                   "{\"id\":" + std::to_string(id) + "}"};
     protocol_violation(e);
     return;
+  }
+  if (gate_) {
+    // Before the handler lookup: a peer that may not call learns nothing of what exists.
+    if (auto denied = gate_->check(PeerAction::call, md.method)) {
+      log_error(id, md.method, md.trace_id, *denied);
+      send_error(id, *denied);
+      return;
+    }
   }
   const HandlerEntry* entry = find_handler(md.method);
   if (!entry) {
@@ -525,6 +547,7 @@ const HandlerEntry* Session::find_handler(std::string_view method) {
 
 void Session::handle_notify(const wire::FrameView& frame, const wire::Metadata& md) {
   ++counters_.notifies_in;
+  if (gate_ && gate_->check(PeerAction::notify, md.method)) return;  // the gate counts it
   const auto& table = handlers();
   auto it = table.find(md.method);
   if (it == table.end()) {
@@ -582,6 +605,12 @@ void Session::handle_subscribe(const wire::FrameView& frame, const wire::Metadat
                                       {}});
     return;
   }
+  if (gate_) {
+    if (auto denied = gate_->check(PeerAction::subscribe, md.method)) {
+      send_error(frame.header.id, *denied);
+      return;
+    }
+  }
   auto r = callbacks_.on_subscribe(*this, frame.header.id, md.method, frame.payload);
   if (r) {
     (void)send_or_hold(FrameKind::response, frame.header.id, {});
@@ -607,6 +636,7 @@ void Session::dispatch_message(const wire::FrameView& frame, const wire::Metadat
   if (frame.header.kind == FrameKind::notify) {
     handle_notify(frame, md);
   } else if (callbacks_.on_publish) {
+    if (gate_ && gate_->check(PeerAction::publish, md.method)) return;
     callbacks_.on_publish(*this, frame.header.id, md.method, frame.payload);
   }
 }

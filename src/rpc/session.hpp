@@ -20,6 +20,7 @@
 #include "observe/recent_errors.hpp"
 #include "plexus/call.hpp"
 #include "plexus/pubsub.hpp"
+#include "rpc/access_gate.hpp"
 #include "rpc/batcher.hpp"
 #include "rpc/handler_table.hpp"
 #include "rpc/heartbeat.hpp"
@@ -43,6 +44,8 @@ struct SessionOptions {
   enum class Role { dialer, acceptor };
   Role role = Role::dialer;
   std::string local_name;
+  // A dialer's signed token, sent in its HELLO (empty: none).
+  std::string token;
   std::uint32_t max_message_size = wire::kDefaultMaxMessageSize;  // what this side accepts
   Millis heartbeat_interval{5000};  // ping when nothing arrived for this long (0: never)
   Millis heartbeat_timeout{15000};  // peer is dead when nothing arrived for this long (0: never)
@@ -73,6 +76,11 @@ struct SessionOptions {
 };
 
 struct SessionCallbacks {
+  // An acceptor's peer sent its HELLO (its token, if any, is unverified in `hello`): the owner
+  // authenticates it. An error is the GOAWAY the peer gets (unauthenticated, permission_denied)
+  // before the session closes; an Admission, what the session adds to the peer's identity and
+  // the gate it asks from then on. Unset: every peer is admitted with no gate.
+  std::function<Result<Admission>(Session&, const wire::PeerHello&)> on_hello;
   // The handshake finished (ok) or failed (the error); called once, before on_closed.
   std::function<void(Session&, Result<void>)> on_ready;
   // The session is closed; every call on it has completed. Called once.
@@ -400,6 +408,8 @@ class Session final : public transport::ConnectionDelegate,
   SessionOptions options_;
   SessionCallbacks callbacks_;
   PeerIdentity identity_;
+  // Asked before serving each inbound call, message, subscription and stream (on_hello's).
+  std::shared_ptr<AccessGate> gate_;
 
   std::shared_ptr<const TimeSource> time_;
   OutboundCalls outbound_;

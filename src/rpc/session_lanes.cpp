@@ -77,6 +77,8 @@ void Session::handle_lane_data(const wire::FrameView& frame) {
   }
   InboundLane& lane = *found;
   ++counters_.notifies_in;
+  // A lane's messages are notifications of its method (the gate's last answer is cached).
+  if (gate_ && gate_->check(PeerAction::notify, lane.method)) return;
   if (lane.handler_version != handler_table_->version()) resolve_lane(lane);
   if (!lane.sync) {
     run_lane_message(lane, frame.payload);

@@ -104,6 +104,9 @@ void Session::accept_stream(const wire::FrameView& frame, const wire::Metadata& 
                        ",\"credit_bytes\":" + std::to_string(*md.credit_bytes) + "}"});
   }
   if (going_away_) return refuse({StatusCode::unavailable, "server is shutting down", {}});
+  if (gate_) {
+    if (auto denied = gate_->check(PeerAction::stream, md.method)) return refuse(*denied);
+  }
   const auto& table = handlers();
   auto it = table.find(md.method);
   if (it == table.end()) {

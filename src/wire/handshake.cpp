@@ -10,6 +10,7 @@ Metadata hello_metadata(const PeerHello& hello) {
   md.capabilities = hello.capabilities;
   md.max_message_size = hello.max_message_size;
   md.heartbeat_interval_ms = hello.heartbeat_interval_ms;
+  if (hello.token.size() <= kMaxTokenLength) md.token = hello.token;
   return md;
 }
 
@@ -36,6 +37,7 @@ Result<PeerHello> decode_hello(const Metadata& md) {
   h.capabilities = md.capabilities.value_or(0);
   h.max_message_size = md.max_message_size.value_or(kDefaultMaxMessageSize);
   h.heartbeat_interval_ms = md.heartbeat_interval_ms.value_or(0);
+  h.token = std::string(md.token);
   return h;
 }
 

@@ -33,6 +33,9 @@ struct PeerHello {
                                capability::kBatch | capability::kStreams | capability::kLanes;
   std::uint32_t max_message_size = kDefaultMaxMessageSize;
   std::uint32_t heartbeat_interval_ms = 0;  // 0: this peer does not ping
+  // A signed token proving who the dialer is (HELLO only; empty: none). Over kMaxTokenLength
+  // it is not sent, and the acceptor sees no token.
+  std::string token;
 };
 
 // The metadata of a HELLO or WELCOME; its views point into `hello`, which must outlive it.

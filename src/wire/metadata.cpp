@@ -91,6 +91,7 @@ void visit_fields(const Metadata& md, Str&& str, Num&& num) {
   num(MetaKey::capabilities, md.capabilities);
   num(MetaKey::max_message_size, md.max_message_size);
   num(MetaKey::heartbeat_interval_ms, md.heartbeat_interval_ms);
+  str(MetaKey::token, md.token);
   num(MetaKey::credit_items, md.credit_items);
   num(MetaKey::credit_bytes, md.credit_bytes);
   num(MetaKey::progress_done, md.progress_done);
@@ -220,6 +221,9 @@ Result<Metadata> decode_metadata(std::string_view block) {
         break;
       case MetaKey::heartbeat_interval_ms:
         r = take_int(md.heartbeat_interval_ms, key, value);
+        break;
+      case MetaKey::token:
+        r = take_str(md.token, key, value, kMaxTokenLength);
         break;
       case MetaKey::credit_items:
         r = take_int(md.credit_items, key, value);

@@ -31,6 +31,7 @@ enum class MetaKey : std::uint16_t {
   capabilities = 35,           // u64 bit set; unknown bits are ignored
   max_message_size = 36,       // u32: the largest payload this peer accepts
   heartbeat_interval_ms = 37,  // u32: how often this peer pings when idle
+  token = 38,                  // ascii, <= kMaxTokenLength: a signed token (hello only)
   // Streams (docs/PROTOCOL.md §Streams).
   credit_items = 64,    // u32: items granted (stream_open: the initial window; credit: more)
   credit_bytes = 65,    // u64: bytes granted, likewise
@@ -41,6 +42,7 @@ enum class MetaKey : std::uint16_t {
 inline constexpr std::size_t kMetaEntryHead = 4;  // each entry: u16 key + u16 length
 inline constexpr std::size_t kMaxNameLength = 255;
 inline constexpr std::size_t kMaxTraceIdLength = 64;
+inline constexpr std::size_t kMaxTokenLength = 8192;
 
 enum class ContentType : std::uint8_t { raw = 0, json = 1 };
 
@@ -62,6 +64,7 @@ struct Metadata {
   std::optional<std::uint64_t> capabilities;
   std::optional<std::uint32_t> max_message_size;
   std::optional<std::uint32_t> heartbeat_interval_ms;
+  std::string_view token;
   std::optional<std::uint32_t> credit_items;
   std::optional<std::uint64_t> credit_bytes;
   std::optional<std::uint64_t> progress_done;

@@ -17,7 +17,8 @@ inline bool same_metadata(const wire::Metadata& a, const wire::Metadata& b) {
          a.error_message == b.error_message && a.error_details == b.error_details &&
          a.magic == b.magic && a.version == b.version && a.peer_name == b.peer_name &&
          a.capabilities == b.capabilities && a.max_message_size == b.max_message_size &&
-         a.heartbeat_interval_ms == b.heartbeat_interval_ms && a.credit_items == b.credit_items &&
+         a.heartbeat_interval_ms == b.heartbeat_interval_ms && a.token == b.token &&
+         a.credit_items == b.credit_items &&
          a.credit_bytes == b.credit_bytes && a.progress_done == b.progress_done &&
          a.progress_total == b.progress_total && a.cache_status == b.cache_status &&
          a.cache_age_us == b.cache_age_us && a.handler_time_us == b.handler_time_us;
@@ -28,6 +29,7 @@ inline void check_decoded_invariants(const wire::Metadata& md) {
   FUZZ_CHECK(md.method.size() <= wire::kMaxNameLength);
   FUZZ_CHECK(md.trace_id.size() <= wire::kMaxTraceIdLength);
   FUZZ_CHECK(md.peer_name.size() <= wire::kMaxNameLength);
+  FUZZ_CHECK(md.token.size() <= wire::kMaxTokenLength);
   FUZZ_CHECK(md.magic.size() <= 4);
   FUZZ_CHECK(!md.content_type || static_cast<unsigned>(*md.content_type) <= 1);
 }

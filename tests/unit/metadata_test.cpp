@@ -230,7 +230,7 @@ TEST(Metadata, EmptyStringFieldsAreNotEncoded) {
 
 TEST(MetadataMalformed, UnknownKeysAreSkipped) {
   const std::string block = entry(999, "whatever") + entry(1, "echo") + entry(0, "") +
-                            entry(8, le<std::uint64_t>(5)) + entry(31, "x") + entry(38, "") +
+                            entry(8, le<std::uint64_t>(5)) + entry(31, "x") + entry(39, "") +
                             entry(0xFFFF, std::string(300, 'u'));
   auto md = decode_metadata(block);
   ASSERT_TRUE(md) << md.error().to_string();
