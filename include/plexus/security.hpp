@@ -124,6 +124,16 @@ class PLEXUS_EXPORT AccessPolicy {
   /// subscription's pattern, allowed only when a rule's pattern covers every topic it matches).
   Decision check(const PeerIdentity& peer, AccessAction action, std::string_view target) const;
   std::size_t rule_count() const;
+
+  /// A rule's name, effect and patterns, for tools (`plexus acl check` lists them).
+  struct Rule {
+    std::string name;
+    bool allow = true;
+    /// The patterns per action, indexed by AccessAction (empty: the rule covers none).
+    std::array<std::vector<std::string>, 5> patterns;
+  };
+  /// The rules that apply to `peer` (their who-keys match it), in file order.
+  std::vector<Rule> rules_for(const PeerIdentity& peer) const;
   /// Where it was read from (parse's origin, load's path).
   const std::string& origin() const;
 

@@ -25,9 +25,9 @@
 #include "rpc/backoff.hpp"
 #include "rpc/pubsub_router.hpp"
 #include "rpc/session.hpp"
-#include "rpc/topic_pattern.hpp"
 #include "rpc/trace.hpp"
 #include "transport/transport.hpp"
+#include "wire/topic_pattern.hpp"
 
 namespace plexus {
 
@@ -608,7 +608,7 @@ Result<SubscriptionId> Client::Impl::subscribe(std::string_view pattern, Message
   if (runtime_.on_io_thread()) {
     return make_error(StatusCode::failed_precondition, "subscribe blocks; not on an I/O thread");
   }
-  if (auto ok = rpc::validate_pattern(pattern); !ok) return tl::unexpected(ok.error());
+  if (auto ok = wire::validate_pattern(pattern); !ok) return tl::unexpected(ok.error());
   if (!handler) return make_error(StatusCode::invalid_argument, "subscribe needs a handler");
   auto sub = std::make_shared<Subscription>(
       Subscription{std::string(pattern), options, std::move(handler)});
@@ -645,7 +645,7 @@ void Client::Impl::unsubscribe(SubscriptionId id) {
 
 Result<void> Client::Impl::publish(std::string_view topic, std::string payload,
                                    PublishOptions options) {
-  if (auto ok = rpc::validate_topic(topic); !ok) return tl::unexpected(ok.error());
+  if (auto ok = wire::validate_topic(topic); !ok) return tl::unexpected(ok.error());
   if (on_serial()) {
     if (!session_ || !session_->ready()) {
       return make_error(StatusCode::unavailable, "not connected to " + options_.address);

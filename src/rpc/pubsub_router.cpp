@@ -9,7 +9,7 @@
 #include "observe/log.hpp"
 
 #include "rpc/session.hpp"
-#include "rpc/topic_pattern.hpp"
+#include "wire/topic_pattern.hpp"
 
 namespace plexus {
 
@@ -40,6 +40,11 @@ Result<SlowPolicy> parse_slow_policy(std::string_view text) {
 }  // namespace plexus
 
 namespace plexus::rpc {
+
+using wire::topic_matches;
+using wire::validate_pattern;
+using wire::validate_topic;
+
 namespace {
 
 constexpr std::size_t kMaxQueueLimit = 1'000'000;

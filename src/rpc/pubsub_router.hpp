@@ -1,7 +1,7 @@
 // The server's publish/subscribe router: the subscription table, one bounded queue per
 // subscription, and the slow-subscriber policies (include/plexus/pubsub.hpp).
 //
-// A publish is matched against every subscription (rpc/topic_pattern.hpp) and queued for each
+// A publish is matched against every subscription (wire/topic_pattern.hpp) and queued for each
 // match; delivery runs later on the subscriber's executor (a posted pump), never inside
 // publish(). A remote subscription's pump hands messages to its session only while the
 // connection's unwritten bytes stay under kMaxBacklog (checked per chunk of 64 messages), and

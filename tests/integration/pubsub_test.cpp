@@ -86,7 +86,7 @@ TEST_P(PubSubTest, WildcardTableAcrossProcesses) {
   const std::vector<std::string> patterns = {"db.*", "db.>", ">", "*.users", "db.users", "x.*.z"};
   const std::vector<std::string> topics = {"db.users",  "db.users.insert", "db",
                                            "app.users", "x.y.z",           "x.y"};
-  // Expected matches (src/rpc/topic_pattern.hpp grammar).
+  // Expected matches (src/wire/topic_pattern.hpp grammar).
   const std::map<std::string, std::vector<std::string>> expected = {
       {"db.*", {"db.users"}},
       {"db.>", {"db.users", "db.users.insert"}},

@@ -1,13 +1,13 @@
-// The topic and pattern grammar (src/rpc/topic_pattern.hpp): the wildcard matching table and
+// The topic and pattern grammar (src/wire/topic_pattern.hpp): the wildcard matching table and
 // every rejected shape.
-#include "rpc/topic_pattern.hpp"
+#include "wire/topic_pattern.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-namespace plexus::rpc {
+namespace plexus::wire {
 namespace {
 
 struct Row {
@@ -172,5 +172,74 @@ TEST(TopicPattern, TopicValidationMatchesTheGrammarExhaustively) {
   EXPECT_EQ(checked, 4 + 16 + 64 + 256 + 1024 + 4096);
 }
 
+TEST(TopicPattern, CoversTable) {
+  struct Cover {
+    const char* outer;
+    const char* inner;
+    bool covers;
+  };
+  const Cover rows[] = {
+      {"news.>", "news.*.x", true},
+      {"news.>", "news.>", true},
+      {"news.>", "news.a", true},
+      {"news.>", "news", false},
+      {"news.>", ">", false},
+      {"news.>", "*.a", false},
+      {"news.*", "news.a", true},
+      {"news.*", "news.*", true},
+      {"news.*", "news.>", false},
+      {"news.*", "news.a.b", false},
+      {"news.*", "news", false},
+      {"news.a", "news.*", false},
+      {"news.a", "news.a", true},
+      {"news.a", "news.b", false},
+      {">", "a", true},
+      {">", "*", true},
+      {">", ">", true},
+      {">", "a.b.>", true},
+      {"*", ">", false},
+      {"*", "a", true},
+      {"*.*", "a.>", false},
+      {"a.*.c", "a.b.c", true},
+      {"a.*.c", "a.*.c", true},
+      {"a.*.c", "a.*.d", false},
+      {"a.*.>", "a.b.>", true},
+      {"a.*.>", "a.>", false},
+      {"a.b", "a.b.c", false},
+  };
+  for (const auto& r : rows) {
+    ASSERT_TRUE(validate_pattern(r.outer)) << r.outer;
+    ASSERT_TRUE(validate_pattern(r.inner)) << r.inner;
+    EXPECT_EQ(pattern_covers(r.outer, r.inner), r.covers) << r.outer << " covers " << r.inner;
+  }
+}
+
+// pattern_covers against its definition: outer covers inner when every topic inner matches,
+// outer matches too. Every pair of valid patterns of 1..3 segments over {a, b, *, >}, every
+// topic of 1..4 segments over {a, b, c} (a pattern of at most 3 segments that is not ">"-ended
+// matches no 4-segment topic, and "c" stands for any literal neither pattern names).
+TEST(TopicPattern, CoversAgreesWithItsDefinitionExhaustively) {
+  std::vector<std::string> patterns;
+  for (const auto& p : joined({"a", "b", "*", ">"}, 3)) {
+    if (validate_pattern(p)) patterns.push_back(p);
+  }
+  const auto topics = joined({"a", "b", "c"}, 4);
+  int compared = 0;
+  for (const auto& outer : patterns) {
+    for (const auto& inner : patterns) {
+      bool expected = true;
+      for (const auto& topic : topics) {
+        if (reference_match(inner, topic) && !reference_match(outer, topic)) {
+          expected = false;
+          break;
+        }
+      }
+      ASSERT_EQ(pattern_covers(outer, inner), expected) << outer << " covers " << inner;
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 52 * 52);
+}
+
 }  // namespace
-}  // namespace plexus::rpc
+}  // namespace plexus::wire

@@ -1,9 +1,9 @@
-#include "rpc/topic_pattern.hpp"
+#include "wire/topic_pattern.hpp"
 
 #include <algorithm>
 #include <string>
 
-namespace plexus::rpc {
+namespace plexus::wire {
 namespace {
 
 // Index of the '.' ending the segment that starts at `from`, or text.size() for the last one.
@@ -93,4 +93,25 @@ bool topic_matches(std::string_view pattern, std::string_view topic) {
   return t >= topic.size();
 }
 
-}  // namespace plexus::rpc
+bool pattern_covers(std::string_view outer, std::string_view inner) {
+  // Segment by segment: `>` in outer takes whatever inner has left (at least one segment, as
+  // both are here); `*` in outer takes one segment of inner, literal or `*`; a literal only
+  // the same literal. A `>` in inner (more than one segment) is covered only by a `>`.
+  std::size_t o = 0;
+  std::size_t i = 0;
+  while (o < outer.size()) {
+    if (i >= inner.size()) return false;  // outer needs more segments than inner's topics have
+    const std::size_t o_end = segment_end(outer, o);
+    const std::string_view o_segment = outer.substr(o, o_end - o);
+    if (o_segment == ">") return true;
+    const std::size_t i_end = segment_end(inner, i);
+    const std::string_view i_segment = inner.substr(i, i_end - i);
+    if (i_segment == ">") return false;
+    if (o_segment != "*" && (i_segment == "*" || i_segment != o_segment)) return false;
+    o = std::min(o_end + 1, outer.size());
+    i = std::min(i_end + 1, inner.size());
+  }
+  return i >= inner.size();
+}
+
+}  // namespace plexus::wire

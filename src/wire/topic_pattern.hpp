@@ -11,7 +11,7 @@
 
 #include "plexus/status.hpp"
 
-namespace plexus::rpc {
+namespace plexus::wire {
 
 inline constexpr std::size_t kMaxTopicLength = 255;
 
@@ -21,5 +21,9 @@ Result<void> validate_topic(std::string_view topic);
 Result<void> validate_pattern(std::string_view pattern);
 // Whether a valid `pattern` matches a valid `topic`.
 bool topic_matches(std::string_view pattern, std::string_view topic);
+// Whether valid pattern `outer` matches every topic valid pattern `inner` matches: "news.>"
+// covers "news.*.x" and "news.>"; "news.*" covers "news.a" and "news.*" but not "news.>"; ">"
+// covers every pattern. What access policies decide a SUBSCRIBE by.
+bool pattern_covers(std::string_view outer, std::string_view inner);
 
-}  // namespace plexus::rpc
+}  // namespace plexus::wire
