@@ -418,7 +418,7 @@ TEST(AccessPolicyExample, ParsesAndDecidesAsItsCommentsSay) {
   PeerIdentity helper = uid_peer(1234);
   helper.executable = "/usr/libexec/myapp/helper";
   EXPECT_EQ(p.check(helper, Action::publish, "progress.job.7").rule, "helper");
-  EXPECT_TRUE(allowed(p, helper, Action::call, "plexus.ping"));
+  EXPECT_TRUE(allowed(p, helper, Action::call, "plexus.describe"));
   EXPECT_FALSE(allowed(p, helper, Action::call, "plexus.describe"));
   EXPECT_FALSE(allowed(p, helper, Action::publish, "news.x"));
 

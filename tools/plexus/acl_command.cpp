@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.hpp"
 #include "plexus/security.hpp"
 
@@ -112,6 +114,21 @@ int acl_check(const AclCheckArgs& a) {
   return denied ? static_cast<int>(StatusCode::permission_denied) : 0;
 }
 
+// `plexus acl reload [ADDRESS]`: the running server reads its --acl file (and token keys) again.
+int acl_reload(const std::string& address) {
+  Runtime runtime;
+  auto client = connect_client(runtime, address, 3000, "plexus-cli");
+  if (!client) return fail(client.error());
+  CallOptions options;
+  options.timeout = Millis{10000};
+  auto result = (*client)->call("plexus.acl.reload", "{}", options);
+  if (!result) return fail(result.error());
+  const auto answer = nlohmann::json::parse(*result, nullptr, false);
+  std::printf("reloaded: %s\n",
+              answer.is_object() ? answer.value("reloaded", "").c_str() : result->c_str());
+  return 0;
+}
+
 }  // namespace
 
 Run add_acl(CLI::App& app) {
@@ -144,7 +161,19 @@ Run add_acl(CLI::App& app) {
     check->add_option("--" + action, args->questions[i], what + " (repeatable)")
         ->allow_extra_args(false);
   }
-  return [check, args] { return check->parsed() ? acl_check(*args) : -1; };
+  auto address = std::make_shared<std::string>("default");
+  auto* reload = acl->add_subcommand(
+      "reload",
+      "Makes a running plexus serve read its --acl file and --token-key files again (as SIGHUP "
+      "does); connections stay. Only the server's own user or root may, and its policy must "
+      "allow calling plexus.acl.reload. An invalid file is refused with its line, and the "
+      "running policy stays.");
+  reload->add_option("address", *address, "The server (default: the default socket)");
+  return [check, args, reload, address] {
+    if (check->parsed()) return acl_check(*args);
+    if (reload->parsed()) return acl_reload(*address);
+    return -1;
+  };
 }
 
 }  // namespace plexus::cli

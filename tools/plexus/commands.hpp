@@ -22,6 +22,10 @@ Run add_stats(CLI::App& app);
 Run add_describe(CLI::App& app);
 Run add_acl(CLI::App& app);
 
+// The token connect_client presents: `token`, else the contents of `token_file` (trimmed);
+// neither: none. not_found / permission_denied when the file cannot be read.
+Result<void> set_client_token(const std::string& token, const std::string& token_file);
+
 // "default" (or empty) names the default Unix socket; anything else must be an address.
 std::string resolve_address(const std::string& text);
 int exit_code(const Error& error);

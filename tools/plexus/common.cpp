@@ -1,4 +1,8 @@
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 
 #include "commands.hpp"
 
@@ -25,6 +29,33 @@ int fail(const Error& error) {
   return exit_code(error);
 }
 
+namespace {
+
+std::string& client_token() {
+  static std::string token;
+  return token;
+}
+
+}  // namespace
+
+Result<void> set_client_token(const std::string& token, const std::string& token_file) {
+  if (!token.empty() || token_file.empty()) {
+    client_token() = token;
+    return {};
+  }
+  std::ifstream in(token_file);
+  if (!in) {
+    const bool missing = errno == ENOENT;
+    return make_error(missing ? StatusCode::not_found : StatusCode::permission_denied,
+                      "--token-file " + token_file + ": " + std::strerror(errno));
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto first = text.find_first_not_of(" \t\r\n");
+  const auto last = text.find_last_not_of(" \t\r\n");
+  client_token() = first == std::string::npos ? "" : text.substr(first, last - first + 1);
+  return {};
+}
+
 Result<std::unique_ptr<Client>> connect_client(Runtime& runtime, const std::string& address,
                                                int connect_timeout_ms, const std::string& name,
                                                bool reconnect, Millis wait_for_server) {
@@ -34,6 +65,7 @@ Result<std::unique_ptr<Client>> connect_client(Runtime& runtime, const std::stri
   options.connect_timeout = Millis{connect_timeout_ms};
   options.reconnect.enabled = reconnect;
   options.wait_for_server = wait_for_server;
+  options.token = client_token();
   return Client::connect(runtime, options);
 }
 

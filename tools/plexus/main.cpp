@@ -1,6 +1,6 @@
 // plexus: the CLI and daemon. Thin: every command is a few calls on the public API.
 //
-// Exit statuses: 0 success; a failed call or command exits with its status code number (0–14,
+// Exit statuses: 0 success; a failed call or command exits with its status code number (0–16,
 // 100, 101; commands.hpp); a usage error exits 64 and a failure of the CLI itself 70 (sysexits'
 // EX_USAGE and EX_SOFTWARE), numbers that are never a status code.
 #include <cstdio>
@@ -42,6 +42,15 @@ int main(int argc, char** argv) {
   version_text += ", protocol " + std::to_string(plexus::protocol_version());
   app.set_version_flag("-V,--version", version_text);
   app.require_subcommand(1);
+  // The token every client command presents (servers that verify tokens: plexus serve
+  // --token-key). Accepted before or after the command's name.
+  std::string token;
+  std::string token_file;
+  app.add_option("--token", token, "Signed token to present to the server (plexus token issue)")
+      ->envname("PLEXUS_TOKEN");
+  app.add_option("--token-file", token_file, "File holding the token to present")
+      ->envname("PLEXUS_TOKEN_FILE");
+  app.fallthrough();
   app.footer(
       "Exit status: 0 on success; a failed call its status code number; 64 a usage error; 70 a "
       "failure of the CLI itself.");
@@ -58,6 +67,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int printed = app.exit(e);  // help and version print and are a success
     return printed == 0 ? 0 : kUsageError;
+  }
+  if (auto set = plexus::cli::set_client_token(token, token_file); !set) {
+    return plexus::cli::fail(set.error());
   }
   try {
     for (const auto& run : commands) {

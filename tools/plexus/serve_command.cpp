@@ -1,14 +1,17 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <set>
 
+#include <nlohmann/json.hpp>
 #include <systemd/sd-daemon.h>
 
 #include "commands.hpp"
@@ -41,8 +44,61 @@ struct ServeArgs {
   std::string socket_mode = "0600";       // ServerOptions::unix_socket_mode, in octal
   std::vector<std::string> allow_users;   // ServerOptions::allow_uids, by name or number
   std::vector<std::string> allow_groups;  // ServerOptions::allow_gids, by name or number
+  std::vector<std::string> token_keys;    // public key files (ServerOptions::tokens)
+  bool token_optional = false;            // admit clients without a token
+  std::string acl;                        // access policy file (ServerOptions::access_policy)
   std::string idle_wait = "adaptive";
 };
+
+// The token keys from --token-key files; null when none is given.
+Result<std::shared_ptr<const TokenVerifier>> load_token_keys(const ServeArgs& a) {
+  if (a.token_keys.empty()) return std::shared_ptr<const TokenVerifier>();
+  auto verifier = std::make_shared<TokenVerifier>();
+  for (const auto& file : a.token_keys) {
+    if (auto added = verifier->add_key_file(file); !added) {
+      return make_error(added.error().code, "--token-key " + file + ": " + added.error().message,
+                        added.error().details);
+    }
+  }
+  return std::shared_ptr<const TokenVerifier>(std::move(verifier));
+}
+
+// SIGHUP and `plexus acl reload`: the access policy and the token keys read again. A file that
+// does not load changes nothing (the running policy or keys stay) and is reported. Returns
+// what was done, one line each, or the first error.
+Result<std::string> reload_security(Server& server, const ServeArgs& a) {
+  std::string done;
+  std::optional<AccessPolicy> policy;
+  if (!a.acl.empty()) {
+    auto loaded = AccessPolicy::load(a.acl);
+    if (!loaded) {
+      return make_error(loaded.error().code,
+                        "access policy not reloaded, the running one stays: " +
+                            loaded.error().message,
+                        loaded.error().details);
+    }
+    policy = std::move(*loaded);
+  }
+  auto keys = load_token_keys(a);
+  if (!keys) {
+    return make_error(keys.error().code,
+                      "token keys not reloaded, the running ones stay: " + keys.error().message,
+                      keys.error().details);
+  }
+  if (policy) {
+    const auto rules = policy->rule_count();
+    if (auto set = server.set_access_policy(std::move(*policy)); !set) {
+      return tl::unexpected(set.error());
+    }
+    done += "access policy " + a.acl + " (" + std::to_string(rules) + " rules)";
+  }
+  if (*keys) {
+    const auto count = (*keys)->key_count();
+    server.set_token_verifier(std::move(*keys));
+    done += std::string(done.empty() ? "" : "; ") + std::to_string(count) + " token keys";
+  }
+  return done;
+}
 
 // A user or group id from a name (the passwd/group databases) or a number; nullopt when
 // neither.
@@ -234,6 +290,15 @@ int serve(const CLI::App& cmd, ServeArgs& a) {
       return fail(Error{StatusCode::invalid_argument, "--allow-group: no group " + name, {}});
     options.allow_gids.push_back(*gid);
   }
+  auto keys = load_token_keys(a);
+  if (!keys) return fail(keys.error());
+  options.tokens = std::move(*keys);
+  options.require_token = !a.token_optional;
+  if (!a.acl.empty()) {
+    auto policy = AccessPolicy::load(a.acl);
+    if (!policy) return fail(policy.error());
+    options.access_policy = std::move(*policy);
+  }
   options.heartbeat_interval = Millis{a.heartbeat_ms};
   options.heartbeat_timeout = Millis{a.heartbeat_timeout_ms};
   if (!a.no_http) options.http = a.http;
@@ -248,6 +313,23 @@ int serve(const CLI::App& cmd, ServeArgs& a) {
     register_demo_services(**server);
     direct_echo.register_on(**server);
   }
+  // `plexus acl reload`: what SIGHUP does to the policy and keys, for the server's own user
+  // (and root) only; the access policy must also allow calling it.
+  (*server)->handle("plexus.acl.reload",
+                    [&server = **server, &a](CallContext& ctx, std::string_view) -> Result<std::string> {
+                      const auto uid = ctx.peer_identity().uid;
+                      if (!uid || (*uid != ::getuid() && *uid != 0)) {
+                        return make_error(StatusCode::permission_denied,
+                                          "only the server's own user or root may reload its "
+                                          "access policy");
+                      }
+                      auto done = reload_security(server, a);
+                      if (!done) return tl::unexpected(done.error());
+                      std::printf("plexus serve: reloaded (plexus acl reload): %s\n",
+                                  done->c_str());
+                      std::fflush(stdout);
+                      return nlohmann::json{{"reloaded", *done}}.dump();
+                    });
   std::unique_ptr<DemoTicker> ticker;  // stopped before the server shuts down
   if (auto started = (*server)->start(); !started) {
     return fail(started.error());
@@ -285,6 +367,13 @@ int serve(const CLI::App& cmd, ServeArgs& a) {
   int sig = 0;
   for (sigwait(&signals, &sig); sig == SIGHUP; sigwait(&signals, &sig)) {
     reload(cmd, a, a.config_values);
+    if (!a.acl.empty() || !a.token_keys.empty()) {
+      if (auto done = reload_security(**server, a)) {
+        std::printf("plexus serve: reloaded %s\n", done->c_str());
+      } else {
+        std::printf("plexus serve: %s\n", done.error().message.c_str());
+      }
+    }
     std::fflush(stdout);
   }
   std::printf("plexus serve: signal %d, draining\n", sig);
@@ -346,6 +435,19 @@ Run add_serve(CLI::App& app) {
   cmd->add_option("--allow-group", args->allow_groups,
                   "Only members of these groups (primary group; names or gids, repeatable) and "
                   "--allow-user's users may connect");
+  cmd->add_option("--token-key", args->token_keys,
+                  "Public key file (plexus token keygen's .pub) that verifies clients' tokens; "
+                  "repeat it during a key rotation. Clients without a valid token are refused; "
+                  "SIGHUP reads the files again")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--token-optional", args->token_optional,
+                "With --token-key: admit clients that present no token (a token presented "
+                "must still verify)");
+  cmd->add_option("--acl", args->acl,
+                  "Access policy file (TOML; docs/SECURITY.md): who may call, notify, publish, "
+                  "subscribe and stream what; default deny. SIGHUP and plexus acl reload read it "
+                  "again")
+      ->check(CLI::ExistingFile);
   cmd->add_flag("--insecure-tcp", args->insecure_tcp,
                 "Allow plain TCP on addresses beyond loopback (tcp://0.0.0.0:PORT): anyone on the "
                 "network can then connect and read the traffic");
