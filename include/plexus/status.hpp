@@ -24,11 +24,13 @@ enum class StatusCode : std::uint16_t {
   invalid_argument = 3,     ///< the request is invalid
   deadline_exceeded = 4,    ///< the deadline passed
   not_found = 5,            ///< no such method (or entity)
+  already_exists = 6,       ///< the entity to be created exists already
   permission_denied = 7,    ///< the caller may not do this
   resource_exhausted = 8,   ///< out of some resource (connections, queue room, rate)
   failed_precondition = 9,  ///< the system is not in a state to do this
   internal = 13,            ///< internal error in the callee (a handler threw or dropped its call)
   unavailable = 14,         ///< the peer is shutting down or unreachable
+  unauthenticated = 16,     ///< no valid credentials (a token missing, malformed, expired, …)
   message_too_large = 100,  ///< a payload exceeded a max_message_size
   protocol_error = 101,     ///< the byte stream violates the protocol
 };
@@ -48,6 +50,8 @@ constexpr std::string_view to_string(StatusCode code) {
       return "deadline_exceeded";
     case StatusCode::not_found:
       return "not_found";
+    case StatusCode::already_exists:
+      return "already_exists";
     case StatusCode::permission_denied:
       return "permission_denied";
     case StatusCode::resource_exhausted:
@@ -58,6 +62,8 @@ constexpr std::string_view to_string(StatusCode code) {
       return "internal";
     case StatusCode::unavailable:
       return "unavailable";
+    case StatusCode::unauthenticated:
+      return "unauthenticated";
     case StatusCode::message_too_large:
       return "message_too_large";
     case StatusCode::protocol_error:
@@ -76,11 +82,13 @@ constexpr StatusCode status_code_from_wire(std::uint16_t value) {
     case 3:
     case 4:
     case 5:
+    case 6:
     case 7:
     case 8:
     case 9:
     case 13:
     case 14:
+    case 16:
     case 100:
     case 101:
       return static_cast<StatusCode>(value);

@@ -60,9 +60,9 @@ _STR_MAX = {K_METHOD: 255, K_TRACE_ID: 64, K_ERROR_MESSAGE: 65535, K_ERROR_DETAI
 _INT_FMT = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}
 
 STATUS_NAMES = {0: "ok", 1: "cancelled", 2: "unknown", 3: "invalid_argument",
-                4: "deadline_exceeded", 5: "not_found", 7: "permission_denied",
-                8: "resource_exhausted", 9: "failed_precondition", 13: "internal",
-                14: "unavailable", 100: "message_too_large", 101: "protocol_error"}
+                4: "deadline_exceeded", 5: "not_found", 6: "already_exists",
+                7: "permission_denied", 8: "resource_exhausted", 9: "failed_precondition",
+                13: "internal", 14: "unavailable", 16: "unauthenticated", 100: "message_too_large", 101: "protocol_error"}
 STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
 
 

@@ -28,17 +28,20 @@ constexpr Known kKnown[] = {
     {StatusCode::invalid_argument, 3, "invalid_argument"},
     {StatusCode::deadline_exceeded, 4, "deadline_exceeded"},
     {StatusCode::not_found, 5, "not_found"},
+    {StatusCode::already_exists, 6, "already_exists"},
     {StatusCode::permission_denied, 7, "permission_denied"},
     {StatusCode::resource_exhausted, 8, "resource_exhausted"},
     {StatusCode::failed_precondition, 9, "failed_precondition"},
     {StatusCode::internal, 13, "internal"},
     {StatusCode::unavailable, 14, "unavailable"},
+    {StatusCode::unauthenticated, 16, "unauthenticated"},
     {StatusCode::message_too_large, 100, "message_too_large"},
     {StatusCode::protocol_error, 101, "protocol_error"},
 };
 
 static_assert(status_code_from_wire(101) == StatusCode::protocol_error);
-static_assert(status_code_from_wire(6) == StatusCode::unknown);
+static_assert(status_code_from_wire(15) == StatusCode::unknown);
+static_assert(status_code_from_wire(16) == StatusCode::unauthenticated);
 static_assert(plexus::to_string(StatusCode::message_too_large) == "message_too_large");
 
 TEST(Status, NumbersNamesAndWireMappingOfEveryKnownCode) {
@@ -61,13 +64,13 @@ TEST(Status, EveryUnknownNumberMapsToUnknown) {
 }
 
 TEST(Status, GapsAndNeighboursAreUnknown) {
-  for (const std::uint16_t v : {6, 10, 11, 12, 15, 16, 99, 102, 1000, 65535}) {
+  for (const std::uint16_t v : {10, 11, 12, 15, 17, 99, 102, 1000, 65535}) {
     EXPECT_EQ(status_code_from_wire(v), StatusCode::unknown) << v;
   }
 }
 
 TEST(Status, NameOfAnOutOfRangeCodeIsUnknown) {
-  EXPECT_EQ(plexus::to_string(static_cast<StatusCode>(6)), "unknown");
+  EXPECT_EQ(plexus::to_string(static_cast<StatusCode>(15)), "unknown");
   EXPECT_EQ(plexus::to_string(static_cast<StatusCode>(65535)), "unknown");
 }
 
