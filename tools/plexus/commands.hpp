@@ -20,6 +20,7 @@ Run add_sub(CLI::App& app);
 Run add_stream(CLI::App& app);
 Run add_stats(CLI::App& app);
 Run add_describe(CLI::App& app);
+Run add_token(CLI::App& app);
 
 // "default" (or empty) names the default Unix socket; anything else must be an address.
 std::string resolve_address(const std::string& text);
