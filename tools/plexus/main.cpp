@@ -21,6 +21,11 @@ constexpr int kInternalError = 70;  // EX_SOFTWARE
 const char* unknown_command(int argc, char** argv, const CLI::App& app) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view word = argv[i];
+    // The main options that take a value in the next word (--token TOKEN): not a command.
+    if (word == "--token" || word == "--token-file") {
+      ++i;
+      continue;
+    }
     if (word.starts_with("-")) continue;
     for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
       if (sub->check_name(std::string(word))) return nullptr;
