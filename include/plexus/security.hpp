@@ -19,13 +19,13 @@ namespace plexus {
 
 /// What a token says about its bearer. Times are seconds since the Unix epoch.
 struct PLEXUS_EXPORT TokenClaims {
-  std::string subject;              ///< "sub": who the bearer is (required, non-empty)
-  std::vector<std::string> scopes;  ///< "scope": space-separated in the token (RFC 8693)
-  std::string issuer;               ///< "iss"; empty: none
-  std::int64_t issued_at = 0;       ///< "iat"
+  std::string subject;                     ///< "sub": who the bearer is (required, non-empty)
+  std::vector<std::string> scopes;         ///< "scope": space-separated in the token (RFC 8693)
+  std::string issuer;                      ///< "iss"; empty: none
+  std::int64_t issued_at = 0;              ///< "iat"
   std::optional<std::int64_t> not_before;  ///< "nbf": not valid before
-  std::int64_t expires = 0;  ///< "exp": not valid from this second on (required)
-  std::string key_id;        ///< "kid" of the key that signed it (the token's header)
+  std::int64_t expires = 0;                ///< "exp": not valid from this second on (required)
+  std::string key_id;                      ///< "kid" of the key that signed it (the token's header)
 };
 
 /// An Ed25519 key pair that signs tokens. The secret never leaves it but through secret_jwk();
@@ -41,12 +41,13 @@ class PLEXUS_EXPORT SigningKey {
   /// parse() of a file's contents; not_found / permission_denied when it cannot be read.
   static Result<SigningKey> load(const std::string& path);
 
-  SigningKey(SigningKey&&) noexcept;
-  SigningKey& operator=(SigningKey&&) noexcept;
+  SigningKey(SigningKey&&) noexcept;             ///< Moves the key; the source is left empty.
+  SigningKey& operator=(SigningKey&&) noexcept;  ///< Moves the key; the old one is wiped.
   SigningKey(const SigningKey&) = delete;
   SigningKey& operator=(const SigningKey&) = delete;
   ~SigningKey();
 
+  /// The key's id: the "kid" of the tokens it issues.
   const std::string& key_id() const { return key_id_; }
   /// The key pair as a JSON Web Key: {"kty":"OKP","crv":"Ed25519","kid":…,"x":…,"d":…}.
   std::string secret_jwk() const;
@@ -68,11 +69,11 @@ class PLEXUS_EXPORT SigningKey {
 /// const: verify() may be called from any thread.
 class PLEXUS_EXPORT TokenVerifier {
  public:
-  TokenVerifier();
-  TokenVerifier(const TokenVerifier&);
-  TokenVerifier(TokenVerifier&&) noexcept;
-  TokenVerifier& operator=(const TokenVerifier&);
-  TokenVerifier& operator=(TokenVerifier&&) noexcept;
+  TokenVerifier();                                     ///< Holds no key: verifies nothing.
+  TokenVerifier(const TokenVerifier&);                 ///< Copies the keys.
+  TokenVerifier(TokenVerifier&&) noexcept;             ///< Moves the keys.
+  TokenVerifier& operator=(const TokenVerifier&);      ///< Copies the keys.
+  TokenVerifier& operator=(TokenVerifier&&) noexcept;  ///< Moves the keys.
   ~TokenVerifier();
 
   /// Adds a public key (a JWK as SigningKey::public_jwk() writes; a secret JWK is refused so
@@ -81,6 +82,7 @@ class PLEXUS_EXPORT TokenVerifier {
   Result<void> add_key(std::string_view jwk);
   /// add_key() of a file's contents.
   Result<void> add_key_file(const std::string& path);
+  /// How many keys it holds.
   std::size_t key_count() const;
 
   /// The claims of a token signed by one of the keys and valid at `now` (seconds since the
@@ -109,8 +111,8 @@ class PLEXUS_EXPORT AccessPolicy {
  public:
   /// The answer to one question, and which rule gave it ("default" when none matched).
   struct Decision {
-    bool allowed = false;
-    std::string rule;
+    bool allowed = false;  ///< whether the peer may
+    std::string rule;      ///< the name of the rule that decided, or "default"
   };
 
   /// Parses a policy. invalid_argument with "ORIGIN:LINE:COLUMN: what is wrong" (and the line
@@ -123,12 +125,13 @@ class PLEXUS_EXPORT AccessPolicy {
   /// Whether `peer` may do `action` on `target` (a method, or a topic; for subscribe, the
   /// subscription's pattern, allowed only when a rule's pattern covers every topic it matches).
   Decision check(const PeerIdentity& peer, AccessAction action, std::string_view target) const;
+  /// How many rules it has.
   std::size_t rule_count() const;
 
   /// A rule's name, effect and patterns, for tools (`plexus acl check` lists them).
   struct Rule {
-    std::string name;
-    bool allow = true;
+    std::string name;   ///< its unique name
+    bool allow = true;  ///< effect: allow (true) or deny
     /// The patterns per action, indexed by AccessAction (empty: the rule covers none).
     std::array<std::vector<std::string>, 5> patterns;
   };

@@ -60,7 +60,7 @@ struct PLEXUS_EXPORT ServerOptions {
   /// (ClientOptions::token, docs/SECURITY.md). A client whose token does not verify (malformed,
   /// unknown key, bad signature, expired, not yet valid) is refused with GOAWAY
   /// unauthenticated; one that verifies is known by its subject and scopes
-  /// (PeerIdentity::subject, ::scopes). Null (the default): tokens are not read.
+  /// (PeerIdentity::subject, PeerIdentity::scopes). Null (the default): tokens are not read.
   std::shared_ptr<const TokenVerifier> tokens;
   /// With `tokens`: a client without a token is refused (unauthenticated). False: it is
   /// admitted, known by what the kernel verified (and the access policy decides what it may do).

@@ -58,8 +58,7 @@ class PolicyGate final : public rpc::AccessGate {
         answers.clear();
         denial_counters_[a].clear();
       }
-      it = answers.emplace(std::string(target), decide(static_cast<AccessAction>(a), target))
-               .first;
+      it = answers.emplace(std::string(target), decide(static_cast<AccessAction>(a), target)).first;
     } else if (it->second) {
       if (auto* counter = denial_counters_[a][it->first]) counter->inc();
     }
@@ -89,11 +88,12 @@ class PolicyGate final : public rpc::AccessGate {
     denial_counters_[static_cast<std::size_t>(action)][std::string(target)] = counter;
     observe::logger().info("plexus: {} ({}) may not {} \"{}\" (rule \"{}\")", described(peer_),
                            peer_.address, to_string(action), target, decision.rule);
-    return Error{StatusCode::permission_denied,
-                 described(peer_) + " may not " + std::string(to_string(action)) + " \"" +
-                     std::string(target) + "\"",
-                 nlohmann::json{{"action", to_string(action)}, {"target", std::string(target)}}
-                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+    return Error{
+        StatusCode::permission_denied,
+        described(peer_) + " may not " + std::string(to_string(action)) + " \"" +
+            std::string(target) + "\"",
+        nlohmann::json{{"action", to_string(action)}, {"target", std::string(target)}}.dump(
+            -1, ' ', false, nlohmann::json::error_handler_t::replace)};
   }
 
   std::shared_ptr<AccessControl> control_;

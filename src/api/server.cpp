@@ -430,8 +430,8 @@ void Server::set_token_verifier(std::shared_ptr<const TokenVerifier> tokens) {
   if (!impl_->access_) {
     // Created without tokens or a policy: admit() starts checking from the next connection.
     std::lock_guard lock(impl_->mu_);
-    impl_->access_ = std::make_shared<AccessControl>(std::move(tokens), impl_->options_.require_token,
-                                                     std::nullopt, &impl_->observe_.registry);
+    impl_->access_ = std::make_shared<AccessControl>(
+        std::move(tokens), impl_->options_.require_token, std::nullopt, &impl_->observe_.registry);
     return;
   }
   impl_->access_->set_tokens(std::move(tokens));

@@ -29,8 +29,8 @@ class AccessGate {
 
 // What the owner's on_hello learned of an accepted peer, beyond what the kernel told.
 struct Admission {
-  std::string subject;              // a verified token's subject; empty: none presented
-  std::vector<std::string> scopes;  // its scopes
+  std::string subject;               // a verified token's subject; empty: none presented
+  std::vector<std::string> scopes;   // its scopes
   std::shared_ptr<AccessGate> gate;  // null: the peer may do anything a handler serves
 };
 

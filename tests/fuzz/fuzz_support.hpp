@@ -18,10 +18,10 @@ inline bool same_metadata(const wire::Metadata& a, const wire::Metadata& b) {
          a.magic == b.magic && a.version == b.version && a.peer_name == b.peer_name &&
          a.capabilities == b.capabilities && a.max_message_size == b.max_message_size &&
          a.heartbeat_interval_ms == b.heartbeat_interval_ms && a.token == b.token &&
-         a.credit_items == b.credit_items &&
-         a.credit_bytes == b.credit_bytes && a.progress_done == b.progress_done &&
-         a.progress_total == b.progress_total && a.cache_status == b.cache_status &&
-         a.cache_age_us == b.cache_age_us && a.handler_time_us == b.handler_time_us;
+         a.credit_items == b.credit_items && a.credit_bytes == b.credit_bytes &&
+         a.progress_done == b.progress_done && a.progress_total == b.progress_total &&
+         a.cache_status == b.cache_status && a.cache_age_us == b.cache_age_us &&
+         a.handler_time_us == b.handler_time_us;
 }
 
 // What a successfully decoded block must satisfy whatever the input was.

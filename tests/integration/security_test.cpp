@@ -105,18 +105,19 @@ class SecureServerTest : public ::testing::Test {
       });
     }
     for (const char* method : {"log.line", "admin.note"}) {
-      server_->handle(method, [this, method](CallContext&, std::string_view) -> Result<std::string> {
-        std::lock_guard lock(mu_);
-        notified_.push_back(method);
-        return std::string();
-      });
+      server_->handle(method,
+                      [this, method](CallContext&, std::string_view) -> Result<std::string> {
+                        std::lock_guard lock(mu_);
+                        notified_.push_back(method);
+                        return std::string();
+                      });
     }
     for (const char* method : {"files.list", "files.secret"}) {
-      server_->handle_stream(method,
-                             [](CallContext&, std::string, Stream s) -> asio::awaitable<Result<std::string>> {
-                               co_await s.async_write("one", asio::use_awaitable);
-                               co_return std::string("done");
-                             });
+      server_->handle_stream(
+          method, [](CallContext&, std::string, Stream s) -> asio::awaitable<Result<std::string>> {
+            co_await s.async_write("one", asio::use_awaitable);
+            co_return std::string("done");
+          });
     }
     auto sub = server_->subscribe(">", [this](std::string_view topic, std::string_view) {
       {
@@ -149,9 +150,7 @@ class SecureServerTest : public ::testing::Test {
     std::lock_guard lock(mu_);
     return published_;
   }
-  double metric(const std::string& series) const {
-    return sample(server_->metrics_text(), series);
-  }
+  double metric(const std::string& series) const { return sample(server_->metrics_text(), series); }
 
   TempDir dir_;
   Runtime runtime_;
@@ -254,7 +253,8 @@ TEST_F(SecureServerTest, OptionalTokensAdmitClientsWithoutOneButNotWithABadOne) 
 TEST_F(SecureServerTest, APolicyChecksEveryActionPerMethodAndTopic) {
   start(nullptr, policy_of(R"([[rule]]
 name = "me"
-uid = )" + std::to_string(::getuid()) + R"(
+uid = )" + std::to_string(::getuid()) +
+                           R"(
 call = ["math.*", "whoami"]
 notify = ["log.*"]
 publish = ["news.>"]
@@ -372,8 +372,9 @@ TEST(SecureServer, APolicyCannotBeSetOnAServerCreatedWithoutOne) {
   options.listen = {dir.unix_address("s.sock")};
   auto server = Server::create(runtime, options);
   ASSERT_TRUE(server);
-  auto set = (*server)->set_access_policy(policy_of("[[rule]]\nname = \"x\"\nanyone = true\n"
-                                                    "call = [\">\"]\n"));
+  auto set =
+      (*server)->set_access_policy(policy_of("[[rule]]\nname = \"x\"\nanyone = true\n"
+                                             "call = [\">\"]\n"));
   ASSERT_FALSE(set);
   EXPECT_EQ(set.error().code, StatusCode::failed_precondition);
 }
@@ -398,9 +399,8 @@ class SecureServeCli : public ::testing::Test {
       std::filesystem::copy_file(cli_binary(), copy);
       ::chmod(copy.c_str(), 0755);
     }
-    return run_command("setpriv --reuid=" + std::to_string(kNobody) +
-                       " --regid=" + std::to_string(kNobody) + " --clear-groups " + copy + " " +
-                       args);
+    return run_command("setpriv --reuid=" + std::to_string(kNobody) + " --regid=" +
+                       std::to_string(kNobody) + " --clear-groups " + copy + " " + args);
   }
   TempDir dir_;
 };
@@ -439,7 +439,8 @@ TEST_F(SecureServeCli, ASecondUserIsHeldToThePolicyWhichReloadsInPlace) {
   EXPECT_EQ(count.exit_code, 0) << count.output;
 
   // An invalid file: refused with its line; the running policy stays.
-  write("acl.toml", owner_and_nobody_policy("[\"echo\"]") + "\n[[rule]]\nname = \"x\"\nbogus = 1\n");
+  write("acl.toml",
+        owner_and_nobody_policy("[\"echo\"]") + "\n[[rule]]\nname = \"x\"\nbogus = 1\n");
   auto reload = run_cli("acl reload " + address());
   EXPECT_EQ(reload.exit_code, 3) << reload.output;
   EXPECT_NE(reload.output.find("acl.toml:16"), std::string::npos) << reload.output;
@@ -468,8 +469,8 @@ TEST_F(SecureServeCli, ServeVerifiesTheTokensTheCliPresents) {
   const std::string token = issued.output.substr(0, issued.output.find_first_of("\r\n"));
   auto foreign = run_cli("token issue --key " + dir_.file("k2.key") + " --subject mallory");
   ASSERT_EQ(foreign.exit_code, 0) << foreign.output;
-  CliServe serve({"--listen", address(), "--no-http", "--demo", "--token-key",
-                  dir_.file("k1.pub")});
+  CliServe serve(
+      {"--listen", address(), "--no-http", "--demo", "--token-key", dir_.file("k1.pub")});
   auto with = run_cli("--token " + token + " call " + address() + " echo '{}'");
   EXPECT_EQ(with.exit_code, 0) << with.output;
   auto from_env = run_command("PLEXUS_TOKEN=" + token + " " + cli_binary() + " call " + address() +

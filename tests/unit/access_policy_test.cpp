@@ -419,7 +419,7 @@ TEST(AccessPolicyExample, ParsesAndDecidesAsItsCommentsSay) {
   helper.executable = "/usr/libexec/myapp/helper";
   EXPECT_EQ(p.check(helper, Action::publish, "progress.job.7").rule, "helper");
   EXPECT_TRUE(allowed(p, helper, Action::call, "plexus.describe"));
-  EXPECT_FALSE(allowed(p, helper, Action::call, "plexus.describe"));
+  EXPECT_FALSE(allowed(p, helper, Action::call, "plexus.stats"));
   EXPECT_FALSE(allowed(p, helper, Action::publish, "news.x"));
 
   const auto reader = token_peer("svc", {"reader"});

@@ -11,8 +11,8 @@
 #include <optional>
 #include <set>
 
-#include <nlohmann/json.hpp>
 #include <systemd/sd-daemon.h>
+#include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "demo_services.hpp"
@@ -72,10 +72,10 @@ Result<std::string> reload_security(Server& server, const ServeArgs& a) {
   if (!a.acl.empty()) {
     auto loaded = AccessPolicy::load(a.acl);
     if (!loaded) {
-      return make_error(loaded.error().code,
-                        "access policy not reloaded, the running one stays: " +
-                            loaded.error().message,
-                        loaded.error().details);
+      return make_error(
+          loaded.error().code,
+          "access policy not reloaded, the running one stays: " + loaded.error().message,
+          loaded.error().details);
     }
     policy = std::move(*loaded);
   }
@@ -315,21 +315,21 @@ int serve(const CLI::App& cmd, ServeArgs& a) {
   }
   // `plexus acl reload`: what SIGHUP does to the policy and keys, for the server's own user
   // (and root) only; the access policy must also allow calling it.
-  (*server)->handle("plexus.acl.reload",
-                    [&server = **server, &a](CallContext& ctx, std::string_view) -> Result<std::string> {
-                      const auto uid = ctx.peer_identity().uid;
-                      if (!uid || (*uid != ::getuid() && *uid != 0)) {
-                        return make_error(StatusCode::permission_denied,
-                                          "only the server's own user or root may reload its "
-                                          "access policy");
-                      }
-                      auto done = reload_security(server, a);
-                      if (!done) return tl::unexpected(done.error());
-                      std::printf("plexus serve: reloaded (plexus acl reload): %s\n",
-                                  done->c_str());
-                      std::fflush(stdout);
-                      return nlohmann::json{{"reloaded", *done}}.dump();
-                    });
+  (*server)->handle(
+      "plexus.acl.reload",
+      [&server = **server, &a](CallContext& ctx, std::string_view) -> Result<std::string> {
+        const auto uid = ctx.peer_identity().uid;
+        if (!uid || (*uid != ::getuid() && *uid != 0)) {
+          return make_error(StatusCode::permission_denied,
+                            "only the server's own user or root may reload its "
+                            "access policy");
+        }
+        auto done = reload_security(server, a);
+        if (!done) return tl::unexpected(done.error());
+        std::printf("plexus serve: reloaded (plexus acl reload): %s\n", done->c_str());
+        std::fflush(stdout);
+        return nlohmann::json{{"reloaded", *done}}.dump();
+      });
   std::unique_ptr<DemoTicker> ticker;  // stopped before the server shuts down
   if (auto started = (*server)->start(); !started) {
     return fail(started.error());
