@@ -478,6 +478,8 @@ nlohmann::json Server::Impl::metrics() const {
                            {"uid", id.uid ? json(*id.uid) : json(nullptr)},
                            {"executable", id.executable},
                            {"host", id.host},
+                           // Set with the name, before ready(): read only after it.
+                           {"subject", s->ready() ? id.subject : std::string()},
                            {"calls_in", s->counters().calls_in.load(std::memory_order_relaxed)},
                            {"bytes_in", s->connection().stats().bytes_in.get()},
                            {"bytes_out", s->connection().stats().bytes_out.get()}});

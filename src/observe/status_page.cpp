@@ -187,7 +187,7 @@ function render(s) {
   const failed = (s.recent_errors || []).map(e => Object.assign({}, e, {when: new Date(e.at * 1000).toLocaleTimeString(), trace: e.trace_id || "—"}));
   table("recent_errors", [["when","time"],["method","method"],["code","status"],["message","message"],["peer","peer"],["trace","trace id"]], failed);
   const peers = s.peers.map(p => Object.assign({}, p, {bytes: bytes(p.bytes_in) + " / " + bytes(p.bytes_out)}));
-  table("connections", [["name","peer"],["address","address"],["pid","pid",1],["uid","uid",1],["executable","executable"],["calls_in","calls in",1],["bytes","in / out",1]], peers);
+  table("connections", [["name","peer"],["address","address"],["pid","pid",1],["uid","uid",1],["executable","executable"],["subject","token subject"],["calls_in","calls in",1],["bytes","in / out",1]], peers);
   const topics = s.sections.topics.map(r => Object.assign({}, r, {queue: r.queued + " / " + r.queue_limit}));
   table("topics", [["pattern","pattern"],["subscriber","subscriber"],["policy","policy"],["queue","queued / limit",1],["delivered","delivered",1],["dropped","dropped",1]], topics);
   table("breakers", [["method","method"],["side","side"],["target","target"],["state","state"],["opened","opened",1],["rejected","rejected",1],["failures","failures",1]], s.sections.breakers);

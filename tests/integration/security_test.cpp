@@ -175,6 +175,11 @@ TEST_F(SecureServerTest, AValidTokenAdmitsItsBearerUnderItsSubject) {
   EXPECT_EQ(j["scopes"], json::array({"reader", "writer"}));
   EXPECT_EQ(j["key"], "sub:alice");
   EXPECT_EQ(metric("plexus_authentications_total{result=\"ok\"}"), 1);
+  // The status page's connections show the verified subject beside the claimed name.
+  const auto peers = server_->metrics().at("peers");
+  ASSERT_EQ(peers.size(), 1u) << peers.dump();
+  EXPECT_EQ(peers[0].value("subject", ""), "alice");
+  EXPECT_EQ(peers[0].value("name", ""), "claims-to-be-bob");
 }
 
 // Missing, expired, foreign (signed by a key the server does not hold) and tampered tokens are
