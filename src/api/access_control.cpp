@@ -49,7 +49,10 @@ class PolicyGate final : public rpc::AccessGate {
     }
     const auto a = static_cast<std::size_t>(action);
     // The last question first: a lane or a busy method asks the same one each message.
-    if (last_ && last_->action == a && last_->target == target) return last_->answer;
+    if (last_ && last_->action == a && last_->target == target) {
+      if (last_->denials) last_->denials->inc();
+      return last_->answer;
+    }
     auto& answers = answers_[a];
     auto it = answers.find(target);
     if (it == answers.end()) {
@@ -62,12 +65,13 @@ class PolicyGate final : public rpc::AccessGate {
     } else if (it->second) {
       if (auto* counter = denial_counters_[a][it->first]) counter->inc();
     }
-    last_ = Last{a, it->first, it->second};
+    last_ = Last{a, it->first, it->second, it->second ? denial_counters_[a][it->first] : nullptr};
     return it->second;
   }
 
  private:
   static constexpr std::size_t kMaxRemembered = 1024;
+  static constexpr std::size_t kLoudDenials = 16;  // per session, then at debug level
   struct Hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -77,6 +81,7 @@ class PolicyGate final : public rpc::AccessGate {
     std::size_t action;
     std::string target;
     std::optional<Error> answer;
+    observe::Counter* denials;  // where a repeated denial is counted; null: allowed
   };
 
   std::optional<Error> decide(AccessAction action, std::string_view target) {
@@ -86,8 +91,11 @@ class PolicyGate final : public rpc::AccessGate {
     auto* counter = control_->denial_counter(action, decision.rule);
     if (counter) counter->inc();
     denial_counters_[static_cast<std::size_t>(action)][std::string(target)] = counter;
-    observe::logger().info("plexus: {} ({}) may not {} \"{}\" (rule \"{}\")", described(peer_),
-                           peer_.address, to_string(action), target, decision.rule);
+    // A peer that tries name after name must not flood the log: the first few at info.
+    const auto level = ++logged_ <= kLoudDenials ? spdlog::level::info : spdlog::level::debug;
+    observe::logger().log(level, "plexus: {} ({}) may not {} \"{}\" (rule \"{}\")",
+                          described(peer_), peer_.address, to_string(action), target,
+                          decision.rule);
     return Error{
         StatusCode::permission_denied,
         described(peer_) + " may not " + std::string(to_string(action)) + " \"" +
@@ -104,6 +112,7 @@ class PolicyGate final : public rpc::AccessGate {
   // Where the answers that are denials are counted (the registry's counter for their rule).
   std::array<std::unordered_map<std::string, observe::Counter*>, 5> denial_counters_;
   std::optional<Last> last_;
+  std::size_t logged_ = 0;
 };
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include "rpc/session.hpp"
 #include "rpc/trace.hpp"
 #include "transport/transport.hpp"
+#include "wire/metadata.hpp"
 #include "wire/topic_pattern.hpp"
 
 namespace plexus {
@@ -158,6 +159,12 @@ Result<std::unique_ptr<Client>> Client::connect(Runtime& runtime, ClientOptions 
   }
   if (options.address.empty()) options.address = default_address();
   if (auto a = transport::parse_address(options.address); !a) return tl::unexpected(a.error());
+  if (options.token.size() > wire::kMaxTokenLength) {
+    return make_error(StatusCode::invalid_argument, "ClientOptions::token is " +
+                                                        std::to_string(options.token.size()) +
+                                                        " bytes; a HELLO carries at most " +
+                                                        std::to_string(wire::kMaxTokenLength));
+  }
   std::unique_ptr<Client> client(new Client(runtime, std::move(options)));
   std::promise<Result<void>> first;
   auto result = first.get_future();

@@ -61,10 +61,10 @@ Server::Impl::Impl(Server& self, Runtime& runtime, ServerOptions options)
       options_(std::move(options)),
       router_(std::make_shared<rpc::Router>()),
       observe_(detail::runtime_metrics(runtime)) {
-  if (options_.tokens || options_.access_policy) {
-    access_ = std::make_shared<AccessControl>(options_.tokens, options_.require_token,
-                                              options_.access_policy, &observe_.registry);
-  }
+  // Always there, so that set_token_verifier() needs no lock: with no keys and no policy,
+  // admitting a peer costs a mutex and a null check per handshake.
+  access_ = std::make_shared<AccessControl>(options_.tokens, options_.require_token,
+                                            options_.access_policy, &observe_.registry);
 }
 
 Server::Impl::~Impl() = default;
@@ -200,11 +200,9 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
   so.recent_errors = observe_.recent_errors;
   so.stream_totals = observe_.streams;
   rpc::SessionCallbacks cb;
-  if (access_) {
-    cb.on_hello = [access = access_](rpc::Session& s, const wire::PeerHello& hello) {
-      return access->admit(s.identity(), hello);
-    };
-  }
+  cb.on_hello = [access = access_](rpc::Session& s, const wire::PeerHello& hello) {
+    return access->admit(s.identity(), hello);
+  };
   cb.on_closed = [this](rpc::Session& s, const Error&) {
     router_->drop_session(&s);
     forget(&s);
@@ -412,7 +410,7 @@ Result<void> Server::publish(std::string_view topic, std::string payload, Publis
 }
 
 Result<void> Server::set_access_policy(AccessPolicy policy) {
-  if (!impl_->access_ || !impl_->access_->has_policy()) {
+  if (!impl_->access_->has_policy()) {
     return make_error(StatusCode::failed_precondition,
                       "this server was created without an access policy "
                       "(ServerOptions::access_policy), so its connections have none to replace");
@@ -423,17 +421,10 @@ Result<void> Server::set_access_policy(AccessPolicy policy) {
 }
 
 std::optional<AccessPolicy> Server::access_policy() const {
-  return impl_->access_ ? impl_->access_->policy() : std::nullopt;
+  return impl_->access_->policy();
 }
 
 void Server::set_token_verifier(std::shared_ptr<const TokenVerifier> tokens) {
-  if (!impl_->access_) {
-    // Created without tokens or a policy: admit() starts checking from the next connection.
-    std::lock_guard lock(impl_->mu_);
-    impl_->access_ = std::make_shared<AccessControl>(
-        std::move(tokens), impl_->options_.require_token, std::nullopt, &impl_->observe_.registry);
-    return;
-  }
   impl_->access_->set_tokens(std::move(tokens));
 }
 

@@ -112,8 +112,7 @@ struct Server::Impl {
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopped_{false};
   std::shared_ptr<rpc::Router> router_;  // shared with its posted deliveries
-  // Tokens and the access policy; null when the server has neither. Set before listening,
-  // or by set_token_verifier (under mu_, read under mu_ by on_connection).
+  // Tokens and the access policy (either may be absent); made with the server, never replaced.
   std::shared_ptr<AccessControl> access_;
   std::atomic<SubscriptionId> local_subscription_ids_{1};
   std::atomic<bool> listening_{false};

@@ -133,8 +133,10 @@ class SecureServerTest : public ::testing::Test {
     if (server_) server_->shutdown(Millis{1000});
   }
   std::string address() const { return dir_.unix_address("s.sock"); }
-  Result<std::unique_ptr<Client>> connect(const std::string& token, const std::string& name = "c") {
+  Result<std::unique_ptr<Client>> connect(const std::string& token, const std::string& name = "c",
+                                          bool batching = false) {
     ClientOptions options;
+    options.batching.enabled = batching;
     options.address = address();
     options.name = name;
     options.token = token;
@@ -270,7 +272,8 @@ stream = ["files.list"]
   ASSERT_TRUE(client) << client.error().to_string();
   auto& c = **client;
   EXPECT_TRUE(c.call("math.add", "{}"));
-  for (const char* denied : {"admin.reset", "no.such.method"}) {
+  // admin.reset twice: a refusal the session remembers is counted as often as it happens.
+  for (const char* denied : {"admin.reset", "admin.reset", "no.such.method"}) {
     auto r = c.call(denied, "{}");
     ASSERT_FALSE(r) << denied;
     EXPECT_EQ(r.error().code, StatusCode::permission_denied) << r.error().to_string();
@@ -307,11 +310,47 @@ stream = ["files.list"]
   EXPECT_EQ(none.error().code, StatusCode::permission_denied) << none.error().to_string();
   // Each refusal counted by action and by the rule that decided it.
   const auto m = server_->metrics_text();
-  EXPECT_EQ(sample(m, R"(plexus_access_denials_total{action="call",rule="default"})"), 2) << m;
+  EXPECT_EQ(sample(m, R"(plexus_access_denials_total{action="call",rule="default"})"), 3) << m;
   EXPECT_EQ(sample(m, R"(plexus_access_denials_total{action="notify",rule="default"})"), 1);
   EXPECT_EQ(sample(m, R"(plexus_access_denials_total{action="publish",rule="default"})"), 1);
   EXPECT_EQ(sample(m, R"(plexus_access_denials_total{action="subscribe",rule="default"})"), 2);
   EXPECT_EQ(sample(m, R"(plexus_access_denials_total{action="stream",rule="default"})"), 1);
+}
+
+// One-way messages by the paths that skip the single-frame decoder: lanes (LANE_DATA carries
+// only the lane's id) and BATCH frames of NOTIFYs and PUBLISHes. The same rules hold.
+TEST_F(SecureServerTest, LanesAndBatchedMessagesAreCheckedToo) {
+  start(nullptr, policy_of(R"([[rule]]
+name = "me"
+uid = )" + std::to_string(::getuid()) +
+                           R"(
+call = ["math.*"]
+notify = ["log.*"]
+publish = ["news.>"]
+)"));
+  auto client = connect("", "batcher", /*batching=*/true);
+  ASSERT_TRUE(client) << client.error().to_string();
+  auto& c = **client;
+  auto allowed = c.open_lane("log.line");
+  auto denied = c.open_lane("admin.note");
+  ASSERT_TRUE(allowed && denied);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(denied->send("{}"));
+    ASSERT_TRUE(allowed->send("{}"));
+  }
+  ASSERT_TRUE(c.notify("admin.note", "{}"));
+  ASSERT_TRUE(c.notify("log.line", "{}"));
+  ASSERT_TRUE(c.publish("admin.a", "x"));
+  ASSERT_TRUE(c.publish("news.a", "1"));
+  ASSERT_TRUE(c.publish("news.b", "2"));
+  c.flush();
+  ASSERT_TRUE(c.call("math.add", "{}"));  // behind the lanes and the batch on this connection
+  EXPECT_EQ(notified(), std::vector<std::string>(4, "log.line"));
+  ASSERT_TRUE(two_published_.wait_for(Millis{10000}));
+  EXPECT_EQ(published(), (std::vector<std::string>{"news.a", "news.b"}));
+  const auto m = server_->metrics_text();
+  EXPECT_EQ(sample(m, R"(plexus_access_denials_total{action="notify",rule="default"})"), 4) << m;
+  EXPECT_EQ(sample(m, R"(plexus_access_denials_total{action="publish",rule="default"})"), 1);
 }
 
 // A token's scope decides per method: a reader may get but not put, a writer both.

@@ -51,7 +51,9 @@ int main(int argc, char** argv) {
   // --token-key). Accepted before or after the command's name.
   std::string token;
   std::string token_file;
-  app.add_option("--token", token, "Signed token to present to the server (plexus token issue)")
+  app.add_option("--token", token,
+                 "Signed token to present to the server (plexus token issue); other users can "
+                 "read a command line: prefer --token-file or PLEXUS_TOKEN")
       ->envname("PLEXUS_TOKEN");
   app.add_option("--token-file", token_file, "File holding the token to present")
       ->envname("PLEXUS_TOKEN_FILE");

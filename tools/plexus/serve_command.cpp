@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -54,7 +55,25 @@ struct ServeArgs {
 Result<std::shared_ptr<const TokenVerifier>> load_token_keys(const ServeArgs& a) {
   if (a.token_keys.empty()) return std::shared_ptr<const TokenVerifier>();
   auto verifier = std::make_shared<TokenVerifier>();
-  for (const auto& file : a.token_keys) {
+  // A directory stands for the .pub files in it, read again on each reload: a rotation adds
+  // the new key's file, later removes the old one, and signals each time.
+  std::vector<std::string> files;
+  for (const auto& path : a.token_keys) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(path, ec)) {
+      files.push_back(path);
+      continue;
+    }
+    std::vector<std::string> in_dir;
+    for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+      if (entry.path().extension() == ".pub") in_dir.push_back(entry.path().string());
+    }
+    if (ec)
+      return make_error(StatusCode::invalid_argument, "--token-key " + path + ": " + ec.message());
+    std::sort(in_dir.begin(), in_dir.end());
+    files.insert(files.end(), in_dir.begin(), in_dir.end());
+  }
+  for (const auto& file : files) {
     if (auto added = verifier->add_key_file(file); !added) {
       return make_error(added.error().code, "--token-key " + file + ": " + added.error().message,
                         added.error().details);
@@ -436,10 +455,11 @@ Run add_serve(CLI::App& app) {
                   "Only members of these groups (primary group; names or gids, repeatable) and "
                   "--allow-user's users may connect");
   cmd->add_option("--token-key", args->token_keys,
-                  "Public key file (plexus token keygen's .pub) that verifies clients' tokens; "
-                  "repeat it during a key rotation. Clients without a valid token are refused; "
-                  "SIGHUP reads the files again")
-      ->check(CLI::ExistingFile);
+                  "Public key file (plexus token keygen's .pub), or a directory of them, that "
+                  "verifies clients' tokens; repeatable. Clients without a valid token are "
+                  "refused; SIGHUP and plexus acl reload read them again (a directory's "
+                  "files as they are then: how a key is added or retired while running)")
+      ->check(CLI::ExistingPath);
   cmd->add_flag("--token-optional", args->token_optional,
                 "With --token-key: admit clients that present no token (a token presented "
                 "must still verify)");
