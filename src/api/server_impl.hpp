@@ -115,6 +115,9 @@ struct Server::Impl {
   // Tokens and the access policy; null when the server has neither. Set before listening,
   // or by set_token_verifier (under mu_, read under mu_ by on_connection).
   std::shared_ptr<AccessControl> access_;
+  // The tls:// listeners' certificates (null without one); set by Server::create, reloaded by
+  // Server::reload_tls.
+  std::shared_ptr<transport::TlsConfig> tls_;
   std::atomic<SubscriptionId> local_subscription_ids_{1};
   std::atomic<bool> listening_{false};
   Observability observe_;
