@@ -1,5 +1,7 @@
 #include "transport/tls/tls_config.hpp"
 
+#include <exception>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -106,8 +108,18 @@ Result<std::shared_ptr<asio::ssl::context>> TlsConfig::build(const TlsSettings& 
   return ctx;
 }
 
+Result<std::shared_ptr<asio::ssl::context>> TlsConfig::build_or_fail(const TlsSettings& s) {
+  // asio::ssl::context throws when OpenSSL cannot make a context at all (out of memory).
+  try {
+    return build(s);
+  } catch (const std::exception& e) {
+    ERR_clear_error();
+    return make_error(StatusCode::internal, std::string("cannot make a TLS context: ") + e.what());
+  }
+}
+
 Result<std::shared_ptr<TlsConfig>> TlsConfig::create(TlsSettings settings) {
-  auto ctx = build(settings);
+  auto ctx = build_or_fail(settings);
   if (!ctx) return tl::unexpected(ctx.error());
   std::shared_ptr<TlsConfig> config(new TlsConfig(std::move(settings)));
   config->context_ = std::move(*ctx);
@@ -115,7 +127,7 @@ Result<std::shared_ptr<TlsConfig>> TlsConfig::create(TlsSettings settings) {
 }
 
 Result<void> TlsConfig::reload() {
-  auto ctx = build(settings_);
+  auto ctx = build_or_fail(settings_);
   if (!ctx) return tl::unexpected(ctx.error());
   std::lock_guard lock(mu_);
   context_ = std::move(*ctx);

@@ -44,6 +44,7 @@ class TlsConfig {
  private:
   explicit TlsConfig(TlsSettings settings) : settings_(std::move(settings)) {}
   static Result<std::shared_ptr<asio::ssl::context>> build(const TlsSettings& settings);
+  static Result<std::shared_ptr<asio::ssl::context>> build_or_fail(const TlsSettings& settings);
 
   TlsSettings settings_;
   mutable std::mutex mu_;

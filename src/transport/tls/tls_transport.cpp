@@ -1,6 +1,7 @@
 #include "transport/tls/tls_transport.hpp"
 
 #include <atomic>
+#include <exception>
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -108,8 +109,12 @@ class TlsListener final : public Listener {
     socket.set_option(Tcp::no_delay(true), ignored);
     std::string label = address_.to_string() + " fd=" + std::to_string(socket.native_handle());
     auto ctx = options_.tls->context();  // the newest: a reload applies from the next accept
-    auto hs = std::make_shared<Handshake>(std::move(socket), *ctx);
-    const auto executor = hs->stream.get_executor();
+    std::shared_ptr<Handshake> hs;
+    try {
+      hs = std::make_shared<Handshake>(std::move(socket), *ctx);
+    } catch (const std::exception&) {
+      return;  // OpenSSL could not make the connection's state (memory): the socket closes
+    }
     hs->timer.expires_after(options_.tls->settings().handshake_timeout);
     hs->timer.async_wait([hs](std::error_code ec) {
       if (ec) return;
@@ -199,7 +204,13 @@ void dial_tls(asio::any_io_executor strand, const Address& address,
     return;
   }
   auto ctx = options.tls->context();
-  auto hs = std::make_shared<Handshake>(Tcp::socket(strand), *ctx);
+  std::shared_ptr<Handshake> hs;
+  try {
+    hs = std::make_shared<Handshake>(Tcp::socket(strand), *ctx);
+  } catch (const std::exception& e) {
+    fail(StatusCode::internal, std::string("cannot start TLS: ") + e.what());
+    return;
+  }
   // The name the server's certificate must carry: an IP address (subjectAltName IP) or a DNS
   // name, which is also sent as SNI.
   const std::string name = options.tls->settings().server_name.empty()
