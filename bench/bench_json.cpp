@@ -81,7 +81,19 @@ void write_json(const std::string& path, const std::vector<RowSummary>& rows, co
               find_policy_baseline(rows, rows[i]));
     o << (i + 1 < rows.size() ? ",\n" : "\n");
   }
-  o << "  ]\n}\n";
+  o << "  ]";
+  if (!info.figures.empty()) {
+    o << ",\n  \"figures\": [\n";
+    for (std::size_t i = 0; i < info.figures.size(); ++i) {
+      const auto& f = info.figures[i];
+      o << "    {\"name\": " << json_quote(f.name) << ", \"unit\": " << json_quote(f.unit)
+        << ", \"value\": " << (f.error.empty() ? json_number(f.value) : "null")
+        << ", \"error\": " << (f.error.empty() ? "null" : json_quote(f.error)) << "}"
+        << (i + 1 < info.figures.size() ? ",\n" : "\n");
+    }
+    o << "  ]";
+  }
+  o << "\n}\n";
   if (!o) throw std::runtime_error("error writing " + path);
 }
 

@@ -55,12 +55,21 @@ struct RowSummary {
   void finalize();  // computes the aggregates from reps
 };
 
+// One figure measured beside the rows (RrFigure, rr_case.hpp): "figures" in the JSON.
+struct FigureValue {
+  std::string name;   // "plexus-tls-handshakes"
+  std::string unit;   // "connects/s"
+  double value = 0;   // when error is empty
+  std::string error;  // why it could not be measured
+};
+
 struct RunInfo {
   bool quick = false;
   int repetitions = 0;
   std::uint32_t window = 0;
   std::string filter;
   double wall_seconds = 0;
+  std::vector<FigureValue> figures;
 };
 
 // Baseline row (`name`: raw-unix, or raw-unix-busypoll) with the same payload, or nullptr.

@@ -81,8 +81,13 @@ int run(const Options& opts) {
   for (auto& c : registered_rr_cases()) {
     if (matches_filter(c.name, opts.filter)) cases.push_back(std::move(c));
   }
+  std::vector<RrFigure> figures;
+  for (auto& f : registered_rr_figures()) {
+    if (matches_filter(f.name, opts.filter)) figures.push_back(std::move(f));
+  }
   if (opts.list) {
     for (const auto& c : cases) std::cout << c.name << '\n';
+    for (const auto& f : figures) std::cout << f.name << " (figure)\n";
     return 0;
   }
   if (cases.empty()) {
@@ -111,6 +116,16 @@ int run(const Options& opts) {
   bool failed = false;
   for (const auto& row : rows) failed |= !row.error.empty();
   RunInfo info;
+  for (const auto& f : figures) {
+    FigureValue value{f.name, f.unit, 0, {}};
+    try {
+      value.value = f.measure(scratch.path());
+    } catch (const std::exception& e) {
+      value.error = e.what();
+      failed = true;
+    }
+    info.figures.push_back(std::move(value));
+  }
   info.quick = opts.quick;
   info.repetitions = opts.repetitions;
   info.window = opts.window;
@@ -123,6 +138,15 @@ int run(const Options& opts) {
             << std::defaultfloat;
   print_table(std::cout, rows);
   print_policy_ratios(std::cout, rows);
+  for (const auto& f : info.figures) {
+    std::cout << f.name << ": ";
+    if (f.error.empty()) {
+      std::cout << std::fixed << std::setprecision(0) << f.value << std::defaultfloat << ' '
+                << f.unit << '\n';
+    } else {
+      std::cout << "failed: " << f.error << '\n';
+    }
+  }
   write_json(opts.json_path, rows, info);
   std::cout << "json: " << opts.json_path << '\n';
   return failed ? 1 : 0;

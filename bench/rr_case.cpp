@@ -14,7 +14,26 @@ std::vector<RrCase>& registry() {
   return cases;
 }
 
+std::vector<RrFigure>& figure_registry() {
+  static std::vector<RrFigure> figures;
+  return figures;
+}
+
 }  // namespace
+
+void register_rr_figure(RrFigure figure) {
+  if (figure.name.empty() || !figure.measure) {
+    throw std::logic_error("bad rr figure: '" + figure.name + "'");
+  }
+  figure_registry().push_back(std::move(figure));
+}
+
+std::vector<RrFigure> registered_rr_figures() {
+  std::vector<RrFigure> figures = figure_registry();
+  std::sort(figures.begin(), figures.end(),
+            [](const RrFigure& a, const RrFigure& b) { return a.name < b.name; });
+  return figures;
+}
 
 void register_rr_case(RrCase rr_case) {
   auto& cases = registry();

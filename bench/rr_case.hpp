@@ -73,6 +73,23 @@ struct RrRegistrar {
   explicit RrRegistrar(RrCase rr_case) { register_rr_case(std::move(rr_case)); }
 };
 
+// A single figure measured once beside the rows, not a round trip (TLS handshakes per
+// second): selected by --filter like the cases, printed after the table, and written to the
+// JSON's "figures".
+struct RrFigure {
+  std::string name;  // unique, e.g. "plexus-tls-handshakes"
+  std::string unit;  // e.g. "connects/s"
+  // Measures it (a scratch directory for files, as RrParams::scratch_dir). Throws on failure.
+  std::function<double(const std::string& scratch_dir)> measure;
+};
+
+void register_rr_figure(RrFigure figure);
+std::vector<RrFigure> registered_rr_figures();  // sorted by name
+
+struct RrFigureRegistrar {
+  explicit RrFigureRegistrar(RrFigure figure) { register_rr_figure(std::move(figure)); }
+};
+
 // Comma-separated substrings; any match selects the case, so the baseline can be kept next to
 // a subset: --filter plexus,raw-unix. An empty filter selects every case.
 bool matches_filter(const std::string& name, const std::string& filter);

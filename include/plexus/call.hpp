@@ -101,9 +101,13 @@ struct PLEXUS_EXPORT PeerIdentity {
   /// Who a verified token says the peer is (its "sub"); empty when it presented none.
   std::string subject;
   std::vector<std::string> scopes;  ///< the verified token's scopes
-  /// The verified part as one key: "sub:NAME" with a token, else "uid:N" over Unix sockets,
-  /// "host:IP" over TCP, empty where nothing is verified (an in-process connection). What
-  /// per-client limits key on by default.
+  /// The subject of the client certificate verified over mutual TLS (RFC 2253 form,
+  /// "CN=alice,O=Example"); empty otherwise.
+  std::string certificate;
+  /// The verified part as one key: "sub:NAME" with a token, else "cert:SUBJECT" with a client
+  /// certificate verified over mutual TLS, "uid:N" over Unix sockets, "host:IP" over TCP, empty
+  /// where nothing is verified (an in-process connection). What per-client limits key on by
+  /// default.
   std::string verified_key() const;
 };
 

@@ -16,6 +16,7 @@
 #include "plexus/policy.hpp"
 #include "plexus/pubsub.hpp"
 #include "plexus/runtime.hpp"
+#include "plexus/tls.hpp"
 
 namespace plexus {
 
@@ -38,6 +39,10 @@ struct PLEXUS_EXPORT ClientOptions {
   /// that verify tokens (ServerOptions::tokens). Empty: none. A server that refuses it fails
   /// connect() with unauthenticated and the reason (expired, unknown key, …).
   std::string token;
+  /// For a tls:// address: the CA that verifies the server (empty: the system's trust store),
+  /// the name it must carry, and a client certificate for servers that require mutual TLS.
+  /// Connect fails with invalid_argument naming a file that cannot be used.
+  TlsOptions tls;
   /// Limit for each connection attempt, handshake included; also how long subscribe() waits for
   /// the server's answer.
   Millis connect_timeout{5000};

@@ -30,5 +30,6 @@
 #include "plexus/status.hpp"
 #include "plexus/stream.hpp"
 #include "plexus/stream_items.hpp"
+#include "plexus/tls.hpp"
 #include "plexus/trace.hpp"
 #include "plexus/version.hpp"

@@ -17,6 +17,7 @@
 #include "plexus/pubsub.hpp"
 #include "plexus/runtime.hpp"
 #include "plexus/security.hpp"
+#include "plexus/tls.hpp"
 
 namespace plexus {
 
@@ -26,7 +27,8 @@ PLEXUS_EXPORT std::string default_address();
 
 /// Options of Server::create. A plain value, copied into the server.
 struct PLEXUS_EXPORT ServerOptions {
-  /// Addresses to listen on: `unix:///path`, `unix:@name`, `tcp://127.0.0.1:0`. Empty: the default
+  /// Addresses to listen on: `unix:///path`, `unix:@name`, `tcp://127.0.0.1:0`,
+  /// `tls://0.0.0.0:7443` (TCP with TLS: needs tls.certificate_file). Empty: the default
   /// socket ($XDG_RUNTIME_DIR/plexus/plexus.sock, else /tmp/plexus-$UID/plexus.sock).
   std::vector<std::string> listen;
   std::string name = "plexus-server";         ///< sent in the WELCOME; names the server in logs
@@ -56,6 +58,10 @@ struct PLEXUS_EXPORT ServerOptions {
   /// on the network connect and read the traffic: create() refuses it with
   /// failed_precondition unless this says the risk is taken.
   bool allow_insecure_tcp = false;
+  /// Certificate, key and (for mutual TLS) client CA of the tls:// listeners; read only when
+  /// `listen` has a tls:// address. tls:// may listen beyond loopback without
+  /// allow_insecure_tcp. Server::reload_tls re-reads the files.
+  TlsOptions tls;
   /// The public keys that verify the token a client presents in its HELLO
   /// (ClientOptions::token, docs/SECURITY.md). A client whose token does not verify (malformed,
   /// unknown key, bad signature, expired, not yet valid) is refused with GOAWAY
@@ -170,6 +176,11 @@ class PLEXUS_EXPORT Server final : public HandlerRegistry {
   /// Replaces the token keys (a rotation): new connections are verified against them;
   /// connections already admitted stay. Null: tokens are no longer read.
   void set_token_verifier(std::shared_ptr<const TokenVerifier> tokens);
+  /// Re-reads the TLS certificate, key and client CA files (ServerOptions::tls) into a new TLS
+  /// context, which connections accepted afterwards use; connections already open keep theirs.
+  /// On failure (invalid_argument naming the file) the current context stays;
+  /// failed_precondition when the server has no tls:// listener.
+  Result<void> reload_tls();
 
   /// Graceful shutdown: stop accepting, GOAWAY to every peer, let in-flight calls finish up to
   /// `drain`, then close every connection. Idempotent.

@@ -20,6 +20,7 @@
 #include "api/lane_state.hpp"
 #include "api/metric_families.hpp"
 #include "api/runtime_internals.hpp"
+#include "api/tls_options.hpp"
 #include "observe/metrics.hpp"
 #include "policy/breaker.hpp"
 #include "rpc/backoff.hpp"
@@ -108,6 +109,7 @@ struct Client::Impl {
   // directly, without the type checks of Runtime::running_in.
   const asio::io_context::executor_type* serial_io_ = nullptr;
   std::shared_ptr<std::atomic<CallId>> call_ids_;  // shared with every session it dials
+  std::shared_ptr<transport::TlsConfig> tls_;      // a tls:// address's context (set by connect)
   std::shared_ptr<rpc::Session> session_;
   std::deque<std::shared_ptr<WaitingCall>> waiting_;
   std::unordered_map<SubscriptionId, std::shared_ptr<const Subscription>> subscriptions_;
@@ -158,7 +160,11 @@ Result<std::unique_ptr<Client>> Client::connect(Runtime& runtime, ClientOptions 
                       "Client::connect blocks; do not call it on an I/O thread");
   }
   if (options.address.empty()) options.address = default_address();
-  if (auto a = transport::parse_address(options.address); !a) return tl::unexpected(a.error());
+  auto address = transport::parse_address(options.address);
+  if (!address) return tl::unexpected(address.error());
+  // Loads the CA and client certificate files once, now: a bad one fails connect().
+  auto tls = detail::tls_config_for(options.tls, /*server=*/false, address->scheme == "tls");
+  if (!tls) return tl::unexpected(tls.error());
   if (options.token.size() > wire::kMaxTokenLength) {
     return make_error(StatusCode::invalid_argument, "ClientOptions::token is " +
                                                         std::to_string(options.token.size()) +
@@ -166,6 +172,7 @@ Result<std::unique_ptr<Client>> Client::connect(Runtime& runtime, ClientOptions 
                                                         std::to_string(wire::kMaxTokenLength));
   }
   std::unique_ptr<Client> client(new Client(runtime, std::move(options)));
+  client->impl_->tls_ = std::move(*tls);
   std::promise<Result<void>> first;
   auto result = first.get_future();
   const auto wait = client->impl_->options_.wait_for_server;
@@ -310,6 +317,7 @@ void Client::Impl::dial() {
   co.receive_limits.max_message_size = options_.max_message_size;
   co.max_pending_write_bytes = options_.max_write_queue_bytes;
   co.hot_read = detail::hot_read_slot(runtime_);
+  co.tls = tls_;
   transport::dial(serial_, address, co, options_.connect_timeout,
                   [this](Result<std::shared_ptr<transport::Connection>> conn) {
                     if (closing_) {

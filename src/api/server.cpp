@@ -12,6 +12,7 @@
 
 #include "api/runtime_internals.hpp"
 #include "api/server_impl.hpp"
+#include "api/tls_options.hpp"
 #include "platform/posix/process.hpp"
 #include "rpc/pubsub_router.hpp"
 #include "rpc/session.hpp"
@@ -36,11 +37,14 @@ bool is_loopback_host(const std::string& host) {
 
 Result<std::unique_ptr<Server>> Server::create(Runtime& runtime, ServerOptions options) {
   if (options.listen.empty()) options.listen.push_back(default_address());
+  bool tls = false;
   for (const auto& a : options.listen) {
     auto parsed = transport::parse_address(a);
     if (!parsed) return tl::unexpected(parsed.error());
-    if (parsed->kind == transport::Address::Kind::tcp && !options.allow_insecure_tcp &&
-        !is_loopback_host(parsed->host)) {
+    tls = tls || parsed->scheme == "tls";
+    // tls:// is the secure form: it may listen anywhere.
+    if (parsed->kind == transport::Address::Kind::tcp && parsed->scheme == "tcp" &&
+        !options.allow_insecure_tcp && !is_loopback_host(parsed->host)) {
       return make_error(StatusCode::failed_precondition,
                         a + " would serve plain TCP beyond this machine: anyone on the network "
                             "could connect and read the traffic. Listen on 127.0.0.1 (or ::1), "
@@ -52,7 +56,21 @@ Result<std::unique_ptr<Server>> Server::create(Runtime& runtime, ServerOptions o
   if (options.max_message_size == 0) {
     return make_error(StatusCode::invalid_argument, "max_message_size must be positive");
   }
-  return std::unique_ptr<Server>(new Server(runtime, std::move(options)));
+  // Loads the certificate files now: a bad one fails create(), naming the file.
+  auto tls_config = detail::tls_config_for(options.tls, /*server=*/true, tls);
+  if (!tls_config) return tl::unexpected(tls_config.error());
+  std::unique_ptr<Server> server(new Server(runtime, std::move(options)));
+  server->impl_->tls_ = std::move(*tls_config);
+  return server;
+}
+
+Result<void> Server::reload_tls() {
+  auto tls = impl_->tls_;
+  if (!tls) {
+    return make_error(StatusCode::failed_precondition,
+                      "this server has no tls:// listener: nothing to reload");
+  }
+  return tls->reload();
 }
 
 Server::Impl::Impl(Server& self, Runtime& runtime, ServerOptions options)
@@ -95,6 +113,7 @@ Result<void> Server::Impl::start() {
   lo.connection_executor = [this] { return runtime_.serial_executor(); };
   lo.connection.receive_limits.max_message_size = options_.max_message_size;
   lo.connection.hot_read = detail::hot_read_slot(runtime_);
+  lo.connection.tls = tls_;
   lo.on_accept_trouble = [this](std::error_code error, std::uint64_t failures) {
     log_accept_trouble(error, failures);
   };
@@ -155,6 +174,7 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
   PeerIdentity verified;
   if (auto cred = connection->credentials()) verified.uid = cred->uid;
   verified.host = connection->remote_host();
+  verified.certificate = connection->peer_certificate_subject();
   const std::string peer_key = verified.verified_key();
   std::unique_lock lock(mu_);
   const auto limit_error = [](const std::string& what, std::size_t limit) {

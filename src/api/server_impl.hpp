@@ -114,6 +114,9 @@ struct Server::Impl {
   std::shared_ptr<rpc::Router> router_;  // shared with its posted deliveries
   // Tokens and the access policy (either may be absent); made with the server, never replaced.
   std::shared_ptr<AccessControl> access_;
+  // The tls:// listeners' certificates (null without one); set by Server::create, reloaded by
+  // Server::reload_tls.
+  std::shared_ptr<transport::TlsConfig> tls_;
   std::atomic<SubscriptionId> local_subscription_ids_{1};
   std::atomic<bool> listening_{false};
   Observability observe_;

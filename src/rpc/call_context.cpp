@@ -83,6 +83,7 @@ void CallContext::cancel() {
 
 std::string PeerIdentity::verified_key() const {
   if (!subject.empty()) return "sub:" + subject;
+  if (!certificate.empty()) return "cert:" + certificate;
   if (uid) return "uid:" + std::to_string(*uid);
   if (!host.empty()) return "host:" + host;
   return {};

@@ -100,6 +100,7 @@ Session::Session(std::shared_ptr<transport::Connection> connection,
     identity_.groups = platform::supplementary_groups_of(cred->pid);
   }
   identity_.host = connection_->remote_host();
+  identity_.certificate = connection_->peer_certificate_subject();
 }
 
 Session::~Session() = default;

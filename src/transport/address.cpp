@@ -44,7 +44,8 @@ std::string Address::to_string() const {
       break;
     case Kind::tcp: {
       const bool v6 = host.find(':') != std::string::npos;
-      text = "tcp://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+      // tcp://, or another transport over TCP with the same host:port form (tls://).
+      text = scheme + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
       break;
     }
     case Kind::other:

@@ -3,6 +3,7 @@
 #include "transport/registry.hpp"
 #include "transport/shm/shm_upgrade.hpp"
 #include "transport/stream/stream_transport.hpp"
+#include "transport/tls/tls_transport.hpp"
 
 namespace plexus::transport {
 
@@ -11,6 +12,7 @@ Result<void> register_builtin_transports(TransportRegistry& registry) {
       stream::unix_transport(shm::socket_upgrade),  // unix:///path, unix:@name; ?shm=1 upgrades
       stream::tcp_transport(shm::socket_upgrade),   // tcp://host:port; refuses ?shm=1
       stream::fd_transport(shm::socket_upgrade),    // fd://N: an inherited listening socket
+      tls::tls_transport(),                         // tls://host:port: TCP with TLS
   };
   for (auto& transport : builtin) {
     if (auto added = registry.add(std::move(transport)); !added) return added;

@@ -86,6 +86,7 @@ class ConnectionDelegate {
 };
 
 class HotReadSlot;  // transport/hot_read.hpp
+class TlsConfig;    // transport/tls/tls_config.hpp
 
 struct ConnectionOptions {
   wire::Limits receive_limits;                        // what this side accepts
@@ -95,6 +96,9 @@ struct ConnectionOptions {
   // thread that polls before it sleeps); nullptr: always read through the reactor. Must outlive
   // the connection's reads. Socket transports only.
   HotReadSlot* hot_read = nullptr;
+  // tls:// only: the certificates, keys and trust (transport/tls/tls_config.hpp), shared by
+  // every connection of a listener or client. Required by the tls transport.
+  std::shared_ptr<TlsConfig> tls;
 };
 
 // One frame for Connection::send: kind and id, the metadata block (structured and encoded by
@@ -191,8 +195,11 @@ class Connection {
   virtual asio::any_io_executor executor() const = 0;
   virtual std::string describe() const = 0;  // for logs: "unix:/path fd=7"
   virtual std::optional<platform::PeerCredentials> credentials() const = 0;
-  // The peer's IP address for TCP connections; empty for the others.
+  // The peer's IP address for TCP and TLS connections; empty for the others.
   virtual std::string remote_host() const { return {}; }
+  // The subject of the certificate the peer presented and this side verified (TLS), in RFC 2253
+  // form ("CN=alice,O=Example"); empty when there is none.
+  virtual std::string peer_certificate_subject() const { return {}; }
 
   // A region of `size` bytes in the outbound buffer itself, after room for a frame header, for
   // the payload of a frame without metadata that its producer writes in place

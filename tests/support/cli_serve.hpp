@@ -60,6 +60,13 @@ class CliServe {
     while (output_ && std::fgets(line, sizeof line, output_)) {
       const std::string l = line;
       if (l.starts_with("status page ")) url_ = l.substr(12, l.find('/', l.find("//") + 2) - 12);
+      if (address_next_) {  // the first address under "is listening on"
+        const auto first = l.find_first_not_of(' ');
+        const auto last = l.find_last_not_of(" \r\n");
+        if (first != std::string::npos) address_ = l.substr(first, last - first + 1);
+        address_next_ = false;
+      }
+      if (l.find("is listening on") != std::string::npos) address_next_ = true;
       if (l.find(text) != std::string::npos) return l;
     }
     return {};
@@ -78,11 +85,15 @@ class CliServe {
   }
   pid_t pid() const { return pid_; }
   const std::string& url() const { return url_; }  // "http://127.0.0.1:PORT", or empty
+  // The first address it listens on ("tcp://127.0.0.1:40123"), or empty.
+  const std::string& address() const { return address_; }
 
  private:
   pid_t pid_ = -1;
   FILE* output_ = nullptr;
   std::string url_;
+  std::string address_;
+  bool address_next_ = false;
 };
 
 }  // namespace plexus::test

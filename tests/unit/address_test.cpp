@@ -62,6 +62,10 @@ std::vector<Good> good_cases() {
       {"tcp://[2001:db8::7]:7", T, "", "2001:db8::7", 7, {}},
       {"tcp://0.0.0.0:443?nodelay=0", T, "", "0.0.0.0", 443, {{"nodelay", "0"}}},
       {"tcp://[::]:80?x=1&y=2", T, "", "::", 80, {{"x", "1"}, {"y", "2"}}},
+      // tls:// reads host:port as tcp:// does (scheme "tls"; Address::Kind::tcp).
+      {"tls://127.0.0.1:7443", T, "", "127.0.0.1", 7443, {}},
+      {"tls://localhost:0", T, "", "localhost", 0, {}},
+      {"tls://[::1]:443", T, "", "::1", 443, {}},
   };
 }
 
@@ -89,6 +93,7 @@ TEST(Address, ToStringParsesBackToTheSameAddress) {
     }
     auto back = parse_address(text);
     ASSERT_TRUE(back) << text;
+    EXPECT_EQ(back->scheme, a->scheme);
     EXPECT_EQ(back->kind, a->kind);
     EXPECT_EQ(back->path, a->path);
     EXPECT_EQ(back->host, a->host);
@@ -130,6 +135,10 @@ TEST(Address, BadInputs) {
       {"tcp://127.0.0.1:0x50", "port"},
       {"tcp://[::1]:", "port"},
       {"tcp://[::1]:70000", "port"},
+      {"tls://", "host:port"},
+      {"tls://127.0.0.1", "host:port"},
+      {"tls://:80", "empty host"},
+      {"tls://127.0.0.1:65536", "port"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.text);

@@ -83,9 +83,9 @@ TEST(TransportRegistry, AnUnknownSchemeFailsToParseWithTheMessageItAlwaysHad) {
     auto a = r.parse(text);
     ASSERT_FALSE(a);
     EXPECT_EQ(a.error().code, StatusCode::invalid_argument);
-    EXPECT_EQ(
-        a.error().message,
-        "bad address \"" + text + "\": unknown scheme (expected unix://, unix:@, tcp:// or fd://)");
+    EXPECT_EQ(a.error().message,
+              "bad address \"" + text +
+                  "\": unknown scheme (expected unix://, unix:@, tcp://, fd:// or tls://)");
   }
   // The process's registry, behind parse_address, has the same transports (and whatever a
   // test added to it: the alias scheme below, when this binary runs as one process).
@@ -135,10 +135,9 @@ TEST(TransportRegistry, ListenAndDialRefuseASchemeNoTransportServes) {
   auto listener = r.listen(io, a, ListenOptions{});
   ASSERT_FALSE(listener);
   EXPECT_EQ(listener.error().code, StatusCode::invalid_argument);
-  EXPECT_EQ(
-      listener.error().message,
-      "bad address \"nope://x\": unknown scheme \"nope\" (expected unix://, unix:@, tcp:// or "
-      "fd://)");
+  EXPECT_EQ(listener.error().message,
+            "bad address \"nope://x\": unknown scheme \"nope\" (expected unix://, unix:@, tcp://, "
+            "fd:// or tls://)");
   auto dialed = dial_and_wait(r, a);
   ASSERT_FALSE(dialed);
   EXPECT_EQ(dialed.error().code, StatusCode::invalid_argument);
@@ -179,7 +178,7 @@ TEST(TransportRegistry, ATestSchemeIsParsedListenedAndDialedByItsOwnFactories) {
   // The unknown-scheme message lists the new form too.
   EXPECT_NE(r.parse("udp://h:1")
                 .error()
-                .message.find("(expected unix://, unix:@, tcp://, fd:// or "
+                .message.find("(expected unix://, unix:@, tcp://, fd://, tls:// or "
                               "loop://)"),
             std::string::npos);
 

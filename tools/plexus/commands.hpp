@@ -27,6 +27,10 @@ Run add_token(CLI::App& app);
 // neither: none. not_found / permission_denied when the file cannot be read.
 Result<void> set_client_token(const std::string& token, const std::string& token_file);
 
+// The TLS settings connect_client uses for tls:// addresses (--tls-ca, --tls-cert, --tls-key).
+void set_client_tls(const TlsOptions& tls);
+const TlsOptions& client_tls();
+
 // "default" (or empty) names the default Unix socket; anything else must be an address.
 std::string resolve_address(const std::string& text);
 int exit_code(const Error& error);

@@ -56,6 +56,21 @@ Result<void> set_client_token(const std::string& token, const std::string& token
   return {};
 }
 
+namespace {
+TlsOptions& stored_client_tls() {
+  static TlsOptions tls;
+  return tls;
+}
+}  // namespace
+
+void set_client_tls(const TlsOptions& tls) {
+  stored_client_tls() = tls;
+}
+
+const TlsOptions& client_tls() {
+  return stored_client_tls();
+}
+
 Result<std::unique_ptr<Client>> connect_client(Runtime& runtime, const std::string& address,
                                                int connect_timeout_ms, const std::string& name,
                                                bool reconnect, Millis wait_for_server) {
@@ -66,6 +81,7 @@ Result<std::unique_ptr<Client>> connect_client(Runtime& runtime, const std::stri
   options.reconnect.enabled = reconnect;
   options.wait_for_server = wait_for_server;
   options.token = client_token();
+  options.tls = client_tls();
   return Client::connect(runtime, options);
 }
 

@@ -22,7 +22,8 @@ const char* unknown_command(int argc, char** argv, const CLI::App& app) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view word = argv[i];
     // The main options that take a value in the next word (--token TOKEN): not a command.
-    if (word == "--token" || word == "--token-file") {
+    if (word == "--token" || word == "--token-file" || word == "--tls-ca" || word == "--tls-cert" ||
+        word == "--tls-key") {
       ++i;
       continue;
     }
@@ -57,6 +58,14 @@ int main(int argc, char** argv) {
       ->envname("PLEXUS_TOKEN");
   app.add_option("--token-file", token_file, "File holding the token to present")
       ->envname("PLEXUS_TOKEN_FILE");
+  // TLS for tls:// addresses: the CA that verifies the server, and a client certificate for
+  // servers that require mutual TLS (plexus serve --tls-client-ca).
+  plexus::TlsOptions tls;
+  app.add_option("--tls-ca", tls.ca_file,
+                 "CA certificate (PEM) that verifies a tls:// server (default: the system's)");
+  app.add_option("--tls-cert", tls.certificate_file,
+                 "Client certificate (PEM) for servers that require mutual TLS");
+  app.add_option("--tls-key", tls.private_key_file, "Private key (PEM) of --tls-cert");
   app.fallthrough();
   app.footer(
       "Exit status: 0 on success; a failed call its status code number; 64 a usage error; 70 a "
@@ -79,6 +88,7 @@ int main(int argc, char** argv) {
   if (auto set = plexus::cli::set_client_token(token, token_file); !set) {
     return plexus::cli::fail(set.error());
   }
+  plexus::cli::set_client_tls(tls);
   try {
     for (const auto& run : commands) {
       if (const int rc = run(); rc >= 0) return rc;

@@ -30,6 +30,7 @@ int ping(const PingArgs& a) {
   options.address = resolve_address(a.address);
   options.name = "plexus-ping";
   options.reconnect.enabled = false;
+  options.tls = client_tls();
   auto client = Client::connect(runtime, options);
   if (!client) {
     return fail(client.error());

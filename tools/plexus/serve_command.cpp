@@ -48,6 +48,9 @@ struct ServeArgs {
   std::vector<std::string> token_keys;    // public key files (ServerOptions::tokens)
   bool token_optional = false;            // admit clients without a token
   std::string acl;                        // access policy file (ServerOptions::access_policy)
+  std::string tls_cert;                   // ServerOptions::tls.certificate_file
+  std::string tls_key;                    // ServerOptions::tls.private_key_file
+  std::string tls_client_ca;              // ServerOptions::tls.client_ca_file (mutual TLS)
   std::string idle_wait = "adaptive";
 };
 
@@ -288,6 +291,9 @@ int serve(const CLI::App& cmd, ServeArgs& a) {
   options.max_handshaking = a.max_handshaking;
   options.max_connections_per_peer = a.max_connections_per_peer;
   options.allow_insecure_tcp = a.insecure_tcp;
+  options.tls.certificate_file = a.tls_cert;
+  options.tls.private_key_file = a.tls_key;
+  options.tls.client_ca_file = a.tls_client_ca;
   try {
     std::size_t used = 0;
     options.unix_socket_mode = static_cast<unsigned>(std::stoul(a.socket_mode, &used, 8));
@@ -393,6 +399,15 @@ int serve(const CLI::App& cmd, ServeArgs& a) {
         std::printf("plexus serve: %s\n", done.error().message.c_str());
       }
     }
+    if (!a.tls_cert.empty()) {
+      // New TLS connections get the files' certificates; open ones keep theirs.
+      if (auto done = (*server)->reload_tls()) {
+        std::printf("plexus serve: reloaded the TLS certificate %s\n", a.tls_cert.c_str());
+      } else {
+        std::printf("plexus serve: TLS certificate not reloaded, the running one stays: %s\n",
+                    done.error().message.c_str());
+      }
+    }
     std::fflush(stdout);
   }
   std::printf("plexus serve: signal %d, draining\n", sig);
@@ -410,7 +425,8 @@ Run add_serve(CLI::App& app) {
   auto* cmd = app.add_subcommand("serve", "Run a plexus server");
   cmd->add_option(
       "-l,--listen", args->listen,
-      "Address to listen on, repeatable: unix:///path, unix:@name, tcp://127.0.0.1:PORT "
+      "Address to listen on, repeatable: unix:///path, unix:@name, tcp://127.0.0.1:PORT, "
+      "tls://HOST:PORT (with --tls-cert and --tls-key) "
       "(default: the default Unix socket, unless systemd passed sockets: LISTEN_FDS)");
   cmd->add_option("--name", args->name, "Server name sent in WELCOME");
   cmd->add_flag("--demo", args->demo,
@@ -468,6 +484,12 @@ Run add_serve(CLI::App& app) {
                   "subscribe and stream what; default deny. SIGHUP and plexus acl reload read it "
                   "again")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--tls-cert", args->tls_cert,
+                  "Certificate chain (PEM) of the tls:// listeners; SIGHUP reads it again");
+  cmd->add_option("--tls-key", args->tls_key, "Private key (PEM) of --tls-cert");
+  cmd->add_option("--tls-client-ca", args->tls_client_ca,
+                  "Mutual TLS: clients must present a certificate signed by this CA (PEM); "
+                  "handlers see its subject (PeerIdentity::certificate)");
   cmd->add_flag("--insecure-tcp", args->insecure_tcp,
                 "Allow plain TCP on addresses beyond loopback (tcp://0.0.0.0:PORT): anyone on the "
                 "network can then connect and read the traffic");

@@ -1,7 +1,8 @@
 // A Connection over a byte-stream socket (Unix domain or TCP): frame reader with in-place
 // parsing and a writer that coalesces every frame queued during an in-flight write into the
 // next single gather write (writev). Instantiated for asio::local::stream_protocol and
-// asio::ip::tcp.
+// asio::ip::tcp here, and for TLS over TCP in transport/tls/ (a protocol tag with `is_tls`
+// whose `socket` is an asio::ssl::stream; stream_connection_impl.hpp).
 #pragma once
 
 #include <chrono>
@@ -20,6 +21,12 @@
 #include "transport/payload_sizes.hpp"
 
 namespace plexus::transport {
+
+// A protocol tag whose socket is a TLS stream over a TCP socket (transport/tls/).
+template <typename Protocol>
+inline constexpr bool kIsTlsProtocol = requires {
+  Protocol::is_tls;
+};
 
 template <typename Protocol>
 class StreamConnection final : public Connection,
@@ -49,6 +56,7 @@ class StreamConnection final : public Connection,
   std::string describe() const override { return label_; }
   std::optional<platform::PeerCredentials> credentials() const override;
   std::string remote_host() const override;
+  std::string peer_certificate_subject() const override;
 
   // HotReader (options.hot_read): polled by the idle I/O thread while it holds the slot.
   bool read_until(std::chrono::steady_clock::time_point until) override;
@@ -112,6 +120,21 @@ class StreamConnection final : public Connection,
   // rest follows when it resumes.
   void read_what_arrived_then_close();
   void finish_close(const Error& reason);
+  // The socket itself: for TLS the TCP socket under the TLS stream.
+  auto& raw() {
+    if constexpr (kIsTlsProtocol<Protocol>) {
+      return socket_.next_layer();
+    } else {
+      return socket_;
+    }
+  }
+  const auto& raw() const {
+    if constexpr (kIsTlsProtocol<Protocol>) {
+      return socket_.next_layer();
+    } else {
+      return socket_;
+    }
+  }
 
   Socket socket_;
   asio::any_io_executor executor_;  // the socket's strand, copied: get_executor() is not const

@@ -1,0 +1,303 @@
+#include "transport/tls/tls_transport.hpp"
+
+#include <atomic>
+#include <exception>
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/ssl/stream.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include "transport/tls/tls_config.hpp"
+#include "transport/tls/tls_connection.hpp"
+
+namespace plexus::transport::tls {
+namespace {
+
+using Tcp = asio::ip::tcp;
+using Stream = TlsOverTcp::socket;
+
+asio::ip::address host_ip(const std::string& host, std::error_code& ec) {
+  return asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
+}
+
+std::string missing_config(const Address& a) {
+  return "tls:// needs TLS settings (TlsOptions) to reach " + a.to_string();
+}
+
+// Why a handshake failed, for people: OpenSSL's reason ("certificate verify failed") and, for
+// a certificate that did not verify, what was wrong with it.
+std::string handshake_failure(Stream& stream, const std::error_code& ec) {
+  std::string why = ec.message();
+  const long verify = SSL_get_verify_result(stream.native_handle());
+  if (verify != X509_V_OK) {
+    why += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+  }
+  return why;
+}
+
+// One TLS handshake in progress: the stream, a timer bounding it, and what to do next.
+struct Handshake {
+  Handshake(Tcp::socket socket, asio::ssl::context& ctx)
+      : stream(std::move(socket), ctx), timer(stream.get_executor()) {}
+  Stream stream;
+  asio::steady_timer timer;
+  bool timed_out = false;
+};
+
+class TlsListener final : public Listener {
+ public:
+  TlsListener(asio::io_context& io, Tcp::acceptor acceptor, Address address,
+              const ListenOptions& options)
+      : io_(io),
+        acceptor_(std::move(acceptor)),
+        retry_(io),
+        address_(std::move(address)),
+        options_(options.connection),
+        connection_executor_(options.connection_executor),
+        on_accept_trouble_(options.on_accept_trouble) {}
+  ~TlsListener() override { close(); }
+
+  void accept(std::function<void(std::shared_ptr<Connection>)> on_connection) override {
+    on_connection_ = std::move(on_connection);
+    accept_next();
+  }
+
+  void close() override {
+    if (!acceptor_.is_open()) return;
+    *open_ = false;
+    std::error_code ignored;
+    acceptor_.close(ignored);
+    retry_.cancel();
+  }
+
+  std::string address() const override { return address_.to_string(); }
+
+ private:
+  void accept_next() {
+    acceptor_.async_accept(connection_executor_ ? connection_executor_() : asio::make_strand(io_),
+                           [this](std::error_code ec, Tcp::socket socket) {
+                             if (ec == asio::error::operation_aborted || !acceptor_.is_open())
+                               return;
+                             if (!ec) {
+                               if (failures_in_a_row_ > 0) {
+                                 if (on_accept_trouble_) on_accept_trouble_({}, failures_in_a_row_);
+                                 failures_in_a_row_ = 0;
+                               }
+                               handshake(std::move(socket));
+                               accept_next();
+                               return;
+                             }
+                             ++failures_in_a_row_;
+                             if (on_accept_trouble_) on_accept_trouble_(ec, failures_in_a_row_);
+                             retry_.expires_after(kAcceptRetry);
+                             retry_.async_wait([this](std::error_code wait_ec) {
+                               if (!wait_ec && acceptor_.is_open()) accept_next();
+                             });
+                           });
+  }
+
+  // The server's side of the TLS handshake, within the configured timeout; only then is the
+  // connection handed out. A failed or silent handshake is closed without a word (there is no
+  // frame to say it in).
+  void handshake(Tcp::socket socket) {
+    std::error_code ignored;
+    socket.set_option(Tcp::no_delay(true), ignored);
+    std::string label = address_.to_string() + " fd=" + std::to_string(socket.native_handle());
+    auto ctx = options_.tls->context();  // the newest: a reload applies from the next accept
+    std::shared_ptr<Handshake> hs;
+    try {
+      hs = std::make_shared<Handshake>(std::move(socket), *ctx);
+    } catch (const std::exception&) {
+      return;  // OpenSSL could not make the connection's state (memory): the socket closes
+    }
+    hs->timer.expires_after(options_.tls->settings().handshake_timeout);
+    hs->timer.async_wait([hs](std::error_code ec) {
+      if (ec) return;
+      hs->timed_out = true;
+      std::error_code ignored_close;
+      hs->stream.next_layer().close(ignored_close);
+    });
+    hs->stream.async_handshake(
+        asio::ssl::stream_base::server,
+        [hs, ctx, open = open_, on_connection = on_connection_, options = options_,
+         label = std::move(label)](std::error_code ec) mutable {
+          hs->timer.cancel();
+          if (ec || hs->timed_out || !*open) {
+            std::error_code ignored_close;
+            hs->stream.next_layer().close(ignored_close);
+            return;
+          }
+          on_connection(
+              std::make_shared<TlsConnection>(std::move(hs->stream), options, std::move(label)));
+        });
+  }
+
+  asio::io_context& io_;
+  Tcp::acceptor acceptor_;
+  asio::steady_timer retry_;  // paces accept retries after errors
+  std::uint64_t failures_in_a_row_ = 0;
+  Address address_;
+  ConnectionOptions options_;
+  std::function<asio::any_io_executor()> connection_executor_;  // unset: a strand each
+  std::function<void(std::error_code, std::uint64_t)> on_accept_trouble_;
+  std::function<void(std::shared_ptr<Connection>)> on_connection_;
+  // Read by handshakes that finish after close(): they must not reach the owner any more.
+  std::shared_ptr<std::atomic<bool>> open_ = std::make_shared<std::atomic<bool>>(true);
+};
+
+Result<std::unique_ptr<Listener>> listen_tls(asio::io_context& io, const Address& a,
+                                             const ListenOptions& options) {
+  if (!options.connection.tls || !options.connection.tls->settings().server) {
+    return make_error(StatusCode::failed_precondition,
+                      "a tls:// listener needs a certificate and a private key "
+                      "(TlsOptions::certificate_file, private_key_file; plexus serve "
+                      "--tls-cert, --tls-key): " +
+                          a.to_string());
+  }
+  std::error_code ec;
+  const auto ip = host_ip(a.host, ec);
+  if (ec) {
+    return make_error(StatusCode::invalid_argument,
+                      "tls listen address must be a numeric IP or localhost: " + a.host);
+  }
+  Tcp::acceptor acceptor(io);
+  const Tcp::endpoint ep(ip, a.port);
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error(ec == asio::error::address_in_use ? StatusCode::failed_precondition
+                                                        : StatusCode::unavailable,
+                      "cannot listen on " + a.to_string() + ": " + ec.message());
+  }
+  Address bound = a;
+  bound.host = acceptor.local_endpoint().address().to_string();
+  bound.port = acceptor.local_endpoint().port();
+  return std::make_unique<TlsListener>(io, std::move(acceptor), bound, options);
+}
+
+// The client's side: connect, then the TLS handshake verifying the server's certificate
+// against the CA and the name (an IP address or a DNS name), all within `timeout`.
+void dial_tls(asio::any_io_executor strand, const Address& address,
+              const ConnectionOptions& options, std::chrono::milliseconds timeout,
+              DialCallback done) {
+  const std::string label = address.to_string();
+  const auto fail = [&](StatusCode code, std::string message) {
+    asio::post(strand, [done = std::move(done), code, message = std::move(message)] {
+      done(make_error(code, message));
+    });
+  };
+  if (!options.tls || options.tls->settings().server) {
+    fail(StatusCode::invalid_argument, missing_config(address));
+    return;
+  }
+  std::error_code ec;
+  const auto ip = host_ip(address.host, ec);
+  if (ec) {
+    fail(StatusCode::invalid_argument, "tls host must be a numeric IP or localhost: " + label);
+    return;
+  }
+  auto ctx = options.tls->context();
+  std::shared_ptr<Handshake> hs;
+  try {
+    hs = std::make_shared<Handshake>(Tcp::socket(strand), *ctx);
+  } catch (const std::exception& e) {
+    fail(StatusCode::internal, std::string("cannot start TLS: ") + e.what());
+    return;
+  }
+  // The name the server's certificate must carry: an IP address (subjectAltName IP) or a DNS
+  // name, which is also sent as SNI.
+  const std::string name = options.tls->settings().server_name.empty()
+                               ? address.host
+                               : options.tls->settings().server_name;
+  SSL* ssl = hs->stream.native_handle();
+  std::error_code name_ec;
+  asio::ip::make_address(name, name_ec);
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  const bool name_set = name_ec ? X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0) == 1 &&
+                                      SSL_set_tlsext_host_name(ssl, name.c_str()) == 1
+                                : X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) == 1;
+  if (!name_set) {
+    fail(StatusCode::invalid_argument, "bad TLS server name \"" + name + "\" for " + label);
+    return;
+  }
+  hs->timer.expires_after(timeout);
+  hs->timer.async_wait([hs](std::error_code wait_ec) {
+    if (wait_ec) return;
+    hs->timed_out = true;
+    std::error_code ignored;
+    hs->stream.next_layer().close(ignored);
+  });
+  const auto timed_out = [label, timeout] {
+    return make_error(StatusCode::deadline_exceeded, "connect to " + label + " timed out after " +
+                                                         std::to_string(timeout.count()) + " ms");
+  };
+  hs->stream.next_layer().async_connect(
+      Tcp::endpoint(ip, address.port),
+      [hs, ctx, options, label, timed_out, done = std::move(done)](std::error_code connect_ec) {
+        if (hs->timed_out) {
+          done(timed_out());
+          return;
+        }
+        if (connect_ec) {
+          hs->timer.cancel();
+          done(make_error(StatusCode::unavailable,
+                          "cannot connect to " + label + ": " + connect_ec.message()));
+          return;
+        }
+        std::error_code ignored;
+        hs->stream.next_layer().set_option(Tcp::no_delay(true), ignored);
+        hs->stream.async_handshake(asio::ssl::stream_base::client, [hs, ctx, options, label,
+                                                                    timed_out,
+                                                                    done](std::error_code hs_ec) {
+          hs->timer.cancel();
+          if (hs->timed_out) {
+            done(timed_out());
+            return;
+          }
+          if (hs_ec) {
+            done(make_error(StatusCode::unavailable, "TLS handshake with " + label + " failed: " +
+                                                         handshake_failure(hs->stream, hs_ec)));
+            return;
+          }
+          std::string fd_label =
+              label + " fd=" + std::to_string(hs->stream.next_layer().native_handle());
+          done(
+              std::make_shared<TlsConnection>(std::move(hs->stream), options, std::move(fd_label)));
+        });
+      });
+}
+
+}  // namespace
+
+Result<Address> parse_tls_address(std::string_view text) {
+  if (!text.starts_with("tls://")) return bad_address(text, "expected tls://host:port");
+  auto a = parse_tcp_address("tcp://" + std::string(text.substr(6)));
+  if (!a) {
+    // The tcp parser's reason, told of the address as written.
+    const auto& message = a.error().message;
+    const auto at = message.find("\": ");
+    return bad_address(text, at == std::string::npos ? message : message.substr(at + 3));
+  }
+  a->scheme = "tls";
+  return a;
+}
+
+Transport tls_transport() {
+  Transport t;
+  t.scheme = "tls";
+  t.forms = {"tls://"};
+  t.parse = parse_tls_address;
+  t.listen = listen_tls;
+  t.dial = dial_tls;
+  return t;
+}
+
+}  // namespace plexus::transport::tls
