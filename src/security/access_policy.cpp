@@ -22,7 +22,8 @@ namespace access_policy_detail {
 constexpr std::size_t kActions = 5;
 constexpr std::string_view kActionNames[kActions] = {"call", "notify", "publish", "subscribe",
                                                      "stream"};
-constexpr std::string_view kWhoKeys = "uid, user, gid, group, executable, subject, scope";
+constexpr std::string_view kWhoKeys =
+    "uid, user, gid, group, executable, subject, scope, certificate";
 
 // Whom a rule applies to: every list given must match (AND), any of its values (OR).
 struct Who {
@@ -33,11 +34,13 @@ struct Who {
   std::vector<std::string> executables;
   std::vector<std::string> subjects;
   std::vector<std::string> scopes;
+  std::vector<std::string> certificates;  // a verified client certificate's subject (RFC 2253)
   bool anyone = false;
 
   bool empty() const {
     return uids.empty() && user_uids.empty() && gids.empty() && group_gids.empty() &&
-           executables.empty() && subjects.empty() && scopes.empty() && !anyone;
+           executables.empty() && subjects.empty() && scopes.empty() && certificates.empty() &&
+           !anyone;
   }
 };
 
@@ -67,6 +70,7 @@ bool matches(const Who& who, const PeerIdentity& peer) {
   if (!gid_in(who.gids, peer) || !gid_in(who.group_gids, peer)) return false;
   if (!string_in(who.executables, peer.executable)) return false;
   if (!string_in(who.subjects, peer.subject)) return false;
+  if (!string_in(who.certificates, peer.certificate)) return false;
   if (!who.scopes.empty() &&
       std::none_of(peer.scopes.begin(), peer.scopes.end(),
                    [&](const std::string& s) { return contains(who.scopes, s); })) {
@@ -234,12 +238,13 @@ class Parser {
       }
       return true;
     }
-    if (key == "executable" || key == "subject" || key == "scope") {
+    if (key == "executable" || key == "subject" || key == "scope" || key == "certificate") {
       auto list = strings(key, node);
       if (!list) return tl::unexpected(list.error());
       auto& into = key == "executable" ? who.executables
                    : key == "subject"  ? who.subjects
-                                       : who.scopes;
+                   : key == "scope"    ? who.scopes
+                                       : who.certificates;
       for (auto& [value, where] : *list) {
         if (key == "executable" && value.front() != '/') {
           return error_at(*where, "\"executable\": \"" + value + "\" is not an absolute path");
@@ -328,9 +333,10 @@ class Parser {
                                      std::string(kWhoKeys) + " (use except to leave peers out)");
       }
     } else if (rule.who.empty()) {
-      return error_at(where, "rule \"" + rule.name +
-                                 "\" names no peer: add uid, user, gid, group, executable, "
-                                 "subject, scope, or anyone = true");
+      return error_at(where,
+                      "rule \"" + rule.name +
+                          "\" names no peer: add uid, user, gid, group, executable, certificate, "
+                          "subject, scope, or anyone = true");
     }
     if (except) {
       const auto* except_table = except->as_table();

@@ -74,7 +74,7 @@ TEST(AccessPolicyParse, UnknownTopLevelKeyNamesItAndTheAllowedOnes) {
 TEST(AccessPolicyParse, UnknownRuleKeyNamesItAndTheAllowedOnes) {
   const std::string text = "[[rule]]\nname = \"a\"\nuid = 1\n  callz = [\"x\"]\ncall = [\"x\"]\n";
   expect_error(text, 4, "unknown key \"callz\" in a rule");
-  expect_error(text, 4, "name, effect, uid, user, gid, group, executable, subject, scope, anyone");
+  expect_error(text, 4, "name, effect, uid, user, gid, group, executable, subject, scope, certificate, anyone");
 }
 
 TEST(AccessPolicyParse, WrongTypesAtTheirLines) {
@@ -112,7 +112,7 @@ TEST(AccessPolicyParse, EmptyMissingOrDuplicateName) {
 
 TEST(AccessPolicyParse, RuleNamingNoPeer) {
   expect_error("version = 1\n\n[[rule]]\nname = \"a\"\ncall = [\"x\"]\n", 3,
-               "add uid, user, gid, group, executable, subject, scope, or anyone = true");
+               "add uid, user, gid, group, executable, certificate, subject, scope, or anyone = true");
 }
 
 TEST(AccessPolicyParse, AnyoneWithOtherWhoKeys) {
@@ -251,6 +251,18 @@ TEST(AccessPolicyWho, Subject) {
   auto claimed = uid_peer(1000);
   claimed.name = "alice";  // the name a peer claims is never used
   EXPECT_FALSE(allowed(p, claimed, Action::call, "m.a"));
+}
+
+TEST(AccessPolicyWho, CertificateSubject) {
+  const auto p = parse_ok(rule_for("certificate = \"CN=alice,O=Example\""));
+  auto alice = uid_peer(1000);
+  alice.certificate = "CN=alice,O=Example";
+  EXPECT_TRUE(allowed(p, alice, Action::call, "m.a"));
+  auto other = uid_peer(1000);
+  other.certificate = "CN=mallory,O=Example";
+  EXPECT_FALSE(allowed(p, other, Action::call, "m.a"));
+  EXPECT_FALSE(allowed(p, token_peer("CN=alice,O=Example", {}), Action::call, "m.a"))
+      << "a token's subject is not a certificate's";
 }
 
 TEST(AccessPolicyWho, Scope) {

@@ -26,6 +26,7 @@ struct AclCheckArgs {
   std::vector<std::string> groups;
   std::string executable;
   std::string subject;
+  std::string certificate;
   std::vector<std::string> scopes;
   std::array<std::vector<std::string>, kActions> questions;  // per AccessAction
 };
@@ -66,6 +67,7 @@ Result<PeerIdentity> identity_of(const AclCheckArgs& a) {
   }
   peer.executable = a.executable;
   peer.subject = a.subject;
+  peer.certificate = a.certificate;
   peer.scopes = a.scopes;
   return peer;
 }
@@ -149,6 +151,8 @@ Run add_acl(CLI::App& app) {
       ->allow_extra_args(false);
   check->add_option("--executable", args->executable, "The peer's executable (absolute path)");
   check->add_option("--subject", args->subject, "A verified token's subject");
+  check->add_option("--certificate", args->certificate,
+                    "A verified client certificate's subject (RFC 2253, e.g. CN=alice,O=Example)");
   check->add_option("--scope", args->scopes, "A verified token's scope (repeatable)")
       ->allow_extra_args(false);
   for (std::size_t i = 0; i < kActions; ++i) {
