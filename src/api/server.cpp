@@ -110,6 +110,8 @@ Result<void> Server::Impl::start() {
   }
   transport::ListenOptions lo;
   lo.unix_socket_mode = options_.unix_socket_mode;
+  // A TLS handshake happens before the session exists: bounded like the HELLOs that follow.
+  lo.max_pending_handshakes = options_.max_handshaking;
   lo.connection_executor = [this] { return runtime_.serial_executor(); };
   lo.connection.receive_limits.max_message_size = options_.max_message_size;
   lo.connection.hot_read = detail::hot_read_slot(runtime_);

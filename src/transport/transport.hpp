@@ -27,6 +27,10 @@ struct ListenOptions {
   // such as EMFILE last until connections close: the listener retries every kAcceptRetry.
   // On the listener's executor; unset: not told.
   std::function<void(std::error_code error, std::uint64_t failures)> on_accept_trouble;
+  // Transports with a handshake of their own before the connection is handed out (TLS): at
+  // most this many at once; past it a new connection is closed at once. 0: no bound but the
+  // handshake's timeout.
+  std::size_t max_pending_handshakes = 0;
 };
 
 // How long a listener waits before it accepts again after a failed accept.

@@ -59,7 +59,8 @@ class TlsListener final : public Listener {
         address_(std::move(address)),
         options_(options.connection),
         connection_executor_(options.connection_executor),
-        on_accept_trouble_(options.on_accept_trouble) {}
+        on_accept_trouble_(options.on_accept_trouble),
+        max_pending_(options.max_pending_handshakes) {}
   ~TlsListener() override { close(); }
 
   void accept(std::function<void(std::shared_ptr<Connection>)> on_connection) override {
@@ -106,6 +107,10 @@ class TlsListener final : public Listener {
   // frame to say it in).
   void handshake(Tcp::socket socket) {
     std::error_code ignored;
+    if (max_pending_ > 0 && pending_->load() >= max_pending_) {
+      socket.close(ignored);  // too many handshakes at once: this one waits for none
+      return;
+    }
     socket.set_option(Tcp::no_delay(true), ignored);
     std::string label = address_.to_string() + " fd=" + std::to_string(socket.native_handle());
     auto ctx = options_.tls->context();  // the newest: a reload applies from the next accept
@@ -115,6 +120,7 @@ class TlsListener final : public Listener {
     } catch (const std::exception&) {
       return;  // OpenSSL could not make the connection's state (memory): the socket closes
     }
+    pending_->fetch_add(1);
     hs->timer.expires_after(options_.tls->settings().handshake_timeout);
     hs->timer.async_wait([hs](std::error_code ec) {
       if (ec) return;
@@ -124,8 +130,9 @@ class TlsListener final : public Listener {
     });
     hs->stream.async_handshake(
         asio::ssl::stream_base::server,
-        [hs, ctx, open = open_, on_connection = on_connection_, options = options_,
-         label = std::move(label)](std::error_code ec) mutable {
+        [hs, ctx, open = open_, pending = pending_, on_connection = on_connection_,
+         options = options_, label = std::move(label)](std::error_code ec) mutable {
+          pending->fetch_sub(1);
           hs->timer.cancel();
           if (ec || hs->timed_out || !*open) {
             std::error_code ignored_close;
@@ -148,6 +155,11 @@ class TlsListener final : public Listener {
   std::function<void(std::shared_ptr<Connection>)> on_connection_;
   // Read by handshakes that finish after close(): they must not reach the owner any more.
   std::shared_ptr<std::atomic<bool>> open_ = std::make_shared<std::atomic<bool>>(true);
+  // Handshakes in progress (ListenOptions::max_pending_handshakes; 0: unbounded); shared with
+  // them, since they may finish after the listener is gone.
+  std::size_t max_pending_ = 0;
+  std::shared_ptr<std::atomic<std::size_t>> pending_ =
+      std::make_shared<std::atomic<std::size_t>>(0);
 };
 
 Result<std::unique_ptr<Listener>> listen_tls(asio::io_context& io, const Address& a,
