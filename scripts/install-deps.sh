@@ -18,6 +18,8 @@ packages=(
   libvalijson-dev                   # JSON Schema validation (handler policies), header-only
   clang libclang-rt-14-dev          # libFuzzer target and its sanitizer runtime
   libzmq3-dev libnng-dev            # benchmark peers only
+  libgrpc++-dev libprotobuf-dev     # benchmark peers only (the gRPC rows of plexus_bench_rr)
+  protobuf-compiler protobuf-compiler-grpc  # benchmark peers only (protoc, grpc_cpp_plugin)
   iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev  # shm bench peer (iox-roudi + C++ API)
   python3                           # the protocol-conformance client in tests/conformance
   libcpp-httplib-dev                # the HTTP endpoint: /metrics, /health, status page
