@@ -227,6 +227,15 @@ def section_rr(data, out):
                 "calls taking turns; the paired figure is the median over rounds of this row's "
                 "round trip minus the bare one's in the same round:", ""]
         out += policy
+    figures = data.get("figures") or []
+    if figures:
+        out += ["", "Connections: how many a client opens and closes per second, one after another "
+                "(TLS: each a full handshake).", "", "| figure | per second | what |",
+                "| --- | ---: | --- |"]
+        for f in figures:
+            value = f.get("value")
+            shown = f"{value:,.0f}" if isinstance(value, (int, float)) else (f.get("error") or "-")
+            out.append(f"| {f.get('name')} | {shown} | {f.get('unit', '')} |")
     out.append("")
 
 
