@@ -74,7 +74,9 @@ TEST(AccessPolicyParse, UnknownTopLevelKeyNamesItAndTheAllowedOnes) {
 TEST(AccessPolicyParse, UnknownRuleKeyNamesItAndTheAllowedOnes) {
   const std::string text = "[[rule]]\nname = \"a\"\nuid = 1\n  callz = [\"x\"]\ncall = [\"x\"]\n";
   expect_error(text, 4, "unknown key \"callz\" in a rule");
-  expect_error(text, 4, "name, effect, uid, user, gid, group, executable, subject, scope, certificate, anyone");
+  expect_error(
+      text, 4,
+      "name, effect, uid, user, gid, group, executable, subject, scope, certificate, anyone");
 }
 
 TEST(AccessPolicyParse, WrongTypesAtTheirLines) {
@@ -111,8 +113,9 @@ TEST(AccessPolicyParse, EmptyMissingOrDuplicateName) {
 }
 
 TEST(AccessPolicyParse, RuleNamingNoPeer) {
-  expect_error("version = 1\n\n[[rule]]\nname = \"a\"\ncall = [\"x\"]\n", 3,
-               "add uid, user, gid, group, executable, certificate, subject, scope, or anyone = true");
+  expect_error(
+      "version = 1\n\n[[rule]]\nname = \"a\"\ncall = [\"x\"]\n", 3,
+      "add uid, user, gid, group, executable, certificate, subject, scope, or anyone = true");
 }
 
 TEST(AccessPolicyParse, AnyoneWithOtherWhoKeys) {

@@ -198,11 +198,20 @@ Result<std::unique_ptr<Listener>> listen_tcp(const SocketUpgradeFactory& upgrade
     return make_error(StatusCode::invalid_argument,
                       "a socket upgrade is negotiated over a Unix socket, not tcp://");
   }
+  auto bound = bind_tcp(io, a);
+  if (!bound) return tl::unexpected(bound.error());
+  return std::make_unique<StreamListener<Tcp>>(io, std::move(bound->acceptor), bound->address,
+                                               options);
+}
+
+}  // namespace
+
+Result<BoundTcp> bind_tcp(asio::io_context& io, const Address& a) {
   std::error_code ec;
   const auto ip = asio::ip::make_address(a.host == "localhost" ? "127.0.0.1" : a.host, ec);
   if (ec) {
     return make_error(StatusCode::invalid_argument,
-                      "tcp listen address must be a numeric IP or localhost: " + a.host);
+                      a.scheme + " listen address must be a numeric IP or localhost: " + a.host);
   }
   Tcp::acceptor acceptor(io);
   const Tcp::endpoint ep(ip, a.port);
@@ -218,8 +227,10 @@ Result<std::unique_ptr<Listener>> listen_tcp(const SocketUpgradeFactory& upgrade
   Address bound = a;
   bound.host = acceptor.local_endpoint().address().to_string();
   bound.port = acceptor.local_endpoint().port();
-  return std::make_unique<StreamListener<Tcp>>(io, std::move(acceptor), bound, options);
+  return BoundTcp{std::move(acceptor), std::move(bound)};
 }
+
+namespace {
 
 // Shared by both dialers: connect with a deadline, then wrap the socket.
 template <typename P>

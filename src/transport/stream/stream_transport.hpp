@@ -2,6 +2,9 @@
 // their address parsers, for the registry (transport/registry.hpp).
 #pragma once
 
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+
 #include "transport/registry.hpp"
 #include "transport/socket_upgrade.hpp"
 
@@ -16,6 +19,15 @@ Transport unix_transport(SocketUpgradeFactory upgrade);
 // (may be empty) is consulted only to refuse at listen an address that asks for an upgrade or
 // carries bad upgrade options: a TCP socket carries none (dialing ignores them, as it always has).
 Transport tcp_transport(SocketUpgradeFactory upgrade_options);
+
+// A listening TCP socket for `a` (host a numeric IP or localhost) and the address it is bound to
+// (port 0 resolved); tcp:// and tls:// listen through it. invalid_argument for another host,
+// failed_precondition when the address is in use, unavailable for other socket errors.
+struct BoundTcp {
+  asio::ip::tcp::acceptor acceptor;
+  Address address;
+};
+Result<BoundTcp> bind_tcp(asio::io_context& io, const Address& a);
 
 // fd://N: listens on socket N that this process inherited already bound and listening (systemd
 // socket activation); Listener::address() is the unix:// or tcp:// address it is bound to, and

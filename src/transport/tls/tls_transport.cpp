@@ -12,6 +12,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 
+#include "transport/stream/stream_transport.hpp"
 #include "transport/tls/tls_config.hpp"
 #include "transport/tls/tls_connection.hpp"
 
@@ -171,27 +172,9 @@ Result<std::unique_ptr<Listener>> listen_tls(asio::io_context& io, const Address
                       "--tls-cert, --tls-key): " +
                           a.to_string());
   }
-  std::error_code ec;
-  const auto ip = host_ip(a.host, ec);
-  if (ec) {
-    return make_error(StatusCode::invalid_argument,
-                      "tls listen address must be a numeric IP or localhost: " + a.host);
-  }
-  Tcp::acceptor acceptor(io);
-  const Tcp::endpoint ep(ip, a.port);
-  acceptor.open(ep.protocol(), ec);
-  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(ep, ec);
-  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return make_error(ec == asio::error::address_in_use ? StatusCode::failed_precondition
-                                                        : StatusCode::unavailable,
-                      "cannot listen on " + a.to_string() + ": " + ec.message());
-  }
-  Address bound = a;
-  bound.host = acceptor.local_endpoint().address().to_string();
-  bound.port = acceptor.local_endpoint().port();
-  return std::make_unique<TlsListener>(io, std::move(acceptor), bound, options);
+  auto bound = stream::bind_tcp(io, a);
+  if (!bound) return tl::unexpected(bound.error());
+  return std::make_unique<TlsListener>(io, std::move(bound->acceptor), bound->address, options);
 }
 
 // The client's side: connect, then the TLS handshake verifying the server's certificate
