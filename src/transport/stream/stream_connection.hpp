@@ -1,12 +1,15 @@
 // A Connection over a byte-stream socket (Unix domain or TCP): frame reader with in-place
 // parsing and a writer that coalesces every frame queued during an in-flight write into the
 // next single gather write (writev). Instantiated for asio::local::stream_protocol and
-// asio::ip::tcp here, and for TLS over TCP in transport/tls/ (a protocol tag with `is_tls`
-// whose `socket` is an asio::ssl::stream; stream_connection_impl.hpp).
+// asio::ip::tcp here, and for TLS over TCP in transport/tls/ (a protocol tag with `is_tls` whose
+// `Session` encrypts and decrypts between the frames and the TCP socket in memory, so TLS keeps
+// the hot reads, synchronous writes and one-writev batches of plain TCP;
+// stream_connection_impl.hpp).
 #pragma once
 
 #include <chrono>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,6 +31,23 @@ inline constexpr bool kIsTlsProtocol = requires {
   Protocol::is_tls;
 };
 
+// What a TLS connection keeps beside its TCP socket; nothing for the plain protocols.
+template <typename Protocol>
+struct TlsState {};
+template <typename Protocol>
+requires kIsTlsProtocol<Protocol>
+struct TlsState<Protocol> {
+  // Ciphertext is read in chunks this large: a 64 KiB frame's four records in one read.
+  static constexpr std::size_t kReadChunk = 64 * 1024;
+  std::unique_ptr<typename Protocol::Session> session;
+  // Left uninitialised: only the pages a read touches become resident.
+  std::unique_ptr<char[]> cipher_in{new char[kReadChunk]};
+  std::string cipher_out;  // the batch being written, encrypted
+  // The session may hold input not decrypted yet: after the handshake (the peer's first frames
+  // may have come with its last handshake message) or after reading paused part-way.
+  bool unread = true;
+};
+
 template <typename Protocol>
 class StreamConnection final : public Connection,
                                public HotReader,
@@ -37,6 +57,13 @@ class StreamConnection final : public Connection,
 
   // `socket` must be connected and bound to a strand (its executor runs every handler).
   StreamConnection(Socket socket, ConnectionOptions options, std::string label);
+
+  // TLS: the session whose handshake is done (tls_transport.cpp); call before start().
+  template <typename P = Protocol>
+  requires kIsTlsProtocol<P>
+  void adopt_tls(std::unique_ptr<typename P::Session> session) {
+    tls_.session = std::move(session);
+  }
 
   void start(std::shared_ptr<ConnectionDelegate> delegate) override;
   using Connection::send;
@@ -104,8 +131,16 @@ class StreamConnection final : public Connection,
   Result<void> refuse_send() const;  // check_open's full check, with the reason
   void start_read();
   void on_read(const std::error_code& ec, std::size_t n);
-  // `n` bytes were read into reader_: the frames go to the delegate, what they produce leaves.
+  // Where the socket is read to: the frame reader's space, or for TLS the ciphertext buffer.
+  std::span<char> read_space();
+  // `n` bytes were read into read_space(): the frames go to the delegate, what they produce
+  // leaves.
   void handle_input(std::size_t n);
+  // TLS: decrypts what the session holds into the frame reader, frames to the delegate, until
+  // the session needs more input (or reading stops).
+  void decrypt_input();
+  // Whether anything waits to be written: frames, or TLS records the session made by itself.
+  bool has_queued() const;
   // After input: the next read waits in the hot-read slot if there is one, else in the reactor.
   void continue_reading();
   bool wants_hot() const;  // whether the next read may wait in the hot-read slot
@@ -120,21 +155,8 @@ class StreamConnection final : public Connection,
   // rest follows when it resumes.
   void read_what_arrived_then_close();
   void finish_close(const Error& reason);
-  // The socket itself: for TLS the TCP socket under the TLS stream.
-  auto& raw() {
-    if constexpr (kIsTlsProtocol<Protocol>) {
-      return socket_.next_layer();
-    } else {
-      return socket_;
-    }
-  }
-  const auto& raw() const {
-    if constexpr (kIsTlsProtocol<Protocol>) {
-      return socket_.next_layer();
-    } else {
-      return socket_;
-    }
-  }
+  auto& raw() { return socket_; }
+  const auto& raw() const { return socket_; }
 
   Socket socket_;
   asio::any_io_executor executor_;  // the socket's strand, copied: get_executor() is not const
@@ -166,6 +188,7 @@ class StreamConnection final : public Connection,
   Error write_error_;          // why, the reason the connection closes with
   Error close_reason_;
   ConnectionStats stats_;
+  [[no_unique_address]] TlsState<Protocol> tls_;
 };
 
 using UnixConnection = StreamConnection<asio::local::stream_protocol>;

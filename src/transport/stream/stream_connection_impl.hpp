@@ -1,7 +1,8 @@
 // The definitions of StreamConnection's members, for the files that instantiate it:
 // stream_connection.cpp (Unix and TCP) and tls/tls_connection.cpp (TLS over TCP). A protocol
-// tag with `is_tls` wraps its TCP socket in a TLS stream: it has no synchronous writes, no hot
-// reads and no peer credentials, and its raw socket is the stream's next layer.
+// tag with `is_tls` reads and writes its TCP socket as plain TCP does and passes the bytes
+// through its `Session` (TLS records in memory): ciphertext is read into tls_.cipher_in and
+// decrypted into the frame reader; a batch is encrypted into tls_.cipher_out and written.
 #pragma once
 
 #include "transport/stream/stream_connection.hpp"
@@ -32,7 +33,7 @@ StreamConnection<P>::StreamConnection(Socket socket, ConnectionOptions options, 
       executor_(socket_.get_executor()),
       options_(options),
       label_(std::move(label)),
-      hot_slot_(kIsTlsProtocol<P> ? nullptr : options.hot_read) {}
+      hot_slot_(options.hot_read) {}
 
 template <typename P>
 std::string StreamConnection<P>::remote_host() const {
@@ -57,7 +58,7 @@ std::optional<platform::PeerCredentials> StreamConnection<P>::credentials() cons
 template <typename P>
 std::string StreamConnection<P>::peer_certificate_subject() const {
   if constexpr (kIsTlsProtocol<P>) {
-    return P::peer_subject(const_cast<Socket&>(socket_));
+    return tls_.session ? tls_.session->peer_subject() : std::string();
   } else {
     return {};
   }
@@ -71,14 +72,12 @@ std::size_t StreamConnection<P>::pending_write_bytes() const {
 template <typename P>
 void StreamConnection<P>::start(std::shared_ptr<ConnectionDelegate> delegate) {
   delegate_ = std::move(delegate);
-  if constexpr (!kIsTlsProtocol<P>) {
-    // Lets start_write(try_now) write synchronously without ever blocking the I/O thread;
-    // asynchronous operations behave the same either way. A TLS stream always writes through
-    // async_write: its records must not be cut short by a socket that would block.
-    std::error_code ec;
-    socket_.non_blocking(true, ec);
-    sync_write_ok_ = !ec;
-  }
+  // Lets start_write(try_now) write synchronously without ever blocking the I/O thread;
+  // asynchronous operations behave the same either way. (TLS too: what a short write leaves of
+  // its records stays in tls_.cipher_out for async_write.)
+  std::error_code ec;
+  socket_.non_blocking(true, ec);
+  sync_write_ok_ = !ec;
   start_read();
 }
 
@@ -124,6 +123,16 @@ Result<void> StreamConnection<P>::send(const OutFrame& f) {
 }
 
 template <typename P>
+bool StreamConnection<P>::has_queued() const {
+  if (!pending_.bytes.empty()) return true;
+  if constexpr (kIsTlsProtocol<P>) {
+    return !write_failed_ && tls_.session && tls_.session->output_size() > 0;
+  } else {
+    return false;
+  }
+}
+
+template <typename P>
 void StreamConnection<P>::start_write(bool try_now) {
   std::swap(pending_, writing_);
   iov_.clear();
@@ -138,8 +147,22 @@ void StreamConnection<P>::start_write(bool try_now) {
   if (writing_.bytes.size() > offset) {
     iov_.emplace_back(writing_.bytes.data() + offset, writing_.bytes.size() - offset);
   }
+  if constexpr (kIsTlsProtocol<P>) {
+    // The whole batch through SSL_write: small frames side by side share records.
+    tls_.cipher_out.clear();
+    for (const auto& b : iov_) {
+      if (!tls_.session->encrypt(static_cast<const char*>(b.data()), b.size())) {
+        write_in_flight_ = true;
+        on_write(asio::error::no_memory, 0);
+        return;
+      }
+    }
+    tls_.session->take_output(tls_.cipher_out);
+    iov_.assign(1, asio::buffer(tls_.cipher_out));
+  }
   write_in_flight_ = true;
   ++stats_.write_batches;
+  const std::size_t total = asio::buffer_size(iov_);
   if (try_now && sync_write_ok_) {
     // Usually the socket takes the whole batch: then no asynchronous operation, completion
     // handler or extra reactor poll is needed. Errors are left to async_write below, which
@@ -147,7 +170,7 @@ void StreamConnection<P>::start_write(bool try_now) {
     std::error_code ec;
     std::size_t n = raw().write_some(iov_, ec);
     if (ec) n = 0;
-    if (n == writing_.size()) {
+    if (n == total) {
       on_write({}, n);
       return;
     }
@@ -159,11 +182,11 @@ void StreamConnection<P>::start_write(bool try_now) {
   }
   // Asio's default completion condition writes at most 64 KiB per syscall; ask for everything
   // left so a large batch goes in as few writev calls as the kernel allows.
-  const std::size_t total = asio::buffer_size(iov_);
+  const std::size_t left = asio::buffer_size(iov_);
   asio::async_write(
       socket_, iov_,
-      [total](const std::error_code& ec, std::size_t written) -> std::size_t {
-        return ec ? 0 : total - written;
+      [left](const std::error_code& ec, std::size_t written) -> std::size_t {
+        return ec ? 0 : left - written;
       },
       [self = this->shared_from_this()](const std::error_code& ec, std::size_t n) {
         self->on_write(ec, n);
@@ -175,6 +198,7 @@ void StreamConnection<P>::on_write(const std::error_code& ec, std::size_t n) {
   write_in_flight_ = false;
   stats_.bytes_out += n;
   writing_.clear();
+  if constexpr (kIsTlsProtocol<P>) tls_.cipher_out.clear();
   if (closed_) return;
   if (ec) {
     // The peer stopped reading: it closed (EPIPE, ECONNRESET), often right after its last
@@ -202,7 +226,7 @@ void StreamConnection<P>::on_write(const std::error_code& ec, std::size_t n) {
     }
     return;
   }
-  if (!pending_.bytes.empty()) {
+  if (has_queued()) {
     start_write();
   } else if (closing_) {
     finish_close(close_reason_);
@@ -211,6 +235,7 @@ void StreamConnection<P>::on_write(const std::error_code& ec, std::size_t n) {
       // A burst of large frames grew the batch buffers; give the memory back when idle.
       pending_.bytes.shrink_to_fit();
       writing_.bytes.shrink_to_fit();
+      if constexpr (kIsTlsProtocol<P>) tls_.cipher_out.shrink_to_fit();
     }
     if (delegate_) delegate_->on_write_done();
   }
@@ -220,16 +245,17 @@ template <typename P>
 void StreamConnection<P>::start_read() {
   if (closed_ || closing_ || read_in_flight_ || read_paused_ || hot_) return;
   if (write_failed_) {
-    if constexpr (kIsTlsProtocol<P>) {
-      // What arrived is encrypted and cannot be read without waiting: close now.
-      finish_close(write_error_);
-    } else {
-      read_what_arrived_then_close();  // no waiting for more: the peer stopped reading
-    }
+    read_what_arrived_then_close();  // no waiting for more: the peer stopped reading
     return;
   }
-  const auto space = reader_.space();
   read_in_flight_ = true;
+  if constexpr (kIsTlsProtocol<P>) {
+    if (tls_.unread) {  // what the session holds comes first, as a read of 0 bytes
+      asio::post(executor_, [self = this->shared_from_this()] { self->on_read({}, 0); });
+      return;
+    }
+  }
+  const auto space = read_space();
   // Plain async_read_some, whose next read tries recv once more before waiting (an EAGAIN recv
   // per message). Reporting a short read as "drained" to the edge-triggered reactor saves that
   // syscall but loses an end of stream that arrived in the same epoll wake-up as the last bytes:
@@ -244,13 +270,12 @@ void StreamConnection<P>::on_read(const std::error_code& ec, std::size_t n) {
   read_in_flight_ = false;
   if (closed_) return;
   if (write_failed_) {  // cancelled by on_write, or it finished first: what it read counts
-    if (!ec && n > 0) handle_input(n);
+    if (!ec) handle_input(n);
     start_read();
     return;
   }
   if (ec) {
-    bool eof = ec == asio::error::eof || ec == asio::error::connection_reset;
-    if constexpr (kIsTlsProtocol<P>) eof = eof || P::closed_without_notify(ec);
+    const bool eof = ec == asio::error::eof || ec == asio::error::connection_reset;
     finish_close(Error{StatusCode::unavailable,
                        eof ? "peer closed the connection" : "read failed: " + ec.message(),
                        {}});
@@ -261,8 +286,61 @@ void StreamConnection<P>::on_read(const std::error_code& ec, std::size_t n) {
 }
 
 template <typename P>
+std::span<char> StreamConnection<P>::read_space() {
+  if constexpr (kIsTlsProtocol<P>) {
+    return {tls_.cipher_in.get(), tls_.kReadChunk};
+  } else {
+    return reader_.space();
+  }
+}
+
+template <typename P>
+void StreamConnection<P>::decrypt_input() {
+  if constexpr (kIsTlsProtocol<P>) {
+    for (;;) {
+      if (closed_) return;
+      if (closing_ || read_paused_) {
+        tls_.unread = true;  // start_read() comes back for the rest
+        return;
+      }
+      using ReadState = typename P::Session::ReadState;
+      const auto space = reader_.space();
+      const auto plain = tls_.session->read(space.data(), space.size());
+      if (plain.state == ReadState::data) {
+        reader_.filled(plain.bytes);
+        process_input();
+        // Nothing more to decrypt: no SSL_read just to hear "want input" (one per message).
+        if (!closed_ && !tls_.session->has_buffered_input()) {
+          tls_.unread = false;
+          return;
+        }
+        continue;
+      }
+      if (plain.state == ReadState::want_input) {
+        tls_.unread = false;
+        return;
+      }
+      finish_close(Error{StatusCode::unavailable,
+                         plain.state == ReadState::closed
+                             ? "peer closed the connection"
+                             : "TLS read failed: " + tls_.session->failure(),
+                         {}});
+      return;
+    }
+  }
+}
+
+template <typename P>
 void StreamConnection<P>::handle_input(std::size_t n) {
   stats_.bytes_in += n;
+  if constexpr (kIsTlsProtocol<P>) {
+    tls_.session->put_input(tls_.cipher_in.get(), n);
+    in_input_ = true;
+    decrypt_input();
+    in_input_ = false;
+    if (!closed_ && !write_in_flight_ && has_queued()) start_write(/*try_now=*/true);
+    return;
+  }
   reader_.filled(n);
   // Everything the delegate sends for the frames of this read (answers, pipelined calls made
   // from completions) leaves in few writes: every kFlushDuringInput bytes between two frames
@@ -272,11 +350,14 @@ void StreamConnection<P>::handle_input(std::size_t n) {
   in_input_ = true;
   process_input();
   in_input_ = false;
-  if (!closed_ && !write_in_flight_ && !pending_.bytes.empty()) start_write(/*try_now=*/true);
+  if (!closed_ && !write_in_flight_ && has_queued()) start_write(/*try_now=*/true);
 }
 
 template <typename P>
 bool StreamConnection<P>::wants_hot() const {
+  if constexpr (kIsTlsProtocol<P>) {
+    if (tls_.unread) return false;  // start_read() decrypts it first
+  }
   return hot_slot_ && !closed_ && !closing_ && !read_paused_ && !write_failed_;
 }
 
@@ -300,7 +381,7 @@ bool StreamConnection<P>::read_until(std::chrono::steady_clock::time_point until
   auto keep = this->shared_from_this();  // the delegate may drop its reference
   const int fd = raw().native_handle();
   for (unsigned i = 1;; ++i) {
-    const auto space = reader_.space();
+    const auto space = read_space();
     if (space.empty()) {
       park();  // nowhere to read to: the reactor's read handles it as it always has
       return false;
@@ -393,7 +474,7 @@ void StreamConnection<P>::process_input() {
 template <typename P>
 void StreamConnection<P>::release_writes() {
   if (writes_held_ == 0 || --writes_held_ > 0) return;
-  if (!closed_ && !write_in_flight_ && !in_input_ && !pending_.bytes.empty()) {
+  if (!closed_ && !write_in_flight_ && !in_input_ && has_queued()) {
     start_write(/*try_now=*/true);
   }
 }
@@ -408,7 +489,7 @@ void StreamConnection<P>::resume_reading() {
     self->in_input_ = true;
     self->process_input();
     self->in_input_ = false;
-    if (!self->closed_ && !self->write_in_flight_ && !self->pending_.bytes.empty()) {
+    if (!self->closed_ && !self->write_in_flight_ && self->has_queued()) {
       self->start_write(/*try_now=*/true);
     }
     self->start_read();
@@ -418,7 +499,7 @@ void StreamConnection<P>::resume_reading() {
 template <typename P>
 void StreamConnection<P>::close(const Error& reason, bool flush) {
   if (closed_) return;
-  if (flush && (write_in_flight_ || !pending_.bytes.empty())) {
+  if (flush && (write_in_flight_ || has_queued())) {
     if (!closing_) {
       closing_ = true;
       close_reason_ = reason;
@@ -433,12 +514,15 @@ template <typename P>
 void StreamConnection<P>::read_what_arrived_then_close() {
   auto keep = this->shared_from_this();  // the delegate may drop its reference
   const int fd = raw().native_handle();
+  if constexpr (kIsTlsProtocol<P>) {
+    if (tls_.unread && !closed_ && !closing_ && !read_paused_) handle_input(0);
+  }
   // Only what is there now: a peer that shut down only its reading side could otherwise keep
   // this thread here for as long as it writes.
   auto left = platform::bytes_readable(fd);
   while (!closed_ && !closing_ && left > 0) {
     if (read_paused_) return;  // resume_reading() comes back here through start_read()
-    const auto space = reader_.space();
+    const auto space = read_space();
     if (space.empty()) break;
     const ssize_t n = platform::recv_nonblocking(fd, space.data(), std::min(space.size(), left));
     if (n <= 0) break;  // the end of the stream, or an error: close
@@ -458,8 +542,8 @@ void StreamConnection<P>::finish_close(const Error& reason) {
     hot_slot_->release(this);
   }
   std::error_code ignored;
-  // TLS: no close_notify (it would need a write that may block); frames are self-delimiting, so
-  // a peer cannot be fooled by a truncated stream.
+  // TLS: no close_notify (it would need one more write); frames are self-delimiting, so a peer
+  // cannot be fooled by a truncated stream.
   raw().shutdown(asio::socket_base::shutdown_both, ignored);
   raw().close(ignored);
   pending_.clear();

@@ -1,16 +1,16 @@
 #include "transport/tls/tls_transport.hpp"
 
 #include <atomic>
-#include <exception>
+#include <functional>
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
-#include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
+#include <asio/write.hpp>
 
 #include "transport/stream/stream_transport.hpp"
 #include "transport/tls/tls_config.hpp"
@@ -30,25 +30,58 @@ std::string missing_config(const Address& a) {
   return "tls:// needs TLS settings (TlsOptions) to reach " + a.to_string();
 }
 
-// Why a handshake failed, for people: OpenSSL's reason ("certificate verify failed") and, for
-// a certificate that did not verify, what was wrong with it.
-std::string handshake_failure(Stream& stream, const std::error_code& ec) {
-  std::string why = ec.message();
-  const long verify = SSL_get_verify_result(stream.native_handle());
-  if (verify != X509_V_OK) {
-    why += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
-  }
-  return why;
-}
-
-// One TLS handshake in progress: the stream, a timer bounding it, and what to do next.
+// One TLS handshake in progress: the socket, its session, a timer bounding it.
 struct Handshake {
-  Handshake(Tcp::socket socket, asio::ssl::context& ctx)
-      : stream(std::move(socket), ctx), timer(stream.get_executor()) {}
-  Stream stream;
+  Handshake(Tcp::socket s, std::unique_ptr<TlsSession> tls)
+      : socket(std::move(s)), session(std::move(tls)), timer(socket.get_executor()) {}
+  // A handshake flight is a few KiB (certificates); records are at most ~16 KiB.
+  static constexpr std::size_t kReadChunk = 17 * 1024;
+  Tcp::socket socket;
+  std::unique_ptr<TlsSession> session;
   asio::steady_timer timer;
   bool timed_out = false;
+  std::unique_ptr<char[]> in{new char[kReadChunk]};
+  std::string out;
 };
+
+// Called with "" when the handshake is done, else with why it failed.
+using HandshakeDone = std::function<void(std::string)>;
+
+// Runs the handshake: each step's records are sent (also the alert of a failed one, so the peer
+// learns why), then the peer's next flight is read, until OpenSSL says done or failed.
+void run_handshake(std::shared_ptr<Handshake> hs, HandshakeDone done) {
+  const auto progress = hs->session->handshake();
+  hs->out.clear();
+  hs->session->take_output(hs->out);
+  auto next = [hs, progress, done](const std::error_code& write_ec) {
+    if (progress == TlsSession::Progress::failed) {
+      done(hs->session->failure());
+    } else if (write_ec) {
+      done("cannot send the handshake: " + write_ec.message());
+    } else if (progress == TlsSession::Progress::done) {
+      done({});
+    } else {
+      hs->socket.async_read_some(
+          asio::buffer(hs->in.get(), Handshake::kReadChunk),
+          [hs, done](const std::error_code& ec, std::size_t n) {
+            if (ec) {
+              done(ec == asio::error::eof || ec == asio::error::connection_reset
+                       ? "the peer closed the connection during the handshake"
+                       : ec.message());
+              return;
+            }
+            hs->session->put_input(hs->in.get(), n);
+            run_handshake(hs, done);
+          });
+    }
+  };
+  if (hs->out.empty()) {
+    next({});
+    return;
+  }
+  asio::async_write(hs->socket, asio::buffer(hs->out),
+                    [next](const std::error_code& ec, std::size_t) { next(ec); });
+}
 
 class TlsListener final : public Listener {
  public:
@@ -114,35 +147,31 @@ class TlsListener final : public Listener {
     }
     socket.set_option(Tcp::no_delay(true), ignored);
     std::string label = address_.to_string() + " fd=" + std::to_string(socket.native_handle());
-    auto ctx = options_.tls->context();  // the newest: a reload applies from the next accept
-    std::shared_ptr<Handshake> hs;
-    try {
-      hs = std::make_shared<Handshake>(std::move(socket), *ctx);
-    } catch (const std::exception&) {
-      return;  // OpenSSL could not make the connection's state (memory): the socket closes
-    }
+    // The newest context: a reload applies from the next accept.
+    auto session = TlsSession::create(options_.tls->context(), /*server=*/true);
+    if (!session) return;  // OpenSSL could not make the connection's state: the socket closes
+    auto hs = std::make_shared<Handshake>(std::move(socket), std::move(*session));
     pending_->fetch_add(1);
     hs->timer.expires_after(options_.tls->settings().handshake_timeout);
     hs->timer.async_wait([hs](std::error_code ec) {
       if (ec) return;
       hs->timed_out = true;
       std::error_code ignored_close;
-      hs->stream.next_layer().close(ignored_close);
+      hs->socket.close(ignored_close);
     });
-    hs->stream.async_handshake(
-        asio::ssl::stream_base::server,
-        [hs, ctx, open = open_, pending = pending_, on_connection = on_connection_,
-         options = options_, label = std::move(label)](std::error_code ec) mutable {
-          pending->fetch_sub(1);
-          hs->timer.cancel();
-          if (ec || hs->timed_out || !*open) {
-            std::error_code ignored_close;
-            hs->stream.next_layer().close(ignored_close);
-            return;
-          }
-          on_connection(
-              std::make_shared<TlsConnection>(std::move(hs->stream), options, std::move(label)));
-        });
+    run_handshake(hs, [hs, open = open_, pending = pending_, on_connection = on_connection_,
+                       options = options_, label = std::move(label)](const std::string& failed) {
+      pending->fetch_sub(1);
+      hs->timer.cancel();
+      if (!failed.empty() || hs->timed_out || !*open) {
+        std::error_code ignored_close;
+        hs->socket.close(ignored_close);
+        return;
+      }
+      auto c = std::make_shared<TlsConnection>(std::move(hs->socket), options, label);
+      c->adopt_tls(std::move(hs->session));
+      on_connection(std::move(c));
+    });
   }
 
   asio::io_context& io_;
@@ -198,20 +227,18 @@ void dial_tls(asio::any_io_executor strand, const Address& address,
     fail(StatusCode::invalid_argument, "tls host must be a numeric IP or localhost: " + label);
     return;
   }
-  auto ctx = options.tls->context();
-  std::shared_ptr<Handshake> hs;
-  try {
-    hs = std::make_shared<Handshake>(Tcp::socket(strand), *ctx);
-  } catch (const std::exception& e) {
-    fail(StatusCode::internal, std::string("cannot start TLS: ") + e.what());
+  auto session = TlsSession::create(options.tls->context(), /*server=*/false);
+  if (!session) {
+    fail(session.error().code, session.error().message);
     return;
   }
+  auto hs = std::make_shared<Handshake>(Tcp::socket(strand), std::move(*session));
   // The name the server's certificate must carry: an IP address (subjectAltName IP) or a DNS
   // name, which is also sent as SNI.
   const std::string name = options.tls->settings().server_name.empty()
                                ? address.host
                                : options.tls->settings().server_name;
-  SSL* ssl = hs->stream.native_handle();
+  SSL* ssl = hs->session->native_handle();
   std::error_code name_ec;
   asio::ip::make_address(name, name_ec);
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
@@ -228,15 +255,15 @@ void dial_tls(asio::any_io_executor strand, const Address& address,
     if (wait_ec) return;
     hs->timed_out = true;
     std::error_code ignored;
-    hs->stream.next_layer().close(ignored);
+    hs->socket.close(ignored);
   });
   const auto timed_out = [label, timeout] {
     return make_error(StatusCode::deadline_exceeded, "connect to " + label + " timed out after " +
                                                          std::to_string(timeout.count()) + " ms");
   };
-  hs->stream.next_layer().async_connect(
+  hs->socket.async_connect(
       Tcp::endpoint(ip, address.port),
-      [hs, ctx, options, label, timed_out, done = std::move(done)](std::error_code connect_ec) {
+      [hs, options, label, timed_out, done = std::move(done)](std::error_code connect_ec) {
         if (hs->timed_out) {
           done(timed_out());
           return;
@@ -248,24 +275,23 @@ void dial_tls(asio::any_io_executor strand, const Address& address,
           return;
         }
         std::error_code ignored;
-        hs->stream.next_layer().set_option(Tcp::no_delay(true), ignored);
-        hs->stream.async_handshake(asio::ssl::stream_base::client, [hs, ctx, options, label,
-                                                                    timed_out,
-                                                                    done](std::error_code hs_ec) {
+        hs->socket.set_option(Tcp::no_delay(true), ignored);
+        run_handshake(hs, [hs, options, label, timed_out, done](const std::string& failed) {
           hs->timer.cancel();
           if (hs->timed_out) {
             done(timed_out());
             return;
           }
-          if (hs_ec) {
-            done(make_error(StatusCode::unavailable, "TLS handshake with " + label + " failed: " +
-                                                         handshake_failure(hs->stream, hs_ec)));
+          if (!failed.empty()) {
+            done(make_error(StatusCode::unavailable,
+                            "TLS handshake with " + label + " failed: " + failed));
             return;
           }
-          std::string fd_label =
-              label + " fd=" + std::to_string(hs->stream.next_layer().native_handle());
-          done(
-              std::make_shared<TlsConnection>(std::move(hs->stream), options, std::move(fd_label)));
+          std::string fd_label = label + " fd=" + std::to_string(hs->socket.native_handle());
+          auto c =
+              std::make_shared<TlsConnection>(std::move(hs->socket), options, std::move(fd_label));
+          c->adopt_tls(std::move(hs->session));
+          done(std::move(c));
         });
       });
 }

@@ -1,0 +1,145 @@
+#include "transport/tls/tls_session.hpp"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+namespace plexus::transport {
+
+Result<std::unique_ptr<TlsSession>> TlsSession::create(std::shared_ptr<asio::ssl::context> context,
+                                                       bool server) {
+  std::unique_ptr<TlsSession> s(new TlsSession());
+  s->context_ = std::move(context);
+  s->ssl_ = SSL_new(s->context_->native_handle());
+  s->in_ = BIO_new(BIO_s_mem());
+  s->out_ = BIO_new(BIO_s_mem());
+  if (s->ssl_ == nullptr || s->in_ == nullptr || s->out_ == nullptr) {
+    if (s->ssl_ == nullptr) {
+      BIO_free(s->in_);
+      BIO_free(s->out_);
+      s->in_ = s->out_ = nullptr;
+    }
+    ERR_clear_error();
+    return make_error(StatusCode::internal, "cannot start TLS: OpenSSL is out of memory");
+  }
+  // An empty input BIO means "wait for more", not the end of the stream.
+  BIO_set_mem_eof_return(s->in_, -1);
+  SSL_set_bio(s->ssl_, s->in_, s->out_);  // the session owns both from here
+  if (server) {
+    SSL_set_accept_state(s->ssl_);
+  } else {
+    SSL_set_connect_state(s->ssl_);
+  }
+  return s;
+}
+
+TlsSession::~TlsSession() {
+  if (ssl_ != nullptr) {
+    SSL_free(ssl_);  // and its BIOs
+  } else {
+    BIO_free(in_);
+    BIO_free(out_);
+  }
+}
+
+void TlsSession::fail(const char* what) {
+  const unsigned long e = ERR_peek_last_error();
+  const char* reason = e != 0 ? ERR_reason_error_string(e) : nullptr;
+  failure_ = reason != nullptr ? reason : what;
+  const long verify = SSL_get_verify_result(ssl_);
+  if (verify != X509_V_OK) {
+    failure_ += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+  }
+  ERR_clear_error();
+}
+
+TlsSession::Progress TlsSession::handshake() {
+  ERR_clear_error();  // SSL_get_error reads the thread's error queue
+  const int r = SSL_do_handshake(ssl_);
+  if (r == 1) return Progress::done;
+  const int err = SSL_get_error(ssl_, r);
+  if (err == SSL_ERROR_WANT_READ) return Progress::want_input;
+  fail(err == SSL_ERROR_SYSCALL ? "the peer closed the connection during the TLS handshake"
+                                : "TLS handshake failed");
+  return Progress::failed;
+}
+
+void TlsSession::put_input(const char* data, std::size_t n) {
+  // A memory BIO grows to take everything; it fails only when memory does, which the next
+  // read() then reports as a TLS failure (the record it needed is incomplete).
+  while (n > 0) {
+    const int chunk = static_cast<int>(std::min<std::size_t>(n, 1u << 30));
+    const int w = BIO_write(in_, data, chunk);
+    if (w <= 0) return;
+    data += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+TlsSession::Plain TlsSession::read(char* dst, std::size_t n) {
+  ERR_clear_error();
+  std::size_t got = 0;
+  const int r = SSL_read_ex(ssl_, dst, n, &got);
+  if (r == 1) return {got, ReadState::data};
+  switch (SSL_get_error(ssl_, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:  // a memory BIO never refuses output: not reached
+      return {0, ReadState::want_input};
+    case SSL_ERROR_ZERO_RETURN:  // the peer's close_notify
+      return {0, ReadState::closed};
+    default:
+      fail("TLS read failed");
+      return {0, ReadState::failed};
+  }
+}
+
+bool TlsSession::has_buffered_input() const {
+  // SSL_has_pending: also a record read but not yet decrypted, not only plaintext left over.
+  return SSL_has_pending(ssl_) == 1 || BIO_ctrl_pending(in_) > 0;
+}
+
+bool TlsSession::encrypt(const char* data, std::size_t n) {
+  ERR_clear_error();
+  while (n > 0) {
+    std::size_t written = 0;
+    if (SSL_write_ex(ssl_, data, n, &written) != 1) {
+      fail("TLS write failed");
+      return false;
+    }
+    data += written;
+    n -= written;
+  }
+  return true;
+}
+
+std::size_t TlsSession::output_size() const {
+  return BIO_ctrl_pending(out_);
+}
+
+void TlsSession::take_output(std::string& out) {
+  const std::size_t n = BIO_ctrl_pending(out_);
+  if (n == 0) return;
+  const std::size_t at = out.size();
+  out.resize(at + n);
+  const int r = BIO_read(out_, out.data() + at, static_cast<int>(n));
+  out.resize(at + static_cast<std::size_t>(r > 0 ? r : 0));
+}
+
+std::string TlsSession::peer_subject() const {
+  if (SSL_get_verify_result(ssl_) != X509_V_OK) return {};
+  X509* cert = SSL_get0_peer_certificate(ssl_);
+  if (cert == nullptr) return {};
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr) return {};
+  std::string subject;
+  if (X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio, &data);
+    if (n > 0 && data != nullptr) subject.assign(data, static_cast<std::size_t>(n));
+  }
+  BIO_free(bio);
+  return subject;
+}
+
+}  // namespace plexus::transport
