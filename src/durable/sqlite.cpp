@@ -47,10 +47,27 @@ StatusCode code_for(int rc, int sys) {
   }
 }
 
+// The errno behind an I/O error. sqlite3_system_errno() reads the global errno after SQLite's
+// own clean-up, which has often reset it by then; the failing file keeps its own (the database
+// or, in WAL mode, the WAL, which is where commits write).
+int system_errno(sqlite3* db, int rc) {
+  if (!db) return 0;
+  if (int sys = sqlite3_system_errno(db); sys != 0) return sys;
+  if ((rc & 0xff) != SQLITE_IOERR) return 0;
+  int sys = 0;
+  sqlite3_file* wal = nullptr;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) == SQLITE_OK && wal &&
+      wal->pMethods &&
+      wal->pMethods->xFileControl(wal, SQLITE_FCNTL_LAST_ERRNO, &sys) == SQLITE_OK && sys != 0)
+    return sys;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_LAST_ERRNO, &sys) == SQLITE_OK) return sys;
+  return 0;
+}
+
 }  // namespace
 
 Error sqlite_error(sqlite3* db, int rc, std::string_view doing, const std::string& path) {
-  const int sys = db ? sqlite3_system_errno(db) : 0;
+  const int sys = system_errno(db, rc);
   std::string what = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   std::string message = path + ": " + std::string(doing) + ": ";
   switch (rc & 0xff) {
