@@ -53,15 +53,15 @@ constexpr std::string_view to_string(Durability d) {
 /// The bounds and retry rules of one named queue. A message counts against the bounds from its
 /// append until it is acknowledged or dead-lettered (in flight included).
 struct QueueOptions {
-  std::uint64_t max_messages = 100'000;           ///< past it, append fails with resource_exhausted
-  std::uint64_t max_bytes = 256ull << 20;         ///< payload bytes; likewise
-  std::chrono::milliseconds ack_timeout{30'000};  ///< a lease not acknowledged by then expires
+  std::uint64_t max_messages = 100000;           ///< past it, append fails with resource_exhausted
+  std::uint64_t max_bytes = 256ull << 20;        ///< payload bytes; likewise
+  std::chrono::milliseconds ack_timeout{30000};  ///< a lease not acknowledged by then expires
   /// Deliveries after the first before a failing message is dead-lettered (a message is
   /// delivered at most 1 + max_retries times); a message may carry its own.
   std::uint32_t max_retries = 3;
   /// Wait before a message that failed (timeout, handler error) is ready again; a message may
   /// carry its own. A message whose consumer went away is ready again at once.
-  std::chrono::milliseconds retry_delay{5'000};
+  std::chrono::milliseconds retry_delay{5000};
 };
 
 /// A message to append. Names are 1..128 characters of [A-Za-z0-9._-] (the group may be empty).

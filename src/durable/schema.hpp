@@ -1,5 +1,5 @@
-// The store's database layout and connection settings (docs/ARCHITECTURE.md §Durable
-// delivery). One function, run once per open, before any other statement.
+// The store's database layout and connection settings. One function, run once per open, before
+// any other statement.
 #pragma once
 
 #include "durable/sqlite.hpp"

@@ -1,7 +1,7 @@
 // DurableStore: named queues, competing-consumer leases, acknowledged ids and dead letters in one
 // SQLite database per server (DIR/plexus.db). A pure store and delivery-state machine: no
-// sockets, no threads of its own. The rules (bounds, retries, what survives what) are in
-// docs/ARCHITECTURE.md §Durable delivery and on each function below.
+// sockets, no threads of its own. The rules (bounds, retries, what survives what) are on each
+// function below and on the types in plexus/durable.hpp.
 #pragma once
 
 #include <condition_variable>
