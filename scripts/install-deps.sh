@@ -12,6 +12,7 @@ packages=(
   libtomlplusplus-dev               # plexus serve --config plexus.toml, access policies
   libsodium-dev                     # Ed25519 tokens (plexus token, TokenVerifier)
   libssl-dev                        # TLS (tls:// through asio::ssl)
+  libsqlite3-dev                    # durable queues and dead letters (src/durable/, WAL mode)
   openssl                           # the tests make their TLS certificates with it
   libasio-dev nlohmann-json3-dev libexpected-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
