@@ -98,12 +98,13 @@ test-soak: build
 test: test-release test-soak test-asan test-tsan test-fuzz
 	@echo "make test: release, soak, sanitizer and fuzz suites passed"
 
-# Runs the five benchmarks, each writing JSON into $(BENCH_OUT), then writes the one current
+# Runs the six benchmarks, each writing JSON into $(BENCH_OUT), then writes the one current
 # table, docs/BENCHMARKS.md, from that JSON (scripts/bench_table.py records the options, machine,
 # date and commit in it). BENCH_ARGS go to every benchmark: `make bench BENCH_ARGS=--quick` for a
 # short run, `BENCH_ARGS='--reps 5'` for more repetitions. A benchmark that fails still leaves
 # the others' rows in the table, and `make bench` then fails.
-BENCHES   := plexus_bench_rr plexus_bench_pubsub plexus_bench_stream plexus_bench_shm plexus_bench_conns
+BENCHES   := plexus_bench_rr plexus_bench_pubsub plexus_bench_stream plexus_bench_shm plexus_bench_conns \
+             plexus_bench_durable
 BENCH_ARGS ?=
 BENCH_OUT ?= $(BUILD)/bench-results
 BENCH_DOC ?= docs/BENCHMARKS.md
@@ -111,7 +112,7 @@ bench: build
 	@cmake --build $(BUILD) -j $(JOBS) --target $(BENCHES)
 	@mkdir -p $(BENCH_OUT) && rm -f $(BENCH_OUT)/*.json
 	@status=0; \
-	for b in rr pubsub stream shm conns; do \
+	for b in rr pubsub stream shm conns durable; do \
 	  $(BUILD)/bench/plexus_bench_$$b $(BENCH_ARGS) --json $(BENCH_OUT)/$$b.json || status=1; \
 	done; \
 	python3 scripts/bench_table.py --results $(BENCH_OUT) --out $(BENCH_DOC) \
