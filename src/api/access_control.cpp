@@ -167,6 +167,8 @@ Result<rpc::Admission> AccessControl::admit(const PeerIdentity& peer,
         return tl::unexpected(claims.error());
       }
       count("ok");
+      admission.expires =
+          std::chrono::system_clock::time_point(std::chrono::seconds(claims->expires));
       admission.subject = std::move(claims->subject);
       admission.scopes = std::move(claims->scopes);
     }

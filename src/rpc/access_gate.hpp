@@ -4,6 +4,7 @@
 // without a gate serves everything, at no cost per message.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -32,6 +33,9 @@ struct Admission {
   std::string subject;               // a verified token's subject; empty: none presented
   std::vector<std::string> scopes;   // its scopes
   std::shared_ptr<AccessGate> gate;  // null: the peer may do anything a handler serves
+  // When the token stops being valid (its "exp"): the session ends then with unauthenticated,
+  // and the client must connect again with a fresh token. Unset: no token, no end.
+  std::optional<std::chrono::system_clock::time_point> expires;
 };
 
 }  // namespace plexus::rpc

@@ -134,6 +134,24 @@ void Session::arm_handshake_limit() {
   });
 }
 
+void Session::end_at_token_expiry(std::chrono::system_clock::time_point expires) {
+  // The token's "exp" is wall-clock time; the timer runs on the steady clock from now.
+  const auto left = std::max<std::chrono::system_clock::duration>(
+      expires - std::chrono::system_clock::now(), std::chrono::system_clock::duration::zero());
+  token_timer_ = time_->make_timer(executor_);
+  token_timer_->wait(std::chrono::duration_cast<Clock::duration>(left), [weak = weak_from_this()] {
+    auto s = weak.lock();
+    if (!s || s->closed()) return;
+    const Error expired{StatusCode::unauthenticated,
+                        "the token has expired: connect again with a fresh one",
+                        R"({"reason":"expired"})"};
+    observe::logger().info("plexus: session with \"{}\" ({}) ends: its token expired",
+                           s->identity_.name, s->identity_.address);
+    s->send_goaway(expired);
+    s->close(expired, /*flush=*/true);
+  });
+}
+
 void Session::fail_handshake(const Error& error) {
   observe::logger().warn("plexus: handshake with {} failed: {}", identity_.address,
                          error.to_string());
@@ -192,6 +210,7 @@ void Session::on_handshake_frame(const wire::FrameView& frame, const wire::Metad
     identity_.subject = std::move(admission->subject);
     identity_.scopes = std::move(admission->scopes);
     gate_ = std::move(admission->gate);
+    if (admission->expires) end_at_token_expiry(*admission->expires);
   }
   if (acceptor) {
     wire::PeerHello welcome;

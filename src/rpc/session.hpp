@@ -305,6 +305,8 @@ class Session final : public transport::ConnectionDelegate,
   void on_response(const wire::FrameView& frame);
   void become_ready(const wire::PeerHello& hello);
   void fail_handshake(const Error& error);
+  // Arms the timer that ends the session, with GOAWAY unauthenticated, when its token expires.
+  void end_at_token_expiry(std::chrono::system_clock::time_point expires);
   // `arrived`: when the request frame came in, the base of its deadline and of its latency.
   void handle_request(const wire::FrameView& frame, const wire::CallFields& md,
                       Clock::time_point arrived);
@@ -424,6 +426,7 @@ class Session final : public transport::ConnectionDelegate,
   // Liveness, told of every frame: from the coarse clock (a jiffy's resolution, a third of
   // the cost of the fine one) except for requests, which need the fine one anyway.
   Heartbeat heartbeat_;
+  std::unique_ptr<Timer> token_timer_;       // end_at_token_expiry's
   std::unique_ptr<Timer> heartbeat_timer_;   // the handshake's limit, then the heartbeat's ticks
   std::uint64_t borrowed_answers_seen_ = 0;  // ConnectionStats::borrowed_answers at the last tick
   SessionCounters counters_;

@@ -9,9 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -216,6 +218,32 @@ TEST_F(SecureServerTest, MissingExpiredForeignAndTamperedTokensAreRefused) {
   }
   EXPECT_EQ(metric("plexus_authentications_total{result=\"ok\"}"), 0);
   EXPECT_EQ(server_->stats().connections_open, 0u);
+}
+
+// A session lasts only as long as its token: at "exp" the server ends it with GOAWAY
+// unauthenticated (reason "expired"), and connecting again with the same token is refused.
+TEST_F(SecureServerTest, ASessionEndsWhenItsTokenExpires) {
+  const auto key = make_key("k1");
+  start(verifier_of({&key}), std::nullopt);
+  const std::string token = token_for(key, "alice", {}, 2);  // "exp" within 1-2 s from now
+  auto client = connect(token);
+  ASSERT_TRUE(client) << client.error().to_string();
+  std::promise<void> closed;
+  std::atomic<bool> once{false};
+  (*client)->on_state_change([&](ConnectionState s) {
+    if (s == ConnectionState::closed && !once.exchange(true)) closed.set_value();
+  });
+  if ((*client)->state() == ConnectionState::connected) {
+    ASSERT_TRUE((*client)->call("whoami", ""));
+  }
+  ASSERT_EQ(closed.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "the session outlived its token";
+  auto after = (*client)->call("whoami", "");
+  ASSERT_FALSE(after);
+  auto again = connect(token);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, StatusCode::unauthenticated) << again.error().to_string();
+  EXPECT_NE(again.error().message.find("expired"), std::string::npos) << again.error().message;
 }
 
 // During a rotation the server holds both keys and admits tokens of either; once the old key
