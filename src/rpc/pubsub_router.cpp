@@ -155,6 +155,15 @@ void Router::unsubscribe(const Session* owner, SubscriptionId id) {
   resume_all(resume);
 }
 
+std::vector<std::string> Router::patterns_of(const Session* owner) const {
+  std::vector<std::string> patterns;
+  std::lock_guard lock(mu_);
+  for (const auto& s : subs_) {
+    if (s->owner == owner) patterns.push_back(s->pattern);
+  }
+  return patterns;
+}
+
 void Router::drop_session(const Session* owner) {
   std::vector<std::weak_ptr<Session>> resume;
   {

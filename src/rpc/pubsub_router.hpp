@@ -89,6 +89,8 @@ class Router : public std::enable_shared_from_this<Router> {
   void unsubscribe(const Session* owner, SubscriptionId id);
   // Forgets every subscription of a closed session.
   void drop_session(const Session* owner);
+  // The patterns `owner` is subscribed to now (an access policy reload checks them again).
+  std::vector<std::string> patterns_of(const Session* owner) const;
 
   // Routes one message to every matching subscription. `from` is the publishing session (null
   // for a server-local publish); a full `block` subscription pauses its reading until there is

@@ -1144,6 +1144,25 @@ void Session::send_goaway(const Error& error) {
   (void)send_or_hold(FrameKind::goaway, 0, md);
 }
 
+void Session::recheck_subscriptions(std::vector<std::string> patterns) {
+  asio::dispatch(executor_, [self = shared_from_this(), patterns = std::move(patterns)] {
+    if (!self->gate_ || self->closed() || self->going_away_) return;
+    for (const auto& pattern : patterns) {
+      auto refused = self->gate_->check(PeerAction::subscribe, pattern);
+      if (!refused) continue;
+      Error reason{
+          StatusCode::permission_denied,
+          "the reloaded access policy no longer allows this subscription: " + refused->message,
+          refused->details};
+      observe::logger().info("plexus: session with \"{}\" ({}) ends: {}", self->identity_.name,
+                             self->identity_.address, reason.message);
+      self->send_goaway(reason);
+      self->close(reason, /*flush=*/true);
+      return;
+    }
+  });
+}
+
 void Session::goaway(const Error& reason) {
   if (going_away_ || closed()) return;
   going_away_ = true;

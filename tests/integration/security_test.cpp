@@ -220,6 +220,38 @@ TEST_F(SecureServerTest, MissingExpiredForeignAndTamperedTokensAreRefused) {
   EXPECT_EQ(server_->stats().connections_open, 0u);
 }
 
+// A reload re-checks the subscriptions already made: a session holding one the new policy
+// refuses ends with GOAWAY permission_denied; a session whose subscriptions are all still
+// allowed stays, and keeps receiving.
+TEST_F(SecureServerTest, AReloadEndsOnlyTheSessionsWithASubscriptionItNoLongerAllows) {
+  const std::string uid = std::to_string(::getuid());
+  start(nullptr, policy_of("[[rule]]\nname = \"a\"\nuid = " + uid +
+                           "\nsubscribe = [\"news.>\", \"sport.>\"]\n"));
+  auto both = connect("", "both");
+  auto news_only = connect("", "news-only");
+  ASSERT_TRUE(both && news_only);
+  std::promise<void> received;
+  std::atomic<bool> got{false};
+  ASSERT_TRUE((*both)->subscribe("sport.>", [](std::string_view, std::string_view) {}));
+  ASSERT_TRUE((*news_only)->subscribe("news.>", [&](std::string_view, std::string_view) {
+    if (!got.exchange(true)) received.set_value();
+  }));
+  std::promise<void> closed;
+  std::atomic<bool> once{false};
+  (*both)->on_state_change([&](ConnectionState s) {
+    if (s == ConnectionState::closed && !once.exchange(true)) closed.set_value();
+  });
+  ASSERT_TRUE(server_->set_access_policy(
+      policy_of("[[rule]]\nname = \"b\"\nuid = " + uid + "\nsubscribe = [\"news.>\"]\n")));
+  ASSERT_EQ(closed.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready)
+      << "the session subscribed to sport.> was not ended";
+  ASSERT_TRUE(server_->publish("news.today", "hello"));
+  ASSERT_EQ(received.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready)
+      << "the session whose subscription is still allowed no longer receives";
+  EXPECT_EQ((*news_only)->state(), ConnectionState::connected);
+  EXPECT_EQ((*news_only)->stats().reconnects, 0u);
+}
+
 // A session lasts only as long as its token: at "exp" the server ends it with GOAWAY
 // unauthenticated (reason "expired"), and connecting again with the same token is refused.
 TEST_F(SecureServerTest, ASessionEndsWhenItsTokenExpires) {
