@@ -440,13 +440,13 @@ Result<void> Server::set_access_policy(AccessPolicy policy) {
   observe::logger().info("plexus: \"{}\" now uses the access policy from {} ({} rules)",
                          impl_->options_.name, policy.origin(), policy.rule_count());
   if (auto ok = impl_->access_->set_policy(std::move(policy)); !ok) return ok;
-  // Subscriptions were checked when they were made: those the new policy refuses end now.
+  // Subscriptions and streams were checked when they were made: those it refuses end now.
   std::vector<std::shared_ptr<rpc::Session>> sessions;
   {
     std::lock_guard l(impl_->mu_);
     for (const auto& [raw, session] : impl_->sessions_) sessions.push_back(session);
   }
-  for (const auto& s : sessions) s->recheck_subscriptions(impl_->router_->patterns_of(s.get()));
+  for (const auto& s : sessions) s->recheck_access(impl_->router_->patterns_of(s.get()));
   return {};
 }
 

@@ -1144,7 +1144,7 @@ void Session::send_goaway(const Error& error) {
   (void)send_or_hold(FrameKind::goaway, 0, md);
 }
 
-void Session::recheck_subscriptions(std::vector<std::string> patterns) {
+void Session::recheck_access(std::vector<std::string> patterns) {
   asio::dispatch(executor_, [self = shared_from_this(), patterns = std::move(patterns)] {
     if (!self->gate_ || self->closed() || self->going_away_) return;
     for (const auto& pattern : patterns) {
@@ -1159,6 +1159,14 @@ void Session::recheck_subscriptions(std::vector<std::string> patterns) {
       self->send_goaway(reason);
       self->close(reason, /*flush=*/true);
       return;
+    }
+    for (const auto& [core, method] : self->streams_.accepted_streams()) {
+      auto refused = self->gate_->check(PeerAction::stream, method);
+      if (!refused) continue;
+      core->cancel(
+          Error{StatusCode::permission_denied,
+                "the reloaded access policy no longer allows this stream: " + refused->message,
+                refused->details});
     }
   });
 }

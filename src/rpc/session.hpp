@@ -221,9 +221,10 @@ class Session final : public transport::ConnectionDelegate,
   // Graceful: GOAWAY to the peer; no new calls either way; in-flight calls finish.
   void goaway(const Error& reason);
   // After an access policy reload: if the session's gate no longer allows one of `patterns`
-  // (its subscriptions), the session ends with GOAWAY permission_denied naming it; a client
-  // that reconnects subscribes again and is told no. Any thread (runs on the strand).
-  void recheck_subscriptions(std::vector<std::string> patterns);
+  // (its subscriptions), the session ends with GOAWAY permission_denied naming it (a client
+  // that reconnects subscribes again and is told no); a stream the peer opened whose method it
+  // no longer allows is cancelled with permission_denied. Any thread (runs on the strand).
+  void recheck_access(std::vector<std::string> patterns);
   // Closes (with `flush`, after what is queued is written); in-flight calls fail with `reason`.
   void close(const Error& reason, bool flush = true);
 

@@ -129,7 +129,7 @@ void Session::accept_stream(const wire::FrameView& frame, const wire::Metadata& 
   accepted->core->set_cancel_hook([weak = std::weak_ptr<AcceptedStream>(accepted)] {
     if (auto a = weak.lock()) a->ctx.cancel();
   });
-  streams_.add_accepted(id, accepted->core);
+  streams_.add_accepted(id, accepted->core, std::string(md.method));
   accepted->core->attach(weak_from_this(), id, /*opener=*/false, *md.credit_items, *md.credit_bytes,
                          options_.stream_totals);
   // The opener's initial window for what it writes.

@@ -7,9 +7,21 @@ void StreamTable::add_opened(std::uint64_t id, std::shared_ptr<StreamCore> core)
   opened_.emplace(id, std::move(core));
 }
 
-void StreamTable::add_accepted(std::uint64_t id, std::shared_ptr<StreamCore> core) {
+void StreamTable::add_accepted(std::uint64_t id, std::shared_ptr<StreamCore> core,
+                               std::string method) {
   accepted_.emplace(id, std::move(core));
+  accepted_methods_.emplace(id, std::move(method));
   count_accepted();
+}
+
+std::vector<std::pair<std::shared_ptr<StreamCore>, std::string>> StreamTable::accepted_streams()
+    const {
+  std::vector<std::pair<std::shared_ptr<StreamCore>, std::string>> out;
+  for (const auto& [id, core] : accepted_) {
+    auto m = accepted_methods_.find(id);
+    out.emplace_back(core, m == accepted_methods_.end() ? std::string() : m->second);
+  }
+  return out;
 }
 
 bool StreamTable::forget(std::uint64_t id, bool opened_here) {
@@ -18,6 +30,7 @@ bool StreamTable::forget(std::uint64_t id, bool opened_here) {
     return false;
   }
   accepted_.erase(id);
+  accepted_methods_.erase(id);
   count_accepted();
   return true;
 }
@@ -62,6 +75,7 @@ void StreamTable::cancel_all(const Error& reason) {
   auto accepted = std::move(accepted_);
   opened_.clear();
   accepted_.clear();
+  accepted_methods_.clear();
   count_accepted();
   for (auto& [_, core] : opened) core->on_cancel(reason);
   for (auto& [_, core] : accepted) core->on_cancel(reason);

@@ -9,7 +9,10 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "plexus/status.hpp"
 #include "rpc/stream_core.hpp"
@@ -21,7 +24,10 @@ namespace plexus::rpc {
 class StreamTable {
  public:
   void add_opened(std::uint64_t id, std::shared_ptr<StreamCore> core);
-  void add_accepted(std::uint64_t id, std::shared_ptr<StreamCore> core);
+  // `method`: the stream method it serves (an access policy reload asks about it again).
+  void add_accepted(std::uint64_t id, std::shared_ptr<StreamCore> core, std::string method = {});
+  // The streams the peer opened that are being served, with their methods.
+  std::vector<std::pair<std::shared_ptr<StreamCore>, std::string>> accepted_streams() const;
   // A STREAM_OPEN with this id would reuse a stream the peer still has open here.
   bool accepted_in_use(std::uint64_t id) const { return accepted_.contains(id); }
   // Removes a stream that ended; true when it was one the peer opened (being served here).
@@ -39,6 +45,7 @@ class StreamTable {
 
   std::unordered_map<std::uint64_t, std::shared_ptr<StreamCore>> opened_;
   std::unordered_map<std::uint64_t, std::shared_ptr<StreamCore>> accepted_;
+  std::unordered_map<std::uint64_t, std::string> accepted_methods_;
   std::atomic<std::size_t> accepted_count_{0};
 };
 

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include <asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include "cli_serve.hpp"
@@ -114,6 +115,21 @@ class SecureServerTest : public ::testing::Test {
                         return std::string();
                       });
     }
+    if (server_start_tail_) {
+      // Writes an item every 10 ms until its writes fail (the stream ended) or 1,000 are out.
+      server_->handle_stream(
+          "files.tail",
+          [](CallContext&, std::string, Stream s) -> asio::awaitable<Result<std::string>> {
+            asio::steady_timer pause(co_await asio::this_coro::executor);
+            for (int i = 0; i < 1000; ++i) {
+              auto wrote = co_await s.async_write("item", asio::use_awaitable);
+              if (!wrote) co_return tl::unexpected(wrote.error());
+              pause.expires_after(std::chrono::milliseconds(10));
+              co_await pause.async_wait(asio::use_awaitable);
+            }
+            co_return std::string("done");
+          });
+    }
     for (const char* method : {"files.list", "files.secret"}) {
       server_->handle_stream(
           method, [](CallContext&, std::string, Stream s) -> asio::awaitable<Result<std::string>> {
@@ -159,6 +175,7 @@ class SecureServerTest : public ::testing::Test {
   TempDir dir_;
   Runtime runtime_;
   std::unique_ptr<Server> server_;
+  bool server_start_tail_ = false;  // start() also serves "files.tail", a stream that lasts
   std::mutex mu_;
   std::vector<std::string> notified_;   // guarded by mu_
   std::vector<std::string> published_;  // guarded by mu_
@@ -250,6 +267,32 @@ TEST_F(SecureServerTest, AReloadEndsOnlyTheSessionsWithASubscriptionItNoLongerAl
       << "the session whose subscription is still allowed no longer receives";
   EXPECT_EQ((*news_only)->state(), ConnectionState::connected);
   EXPECT_EQ((*news_only)->stats().reconnects, 0u);
+}
+
+// A reload re-checks the streams being served: one whose method the new policy refuses is
+// cancelled with permission_denied; the connection and what it may still do stay.
+TEST_F(SecureServerTest, AReloadCancelsAStreamItNoLongerAllows) {
+  const std::string uid = std::to_string(::getuid());
+  server_start_tail_ = true;
+  start(nullptr, policy_of("[[rule]]\nname = \"a\"\nuid = " + uid +
+                           "\ncall = [\"math.add\"]\nstream = [\"files.tail\"]\n"));
+  auto client = connect("");
+  ASSERT_TRUE(client);
+  auto& c = **client;
+  auto tail = c.open_stream("files.tail", "");
+  auto first = tail.read();
+  ASSERT_TRUE(first && first->has_value()) << (first ? "ended" : first.error().to_string());
+  ASSERT_TRUE(server_->set_access_policy(
+      policy_of("[[rule]]\nname = \"b\"\nuid = " + uid + "\ncall = [\"math.add\"]\n")));
+  // The handler writes an item every 10 ms for up to 10 s: the stream must end long before.
+  Result<std::optional<std::string>> item = first;
+  int items = 1;
+  while ((item = tail.read()) && item->has_value()) ++items;
+  ASSERT_FALSE(item) << "the stream ended without an error after " << items << " items";
+  EXPECT_EQ(item.error().code, StatusCode::permission_denied) << item.error().to_string();
+  EXPECT_LT(items, 1000);
+  EXPECT_TRUE(c.call("math.add", "{}"));
+  EXPECT_EQ(c.stats().reconnects, 0u);
 }
 
 // A session lasts only as long as its token: at "exp" the server ends it with GOAWAY
