@@ -66,14 +66,15 @@ Trend judge_trend(const std::vector<Sample>& samples, double warmup_s, const Tre
       static_cast<std::uint64_t>(*std::max_element(fds.begin(), fds.begin() + third));
   t.fds_last_third_min =
       static_cast<std::uint64_t>(*std::min_element(fds.end() - third, fds.end()));
-  t.fds_growing =
-      t.fd_slope_per_min > limits.fd_slope_per_min && t.fds_last_third_min > t.fds_first_third_max;
+  t.fds_growing = t.fd_slope_per_min > limits.fd_slope_per_min &&
+                  t.fds_last_third_min > t.fds_first_third_max + limits.fd_rise;
   if (t.fds_growing) {
     t.reasons.push_back(format("open descriptors grow %.2f a minute (limit %.2f)",
                                t.fd_slope_per_min, limits.fd_slope_per_min) +
                         " and the fewest in the last third (" +
                         std::to_string(t.fds_last_third_min) + ") exceed the most in the first (" +
-                        std::to_string(t.fds_first_third_max) + ")");
+                        std::to_string(t.fds_first_third_max) + ") by more than " +
+                        std::to_string(limits.fd_rise));
   }
   return t;
 }
