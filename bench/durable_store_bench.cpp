@@ -21,6 +21,7 @@
 
 #include "durable/store.hpp"
 #include "machine_info.hpp"
+#include "scratch_dir.hpp"
 
 namespace plexus_bench {
 namespace {
@@ -45,26 +46,6 @@ struct Row {
   double per_s() const { return messages / median_seconds(); }
   double lo() const { return messages / *std::max_element(seconds.begin(), seconds.end()); }
   double hi() const { return messages / *std::min_element(seconds.begin(), seconds.end()); }
-};
-
-// The run's databases, under /tmp like the other benchmarks' files; removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/plexus-bench-durable-XXXXXX";
-    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
 };
 
 // A fresh directory per run, so every run starts from an empty database.
@@ -216,7 +197,7 @@ int main(int argc, char** argv) {
   const std::size_t synced = quick ? 300 : 2'000;
   const std::size_t batched = quick ? 20'000 : 200'000;
   try {
-    TempDir dir;
+    ScratchDir dir;  // the run's databases; removed at the end
     std::vector<Row> rows = {
         {"sqlite-insert-per-txn", "", "plain SQLite: 1 INSERT per transaction, FULL", synced, {}},
         {"durable-every-message", "sqlite-insert-per-txn", "append(), fsync each", synced, {}},
