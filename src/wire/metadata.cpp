@@ -82,6 +82,15 @@ void visit_fields(const Metadata& md, Str&& str, Num&& num) {
   num(MetaKey::status, md.status);
   str(MetaKey::error_message, md.error_message);
   str(MetaKey::error_details, md.error_details);
+  str(MetaKey::message_id, md.message_id);
+  str(MetaKey::message_type, md.message_type);
+  str(MetaKey::message_group, md.message_group);
+  num(MetaKey::attempt, md.attempt);
+  str(MetaKey::queue, md.queue);
+  num(MetaKey::priority, md.priority);
+  num(MetaKey::delay_ms, md.delay_ms);
+  num(MetaKey::max_retries, md.max_retries);
+  num(MetaKey::retry_delay_ms, md.retry_delay_ms);
   num(MetaKey::cache_status, md.cache_status);
   num(MetaKey::cache_age_us, md.cache_age_us);
   num(MetaKey::handler_time_us, md.handler_time_us);
@@ -194,6 +203,33 @@ Result<Metadata> decode_metadata(std::string_view block) {
         break;
       case MetaKey::error_details:
         r = take_str(md.error_details, key, value, 0xFFFF);
+        break;
+      case MetaKey::message_id:
+        r = take_str(md.message_id, key, value, kMaxMessageIdLength);
+        break;
+      case MetaKey::message_type:
+        r = take_str(md.message_type, key, value, kMaxQueueNameLength);
+        break;
+      case MetaKey::message_group:
+        r = take_str(md.message_group, key, value, kMaxQueueNameLength);
+        break;
+      case MetaKey::attempt:
+        r = take_int(md.attempt, key, value);
+        break;
+      case MetaKey::queue:
+        r = take_str(md.queue, key, value, kMaxQueueNameLength);
+        break;
+      case MetaKey::priority:
+        r = take_int(md.priority, key, value);
+        break;
+      case MetaKey::delay_ms:
+        r = take_int(md.delay_ms, key, value);
+        break;
+      case MetaKey::max_retries:
+        r = take_int(md.max_retries, key, value);
+        break;
+      case MetaKey::retry_delay_ms:
+        r = take_int(md.retry_delay_ms, key, value);
         break;
       case MetaKey::cache_status:
         r = take_int(md.cache_status, key, value);  // values it does not know are ignored

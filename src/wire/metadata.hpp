@@ -22,6 +22,16 @@ enum class MetaKey : std::uint16_t {
   status = 5,                  // u16 StatusCode: error, goaway
   error_message = 6,           // utf-8
   error_details = 7,           // utf-8 JSON object
+  // Acknowledged messages and durable queues (docs/PROTOCOL.md §Acknowledged messages).
+  message_id = 8,       // ascii, 1..kMaxMessageIdLength: asks for an ack; receivers dedup on it
+  message_type = 9,     // utf-8 name, <= kMaxQueueNameLength: task, command, … or the app's
+  message_group = 10,   // utf-8 name, <= kMaxQueueNameLength: the application's grouping
+  attempt = 11,         // u32: which delivery this is, from 1
+  queue = 12,           // utf-8 name, <= kMaxQueueNameLength: the durable queue meant
+  priority = 13,        // u32 holding an i32 (two's complement): higher first
+  delay_ms = 14,        // u64: not delivered before this many ms from its acceptance
+  max_retries = 15,     // u32: redeliveries after the first before it is dead-lettered
+  retry_delay_ms = 16,  // u64: wait before a failed delivery is tried again
   cache_status = 20,           // u8: 1 miss, 2 hit (response cache): response
   cache_age_us = 21,           // u64: age of the cached answer, microseconds: response
   handler_time_us = 22,        // u64: how long the handler ran, microseconds: response
@@ -43,6 +53,8 @@ inline constexpr std::size_t kMetaEntryHead = 4;  // each entry: u16 key + u16 l
 inline constexpr std::size_t kMaxNameLength = 255;
 inline constexpr std::size_t kMaxTraceIdLength = 64;
 inline constexpr std::size_t kMaxTokenLength = 8192;
+inline constexpr std::size_t kMaxMessageIdLength = 128;
+inline constexpr std::size_t kMaxQueueNameLength = 128;
 
 enum class ContentType : std::uint8_t { raw = 0, json = 1 };
 
@@ -55,6 +67,15 @@ struct Metadata {
   std::optional<std::uint16_t> status;
   std::string_view error_message;
   std::string_view error_details;
+  std::string_view message_id;
+  std::string_view message_type;
+  std::string_view message_group;
+  std::optional<std::uint32_t> attempt;
+  std::string_view queue;
+  std::optional<std::uint32_t> priority;
+  std::optional<std::uint64_t> delay_ms;
+  std::optional<std::uint32_t> max_retries;
+  std::optional<std::uint64_t> retry_delay_ms;
   std::optional<std::uint8_t> cache_status;
   std::optional<std::uint64_t> cache_age_us;
   std::optional<std::uint64_t> handler_time_us;

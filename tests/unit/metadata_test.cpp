@@ -54,6 +54,15 @@ void expect_same(const Metadata& a, const Metadata& b) {
   EXPECT_EQ(a.capabilities, b.capabilities);
   EXPECT_EQ(a.max_message_size, b.max_message_size);
   EXPECT_EQ(a.heartbeat_interval_ms, b.heartbeat_interval_ms);
+  EXPECT_EQ(a.message_id, b.message_id);
+  EXPECT_EQ(a.message_type, b.message_type);
+  EXPECT_EQ(a.message_group, b.message_group);
+  EXPECT_EQ(a.attempt, b.attempt);
+  EXPECT_EQ(a.queue, b.queue);
+  EXPECT_EQ(a.priority, b.priority);
+  EXPECT_EQ(a.delay_ms, b.delay_ms);
+  EXPECT_EQ(a.max_retries, b.max_retries);
+  EXPECT_EQ(a.retry_delay_ms, b.retry_delay_ms);
 }
 
 void expect_protocol_error(std::string_view block, std::string_view what, int key = -1) {
@@ -81,6 +90,15 @@ Metadata every_field() {
   md.capabilities = 0x8000000000000003ull;
   md.max_message_size = 0xFFFFFFFF;
   md.heartbeat_interval_ms = 5000;
+  md.message_id = "m-1";
+  md.message_type = "task";
+  md.message_group = "g";
+  md.attempt = 2;
+  md.queue = "jobs";
+  md.priority = static_cast<std::uint32_t>(-5);
+  md.delay_ms = 1500;
+  md.max_retries = 3;
+  md.retry_delay_ms = 5000;
   return md;
 }
 
@@ -94,6 +112,15 @@ TEST(Metadata, KeyNumbersAreStable) {
   EXPECT_EQ(key(MetaKey::status), 5);
   EXPECT_EQ(key(MetaKey::error_message), 6);
   EXPECT_EQ(key(MetaKey::error_details), 7);
+  EXPECT_EQ(key(MetaKey::message_id), 8);
+  EXPECT_EQ(key(MetaKey::message_type), 9);
+  EXPECT_EQ(key(MetaKey::message_group), 10);
+  EXPECT_EQ(key(MetaKey::attempt), 11);
+  EXPECT_EQ(key(MetaKey::queue), 12);
+  EXPECT_EQ(key(MetaKey::priority), 13);
+  EXPECT_EQ(key(MetaKey::delay_ms), 14);
+  EXPECT_EQ(key(MetaKey::max_retries), 15);
+  EXPECT_EQ(key(MetaKey::retry_delay_ms), 16);
   EXPECT_EQ(key(MetaKey::magic), 32);
   EXPECT_EQ(key(MetaKey::version), 33);
   EXPECT_EQ(key(MetaKey::peer_name), 34);
@@ -132,6 +159,15 @@ TEST(Metadata, EachKeyEncodesToItsDocumentedEntry) {
   add([](Metadata& m) { m.status = 0; }, entry(5, le<std::uint16_t>(0)));
   add([](Metadata& m) { m.error_message = "oops"; }, entry(6, "oops"));
   add([](Metadata& m) { m.error_details = "{}"; }, entry(7, "{}"));
+  add([](Metadata& m) { m.message_id = "m1"; }, entry(8, "m1"));
+  add([](Metadata& m) { m.message_type = "task"; }, entry(9, "task"));
+  add([](Metadata& m) { m.message_group = "g"; }, entry(10, "g"));
+  add([](Metadata& m) { m.attempt = 2; }, entry(11, le<std::uint32_t>(2)));
+  add([](Metadata& m) { m.queue = "jobs"; }, entry(12, "jobs"));
+  add([](Metadata& m) { m.priority = 0xFFFFFFFFu; }, entry(13, le<std::uint32_t>(0xFFFFFFFFu)));
+  add([](Metadata& m) { m.delay_ms = 250; }, entry(14, le<std::uint64_t>(250)));
+  add([](Metadata& m) { m.max_retries = 0; }, entry(15, le<std::uint32_t>(0)));
+  add([](Metadata& m) { m.retry_delay_ms = 5000; }, entry(16, le<std::uint64_t>(5000)));
   add([](Metadata& m) { m.magic = "PLXS"; }, entry(32, "PLXS"));
   add([](Metadata& m) { m.version = 1; }, entry(33, le<std::uint16_t>(1)));
   add([](Metadata& m) { m.peer_name = "n"; }, entry(34, "n"));
@@ -230,7 +266,7 @@ TEST(Metadata, EmptyStringFieldsAreNotEncoded) {
 
 TEST(MetadataMalformed, UnknownKeysAreSkipped) {
   const std::string block = entry(999, "whatever") + entry(1, "echo") + entry(0, "") +
-                            entry(8, le<std::uint64_t>(5)) + entry(31, "x") + entry(39, "") +
+                            entry(17, le<std::uint64_t>(5)) + entry(31, "x") + entry(39, "") +
                             entry(0xFFFF, std::string(300, 'u'));
   auto md = decode_metadata(block);
   ASSERT_TRUE(md) << md.error().to_string();
@@ -278,7 +314,8 @@ TEST(MetadataMalformed, WrongWidthForIntegerKeys) {
     std::size_t width;
   };
   for (const auto c :
-       {Case{2, 8}, Case{4, 1}, Case{5, 2}, Case{33, 2}, Case{35, 8}, Case{36, 4}, Case{37, 4}}) {
+       {Case{2, 8}, Case{4, 1}, Case{5, 2}, Case{11, 4}, Case{13, 4}, Case{14, 8}, Case{15, 4},
+        Case{16, 8}, Case{33, 2}, Case{35, 8}, Case{36, 4}, Case{37, 4}}) {
     SCOPED_TRACE(c.key);
     ASSERT_TRUE(decode_metadata(entry(c.key, std::string(c.width, '\0'))));
     for (std::size_t w : {std::size_t{0}, c.width - 1, c.width + 1, std::size_t{16}}) {
@@ -317,7 +354,7 @@ TEST(MetadataMalformed, EntryRunningPastTheBlock) {
 }
 
 TEST(MetadataMalformed, EmptyStringValue) {
-  for (const std::uint16_t k : {1, 3, 6, 7, 32, 34}) {
+  for (const std::uint16_t k : {1, 3, 6, 7, 8, 9, 10, 12, 32, 34}) {
     expect_protocol_error(entry(k, ""), "is empty", k);
   }
 }
@@ -330,6 +367,10 @@ TEST(MetadataMalformed, OverLongStrings) {
   ASSERT_TRUE(decode_metadata(entry(34, std::string(255, 'p'))));
   expect_protocol_error(entry(34, std::string(256, 'p')), "too long", 34);
   expect_protocol_error(entry(32, "PLXSX"), "too long", 32);
+  for (const std::uint16_t k : {8, 9, 10, 12}) {
+    ASSERT_TRUE(decode_metadata(entry(k, std::string(128, 'q'))));
+    expect_protocol_error(entry(k, std::string(129, 'q')), "too long", k);
+  }
 }
 
 TEST(MetadataMalformed, ErrorStopsAtTheFirstBadEntry) {
