@@ -20,6 +20,10 @@
 
 namespace plexus {
 
+namespace detail {
+class ClientHooks;
+}  // namespace detail
+
 /// How a Client reconnects after losing its server: exponential backoff with jitter. The first
 /// connect is not retried: Client::connect reports its failure.
 struct PLEXUS_EXPORT ReconnectOptions {
@@ -200,6 +204,8 @@ class PLEXUS_EXPORT Client final : public Caller, public HandlerRegistry {
                             std::string_view payload, const SendOptions& options) override;
 
  private:
+  friend class detail::ClientHooks;  // what Consumer needs of the session
+                                     // (src/api/client_hooks.hpp)
   // The session, reconnect state, waiting calls, subscriptions, breakers and metrics (src/api/
   // client.cpp). Owned alone: ~Client closes the session and waits until the client's serial
   // executor has run everything that refers to it before it goes.

@@ -7,11 +7,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "plexus/policy.hpp"
 #include "plexus/status.hpp"
 
 namespace plexus {
@@ -177,6 +180,19 @@ struct DurableCounters {
 struct DurableStats {
   std::vector<QueueStats> queues;  ///< one per queue holding messages or dead letters, by name
   DurableCounters counters;        ///< since the store was opened
+};
+
+/// The durable queues a server keeps (ServerOptions::durable; `plexus serve --data-dir`).
+struct DurableOptions {
+  /// The data directory (created when missing; the database is DIR/plexus.db, opened by one
+  /// server at a time). Empty (the default): the server keeps no queues, and sends to one fail
+  /// with failed_precondition.
+  std::string data_dir;
+  Durability durability = Durability::group_commit;  ///< what a stored message survives
+  QueueOptions queue_defaults;                       ///< bounds and retry rules of every queue
+  std::map<std::string, QueueOptions> queues;        ///< those of named queues
+  /// Time of leases, retries and ages. Null: Clock::steady(). Tests pass a ManualClock.
+  std::shared_ptr<const Clock> clock;
 };
 
 }  // namespace plexus

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "plexus/caller.hpp"
+#include "plexus/durable.hpp"
 #include "plexus/export.hpp"
 #include "plexus/handlers.hpp"
 #include "plexus/pubsub.hpp"
@@ -79,6 +80,9 @@ struct PLEXUS_EXPORT ServerOptions {
   std::optional<AccessPolicy> access_policy;
   /// Coalescing of NOTIFY/PUBLISH frames to each client (off unless enabled; see BatchOptions).
   BatchOptions batching;
+  /// Durable queues (plexus/queue.hpp): off unless durable.data_dir is set. create() fails when
+  /// the database cannot be opened (read-only, not SQLite, held by another server).
+  DurableOptions durable;
   /// Per connection: one-way messages to the client (Peer::notify, lanes) accepted and not yet
   /// handed to the connection, in bytes (as ClientOptions::max_queued_send_bytes).
   std::size_t max_queued_send_bytes = 16u << 20;

@@ -16,6 +16,7 @@
 #include <asio/steady_timer.hpp>
 #include "observe/log.hpp"
 
+#include "api/client_hooks.hpp"
 #include "api/executor_target.hpp"
 #include "api/lane_state.hpp"
 #include "api/metric_families.hpp"
@@ -113,6 +114,9 @@ struct Client::Impl {
   std::shared_ptr<rpc::Session> session_;
   std::deque<std::shared_ptr<WaitingCall>> waiting_;
   std::unordered_map<SubscriptionId, std::shared_ptr<const Subscription>> subscriptions_;
+  // detail::ClientHooks::add_ready_hook: run at every session ready, on serial_.
+  std::map<std::uint64_t, std::function<void(Peer)>> ready_hooks_;
+  std::uint64_t next_hook_ = 1;
   asio::steady_timer reconnect_timer_;
   int failed_attempts_ = 0;
   bool ever_connected_ = false;
@@ -274,6 +278,46 @@ PolicyStats Client::breaker_stats() const {
   return sum;
 }
 
+std::uint64_t detail::ClientHooks::add_ready_hook(Client& client, std::function<void(Peer)> hook) {
+  auto& d = *client.impl_;
+  std::promise<std::uint64_t> added;
+  auto run = [&d, &added, hook = std::move(hook)]() mutable {
+    const auto id = d.next_hook_++;
+    d.ready_hooks_[id] = hook;
+    if (d.session_ && d.state_.load() == ConnectionState::connected) {
+      asio::post(d.serial_, [&d, id] {
+        auto it = d.ready_hooks_.find(id);
+        if (it != d.ready_hooks_.end() && d.session_) it->second(Peer(d.session_));
+      });
+    }
+    added.set_value(id);
+  };
+  if (d.on_serial()) {
+    run();
+  } else {
+    asio::dispatch(d.serial_, run);
+  }
+  return added.get_future().get();
+}
+
+void detail::ClientHooks::remove_ready_hook(Client& client, std::uint64_t id) {
+  auto& d = *client.impl_;
+  if (d.on_serial()) {
+    d.ready_hooks_.erase(id);
+    return;
+  }
+  std::promise<void> removed;
+  asio::dispatch(d.serial_, [&d, &removed, id] {
+    d.ready_hooks_.erase(id);
+    removed.set_value();
+  });
+  removed.get_future().wait();
+}
+
+Millis detail::ClientHooks::connect_timeout(const Client& client) {
+  return client.impl_->options_.connect_timeout;
+}
+
 Client::~Client() {
   auto& d = *impl_;
   auto& reg = detail::runtime_metrics(d.runtime_);
@@ -407,6 +451,7 @@ void Client::Impl::on_session_ready(const std::shared_ptr<rpc::Session>& session
   ever_connected_ = true;
   // Before the state says connected: anything sent after that reaches the server after these.
   send_subscriptions();
+  for (auto& [id, hook] : std::map(ready_hooks_)) hook(Peer(session));
   set_state(ConnectionState::connected);
   if (first_connect_) {
     auto first = std::move(first_connect_);

@@ -59,8 +59,21 @@ Result<std::unique_ptr<Server>> Server::create(Runtime& runtime, ServerOptions o
   // Loads the certificate files now: a bad one fails create(), naming the file.
   auto tls_config = detail::tls_config_for(options.tls, /*server=*/true, tls);
   if (!tls_config) return tl::unexpected(tls_config.error());
+  // The durable queues' database is opened now: a bad data directory fails create(), naming it.
+  std::shared_ptr<detail::QueueService> queues;
+  if (!options.durable.data_dir.empty()) {
+    auto opened = detail::QueueService::open(options.durable, options.max_message_size);
+    if (!opened) return tl::unexpected(opened.error());
+    queues = std::move(*opened);
+  }
   std::unique_ptr<Server> server(new Server(runtime, std::move(options)));
   server->impl_->tls_ = std::move(*tls_config);
+  if (queues) {
+    queues->register_methods(*server);
+  } else {
+    detail::QueueService::register_unavailable(*server);
+  }
+  server->impl_->queues_ = std::move(queues);
   return server;
 }
 
@@ -95,6 +108,7 @@ Server::Server(Runtime& runtime, ServerOptions options)
 Server::~Server() {
   auto& d = *impl_;
   d.shutdown(Millis{0});
+  if (d.queues_) d.queues_->stop();
   d.observe_.http.reset();  // its threads read this server
   for (const auto id : d.observe_.collectors) d.observe_.registry.remove_collector(id);
   for (const auto id : d.observe_.sections) d.observe_.registry.remove_section(id);

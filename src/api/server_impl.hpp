@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "api/access_control.hpp"
+#include "api/queue_service.hpp"
 #include "observe/http_endpoint.hpp"
 #include "observe/metrics.hpp"
 #include "observe/recent_errors.hpp"
@@ -119,6 +120,8 @@ struct Server::Impl {
   std::shared_ptr<transport::TlsConfig> tls_;
   std::atomic<SubscriptionId> local_subscription_ids_{1};
   std::atomic<bool> listening_{false};
+  // The durable queues (ServerOptions::durable); null without a data directory.
+  std::shared_ptr<detail::QueueService> queues_;
   Observability observe_;
 };
 

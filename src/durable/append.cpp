@@ -180,6 +180,37 @@ Result<Appended> DurableStore::append_group_commit(const NewMessage& message) {
   }
 }
 
+std::vector<Result<Appended>> DurableStore::append_each(std::span<const NewMessage> messages) {
+  std::vector<PendingAppend> entries(messages.size());
+  std::vector<PendingAppend*> group;
+  group.reserve(messages.size());
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    entries[i].message = &messages[i];
+    if (auto ok = check_message(messages[i]); !ok) {
+      entries[i].result = tl::unexpected(ok.error());
+      continue;
+    }
+    group.push_back(&entries[i]);
+  }
+  {
+    std::lock_guard lock(db_mu_);
+    if (options_.durability != Durability::every_message) {
+      if (!group.empty()) {
+        if (options_.on_group_commit) options_.on_group_commit(group.size());
+        (void)commit_group(group, false);
+      }
+    } else {
+      for (std::size_t i = 0; i < group.size(); ++i) {
+        (void)commit_group(std::span(group).subspan(i, 1), false);
+      }
+    }
+  }
+  std::vector<Result<Appended>> out;
+  out.reserve(entries.size());
+  for (auto& e : entries) out.push_back(std::move(e.result));
+  return out;
+}
+
 Result<std::vector<Appended>> DurableStore::append_batch(std::span<const NewMessage> messages) {
   for (std::size_t i = 0; i < messages.size(); ++i) {
     if (auto ok = check_message(messages[i]); !ok) {

@@ -311,4 +311,20 @@ Result<std::optional<DurableTime>> DurableStore::next_deadline() {
   return std::optional<DurableTime>(from_ms(q->int64(0)));
 }
 
+Result<std::optional<DurableTime>> DurableStore::next_ready(std::string_view queue) {
+  std::lock_guard lock(db_mu_);
+  auto q =
+      db_->use("SELECT min(not_before) FROM messages WHERE queue = ?1 AND lease_owner IS NULL");
+  if (!q) return tl::unexpected(std::move(q.error()));
+  q->bind(1, queue);
+  auto row = q->step("reading when the next message is ready");
+  if (!row) return tl::unexpected(std::move(row.error()));
+  if (!*row || q->is_null(0)) return std::optional<DurableTime>();
+  return std::optional<DurableTime>(from_ms(q->int64(0)));
+}
+
+DurableTime DurableStore::now() const {
+  return from_ms(now_ms());
+}
+
 }  // namespace plexus::durable

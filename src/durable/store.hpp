@@ -70,6 +70,11 @@ class DurableStore {
   // the message), resource_exhausted (queue over its bounds, disk full), unavailable (I/O). A
   // failed append stored nothing. An id the store knows is not stored again: duplicate=true.
   Result<Appended> append(const NewMessage& message);
+  // Appends several, each on its own: one result per message, in order. group_commit and none:
+  // one transaction and one fsync for all of them (a message refused for its bounds or names
+  // fails alone); every_message: one transaction each. For a server that gathers the appends of
+  // many senders into one commit. A database failure fails them all.
+  std::vector<Result<Appended>> append_each(std::span<const NewMessage> messages);
   // Appends several. group_commit and none: one transaction, all or nothing. every_message:
   // one transaction each, in order; on an error the messages before it are stored, and the
   // error's details say how many ({"index": i, "committed": i}).
@@ -98,6 +103,11 @@ class DurableStore {
   Result<bool> seen(std::string_view id);
   // The earliest lease deadline, for a caller that schedules expire(); nullopt without leases.
   Result<std::optional<DurableTime>> next_deadline();
+  // When the next waiting message of `queue` becomes ready (now or earlier: ready already);
+  // nullopt when none waits. For a caller that schedules deliveries of delayed messages.
+  Result<std::optional<DurableTime>> next_ready(std::string_view queue);
+  // The store's clock now (the wall clock read at open, advanced by StoreOptions::clock).
+  DurableTime now() const;
 
   // Dead letters of `queue` (all queues when empty), oldest first, at most `limit`.
   Result<std::vector<DeadLetter>> dead_letters(std::string_view queue, std::size_t limit = 100);

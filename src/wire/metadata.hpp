@@ -14,32 +14,32 @@
 namespace plexus::wire {
 
 enum class MetaKey : std::uint16_t {
-  method = 1,                  // utf-8, 1..kMaxNameLength bytes: method (request, notify),
-                               // topic (publish) or pattern (subscribe)
-  timeout_us = 2,              // u64: remaining time the caller will wait, microseconds
-  trace_id = 3,                // bytes, <= 64: carried unchanged to the callee
-  content_type = 4,            // u8: 0 raw bytes, 1 JSON
-  status = 5,                  // u16 StatusCode: error, goaway
-  error_message = 6,           // utf-8
-  error_details = 7,           // utf-8 JSON object
+  method = 1,         // utf-8, 1..kMaxNameLength bytes: method (request, notify),
+                      // topic (publish) or pattern (subscribe)
+  timeout_us = 2,     // u64: remaining time the caller will wait, microseconds
+  trace_id = 3,       // bytes, <= 64: carried unchanged to the callee
+  content_type = 4,   // u8: 0 raw bytes, 1 JSON
+  status = 5,         // u16 StatusCode: error, goaway
+  error_message = 6,  // utf-8
+  error_details = 7,  // utf-8 JSON object
   // Acknowledged messages and durable queues (docs/PROTOCOL.md §Acknowledged messages).
-  message_id = 8,       // ascii, 1..kMaxMessageIdLength: asks for an ack; receivers dedup on it
-  message_type = 9,     // utf-8 name, <= kMaxQueueNameLength: task, command, … or the app's
-  message_group = 10,   // utf-8 name, <= kMaxQueueNameLength: the application's grouping
-  attempt = 11,         // u32: which delivery this is, from 1
-  queue = 12,           // utf-8 name, <= kMaxQueueNameLength: the durable queue meant
-  priority = 13,        // u32 holding an i32 (two's complement): higher first
-  delay_ms = 14,        // u64: not delivered before this many ms from its acceptance
-  max_retries = 15,     // u32: redeliveries after the first before it is dead-lettered
-  retry_delay_ms = 16,  // u64: wait before a failed delivery is tried again
-  cache_status = 20,           // u8: 1 miss, 2 hit (response cache): response
-  cache_age_us = 21,           // u64: age of the cached answer, microseconds: response
-  handler_time_us = 22,        // u64: how long the handler ran, microseconds: response
-  magic = 32,                  // 4 bytes "PLXS": hello, welcome
-  version = 33,                // u16 protocol version
-  peer_name = 34,              // utf-8, <= kMaxNameLength
-  capabilities = 35,           // u64 bit set; unknown bits are ignored
-  max_message_size = 36,       // u32: the largest payload this peer accepts
+  message_id = 8,         // ascii, 1..kMaxMessageIdLength: asks for an ack; receivers dedup on it
+  message_type = 9,       // utf-8 name, <= kMaxQueueNameLength: task, command, … or the app's
+  message_group = 10,     // utf-8 name, <= kMaxQueueNameLength: the application's grouping
+  attempt = 11,           // u32: which delivery this is, from 1
+  queue = 12,             // utf-8 name, <= kMaxQueueNameLength: the durable queue meant
+  priority = 13,          // u32 holding an i32 (two's complement): higher first
+  delay_ms = 14,          // u64: not delivered before this many ms from its acceptance
+  max_retries = 15,       // u32: redeliveries after the first before it is dead-lettered
+  retry_delay_ms = 16,    // u64: wait before a failed delivery is tried again
+  cache_status = 20,      // u8: 1 miss, 2 hit (response cache): response
+  cache_age_us = 21,      // u64: age of the cached answer, microseconds: response
+  handler_time_us = 22,   // u64: how long the handler ran, microseconds: response
+  magic = 32,             // 4 bytes "PLXS": hello, welcome
+  version = 33,           // u16 protocol version
+  peer_name = 34,         // utf-8, <= kMaxNameLength
+  capabilities = 35,      // u64 bit set; unknown bits are ignored
+  max_message_size = 36,  // u32: the largest payload this peer accepts
   heartbeat_interval_ms = 37,  // u32: how often this peer pings when idle
   token = 38,                  // ascii, <= kMaxTokenLength: a signed token (hello only)
   // Streams (docs/PROTOCOL.md §Streams).

@@ -21,7 +21,11 @@ inline bool same_metadata(const wire::Metadata& a, const wire::Metadata& b) {
          a.credit_items == b.credit_items && a.credit_bytes == b.credit_bytes &&
          a.progress_done == b.progress_done && a.progress_total == b.progress_total &&
          a.cache_status == b.cache_status && a.cache_age_us == b.cache_age_us &&
-         a.handler_time_us == b.handler_time_us;
+         a.handler_time_us == b.handler_time_us && a.message_id == b.message_id &&
+         a.message_type == b.message_type && a.message_group == b.message_group &&
+         a.attempt == b.attempt && a.queue == b.queue && a.priority == b.priority &&
+         a.delay_ms == b.delay_ms && a.max_retries == b.max_retries &&
+         a.retry_delay_ms == b.retry_delay_ms;
 }
 
 // What a successfully decoded block must satisfy whatever the input was.
@@ -31,6 +35,10 @@ inline void check_decoded_invariants(const wire::Metadata& md) {
   FUZZ_CHECK(md.peer_name.size() <= wire::kMaxNameLength);
   FUZZ_CHECK(md.token.size() <= wire::kMaxTokenLength);
   FUZZ_CHECK(md.magic.size() <= 4);
+  FUZZ_CHECK(md.message_id.size() <= wire::kMaxMessageIdLength);
+  FUZZ_CHECK(md.message_type.size() <= wire::kMaxQueueNameLength);
+  FUZZ_CHECK(md.message_group.size() <= wire::kMaxQueueNameLength);
+  FUZZ_CHECK(md.queue.size() <= wire::kMaxQueueNameLength);
   FUZZ_CHECK(!md.content_type || static_cast<unsigned>(*md.content_type) <= 1);
 }
 

@@ -150,6 +150,19 @@ TRACEPARENT = {
     "opaque": b"request-1234",
 }
 
+ENVELOPE = {
+    "empty_payload": struct.pack("<H", 0),
+    "queue_send": (lambda md: struct.pack("<H", len(md)) + md + b"hello")(
+        entry(8, b"m-1") + entry(9, b"task") + entry(10, b"g") + entry(12, b"jobs")
+        + entry(13, struct.pack("<I", 5)) + entry(14, struct.pack("<Q", 250))
+        + entry(15, struct.pack("<I", 3)) + entry(16, struct.pack("<Q", 5000))),
+    "delivery": (lambda md: struct.pack("<H", len(md)) + md + b"{}")(
+        entry(8, b"m-2") + entry(9, b"command") + entry(11, struct.pack("<I", 2))
+        + entry(12, b"jobs")),
+    "cut_short": struct.pack("<H", 40) + entry(8, b"m"),
+    "one_byte": b"\x01",
+}
+
 
 def write(target, seeds):
     out = os.path.join(HERE, "corpus", target)
@@ -164,3 +177,4 @@ if __name__ == "__main__":
     write("metadata", METADATA)
     write("batch_decoder", BATCH_DECODER)
     write("traceparent", TRACEPARENT)
+    write("envelope", ENVELOPE)
