@@ -346,8 +346,11 @@ void QueueService::delivered(const std::string& consumer, const std::string& id,
     if (it->second.in_flight > 0) --it->second.in_flight;
   }
   if (answer) {
-    if (auto ok = store_->ack(id); !ok) {
-      observe::logger().warn("plexus: acknowledging {} failed: {}", id, ok.error().to_string());
+    // The acknowledgements that arrive while one commit runs share the next: one fsync for many.
+    acks_.push_back(id);
+    if (!acks_posted_) {
+      acks_posted_ = true;
+      asio::post(io_, [self = shared_from_this()] { self->flush_acks(); });
     }
   } else {
     const Error& e = answer.error();
@@ -369,6 +372,20 @@ void QueueService::delivered(const std::string& consumer, const std::string& id,
     }
   }
   if (!queue.empty()) pump(queue);
+}
+
+void QueueService::flush_acks() {
+  acks_posted_ = false;
+  std::vector<std::string> ids;
+  ids.swap(acks_);
+  if (ids.empty()) return;
+  auto results = store_->ack_many(ids);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (!results[i]) {
+      observe::logger().warn("plexus: acknowledging {} failed: {}", ids[i],
+                             results[i].error().to_string());
+    }
+  }
 }
 
 void QueueService::drop_consumer(const std::string& name, const char* why) {

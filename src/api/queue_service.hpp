@@ -73,6 +73,7 @@ class QueueService : public std::enable_shared_from_this<QueueService> {
   void delivered(const std::string& consumer, const std::string& id,
                  const Result<std::string>& answer);             // on thread_
   void drop_consumer(const std::string& name, const char* why);  // on thread_
+  void flush_acks();                                             // on thread_
   void tick();                                                   // on thread_
   void arm_tick();
   const QueueOptions& queue_options(const std::string& queue) const;
@@ -95,6 +96,8 @@ class QueueService : public std::enable_shared_from_this<QueueService> {
   std::map<std::string, ConsumerEntry> consumers_;  // by name
   std::uint64_t next_consumer_ = 1;
   std::map<std::string, std::size_t> rotation_;  // per queue: where the next pump starts
+  std::vector<std::string> acks_;                // answered deliveries not yet acknowledged
+  bool acks_posted_ = false;
 };
 
 }  // namespace plexus::detail

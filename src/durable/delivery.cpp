@@ -21,6 +21,7 @@ struct DurableStore::FailedDelivery {
 
 // What a transaction changed in the in-memory figures: applied only once it has committed.
 struct DurableStore::Tally {
+  std::uint64_t acked = 0;
   std::uint64_t retried = 0;
   std::uint64_t dead_lettered = 0;
   std::vector<std::pair<std::string, QueueUsage>> removed;
@@ -110,6 +111,9 @@ Result<std::optional<Lease>> DurableStore::lease(std::string_view queue,
     return make_error(StatusCode::invalid_argument, "a lease needs a consumer id");
   std::lock_guard lock(db_mu_);
   const std::int64_t now = now_ms();
+  // A lease need not reach the disk: every lease is released when the store is opened again,
+  // so a lease lost with the machine changes nothing. Its commit skips the fsync.
+  const RelaxedSync relaxed(*db_, options_.durability != Durability::none);
   auto tx = Transaction::begin(*db_, "leasing");
   if (!tx) return tl::unexpected(std::move(tx.error()));
   Lease lease;
@@ -167,11 +171,15 @@ Result<void> DurableStore::explain_missing(std::string_view id, std::string_view
 }
 
 Result<void> DurableStore::ack(std::string_view id) {
-  if (auto ok = validate_name(id, "message id"); !ok) return ok;
-  std::lock_guard lock(db_mu_);
-  const std::int64_t now = now_ms();
-  auto tx = Transaction::begin(*db_, "acknowledging");
-  if (!tx) return tl::unexpected(std::move(tx.error()));
+  const std::string one(id);
+  auto results = ack_many(std::span<const std::string>(&one, 1));
+  return std::move(results.front());
+}
+
+// One acknowledgement inside the caller's transaction. Outer error: the database failed.
+// Inner error: this id is refused (unknown, dead-lettered); nothing written for it.
+Result<Result<void>> DurableStore::ack_one(std::string_view id, std::int64_t now, Tally& tally) {
+  if (auto ok = validate_name(id, "message id"); !ok) return Result<void>(ok);
   std::string queue;
   std::uint64_t bytes = 0;
   {
@@ -183,18 +191,19 @@ Result<void> DurableStore::ack(std::string_view id) {
     if (!*row) {
       auto why = explain_missing(id, "acknowledging");
       // A repeated ack is what an at-least-once consumer sends: it succeeds.
-      if (!why && why.error().code == StatusCode::already_exists) return {};
-      return why;
+      if (!why && why.error().code == StatusCode::already_exists) return Result<void>();
+      return Result<void>(why);
     }
     queue = q->text(0);
     bytes = static_cast<std::uint64_t>(q->int64(1));
-    if (auto rest = q->run("acknowledging"); !rest) return rest;
+    if (auto rest = q->run("acknowledging"); !rest) return tl::unexpected(rest.error());
   }
   {
     auto q = db_->use("INSERT INTO acked (id, at) VALUES (?1, ?2)");
     if (!q) return tl::unexpected(std::move(q.error()));
     q->bind(1, id).bind(2, now);
-    if (auto done = q->run("recording an acknowledged id"); !done) return done;
+    if (auto done = q->run("recording an acknowledged id"); !done)
+      return tl::unexpected(done.error());
   }
   {
     // Retention by count: the ids are rows in insertion order, so the oldest go in one range
@@ -203,14 +212,35 @@ Result<void> DurableStore::ack(std::string_view id) {
     auto q = db_->use("DELETE FROM acked WHERE seq <= ?1");
     if (!q) return tl::unexpected(std::move(q.error()));
     q->bind(1, db_->last_rowid() - kept);
-    if (auto done = q->run("forgetting old acknowledged ids"); !done) return done;
+    if (auto done = q->run("forgetting old acknowledged ids"); !done)
+      return tl::unexpected(done.error());
   }
-  if (auto committed = tx->commit("acknowledging"); !committed) return committed;
-  Tally tally;
   tally.removed.emplace_back(std::move(queue), QueueUsage{1, bytes});
+  tally.acked += 1;
+  return Result<void>();
+}
+
+std::vector<Result<void>> DurableStore::ack_many(std::span<const std::string> ids) {
+  std::vector<Result<void>> out;
+  out.reserve(ids.size());
+  std::lock_guard lock(db_mu_);
+  const std::int64_t now = now_ms();
+  auto fail_all = [&](const Error& e) {
+    out.assign(ids.size(), Result<void>(tl::unexpected(e)));
+    return out;
+  };
+  auto tx = Transaction::begin(*db_, "acknowledging");
+  if (!tx) return fail_all(tx.error());
+  Tally tally;
+  for (const auto& id : ids) {
+    auto one = ack_one(id, now, tally);
+    if (!one) return fail_all(one.error());
+    out.push_back(std::move(*one));
+  }
+  if (auto committed = tx->commit("acknowledging"); !committed) return fail_all(committed.error());
   apply(tally);
-  counters_.acked += 1;
-  return {};
+  counters_.acked += tally.acked;
+  return out;
 }
 
 Result<void> DurableStore::nack(std::string_view id, StatusCode status, std::string_view message) {

@@ -210,4 +210,14 @@ Result<void> Transaction::commit(std::string_view doing) {
   return {};
 }
 
+RelaxedSync::RelaxedSync(Connection& connection, bool active)
+    : connection_(active ? &connection : nullptr) {
+  if (connection_ && !connection_->exec("PRAGMA synchronous=NORMAL", "relaxing the sync level"))
+    connection_ = nullptr;
+}
+
+RelaxedSync::~RelaxedSync() {
+  if (connection_) (void)connection_->exec("PRAGMA synchronous=FULL", "restoring the sync level");
+}
+
 }  // namespace plexus::durable

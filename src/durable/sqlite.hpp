@@ -105,4 +105,18 @@ class Transaction {
   Connection* connection_;
 };
 
+// Lowers the connection to synchronous=NORMAL for its scope (no fsync at commit, the WAL still
+// ordered), and back to FULL after; does nothing unless `active`. For writes that need not
+// survive an OS crash on a connection that otherwise promises they do.
+class RelaxedSync {
+ public:
+  RelaxedSync(Connection& connection, bool active);
+  ~RelaxedSync();
+  RelaxedSync(const RelaxedSync&) = delete;
+  RelaxedSync& operator=(const RelaxedSync&) = delete;
+
+ private:
+  Connection* connection_;  // null when not active
+};
+
 }  // namespace plexus::durable

@@ -89,6 +89,9 @@ class DurableStore {
   // is ok (a repeat); not_found for an id the store does not know, failed_precondition for a
   // dead-lettered one (replay or purge it).
   Result<void> ack(std::string_view id);
+  // Acknowledges several in one transaction (one fsync): one result per id, in order, each as
+  // ack() would give it. A database failure fails them all (none is acknowledged).
+  std::vector<Result<void>> ack_many(std::span<const std::string> ids);
   // The handler failed with `status` and `message`: the message is ready again after its
   // retry_delay, or dead-lettered (handler_error) when it has had its retries.
   // failed_precondition when the message is not leased.
@@ -162,6 +165,7 @@ class DurableStore {
                              std::string_view message, std::optional<std::int64_t> delay_ms,
                              std::int64_t now, Tally& tally);
   void apply(const Tally& tally);
+  Result<Result<void>> ack_one(std::string_view id, std::int64_t now, Tally& tally);
   Result<std::vector<FailedDelivery>> leased_rows(const char* sql, std::string_view key,
                                                   std::int64_t key_number);
   // expire() and release_consumer(): fails every lease `sql` selects, in one transaction.

@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
+#include <thread>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -39,6 +41,111 @@ std::string test_server_binary() {
 }
 std::string cli_binary() {
   return PLEXUS_CLI_PATH;
+}
+
+std::string queue_peer_binary() {
+  return PLEXUS_QUEUE_PEER_PATH;
+}
+
+ChildProcess ChildProcess::spawn(const std::vector<std::string>& args) {
+  ChildProcess p;
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    ADD_FAILURE() << "pipe2 failed";
+    return p;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  std::vector<std::string> argv_s = args;
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    ADD_FAILURE() << "posix_spawn " << argv[0] << " failed: " << rc;
+    return p;
+  }
+  p.pid_ = pid;
+  p.stdout_fd_ = fds[0];
+  return p;
+}
+
+ChildProcess::ChildProcess(ChildProcess&& o) noexcept
+    : pid_(std::exchange(o.pid_, -1)),
+      stdout_fd_(std::exchange(o.stdout_fd_, -1)),
+      buffer_(std::move(o.buffer_)) {}
+
+ChildProcess& ChildProcess::operator=(ChildProcess&& o) noexcept {
+  if (this != &o) {
+    kill_now();
+    pid_ = std::exchange(o.pid_, -1);
+    stdout_fd_ = std::exchange(o.stdout_fd_, -1);
+    buffer_ = std::move(o.buffer_);
+  }
+  return *this;
+}
+
+ChildProcess::~ChildProcess() {
+  kill_now();
+}
+
+std::optional<std::string> ChildProcess::line(Millis timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto nl = buffer_.find('\n');
+    if (nl != std::string::npos) {
+      std::string l = buffer_.substr(0, nl);
+      buffer_.erase(0, nl + 1);
+      return l;
+    }
+    if (stdout_fd_ < 0) return std::nullopt;
+    const auto left =
+        std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now()).count();
+    pollfd pfd{stdout_fd_, POLLIN, 0};
+    if (left <= 0 || ::poll(&pfd, 1, static_cast<int>(left)) <= 0) return std::nullopt;
+    char buf[4096];
+    const auto n = ::read(stdout_fd_, buf, sizeof buf);
+    if (n <= 0) {
+      ::close(stdout_fd_);
+      stdout_fd_ = -1;
+      return std::nullopt;
+    }
+    buffer_.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+void ChildProcess::kill_now() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  if (stdout_fd_ >= 0) {
+    // What the child wrote before it died stays readable for line(): keep the descriptor
+    // until destruction only when asked; here it goes with the process.
+    ::close(stdout_fd_);
+    stdout_fd_ = -1;
+  }
+}
+
+std::optional<int> ChildProcess::wait_exit(Millis timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (pid_ > 0) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      return status;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(Millis{5});
+  }
+  return std::nullopt;
 }
 
 ServerProcess ServerProcess::spawn(const std::vector<std::string>& args, Millis timeout,

@@ -128,6 +128,33 @@ std::string pattern_bytes(std::size_t n, std::uint64_t seed);
 
 std::string test_server_binary();
 std::string cli_binary();
+std::string queue_peer_binary();  // tests/support/queue_peer.cpp
+
+// Any program run as a child process whose stdout the test reads line by line (the queue
+// peers). Killed with SIGKILL and reaped on destruction if still running.
+class ChildProcess {
+ public:
+  // Spawns `argv` (argv[0] the program's path); an empty process (running() false) on failure,
+  // with the test failed.
+  static ChildProcess spawn(const std::vector<std::string>& argv);
+  ChildProcess() = default;
+  ChildProcess(ChildProcess&& other) noexcept;
+  ChildProcess& operator=(ChildProcess&& other) noexcept;
+  ~ChildProcess();
+
+  bool running() const { return pid_ > 0; }
+  // The next whole line within `timeout`; nullopt on timeout or at end of output (a last line
+  // cut short by the child's death is dropped: it was never completely written).
+  std::optional<std::string> line(Millis timeout);
+  void kill_now();  // SIGKILL and reap
+  // Waits for the child to exit; its wait status, or nullopt on timeout.
+  std::optional<int> wait_exit(Millis timeout);
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  std::string buffer_;
+};
 
 struct CommandResult {
   int exit_code = -1;

@@ -600,7 +600,17 @@ int main(int argc, char** argv) {
   app.add_flag("--no-metrics", no_metrics);
   std::string relay_to;
   app.add_option("--relay-to", relay_to, "serve trace.relay, which calls this server");
+  app.add_option("--data-dir", options.durable.data_dir, "keep durable queues there");
+  std::uint32_t max_retries = 3;
+  std::int64_t retry_delay_ms = 5000;
+  std::int64_t ack_timeout_ms = 30000;
+  app.add_option("--queue-max-retries", max_retries);
+  app.add_option("--queue-retry-delay-ms", retry_delay_ms);
+  app.add_option("--queue-ack-timeout-ms", ack_timeout_ms);
   CLI11_PARSE(app, argc, argv);
+  options.durable.queue_defaults.max_retries = max_retries;
+  options.durable.queue_defaults.retry_delay = plexus::Millis{retry_delay_ms};
+  options.durable.queue_defaults.ack_timeout = plexus::Millis{ack_timeout_ms};
   // Die with the test that spawned us, even when it is killed mid-test.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
 
