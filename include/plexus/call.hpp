@@ -81,6 +81,10 @@ struct PLEXUS_EXPORT CallOptions {
   /// over (then a copy), else on the I/O thread while the caller waits; an exception from it
   /// on the calling thread leaves the call. Copied with the options: keep its captures cheap.
   std::function<void(std::string_view)> answer_view;
+  /// Makes the call an acknowledged message (docs/PROTOCOL.md §22.1; Caller::send_acked sets
+  /// it): the id, at most 128 bytes, travels with the request, and a receiver that handled that
+  /// id before answers at once without running the handler again. Empty: a plain call.
+  std::string message_id;
 };
 
 /// Who is on the other side of a session: the name from its HELLO (a label the peer chose),
@@ -126,6 +130,9 @@ class PLEXUS_EXPORT CallContext {
   /// when it sent none. Calls, notifications, publishes, streams and lanes the handler starts
   /// carry a child of it (plexus/trace.hpp).
   std::string_view trace_id() const;
+  /// The id of an acknowledged message (Caller::send_acked), the same on every resend of it;
+  /// empty for a plain call or a notify.
+  std::string_view message_id() const { return message_id_; }
   /// When the caller stops waiting; nullopt if it set no timeout.
   std::optional<std::chrono::steady_clock::time_point> deadline() const { return deadline_; }
   /// True once the caller cancelled, the deadline passed or the connection was lost.
@@ -159,6 +166,7 @@ class PLEXUS_EXPORT CallContext {
   CallId id_ = 0;
   const PeerIdentity* identity_ = nullptr;
   mutable std::string trace_id_;  // drawn by trace_id() when the caller sent none
+  std::string message_id_;        // an acknowledged message's id; empty otherwise
   std::optional<std::chrono::steady_clock::time_point> deadline_;
   std::atomic<bool> cancelled_{false};
   std::mutex on_cancel_mu_;  // an offloaded handler adds hooks on a worker while cancel() runs

@@ -12,6 +12,7 @@
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "plexus/acked.hpp"
 #include "plexus/call.hpp"
 #include "plexus/caller.hpp"
 #include "plexus/channel.hpp"

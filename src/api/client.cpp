@@ -141,6 +141,8 @@ struct Client::Impl {
   // Metrics (the runtime's registry): what this client's streams did, the reconnect counter,
   // and the collectors and status-page sections removed in ~Client.
   std::shared_ptr<rpc::StreamTotals> stream_totals_;
+  // The acknowledged messages this client's handlers handled (across reconnects).
+  std::shared_ptr<rpc::AckedIds> acked_ids_ = std::make_shared<rpc::AckedIds>();
   observe::Counter* reconnects_metric_ = nullptr;
   std::vector<std::uint64_t> metric_collectors_;
   std::vector<std::uint64_t> metric_sections_;
@@ -386,6 +388,7 @@ void Client::Impl::dial() {
                     so.batching = options_.batching;
                     so.max_queued_send_bytes = options_.max_queued_send_bytes;
                     so.stream_totals = stream_totals_;
+                    so.acked_ids = acked_ids_;
                     so.unsent_total = unsent_on_close_;
                     so.heartbeat_failures =
                         &detail::runtime_metrics(runtime_)

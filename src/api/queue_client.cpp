@@ -4,20 +4,12 @@
 #include <thread>
 
 #include "api/durable_json.hpp"
+#include "api/message_id.hpp"
 #include "plexus/queue.hpp"
 #include "wire/envelope.hpp"
 
 namespace plexus {
 namespace {
-
-// 128 random bits in hex: an id the sender chooses, so that a resend is stored once.
-std::string random_id() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  char buf[33];
-  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(rng()),
-                static_cast<unsigned long long>(rng()));
-  return buf;
-}
 
 Result<std::string> envelope_of(const NewMessage& m) {
   if (m.delay.count() < 0) {
@@ -68,7 +60,7 @@ QueueClient::QueueClient(Caller& caller, QueueSendOptions options)
     : caller_(caller), options_(options) {}
 
 Result<Appended> QueueClient::send(NewMessage message) {
-  if (message.id.empty()) message.id = random_id();
+  if (message.id.empty()) message.id = detail::random_message_id();
   auto envelope = envelope_of(message);
   if (!envelope) return tl::unexpected(envelope.error());
   CallOptions co;
@@ -83,7 +75,7 @@ Result<Appended> QueueClient::send(NewMessage message) {
 }
 
 void QueueClient::send_async(NewMessage message, std::function<void(Result<Appended>)> done) {
-  if (message.id.empty()) message.id = random_id();
+  if (message.id.empty()) message.id = detail::random_message_id();
   auto envelope = envelope_of(message);
   CallOptions co;
   co.timeout = options_.timeout;

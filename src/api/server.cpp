@@ -235,6 +235,7 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
   so.heartbeat_failures = observe_.heartbeat_failures;
   so.recent_errors = observe_.recent_errors;
   so.stream_totals = observe_.streams;
+  so.acked_ids = acked_ids_;
   rpc::SessionCallbacks cb;
   cb.on_hello = [access = access_](rpc::Session& s, const wire::PeerHello& hello) {
     return access->admit(s.identity(), hello);

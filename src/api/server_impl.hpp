@@ -21,6 +21,7 @@
 #include "observe/metrics.hpp"
 #include "observe/recent_errors.hpp"
 #include "plexus/server.hpp"
+#include "rpc/acked_ids.hpp"
 #include "rpc/stream_core.hpp"
 #include "transport/connection.hpp"
 
@@ -120,6 +121,8 @@ struct Server::Impl {
   std::shared_ptr<transport::TlsConfig> tls_;
   std::atomic<SubscriptionId> local_subscription_ids_{1};
   std::atomic<bool> listening_{false};
+  // The acknowledged messages this server's handlers handled (every session's memory).
+  std::shared_ptr<rpc::AckedIds> acked_ids_ = std::make_shared<rpc::AckedIds>();
   // The durable queues (ServerOptions::durable); null without a data directory.
   std::shared_ptr<detail::QueueService> queues_;
   Observability observe_;

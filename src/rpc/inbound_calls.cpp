@@ -7,6 +7,8 @@
 namespace plexus::rpc {
 
 void InboundCall::reply(Result<std::string> result, ResponseInfo info) {
+  // Also when the caller stopped waiting meanwhile: the handler did run (or fail).
+  if (acked && !ack_finished.exchange(true)) acked->finish(ctx.message_id(), result.has_value());
   if (answered.exchange(true)) return;
   if (forward) {
     auto fn = std::move(forward);

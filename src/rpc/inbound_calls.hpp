@@ -15,6 +15,7 @@
 #include <asio/any_io_executor.hpp>
 
 #include "plexus/call.hpp"
+#include "rpc/acked_ids.hpp"
 #include "rpc/time_source.hpp"
 
 namespace plexus::observe {
@@ -35,6 +36,10 @@ struct InboundCall {
   // (on the answering thread) instead of to the session.
   std::function<void(Result<std::string>)> forward;
   observe::MethodStats* stats = nullptr;  // the method's, while metrics are on
+  // An acknowledged message's call: where a successful answer records its id (ctx.message_id),
+  // also when the caller stopped waiting meanwhile (the handler did run). Null otherwise.
+  std::shared_ptr<AckedIds> acked;
+  std::atomic<bool> ack_finished{false};  // acked->finish() ran (the first reply)
   Clock::time_point arrived;
   // Posts the answer (and its response metadata) to the session's strand; later answers are
   // ignored. Any thread.

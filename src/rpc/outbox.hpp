@@ -39,10 +39,11 @@ struct OutboxItem {
   Kind kind = Kind::notify;
   bool immediate = false;                                // notify/publish: past the batcher
   wire::FrameKind frame_kind = wire::FrameKind::notify;  // frame
-  std::uint64_t id = 0;  // publish: the subscription id (0 from a publisher); request: call id;
-                         // frame: the frame's id
-  std::string name;      // notify, request: the method; publish: the topic; frame: metadata block
-  std::string trace_id;  // request, notify, publish
+  std::uint64_t id = 0;    // publish: the subscription id (0 from a publisher); request: call id;
+                           // frame: the frame's id
+  std::string name;        // notify, request: the method; publish: the topic; frame: metadata block
+  std::string trace_id;    // request, notify, publish
+  std::string message_id;  // request: an acknowledged message's id (empty: a plain call)
   std::string payload;
   std::shared_ptr<LaneBinding> lane;  // lane: the sender's binding (and its method)
   // call: its completion (the call's options are only its trace: calls with other options
@@ -58,6 +59,14 @@ struct OutboxItem {
     item.name = std::string(method);
     item.trace_id = std::string(trace_id);
     item.payload = std::move(payload);
+    return item;
+  }
+  // A REQUEST of an acknowledged message (CallOptions::message_id) held behind one-way messages.
+  static OutboxItem for_call(Kind kind, std::uint64_t id, std::string_view method,
+                             std::string_view trace_id, std::string_view message_id,
+                             std::string& payload) {
+    OutboxItem item = for_call(kind, id, method, trace_id, payload);
+    item.message_id = std::string(message_id);
     return item;
   }
 

@@ -330,7 +330,7 @@ void Session::on_request(const wire::FrameView& frame, Clock::time_point arrived
   if (const auto fields = wire::decode_call_metadata(frame.metadata)) {
     handle_request(frame, *fields, arrived);
   } else if (auto md = checked_metadata(frame)) {
-    handle_request(frame, {md->method, md->timeout_us, md->trace_id}, arrived);
+    handle_request(frame, {md->method, md->timeout_us, md->trace_id, md->message_id}, arrived);
   }
 }
 
@@ -420,6 +420,25 @@ void Session::handle_request(const wire::FrameView& frame, const wire::CallField
                      json_string_field("method", md.method)});
     return;
   }
+  const bool acked = !md.message_id.empty() && options_.acked_ids;
+  if (acked) {
+    switch (options_.acked_ids->begin(md.message_id)) {
+      case AckedIds::Seen::fresh:
+        break;
+      case AckedIds::Seen::handled:
+        // A resend of a message handled before (its acknowledgement was lost or late):
+        // acknowledged again, not handled again.
+        options_.acked_ids->count_duplicate();
+        send_result(id, std::string());
+        return;
+      case AckedIds::Seen::in_progress:
+        send_error(id, Error{StatusCode::unavailable,
+                             "message " + std::string(md.message_id) +
+                                 " is still being handled by an earlier delivery; resend later",
+                             json_string_field("message_id", md.message_id)});
+        return;
+    }
+  }
   if (entry->policies) {
     serve_with_policies(id, frame, md, arrived, entry->policies, entry->stats.get());
     return;
@@ -432,7 +451,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::CallField
     // have to run the I/O loop itself) gets a fresh one.
     std::optional<CallContext> nested;
     CallContext& ctx = sync_context_busy_ ? nested.emplace() : sync_context();
-    fill_context(ctx, id, md.method, md.trace_id);
+    fill_context(ctx, id, md.method, md.trace_id, md.message_id);
     if (md.timeout_us) ctx.deadline_ = arrived + clamp_timeout(*md.timeout_us);
     const bool reused = !nested;
     sync_context_busy_ = sync_context_busy_ || reused;
@@ -448,6 +467,7 @@ void Session::handle_request(const wire::FrameView& frame, const wire::CallField
       ctx.on_cancel_ = nullptr;  // whatever the handler registered dies with its call
     }
     if (!result) log_error(id, md.method, ctx.trace_id(), result.error());
+    if (acked) options_.acked_ids->finish(md.message_id, result.has_value());
     if (auto* stats = entry->stats.get()) {
       stats->record(result ? StatusCode::ok : result.error().code, time_->now() - arrived);
     }
@@ -463,7 +483,8 @@ void Session::handle_request(const wire::FrameView& frame, const wire::CallField
   auto call = std::make_shared<InboundCall>();
   call->stats = entry->stats.get();
   call->arrived = arrived;
-  fill_context(call->ctx, id, md.method, md.trace_id);
+  fill_context(call->ctx, id, md.method, md.trace_id, md.message_id);
+  if (!md.message_id.empty()) call->acked = options_.acked_ids;
   call->session = weak_from_this();
   call->executor = executor_;
   std::unique_ptr<Timer> deadline;
@@ -491,7 +512,8 @@ void Session::serve_with_policies(CallId id, const wire::FrameView& frame,
   auto call = std::make_shared<InboundCall>();
   call->stats = stats;
   call->arrived = arrived;
-  fill_context(call->ctx, id, md.method, md.trace_id);
+  fill_context(call->ctx, id, md.method, md.trace_id, md.message_id);
+  if (!md.message_id.empty()) call->acked = options_.acked_ids;
   call->session = weak_from_this();
   call->executor = executor_;
   std::optional<Clock::time_point> caller_deadline;
@@ -524,7 +546,8 @@ void Session::serve_with_policies(CallId id, const wire::FrameView& frame,
 }
 
 void Session::fill_context(CallContext& ctx, CallId id, std::string_view method,
-                           std::string_view trace_id) {
+                           std::string_view trace_id, std::string_view message_id) {
+  if (!ctx.message_id_.empty() || !message_id.empty()) ctx.message_id_.assign(message_id);
   // A reused context usually serves the same method again: a compare is cheaper than a copy.
   if (ctx.method_ != method) ctx.method_.assign(method);
   ctx.id_ = id;
@@ -665,6 +688,7 @@ void Session::finish_inbound(CallId id, Result<std::string> result, const Respon
   auto call = inbound_.take(id);
   if (!call) return;  // cancelled or timed out: the caller stopped waiting
   if (!result) log_error(id, call->ctx.method(), call->ctx.trace_id(), result.error());
+
   if (call->stats) {
     call->stats->record(result ? StatusCode::ok : result.error().code,
                         time_->now() - call->arrived);
@@ -831,7 +855,12 @@ void Session::call(CallId id, std::string_view method, std::string&& payload,
                     make_error(StatusCode::invalid_argument, "trace id is limited to 64 bytes"));
     return;
   }
-  wire::CallFields fields{method, std::nullopt, options.trace_id};
+  if (options.message_id.size() > wire::kMaxMessageIdLength) {
+    post_completion(std::move(done),
+                    make_error(StatusCode::invalid_argument, "message id is limited to 128 bytes"));
+    return;
+  }
+  wire::CallFields fields{method, std::nullopt, options.trace_id, options.message_id};
   if (options.timeout) {
     fields.timeout_us = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(*options.timeout).count());
@@ -849,8 +878,8 @@ void Session::call(CallId id, std::string_view method, std::string&& payload,
   // some are held back for room, the REQUEST waits behind them.
   if (!outbox_.empty() && !outbox_.stalled()) drain_outbox();
   if (outbox_.stalled()) {
-    auto item =
-        OutboxItem::for_call(OutboxItem::Kind::request, id, method, options.trace_id, payload);
+    auto item = OutboxItem::for_call(OutboxItem::Kind::request, id, method, options.trace_id,
+                                     options.message_id, payload);
     if (auto queued = queue_behind_held(std::move(item)); !queued) {
       post_completion(std::move(done), tl::unexpected(queued.error()));
       return;
@@ -885,6 +914,13 @@ void Session::call(CallId id, std::string_view method, std::string&& payload,
 Result<void> Session::send_request(CallId id, const wire::CallFields& fields,
                                    std::string&& payload) {
   flush_batch();  // notifications batched before this call reach the peer before it
+  if (!fields.message_id.empty()) {
+    // An acknowledged message: the general encoder carries its id.
+    std::string general;
+    wire::encode_metadata(wire::to_metadata(fields), general);
+    return connection_->send(
+        transport::OutFrame::preencoded(FrameKind::request, id, general, {}).handing_over(payload));
+  }
   char block[wire::kMaxCallMetadata];
   const std::string_view metadata(block, wire::encode_call_metadata(fields, block));
   return connection_->send(

@@ -21,6 +21,7 @@
 #include "plexus/call.hpp"
 #include "plexus/pubsub.hpp"
 #include "rpc/access_gate.hpp"
+#include "rpc/acked_ids.hpp"
 #include "rpc/batcher.hpp"
 #include "rpc/handler_table.hpp"
 #include "rpc/heartbeat.hpp"
@@ -66,6 +67,10 @@ struct SessionOptions {
   // Adds the one-way messages lost when this session closes (its owner's total); counted
   // before a waiting sender learns of the close. Null: not counted beyond unsent_on_close().
   std::shared_ptr<std::atomic<std::uint64_t>> unsent_total;
+  // The ids of acknowledged messages handled (§22.1), shared by the owner's sessions: a
+  // REQUEST carrying one of them is answered at once without running its handler. Null: every
+  // acknowledged message runs its handler (no memory).
+  std::shared_ptr<AckedIds> acked_ids;
   // Deadlines, heartbeats and batch waits read and wait on this; null: the steady clock.
   std::shared_ptr<const TimeSource> time;
   // Failed calls this side answered, for the status page; null: not kept.
@@ -321,8 +326,8 @@ class Session final : public transport::ConnectionDelegate,
                            observe::MethodStats* stats);
   // Sets what every handler context carries: method, id (0 for a notify), peer, trace id, and
   // the way back to this session and its executor.
-  void fill_context(CallContext& ctx, CallId id, std::string_view method,
-                    std::string_view trace_id);
+  void fill_context(CallContext& ctx, CallId id, std::string_view method, std::string_view trace_id,
+                    std::string_view message_id = {});
   // The context synchronous handlers of calls share, one after the other (made on first use).
   CallContext& sync_context();
   // The handler for `method` in the current table, or null. Valid until the next frame.

@@ -36,7 +36,7 @@ bool Session::send_here(CallId id, std::string_view method, HereBody& body,
     connection_->give_back();
     return false;
   }
-  wire::CallFields fields{method, std::nullopt, options.trace_id};
+  wire::CallFields fields{method, std::nullopt, options.trace_id, {}};
   if (options.timeout) {
     fields.timeout_us = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(*options.timeout).count());
@@ -156,7 +156,7 @@ bool Session::start_call_here(CallId id, std::string_view method, HereBody& body
                               const CallOptions& options, CallCallback& done) {
   // A deadline needs a timer on the strand, and a view the frame the strand reads: such
   // calls go through it.
-  if (options.timeout || options.answer_view) return false;
+  if (options.timeout || options.answer_view || !options.message_id.empty()) return false;
   if (!send_here(id, method, body, options, std::chrono::nanoseconds{0}, done)) {
     return body.refused.has_value();
   }

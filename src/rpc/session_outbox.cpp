@@ -42,8 +42,9 @@ bool Session::call_from_app(CallId id, std::string_view method, std::string& pay
                             CallOptions& options, CallCallback& done) {
   // A deadline runs from the call's start: its timer is set on the strand at once (call()).
   // A ResponseInfo or a view: call() fills them; the item carries only the trace.
-  if (options.timeout || options.response_info != nullptr || options.answer_view || closed() ||
-      !ready() || peer_goaway_seen_.load(std::memory_order_acquire)) {
+  if (options.timeout || options.response_info != nullptr || options.answer_view ||
+      !options.message_id.empty() || closed() || !ready() ||
+      peer_goaway_seen_.load(std::memory_order_acquire)) {
     return false;
   }
   auto item = OutboxItem::for_call(OutboxItem::Kind::call, id, method, options.trace_id, payload);
@@ -104,7 +105,7 @@ Result<void> Session::write_item(OutboxItem& item) {
     case OutboxItem::Kind::request: {
       const PendingCall* pending = outbound_.find(item.id);
       if (!pending) return {};  // finished (deadline, cancel) before it could leave
-      wire::CallFields fields{item.name, std::nullopt, item.trace_id};
+      wire::CallFields fields{item.name, std::nullopt, item.trace_id, item.message_id};
       if (pending->deadline) {
         // The callee gets what is left of the call's time, not all of it again.
         const auto left =

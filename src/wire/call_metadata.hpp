@@ -17,6 +17,9 @@ struct CallFields {
   std::string_view method;  // 1..kMaxNameLength bytes
   std::optional<std::uint64_t> timeout_us;
   std::string_view trace_id;  // empty: absent; else <= kMaxTraceIdLength bytes
+  // An acknowledged message's id (§22.1); empty: a plain call. The fast encoder and decoder
+  // below never carry it: a call with one takes the general path.
+  std::string_view message_id;
 };
 
 // The same fields in the general form (for encode_frame and the transports' send()).
@@ -25,6 +28,7 @@ inline Metadata to_metadata(const CallFields& fields) {
   md.method = fields.method;
   md.timeout_us = fields.timeout_us;
   md.trace_id = fields.trace_id;
+  md.message_id = fields.message_id;
   return md;
 }
 

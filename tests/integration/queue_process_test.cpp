@@ -145,8 +145,8 @@ class QueueProcessTest : public ::testing::Test {
   std::string address() const { return dir_.unix_address("q.sock"); }
 
   std::unique_ptr<Reporter> consumer(const std::string& state_dir, std::uint64_t block_at = 0) {
-    std::vector<std::string> argv{queue_peer_binary(), "consume", "--address", address(),
-                                  "--queue", "jobs", "--state-dir", state_dir};
+    std::vector<std::string> argv{queue_peer_binary(), "consume", "--address",   address(),
+                                  "--queue",           "jobs",    "--state-dir", state_dir};
     if (block_at) {
       argv.push_back("--block-at");
       argv.push_back(std::to_string(block_at));
@@ -158,8 +158,8 @@ class QueueProcessTest : public ::testing::Test {
   }
   std::unique_ptr<Reporter> sender(int count) {
     return std::make_unique<Reporter>(
-        ChildProcess::spawn({queue_peer_binary(), "send", "--address", address(), "--queue",
-                             "jobs", "--count", std::to_string(count)}));
+        ChildProcess::spawn({queue_peer_binary(), "send", "--address", address(), "--queue", "jobs",
+                             "--count", std::to_string(count)}));
   }
 
   std::unique_ptr<Client> connect() {
@@ -269,8 +269,8 @@ TEST_F(QueueProcessTest, EverythingASenderWasToldIsStoredArrivesAfterTheSenderIs
   start_server();
   const int count = kMessages / 10;
   auto send = sender(count * 10);
-  ASSERT_TRUE(send->wait(
-      [&](Reporter& r) { return r.stored.size() >= static_cast<std::size_t>(count); }));
+  ASSERT_TRUE(
+      send->wait([&](Reporter& r) { return r.stored.size() >= static_cast<std::size_t>(count); }));
   send->kill();  // right after a send returned, with the next one under way
   const auto stored = send->stored;
   auto reader = consumer(dir_.file("consumer-state"));

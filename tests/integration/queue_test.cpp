@@ -418,8 +418,7 @@ TEST_F(QueueTest, ADataDirectoryThatCannotBeUsedFailsCreate) {
   {
     std::FILE* f = std::fopen((data + "/plexus.db").c_str(), "w");
     ASSERT_NE(f, nullptr);
-    std::fputs("this is not a database, just text that is long enough to be read as a header..",
-               f);
+    std::fputs("this is not a database, just text that is long enough to be read as a header..", f);
     std::fclose(f);
   }
   ServerOptions so;
@@ -428,8 +427,7 @@ TEST_F(QueueTest, ADataDirectoryThatCannotBeUsedFailsCreate) {
   auto server = Server::create(runtime_, so);
   ASSERT_FALSE(server);
   EXPECT_EQ(server.error().code, StatusCode::failed_precondition) << server.error().to_string();
-  EXPECT_NE(server.error().message.find("plexus.db"), std::string::npos)
-      << server.error().message;
+  EXPECT_NE(server.error().message.find("plexus.db"), std::string::npos) << server.error().message;
 }
 
 }  // namespace

@@ -451,9 +451,9 @@ TEST(CallMetadata, EncodesTheSameBytesAsTheGeneralEncoder) {
   const std::string longest_method(kMaxNameLength, 'm');
   const std::string longest_trace(kMaxTraceIdLength, 't');
   const std::vector<CallFields> cases = {
-      {"echo", std::nullopt, {}}, {"echo", 0, {}},
-      {"echo", 1500000, {}},      {"echo", std::nullopt, "trace-1"},
-      {"a.b", ~0ull, "t"},        {longest_method, ~0ull, longest_trace},
+      {"echo", std::nullopt, {}, {}}, {"echo", 0, {}, {}},
+      {"echo", 1500000, {}, {}},      {"echo", std::nullopt, "trace-1", {}},
+      {"a.b", ~0ull, "t", {}},        {longest_method, ~0ull, longest_trace, {}},
   };
   for (const auto& fields : cases) {
     const std::string block = encode_call(fields);
@@ -461,17 +461,17 @@ TEST(CallMetadata, EncodesTheSameBytesAsTheGeneralEncoder) {
     EXPECT_LE(block.size(), kMaxCallMetadata);
   }
   // And spelled out byte by byte for one case: method, timeout, trace id, in key order.
-  EXPECT_EQ(encode_call({"echo", 5, "t1"}),
+  EXPECT_EQ(encode_call({"echo", 5, "t1", {}}),
             entry(1, "echo") + entry(2, le<std::uint64_t>(5)) + entry(3, "t1"));
-  EXPECT_EQ(encode_call({longest_method, ~0ull, longest_trace}).size(), kMaxCallMetadata);
+  EXPECT_EQ(encode_call({longest_method, ~0ull, longest_trace, {}}).size(), kMaxCallMetadata);
 }
 
 TEST(CallMetadata, DecodesWhatItEncodesAndAgreesWithTheGeneralDecoder) {
   const std::string longest_trace(kMaxTraceIdLength, 'z');  // CallFields holds views
-  for (const CallFields& fields : std::vector<CallFields>{{"echo", std::nullopt, {}},
-                                                          {"echo", 42, {}},
-                                                          {"echo", std::nullopt, "trace"},
-                                                          {"x", 0, longest_trace}}) {
+  for (const CallFields& fields : std::vector<CallFields>{{"echo", std::nullopt, {}, {}},
+                                                          {"echo", 42, {}, {}},
+                                                          {"echo", std::nullopt, "trace", {}},
+                                                          {"x", 0, longest_trace, {}}}) {
     const std::string block = encode_call(fields);
     const auto fast = decode_call_metadata(block);
     ASSERT_TRUE(fast) << fields.method;
