@@ -376,10 +376,15 @@ TEST(ClientMetricsTest, ClientBreakerStateAndTransitionsPerMethod) {
 // Names are taken from sample lines only: the registry prints no family without samples (no
 // HELP/TYPE-only families), so a name counts as exported only when it has a value. The test
 // server has a breaker (p.dep), caches (p.search, fib), a rate limit (p.limited) and a
-// subscription (local.>), so those families have samples without any traffic.
+// subscription (local.>), so those families have samples without any traffic; with a data
+// directory and one message on a queue, the durable queues' families have samples too.
 TEST_F(ObserveTest, DashboardQueriesNameOnlyExportedMetrics) {
-  start();
+  start({"--data-dir", dir_.file("data")});
   make_calls();
+  QueueClient queues(*client_);
+  NewMessage m;
+  m.queue = "dashboard";
+  ASSERT_TRUE(queues.send(m));
   const auto exported = exported_names(get(server_.http_address(), "/metrics").body);
   ASSERT_FALSE(exported.empty());
   const std::regex metric_name("plexus_[a-z0-9_]+");

@@ -600,6 +600,7 @@ int main(int argc, char** argv) {
   app.add_flag("--no-metrics", no_metrics);
   std::string relay_to;
   app.add_option("--relay-to", relay_to, "serve trace.relay, which calls this server");
+  app.add_option("--data-dir", options.durable.data_dir, "keep durable queues in this directory");
   CLI11_PARSE(app, argc, argv);
   // Die with the test that spawned us, even when it is killed mid-test.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
