@@ -1,5 +1,7 @@
 #include "serve_config.hpp"
 
+#include <sstream>
+
 #include <toml++/toml.h>
 
 namespace plexus::cli {
@@ -39,6 +41,18 @@ Result<std::vector<Entry>> parse(const CLI::App& serve, const std::string& path,
   std::vector<Entry> entries;
   for (const auto& [key, node] : table) {
     const std::string name(key.str());
+    if (name == "queues" || name == "queue-defaults") {
+      // Tables of their own (read_queue_config); kept as text for SIGHUP's comparison.
+      if (!node.is_table()) {
+        return tl::unexpected(at(path, node.source(),
+                                 "\"" + name + "\" must be a table ([" + name +
+                                     (name == "queues" ? ".NAME" : "") + "])"));
+      }
+      std::ostringstream text;
+      text << *node.as_table();
+      values[name] = text.str();
+      continue;
+    }
     auto* option =
         name == "config" || name == "help" ? nullptr : serve.get_option_no_throw("--" + name);
     if (!option) {
@@ -71,7 +85,71 @@ Result<std::vector<Entry>> parse(const CLI::App& serve, const std::string& path,
   return entries;
 }
 
+// Sets the keys of `table` on `q`.
+Result<void> queue_settings(const std::string& path, const std::string& where,
+                            const toml::table& table, QueueOptions& q) {
+  for (const auto& [key, node] : table) {
+    const std::string name(key.str());
+    const auto number = node.value<std::int64_t>();
+    if (!node.is_integer() || !number || *number < 0) {
+      return tl::unexpected(
+          at(path, node.source(), where + "." + name + ": not a non-negative integer"));
+    }
+    const auto n = static_cast<std::uint64_t>(*number);
+    if (name == "max-messages") {
+      q.max_messages = n;
+    } else if (name == "max-bytes") {
+      q.max_bytes = n;
+    } else if (name == "ack-timeout-ms") {
+      q.ack_timeout = std::chrono::milliseconds(n);
+    } else if (name == "max-retries") {
+      if (n > 0xFFFFFFFFull)
+        return tl::unexpected(at(path, node.source(), "max-retries: too large"));
+      q.max_retries = static_cast<std::uint32_t>(n);
+    } else if (name == "retry-delay-ms") {
+      q.retry_delay = std::chrono::milliseconds(n);
+    } else {
+      return tl::unexpected(at(path, key.source(),
+                               "unknown key \"" + name + "\" in [" + where +
+                                   "] (the keys are max-messages, max-bytes, ack-timeout-ms, "
+                                   "max-retries, retry-delay-ms)"));
+    }
+  }
+  return {};
+}
+
 }  // namespace
+
+Result<QueueConfig> read_queue_config(const std::string& path) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return tl::unexpected(at(path, e.source(), std::string(e.description())));
+  } catch (const std::exception& e) {
+    return make_error(StatusCode::invalid_argument, path + ": " + e.what());
+  }
+  QueueConfig config;
+  if (const auto* defaults = table["queue-defaults"].as_table()) {
+    if (auto ok = queue_settings(path, "queue-defaults", *defaults, config.defaults); !ok)
+      return tl::unexpected(ok.error());
+  }
+  if (const auto* queues = table["queues"].as_table()) {
+    for (const auto& [key, node] : *queues) {
+      const std::string name(key.str());
+      const auto* settings = node.as_table();
+      if (!settings) {
+        return tl::unexpected(
+            at(path, node.source(), "queues." + name + " must be a table ([queues." + name + "])"));
+      }
+      QueueOptions q = config.defaults;
+      if (auto ok = queue_settings(path, "queues." + name, *settings, q); !ok)
+        return tl::unexpected(ok.error());
+      config.queues[name] = q;
+    }
+  }
+  return config;
+}
 
 Result<ConfigValues> read_serve_config(const CLI::App& serve, const std::string& path) {
   ConfigValues values;
