@@ -30,7 +30,7 @@ void write_file(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
-// The text after the last newline-terminated line (the CLI prints one JSON document per line).
+// One JSON document the CLI printed.
 json parse_json(const std::string& output) {
   auto j = json::parse(output, nullptr, false);
   EXPECT_FALSE(j.is_discarded()) << output;

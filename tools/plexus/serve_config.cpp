@@ -22,6 +22,17 @@ std::optional<std::string> scalar_text(const toml::node& node) {
   return std::nullopt;
 }
 
+// The file as a TOML table; its syntax errors with their line.
+Result<toml::table> load(const std::string& path) {
+  try {
+    return toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return tl::unexpected(at(path, e.source(), std::string(e.description())));
+  } catch (const std::exception& e) {
+    return make_error(StatusCode::invalid_argument, path + ": " + e.what());
+  }
+}
+
 struct Entry {
   std::string name;  // the option's, without dashes
   std::vector<std::string> values;
@@ -30,16 +41,10 @@ struct Entry {
 
 Result<std::vector<Entry>> parse(const CLI::App& serve, const std::string& path,
                                  ConfigValues& values) {
-  toml::table table;
-  try {
-    table = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    return tl::unexpected(at(path, e.source(), std::string(e.description())));
-  } catch (const std::exception& e) {
-    return make_error(StatusCode::invalid_argument, path + ": " + e.what());
-  }
+  auto table = load(path);
+  if (!table) return tl::unexpected(table.error());
   std::vector<Entry> entries;
-  for (const auto& [key, node] : table) {
+  for (const auto& [key, node] : *table) {
     const std::string name(key.str());
     if (name == "queues" || name == "queue-defaults") {
       // Tables of their own (read_queue_config); kept as text for SIGHUP's comparison.
@@ -121,20 +126,14 @@ Result<void> queue_settings(const std::string& path, const std::string& where,
 }  // namespace
 
 Result<QueueConfig> read_queue_config(const std::string& path) {
-  toml::table table;
-  try {
-    table = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    return tl::unexpected(at(path, e.source(), std::string(e.description())));
-  } catch (const std::exception& e) {
-    return make_error(StatusCode::invalid_argument, path + ": " + e.what());
-  }
+  auto table = load(path);
+  if (!table) return tl::unexpected(table.error());
   QueueConfig config;
-  if (const auto* defaults = table["queue-defaults"].as_table()) {
+  if (const auto* defaults = (*table)["queue-defaults"].as_table()) {
     if (auto ok = queue_settings(path, "queue-defaults", *defaults, config.defaults); !ok)
       return tl::unexpected(ok.error());
   }
-  if (const auto* queues = table["queues"].as_table()) {
+  if (const auto* queues = (*table)["queues"].as_table()) {
     for (const auto& [key, node] : *queues) {
       const std::string name(key.str());
       const auto* settings = node.as_table();
