@@ -51,6 +51,11 @@ Result<std::shared_ptr<QueueService>> QueueService::open(const DurableOptions& o
   so.max_message_size = max_message_size;
   so.queue_defaults = options.queue_defaults;
   so.clock = options.clock;
+  so.on_dead_letter = [](const durable::DeadLettered& d) {
+    observe::logger().warn(
+        "plexus: message {} of queue {} dead-lettered after {} deliveries ({}, {}): {}", d.id,
+        d.queue, d.attempts, to_string(d.reason), to_string(d.status), d.error);
+  };
   auto store = durable::DurableStore::open(std::move(so));
   if (!store) return tl::unexpected(store.error());
   for (const auto& [name, q] : options.queues) {

@@ -74,6 +74,7 @@ Result<std::unique_ptr<Server>> Server::create(Runtime& runtime, ServerOptions o
     detail::QueueService::register_unavailable(*server);
   }
   server->impl_->queues_ = std::move(queues);
+  server->impl_->init_queue_metrics();
   return server;
 }
 

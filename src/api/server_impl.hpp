@@ -34,6 +34,7 @@ class Session;
 namespace transport {
 class Listener;
 }  // namespace transport
+class QueueFigures;  // queue_observe.cpp
 
 struct Server::Impl {
   // Observability state (server_observe.cpp).
@@ -55,6 +56,8 @@ struct Server::Impl {
     std::unique_ptr<observe::HttpEndpoint> http;
     // http's URL for /health and the stats, read on the HTTP threads: guarded by mu_.
     std::string http_url;
+    // The durable queues' figures, shared by their collectors (null without queues).
+    std::shared_ptr<QueueFigures> queue_figures;
   };
 
   // `self` is the Server that owns this: its HandlerRegistry half (the handler table,
@@ -75,6 +78,10 @@ struct Server::Impl {
   // server_observe.cpp
   void init_observability();
   void init_module_metrics();  // pub/sub, streams, handler policies
+  // queue_observe.cpp: the durable queues' families and status-page section (after queues_ is
+  // set; nothing without queues), and plexus.stats's `durable` member (null without queues).
+  void init_queue_metrics();
+  nlohmann::json durable_json() const;
   Result<void> start_http();
   std::string http_url() const;  // empty without HTTP
   nlohmann::json health() const;

@@ -489,7 +489,7 @@ nlohmann::json Server::Impl::metrics() const {
   const double frames_out = sum_of(snap, "plexus_transport_sent_frames_total");
   const double batches = sum_of(snap, "plexus_transport_write_batches_total");
   auto sections = observe_.registry.sections();
-  for (const char* key : {"topics", "breakers", "caches", "rate_limits"}) {
+  for (const char* key : {"topics", "breakers", "caches", "rate_limits", "queues"}) {
     if (!sections.contains(key)) sections[key] = json::array();
   }
   return {{"name", options_.name},
@@ -535,6 +535,7 @@ nlohmann::json Server::Impl::metrics() const {
             {"items", sum_of(snap, "plexus_stream_items_total")},
             {"bytes", sum_of(snap, "plexus_stream_bytes_total")},
             {"credit_waits", sum_of(snap, "plexus_stream_credit_waits_total")}}},
+          {"durable", durable_json()},
           {"heartbeat_failures", sum_of(snap, "plexus_heartbeat_failures_total")},
           {"reconnects", sum_of(snap, "plexus_client_reconnects_total")},
           {"process", {{"rss_bytes", sum_of(snap, "plexus_process_resident_memory_bytes")}}},

@@ -25,6 +25,7 @@ struct DurableStore::Tally {
   std::uint64_t retried = 0;
   std::uint64_t dead_lettered = 0;
   std::vector<std::pair<std::string, QueueUsage>> removed;
+  std::vector<DeadLettered> dead;  // for StoreOptions::on_dead_letter
 };
 
 void DurableStore::apply(const Tally& tally) {
@@ -36,6 +37,9 @@ void DurableStore::apply(const Tally& tally) {
     it->second.messages -= std::min(it->second.messages, gone.messages);
     it->second.bytes -= std::min(it->second.bytes, gone.bytes);
     if (it->second.messages == 0) usage_.erase(it);
+  }
+  if (options_.on_dead_letter) {
+    for (const auto& d : tally.dead) options_.on_dead_letter(d);
   }
 }
 
@@ -89,6 +93,9 @@ Result<void> DurableStore::fail_delivery(const FailedDelivery& row, DeadLetterRe
     erase->bind(1, row.seq);
     if (auto done = erase->run("dead-lettering a message"); !done) return done;
     tally.dead_lettered += 1;
+    if (options_.on_dead_letter) {
+      tally.dead.push_back({row.id, row.queue, reason, status, std::string(message), row.attempts});
+    }
     tally.removed.emplace_back(row.queue, QueueUsage{1, row.bytes});
     return {};
   }

@@ -1,6 +1,9 @@
 #include "durable/sqlite.hpp"
 
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <system_error>
 
 #include <nlohmann/json.hpp>
@@ -149,6 +152,22 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& path) {
   if (rc != SQLITE_OK) {
     Error e = sqlite_error(db, rc, "opening the database", path);
     sqlite3_close_v2(db);
+    // A database that does not exist in a directory this process may not write: SQLite's last
+    // try (read-only) leaves ENOENT behind, which hides the reason. Creating the file says it.
+    if ((rc & 0xff) == SQLITE_CANTOPEN && !std::filesystem::exists(path)) {
+      errno = 0;
+      if (std::FILE* f = std::fopen(path.c_str(), "wx")) {
+        std::fclose(f);
+        std::remove(path.c_str());
+      } else if (errno == EACCES || errno == EPERM || errno == EROFS) {
+        const int sys = errno;
+        return make_error(StatusCode::permission_denied,
+                          path + ": cannot create the database: its directory is not writable (" +
+                              std::strerror(sys) + ")",
+                          nlohmann::json{{"path", path}, {"errno", sys}}.dump(
+                              -1, ' ', false, nlohmann::json::error_handler_t::replace));
+      }
+    }
     return tl::unexpected(std::move(e));
   }
   // SQLite falls back to read-only when the file is not writable, and would fail only at the

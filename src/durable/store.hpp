@@ -23,6 +23,16 @@
 
 namespace plexus::durable {
 
+// A message the store has just dead-lettered (StoreOptions::on_dead_letter).
+struct DeadLettered {
+  std::string id;
+  std::string queue;
+  DeadLetterReason reason = DeadLetterReason::timeout;
+  StatusCode status = StatusCode::unknown;
+  std::string error;
+  std::uint32_t attempts = 0;  // deliveries it had
+};
+
 struct StoreOptions {
   // The server's data directory, created when missing; the database is DIR/plexus.db.
   std::string dir;
@@ -39,6 +49,10 @@ struct StoreOptions {
   // Called on the committing thread before each group commit with the number of appends it
   // carries (group_commit and none only). For tests, which hold it to line a group up.
   std::function<void(std::size_t)> on_group_commit;
+  // Called once per message dead-lettered, after the transaction that moved it committed, on
+  // the thread that made the store do it, with the store's lock held: it must not call the
+  // store. For the owner's log (the store itself logs nothing).
+  std::function<void(const DeadLettered&)> on_dead_letter;
   // Time (lease deadlines, backoff, ages). Null: Clock::steady(). The store reads the wall
   // clock once at open and advances it by this clock, so a ManualClock makes tests exact.
   std::shared_ptr<const Clock> clock;
@@ -47,7 +61,8 @@ struct StoreOptions {
 // Thread-safe: every function may be called from any thread; one mutex serialises the
 // database, and group-commit appends wait for the commit holding theirs. Never throws; every
 // failure is a Result with a code and a message naming the database file where it concerns it.
-// Callbacks: none. Not fork-safe: a child process must open its own.
+// Callbacks: on_group_commit and on_dead_letter only. Not fork-safe: a child process must open its
+// own.
 class DurableStore {
  public:
   // Opens DIR/plexus.db, creating directory and database when missing, and releases every

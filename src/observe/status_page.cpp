@@ -66,6 +66,7 @@ std::string_view status_page_html() {
   <section id="methods"><h2>Methods</h2><div class="body"><div class="none">none</div></div></section>
   <section id="connections"><h2>Connections</h2><div class="body"><div class="none">none</div></div></section>
   <section id="topics"><h2>Topics and subscribers</h2><div class="body"><div class="none">none</div></div></section>
+  <section id="queues"><h2>Durable queues</h2><div class="body"><div class="none">none</div></div></section>
   <section id="breakers"><h2>Breakers</h2><div class="body"><div class="none">none</div></div></section>
   <section id="caches"><h2>Caches</h2><div class="body"><div class="none">none</div></div></section>
   <section id="rate_limits"><h2>Rate limits</h2><div class="body"><div class="none">none</div></div></section>
@@ -190,6 +191,9 @@ function render(s) {
   table("connections", [["name","peer"],["address","address"],["pid","pid",1],["uid","uid",1],["executable","executable"],["subject","token subject"],["calls_in","calls in",1],["bytes","in / out",1]], peers);
   const topics = s.sections.topics.map(r => Object.assign({}, r, {queue: r.queued + " / " + r.queue_limit}));
   table("topics", [["pattern","pattern"],["subscriber","subscriber"],["policy","policy"],["queue","queued / limit",1],["delivered","delivered",1],["dropped","dropped",1]], topics);
+  const age = v => v > 0 ? (v < 1 ? (v * 1000).toFixed(0) + " ms" : v.toFixed(1) + " s") : "—";
+  const queues = (s.sections.queues || []).map(r => Object.assign({}, r, {size: bytes(r.bytes), oldest: age(r.oldest_ready_age_seconds), dead_age: age(r.oldest_dead_letter_age_seconds)}));
+  table("queues", [["queue","queue"],["ready","ready",1],["delayed","delayed",1],["in_flight","in flight",1],["size","size",1],["oldest","oldest ready",1],["dead_letters","dead letters",1],["dead_age","oldest dead letter",1]], queues);
   table("breakers", [["method","method"],["side","side"],["target","target"],["state","state"],["opened","opened",1],["rejected","rejected",1],["failures","failures",1]], s.sections.breakers);
   const caches = s.sections.caches.map(r => Object.assign({}, r, {ratio: (r.hit_ratio * 100).toFixed(1) + " %", size: bytes(r.bytes)}));
   table("caches", [["method","method"],["entries","entries",1],["size","size",1],["hits","hits",1],["misses","misses",1],["ratio","hit ratio",1],["evicted","evicted",1]], caches);

@@ -2,8 +2,9 @@
 // ephemeral loopback port: /metrics passes promtool, the pub/sub, stream, cache, rate-limit and
 // breaker families count exactly what the test did, the Grafana dashboard queries only metrics
 // /metrics exports, the status page renders in headless Chromium (breakers, topics, caches,
-// rate limits), /ready flips to 503 while draining, `plexus stats` and Server::metrics() report
-// calls, client-side breakers are exported, and a trace id shows in both peers' debug logs.
+// rate limits, durable queues), /ready flips to 503 while draining, `plexus stats` and
+// Server::metrics() report calls, client-side breakers are exported, and a trace id shows in both
+// peers' debug logs.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -376,10 +377,15 @@ TEST(ClientMetricsTest, ClientBreakerStateAndTransitionsPerMethod) {
 // Names are taken from sample lines only: the registry prints no family without samples (no
 // HELP/TYPE-only families), so a name counts as exported only when it has a value. The test
 // server has a breaker (p.dep), caches (p.search, fib), a rate limit (p.limited) and a
-// subscription (local.>), so those families have samples without any traffic.
+// subscription (local.>), so those families have samples without any traffic; with a data
+// directory and one message on a queue, the durable queues' families have samples too.
 TEST_F(ObserveTest, DashboardQueriesNameOnlyExportedMetrics) {
-  start();
+  start({"--data-dir", dir_.file("data")});
   make_calls();
+  QueueClient queues(*client_);
+  NewMessage m;
+  m.queue = "dashboard";
+  ASSERT_TRUE(queues.send(m));
   const auto exported = exported_names(get(server_.http_address(), "/metrics").body);
   ASSERT_FALSE(exported.empty());
   const std::regex metric_name("plexus_[a-z0-9_]+");
@@ -417,10 +423,16 @@ TEST_F(ObserveTest, DashboardQueriesNameOnlyExportedMetrics) {
 TEST_F(ObserveTest, StatusPageShowsACalledMethodInHeadlessChromium) {
   ASSERT_EQ(run_command("command -v chromium").exit_code, 0)
       << "chromium is not installed (scripts/install-deps.sh installs it)";
-  start();
+  start({"--data-dir", dir_.file("data")});
   for (int i = 0; i < 7; ++i) ASSERT_TRUE(client_->call("echo", "{}"));
   CountingInbox inbox;
   make_decisions(inbox);  // an open breaker, a cache hit, a refused call, 90 drops on slow.x
+  // Two messages waiting on a durable queue no one consumes.
+  QueueClient queues(*client_);
+  NewMessage order;
+  order.queue = "orders";
+  ASSERT_TRUE(queues.send(order));
+  ASSERT_TRUE(queues.send(order));
   // A failed call with a trace of its own: the recent-errors table shows it with its trace id.
   const auto trace = new_trace();
   CallOptions traced;
@@ -463,6 +475,12 @@ TEST_F(ObserveTest, StatusPageShowsACalledMethodInHeadlessChromium) {
       "<td[^>]*data-col=\"method\">p\\.limited</td>(<td[^>]*>[^<]*</td>){3}"
       "<td[^>]*data-col=\"rejected_handler\">0</td><td[^>]*data-col=\"rejected_client\">1</td>");
   EXPECT_TRUE(std::regex_search(dom.output, limit_row)) << dom.output;
+  const std::regex queue_row(
+      "<td[^>]*data-col=\"queue\">orders</td><td[^>]*data-col=\"ready\">2</td>"
+      "<td[^>]*data-col=\"delayed\">0</td><td[^>]*data-col=\"in_flight\">0</td>"
+      "<td[^>]*data-col=\"size\">[^<]+</td><td[^>]*data-col=\"oldest\">[0-9.]+ m?s</td>"
+      "<td[^>]*data-col=\"dead_letters\">0</td>");
+  EXPECT_TRUE(std::regex_search(dom.output, queue_row)) << dom.output;
   const std::regex failed_row(
       "<td[^>]*data-col=\"method\">no\\.such\\.method</td>"
       "<td[^>]*data-col=\"code\">not_found</td>.*?"

@@ -52,7 +52,16 @@ struct ServeArgs {
   std::string tls_key;                    // ServerOptions::tls.private_key_file
   std::string tls_client_ca;              // ServerOptions::tls.client_ca_file (mutual TLS)
   std::string idle_wait = "adaptive";
+  std::string data_dir;                     // ServerOptions::durable.data_dir: durable queues
+  std::string durability = "group_commit";  // ServerOptions::durable.durability
+  QueueConfig queues;                       // [queue-defaults] and [queues.NAME] of --config
 };
+
+Durability parse_durability(const std::string& text) {
+  if (text == "none") return Durability::none;
+  if (text == "every_message") return Durability::every_message;
+  return Durability::group_commit;
+}
 
 // The token keys from --token-key files; null when none is given.
 Result<std::shared_ptr<const TokenVerifier>> load_token_keys(const ServeArgs& a) {
@@ -324,6 +333,10 @@ int serve(const CLI::App& cmd, ServeArgs& a) {
     if (!policy) return fail(policy.error());
     options.access_policy = std::move(*policy);
   }
+  options.durable.data_dir = a.data_dir;
+  options.durable.durability = parse_durability(a.durability);  // checked by the option
+  options.durable.queue_defaults = a.queues.defaults;
+  options.durable.queues = a.queues.queues;
   options.heartbeat_interval = Millis{a.heartbeat_ms};
   options.heartbeat_timeout = Millis{a.heartbeat_timeout_ms};
   if (!a.no_http) options.http = a.http;
@@ -383,6 +396,11 @@ int serve(const CLI::App& cmd, ServeArgs& a) {
         "  %s sub %s demo.ticker     (a message every second; pub/sub: %s pub %s TOPIC JSON)\n"
         "  (`default` may stand for the address: %s call default count)\n",
         c, f, c, f, c, f, c, f, c, f, c, f, c, f, c);
+  }
+  if (!a.data_dir.empty()) {
+    std::printf(
+        "durable queues in %s/plexus.db (%s): plexus queue stats ADDR, plexus dlq list ADDR\n",
+        a.data_dir.c_str(), a.durability.c_str());
   }
   std::printf("Ctrl-C drains in-flight calls (up to %d ms) and stops.\n", a.drain_ms);
   std::fflush(stdout);
@@ -493,6 +511,16 @@ Run add_serve(CLI::App& app) {
   cmd->add_flag("--insecure-tcp", args->insecure_tcp,
                 "Allow plain TCP on addresses beyond loopback (tcp://0.0.0.0:PORT): anyone on the "
                 "network can then connect and read the traffic");
+  cmd->add_option("--data-dir", args->data_dir,
+                  "Keep durable queues (plexus queue, plexus dlq, QueueClient) in DIR/plexus.db, "
+                  "created when missing; one server at a time. [queue-defaults] and "
+                  "[queues.NAME] tables in --config set their bounds and retries");
+  cmd->add_option("--durability", args->durability,
+                  "With --data-dir: what a stored message survives. none: kill -9 (no fsync); "
+                  "group_commit: also a power cut, sends arriving together share one fsync; "
+                  "every_message: one fsync per message")
+      ->check(CLI::IsMember({"none", "group_commit", "every_message"}))
+      ->capture_default_str();
   cmd->add_option("--log-level", args->log_level,
                   "trace, debug, info, warn, error or off (default: PLEXUS_LOG, else info); "
                   "SIGHUP applies a new value from --config")
@@ -512,6 +540,12 @@ Run add_serve(CLI::App& app) {
         return 64;  // a usage error, as a bad option on the command line
       }
       args->config_values = std::move(*values);
+      auto queues = read_queue_config(args->config);
+      if (!queues) {
+        std::fprintf(stderr, "plexus serve: %s\n", queues.error().message.c_str());
+        return 64;
+      }
+      args->queues = std::move(*queues);
     }
     args->http_given = http->count() > 0;
     return serve(*cmd, *args);

@@ -1,5 +1,7 @@
 #include "serve_config.hpp"
 
+#include <sstream>
+
 #include <toml++/toml.h>
 
 namespace plexus::cli {
@@ -20,6 +22,17 @@ std::optional<std::string> scalar_text(const toml::node& node) {
   return std::nullopt;
 }
 
+// The file as a TOML table; its syntax errors with their line.
+Result<toml::table> load(const std::string& path) {
+  try {
+    return toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return tl::unexpected(at(path, e.source(), std::string(e.description())));
+  } catch (const std::exception& e) {
+    return make_error(StatusCode::invalid_argument, path + ": " + e.what());
+  }
+}
+
 struct Entry {
   std::string name;  // the option's, without dashes
   std::vector<std::string> values;
@@ -28,17 +41,23 @@ struct Entry {
 
 Result<std::vector<Entry>> parse(const CLI::App& serve, const std::string& path,
                                  ConfigValues& values) {
-  toml::table table;
-  try {
-    table = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    return tl::unexpected(at(path, e.source(), std::string(e.description())));
-  } catch (const std::exception& e) {
-    return make_error(StatusCode::invalid_argument, path + ": " + e.what());
-  }
+  auto table = load(path);
+  if (!table) return tl::unexpected(table.error());
   std::vector<Entry> entries;
-  for (const auto& [key, node] : table) {
+  for (const auto& [key, node] : *table) {
     const std::string name(key.str());
+    if (name == "queues" || name == "queue-defaults") {
+      // Tables of their own (read_queue_config); kept as text for SIGHUP's comparison.
+      if (!node.is_table()) {
+        return tl::unexpected(at(path, node.source(),
+                                 "\"" + name + "\" must be a table ([" + name +
+                                     (name == "queues" ? ".NAME" : "") + "])"));
+      }
+      std::ostringstream text;
+      text << *node.as_table();
+      values[name] = text.str();
+      continue;
+    }
     auto* option =
         name == "config" || name == "help" ? nullptr : serve.get_option_no_throw("--" + name);
     if (!option) {
@@ -71,7 +90,65 @@ Result<std::vector<Entry>> parse(const CLI::App& serve, const std::string& path,
   return entries;
 }
 
+// Sets the keys of `table` on `q`.
+Result<void> queue_settings(const std::string& path, const std::string& where,
+                            const toml::table& table, QueueOptions& q) {
+  for (const auto& [key, node] : table) {
+    const std::string name(key.str());
+    const auto number = node.value<std::int64_t>();
+    if (!node.is_integer() || !number || *number < 0) {
+      return tl::unexpected(
+          at(path, node.source(), where + "." + name + ": not a non-negative integer"));
+    }
+    const auto n = static_cast<std::uint64_t>(*number);
+    if (name == "max-messages") {
+      q.max_messages = n;
+    } else if (name == "max-bytes") {
+      q.max_bytes = n;
+    } else if (name == "ack-timeout-ms") {
+      q.ack_timeout = std::chrono::milliseconds(n);
+    } else if (name == "max-retries") {
+      if (n > 0xFFFFFFFFull)
+        return tl::unexpected(at(path, node.source(), "max-retries: too large"));
+      q.max_retries = static_cast<std::uint32_t>(n);
+    } else if (name == "retry-delay-ms") {
+      q.retry_delay = std::chrono::milliseconds(n);
+    } else {
+      return tl::unexpected(at(path, key.source(),
+                               "unknown key \"" + name + "\" in [" + where +
+                                   "] (the keys are max-messages, max-bytes, ack-timeout-ms, "
+                                   "max-retries, retry-delay-ms)"));
+    }
+  }
+  return {};
+}
+
 }  // namespace
+
+Result<QueueConfig> read_queue_config(const std::string& path) {
+  auto table = load(path);
+  if (!table) return tl::unexpected(table.error());
+  QueueConfig config;
+  if (const auto* defaults = (*table)["queue-defaults"].as_table()) {
+    if (auto ok = queue_settings(path, "queue-defaults", *defaults, config.defaults); !ok)
+      return tl::unexpected(ok.error());
+  }
+  if (const auto* queues = (*table)["queues"].as_table()) {
+    for (const auto& [key, node] : *queues) {
+      const std::string name(key.str());
+      const auto* settings = node.as_table();
+      if (!settings) {
+        return tl::unexpected(
+            at(path, node.source(), "queues." + name + " must be a table ([queues." + name + "])"));
+      }
+      QueueOptions q = config.defaults;
+      if (auto ok = queue_settings(path, "queues." + name, *settings, q); !ok)
+        return tl::unexpected(ok.error());
+      config.queues[name] = q;
+    }
+  }
+  return config;
+}
 
 Result<ConfigValues> read_serve_config(const CLI::App& serve, const std::string& path) {
   ConfigValues values;

@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "plexus/durable.hpp"
 #include "plexus/status.hpp"
 
 namespace plexus::cli {
@@ -23,5 +24,15 @@ Result<ConfigValues> read_serve_config(const CLI::App& serve, const std::string&
 // Reads `path` and sets the options of `serve` that the command line did not give; a value the
 // option refuses is invalid_argument with the file and line. Returns what it read.
 Result<ConfigValues> apply_serve_config(CLI::App& serve, const std::string& path);
+
+// The durable queues' settings of a config file: `[queue-defaults]` (every queue) and
+// `[queues.NAME]` (one queue, starting from the defaults), each with the keys max-messages,
+// max-bytes, ack-timeout-ms, max-retries and retry-delay-ms. Unset keys keep QueueOptions'
+// defaults. invalid_argument with "FILE:LINE: …" for an unknown key or a bad value.
+struct QueueConfig {
+  QueueOptions defaults;
+  std::map<std::string, QueueOptions> queues;
+};
+Result<QueueConfig> read_queue_config(const std::string& path);
 
 }  // namespace plexus::cli

@@ -61,6 +61,33 @@ void print_summary(const nlohmann::json& s) {
                 st.value("open", 0.0), st.value("started", 0.0), st.value("items", 0.0),
                 st.value("credit_waits", 0.0));
   }
+  // Durable queues (null: the server keeps none).
+  if (const auto d = s.value("durable", nlohmann::json()); d.is_object()) {
+    const auto c = d.value("counters", nlohmann::json::object());
+    std::printf(
+        "durable queues (%s, %s): %.0f sent, %.0f acknowledged, %.0f retried, %.0f "
+        "dead-lettered, %.0f redelivered, %.0f duplicates dropped\n",
+        d.value("data_dir", "?").c_str(), d.value("durability", "?").c_str(), c.value("sent", 0.0),
+        c.value("acked", 0.0), c.value("retried", 0.0), c.value("dead_lettered", 0.0),
+        c.value("redelivered", 0.0), c.value("duplicates_dropped", 0.0));
+    const auto queues = d.value("queues", nlohmann::json::array());
+    if (!queues.empty()) {
+      std::printf("%-32s %8s %8s %9s %12s %8s %12s\n", "queue", "ready", "delayed", "in flight",
+                  "oldest ready", "dead", "oldest dead");
+      auto age = [](const nlohmann::json& q, const char* count, const char* key) {
+        char buf[32] = "-";
+        if (q.value(count, 0.0) > 0)
+          std::snprintf(buf, sizeof buf, "%.1f s", q.value(key, 0.0) / 1e3);
+        return std::string(buf);
+      };
+      for (const auto& q : queues) {
+        std::printf("%-32s %8.0f %8.0f %9.0f %12s %8.0f %12s\n", q.value("queue", "?").c_str(),
+                    q.value("ready", 0.0), q.value("delayed", 0.0), q.value("in_flight", 0.0),
+                    age(q, "ready", "oldest_ready_age_ms").c_str(), q.value("dead_letters", 0.0),
+                    age(q, "dead_letters", "oldest_dead_letter_age_ms").c_str());
+      }
+    }
+  }
   const auto sections = s.value("sections", nlohmann::json::object());
   auto rows = [&sections](const char* key) {
     const auto it = sections.find(key);
@@ -136,7 +163,7 @@ Run add_stats(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "stats",
       "Show a server's metrics (the built-in plexus.stats method): connections, methods, pub/sub, "
-      "streams, breakers, caches, rate limits");
+      "streams, durable queues, breakers, caches, rate limits");
   cmd->add_option("address", args->address, "Server address, or 'default'")->required();
   cmd->add_flag("--json", args->json, "Print the whole snapshot as JSON");
   cmd->add_option("--connect-timeout-ms", args->connect_timeout_ms, "Connect timeout in ms");
