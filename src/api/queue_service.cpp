@@ -31,6 +31,12 @@ Result<nlohmann::json> parse_object(std::string_view payload, std::string_view m
   return j;
 }
 
+// A message's payload is any bytes: bytes that are not UTF-8 become U+FFFD in the JSON rather
+// than failing the dump.
+std::string printable(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string string_field(const nlohmann::json& j, const char* name) {
   auto it = j.find(name);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -164,7 +170,7 @@ void QueueService::register_methods(HandlerRegistry& registry) {
   admin("plexus.queue.stats", [](QueueService& s, const nlohmann::json&) -> Result<std::string> {
     auto st = s.store_->stats();
     if (!st) return tl::unexpected(st.error());
-    return to_json(*st).dump();
+    return printable(to_json(*st));
   });
   admin("plexus.dlq.list", [](QueueService& s, const nlohmann::json& a) -> Result<std::string> {
     std::size_t limit = 100;
@@ -174,12 +180,12 @@ void QueueService::register_methods(HandlerRegistry& registry) {
     if (!list) return tl::unexpected(list.error());
     nlohmann::json out = nlohmann::json::array();
     for (const auto& d : *list) out.push_back(to_json(d));
-    return out.dump();
+    return printable(out);
   });
   admin("plexus.dlq.show", [](QueueService& s, const nlohmann::json& a) -> Result<std::string> {
     auto d = s.store_->dead_letter(string_field(a, "id"));
     if (!d) return tl::unexpected(d.error());
-    return to_json(*d).dump();
+    return printable(to_json(*d));
   });
   admin("plexus.dlq.replay", [](QueueService& s, const nlohmann::json& a) -> Result<std::string> {
     const auto id = string_field(a, "id");
@@ -366,6 +372,7 @@ void QueueService::delivered(const std::string& consumer, const std::string& id,
         if (it != consumers_.end()) drop_consumer(consumer, "gone");
         break;
       case StatusCode::deadline_exceeded:
+        flush_acks();
         (void)store_->expire();
         break;
       default:
@@ -396,6 +403,9 @@ void QueueService::flush_acks() {
 void QueueService::drop_consumer(const std::string& name, const char* why) {
   auto it = consumers_.find(name);
   if (it == consumers_.end()) return;
+  // Acknowledgements waiting for their commit first: a message its consumer handled must not
+  // go back to the queue (or to the dead letters) with the consumer's other leases.
+  flush_acks();
   const std::string queue = it->second.queue;
   consumers_.erase(it);
   auto released = store_->release_consumer(name);
@@ -424,6 +434,7 @@ void QueueService::tick() {
     }
   }
   for (const auto& name : gone) drop_consumer(name, "disconnected");
+  flush_acks();
   if (auto expired = store_->expire(); expired && *expired > 0) {
     for (auto& [name, c] : consumers_) queues.insert(c.queue);
   }
