@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <string>
@@ -281,6 +282,86 @@ TEST_F(QueueTest, PurgeDeletesDeadLetters) {
   ASSERT_TRUE(purged);
   EXPECT_EQ(*purged, 2u);
   EXPECT_TRUE(queues.dead_letters("q")->empty());
+}
+
+TEST_F(QueueTest, NoAckWithinTheTimeoutRetriesThenDeadLettersAsTimeoutOnTheServersClock) {
+  // The server's queues run on a ManualClock: leases expire and retries wait exactly as far as
+  // the test advances it, whatever the machine's speed. The consumer's handler never answers.
+  auto clock = std::make_shared<ManualClock>();
+  DurableOptions d;
+  d.data_dir = dir_.file("data");
+  d.clock = clock;
+  d.queue_defaults.ack_timeout = Millis{30000};
+  d.queue_defaults.max_retries = 2;
+  d.queue_defaults.retry_delay = Millis{5000};
+  start_server(std::move(d));
+  auto client = connect();
+  QueueClient queues(*client);
+  auto sent = queues.send(message("slow", "never answered"));
+  ASSERT_TRUE(sent);
+  auto cc = connect();
+  ConsumerOptions co;
+  co.queue = "slow";
+  auto consumer = Consumer::create(*cc, co);
+  ASSERT_TRUE(consumer);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::uint32_t> attempts;
+  bool release = false;
+  (*consumer)->on_any([&](const Delivery& delivery) -> Result<void> {
+    std::unique_lock lock(mu);
+    attempts.push_back(delivery.attempt);
+    cv.notify_all();
+    // Holds the consumer's only thread: later deliveries queue behind it, which is enough to
+    // see that they were made (the server counts them as leased).
+    cv.wait(lock, [&] { return release; });
+    return make_error(StatusCode::cancelled, "test over");
+  });
+  ASSERT_TRUE((*consumer)->start());
+  auto leased_attempts = [&](std::uint32_t n) {
+    return wait_stats(queues, [&](const DurableStats& s) {
+      return s.counters.redelivered + 1 == n && find_queue(s, "slow") &&
+             find_queue(s, "slow")->in_flight == 1;
+    });
+  };
+  ASSERT_TRUE(leased_attempts(1));
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return !attempts.empty(); }));
+  }
+  // Just short of the ACK timeout nothing happens; at it the lease expires, and the retry
+  // waits its 5 s.
+  clock->advance(Millis{29999});
+  auto s = queues.stats();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(find_queue(*s, "slow")->in_flight, 1u);
+  clock->advance(Millis{1});
+  ASSERT_TRUE(wait_stats(queues, [&](const DurableStats& st) {
+    return find_queue(st, "slow")->delayed == 1 && st.counters.retried == 1;
+  }));
+  clock->advance(Millis{5000});
+  ASSERT_TRUE(leased_attempts(2));
+  clock->advance(Millis{30000});
+  ASSERT_TRUE(wait_stats(queues, [&](const DurableStats& st) {
+    return find_queue(st, "slow")->delayed == 1 && st.counters.retried == 2;
+  }));
+  clock->advance(Millis{5000});
+  ASSERT_TRUE(leased_attempts(3));
+  clock->advance(Millis{30000});  // the third delivery times out too: no retries left
+  ASSERT_TRUE(wait_stats(
+      queues, [&](const DurableStats& st) { return find_queue(st, "slow")->dead_letters == 1; }));
+  auto dead = queues.dead_letter(sent->id);
+  ASSERT_TRUE(dead);
+  EXPECT_EQ(dead->reason, DeadLetterReason::timeout);
+  EXPECT_EQ(dead->message.attempts, 3u);
+  ASSERT_EQ(dead->message.history.size(), 3u);
+  for (const auto& e : dead->message.history) EXPECT_EQ(e.reason, "timeout");
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  (*consumer)->stop();
 }
 
 TEST_F(QueueTest, HigherPriorityFirstAndDelayedMessagesWait) {
