@@ -165,6 +165,17 @@ void Server::Impl::init_module_metrics() {
   };
   auto n = [](std::uint64_t v) { return static_cast<double>(v); };
 
+  // ---- acknowledged messages (rpc::AckedIds, PROTOCOL.md §22.1) ----
+  add("plexus_acked_messages_total",
+      "Acknowledged messages received, by outcome: handled (the handler succeeded), duplicate "
+      "(a resend of a handled id, acknowledged without running the handler), busy (a resend "
+      "refused while the first delivery was still being handled)",
+      MetricType::counter, {"outcome"}, [this, n](std::vector<Sample>& out) {
+        out.push_back({{"handled"}, n(acked_ids_->handled()), {}});
+        out.push_back({{"duplicate"}, n(acked_ids_->duplicates()), {}});
+        out.push_back({{"busy"}, n(acked_ids_->busy()), {}});
+      });
+
   // ---- pub/sub (rpc::Router) ----
   add("plexus_pubsub_published_total", "Publishes routed, from clients and from the server",
       MetricType::counter, {}, [this, n](std::vector<Sample>& out) {

@@ -27,15 +27,24 @@ class AckedIds {
   Seen begin(std::string_view id) {
     std::lock_guard lock(mu_);
     std::string key(id);
-    if (ids_.count(key)) return Seen::handled;
-    if (!running_.insert(std::move(key)).second) return Seen::in_progress;
+    if (ids_.count(key)) {
+      duplicates_.fetch_add(1, std::memory_order_relaxed);
+      return Seen::handled;
+    }
+    if (!running_.insert(std::move(key)).second) {
+      busy_.fetch_add(1, std::memory_order_relaxed);
+      return Seen::in_progress;
+    }
     return Seen::fresh;
   }
   // The delivery begun with a fresh begin() ended: `ok` remembers the id as handled.
   void finish(std::string_view id, bool ok) {
     std::lock_guard lock(mu_);
     running_.erase(std::string(id));
-    if (ok) remember_locked(id);
+    if (ok) {
+      handled_.fetch_add(1, std::memory_order_relaxed);
+      remember_locked(id);
+    }
   }
   bool contains(std::string_view id) const {
     std::lock_guard lock(mu_);
@@ -45,9 +54,11 @@ class AckedIds {
     std::lock_guard lock(mu_);
     remember_locked(id);
   }
-  // Repeats answered without running the handler.
-  void count_duplicate() { duplicates_.fetch_add(1, std::memory_order_relaxed); }
+  // Deliveries whose handler succeeded, repeats acknowledged without running it, and repeats
+  // refused while an earlier delivery was still being handled (metrics).
+  std::uint64_t handled() const { return handled_.load(std::memory_order_relaxed); }
   std::uint64_t duplicates() const { return duplicates_.load(std::memory_order_relaxed); }
+  std::uint64_t busy() const { return busy_.load(std::memory_order_relaxed); }
 
  private:
   void remember_locked(std::string_view id) {
@@ -64,7 +75,9 @@ class AckedIds {
   std::unordered_set<std::string> ids_;      // guarded by mu_
   std::deque<std::string> order_;            // guarded by mu_; oldest first
   std::unordered_set<std::string> running_;  // guarded by mu_; deliveries under way
+  std::atomic<std::uint64_t> handled_{0};
   std::atomic<std::uint64_t> duplicates_{0};
+  std::atomic<std::uint64_t> busy_{0};
 };
 
 }  // namespace plexus::rpc

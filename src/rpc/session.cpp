@@ -428,7 +428,6 @@ void Session::handle_request(const wire::FrameView& frame, const wire::CallField
       case AckedIds::Seen::handled:
         // A resend of a message handled before (its acknowledgement was lost or late):
         // acknowledged again, not handled again.
-        options_.acked_ids->count_duplicate();
         send_result(id, std::string());
         return;
       case AckedIds::Seen::in_progress:

@@ -69,8 +69,15 @@ TEST_F(AckedTest, AMessageIsAcknowledgedOnceHandledAndAResendIsNotHandledAgain) 
   }
   // A plain call carries no id.
   ASSERT_TRUE(client_->call("orders.place", "order 1"));
-  std::lock_guard lock(mu);
-  EXPECT_EQ(seen.back(), "");
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(seen.back(), "");
+  }
+  const std::string metrics = server_->metrics_text();
+  EXPECT_NE(metrics.find("plexus_acked_messages_total{outcome=\"handled\"} 1\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("plexus_acked_messages_total{outcome=\"duplicate\"} 2\n"),
+            std::string::npos);
 }
 
 TEST_F(AckedTest, ANewConnectionStillRecognisesAHandledId) {

@@ -4,7 +4,8 @@
 // that a line the parent reads was complete when the process died:
 //   consume: "READY", then "H <id> <payload>" per handled message; with --block-at N, the Nth
 //            delivery prints "BLOCKED <id>" instead and its handler never returns.
-//   send:    "S <id>" once each send returned (the message is stored), then "DONE".
+//   send:    "S <id>" once each send returned (the message is stored), then "DONE"; --threads
+//            senders at once, each blocking in QueueClient::send.
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "plexus/plexus.hpp"
 
@@ -47,6 +49,8 @@ int main(int argc, char** argv) {
   send->add_option("--queue", queue)->required();
   send->add_option("--count", count)->required();
   send->add_option("--prefix", prefix);
+  unsigned threads = 8;
+  send->add_option("--threads", threads, "senders at once, each blocking in send()");
   CLI11_PARSE(app, argc, argv);
   // Die with the test that spawned us, even when it is killed mid-test.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -94,17 +98,28 @@ int main(int argc, char** argv) {
   so.retries = 100;
   so.retry_delay = plexus::Millis{100};
   plexus::QueueClient queues(**client, so);
-  for (std::uint64_t i = 0; i < count; ++i) {
-    plexus::NewMessage m;
-    m.queue = queue;
-    m.payload = prefix + "-" + std::to_string(i);
-    auto r = queues.send(std::move(m));
-    if (!r) {
-      say("ERROR " + r.error().to_string());
-      return 1;
-    }
-    say("S " + r->id);
+  // Several senders at once, as a busy application has: their sends share group commits.
+  std::atomic<std::uint64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> senders;
+  for (unsigned t = 0; t < threads; ++t) {
+    senders.emplace_back([&] {
+      for (std::uint64_t i = next++; i < count && !failed; i = next++) {
+        plexus::NewMessage m;
+        m.queue = queue;
+        m.payload = prefix + "-" + std::to_string(i);
+        auto r = queues.send(std::move(m));
+        if (!r) {
+          say("ERROR " + r.error().to_string());
+          failed = true;
+          return;
+        }
+        say("S " + r->id);
+      }
+    });
   }
+  for (auto& t : senders) t.join();
+  if (failed) return 1;
   say("DONE");
   return 0;
 }
