@@ -27,6 +27,12 @@ namespace {
 std::mutex g_consumed_mu;
 std::set<std::pair<const Client*, std::string>> g_consumed;
 
+// A delivery refused because the consumer stopped: the server gives the message back to the
+// queue rather than counting a failed delivery (PROTOCOL.md §22.3).
+Error consumer_stopped() {
+  return Error{StatusCode::unavailable, "consumer stopped", R"({"consumer":"stopped"})"};
+}
+
 bool valid_queue_name(std::string_view name) {
   if (name.empty() || name.size() > 128) return false;
   for (const char c : name) {
@@ -89,7 +95,7 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
     d.payload = std::string(env->payload);
     std::lock_guard lock(mu);
     if (stopping) {
-      responder.reply(make_error(StatusCode::unavailable, "consumer stopped"));
+      responder.reply(tl::unexpected(consumer_stopped()));
       return;
     }
     queue.push_back(Pending{std::move(d), std::move(responder)});
@@ -228,7 +234,7 @@ Result<void> Consumer::start() {
                         [weak](CallContext&, std::string_view payload, Responder r) {
                           auto self = weak.lock();
                           if (!self) {
-                            r.reply(make_error(StatusCode::unavailable, "consumer stopped"));
+                            r.reply(tl::unexpected(consumer_stopped()));
                             return;
                           }
                           self->on_delivery(payload, std::move(r));
@@ -268,8 +274,7 @@ void Consumer::stop() {
   }
   d.wake.notify_all();
   detail::ClientHooks::remove_ready_hook(d.client, d.hook);
-  d.client.remove(d.deliver_method);
-  for (auto& p : left) p.responder.reply(make_error(StatusCode::unavailable, "consumer stopped"));
+  for (auto& p : left) p.responder.reply(tl::unexpected(consumer_stopped()));
   if (d.worker.joinable()) d.worker.join();
   if (!name.empty() && d.client.state() == ConnectionState::connected) {
     CallOptions co;
@@ -278,6 +283,8 @@ void Consumer::stop() {
     // connection ends, so a failure here loses nothing.
     (void)d.client.call("plexus.queue.cancel", nlohmann::json{{"consumer", name}}.dump(), co);
   }
+  // Only now: until the server knows, a delivery still finds the method and is given back.
+  d.client.remove(d.deliver_method);
 }
 
 ConsumerStats Consumer::stats() const {

@@ -15,6 +15,10 @@ namespace {
 // time came. Deliveries themselves are driven by events (a send, an answer), not by this.
 constexpr auto kTick = std::chrono::milliseconds(50);
 
+// What a consumer that stopped answers a delivery with (details of its unavailable): the
+// message goes back to the queue instead of counting as a failed delivery.
+constexpr std::string_view kConsumerStopped = R"("consumer":"stopped")";
+
 const char* const kNoQueues =
     "this server keeps no durable queues: start it with a data directory "
     "(plexus serve --data-dir DIR, ServerOptions::durable.data_dir)";
@@ -365,22 +369,19 @@ void QueueService::delivered(const std::string& consumer, const std::string& id,
     }
   } else {
     const Error& e = answer.error();
-    switch (e.code) {
-      case StatusCode::unavailable:
-      case StatusCode::cancelled:
-        // The consumer's session ended or it stopped: every lease it holds goes back.
-        if (it != consumers_.end()) drop_consumer(consumer, "gone");
-        break;
-      case StatusCode::deadline_exceeded:
-        flush_acks();
-        (void)store_->expire();
-        break;
-      default:
-        if (auto ok = store_->nack(id, e.code, e.message); !ok) {
-          observe::logger().warn("plexus: failing delivery {} failed: {}", id,
-                                 ok.error().to_string());
-        }
-        break;
+    // The consumer's connection ended, or the consumer said it stopped (PROTOCOL.md §22.3):
+    // every lease it holds goes back. The same codes from a handler are a handler's failure.
+    const bool gone = (e.code == StatusCode::unavailable || e.code == StatusCode::cancelled) &&
+                      (it == consumers_.end() || !it->second.peer.connected() ||
+                       e.details.find(kConsumerStopped) != std::string::npos);
+    if (gone) {
+      if (it != consumers_.end()) drop_consumer(consumer, "gone");
+    } else if (e.code == StatusCode::deadline_exceeded) {
+      flush_acks();
+      (void)store_->expire();
+    } else if (auto ok = store_->nack(id, e.code, e.message); !ok) {
+      observe::logger().warn("plexus: failing delivery {} failed: {}", id,
+                             ok.error().to_string());
     }
   }
   if (!queue.empty()) pump(queue);

@@ -84,12 +84,29 @@ TEST_F(QueueTest, SentMessagesAreStoredAndEachIsHandledOnce) {
   ASSERT_TRUE(client);
   QueueClient queues(*client);
   constexpr int kCount = 2000;
+  constexpr int kBlocking = 100;  // blocking sends wait for one commit each; the rest pipeline
   std::set<std::string> sent;
-  for (int i = 0; i < kCount; ++i) {
+  for (int i = 0; i < kBlocking; ++i) {
     auto r = queues.send(message("jobs", "job-" + std::to_string(i)));
     ASSERT_TRUE(r) << r.error().to_string();
     EXPECT_FALSE(r->duplicate);
     sent.insert(r->id);
+  }
+  {
+    std::mutex sent_mu;
+    Countdown stored(kCount - kBlocking);
+    for (int i = kBlocking; i < kCount; ++i) {
+      queues.send_async(message("jobs", "job-" + std::to_string(i)), [&](Result<Appended> r) {
+        EXPECT_TRUE(r) << r.error().to_string();
+        if (r) {
+          std::lock_guard lock(sent_mu);
+          sent.insert(r->id);
+        }
+        stored.done();
+      });
+    }
+    ASSERT_TRUE(stored.wait_for(kWait));
+    std::lock_guard lock(sent_mu);
   }
   ASSERT_EQ(sent.size(), static_cast<std::size_t>(kCount));
   auto stats = queues.stats();
@@ -362,6 +379,44 @@ TEST_F(QueueTest, NoAckWithinTheTimeoutRetriesThenDeadLettersAsTimeoutOnTheServe
   }
   cv.notify_all();
   (*consumer)->stop();
+}
+
+TEST_F(QueueTest, AHandlerThatAnswersUnavailableFailsItsMessageNotItsConsumer) {
+  DurableOptions d;
+  d.data_dir = dir_.file("data");
+  d.queue_defaults.max_retries = 0;
+  start_server(std::move(d));
+  auto client = connect();
+  QueueClient queues(*client);
+  ASSERT_TRUE(queues.send(message("q", "1", "down")));
+  ASSERT_TRUE(queues.send(message("q", "2", "down")));
+  ASSERT_TRUE(queues.send(message("q", "3", "task")));
+  auto cc = connect();
+  ConsumerOptions co;
+  co.queue = "q";
+  co.prefetch = 1;
+  auto consumer = Consumer::create(*cc, co);
+  ASSERT_TRUE(consumer);
+  (*consumer)->on("down", [](const Delivery&) -> Result<void> {
+    return make_error(StatusCode::unavailable, "printer offline");
+  });
+  Event<bool> task;
+  (*consumer)->on("task", [&](const Delivery&) -> Result<void> {
+    task.set(true);
+    return {};
+  });
+  ASSERT_TRUE((*consumer)->start());
+  // The consumer keeps receiving after its handler said unavailable twice.
+  EXPECT_TRUE(task.wait_for(kWait));
+  ASSERT_TRUE(wait_stats(queues, [](const DurableStats& s) {
+    auto* q = find_queue(s, "q");
+    return q && q->dead_letters == 2;
+  }));
+  auto dead = queues.dead_letters("q");
+  ASSERT_TRUE(dead);
+  ASSERT_EQ(dead->size(), 2u);
+  EXPECT_EQ((*dead)[0].reason, DeadLetterReason::handler_error);
+  EXPECT_EQ((*dead)[0].status, StatusCode::unavailable);
 }
 
 TEST_F(QueueTest, HigherPriorityFirstAndDelayedMessagesWait) {
