@@ -121,6 +121,11 @@ class PLEXUS_EXPORT SpoolSender {
   /// without the sender's lock (it may call send()). Set it before sending.
   void on_dead_letter(std::function<void(const SpoolDeadLetter&)> callback);
 
+  /// Called for each ack of a pending message as it is read: `outcome` ok (handled) or the
+  /// handler's error (a retry or a dead letter follows). Same thread and lock rules as
+  /// on_dead_letter(); the ack comes before the dead letter it causes.
+  void on_ack(std::function<void(const std::string& id, const Result<void>& outcome)> callback);
+
   /// Runs the retries and timeouts due at the clock's now. The watcher runs them by itself on
   /// a steady clock; with a ManualClock, call this after advancing it.
   void run_due_timers();

@@ -77,15 +77,23 @@ struct SpoolSender::Impl {
   sp::SenderCore core;                                  // guarded by mu
   platform::DirectoryWatch watch;                       // the thread's, but wake() from any
   std::function<void(const SpoolDeadLetter&)> on_dead;  // guarded by mu
+  std::function<void(const std::string&, const Result<void>&)> on_ack;  // guarded by mu
   std::atomic<bool> stop{false};
   std::thread thread;
 };
 
 void SpoolSender::Impl::report(std::unique_lock<std::mutex>& lock) {
   auto notes = core.take_dead_letters();
+  auto acks = core.take_acks();
   auto callback = on_dead;
+  auto ack_callback = on_ack;
   idle.notify_all();
   lock.unlock();
+  if (ack_callback) {
+    for (const auto& a : acks) {
+      ack_callback(a.id, a.ok ? Result<void>() : Result<void>(tl::unexpected(a.error)));
+    }
+  }
   if (!callback) return;
   for (auto& n : notes) {
     SpoolDeadLetter d;
@@ -171,6 +179,12 @@ Result<std::string> SpoolSender::send(std::string_view type, std::string payload
 void SpoolSender::on_dead_letter(std::function<void(const SpoolDeadLetter&)> callback) {
   std::lock_guard lock(impl_->mu);
   impl_->on_dead = std::move(callback);
+}
+
+void SpoolSender::on_ack(
+    std::function<void(const std::string& id, const Result<void>& outcome)> callback) {
+  std::lock_guard lock(impl_->mu);
+  impl_->on_ack = std::move(callback);
 }
 
 void SpoolSender::run_due_timers() {

@@ -111,6 +111,7 @@ void SenderCore::on_ack_file(const std::string& name, TimePoint now) {
     return;
   }
   const auto it = pending_.find(*id);
+  if (it != pending_.end()) acks_.push_back(*ack);
   if (ack->ok) {
     if (it != pending_.end()) {
       timers_.erase({it->second.deadline, *id});

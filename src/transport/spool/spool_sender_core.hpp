@@ -89,6 +89,8 @@ class SenderCore {
   const SenderCounters& counters() const { return counters_; }
   // The dead letters since the last call (for the owner's callbacks).
   std::vector<DeadLetterNote> take_dead_letters() { return std::exchange(dead_, {}); }
+  // The acks of pending messages read since the last call, in order.
+  std::vector<Ack> take_acks() { return std::exchange(acks_, {}); }
   const Layout& layout() const { return layout_; }
 
  private:
@@ -119,6 +121,7 @@ class SenderCore {
   std::vector<std::string> remove_messages_;            // paths, removed by flush() first
   std::vector<std::string> remove_acks_;                // paths, removed by flush() after
   std::vector<DeadLetterNote> dead_;
+  std::vector<Ack> acks_;
   SenderCounters counters_;
 };
 
