@@ -236,7 +236,7 @@ struct SpoolReceiver::Impl {
   std::atomic<bool> stop{false};
   std::thread thread;
   mutable std::mutex stats_mu;
-  sp::ReceiverCounters stats;  // guarded by stats_mu: a copy of core's
+  sp::ReceiverCounters stats;  // guarded by stats_mu: a copy of core's after each file
 };
 
 void SpoolReceiver::Impl::publish_stats() {
@@ -246,7 +246,10 @@ void SpoolReceiver::Impl::publish_stats() {
 
 void SpoolReceiver::Impl::process(const std::string& name) {
   auto record = core.take(name);
-  if (!record) return;
+  if (!record) {
+    publish_stats();
+    return;
+  }
   const auto id = sp::id_of(name, sp::kMessageSuffix);
   const SpoolMessage message = to_message(*record, id.value_or(std::string()));
   const auto it = handlers.find(message.type);
@@ -266,6 +269,7 @@ void SpoolReceiver::Impl::process(const std::string& name) {
   // limit: when the ack cannot be written (full disk) the message is left as it is; the sender
   // resends it after its timeout and a restarted receiver hands it over again.
   (void)core.finish(*record, name, outcome);
+  publish_stats();
 }
 
 void SpoolReceiver::Impl::run(std::vector<std::string> first) {
