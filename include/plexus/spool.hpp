@@ -44,6 +44,12 @@ struct SpoolOptions {
   bool sync = true;
   /// Make the directory and its messages/, acks/ and errors/ when missing.
   bool create = true;
+  /// SpoolSender only: take over what a previous sender left (pending messages, waiting
+  /// retries, acks) when created, and read acks. Off for a sender that only writes and goes
+  /// away, such as `plexus spool send`: it reads no file, neither at start nor later, so its
+  /// messages are never acknowledged to it (wait_idle() does not return true for them); the
+  /// directory's sender (one that takes over) acts on their acks.
+  bool take_over = true;
   /// The sender's timers read this clock (null: Clock::steady()). With a ManualClock the timers
   /// run only when SpoolSender::run_due_timers() is called.
   std::shared_ptr<const Clock> clock;
@@ -99,9 +105,10 @@ struct SpoolSenderStats {
 class PLEXUS_EXPORT SpoolSender {
  public:
   /// Opens `dir` (`dir:///path/group` or `/path/group`), takes over what a previous sender left
-  /// pending (each gets a full ack timeout from now), reads the acks already there and starts
-  /// the watcher. invalid_argument for a bad path (relative, `..`), not_found when the
-  /// directory is missing and options.create is false, the file system's error otherwise.
+  /// pending (each gets a full ack timeout from now; unless options.take_over is off), reads the
+  /// acks already there and starts the watcher. invalid_argument for a bad path (relative, `..`),
+  /// not_found when the directory is missing and options.create is false, the file system's error
+  /// otherwise.
   static Result<std::unique_ptr<SpoolSender>> create(std::string_view dir,
                                                      SpoolOptions options = {});
   /// Stops the watcher thread (callbacks have returned when it returns).

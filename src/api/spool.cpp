@@ -140,11 +140,16 @@ Result<std::unique_ptr<SpoolSender>> SpoolSender::create(std::string_view dir,
   if (!layout) return tl::unexpected(layout.error());
   auto watch = platform::DirectoryWatch::create();
   if (!watch) return tl::unexpected(watch.error());
-  // The watch before the scan: an ack written in between is seen twice, never missed.
-  if (auto w = watch->watch(layout->acks, false); !w) return tl::unexpected(w.error());
+  // The watch before the scan: an ack written in between is seen twice, never missed. A sender
+  // that takes nothing over reads no acks at all: they are the directory's sender's to act on.
+  if (options.take_over) {
+    if (auto w = watch->watch(layout->acks, false); !w) return tl::unexpected(w.error());
+  }
   auto impl = std::make_unique<Impl>(std::move(*layout), std::move(options), std::move(*watch));
-  if (auto started = impl->core.start(impl->clock->now()); !started) {
-    return tl::unexpected(started.error());
+  if (impl->options.take_over) {
+    if (auto started = impl->core.start(impl->clock->now()); !started) {
+      return tl::unexpected(started.error());
+    }
   }
   auto* raw = impl.get();
   raw->thread = std::thread([raw] { raw->run(); });

@@ -98,7 +98,10 @@ Result<SpoolSend> message_of(const std::string& line) {
 }
 
 int send(const SpoolArgs& a) {
-  auto sender = SpoolSender::create(a.dir, options_of(a));
+  // Writes and goes: the directory's long-running sender (if any) looks after retries.
+  SpoolOptions o = options_of(a);
+  o.take_over = false;
+  auto sender = SpoolSender::create(a.dir, o);
   if (!sender) return fail(sender.error());
   auto one = [&](SpoolSend m) -> int {
     auto id = (*sender)->send(std::move(m));

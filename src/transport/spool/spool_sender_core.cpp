@@ -121,6 +121,7 @@ void SenderCore::on_ack_file(const std::string& name, TimePoint now) {
       // A late ack of a message dead-lettered meanwhile: it was handled after all.
       remove_messages_.push_back(layout_.reason_path(std::string(*id) + ".msg"));
       remove_messages_.push_back(layout_.error_path(std::string(*id) + ".msg"));
+      errors_touched_ = true;
     }
     remove_messages_.push_back(layout_.message_path(*id));
     remove_messages_.push_back(layout_.wait_path(*id));
@@ -155,8 +156,9 @@ void SenderCore::flush() {
   // is gone tells the receiver that the message file is gone too.
   if (rules_.sync) {
     (void)platform::sync_directory(layout_.messages);
-    (void)platform::sync_directory(layout_.errors);
+    if (errors_touched_) (void)platform::sync_directory(layout_.errors);
   }
+  errors_touched_ = false;
   for (const auto& path : remove_acks_) (void)platform::remove_file(path);
   remove_messages_.clear();
   remove_acks_.clear();

@@ -122,6 +122,7 @@ class SenderCore {
   std::vector<std::string> remove_acks_;                // paths, removed by flush() after
   std::vector<DeadLetterNote> dead_;
   std::vector<Ack> acks_;
+  bool errors_touched_ = false;  // flush() fsyncs errors/ only when it removed something there
   SenderCounters counters_;
 };
 
