@@ -1,7 +1,8 @@
 // The spool-directory transport between processes: the test process sends through a
 // SpoolSender and `plexus spool recv --ack` (the C++ SpoolReceiver inside the CLI) receives in a
-// process of its own, started late; shell scripts send and acknowledge with `plexus spool` and
-// interoperate with the C++ API both ways.
+// process of its own, started late, or stopped and started again while a new sender takes over;
+// shell scripts send and acknowledge with `plexus spool` and interoperate with the C++ API both
+// ways.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -88,8 +89,8 @@ TEST(SpoolProcesses, TenThousandMessagesWithTheReceiverStartedAfterTheFirstFiveT
   // Its output goes to a file: a pipe nobody reads until the end would stall it.
   const std::string out_file = tmp.path() + "/received.jsonl";
   Child receiver(cli_binary() + " spool recv " + dir + " --ack --no-sync --count " +
-                 std::to_string(total) + " --timeout-ms " + std::to_string(kWait.count()) +
-                 " > " + out_file);
+                 std::to_string(total) + " --timeout-ms " + std::to_string(kWait.count()) + " > " +
+                 out_file);
   send(total / 2, total);
   ASSERT_TRUE((*sender)->wait_idle(kWait)) << "pending: " << (*sender)->stats().pending;
   auto [rc, diagnostics] = receiver.finish();
@@ -118,6 +119,62 @@ TEST(SpoolProcesses, TenThousandMessagesWithTheReceiverStartedAfterTheFirstFiveT
   EXPECT_TRUE(empty_dir(dir + "/messages"));
   EXPECT_TRUE(empty_dir(dir + "/acks"));
   EXPECT_TRUE(empty_dir(dir + "/errors"));
+}
+
+TEST(SpoolProcesses, BothSidesRestartAndEachMessageIsHandledOnce) {
+  const int total = kSanitizerBuild ? 400 : 2000;
+  TempDir tmp;
+  const std::string dir = tmp.path() + "/spool/main";
+  SpoolOptions o;
+  o.sync = false;  // as above: the volume, not the disk
+  std::set<std::string> sent;
+  auto send = [&](SpoolSender& sender, int from, int to) {
+    for (int i = from; i < to; ++i) {
+      auto id = sender.send("task", std::to_string(i));
+      ASSERT_TRUE(id) << id.error().to_string();
+      sent.insert(*id);
+    }
+  };
+  {
+    auto first = SpoolSender::create(dir, o);
+    ASSERT_TRUE(first);
+    send(**first, 0, total / 2);
+  }  // the first sender goes away with everything pending
+  const auto receive = [&](int count, const std::string& file) {
+    return std::make_unique<Child>(cli_binary() + " spool recv " + dir + " --ack --no-sync " +
+                                   "--count " + std::to_string(count) + " --timeout-ms " +
+                                   std::to_string(kWait.count()) + " > " + file);
+  };
+  // The first receiver process handles a quarter and exits (its last handler finishes and is
+  // acknowledged first); a second sender takes over and sends the rest meanwhile.
+  auto receiver = receive(total / 4, tmp.path() + "/first.jsonl");
+  auto second = SpoolSender::create(dir, o);
+  ASSERT_TRUE(second);
+  // The receiver removes no message file that asked for an ack: the new sender finds them all.
+  EXPECT_EQ((*second)->stats().adopted, static_cast<std::uint64_t>(total / 2));
+  send(**second, total / 2, total);
+  auto [rc1, log1] = receiver->finish();
+  ASSERT_EQ(rc1, 0) << log1;
+  std::ifstream first_out(tmp.path() + "/first.jsonl");
+  const auto first_lines = json_lines(std::string((std::istreambuf_iterator<char>(first_out)), {}));
+  ASSERT_GE(first_lines.size(), static_cast<std::size_t>(total / 4));
+  // The second receiver process handles what is left.
+  receiver = receive(total - static_cast<int>(first_lines.size()), tmp.path() + "/second.jsonl");
+  ASSERT_TRUE((*second)->wait_idle(kWait)) << "pending: " << (*second)->stats().pending;
+  auto [rc2, log2] = receiver->finish();
+  ASSERT_EQ(rc2, 0) << log2;
+  std::ifstream second_out(tmp.path() + "/second.jsonl");
+  auto lines = json_lines(std::string((std::istreambuf_iterator<char>(second_out)), {}));
+  lines.insert(lines.end(), first_lines.begin(), first_lines.end());
+  std::map<std::string, int> times;
+  for (const auto& j : lines) ++times[j.at("id").get<std::string>()];
+  EXPECT_EQ(times.size(), sent.size());
+  for (const auto& [id, n] : times) {
+    ASSERT_EQ(n, 1) << id << " handled more than once";
+    ASSERT_TRUE(sent.contains(id)) << id;
+  }
+  EXPECT_TRUE(empty_dir(dir + "/messages"));
+  EXPECT_TRUE(empty_dir(dir + "/acks"));
 }
 
 TEST(SpoolCli, AScriptSendsAndTheCppReceiverHandles) {

@@ -242,6 +242,24 @@ TEST(SpoolFiles, AHalfWrittenFileIsNeverRead) {
   ASSERT_TRUE(f.handled.wait_payload("the whole payload"));
   EXPECT_EQ(f.non_probes(), 1u);
   EXPECT_TRUE(names_in(f.errors()).empty());
+
+  // A writer that uses the final name at once, byte by byte on one open descriptor: nothing is
+  // read while it writes (creating and writing a file are no events the receiver acts on); its
+  // close hands the complete file over.
+  const std::string direct = valid_file("direct-1", "written in place");
+  const int fd = ::open((f.msgs() + "/direct-1.msg").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+  ASSERT_GE(fd, 0);
+  for (std::size_t i = 0; i < direct.size(); ++i) {
+    ASSERT_EQ(::write(fd, direct.data() + i, 1), 1);
+    if (i % 8 == 0) {
+      f.barrier();
+      ASSERT_EQ(f.non_probes(), 1u) << "after byte " << i;
+    }
+  }
+  ::close(fd);
+  ASSERT_TRUE(f.handled.wait_payload("written in place"));
+  EXPECT_EQ(f.non_probes(), 2u);
+  EXPECT_TRUE(names_in(f.errors()).empty());
 }
 
 TEST(SpoolFiles, AFinalNameWithATruncatedFrameGoesToErrorsWithItsReason) {
