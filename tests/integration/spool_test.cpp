@@ -26,29 +26,6 @@ namespace fs = std::filesystem;
 
 constexpr Millis kWait{120000};
 
-// A shell command running in the background (popen); finish() waits for it to exit.
-class Child {
- public:
-  explicit Child(const std::string& command) : pipe_(::popen((command + " 2>&1").c_str(), "r")) {}
-  ~Child() {
-    if (pipe_) ::pclose(pipe_);
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  std::pair<int, std::string> finish() {
-    std::string out;
-    char buf[65536];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, pipe_)) > 0) out.append(buf, n);
-    const int status = ::pclose(pipe_);
-    pipe_ = nullptr;
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-  }
-
- private:
-  FILE* pipe_;
-};
-
 std::vector<json> json_lines(const std::string& text) {
   std::vector<json> out;
   std::istringstream in(text);
@@ -88,9 +65,9 @@ TEST(SpoolProcesses, TenThousandMessagesWithTheReceiverStartedAfterTheFirstFiveT
   // The receiver: another process, started now, handling (and acknowledging) `total` messages.
   // Its output goes to a file: a pipe nobody reads until the end would stall it.
   const std::string out_file = tmp.path() + "/received.jsonl";
-  Child receiver(cli_binary() + " spool recv " + dir + " --ack --no-sync --count " +
-                 std::to_string(total) + " --timeout-ms " + std::to_string(kWait.count()) + " > " +
-                 out_file);
+  BackgroundCommand receiver(cli_binary() + " spool recv " + dir + " --ack --no-sync --count " +
+                             std::to_string(total) + " --timeout-ms " +
+                             std::to_string(kWait.count()) + " > " + out_file);
   send(total / 2, total);
   ASSERT_TRUE((*sender)->wait_idle(kWait)) << "pending: " << (*sender)->stats().pending;
   auto [rc, diagnostics] = receiver.finish();
@@ -141,9 +118,9 @@ TEST(SpoolProcesses, BothSidesRestartAndEachMessageIsHandledOnce) {
     send(**first, 0, total / 2);
   }  // the first sender goes away with everything pending
   const auto receive = [&](int count, const std::string& file) {
-    return std::make_unique<Child>(cli_binary() + " spool recv " + dir + " --ack --no-sync " +
-                                   "--count " + std::to_string(count) + " --timeout-ms " +
-                                   std::to_string(kWait.count()) + " > " + file);
+    return std::make_unique<BackgroundCommand>(
+        cli_binary() + " spool recv " + dir + " --ack --no-sync " + "--count " +
+        std::to_string(count) + " --timeout-ms " + std::to_string(kWait.count()) + " > " + file);
   };
   // The first receiver process handles a quarter and exits (its last handler finishes and is
   // acknowledged first); a second sender takes over and sends the rest meanwhile.
