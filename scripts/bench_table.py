@@ -328,7 +328,7 @@ def section_stream(data, out):
 
 
 def section_durable(data, out):
-    out += ["## Durable appends (`plexus_bench_durable`)", ""]
+    out += ["## Durable appends and the spool directory (`plexus_bench_durable`)", ""]
     if data is None:
         out += ["Not run (no `durable.json`).", ""]
         return
@@ -339,7 +339,11 @@ def section_durable(data, out):
     out += ["%s B messages appended to the durable store (`plexus/durable.hpp`, SQLite in WAL "
             "mode), each row on its own empty database, beside plain SQLite inserts of the same "
             "bytes with the same fsync level; median of %s repetition(s), lo/hi the slowest and "
-            "fastest. \"vs sqlite\" is msgs/s over the row's plain-SQLite baseline."
+            "fastest. The `spool-*` rows send the same messages through a spool directory "
+            "(`plexus/spool.hpp`, `dir:///path/group`) end to end: written by a sender, handled "
+            "by a receiver, acknowledged and cleaned up, with an fsync per file or none. \"vs "
+            "baseline\" is msgs/s over the row's baseline: plain SQLite for the store's rows, "
+            "the store at the same fsync level for the spool's."
             % (data.get("payload_bytes", "?"), data.get("reps", "?")), ""]
     by_name = {r.get("name"): r for r in rows_in}
     rows = []
@@ -350,7 +354,7 @@ def section_durable(data, out):
                      "%s–%s" % (fmt_rate(r.get("messages_per_s_lo")),
                                 fmt_rate(r.get("messages_per_s_hi"))),
                      fmt_ratio(ratio(r.get("messages_per_s"), base.get("messages_per_s")))])
-    out += table(["row", "what", "messages", "msgs/s", "lo–hi", "vs sqlite"], rows)
+    out += table(["row", "what", "messages", "msgs/s", "lo–hi", "vs baseline"], rows)
     out.append("")
 
 

@@ -30,6 +30,7 @@
 #include "plexus/queue.hpp"
 #include "plexus/runtime.hpp"
 #include "plexus/server.hpp"
+#include "plexus/spool.hpp"
 #include "plexus/status.hpp"
 #include "plexus/stream.hpp"
 #include "plexus/stream_items.hpp"

@@ -2,6 +2,7 @@
 // folder under src/transport/ and a line here.
 #include "transport/registry.hpp"
 #include "transport/shm/shm_upgrade.hpp"
+#include "transport/spool/spool_transport.hpp"
 #include "transport/stream/stream_transport.hpp"
 #include "transport/tls/tls_transport.hpp"
 
@@ -13,6 +14,7 @@ Result<void> register_builtin_transports(TransportRegistry& registry) {
       stream::tcp_transport(shm::socket_upgrade),   // tcp://host:port; refuses ?shm=1
       stream::fd_transport(shm::socket_upgrade),    // fd://N: an inherited listening socket
       tls::tls_transport(),                         // tls://host:port: TCP with TLS
+      spool::spool_transport(),  // dir:///path/group: messages as files (plexus/spool.hpp)
   };
   for (auto& transport : builtin) {
     if (auto added = registry.add(std::move(transport)); !added) return added;

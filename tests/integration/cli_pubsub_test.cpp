@@ -19,28 +19,8 @@ namespace {
 
 using nlohmann::json;
 
-// A CLI command running in the background; output() waits for it to exit.
-class Background {
- public:
-  explicit Background(const std::string& args)
-      : pipe_(::popen((cli_binary() + " " + args + " 2>&1").c_str(), "r")) {}
-  ~Background() {
-    if (pipe_) ::pclose(pipe_);
-  }
-  // Reads everything until the command exits; returns {exit status, output}.
-  std::pair<int, std::string> finish() {
-    std::string out;
-    char buf[4096];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, pipe_)) > 0) out.append(buf, n);
-    const int status = ::pclose(pipe_);
-    pipe_ = nullptr;
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-  }
-
- private:
-  FILE* pipe_;
-};
+// A CLI command running in the background; finish() waits for it to exit.
+using Background = BackgroundCli;
 
 int cli_exit_code(const std::string& args) {
   const int status = std::system((cli_binary() + " " + args + " >/dev/null 2>&1").c_str());

@@ -311,6 +311,23 @@ CommandResult run_cli(const std::string& args) {
   return run_command(command);
 }
 
+BackgroundCommand::BackgroundCommand(const std::string& command)
+    : pipe_(::popen((command + " 2>&1").c_str(), "r")) {}
+
+BackgroundCommand::~BackgroundCommand() {
+  if (pipe_) ::pclose(pipe_);
+}
+
+std::pair<int, std::string> BackgroundCommand::finish() {
+  std::string out;
+  char buf[65536];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe_)) > 0) out.append(buf, n);
+  const int status = ::pclose(pipe_);
+  pipe_ = nullptr;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
 CommandResult run_command(const std::string& command) {
   CommandResult r;
   std::string shell_line = command;

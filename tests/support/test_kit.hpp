@@ -7,9 +7,11 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace plexus::test {
@@ -163,6 +165,27 @@ struct CommandResult {
 
 // Runs `command` through the shell and returns its exit status and output.
 CommandResult run_command(const std::string& command);
+
+// A shell command running in the background (popen; stdout and stderr together, read only by
+// finish()): a command that prints more than a pipe holds before it ends must write to a file.
+class BackgroundCommand {
+ public:
+  explicit BackgroundCommand(const std::string& command);
+  ~BackgroundCommand();
+  BackgroundCommand(const BackgroundCommand&) = delete;
+  BackgroundCommand& operator=(const BackgroundCommand&) = delete;
+  // Reads everything until the command exits; returns {exit status, output}.
+  std::pair<int, std::string> finish();
+
+ private:
+  FILE* pipe_;
+};
+
+// The plexus CLI with `args` (shell words) in the background.
+class BackgroundCli : public BackgroundCommand {
+ public:
+  explicit BackgroundCli(const std::string& args) : BackgroundCommand(cli_binary() + " " + args) {}
+};
 // Runs the plexus CLI with `args` (shell words) and returns its exit status and output.
 CommandResult run_cli(const std::string& args);
 

@@ -24,6 +24,7 @@ Run add_acl(CLI::App& app);
 Run add_token(CLI::App& app);
 Run add_queue(CLI::App& app);
 Run add_dlq(CLI::App& app);
+Run add_spool(CLI::App& app);
 
 // The token connect_client presents: `token`, else the contents of `token_file` (trimmed);
 // neither: none. not_found / permission_denied when the file cannot be read.
