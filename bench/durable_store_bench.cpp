@@ -24,6 +24,7 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <semaphore>
 #include <span>
@@ -293,28 +294,37 @@ class QueueBench {
   std::promise<void> sunk_all_;
 };
 
+constexpr std::ptrdiff_t kMaxWindow = 1 << 20;
+
 // send_async() with at most `window` messages waiting for their answer; returns once the last
 // is stored (answered).
 void send_windowed(plexus::QueueClient& queues, std::size_t messages, std::size_t window) {
-  std::counting_semaphore<1 << 20> room(static_cast<std::ptrdiff_t>(window));
-  std::atomic<std::size_t> answered{0};
-  std::mutex mu;
-  std::string error;  // guarded by mu: the first failure
-  std::promise<void> all;
+  // Shared with the answers, which may still arrive after a timeout here.
+  struct State {
+    explicit State(std::size_t window) : room(static_cast<std::ptrdiff_t>(window)) {}
+    std::counting_semaphore<kMaxWindow> room;
+    std::atomic<std::size_t> answered{0};
+    std::mutex mu;
+    std::string error;  // guarded by mu: the first failure
+    std::promise<void> all;
+  };
+  auto state = std::make_shared<State>(window);
+  auto all = state->all.get_future();
   for (std::size_t i = 0; i < messages; ++i) {
-    room.acquire();
-    queues.send_async(message(), [&](plexus::Result<plexus::Appended> r) {
+    state->room.acquire();
+    queues.send_async(message(), [state, messages](plexus::Result<plexus::Appended> r) {
       if (!r) {
-        std::lock_guard lock(mu);
-        if (error.empty()) error = r.error().to_string();
+        std::lock_guard lock(state->mu);
+        if (state->error.empty()) state->error = r.error().to_string();
       }
-      room.release();
-      if (answered.fetch_add(1) + 1 == messages) all.set_value();
+      state->room.release();
+      if (state->answered.fetch_add(1) + 1 == messages) state->all.set_value();
     });
   }
-  if (all.get_future().wait_for(std::chrono::seconds(120)) != std::future_status::ready)
-    throw std::runtime_error("send_async: " + std::to_string(answered.load()) + " answered");
-  if (!error.empty()) throw std::runtime_error("send_async: " + error);
+  if (all.wait_for(std::chrono::seconds(120)) != std::future_status::ready)
+    throw std::runtime_error("send_async: " + std::to_string(state->answered.load()) + " answered");
+  std::lock_guard lock(state->mu);
+  if (!state->error.empty()) throw std::runtime_error("send_async: " + state->error);
 }
 
 // Messages per commit on the server so far: how well its group commit merged the sends.
@@ -371,9 +381,10 @@ double run_queue_consume(const std::string& root, std::size_t messages) {
   plexus::ConsumerOptions co;
   co.queue = "bench";
   co.prefetch = prefetch;
-  auto consumer = unwrap(plexus::Consumer::create(bench.another_client(), co), "Consumer");
+  // Declared before the consumer, whose handler uses them until it is destroyed.
   std::atomic<std::size_t> handled{0};
   std::promise<void> all;
+  auto consumer = unwrap(plexus::Consumer::create(bench.another_client(), co), "Consumer");
   consumer->on_any([&](const plexus::Delivery&) -> plexus::Result<void> {
     if (handled.fetch_add(1) + 1 == messages) all.set_value();
     return {};
@@ -468,7 +479,8 @@ int main(int argc, char** argv) {
     } else if (a == "--reps" && i + 1 < argc) {
       reps = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--window" && i + 1 < argc) {
-      window_size = std::max(1, std::atoi(argv[++i]));
+      window_size = static_cast<std::size_t>(
+          std::clamp<long>(std::atol(argv[++i]), 1, static_cast<long>(kMaxWindow)));
     } else if (a == "--prefetch" && i + 1 < argc) {
       prefetch = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--idle-wait" && i + 1 < argc) {
