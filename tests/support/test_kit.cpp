@@ -10,8 +10,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include <gtest/gtest.h>
@@ -47,17 +49,24 @@ std::string queue_peer_binary() {
   return PLEXUS_QUEUE_PEER_PATH;
 }
 
-ChildProcess ChildProcess::spawn(const std::vector<std::string>& args) {
-  ChildProcess p;
+namespace {
+
+// Spawns argv with its stdout on a pipe (and stderr into `stderr_path` when given); the pid and
+// the pipe's read end, or nullopt with the test failed.
+std::optional<std::pair<pid_t, int>> spawn_with_stdout(std::vector<std::string> argv_s,
+                                                       const std::string& stderr_path = {}) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     ADD_FAILURE() << "pipe2 failed";
-    return p;
+    return std::nullopt;
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  std::vector<std::string> argv_s = args;
+  if (!stderr_path.empty()) {
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  }
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -68,10 +77,16 @@ ChildProcess ChildProcess::spawn(const std::vector<std::string>& args) {
   if (rc != 0) {
     ::close(fds[0]);
     ADD_FAILURE() << "posix_spawn " << argv[0] << " failed: " << rc;
-    return p;
+    return std::nullopt;
   }
-  p.pid_ = pid;
-  p.stdout_fd_ = fds[0];
+  return std::make_pair(pid, fds[0]);
+}
+
+}  // namespace
+
+ChildProcess ChildProcess::spawn(const std::vector<std::string>& args) {
+  ChildProcess p;
+  if (auto spawned = spawn_with_stdout(args)) std::tie(p.pid_, p.stdout_fd_) = *spawned;
   return p;
 }
 
@@ -151,34 +166,11 @@ std::optional<int> ChildProcess::wait_exit(Millis timeout) {
 ServerProcess ServerProcess::spawn(const std::vector<std::string>& args, Millis timeout,
                                    const std::string& stderr_path) {
   ServerProcess p;
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    ADD_FAILURE() << "pipe2 failed";
-    return p;
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  if (!stderr_path.empty()) {
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  }
   std::vector<std::string> argv_s{test_server_binary()};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
-  if (rc != 0) {
-    ::close(fds[0]);
-    ADD_FAILURE() << "posix_spawn " << argv[0] << " failed: " << rc;
-    return p;
-  }
-  p.pid_ = pid;
-  p.stdout_fd_ = fds[0];
+  auto spawned = spawn_with_stdout(std::move(argv_s), stderr_path);
+  if (!spawned) return p;
+  std::tie(p.pid_, p.stdout_fd_) = *spawned;
   // Read until the READY line, bounded by `timeout`.
   std::string line;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
