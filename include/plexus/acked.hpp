@@ -64,4 +64,12 @@ struct PLEXUS_EXPORT AckOptions {
 PLEXUS_EXPORT Result<void> send_acked(Caller& caller, std::string_view method, std::string payload,
                                       AckOptions options = {});
 
+/// Publishes `payload` on `topic` through `caller`'s server (a Client's) as an acknowledged
+/// message: acknowledged once the server has routed it into the queue of every subscription
+/// matching then, resent as send_acked resends, and routed once however often it is resent.
+/// An access policy checks it as a publish on `topic` (permission_denied otherwise).
+/// invalid_argument for a bad topic. Blocks as send_acked does.
+PLEXUS_EXPORT Result<void> publish_acked(Caller& caller, std::string_view topic,
+                                         std::string payload, AckOptions options = {});
+
 }  // namespace plexus

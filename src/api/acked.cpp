@@ -8,6 +8,9 @@
 
 #include "api/message_id.hpp"
 #include "observe/log.hpp"
+#include "rpc/acked_ids.hpp"
+#include "wire/envelope.hpp"
+#include "wire/topic_pattern.hpp"
 
 namespace plexus {
 namespace {
@@ -116,6 +119,16 @@ Result<void> send_acked(Caller& caller, std::string_view method, std::string pay
     options.dead_letters->add(std::move(d));
   }
   return tl::unexpected(last);
+}
+
+Result<void> publish_acked(Caller& caller, std::string_view topic, std::string payload,
+                           AckOptions options) {
+  if (auto ok = wire::validate_topic(topic); !ok) return ok;
+  wire::Metadata fields;
+  fields.method = topic;
+  std::string envelope;
+  if (auto ok = wire::encode_envelope(fields, payload, envelope); !ok) return ok;
+  return send_acked(caller, rpc::kAckedPublishMethod, std::move(envelope), std::move(options));
 }
 
 }  // namespace plexus

@@ -18,6 +18,8 @@
 #include "rpc/session.hpp"
 #include "rpc/trace.hpp"
 #include "transport/transport.hpp"
+#include "wire/envelope.hpp"
+#include "wire/topic_pattern.hpp"
 
 namespace plexus {
 
@@ -75,6 +77,29 @@ Result<std::unique_ptr<Server>> Server::create(Runtime& runtime, ServerOptions o
   }
   server->impl_->queues_ = std::move(queues);
   server->impl_->init_queue_metrics();
+  // Acknowledged publishes (publish_acked): routed like any publish, acknowledged once every
+  // subscription matching now has the message in its queue.
+  std::weak_ptr<rpc::Router> router = server->impl_->router_;
+  server->handle(std::string(rpc::kAckedPublishMethod),
+                 [router](CallContext& ctx, std::string_view payload) -> Result<std::string> {
+                   auto env = wire::decode_envelope(payload);
+                   if (!env) {
+                     return make_error(StatusCode::invalid_argument, env.error().message);
+                   }
+                   const std::string_view topic = env->fields.method;
+                   if (auto ok = wire::validate_topic(topic); !ok)
+                     return tl::unexpected(ok.error());
+                   auto r = router.lock();
+                   if (!r) return make_error(StatusCode::unavailable, "server is shutting down");
+                   auto m = std::make_shared<rpc::PubMessage>();
+                   m->topic = std::string(topic);
+                   m->payload = std::string(env->payload);
+                   m->trace = std::string(ctx.trace_id());
+                   if (auto ok = r->publish(nullptr, std::move(m), /*may_wait=*/false); !ok) {
+                     return tl::unexpected(ok.error());
+                   }
+                   return std::string();
+                 });
   return server;
 }
 

@@ -15,6 +15,10 @@
 
 namespace plexus::rpc {
 
+// The server method an acknowledged publish calls (PROTOCOL.md §22.4): its payload is an envelope
+// whose `method` is the topic, and an access policy checks it as a publish on that topic.
+inline constexpr std::string_view kAckedPublishMethod = "plexus.publish";
+
 // Thread-safe.
 class AckedIds {
  public:

@@ -1,4 +1,5 @@
 #include "rpc/session.hpp"
+#include "wire/envelope.hpp"
 
 #include <algorithm>
 #include <exception>
@@ -388,8 +389,18 @@ void Session::handle_request(const wire::FrameView& frame, const wire::CallField
     return;
   }
   if (gate_) {
-    // Before the handler lookup: a peer that may not call learns nothing of what exists.
-    if (auto denied = gate_->check(PeerAction::call, md.method)) {
+    // Before the handler lookup: a peer that may not call learns nothing of what exists. An
+    // acknowledged publish is checked as a publish on its topic (a malformed one is refused
+    // by the handler).
+    std::optional<Error> denied;
+    if (md.method == kAckedPublishMethod) {
+      if (auto env = wire::decode_envelope(frame.payload); env && !env->fields.method.empty()) {
+        denied = gate_->check(PeerAction::publish, env->fields.method);
+      }
+    } else {
+      denied = gate_->check(PeerAction::call, md.method);
+    }
+    if (denied) {
       log_error(id, md.method, md.trace_id, *denied);
       send_error(id, *denied);
       return;

@@ -5,6 +5,8 @@
 // the server to a client (Peer), which remembers handled ids the same way.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -190,6 +192,65 @@ TEST_F(AckedTest, TheServerSendsAcknowledgedMessagesToAClientToo) {
   ASSERT_TRUE(send_acked(*peer, "notice", "x", o));
   ASSERT_TRUE(send_acked(*peer, "notice", "x", o));
   EXPECT_EQ(runs.load(), 1);
+}
+
+TEST_F(AckedTest, AnAcknowledgedPublishReachesEachSubscriberOnceHoweverOftenItIsResent) {
+  start();
+  ClientOptions co;
+  co.address = dir_.unix_address("a.sock");
+  auto subscriber = Client::connect(runtime_, co);
+  ASSERT_TRUE(subscriber);
+  std::mutex mu;
+  std::vector<std::string> got;
+  Event<bool> second;
+  auto sub = (*subscriber)->subscribe("orders.>", [&](std::string_view topic, std::string_view p) {
+    std::lock_guard lock(mu);
+    got.push_back(std::string(topic) + " " + std::string(p));
+    if (got.size() == 2) second.set(true);
+  });
+  ASSERT_TRUE(sub);
+  auto o = quick();
+  o.message_id = "order-9";
+  ASSERT_TRUE(publish_acked(*client_, "orders.new", "nine", o));
+  ASSERT_TRUE(publish_acked(*client_, "orders.new", "nine", o));  // a resend: not routed again
+  o.message_id = "order-10";
+  ASSERT_TRUE(publish_acked(*client_, "orders.new", "ten", o));
+  ASSERT_TRUE(second.wait_for(Millis{5000}));
+  std::lock_guard lock(mu);
+  EXPECT_EQ(got, (std::vector<std::string>{"orders.new nine", "orders.new ten"}));
+  auto bad = publish_acked(*client_, "orders..bad", "x", o);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, StatusCode::invalid_argument);
+}
+
+TEST_F(AckedTest, AnAccessPolicyChecksAnAcknowledgedPublishAsAPublishOnItsTopic) {
+  auto policy = AccessPolicy::parse(R"([[rule]]
+name = "me"
+uid = )" + std::to_string(::getuid()) + R"(
+publish = ["news.>"]
+subscribe = ["news.>"]
+)",
+                                    "test-policy");
+  ASSERT_TRUE(policy) << policy.error().to_string();
+  ServerOptions so;
+  so.listen = {dir_.unix_address("p.sock")};
+  so.access_policy = std::move(*policy);
+  auto server = Server::create(runtime_, so);
+  ASSERT_TRUE(server);
+  ASSERT_TRUE((*server)->start());
+  ClientOptions co;
+  co.address = dir_.unix_address("p.sock");
+  auto c = Client::connect(runtime_, co);
+  ASSERT_TRUE(c) << c.error().to_string();
+  auto o = quick();
+  EXPECT_TRUE(publish_acked(**c, "news.today", "x", o));  // no call rule is needed
+  auto box = std::make_shared<DeadLetterBox>();
+  o.dead_letters = box;
+  auto denied = publish_acked(**c, "secrets.plan", "x", o);
+  ASSERT_FALSE(denied);
+  EXPECT_EQ(denied.error().code, StatusCode::permission_denied);
+  ASSERT_EQ(box->size(), 1u);
+  EXPECT_EQ(box->list()[0].status, StatusCode::permission_denied);
 }
 
 TEST_F(AckedTest, AMessageIdOver128BytesIsRefused) {
