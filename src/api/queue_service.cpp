@@ -380,8 +380,7 @@ void QueueService::delivered(const std::string& consumer, const std::string& id,
       flush_acks();
       (void)store_->expire();
     } else if (auto ok = store_->nack(id, e.code, e.message); !ok) {
-      observe::logger().warn("plexus: failing delivery {} failed: {}", id,
-                             ok.error().to_string());
+      observe::logger().warn("plexus: failing delivery {} failed: {}", id, ok.error().to_string());
     }
   }
   if (!queue.empty()) pump(queue);

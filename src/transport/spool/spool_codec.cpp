@@ -1,6 +1,7 @@
 #include "transport/spool/spool_codec.hpp"
 
-#include <cstdio>
+#include <nlohmann/json.hpp>
+
 
 #include "transport/spool/spool_layout.hpp"
 #include "wire/frame.hpp"
@@ -165,48 +166,17 @@ std::size_t max_file_size(std::uint32_t max_message_size) {
   return wire::kHeaderSize + wire::kMaxMetadataSize + max_message_size;
 }
 
-std::string json_quote(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
 std::string reason_json(std::string_view reason, const Error& error,
                         std::optional<std::uint32_t> attempts, std::int64_t at_ms) {
-  std::string out = "{\"reason\":" + json_quote(reason) +
-                    ",\"status\":" + json_quote(to_string(error.code)) +
-                    ",\"code\":" + std::to_string(static_cast<unsigned>(error.code)) +
-                    ",\"message\":" + json_quote(error.message);
-  if (!error.details.empty()) out += ",\"details\":" + json_quote(error.details);
-  if (attempts) out += ",\"attempts\":" + std::to_string(*attempts);
-  out += ",\"at_ms\":" + std::to_string(at_ms) + "}\n";
-  return out;
+  nlohmann::json j{{"reason", reason},
+                   {"status", to_string(error.code)},
+                   {"code", static_cast<unsigned>(error.code)},
+                   {"message", error.message}};
+  if (!error.details.empty()) j["details"] = error.details;
+  if (attempts) j["attempts"] = *attempts;
+  j["at_ms"] = at_ms;
+  // A message or details that are not UTF-8 become U+FFFD rather than failing the dump.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace plexus::transport::spool

@@ -66,7 +66,4 @@ std::int64_t wall_clock_ms();
 // largest metadata block and the payload. Readers refuse larger files without reading them.
 std::size_t max_file_size(std::uint32_t max_message_size);
 
-// `text` as a JSON string literal, quotes included.
-std::string json_quote(std::string_view text);
-
 }  // namespace plexus::transport::spool
