@@ -32,11 +32,26 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# The Node.js binding (bindings/node): node and npm, from Debian unless the machine has them
+# already (from another source, whose packages Debian's npm would conflict with).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
-echo "install-deps: installing ${missing[*]}"
-sudo_cmd=()
-[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-# A fresh machine has no package lists yet; refresh them once per install.
-"${sudo_cmd[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  # A fresh machine has no package lists yet; refresh them once per install.
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The binding's build packages (node-addon-api, node-api-headers, cmake-js) from the npm
+# registry, as package-lock.json pins them; again only when the lock file changed. Its install
+# script (a cmake-js build of its own) is skipped: the tree's build makes the addon.
+node_dir="$(dirname "$0")/../bindings/node"
+if [ ! -f "$node_dir/node_modules/.package-lock.json" ] ||
+   [ "$node_dir/package-lock.json" -nt "$node_dir/node_modules/.package-lock.json" ]; then
+  echo "install-deps: npm ci in bindings/node"
+  (cd "$node_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi

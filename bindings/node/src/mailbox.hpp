@@ -1,0 +1,59 @@
+// The one way from plexus's I/O threads to the JavaScript thread: events posted from any thread
+// run on the JavaScript thread in batches, one wake-up of the event loop per batch (a Node-API
+// thread-safe function). Each native object (client, server, stream) owns one.
+#pragma once
+
+#include <napi.h>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace plexus_node {
+
+class Mailbox {
+ public:
+  // Runs on the JavaScript thread, inside a handle scope of its own.
+  using Event = std::function<void(napi_env)>;
+
+  // JavaScript thread. Starts unref'd: an idle object does not keep the process alive.
+  static std::shared_ptr<Mailbox> create(napi_env env, const char* name);
+  ~Mailbox();
+
+  // Any thread. After close() the event is dropped (destroyed on the posting thread).
+  void post(Event event);
+
+  // JavaScript thread: while at least one hold is taken, the event loop stays alive (a call or
+  // stream in flight, a subscription, a listening server).
+  void hold();
+  void unhold();
+  int holds() const { return holds_; }
+
+  // The process (or worker) is exiting: from now on Node.js closes the thread-safe functions.
+  static void set_exiting();
+  static bool exiting();
+
+  // JavaScript thread: runs what is queued now (a closing object uses it to settle its last
+  // promises), then releases the thread-safe function; later posts are dropped. Returns the
+  // holds that were still taken (now dropped).
+  int close() { return shut(true); }
+  // The same without running anything: the environment is being torn down.
+  int close_silently() { return shut(false); }
+
+ private:
+  explicit Mailbox(napi_env env) : env_(env) {}
+  static void call_js(napi_env env, napi_value, void* context, void*);
+  void run_queued(napi_env env);
+  int shut(bool run_queued_events);
+
+  napi_env env_;
+  napi_threadsafe_function tsfn_ = nullptr;
+  std::mutex mu_;
+  std::vector<Event> queued_;  // guarded by mu_
+  bool wake_pending_ = false;  // guarded by mu_: a call_js is on its way
+  bool closed_ = false;        // guarded by mu_
+  int holds_ = 0;              // JavaScript thread only
+};
+
+}  // namespace plexus_node
