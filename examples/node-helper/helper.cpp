@@ -13,6 +13,7 @@
 #include <asio/use_awaitable.hpp>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <plexus/plexus.hpp>
 #include <thread>
@@ -50,19 +51,30 @@ void serve_methods(plexus::Server& server) {
         }
         out.set_progress(static_cast<std::uint64_t>(frames));
         asio::steady_timer timer(ctx.io_executor());
+        // Named locals, never temporaries, inside co_await expressions: g++ 12 mishandles
+        // temporaries with destructors (and braced initializers) there.
+        json item = json::object();
+        json status = json::object();
         for (std::int64_t i = 0; i < frames; ++i) {
           timer.expires_after(std::chrono::milliseconds(delay_ms));
           std::error_code ec;
           co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-          auto written = co_await out.async_write(json{{"frame", i}}.dump(), asio::use_awaitable);
+          item["frame"] = i;
+          const std::string text = item.dump();
+          auto written = co_await out.async_write(text, asio::use_awaitable);
           if (!written) co_return tl::unexpected(written.error());  // the reader went away
           if (i % 10 == 0) {
-            (void)server.publish("helper.status",
-                                 json{{"state", "rendering"}, {"frame", i}}.dump());
+            status["state"] = "rendering";
+            status["frame"] = i;
+            (void)server.publish("helper.status", status.dump());
           }
         }
-        (void)server.publish("helper.status", json{{"state", "idle"}}.dump());
-        co_return json{{"rendered", frames}}.dump();
+        status = json::object();
+        status["state"] = "idle";
+        (void)server.publish("helper.status", status.dump());
+        json result = json::object();
+        result["rendered"] = frames;
+        co_return result.dump();
       });
 }
 
@@ -80,6 +92,8 @@ int main(int argc, char** argv) {
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
+  // A helper's stderr is its parent's log: warnings and errors only, unless PLEXUS_LOG says.
+  if (std::getenv("PLEXUS_LOG") == nullptr) plexus::set_log_level(plexus::LogLevel::warn);
   plexus::Runtime runtime;
   plexus::ServerOptions options;
   options.listen = {argv[1]};

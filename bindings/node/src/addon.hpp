@@ -4,6 +4,7 @@
 
 #include <napi.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -30,6 +31,8 @@ struct AddonData {
   Napi::FunctionReference stream_class;
   std::unique_ptr<plexus::Runtime> runtime;  // made on first use
   std::set<Closable*> live;                  // closed at teardown, before the runtime
+  // Set by process.on('exit') in this environment (lib/native.js).
+  std::shared_ptr<std::atomic<bool>> exiting = std::make_shared<std::atomic<bool>>(false);
   ~AddonData();
 };
 

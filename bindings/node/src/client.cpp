@@ -112,7 +112,7 @@ NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   // collector cannot free.
   Value().Set("_onEvent", info[1]);
   on_event_ = Napi::Weak(info[1].As<Napi::Function>());
-  mailbox_ = Mailbox::create(env, "plexus.Client");
+  mailbox_ = Mailbox::create(env, "plexus.Client", addon(env).exiting);
   owner_ = std::make_shared<Owner<NativeClient>>();
   owner_->object = this;
   owner_->mailbox = mailbox_;

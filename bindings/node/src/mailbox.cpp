@@ -5,19 +5,9 @@
 
 namespace plexus_node {
 
-namespace {
-std::atomic<bool> g_exiting{false};
-}  // namespace
-
-void Mailbox::set_exiting() {
-  g_exiting.store(true);
-}
-bool Mailbox::exiting() {
-  return g_exiting.load();
-}
-
-std::shared_ptr<Mailbox> Mailbox::create(napi_env env, const char* name) {
+std::shared_ptr<Mailbox> Mailbox::create(napi_env env, const char* name, ExitFlag exiting) {
   std::shared_ptr<Mailbox> box(new Mailbox(env));
+  box->exiting_ = std::move(exiting);
   napi_value resource_name;
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name);
   // No JavaScript function: call_js does the work. Unlimited queue (posts never block an I/O
@@ -113,7 +103,7 @@ int Mailbox::shut(bool run_queued_events) {
   // Abort: a wake-up still queued calls call_js with a null env, which runs nothing. Once the
   // process is exiting, Node.js closes every thread-safe function itself (and may be doing so
   // right now, collecting the object that closes this): releasing one then would abort.
-  if (tsfn != nullptr && !exiting()) napi_release_threadsafe_function(tsfn, napi_tsfn_abort);
+  if (tsfn != nullptr && !exiting_->load()) napi_release_threadsafe_function(tsfn, napi_tsfn_abort);
   return held;
 }
 

@@ -5,6 +5,7 @@
 
 #include <napi.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -17,8 +18,12 @@ class Mailbox {
   // Runs on the JavaScript thread, inside a handle scope of its own.
   using Event = std::function<void(napi_env)>;
 
+  // Set once this environment (the process, or a worker thread) is exiting: from then on
+  // Node.js closes the thread-safe functions itself.
+  using ExitFlag = std::shared_ptr<const std::atomic<bool>>;
+
   // JavaScript thread. Starts unref'd: an idle object does not keep the process alive.
-  static std::shared_ptr<Mailbox> create(napi_env env, const char* name);
+  static std::shared_ptr<Mailbox> create(napi_env env, const char* name, ExitFlag exiting);
   ~Mailbox();
 
   // Any thread. After close() the event is dropped (destroyed on the posting thread).
@@ -29,10 +34,6 @@ class Mailbox {
   void hold();
   void unhold();
   int holds() const { return holds_; }
-
-  // The process (or worker) is exiting: from now on Node.js closes the thread-safe functions.
-  static void set_exiting();
-  static bool exiting();
 
   // JavaScript thread: runs what is queued now (a closing object uses it to settle its last
   // promises), then releases the thread-safe function; later posts are dropped. Returns the
@@ -48,6 +49,7 @@ class Mailbox {
   int shut(bool run_queued_events);
 
   napi_env env_;
+  ExitFlag exiting_;
   napi_threadsafe_function tsfn_ = nullptr;
   std::mutex mu_;
   std::vector<Event> queued_;  // guarded by mu_

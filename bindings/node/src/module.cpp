@@ -40,7 +40,7 @@ Napi::Value set_log_level(const Napi::CallbackInfo& info) {
 
 // exiting(): called from process.on('exit') (lib/native.js).
 Napi::Value exiting(const Napi::CallbackInfo& info) {
-  Mailbox::set_exiting();
+  addon(info.Env()).exiting->store(true);
   return info.Env().Undefined();
 }
 

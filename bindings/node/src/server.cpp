@@ -217,7 +217,7 @@ NativeServer::NativeServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   // Weak, kept alive by the wrapper object (see NativeClient's constructor).
   Value().Set("_onEvent", info[1]);
   on_event_ = Napi::Weak(info[1].As<Napi::Function>());
-  mailbox_ = Mailbox::create(env, "plexus.Server");
+  mailbox_ = Mailbox::create(env, "plexus.Server", addon(env).exiting);
   owner_ = std::make_shared<Owner<NativeServer>>();
   owner_->object = this;
   owner_->mailbox = mailbox_;

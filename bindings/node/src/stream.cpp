@@ -53,7 +53,7 @@ NativeStream::NativeStream(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   auto* seed = info[0].As<Napi::External<StreamSeed>>().Data();
   stream_ = std::move(seed->stream);
   outcome_ = std::move(seed->outcome);
-  mailbox_ = Mailbox::create(env, "plexus.Stream");
+  mailbox_ = Mailbox::create(env, "plexus.Stream", addon(env).exiting);
   owner_ = std::make_shared<Owner<NativeStream>>();
   owner_->object = this;
   owner_->mailbox = mailbox_;

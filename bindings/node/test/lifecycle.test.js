@@ -24,6 +24,12 @@ for (const mode of ['close', 'unref']) {
   });
 }
 
+test('a worker thread uses its own client and exits; the main thread carries on', async () => {
+  const { error, stdout, stderr } = await runNode([fixture('worker.js')]);
+  assert.equal(error, null, stderr);
+  assert.deepEqual(JSON.parse(stdout.trim()), { fromWorker: true, fromMain: true });
+});
+
 test('500 clients dropped without close() are collected: connections, descriptors and memory plateau', async () => {
   const { error, stdout, stderr } = await runNode(['--expose-gc', fixture('gc.js'), '20']);
   assert.equal(error, null, stderr);
