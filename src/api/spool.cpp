@@ -21,6 +21,7 @@
 #include "transport/spool/spool_layout.hpp"
 #include "transport/spool/spool_receiver_core.hpp"
 #include "transport/spool/spool_sender_core.hpp"
+#include "wire/names.hpp"
 
 namespace plexus {
 namespace {
@@ -320,10 +321,7 @@ Result<void> SpoolReceiver::on(std::string_view type, Handler handler) {
   if (impl_->started.load()) {
     return make_error(StatusCode::failed_precondition, "register handlers before start()");
   }
-  if (!sp::valid_name(type)) {
-    return make_error(StatusCode::invalid_argument, "bad message type \"" + std::string(type) +
-                                                        "\": 1..128 characters of [A-Za-z0-9._-]");
-  }
+  if (auto ok = wire::validate_name(type, "message type"); !ok) return ok;
   impl_->handlers.insert_or_assign(std::string(type), std::move(handler));
   return {};
 }
@@ -396,9 +394,7 @@ Result<void> spool_ack(std::string_view dir, std::string_view id, std::optional<
                        SpoolOptions options) {
   auto layout = open(dir, options);
   if (!layout) return tl::unexpected(layout.error());
-  if (!sp::valid_id(id)) {
-    return make_error(StatusCode::invalid_argument, "bad message id \"" + std::string(id) + "\"");
-  }
+  if (auto ok = sp::validate_id(id); !ok) return ok;
   if (platform::path_exists(layout->ack_path(id))) {
     return make_error(StatusCode::already_exists,
                       "message " + std::string(id) + " is acknowledged already");

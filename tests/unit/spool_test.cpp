@@ -1,7 +1,8 @@
 // The spool-directory transport (src/transport/spool/, plexus/spool.hpp): addresses, the file
 // format, half-written and corrupt files, acks, retries and dead letters under a ManualClock,
-// exactly-once delivery across restarts, and bad input. Sender and receiver in one process;
-// tests/integration/spool_test.cpp runs them as separate processes and through the CLI.
+// exactly-once delivery across restarts, and bad input (the one name rule). Sender and receiver
+// in one process; tests/integration/spool_test.cpp runs them as separate processes and through
+// the CLI.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "transport/spool/spool_layout.hpp"
 #include "transport/spool/spool_receiver_core.hpp"
 #include "transport/spool/spool_sender_core.hpp"
+#include "wire/names.hpp"
 
 namespace plexus::test::spool_unit {
 namespace {
@@ -643,6 +645,43 @@ TEST(SpoolBadInput, AnOversizeFileGoesToErrorsUnread) {
   auto reason = nlohmann::json::parse(slurp(f.errors() + "/big.msg.reason"));
   EXPECT_EQ(reason["reason"], "too_large");
   EXPECT_EQ(reason["status"], "message_too_large");
+}
+
+TEST(SpoolBadInput, NamesFollowTheOneRuleOfDurableQueues) {
+  // Types, groups and ids of a spool directory follow wire::validate_name, as queue names do.
+  for (const char* name : {"a..b", "..", ".", "a/b", "", "tab\there"}) {
+    EXPECT_FALSE(wire::valid_name(name)) << name;
+    EXPECT_FALSE(sp::valid_name(name)) << name;
+  }
+  for (const char* name : {"task", "a.b", "A-Z_0.9", ".starts-with-dot"}) {
+    EXPECT_TRUE(wire::valid_name(name)) << name;
+    EXPECT_TRUE(sp::valid_name(name)) << name;
+  }
+  EXPECT_TRUE(wire::valid_name(std::string(128, 'n')));
+  EXPECT_FALSE(wire::valid_name(std::string(129, 'n')));
+  EXPECT_FALSE(sp::valid_id(".starts-with-dot")) << "a '.' name is a writer's private file";
+  const auto refused = wire::validate_name("a..b", "queue name");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, StatusCode::invalid_argument);
+  EXPECT_NE(refused.error().message.find("\"a..b\" contains \"..\""), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(nlohmann::json::parse(refused.error().details)["field"], "queue name");
+
+  TempDir tmp;
+  auto sender = SpoolSender::create(tmp.path() + "/g1", fast());
+  ASSERT_TRUE(sender);
+  SpoolSend dots;
+  dots.type = "a..b";
+  const auto sent = (*sender)->send(dots);
+  ASSERT_FALSE(sent);
+  EXPECT_NE(sent.error().message.find("message type"), std::string::npos) << sent.error().message;
+  SpoolSend id_dots;
+  id_dots.id = "x..y";
+  EXPECT_EQ((*sender)->send(id_dots).error().code, StatusCode::invalid_argument);
+  auto receiver = SpoolReceiver::create(tmp.path() + "/g1", fast());
+  ASSERT_TRUE(receiver);
+  EXPECT_EQ((*receiver)->on("a..b", {}).error().code, StatusCode::invalid_argument);
+  EXPECT_TRUE(names_in(tmp.path() + "/g1/messages").empty());
 }
 
 }  // namespace

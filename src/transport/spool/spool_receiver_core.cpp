@@ -46,10 +46,11 @@ std::optional<Record> ReceiverCore::take(const std::string& name) {
   if (hidden(name)) return std::nullopt;  // a writer's temporary file, or a waiting retry
   const auto id = id_of(name, kMessageSuffix);
   if (!id) {
-    quarantine(name, "bad_name",
-               Error{StatusCode::invalid_argument,
-                     "a message file is named ID.msg, ID 1..128 characters of [A-Za-z0-9._-]",
-                     {}});
+    quarantine(
+        name, "bad_name",
+        Error{StatusCode::invalid_argument,
+              "a message file is named ID.msg, ID 1..128 characters of [A-Za-z0-9._-], no \"..\"",
+              {}});
     return std::nullopt;
   }
   const std::string path = layout_.message_path(*id);

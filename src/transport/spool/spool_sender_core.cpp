@@ -59,11 +59,7 @@ Result<void> SenderCore::start(TimePoint now) {
 
 Result<std::string> SenderCore::send(Record record, bool wants_ack, TimePoint now) {
   std::string id = record.id.empty() ? new_message_id() : record.id;
-  if (!valid_id(id)) {
-    return make_error(StatusCode::invalid_argument,
-                      "bad message id \"" + id +
-                          "\": 1..128 characters of [A-Za-z0-9._-], not starting with '.'");
-  }
+  if (auto ok = validate_id(id); !ok) return tl::unexpected(ok.error());
   if (wants_ack && pending_.contains(id)) {
     return make_error(StatusCode::already_exists, "message " + id + " is pending already");
   }
@@ -264,8 +260,7 @@ void SenderCore::expire(TimePoint now) {
 }
 
 Result<void> SenderCore::replay(const std::string& id, TimePoint now) {
-  if (!valid_id(id))
-    return make_error(StatusCode::invalid_argument, "bad message id \"" + id + "\"");
+  if (auto ok = validate_id(id); !ok) return ok;
   const std::string file = id + std::string(kMessageSuffix);
   auto bytes =
       platform::read_whole_file(layout_.error_path(file), max_file_size(rules_.max_message_size));
