@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "platform/posix/files.hpp"
+#include "transport/spool/spool_census.hpp"
 #include "wire/frame.hpp"
 #include "wire/metadata.hpp"
 
@@ -104,6 +105,7 @@ void SenderCore::on_ack_file(const std::string& name, TimePoint now) {
         layout_.errors, layout_.temp_path(layout_.errors, name), layout_.reason_path(name),
         reason_json(reason, e, std::nullopt, wall_clock_ms()), rules_.sync, false);
     (void)platform::rename_file(ack_path, layout_.error_path(name));
+    error_files_.push_back({name, reason, e});
     return;
   }
   const auto it = pending_.find(*id);
@@ -140,6 +142,7 @@ void SenderCore::on_ack_file(const std::string& name, TimePoint now) {
           false);
       (void)platform::rename_file(msg, layout_.error_path(file));
       ++counters_.dead_lettered;
+      error_files_.push_back({file, "handler_error", ack->error});
     }
   }
   remove_acks_.push_back(ack_path);
@@ -292,6 +295,10 @@ Result<void> SenderCore::replay(const std::string& id, TimePoint now) {
   timers_.erase({pending_.contains(id) ? pending_[id].deadline : TimePoint{}, id});
   track(id, p);
   return {};
+}
+
+void SenderCore::remove_stale_temps(std::chrono::system_clock::time_point now) {
+  counters_.stale_temps_removed += spool::remove_stale_temps(layout_, now);
 }
 
 std::optional<TimePoint> SenderCore::next_deadline() const {
