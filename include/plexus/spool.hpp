@@ -9,6 +9,11 @@
 ///
 /// One sender process and one receiver process per directory (use two groups for the way
 /// back); `plexus spool send|recv|ack DIR` lets a shell script take either part.
+///
+/// Observability: with SpoolOptions::runtime, a sender or receiver shows in the metrics of that
+/// runtime (the plexus_spool_* families of /metrics, the "spools" section of plexus.stats and
+/// the status page); spool_directory_stats() and `plexus spool stats DIR` read any spool
+/// directory from outside. Dead letters and files moved to errors/ are logged at warn.
 #pragma once
 
 #include <chrono>
@@ -26,6 +31,8 @@
 #include "plexus/status.hpp"
 
 namespace plexus {
+
+class Runtime;
 
 /// The rules both sides use; the defaults are seed 002's (30 s ack timeout, 3 retries 5 s apart).
 struct SpoolOptions {
@@ -53,6 +60,12 @@ struct SpoolOptions {
   /// The sender's timers read this clock (null: Clock::steady()). With a ManualClock the timers
   /// run only when SpoolSender::run_due_timers() is called.
   std::shared_ptr<const Clock> clock;
+  /// The runtime whose metrics record this sender or receiver (null: none): its counters
+  /// (plexus_spool_messages_total by outcome) and the directory's gauges (pending, oldest age,
+  /// errors, temporary files) appear in /metrics, plexus.stats and the status page of every
+  /// Server on that runtime, from create() until the sender or receiver is destroyed. The
+  /// runtime must outlive it. Not read by spool_pending() and spool_ack().
+  Runtime* runtime = nullptr;
 };
 
 /// A message to send.
@@ -97,6 +110,9 @@ struct SpoolSenderStats {
   std::uint64_t dead_lettered = 0;  ///< moved to errors/
   std::uint64_t adopted = 0;        ///< pending messages a previous sender left, taken over
   std::uint64_t pending = 0;        ///< waiting for an ack or a retry now
+  /// Temporary files a crashed writer left, removed when the sender started (see
+  /// spool_directory_stats()).
+  std::uint64_t stale_temp_files_removed = 0;
 };
 
 /// Writes messages into a spool directory and sees them acknowledged, retried or dead-lettered.
@@ -106,9 +122,10 @@ class PLEXUS_EXPORT SpoolSender {
  public:
   /// Opens `dir` (`dir:///path/group` or `/path/group`), takes over what a previous sender left
   /// pending (each gets a full ack timeout from now; unless options.take_over is off), reads the
-  /// acks already there and starts the watcher. invalid_argument for a bad path (relative, `..`),
-  /// not_found when the directory is missing and options.create is false, the file system's error
-  /// otherwise.
+  /// acks already there and starts the watcher. Taking over, it first removes the temporary
+  /// files a crashed writer left (SpoolDirectoryStats::stale_temporary). invalid_argument for a bad
+  /// path (relative, `..`), not_found when the directory is missing and options.create is false,
+  /// the file system's error otherwise.
   static Result<std::unique_ptr<SpoolSender>> create(std::string_view dir,
                                                      SpoolOptions options = {});
   /// Stops the watcher thread (callbacks have returned when it returns).
@@ -160,10 +177,13 @@ class PLEXUS_EXPORT SpoolSender {
 /// Counters since start().
 struct SpoolReceiverStats {
   std::uint64_t delivered = 0;           ///< messages handed to a handler
+  std::uint64_t redelivered = 0;         ///< of those, with an attempt after the first
   std::uint64_t acked = 0;               ///< handled without error (ack written)
   std::uint64_t failed = 0;              ///< handler errors (error ack written)
   std::uint64_t duplicates_dropped = 0;  ///< files of messages handled already
   std::uint64_t corrupt = 0;             ///< files moved to errors/ as corrupt
+  /// Temporary files a crashed writer left, removed by start() (see spool_directory_stats()).
+  std::uint64_t stale_temp_files_removed = 0;
 };
 
 /// Hands each message in a spool directory to the handler of its type, once. Owns a watcher
@@ -191,7 +211,8 @@ class PLEXUS_EXPORT SpoolReceiver {
   /// not_found ("no handler for type …"). failed_precondition after start().
   Result<void> on_any(Handler handler);
 
-  /// Scans messages/ (what arrived before, oldest id first), then follows inotify. Fails when the
+  /// Removes the temporary files a crashed writer left (SpoolDirectoryStats::stale_temporary),
+  /// scans messages/ (what arrived before, oldest id first), then follows inotify. Fails when the
   /// watch cannot be set up; failed_precondition when started already.
   Result<void> start();
 
@@ -224,5 +245,35 @@ PLEXUS_EXPORT Result<std::vector<SpoolMessage>> spool_pending(
 PLEXUS_EXPORT Result<void> spool_ack(std::string_view dir, std::string_view id,
                                      std::optional<Error> error = std::nullopt,
                                      SpoolOptions options = {});
+
+/// Files of one kind in a spool directory.
+struct SpoolFileCount {
+  std::uint64_t count = 0;  ///< how many
+  /// How long ago the oldest of them was last written (its modification time; a rename keeps
+  /// it); 0 when there is none.
+  std::chrono::milliseconds oldest_age{0};
+};
+
+/// What a spool directory holds now (spool_directory_stats()).
+struct SpoolDirectoryStats {
+  std::string directory;  ///< `/path/group`
+  /// messages/ID.msg: messages to handle, or handled and not yet cleaned up by the sender.
+  SpoolFileCount ready;
+  SpoolFileCount waiting;  ///< messages/.wait-ID.msg: failed, waiting for their retry
+  SpoolFileCount acks;     ///< acks/ID.ack: answers the sender has not cleaned up yet
+  SpoolFileCount errors;   ///< errors/: dead letters and refused files (not the .reason files)
+  /// `.tmp-…` files in messages/, acks/ and errors/: writes under way, or left by a writer that
+  /// crashed before its rename.
+  SpoolFileCount temporary;
+  /// Of those, the ones last written more than ten minutes ago: a live writer holds its
+  /// temporary file for one write and one fsync, so these are a crashed writer's. A SpoolSender
+  /// that takes over and a SpoolReceiver remove them when they start.
+  std::uint64_t stale_temporary = 0;
+};
+
+/// For an operator (`plexus spool stats`, a textfile exporter): counts `dir`'s files from its
+/// listings, without reading, moving or removing any. Safe beside a running sender and
+/// receiver. invalid_argument for a bad path, not_found when it is not a spool directory.
+PLEXUS_EXPORT Result<SpoolDirectoryStats> spool_directory_stats(std::string_view dir);
 
 }  // namespace plexus

@@ -19,6 +19,7 @@
 #include "plexus/client.hpp"
 #include "plexus/queue.hpp"
 #include "wire/envelope.hpp"
+#include "wire/names.hpp"
 
 namespace plexus {
 namespace {
@@ -31,16 +32,6 @@ std::set<std::pair<const Client*, std::string>> g_consumed;
 // queue rather than counting a failed delivery (PROTOCOL.md §22.3).
 Error consumer_stopped() {
   return Error{StatusCode::unavailable, "consumer stopped", R"({"consumer":"stopped"})"};
-}
-
-bool valid_queue_name(std::string_view name) {
-  if (name.empty() || name.size() > 128) return false;
-  for (const char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return name != "." && name != "..";
 }
 
 }  // namespace
@@ -187,10 +178,8 @@ struct Consumer::Impl : std::enable_shared_from_this<Consumer::Impl> {
 };
 
 Result<std::unique_ptr<Consumer>> Consumer::create(Client& client, ConsumerOptions options) {
-  if (!valid_queue_name(options.queue)) {
-    return make_error(StatusCode::invalid_argument,
-                      "queue name \"" + options.queue +
-                          "\" must be 1..128 characters of A-Z a-z 0-9 . _ - (and not . or ..)");
+  if (auto ok = wire::validate_name(options.queue, "queue name"); !ok) {
+    return tl::unexpected(ok.error());
   }
   if (options.prefetch == 0) {
     return make_error(StatusCode::invalid_argument, "a consumer's prefetch must be at least 1");

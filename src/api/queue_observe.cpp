@@ -13,11 +13,10 @@
 // One scrape reads many families: the store's figures (two SQL aggregates under the store's
 // lock) are read once and shared by the families that follow within kQueueFiguresFresh.
 #include <chrono>
-#include <mutex>
 
 #include "api/durable_json.hpp"
+#include "api/fresh_figures.hpp"
 #include "api/server_impl.hpp"
-#include "observe/log.hpp"
 
 namespace plexus {
 namespace {
@@ -34,36 +33,11 @@ double age_seconds(std::chrono::milliseconds ms) {
 }  // namespace
 
 // The store's figures, read at most once per kQueueFiguresFresh.
-class QueueFigures {
+class QueueFigures : public detail::FreshFigures<DurableStats> {
  public:
   explicit QueueFigures(std::shared_ptr<detail::QueueService> service)
-      : service_(std::move(service)) {}
-
-  // The latest figures; nullopt when the store could not be read (logged once per scrape: a
-  // failure is remembered for as long as figures are).
-  std::optional<DurableStats> get() {
-    std::lock_guard lock(mu_);
-    const auto now = std::chrono::steady_clock::now();
-    if (read_ && now - read_at_ < kQueueFiguresFresh) return last_;
-    auto stats = service_->stats();
-    read_ = true;
-    read_at_ = now;
-    if (!stats) {
-      observe::logger().warn("plexus: reading the durable queues' figures failed: {}",
-                             stats.error().to_string());
-      last_.reset();
-    } else {
-      last_ = std::move(*stats);
-    }
-    return last_;
-  }
-
- private:
-  std::shared_ptr<detail::QueueService> service_;
-  std::mutex mu_;
-  bool read_ = false;                              // guarded by mu_
-  std::optional<DurableStats> last_;               // guarded by mu_; nullopt after a failed read
-  std::chrono::steady_clock::time_point read_at_;  // guarded by mu_
+      : FreshFigures([service = std::move(service)] { return service->stats(); },
+                     "the durable queues' figures", kQueueFiguresFresh) {}
 };
 
 void Server::Impl::init_queue_metrics() {

@@ -17,10 +17,15 @@
 #include <thread>
 #include <utility>
 
+#include "api/runtime_internals.hpp"
+#include "api/spool_observe.hpp"
+#include "observe/log.hpp"
 #include "platform/posix/files.hpp"
+#include "transport/spool/spool_census.hpp"
 #include "transport/spool/spool_layout.hpp"
 #include "transport/spool/spool_receiver_core.hpp"
 #include "transport/spool/spool_sender_core.hpp"
+#include "wire/names.hpp"
 
 namespace plexus {
 namespace {
@@ -39,6 +44,24 @@ int wait_ms(std::optional<sp::TimePoint> deadline, sp::TimePoint now) {
   if (*deadline <= now) return 0;
   const auto ms = std::chrono::ceil<std::chrono::milliseconds>(*deadline - now).count();
   return static_cast<int>(std::min<std::int64_t>(ms, INT_MAX));
+}
+
+// A warn line per file moved to errors/ other than a dead letter (those are logged by the
+// sender with their attempts).
+void log_error_files(const sp::Layout& layout, const std::vector<sp::ErrorFile>& files) {
+  for (const auto& f : files) {
+    observe::logger().warn("plexus: spool file {} of {} moved to errors/ ({}, {}): {}", f.name,
+                           layout.root, f.reason, to_string(f.error.code), f.error.message);
+  }
+}
+
+// The metrics of a sender or receiver whose options name a runtime; null otherwise.
+std::unique_ptr<detail::SpoolMetrics> metrics_of(const SpoolOptions& options,
+                                                 const sp::Layout& layout, std::string role,
+                                                 std::function<detail::SpoolCounts()> read) {
+  if (!options.runtime) return nullptr;
+  return std::make_unique<detail::SpoolMetrics>(detail::runtime_metrics(*options.runtime), layout,
+                                                std::move(role), std::move(read));
 }
 
 SpoolMessage to_message(const sp::Record& r, std::string_view id) {
@@ -80,15 +103,23 @@ struct SpoolSender::Impl {
   std::function<void(const std::string&, const Result<void>&)> on_ack;  // guarded by mu
   std::atomic<bool> stop{false};
   std::thread thread;
+  std::unique_ptr<detail::SpoolMetrics> metrics;  // null without options.runtime
 };
 
 void SpoolSender::Impl::report(std::unique_lock<std::mutex>& lock) {
   auto notes = core.take_dead_letters();
   auto acks = core.take_acks();
+  const auto error_files = core.take_error_files();
   auto callback = on_dead;
   auto ack_callback = on_ack;
   idle.notify_all();
   lock.unlock();
+  for (const auto& n : notes) {
+    observe::logger().warn(
+        "plexus: spool message {} ({}) of {} dead-lettered after {} deliveries ({}, {}): {}", n.id,
+        n.type, core.layout().root, n.attempts, n.reason, to_string(n.error.code), n.error.message);
+  }
+  log_error_files(core.layout(), error_files);
   if (ack_callback) {
     for (const auto& a : acks) {
       ack_callback(a.id, a.ok ? Result<void>() : Result<void>(tl::unexpected(a.error)));
@@ -129,6 +160,7 @@ void SpoolSender::Impl::run() {
 SpoolSender::SpoolSender(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 SpoolSender::~SpoolSender() {
+  impl_->metrics.reset();
   impl_->stop.store(true, std::memory_order_release);
   impl_->watch.wake();
   if (impl_->thread.joinable()) impl_->thread.join();
@@ -147,11 +179,22 @@ Result<std::unique_ptr<SpoolSender>> SpoolSender::create(std::string_view dir,
   }
   auto impl = std::make_unique<Impl>(std::move(*layout), std::move(options), std::move(*watch));
   if (impl->options.take_over) {
+    impl->core.remove_stale_temps(std::chrono::system_clock::now());
     if (auto started = impl->core.start(impl->clock->now()); !started) {
       return tl::unexpected(started.error());
     }
   }
   auto* raw = impl.get();
+  raw->metrics = metrics_of(raw->options, raw->core.layout(), "sender", [raw] {
+    std::lock_guard lock(raw->mu);
+    const auto& c = raw->core.counters();
+    return detail::SpoolCounts{{{"sent", c.sent},
+                                {"acked", c.acked},
+                                {"retried", c.retried},
+                                {"dead_lettered", c.dead_lettered},
+                                {"adopted", c.adopted}},
+                               c.stale_temps_removed};
+  });
   raw->thread = std::thread([raw] { raw->run(); });
   return std::unique_ptr<SpoolSender>(new SpoolSender(std::move(impl)));
 }
@@ -215,8 +258,13 @@ bool SpoolSender::wait_idle(std::chrono::milliseconds timeout) {
 SpoolSenderStats SpoolSender::stats() const {
   std::lock_guard lock(impl_->mu);
   const auto& c = impl_->core.counters();
-  return SpoolSenderStats{c.sent,          c.acked,   c.retried,
-                          c.dead_lettered, c.adopted, impl_->core.pending()};
+  return SpoolSenderStats{c.sent,
+                          c.acked,
+                          c.retried,
+                          c.dead_lettered,
+                          c.adopted,
+                          impl_->core.pending(),
+                          c.stale_temps_removed};
 }
 
 const std::string& SpoolSender::directory() const {
@@ -242,9 +290,11 @@ struct SpoolReceiver::Impl {
   std::thread thread;
   mutable std::mutex stats_mu;
   sp::ReceiverCounters stats;  // guarded by stats_mu: a copy of core's after each file
+  std::unique_ptr<detail::SpoolMetrics> metrics;  // null without SpoolOptions::runtime
 };
 
 void SpoolReceiver::Impl::publish_stats() {
+  log_error_files(core.layout(), core.take_error_files());
   std::lock_guard lock(stats_mu);
   stats = core.counters();
 }
@@ -303,6 +353,7 @@ void SpoolReceiver::Impl::run(std::vector<std::string> first) {
 SpoolReceiver::SpoolReceiver(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 SpoolReceiver::~SpoolReceiver() {
+  impl_->metrics.reset();
   impl_->stop.store(true, std::memory_order_release);
   if (impl_->watch) impl_->watch->wake();
   if (impl_->thread.joinable()) impl_->thread.join();
@@ -312,18 +363,27 @@ Result<std::unique_ptr<SpoolReceiver>> SpoolReceiver::create(std::string_view di
                                                              SpoolOptions options) {
   auto layout = open(dir, options);
   if (!layout) return tl::unexpected(layout.error());
-  return std::unique_ptr<SpoolReceiver>(
-      new SpoolReceiver(std::make_unique<Impl>(std::move(*layout), options)));
+  auto impl = std::make_unique<Impl>(std::move(*layout), options);
+  auto* raw = impl.get();
+  raw->metrics = metrics_of(options, raw->core.layout(), "receiver", [raw] {
+    std::lock_guard lock(raw->stats_mu);
+    const auto& c = raw->stats;
+    return detail::SpoolCounts{{{"delivered", c.delivered},
+                                {"redelivered", c.redelivered},
+                                {"acked", c.acked},
+                                {"failed", c.failed},
+                                {"duplicate", c.duplicates_dropped},
+                                {"corrupt", c.corrupt}},
+                               c.stale_temps_removed};
+  });
+  return std::unique_ptr<SpoolReceiver>(new SpoolReceiver(std::move(impl)));
 }
 
 Result<void> SpoolReceiver::on(std::string_view type, Handler handler) {
   if (impl_->started.load()) {
     return make_error(StatusCode::failed_precondition, "register handlers before start()");
   }
-  if (!sp::valid_name(type)) {
-    return make_error(StatusCode::invalid_argument, "bad message type \"" + std::string(type) +
-                                                        "\": 1..128 characters of [A-Za-z0-9._-]");
-  }
+  if (auto ok = wire::validate_name(type, "message type"); !ok) return ok;
   impl_->handlers.insert_or_assign(std::string(type), std::move(handler));
   return {};
 }
@@ -348,6 +408,8 @@ Result<void> SpoolReceiver::start() {
     return tl::unexpected(w.error());
   }
   impl_->watch.emplace(std::move(*watch));
+  impl_->core.remove_stale_temps(std::chrono::system_clock::now());
+  impl_->publish_stats();
   auto first = impl_->core.scan();
   if (!first) return tl::unexpected(first.error());
   auto* raw = impl_.get();
@@ -359,7 +421,9 @@ Result<void> SpoolReceiver::start() {
 SpoolReceiverStats SpoolReceiver::stats() const {
   std::lock_guard lock(impl_->stats_mu);
   const auto& c = impl_->stats;
-  return SpoolReceiverStats{c.delivered, c.acked, c.failed, c.duplicates_dropped, c.corrupt};
+  return SpoolReceiverStats{
+      c.delivered, c.redelivered,        c.acked, c.failed, c.duplicates_dropped,
+      c.corrupt,   c.stale_temps_removed};
 }
 
 const std::string& SpoolReceiver::directory() const {
@@ -385,6 +449,7 @@ Result<std::vector<SpoolMessage>> spool_pending(std::string_view dir, std::size_
     for (const auto& name : *names) {
       if (auto r = core.take(name)) out.push_back(to_message(*r, *sp::id_of(name, ".msg")));
     }
+    log_error_files(*layout, core.take_error_files());
     const auto now = std::chrono::steady_clock::now();
     if (out.size() >= at_least || now >= deadline) return out;
     // Sleeps until a file arrives (or the time is up), then scans again.
@@ -396,9 +461,7 @@ Result<void> spool_ack(std::string_view dir, std::string_view id, std::optional<
                        SpoolOptions options) {
   auto layout = open(dir, options);
   if (!layout) return tl::unexpected(layout.error());
-  if (!sp::valid_id(id)) {
-    return make_error(StatusCode::invalid_argument, "bad message id \"" + std::string(id) + "\"");
-  }
+  if (auto ok = sp::validate_id(id); !ok) return ok;
   if (platform::path_exists(layout->ack_path(id))) {
     return make_error(StatusCode::already_exists,
                       "message " + std::string(id) + " is acknowledged already");
@@ -406,6 +469,7 @@ Result<void> spool_ack(std::string_view dir, std::string_view id, std::optional<
   sp::ReceiverCore core(*layout, options.max_message_size, options.sync);
   const std::string name = std::string(id) + std::string(sp::kMessageSuffix);
   auto record = core.take(name);
+  log_error_files(*layout, core.take_error_files());
   if (!record) {
     return make_error(StatusCode::not_found, "no message " + std::string(id) + " in " +
                                                  layout->messages + " (gone, or corrupt: see " +
@@ -413,7 +477,28 @@ Result<void> spool_ack(std::string_view dir, std::string_view id, std::optional<
   }
   Result<void> outcome;
   if (error) outcome = tl::unexpected(*error);
-  return core.finish(*record, name, outcome);
+  auto finished = core.finish(*record, name, outcome);
+  log_error_files(*layout, core.take_error_files());
+  return finished;
+}
+
+Result<SpoolDirectoryStats> spool_directory_stats(std::string_view dir) {
+  SpoolOptions options;
+  options.create = false;
+  auto layout = open(dir, options);
+  if (!layout) return tl::unexpected(layout.error());
+  auto census = sp::take_census(*layout, std::chrono::system_clock::now());
+  if (!census) return tl::unexpected(census.error());
+  auto files = [](const sp::FileCount& f) { return SpoolFileCount{f.count, f.oldest_age}; };
+  SpoolDirectoryStats s;
+  s.directory = layout->root;
+  s.ready = files(census->ready);
+  s.waiting = files(census->waiting);
+  s.acks = files(census->acks);
+  s.errors = files(census->errors);
+  s.temporary = files(census->temporary);
+  s.stale_temporary = census->stale_temporary;
+  return s;
 }
 
 }  // namespace plexus

@@ -3,7 +3,6 @@
 // /status.json has the "queues" section, plexus.stats its `durable` member, a dead-lettered
 // message is logged at warn, and a server without a data directory exports none of it.
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <fstream>
 #include <mutex>
@@ -12,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "observe_kit.hpp"
 #include "plexus/plexus.hpp"
 #include "test_kit.hpp"
 
@@ -21,28 +21,6 @@ namespace {
 using nlohmann::json;
 
 constexpr Millis kWait{20000};
-
-// The value of one series ("name{labels}" exactly as printed); -1 when it is not there.
-double series(const std::string& text, const std::string& name_and_labels) {
-  const auto key = "\n" + name_and_labels + " ";
-  const auto at = ("\n" + text).find(key);
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + key.size() - 1));
-}
-
-std::string http_get(const std::string& base, const std::string& path) {
-  httplib::Client client(base);
-  client.set_connection_timeout(5);
-  client.set_read_timeout(5);
-  auto res = client.Get(path.c_str());
-  return res && res->status == 200 ? res->body : std::string();
-}
-
-// Restores plexus's log to stderr when the test ends.
-struct LogHandlerScope {
-  explicit LogHandlerScope(LogHandler h) { set_log_handler(std::move(h)); }
-  ~LogHandlerScope() { set_log_handler({}); }
-};
 
 class DurableObserveTest : public ::testing::Test {
  protected:

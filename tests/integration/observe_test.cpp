@@ -36,6 +36,7 @@
 #include "observe/http_endpoint.hpp"
 #include "observe/metrics.hpp"
 #include "observe/prometheus_text.hpp"
+#include "observe_kit.hpp"
 #include "plexus/plexus.hpp"
 #include "test_kit.hpp"
 
@@ -76,15 +77,6 @@ std::set<std::string> exported_names(const std::string& text) {
     names.insert(line.substr(0, line.find_first_of("{ ")));
   }
   return names;
-}
-
-// The value of one series ("name{labels}" exactly as printed) in a Prometheus text body; -1 when
-// the series is not there.
-double series(const std::string& text, const std::string& name_and_labels) {
-  const auto key = "\n" + name_and_labels + " ";
-  const auto at = ("\n" + text).find(key);
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + key.size() - 1));
 }
 
 // A subscription's messages, counted; tests wait for a count instead of sleeping.
@@ -378,9 +370,10 @@ TEST(ClientMetricsTest, ClientBreakerStateAndTransitionsPerMethod) {
 // HELP/TYPE-only families), so a name counts as exported only when it has a value. The test
 // server has a breaker (p.dep), caches (p.search, fib), a rate limit (p.limited) and a
 // subscription (local.>), so those families have samples without any traffic; with a data
-// directory and one message on a queue, the durable queues' families have samples too.
+// directory and one message on a queue, the durable queues' families have samples too, and
+// with a spool sender (--spool) the spool directories' families.
 TEST_F(ObserveTest, DashboardQueriesNameOnlyExportedMetrics) {
-  start({"--data-dir", dir_.file("data")});
+  start({"--data-dir", dir_.file("data"), "--spool", dir_.file("spool/main")});
   make_calls();
   QueueClient queues(*client_);
   NewMessage m;

@@ -2,7 +2,8 @@
 // SpoolSender and `plexus spool recv --ack` (the C++ SpoolReceiver inside the CLI) receives in a
 // process of its own, started late, or stopped and started again while a new sender takes over;
 // shell scripts send and acknowledge with `plexus spool` and interoperate with the C++ API both
-// ways.
+// ways. SpoolObserve: a sender and receiver in a process that serves plexus show in its
+// /metrics (checked by promtool), plexus.stats and log; `plexus spool stats` reads a directory.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -15,6 +16,8 @@
 #include <set>
 #include <sstream>
 
+#include "observe_kit.hpp"
+#include "plexus/plexus.hpp"
 #include "plexus/spool.hpp"
 #include "test_kit.hpp"
 
@@ -281,6 +284,219 @@ TEST(SpoolCli, TheCppSenderAndAScriptThatReceivesAndAcknowledges) {
   EXPECT_EQ(bad.exit_code, static_cast<int>(StatusCode::invalid_argument)) << bad.output;
   auto twice = run_cli("spool ack " + dir + " no-such-id");
   EXPECT_EQ(twice.exit_code, static_cast<int>(StatusCode::not_found)) << twice.output;
+}
+
+// ---- observability ---------------------------------------------------------------------------
+
+TEST(SpoolObserve, SenderAndReceiverShowInTheServersMetricsStatsAndLog) {
+  TempDir tmp;
+  const std::string dir = tmp.path() + "/spool/g1";
+  std::mutex log_mu;
+  std::vector<std::string> warnings;  // guarded by log_mu
+  LogHandlerScope log([&](const LogRecord& r) {
+    if (r.level != LogLevel::warn) return;
+    std::lock_guard lock(log_mu);
+    warnings.emplace_back(r.message);
+  });
+  Runtime runtime;
+  ServerOptions so;
+  so.name = "spool-observe";
+  so.listen = {tmp.unix_address("s.sock")};
+  so.http = "127.0.0.1:0";
+  auto server = Server::create(runtime, so);
+  ASSERT_TRUE(server) << server.error().to_string();
+  ASSERT_TRUE((*server)->start());
+
+  // Left in the directory before anyone starts: a crashed writer's temporary file (an hour
+  // old) and a file that is not a message.
+  ASSERT_TRUE(fs::create_directories(dir + "/acks"));
+  ASSERT_TRUE(fs::create_directories(dir + "/messages"));
+  write_aged_file(dir + "/acks/.tmp-gone-1-1", "partial", std::chrono::hours(1));
+  std::ofstream(dir + "/messages/junk.msg") << "not a frame";
+
+  auto clock = std::make_shared<ManualClock>();
+  SpoolOptions o;
+  o.sync = false;
+  o.clock = clock;
+  o.max_retries = 1;  // the failing message: two attempts, then a dead letter
+  o.runtime = &runtime;
+  auto sender = SpoolSender::create(dir, o);
+  ASSERT_TRUE(sender) << sender.error().to_string();
+  EXPECT_FALSE(fs::exists(dir + "/acks/.tmp-gone-1-1"));
+  Event<bool> bad_failed_once;
+  Event<bool> dead;
+  (*sender)->on_ack([&](const std::string& id, const Result<void>& outcome) {
+    if (id == "bad-1" && !outcome) bad_failed_once.set(true);
+  });
+  (*sender)->on_dead_letter([&](const SpoolDeadLetter&) { dead.set(true); });
+
+  auto receiver = SpoolReceiver::create(dir, o);
+  ASSERT_TRUE(receiver);
+  Event<bool> probe_seen;
+  Event<bool> release_probe;
+  ASSERT_TRUE((*receiver)->on("task", [](const SpoolMessage&) -> Result<void> { return {}; }));
+  ASSERT_TRUE((*receiver)->on("bad", [](const SpoolMessage&) -> Result<void> {
+    return make_error(StatusCode::internal, "disk on fire");
+  }));
+  // The last message: it holds the receiver until the test has read the metrics, so that its
+  // counters are those of everything before it.
+  ASSERT_TRUE((*receiver)->on("probe", [&](const SpoolMessage&) -> Result<void> {
+    probe_seen.set(true);
+    release_probe.wait_for(kWait);
+    return {};
+  }));
+  ASSERT_TRUE((*receiver)->start());
+
+  ASSERT_TRUE((*sender)->send("task", "{\"n\":1}"));
+  ASSERT_TRUE((*sender)->send("task", "{\"n\":2}"));
+  SpoolSend bad;
+  bad.type = "bad";
+  bad.id = "bad-1";
+  bad.payload = "{}";
+  ASSERT_TRUE((*sender)->send(bad));
+  ASSERT_TRUE(bad_failed_once.wait_for(kWait));
+  clock->advance(std::chrono::seconds(5));  // the retry: attempt 2 fails too, a dead letter
+  (*sender)->run_due_timers();
+  ASSERT_TRUE(dead.wait_for(kWait));
+  ASSERT_TRUE((*sender)->wait_idle(kWait));
+  ASSERT_TRUE((*sender)->send("probe", "{}"));
+  ASSERT_TRUE(probe_seen.wait_for(kWait));
+
+  const std::string text = http_get((*server)->http_address(), "/metrics");
+  ASSERT_FALSE(text.empty());
+  const std::string labels = "dir=\"" + dir + "\",group=\"g1\"";
+  auto sender_count = [&](const std::string& outcome) {
+    return series(text, "plexus_spool_messages_total{" + labels + ",role=\"sender\",outcome=\"" +
+                            outcome + "\"}");
+  };
+  auto receiver_count = [&](const std::string& outcome) {
+    return series(text, "plexus_spool_messages_total{" + labels + ",role=\"receiver\",outcome=\"" +
+                            outcome + "\"}");
+  };
+  EXPECT_EQ(sender_count("sent"), 4) << text;
+  EXPECT_EQ(sender_count("acked"), 2);
+  EXPECT_EQ(sender_count("retried"), 1);
+  EXPECT_EQ(sender_count("dead_lettered"), 1);
+  EXPECT_EQ(sender_count("adopted"), 0);
+  EXPECT_EQ(receiver_count("delivered"), 4);  // two tasks, two attempts of bad-1
+  EXPECT_EQ(receiver_count("redelivered"), 1);
+  EXPECT_EQ(receiver_count("acked"), 2);
+  EXPECT_EQ(receiver_count("failed"), 2);
+  EXPECT_EQ(receiver_count("duplicate"), 0);
+  EXPECT_EQ(receiver_count("corrupt"), 1);
+  EXPECT_EQ(
+      series(text, "plexus_spool_stale_temp_files_removed_total{" + labels + ",role=\"sender\"}"),
+      1);
+  EXPECT_EQ(
+      series(text, "plexus_spool_stale_temp_files_removed_total{" + labels + ",role=\"receiver\"}"),
+      0);
+  // The directory, once however many of its endpoints the process has: the probe is the one
+  // message file; errors/ holds the dead letter and junk.msg.
+  EXPECT_EQ(series(text, "plexus_spool_pending{" + labels + ",state=\"ready\"}"), 1);
+  EXPECT_EQ(series(text, "plexus_spool_pending{" + labels + ",state=\"waiting\"}"), 0);
+  EXPECT_GE(series(text, "plexus_spool_oldest_pending_age_seconds{" + labels + "}"), 0);
+  EXPECT_EQ(series(text, "plexus_spool_acks{" + labels + "}"), 0);
+  EXPECT_EQ(series(text, "plexus_spool_dead_letters{" + labels + "}"), 2);
+  EXPECT_GE(series(text, "plexus_spool_dead_letter_oldest_age_seconds{" + labels + "}"), 0);
+  EXPECT_EQ(series(text, "plexus_spool_temp_files{" + labels + ",state=\"stale\"}"), 0);
+  const auto file = tmp.path() + "/metrics.txt";
+  std::ofstream(file) << text;
+  const auto check = run_command("promtool check metrics < " + file);
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_EQ(check.output, "") << "promtool lint complaints";
+
+  // plexus.stats: one row per sender and receiver in the "spools" section.
+  const auto stats = (*server)->metrics();
+  const auto& rows = stats["sections"]["spools"];
+  ASSERT_TRUE(rows.is_array()) << stats["sections"].dump();
+  ASSERT_EQ(rows.size(), 2u) << rows.dump();
+  std::map<std::string, json> by_role;
+  for (const auto& r : rows) by_role[r["role"].get<std::string>()] = r;
+  EXPECT_EQ(by_role["sender"]["dir"], dir);
+  EXPECT_EQ(by_role["sender"]["messages"]["dead_lettered"], 1);
+  EXPECT_EQ(by_role["sender"]["stale_temp_files_removed"], 1);
+  EXPECT_EQ(by_role["receiver"]["messages"]["corrupt"], 1);
+  EXPECT_EQ(by_role["receiver"]["directory"]["dead_letters"], 2);
+  EXPECT_EQ(by_role["receiver"]["directory"]["ready"], 1);
+
+  // The log: the dead letter and the refused file, each once, at warn.
+  {
+    std::lock_guard lock(log_mu);
+    auto count = [&](const std::string& a, const std::string& b) {
+      return std::count_if(warnings.begin(), warnings.end(), [&](const std::string& w) {
+        return w.find(a) != std::string::npos && w.find(b) != std::string::npos;
+      });
+    };
+    EXPECT_EQ(count("bad-1", "dead-lettered after 2 deliveries"), 1)
+        << ::testing::PrintToString(warnings);
+    EXPECT_EQ(count("bad-1", "disk on fire"), 1);
+    EXPECT_EQ(count("junk.msg", "moved to errors/"), 1) << ::testing::PrintToString(warnings);
+  }
+
+  // Gone with their sender and receiver.
+  release_probe.set(true);
+  ASSERT_TRUE((*sender)->wait_idle(kWait));
+  sender->reset();
+  const std::string without_sender = (*server)->metrics_text();
+  EXPECT_EQ(without_sender.find("role=\"sender\""), std::string::npos);
+  EXPECT_NE(without_sender.find("plexus_spool_pending{" + labels), std::string::npos);
+  receiver->reset();
+  const std::string without_either = (*server)->metrics_text();
+  EXPECT_EQ(without_either.find(labels), std::string::npos) << without_either;
+}
+
+TEST(SpoolObserve, SpoolStatsPrintsWhatADirectoryHoldsAsATableAndAsJson) {
+  TempDir tmp;
+  const std::string dir = tmp.path() + "/spool/main";
+  // Two messages waiting for a receiver, an ack for a sender to clean up, a dead letter and a
+  // stale and a fresh temporary file: written as a script's sender and receiver would.
+  for (const char* id : {"m1", "m2", "m3"}) {
+    auto sent = run_cli("spool send " + dir + " task '{}' --no-sync --id " + std::string(id));
+    ASSERT_EQ(sent.exit_code, 0) << sent.output;
+  }
+  auto acked = run_cli("spool ack " + dir + " m3 --no-sync");
+  ASSERT_EQ(acked.exit_code, 0) << acked.output;
+  std::ofstream(dir + "/errors/old.msg") << "x";
+  std::ofstream(dir + "/errors/old.msg.reason") << "{}";
+  write_aged_file(dir + "/messages/.tmp-crashed-1-1", "partial", std::chrono::hours(2));
+  write_aged_file(dir + "/acks/.tmp-writing-2-1", "partial", std::chrono::seconds(0));
+
+  auto j = run_cli("spool stats " + dir + " --json");
+  ASSERT_EQ(j.exit_code, 0) << j.output;
+  const auto s = json::parse(j.output, nullptr, false);
+  ASSERT_TRUE(s.is_object()) << j.output;
+  EXPECT_EQ(s["directory"], dir);
+  EXPECT_EQ(s["ready"]["count"], 3);
+  EXPECT_GE(s["ready"]["oldest_age_ms"].get<std::int64_t>(), 0);
+  EXPECT_EQ(s["waiting"]["count"], 0);
+  EXPECT_EQ(s["acks"]["count"], 1);
+  EXPECT_EQ(s["errors"]["count"], 1);
+  EXPECT_EQ(s["temporary"]["count"], 2);
+  EXPECT_EQ(s["temporary"]["stale"], 1);
+  EXPECT_GE(s["temporary"]["oldest_age_ms"].get<std::int64_t>(), 2 * 3600 * 1000);
+
+  auto table = run_cli("spool stats dir://" + dir);
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  std::map<std::string, std::string> count_of;
+  std::istringstream lines(table.output);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream words(line);
+    std::string kind, count;
+    words >> kind >> count;
+    count_of[kind] = count;
+  }
+  EXPECT_EQ(count_of["ready"], "3") << table.output;
+  EXPECT_EQ(count_of["waiting"], "0");
+  EXPECT_EQ(count_of["acks"], "1");
+  EXPECT_EQ(count_of["errors"], "1");
+  EXPECT_EQ(count_of["temporary"], "2");
+  EXPECT_NE(table.output.find("2.0 h"), std::string::npos) << table.output;
+  EXPECT_NE(table.output.find("1 temporary files are stale"), std::string::npos) << table.output;
+  // Reading changed nothing.
+  EXPECT_TRUE(fs::exists(dir + "/messages/.tmp-crashed-1-1"));
+
+  auto missing = run_cli("spool stats " + tmp.path() + "/nothing/here");
+  EXPECT_EQ(missing.exit_code, static_cast<int>(StatusCode::not_found)) << missing.output;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -36,6 +37,11 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ignored;
   if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+}
+
+void write_aged_file(const std::string& path, const std::string& text, std::chrono::seconds age) {
+  std::ofstream(path, std::ios::binary) << text;
+  std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now() - age);
 }
 
 std::string test_server_binary() {

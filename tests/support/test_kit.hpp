@@ -42,6 +42,10 @@ class TempDir {
   std::string path_;
 };
 
+// Writes `text` to `path` and sets its modification time `age` ago: a file left there long
+// before (a crashed writer's), without waiting.
+void write_aged_file(const std::string& path, const std::string& text, std::chrono::seconds age);
+
 // tests/support/test_server.cpp run as a child process: demo services plus test handlers that
 // report events back to the caller. It prints "READY addr…" once listening.
 class ServerProcess {

@@ -601,6 +601,8 @@ int main(int argc, char** argv) {
   std::string relay_to;
   app.add_option("--relay-to", relay_to, "serve trace.relay, which calls this server");
   app.add_option("--data-dir", options.durable.data_dir, "keep durable queues there");
+  std::string spool_dir;
+  app.add_option("--spool", spool_dir, "run a SpoolSender on this directory, in the metrics");
   std::uint32_t max_retries = 3;
   std::int64_t retry_delay_ms = 5000;
   std::int64_t ack_timeout_ms = 30000;
@@ -623,6 +625,7 @@ int main(int argc, char** argv) {
   DirectEchoes direct_echoes;                    // outlives the server: its handler refers to it
   plexus::cli::DemoDirectEcho demo_direct_echo;  // the same, for the demo's echo.direct
   plexus::Runtime runtime;
+  std::unique_ptr<plexus::SpoolSender> spool;  // goes before the runtime its metrics are in
   options.listen = listen;
   options.name = "test-server";
   options.heartbeat_interval = plexus::Millis{heartbeat_ms};
@@ -633,6 +636,17 @@ int main(int argc, char** argv) {
   if (!server) {
     std::printf("ERROR %s\n", server.error().to_string().c_str());
     return 1;
+  }
+  if (!spool_dir.empty()) {
+    plexus::SpoolOptions so;
+    so.sync = false;
+    so.runtime = &runtime;
+    auto sender = plexus::SpoolSender::create(spool_dir, so);
+    if (!sender) {
+      std::printf("ERROR %s\n", sender.error().to_string().c_str());
+      return 1;
+    }
+    spool = std::move(*sender);
   }
   plexus::cli::register_demo_services(**server);
   demo_direct_echo.register_on(**server);

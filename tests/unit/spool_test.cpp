@@ -1,7 +1,9 @@
 // The spool-directory transport (src/transport/spool/, plexus/spool.hpp): addresses, the file
 // format, half-written and corrupt files, acks, retries and dead letters under a ManualClock,
-// exactly-once delivery across restarts, and bad input. Sender and receiver in one process;
-// tests/integration/spool_test.cpp runs them as separate processes and through the CLI.
+// exactly-once delivery across restarts, bad input (the one name rule), and what a directory
+// holds (spool_directory_stats) with stale temporary files removed at start. Sender and receiver in
+// one process; tests/integration/spool_test.cpp runs them as separate processes and through the
+// CLI.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -22,6 +24,7 @@
 #include "transport/spool/spool_layout.hpp"
 #include "transport/spool/spool_receiver_core.hpp"
 #include "transport/spool/spool_sender_core.hpp"
+#include "wire/names.hpp"
 
 namespace plexus::test::spool_unit {
 namespace {
@@ -643,6 +646,180 @@ TEST(SpoolBadInput, AnOversizeFileGoesToErrorsUnread) {
   auto reason = nlohmann::json::parse(slurp(f.errors() + "/big.msg.reason"));
   EXPECT_EQ(reason["reason"], "too_large");
   EXPECT_EQ(reason["status"], "message_too_large");
+}
+
+TEST(SpoolBadInput, NamesFollowTheOneRuleOfDurableQueues) {
+  // Types, groups and ids of a spool directory follow wire::validate_name, as queue names do.
+  for (const char* name : {"a..b", "..", ".", "a/b", "", "tab\there"}) {
+    EXPECT_FALSE(wire::valid_name(name)) << name;
+    EXPECT_FALSE(sp::valid_name(name)) << name;
+  }
+  for (const char* name : {"task", "a.b", "A-Z_0.9", ".starts-with-dot"}) {
+    EXPECT_TRUE(wire::valid_name(name)) << name;
+    EXPECT_TRUE(sp::valid_name(name)) << name;
+  }
+  EXPECT_TRUE(wire::valid_name(std::string(128, 'n')));
+  EXPECT_FALSE(wire::valid_name(std::string(129, 'n')));
+  EXPECT_FALSE(sp::valid_id(".starts-with-dot")) << "a '.' name is a writer's private file";
+  const auto refused = wire::validate_name("a..b", "queue name");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, StatusCode::invalid_argument);
+  EXPECT_NE(refused.error().message.find("\"a..b\" contains \"..\""), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(nlohmann::json::parse(refused.error().details)["field"], "queue name");
+
+  TempDir tmp;
+  auto sender = SpoolSender::create(tmp.path() + "/g1", fast());
+  ASSERT_TRUE(sender);
+  SpoolSend dots;
+  dots.type = "a..b";
+  const auto sent = (*sender)->send(dots);
+  ASSERT_FALSE(sent);
+  EXPECT_NE(sent.error().message.find("message type"), std::string::npos) << sent.error().message;
+  SpoolSend id_dots;
+  id_dots.id = "x..y";
+  EXPECT_EQ((*sender)->send(id_dots).error().code, StatusCode::invalid_argument);
+  auto receiver = SpoolReceiver::create(tmp.path() + "/g1", fast());
+  ASSERT_TRUE(receiver);
+  EXPECT_EQ((*receiver)->on("a..b", {}).error().code, StatusCode::invalid_argument);
+  EXPECT_TRUE(names_in(tmp.path() + "/g1/messages").empty());
+}
+
+// ---- what a directory holds, and stale temporary files ---------------------------------------
+
+TEST(SpoolStaleTemps, AStaleTemporaryFileIsRemovedAtStartAndAFreshOneIsLeftAlone) {
+  TempDir tmp;
+  const std::string dir = tmp.path() + "/g1";
+  ASSERT_TRUE(sp::open_layout(dir, true));
+  // Left by writers that crashed an hour ago, one in each directory; and one being written now.
+  write_aged_file(dir + "/messages/.tmp-a-1-1", "half a frame", std::chrono::hours(1));
+  write_aged_file(dir + "/acks/.tmp-b-1-2", "half a frame", std::chrono::hours(1));
+  write_aged_file(dir + "/errors/.tmp-c-1-3", "half a frame", std::chrono::minutes(11));
+  write_aged_file(dir + "/messages/.tmp-live-2-1", "half a frame", std::chrono::seconds(0));
+  write_aged_file(dir + "/messages/.tmp-recent-2-2", "half a frame", std::chrono::minutes(9));
+  auto before = spool_directory_stats(dir);
+  ASSERT_TRUE(before) << before.error().to_string();
+  EXPECT_EQ(before->temporary.count, 5u);
+  EXPECT_EQ(before->stale_temporary, 3u);
+  EXPECT_GE(before->temporary.oldest_age, std::chrono::hours(1));
+  EXPECT_EQ(before->ready.count, 0u) << "a temporary file is not a message";
+
+  // A sender that only writes (plexus spool send) reads nothing at start and removes nothing.
+  SpoolOptions writer = fast();
+  writer.take_over = false;
+  auto script = SpoolSender::create(dir, writer);
+  ASSERT_TRUE(script);
+  EXPECT_EQ((*script)->stats().stale_temp_files_removed, 0u);
+  EXPECT_TRUE(fs::exists(dir + "/messages/.tmp-a-1-1"));
+
+  auto receiver = SpoolReceiver::create(dir, fast());
+  ASSERT_TRUE(receiver);
+  Handled handled;
+  ASSERT_TRUE((*receiver)->on_any(handled.handler()));
+  ASSERT_TRUE((*receiver)->start());
+  EXPECT_EQ((*receiver)->stats().stale_temp_files_removed, 3u);
+  EXPECT_EQ(names_in(dir + "/messages"),
+            (std::vector<std::string>{".tmp-live-2-1", ".tmp-recent-2-2"}));
+  EXPECT_TRUE(names_in(dir + "/acks").empty());
+  EXPECT_TRUE(names_in(dir + "/errors").empty());
+  auto after = spool_directory_stats(dir);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->temporary.count, 2u);
+  EXPECT_EQ(after->stale_temporary, 0u);
+
+  // A sender that takes over removes them too.
+  write_aged_file(dir + "/acks/.tmp-d-1-4", "half a frame", std::chrono::hours(2));
+  auto sender = SpoolSender::create(dir, fast());
+  ASSERT_TRUE(sender);
+  EXPECT_EQ((*sender)->stats().stale_temp_files_removed, 1u);
+  EXPECT_FALSE(fs::exists(dir + "/acks/.tmp-d-1-4"));
+  EXPECT_TRUE(fs::exists(dir + "/messages/.tmp-live-2-1"));
+  // Nothing was handed over: temporary files are never read.
+  EXPECT_EQ(handled.count(), 0u);
+}
+
+TEST(SpoolStaleTemps, DirectoryStatsCountEachKindOfFile) {
+  ClockFixture f;
+  auto receiver = SpoolReceiver::create(f.dir, fast());
+  ASSERT_TRUE(receiver);
+  Handled handled;
+  ASSERT_TRUE((*receiver)->on("task", handled.handler()));
+  ASSERT_TRUE((*receiver)->on("bad", handled.handler(make_error(StatusCode::internal, "no"))));
+  ASSERT_TRUE((*receiver)->start());
+  Event<bool> failed;
+  f.sender->on_ack([&](const std::string&, const Result<void>& outcome) {
+    if (!outcome) failed.set(true);
+  });
+  SpoolSend bad;
+  bad.type = "bad";
+  bad.max_retries = 1;
+  ASSERT_TRUE(f.sender->send(bad));
+  ASSERT_TRUE(failed.wait_for(kWait));
+  // The failed message waits for its retry as .wait-ID.msg.
+  auto waiting = spool_directory_stats("dir://" + f.dir);
+  ASSERT_TRUE(waiting) << waiting.error().to_string();
+  EXPECT_EQ(waiting->directory, f.dir);
+  EXPECT_EQ(waiting->waiting.count, 1u);
+  EXPECT_EQ(waiting->ready.count, 0u);
+  EXPECT_EQ(waiting->errors.count, 0u);
+  EXPECT_EQ(f.sender->stats().retried, 1u);
+  f.advance(seconds(5));
+  ASSERT_TRUE(f.dead_event.wait_for(kWait));
+  ASSERT_TRUE(handled.wait_count(2));
+  {
+    std::lock_guard lock(handled.mu);
+    EXPECT_EQ(handled.messages.at(1).attempt, 2u);
+  }
+  // The dead letter is one file in errors/ (its reason file is not counted).
+  auto dead = spool_directory_stats(f.dir);
+  ASSERT_TRUE(dead);
+  EXPECT_EQ(dead->waiting.count, 0u);
+  EXPECT_EQ(dead->errors.count, 1u);
+  EXPECT_EQ(dead->temporary.count, 0u);
+  EXPECT_EQ(spool_directory_stats(f.tmp.path() + "/absent/g").error().code, StatusCode::not_found);
+  EXPECT_EQ(spool_directory_stats("relative/g").error().code, StatusCode::invalid_argument);
+}
+
+TEST(SpoolReceiverCounts, DuplicatesAndRedeliveries) {
+  TempDir tmp;
+  const std::string dir = tmp.path() + "/g1";
+  // A script's sender writes; an ack for "done" exists already (handled before a restart).
+  SpoolOptions writer = fast();
+  writer.take_over = false;
+  auto script = SpoolSender::create(dir, writer);
+  ASSERT_TRUE(script);
+  SpoolSend done;
+  done.id = "done";
+  ASSERT_TRUE((*script)->send(done));
+  ASSERT_TRUE(spool_ack(dir, "done", std::nullopt, fast()));
+  // The second attempt of "again", as a sender's retry writes it.
+  sp::Record again;
+  again.id = "again";
+  again.group = "g1";
+  again.attempt = 2;
+  auto bytes = sp::encode_message(again, 1 << 20);
+  ASSERT_TRUE(bytes);
+  std::ofstream(dir + "/messages/again.msg", std::ios::binary) << *bytes;
+
+  auto receiver = SpoolReceiver::create(dir, fast());
+  ASSERT_TRUE(receiver);
+  Handled handled;
+  ASSERT_TRUE((*receiver)->on_any(handled.handler()));
+  ASSERT_TRUE((*receiver)->start());
+  // The scan goes in name order: again.msg, then done.msg (a duplicate). A message sent after
+  // the scan is handled once both are counted.
+  SpoolSend after;
+  after.id = "zz-after";
+  ASSERT_TRUE((*script)->send(after));
+  ASSERT_TRUE(handled.wait_count(2));
+  const auto stats = (*receiver)->stats();
+  EXPECT_GE(stats.delivered, 1u);
+  EXPECT_EQ(stats.redelivered, 1u);
+  EXPECT_EQ(stats.duplicates_dropped, 1u);
+  std::lock_guard lock(handled.mu);
+  EXPECT_EQ(handled.messages.at(0).id, "again");
+  EXPECT_EQ(handled.messages.at(0).attempt, 2u);
+  EXPECT_EQ(handled.messages.at(1).id, "zz-after");
 }
 
 }  // namespace

@@ -38,6 +38,8 @@ const TlsOptions& client_tls();
 std::string resolve_address(const std::string& text);
 int exit_code(const Error& error);
 void print_error(const Error& error);
+// An age for people: "850 ms", "12.3 s", "4.2 min", "3.1 h", "2.0 d".
+std::string age_text(std::chrono::milliseconds age);
 // Prints `error` to stderr and returns its exit status: how every failed command ends.
 int fail(const Error& error);
 // The client of one command, named `name`; it reconnects only when asked (`plexus sub`), and

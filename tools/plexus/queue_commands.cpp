@@ -33,24 +33,6 @@ std::int64_t epoch_ms(DurableTime t) {
   return t.time_since_epoch().count();
 }
 
-// "850 ms", "12.3 s", "4.2 min", "3.1 h", "2.0 d".
-std::string age_text(std::chrono::milliseconds age) {
-  const double ms = static_cast<double>(age.count());
-  char buf[32];
-  if (ms < 1000) {
-    std::snprintf(buf, sizeof buf, "%.0f ms", ms);
-  } else if (ms < 60e3) {
-    std::snprintf(buf, sizeof buf, "%.1f s", ms / 1e3);
-  } else if (ms < 3600e3) {
-    std::snprintf(buf, sizeof buf, "%.1f min", ms / 60e3);
-  } else if (ms < 86400e3) {
-    std::snprintf(buf, sizeof buf, "%.1f h", ms / 3600e3);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.1f d", ms / 86400e3);
-  }
-  return buf;
-}
-
 std::string clip(const std::string& s, std::size_t n) {
   return s.size() <= n ? s : s.substr(0, n - 1) + "~";
 }

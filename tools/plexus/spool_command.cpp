@@ -1,5 +1,6 @@
 // `plexus spool send|recv|ack|replay DIR`: a shell script's part in a spool directory
 // (plexus/spool.hpp, docs/PROTOCOL.md "Spool directories"). JSON lines in and out.
+// `plexus spool stats DIR [--json]`: what the directory holds, for an operator.
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -34,6 +35,8 @@ struct SpoolArgs {
   std::vector<std::string> ids;
   std::string error_code;
   std::string error_message;
+  // stats
+  bool json = false;
   // all
   bool no_sync = false;
 };
@@ -213,6 +216,38 @@ int replay(const SpoolArgs& a) {
   return 0;
 }
 
+int stats(const SpoolArgs& a) {
+  auto s = spool_directory_stats(a.dir);
+  if (!s) return fail(s.error());
+  const std::pair<const char*, const SpoolFileCount*> kinds[] = {{"ready", &s->ready},
+                                                                 {"waiting", &s->waiting},
+                                                                 {"acks", &s->acks},
+                                                                 {"errors", &s->errors},
+                                                                 {"temporary", &s->temporary}};
+  if (a.json) {
+    json j{{"directory", s->directory}};
+    for (const auto& [name, f] : kinds) {
+      j[name] = {{"count", f->count}, {"oldest_age_ms", f->oldest_age.count()}};
+    }
+    j["temporary"]["stale"] = s->stale_temporary;
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  std::printf("%s\n", s->directory.c_str());
+  std::printf("%-10s %8s %12s\n", "files", "count", "oldest");
+  for (const auto& [name, f] : kinds) {
+    std::printf("%-10s %8llu %12s\n", name, static_cast<unsigned long long>(f->count),
+                f->count ? age_text(f->oldest_age).c_str() : "-");
+  }
+  if (s->stale_temporary > 0) {
+    std::printf(
+        "%llu temporary files are stale (left by a writer that crashed); the next sender or "
+        "receiver to start removes them\n",
+        static_cast<unsigned long long>(s->stale_temporary));
+  }
+  return 0;
+}
+
 }  // namespace
 
 Run add_spool(CLI::App& app) {
@@ -268,12 +303,24 @@ Run add_spool(CLI::App& app) {
   replay_cmd->add_option("ids", args->ids, "Message ids")->required();
   sync_flag(replay_cmd);
 
+  auto* stats_cmd = cmd->add_subcommand(
+      "stats",
+      "Count the files of a spool directory and their oldest age: ready and waiting messages, "
+      "acks, errors (dead letters and refused files), temporary files (stale: a crashed "
+      "writer's); reads only");
+  stats_cmd->add_option("dir", args->dir, "The spool directory")->required();
+  stats_cmd->add_flag("--json", args->json,
+                      "Print one JSON object: {\"directory\", KIND: {\"count\", "
+                      "\"oldest_age_ms\"}, …} (KIND: ready, waiting, acks, errors, temporary, "
+                      "whose object also has \"stale\")");
+
   return [=] {
     if (!cmd->parsed()) return -1;
     if (send_cmd->parsed()) return send(*args);
     if (recv_cmd->parsed()) return args->ack ? recv_ack(*args) : recv_list(*args);
     if (ack_cmd->parsed()) return ack(*args);
     if (replay_cmd->parsed()) return replay(*args);
+    if (stats_cmd->parsed()) return stats(*args);
     return -1;
   };
 }

@@ -127,6 +127,29 @@ void print_summary(const nlohmann::json& s) {
                   r.value("queued", 0.0), r.value("delivered", 0.0), r.value("dropped", 0.0));
     }
   }
+  // Spool directories this process sends or receives through (SpoolOptions::runtime).
+  if (const auto sp = rows("spools"); !sp.is_null()) {
+    std::printf("%-40s %-8s %8s %8s %8s %12s %8s\n", "spool", "role", "ready", "waiting", "errors",
+                "oldest", "stale");
+    for (const auto& r : sp) {
+      const auto d = r.value("directory", nlohmann::json::object());
+      char oldest[32] = "-";
+      if (d.value("ready", 0.0) + d.value("waiting", 0.0) > 0) {
+        std::snprintf(oldest, sizeof oldest, "%.1f s", d.value("oldest_pending_age_seconds", 0.0));
+      }
+      std::printf("%-40s %-8s %8.0f %8.0f %8.0f %12s %8.0f\n", r.value("dir", "?").c_str(),
+                  r.value("role", "?").c_str(), d.value("ready", 0.0), d.value("waiting", 0.0),
+                  d.value("dead_letters", 0.0), oldest, d.value("stale_temp_files", 0.0));
+      std::string counts;
+      const auto it = r.find("messages");
+      if (it != r.end() && it->is_object()) {
+        for (auto m = it->begin(); m != it->end(); ++m) {
+          counts += (counts.empty() ? "" : ", ") + m.value().dump() + " " + m.key();
+        }
+      }
+      std::printf("  since start: %s\n", counts.c_str());
+    }
+  }
 }
 
 int stats(const StatsArgs& a) {

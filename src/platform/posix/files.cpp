@@ -45,6 +45,26 @@ Result<std::vector<std::string>> list_directory(const std::string& dir) {
   return names;
 }
 
+Result<std::vector<DirectoryEntry>> list_directory_times(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return sys_error("cannot list", dir, errno);
+  std::vector<DirectoryEntry> entries;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name(e->d_name);
+    if (name == "." || name == "..") continue;
+    struct stat st {};
+    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone
+    const auto since_epoch =
+        std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec);
+    entries.push_back(
+        {std::string(name),
+         std::chrono::system_clock::time_point(
+             std::chrono::duration_cast<std::chrono::system_clock::duration>(since_epoch))});
+  }
+  ::closedir(d);
+  return entries;
+}
+
 Result<std::string> read_whole_file(const std::string& path, std::size_t max_bytes) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0) return sys_error("cannot open", path, errno);

@@ -4,6 +4,7 @@
 // Result with the path and strerror, never an exception.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -16,6 +17,16 @@ namespace plexus::platform {
 
 // The names in `dir` (no "." or ".."), unsorted. not_found when `dir` does not exist.
 Result<std::vector<std::string>> list_directory(const std::string& dir);
+
+// A name in a directory with when its file was last written (st_mtime, wall clock).
+struct DirectoryEntry {
+  std::string name;
+  std::chrono::system_clock::time_point modified;
+};
+
+// The entries of `dir` (no "." or ".."), unsorted; a file removed between the listing and its
+// stat is left out. not_found when `dir` does not exist.
+Result<std::vector<DirectoryEntry>> list_directory_times(const std::string& dir);
 
 // The whole file, if it has at most `max_bytes` bytes: not_found when it is gone,
 // resource_exhausted (details {"limit":…, "size":…}) when it is larger.

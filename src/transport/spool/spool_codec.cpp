@@ -2,10 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
-
 #include "transport/spool/spool_layout.hpp"
 #include "wire/frame.hpp"
 #include "wire/metadata.hpp"
+#include "wire/names.hpp"
 
 namespace plexus::transport::spool {
 namespace {
@@ -44,18 +44,14 @@ tl::expected<wire::FrameView, Refusal> one_frame(std::string_view bytes,
 }  // namespace
 
 Result<std::string> encode_message(const Record& r, std::uint32_t max_message_size) {
-  if (!r.id.empty() && !valid_id(r.id)) {
-    return make_error(StatusCode::invalid_argument, "bad message id \"" + r.id +
-                                                        "\": 1..128 characters of [A-Za-z0-9._-], "
-                                                        "not starting with '.'");
+  if (!r.id.empty()) {
+    if (auto ok = validate_id(r.id); !ok) return tl::unexpected(ok.error());
   }
-  if (!valid_name(r.type)) {
-    return make_error(StatusCode::invalid_argument,
-                      "bad message type \"" + r.type + "\": 1..128 characters of [A-Za-z0-9._-]");
+  if (auto ok = wire::validate_name(r.type, "message type"); !ok) {
+    return tl::unexpected(ok.error());
   }
-  if (!r.group.empty() && !valid_name(r.group)) {
-    return make_error(StatusCode::invalid_argument,
-                      "bad group \"" + r.group + "\": 1..128 characters of [A-Za-z0-9._-]");
+  if (!r.group.empty()) {
+    if (auto ok = wire::validate_name(r.group, "group"); !ok) return tl::unexpected(ok.error());
   }
   wire::Metadata md;
   md.method = r.type;

@@ -36,6 +36,14 @@ struct Refusal {
   Error error;
 };
 
+// A file moved to errors/ (errors/NAME, with NAME.reason), for its owner's log: a refused file,
+// a failed message that asked for no ack, or a sender's dead letter of a message it did not send.
+struct ErrorFile {
+  std::string name;
+  std::string reason;  // as in the reason file
+  Error error;
+};
+
 // The message in `bytes`, which must be exactly one NOTIFY frame with a method, a message_type
 // equal to it, and a payload within `max_message_size`.
 tl::expected<Record, Refusal> decode_message(std::string_view bytes,

@@ -7,22 +7,10 @@
 
 #include "platform/posix/files.hpp"
 #include "platform/posix/process.hpp"
+#include "wire/names.hpp"
 
 namespace plexus::transport::spool {
 namespace {
-
-bool name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == '-';
-}
-
-bool name_chars(std::string_view s, std::size_t max) {
-  if (s.empty() || s.size() > max) return false;
-  for (char c : s) {
-    if (!name_char(c)) return false;
-  }
-  return true;
-}
 
 std::atomic<std::uint64_t> g_counter{0};
 
@@ -51,11 +39,16 @@ std::string Layout::temp_path(const std::string& dir, std::string_view id) const
 }
 
 bool valid_id(std::string_view id) {
-  return name_chars(id, kMaxIdLength) && id.front() != '.';
+  return wire::valid_name(id) && id.front() != '.';
 }
 
-bool valid_name(std::string_view name) {
-  return name_chars(name, kMaxNameLength) && name != "." && name != "..";
+Result<void> validate_id(std::string_view id) {
+  if (auto ok = wire::validate_name(id, "message id"); !ok) return ok;
+  if (id.front() == '.') {
+    return make_error(StatusCode::invalid_argument,
+                      "bad message id \"" + std::string(id) + "\": it must not start with '.'");
+  }
+  return {};
 }
 
 Result<std::string> spool_root(std::string_view text) {
@@ -84,7 +77,9 @@ Result<std::string> spool_root(std::string_view text) {
     pos = slash + 1;
   }
   if (!valid_name(last)) {
-    return bad("the group (the last component) must be 1..128 characters of [A-Za-z0-9._-]");
+    return bad(
+        "the group (the last component) must be 1..128 characters of [A-Za-z0-9._-], not \".\", no "
+        "\"..\"");
   }
   return std::string(path);
 }

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "plexus/status.hpp"
+#include "wire/names.hpp"
 
 namespace plexus::transport::spool {
 
@@ -18,8 +19,6 @@ inline constexpr std::string_view kAckSuffix = ".ack";        // acks/ID.ack
 inline constexpr std::string_view kReasonSuffix = ".reason";  // errors/NAME.reason
 inline constexpr std::string_view kTempPrefix = ".tmp-";      // a writer's file before rename
 inline constexpr std::string_view kWaitPrefix = ".wait-";     // messages/.wait-ID.msg: a retry
-inline constexpr std::size_t kMaxIdLength = 128;              // wire::kMaxMessageIdLength
-inline constexpr std::size_t kMaxNameLength = 128;            // types and groups
 
 // The paths of one spool directory. Plain strings; copy freely.
 struct Layout {
@@ -36,10 +35,14 @@ struct Layout {
   std::string temp_path(const std::string& dir, std::string_view id) const;
 };
 
-// 1..128 characters of [A-Za-z0-9._-], not starting with '.': message ids.
+// Types and groups follow the one name rule, wire::valid_name (wire/names.hpp): 1..128
+// characters of [A-Za-z0-9._-], not ".", no "..".
+using wire::valid_name;
+// Message ids follow it too and do not start with '.' (a name starting with '.' is a writer's
+// private file).
 bool valid_id(std::string_view id);
-// 1..128 characters of [A-Za-z0-9._-], not "." or "..": types and groups.
-bool valid_name(std::string_view name);
+// valid_id with the reason: invalid_argument naming what is wrong.
+Result<void> validate_id(std::string_view id);
 
 // The directory of `dir:///path/group` (or a plain absolute path): invalid_argument for a
 // relative path, an empty one, a `..` or `.` component, or a last component that is not a

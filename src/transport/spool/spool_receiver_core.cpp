@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "platform/posix/files.hpp"
+#include "transport/spool/spool_census.hpp"
 #include "wire/frame.hpp"
 #include "wire/metadata.hpp"
 
@@ -36,6 +37,7 @@ void ReceiverCore::quarantine(const std::string& name, const std::string& reason
   (void)platform::write_file_atomically(layout_.errors, layout_.temp_path(layout_.errors, name),
                                         layout_.reason_path(name), text, sync_, false);
   (void)platform::rename_file(layout_.messages + "/" + name, layout_.error_path(name));
+  error_files_.push_back({name, reason, error});
   if (sync_) {
     (void)platform::sync_directory(layout_.errors);
     (void)platform::sync_directory(layout_.messages);
@@ -46,10 +48,11 @@ std::optional<Record> ReceiverCore::take(const std::string& name) {
   if (hidden(name)) return std::nullopt;  // a writer's temporary file, or a waiting retry
   const auto id = id_of(name, kMessageSuffix);
   if (!id) {
-    quarantine(name, "bad_name",
-               Error{StatusCode::invalid_argument,
-                     "a message file is named ID.msg, ID 1..128 characters of [A-Za-z0-9._-]",
-                     {}});
+    quarantine(
+        name, "bad_name",
+        Error{StatusCode::invalid_argument,
+              "a message file is named ID.msg, ID 1..128 characters of [A-Za-z0-9._-], no \"..\"",
+              {}});
     return std::nullopt;
   }
   const std::string path = layout_.message_path(*id);
@@ -86,6 +89,7 @@ std::optional<Record> ReceiverCore::take(const std::string& name) {
     if (!platform::path_exists(path)) return std::nullopt;
   }
   ++counters_.delivered;
+  if (record->attempt > 1) ++counters_.redelivered;
   return std::move(*record);
 }
 
@@ -111,6 +115,10 @@ Result<void> ReceiverCore::finish(const Record& record, const std::string& name,
                                       layout_.ack_path(record.id), encode_ack(ack), sync_);
   if (written) ++(ack.ok ? counters_.acked : counters_.failed);
   return written;
+}
+
+void ReceiverCore::remove_stale_temps(std::chrono::system_clock::time_point now) {
+  counters_.stale_temps_removed += spool::remove_stale_temps(layout_, now);
 }
 
 }  // namespace plexus::transport::spool

@@ -9,9 +9,11 @@
 // is still there, and only then hands it over.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "plexus/status.hpp"
@@ -21,11 +23,13 @@
 namespace plexus::transport::spool {
 
 struct ReceiverCounters {
-  std::uint64_t delivered = 0;           // handed to take()'s caller
-  std::uint64_t duplicates_dropped = 0;  // a message file whose ack exists
-  std::uint64_t corrupt = 0;             // moved to errors/
-  std::uint64_t acked = 0;               // acks written (ok)
-  std::uint64_t failed = 0;              // acks written (error)
+  std::uint64_t delivered = 0;            // handed to take()'s caller
+  std::uint64_t redelivered = 0;          // of those, with an attempt after the first
+  std::uint64_t duplicates_dropped = 0;   // a message file whose ack exists
+  std::uint64_t corrupt = 0;              // moved to errors/
+  std::uint64_t acked = 0;                // acks written (ok)
+  std::uint64_t failed = 0;               // acks written (error)
+  std::uint64_t stale_temps_removed = 0;  // by remove_stale_temps()
 };
 
 class ReceiverCore {
@@ -49,7 +53,12 @@ class ReceiverCore {
   // Moves messages/NAME to errors/NAME with errors/NAME.reason (written first).
   void quarantine(const std::string& name, const std::string& reason, const Error& error);
 
+  // Removes the temporary files a crashed writer left (spool_census.hpp's rule), counted.
+  void remove_stale_temps(std::chrono::system_clock::time_point now);
+
   const ReceiverCounters& counters() const { return counters_; }
+  // The files moved to errors/ since the last call, for the owner's log.
+  std::vector<ErrorFile> take_error_files() { return std::exchange(error_files_, {}); }
   const Layout& layout() const { return layout_; }
 
  private:
@@ -57,6 +66,7 @@ class ReceiverCore {
   std::uint32_t max_message_size_;
   bool sync_;
   ReceiverCounters counters_;
+  std::vector<ErrorFile> error_files_;
 };
 
 }  // namespace plexus::transport::spool

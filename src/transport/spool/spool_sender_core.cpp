@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "platform/posix/files.hpp"
+#include "transport/spool/spool_census.hpp"
 #include "wire/frame.hpp"
 #include "wire/metadata.hpp"
 
@@ -59,11 +60,7 @@ Result<void> SenderCore::start(TimePoint now) {
 
 Result<std::string> SenderCore::send(Record record, bool wants_ack, TimePoint now) {
   std::string id = record.id.empty() ? new_message_id() : record.id;
-  if (!valid_id(id)) {
-    return make_error(StatusCode::invalid_argument,
-                      "bad message id \"" + id +
-                          "\": 1..128 characters of [A-Za-z0-9._-], not starting with '.'");
-  }
+  if (auto ok = validate_id(id); !ok) return tl::unexpected(ok.error());
   if (wants_ack && pending_.contains(id)) {
     return make_error(StatusCode::already_exists, "message " + id + " is pending already");
   }
@@ -108,6 +105,7 @@ void SenderCore::on_ack_file(const std::string& name, TimePoint now) {
         layout_.errors, layout_.temp_path(layout_.errors, name), layout_.reason_path(name),
         reason_json(reason, e, std::nullopt, wall_clock_ms()), rules_.sync, false);
     (void)platform::rename_file(ack_path, layout_.error_path(name));
+    error_files_.push_back({name, reason, e});
     return;
   }
   const auto it = pending_.find(*id);
@@ -144,6 +142,7 @@ void SenderCore::on_ack_file(const std::string& name, TimePoint now) {
           false);
       (void)platform::rename_file(msg, layout_.error_path(file));
       ++counters_.dead_lettered;
+      error_files_.push_back({file, "handler_error", ack->error});
     }
   }
   remove_acks_.push_back(ack_path);
@@ -264,8 +263,7 @@ void SenderCore::expire(TimePoint now) {
 }
 
 Result<void> SenderCore::replay(const std::string& id, TimePoint now) {
-  if (!valid_id(id))
-    return make_error(StatusCode::invalid_argument, "bad message id \"" + id + "\"");
+  if (auto ok = validate_id(id); !ok) return ok;
   const std::string file = id + std::string(kMessageSuffix);
   auto bytes =
       platform::read_whole_file(layout_.error_path(file), max_file_size(rules_.max_message_size));
@@ -297,6 +295,10 @@ Result<void> SenderCore::replay(const std::string& id, TimePoint now) {
   timers_.erase({pending_.contains(id) ? pending_[id].deadline : TimePoint{}, id});
   track(id, p);
   return {};
+}
+
+void SenderCore::remove_stale_temps(std::chrono::system_clock::time_point now) {
+  counters_.stale_temps_removed += spool::remove_stale_temps(layout_, now);
 }
 
 std::optional<TimePoint> SenderCore::next_deadline() const {

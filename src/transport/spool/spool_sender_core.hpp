@@ -37,11 +37,12 @@ struct SenderRules {
 };
 
 struct SenderCounters {
-  std::uint64_t sent = 0;           // messages written by send()
-  std::uint64_t acked = 0;          // acks (ok) read for pending messages
-  std::uint64_t retried = 0;        // failed deliveries scheduled again
-  std::uint64_t dead_lettered = 0;  // moved to errors/ with their reason
-  std::uint64_t adopted = 0;        // pending messages found on disk by start()
+  std::uint64_t sent = 0;                 // messages written by send()
+  std::uint64_t acked = 0;                // acks (ok) read for pending messages
+  std::uint64_t retried = 0;              // failed deliveries scheduled again
+  std::uint64_t dead_lettered = 0;        // moved to errors/ with their reason
+  std::uint64_t adopted = 0;              // pending messages found on disk by start()
+  std::uint64_t stale_temps_removed = 0;  // by remove_stale_temps()
 };
 
 // A message that ran out of retries (now errors/ID.msg and errors/ID.msg.reason).
@@ -87,10 +88,15 @@ class SenderCore {
   std::optional<TimePoint> next_deadline() const;
   std::size_t pending() const { return pending_.size(); }
   const SenderCounters& counters() const { return counters_; }
+  // Removes the temporary files a crashed writer left (spool_census.hpp's rule), counted.
+  void remove_stale_temps(std::chrono::system_clock::time_point now);
   // The dead letters since the last call (for the owner's callbacks).
   std::vector<DeadLetterNote> take_dead_letters() { return std::exchange(dead_, {}); }
   // The acks of pending messages read since the last call, in order.
   std::vector<Ack> take_acks() { return std::exchange(acks_, {}); }
+  // The other files moved to errors/ since the last call (corrupt acks, and messages whose ERROR
+  // ack came with nobody retrying them), for the owner's log.
+  std::vector<ErrorFile> take_error_files() { return std::exchange(error_files_, {}); }
   const Layout& layout() const { return layout_; }
 
  private:
@@ -122,6 +128,7 @@ class SenderCore {
   std::vector<std::string> remove_acks_;                // paths, removed by flush() after
   std::vector<DeadLetterNote> dead_;
   std::vector<Ack> acks_;
+  std::vector<ErrorFile> error_files_;
   bool errors_touched_ = false;  // flush() fsyncs errors/ only when it removed something there
   SenderCounters counters_;
 };

@@ -1,0 +1,73 @@
+#include "wire/names.hpp"
+
+#include <string>
+
+namespace plexus::wire {
+namespace {
+
+bool allowed(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+// Why `name` breaks the rule (nullptr when it does not), as the end of "<what> \"name\" …".
+const char* problem(std::string_view name) {
+  if (name.empty()) return "is empty";
+  if (name.size() > kMaxQueueNameLength) return "is too long";
+  if (name == ".") return "is not allowed";
+  if (name.find("..") != std::string_view::npos) return "contains \"..\"";
+  for (char c : name) {
+    if (c == '/') return "contains '/'";
+    if (!allowed(c)) return "contains a character that is not allowed";
+  }
+  return nullptr;
+}
+
+// The name quoted for a message: cut short and with bytes that would garble a log escaped.
+std::string quoted(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name.substr(0, 64)) {
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out += c;
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      const auto byte = static_cast<unsigned char>(c);
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    }
+  }
+  if (name.size() > 64) out += "...";
+  return out + "\"";
+}
+
+}  // namespace
+
+bool valid_name(std::string_view name) {
+  return problem(name) == nullptr;
+}
+
+Result<void> validate_name(std::string_view name, std::string_view what) {
+  const char* why = problem(name);
+  if (!why) return {};
+  const std::string rule = " (1 to " + std::to_string(kMaxQueueNameLength) +
+                           " characters of A-Z a-z 0-9 . _ -, not \".\", no \"..\")";
+  // `what` is a plain literal of the caller's; quotes and backslashes are dropped all the same
+  // so that the details stay JSON.
+  std::string field;
+  for (char c : what) {
+    if (c != '"' && c != '\\') field += c;
+  }
+  const std::string details = "{\"field\":\"" + field + "\"}";
+  std::string message = std::string(what);
+  if (name.empty()) {
+    message += " is empty";
+  } else if (name.size() > kMaxQueueNameLength) {
+    message += " " + quoted(name) + " is " + std::to_string(name.size()) + " characters long";
+  } else {
+    message += " " + quoted(name) + " " + why;
+  }
+  return make_error(StatusCode::invalid_argument, message + rule, details);
+}
+
+}  // namespace plexus::wire
