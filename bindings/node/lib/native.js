@@ -1,13 +1,13 @@
 'use strict';
 // Loads the addon: PLEXUS_NODE_ADDON when set, else the one `npm install` built here
-// (cmake-js: build/Release), else the one the plexus tree's own build made.
+// (cmake-js, into build/), else the one the plexus tree's own build made.
 const path = require('node:path');
 const fs = require('node:fs');
 
 function candidates() {
   const list = [];
   if (process.env.PLEXUS_NODE_ADDON) list.push(process.env.PLEXUS_NODE_ADDON);
-  list.push(path.join(__dirname, '..', 'build', 'Release', 'plexus.node'));
+  list.push(path.join(__dirname, '..', 'build', 'plexus.node'));
   list.push(path.join(__dirname, '..', '..', '..', 'build', 'bindings', 'node', 'plexus.node'));
   return list;
 }
