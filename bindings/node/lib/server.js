@@ -60,7 +60,11 @@ class Server extends EventEmitter {
   _event(kind, a, b, c, d) {
     try {
       if (kind === 'call') this._onCall(a, b, c, d);
-      else if (kind === 'cancel') { const ctx = this._calls.get(a); if (ctx) ctx._cancel(); }
+      else if (kind === 'cancel') {
+        const ctx = this._calls.get(a);
+        this._calls.delete(a);  // its answer, if it ever comes, is no longer awaited
+        if (ctx) ctx._cancel();
+      }
       else if (kind === 'stream') this._onStream(a, b, c, d);
     } catch (e) {
       process.nextTick(() => { throw e; });

@@ -279,8 +279,12 @@ Napi::Value NativeServer::handle(const Napi::CallbackInfo& info) {
         auto owner = weak.lock();
         if (!owner || owner->object == nullptr) return;
         Napi::Env env(raw);
-        if (!owner->object->calls_.count(number)) return;  // answered already
-        owner->object->emit({Napi::String::New(env, "cancel"),
+        NativeServer& self = *owner->object;
+        if (!self.calls_.count(number)) return;  // answered already
+        // Nobody waits for this call's answer any more: its responder goes now, so that a
+        // handler that never settles (ignoring ctx.signal) leaks nothing.
+        self.calls_.erase(number);
+        self.emit({Napi::String::New(env, "cancel"),
                              Napi::Number::New(env, static_cast<double>(number))});
       });
     });

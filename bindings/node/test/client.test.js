@@ -94,6 +94,16 @@ for (const transport of ['unix', 'shm']) {
       await assert.rejects(client.openStream('nope', {}).read(), (e) => e.code === 'not_found');
     });
 
+    await t.test('an AbortSignal cancels a stream', async () => {
+      const controller = new AbortController();
+      const stream = client.openStream('count_stream', { n: 1000000, delay_ms: 1 }, { signal: controller.signal });
+      let seen = 0;
+      await assert.rejects((async () => {
+        for await (const _ of stream) if (++seen === 5) controller.abort();
+      })(), (e) => e.code === 'cancelled');
+      assert.ok(seen >= 5 && seen < 1000, String(seen));
+    });
+
     await t.test('breaking out of a stream cancels it at the producer', async () => {
       const stream = client.openStream('count_stream', { n: 1000000, delay_ms: 0 });
       let seen = 0;

@@ -140,6 +140,29 @@ test('handler policies: schema, rate limit, concurrency', async (t) => {
   assert.match(server.metricsText(), /plexus_rpc_server_errors_total\{method="typed",code="invalid_argument"\} 1/);
 });
 
+test('handler policies: cache, timeout, circuit breaker', async (t) => {
+  const { server, address } = await nodeServer(t);
+  let runs = 0;
+  server.handle('cached', ({ k }) => { runs++; return { k, runs }; }, { cache: { ttlMs: 60000 } });
+  server.handle('slow', () => new Promise(() => {}), { timeoutMs: 30 });  // never answers itself
+  server.handle('flaky', () => { throw new PlexusError('unavailable', 'backend down'); },
+    { breaker: { failuresToOpen: 2, openForMs: 60000 } });
+  const client = await plexus.connect(address);
+  t.after(() => client.close());
+
+  assert.deepEqual(await client.call('cached', { k: 1 }), { k: 1, runs: 1 });
+  assert.deepEqual(await client.call('cached', { k: 1 }), { k: 1, runs: 1 });  // from the cache
+  assert.deepEqual(await client.call('cached', { k: 2 }), { k: 2, runs: 2 });
+  assert.equal(runs, 2);
+
+  await assert.rejects(client.call('slow'), (e) => e.code === 'deadline_exceeded');
+
+  await assert.rejects(client.call('flaky'), (e) => e.code === 'unavailable' && e.message === 'backend down');
+  await assert.rejects(client.call('flaky'), (e) => e.code === 'unavailable' && e.message === 'backend down');
+  // Open now: refused without running the handler.
+  await assert.rejects(client.call('flaky'), (e) => e.code === 'unavailable' && e.details.breaker === 'open');
+});
+
 test('pub/sub and broadcast from a Node server', async (t) => {
   const { server, address } = await nodeServer(t);
   const client = await plexus.connect(address);
