@@ -15,7 +15,9 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <plexus/plexus.hpp>
+#include <string>
 #include <thread>
+#include <utility>
 
 namespace {
 
@@ -54,7 +56,10 @@ void serve_methods(plexus::Server& server) {
           timer.expires_after(std::chrono::milliseconds(delay_ms));
           std::error_code ec;
           co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-          auto written = co_await out.async_write(json{{"frame", i}}.dump(), asio::use_awaitable);
+          // Made before the co_await: GCC 12 rejects a braced json initializer inside one
+          // ("array used as initializer").
+          std::string item = json{{"frame", i}}.dump();
+          auto written = co_await out.async_write(std::move(item), asio::use_awaitable);
           if (!written) co_return tl::unexpected(written.error());  // the reader went away
           if (i % 10 == 0) {
             (void)server.publish("helper.status",
