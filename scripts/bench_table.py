@@ -432,7 +432,8 @@ def section_node(data, out):
     versions = ", ".join("%s %s" % (k, v or "not installed") for k, v in packages.items())
     node = (data.get("machine") or {}).get("node")
     out += ["Calls from Node.js%s: the binding's client to the C++ `plexus serve --demo` (`echo`) "
-            "beside the C++ client to the same server, the binding's client to a Node.js plexus "
+            "beside the C++ client to the same server (`-block`: the binding with "
+            "`PLEXUS_NODE_IDLE_WAIT=block`), the binding's client to a Node.js plexus "
             "server, and the npm packages a Node.js developer would otherwise pick (%s), each "
             "with its server in a child process; `net-ndjson` (Node's `net`, newline-delimited "
             "JSON) is the floor. Round trips one call at a time (p50/p99); pipelined calls/s with "
@@ -463,8 +464,8 @@ def section_node(data, out):
     out += table(header, rows)
     targets = data.get("targets") or []
     if targets:
-        out += ["", "The targets (Node → C++ round trip within 1.5x of C++ → C++; ahead of every "
-                "npm peer on round trip and on pipelined calls/s):", ""]
+        out += ["", "The targets (Node → C++ round trip within 1.5x of C++ → C++ on the same "
+                "transport; ahead of every npm peer on round trip and on pipelined calls/s):", ""]
         trows = []
         for t in targets:
             met = t.get("met")

@@ -5,6 +5,8 @@
 //
 //   node-plexus-unix, node-plexus-shm   the binding's client → C++ `plexus serve --demo` (echo)
 //   cpp-plexus-unix, cpp-plexus-shm     the C++ client (plexus_bench_call) → the same server
+//   node-plexus-unix-block, -shm-block  the same with PLEXUS_NODE_IDLE_WAIT=block (the binding's
+//                                       I/O thread sleeps at once when idle)
 //   node-plexus-node-unix, -shm         the binding's client → a Node.js plexus server
 //   zeromq                              zeromq.js 6: REQ/REP round trips, DEALER/ROUTER pipelined
 //   node-ipc                            node-ipc over a Unix socket (its JSON messages)
@@ -37,26 +39,37 @@ const PLEXUS = path.join(ROOT, 'bindings', 'node');
 
 function nowUs() { return Number(process.hrtime.bigint()) / 1000; }
 
+// Each timed phase stops early past this many seconds (--max-seconds), so that a slow peer
+// keeps the run bounded; the figures then come from the calls made.
+let phaseSeconds = Infinity;
+
 // Sequential round trips: `call()` resolves with the answer's length.
 async function roundTrips(call, payload, warmup, count) {
   const samples = new Float64Array(count);
+  let timed = 0;
+  let start = 0;
   for (let i = 0; i < warmup + count; i++) {
+    if (i === warmup) start = nowUs();
     const t0 = nowUs();
     const n = await call();
     const t1 = nowUs();
     if (n !== payload) throw new Error(`answer of ${n} bytes, expected ${payload}`);
-    if (i >= warmup) samples[i - warmup] = t1 - t0;
+    if (i >= warmup) {
+      samples[timed++] = t1 - t0;
+      if (timed >= 100 && (t1 - start) / 1e6 > phaseSeconds) break;
+    }
   }
-  return samples;
+  return samples.subarray(0, timed);
 }
 
 // `count` calls with at most `window` in flight, each answer starting the next call (for
-// libraries whose calls are promises). Resolves with the seconds they took.
+// libraries whose calls are promises). Resolves with { calls, seconds }.
 function windowed(call, payload, count, window) {
   return new Promise((resolve, reject) => {
     let sent = 0;
     let received = 0;
     let failed = false;
+    let stopped = false;  // past phaseSeconds: no new calls
     const t0 = nowUs();
     const issue = () => {
       sent++;
@@ -64,8 +77,10 @@ function windowed(call, payload, count, window) {
         if (failed) return;
         if (n !== payload) { failed = true; reject(new Error(`answer of ${n} bytes, expected ${payload}`)); return; }
         received++;
-        if (received === count) resolve((nowUs() - t0) / 1e6);
-        else if (sent < count) issue();
+        const t = nowUs();
+        if (!stopped && (t - t0) / 1e6 > phaseSeconds) stopped = true;
+        if (received === sent && (sent === count || stopped)) resolve({ calls: received, seconds: (t - t0) / 1e6 });
+        else if (sent < count && !stopped) issue();
       }, (e) => { if (!failed) { failed = true; reject(e); } });
     };
     for (let i = 0; i < Math.min(window, count); i++) issue();
@@ -115,24 +130,26 @@ const CLIENTS = {
       let sent = 0;
       let received = 0;
       let wake = null;
+      let stopped = false;  // past phaseSeconds: no new calls
       const t0 = nowUs();
       const sender = async () => {
-        while (sent < count) {
+        while (sent < count && !stopped) {
           if (sent - received >= window) { await new Promise((r) => { wake = r; }); continue; }
           await dealer.send(body);
           sent++;
         }
       };
       const receiver = async () => {
-        while (received < count) {
+        while (received < count && !(stopped && received === sent)) {
           const [answer] = await dealer.receive();
           if (answer.length !== payload) throw new Error(`answer of ${answer.length} bytes`);
           received++;
+          if ((nowUs() - t0) / 1e6 > phaseSeconds) stopped = true;
           if (wake) { const w = wake; wake = null; w(); }
         }
       };
       await Promise.all([sender(), receiver()]);
-      return (nowUs() - t0) / 1e6;
+      return { calls: received, seconds: (nowUs() - t0) / 1e6 };
     };
     return { call, pipelined, close: () => { req.close(); dealer.close(); } };
   },
@@ -197,12 +214,13 @@ const CLIENTS = {
 };
 
 async function runClient(kind, args) {
+  phaseSeconds = args.maxSeconds ?? Infinity;
   const client = await CLIENTS[kind](args.address, args.payload);
   const samples = await roundTrips(client.call, args.payload, args.warmup, args.count);
-  const seconds = args.pipelined > 0 ? await client.pipelined(args.pipelined, args.window) : 0;
+  const { calls, seconds } = args.pipelined > 0 ? await client.pipelined(args.pipelined, args.window) : { calls: 0, seconds: 0 };
   client.close();
   const mode = kind === 'zeromq' ? 'windowed (DEALER/ROUTER)' : 'windowed';
-  process.stdout.write(JSON.stringify(summary(samples, args.pipelined, seconds, args.payload, mode)) + '\n');
+  process.stdout.write(JSON.stringify(summary(samples, calls, seconds, args.payload, mode)) + '\n');
 }
 
 // ---- servers (child processes) ------------------------------------------------------------
@@ -307,6 +325,7 @@ function parseArgs(argv) {
   const args = {
     json: null, quick: false, reps: 3, payloads: [64, 65536], window: 128, filter: [], list: false,
     address: null, payload: 64, warmup: 500, count: 5000, pipelined: 20000, serve: null, client: null,
+    maxSeconds: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -320,6 +339,7 @@ function parseArgs(argv) {
     else if (a === '--reps') args.reps = Number(value());
     else if (a === '--payloads') { args.payloads = value().split(',').map(Number); args.payloadsGiven = true; }
     else if (a === '--window') args.window = Number(value());
+    else if (a === '--max-seconds') args.maxSeconds = Number(value());
     else if (a === '--filter') args.filter = value().split(',').filter(Boolean);
     // Internal: a server or client child.
     else if (a === '--serve') args.serve = value();
@@ -334,6 +354,7 @@ function parseArgs(argv) {
   }
   if (!(args.reps >= 1 && args.reps <= 100)) throw new Error('--reps must be 1..100');
   if (!(args.window >= 1)) throw new Error('--window must be >= 1');
+  if (args.maxSeconds !== null && !(args.maxSeconds > 0)) throw new Error('--max-seconds must be > 0');
   if (args.payloads.some((p) => !(p >= 1 && p <= 1 << 24))) throw new Error('--payloads: sizes in bytes');
   return args;
 }
@@ -346,6 +367,8 @@ function usage(out) {
             '  --reps N         repetitions of each case, taking turns (default 3)\n' +
             '  --payloads LIST  payload sizes in bytes (default 64,65536); --payload N: one size\n' +
             '  --window W       calls in flight when pipelined (default 128)\n' +
+            '  --max-seconds S  a timed phase (round trips, pipelined) of a case stops after S s\n' +
+            '                   (default 1.5; --quick 0.3): slow peers make fewer calls\n' +
             '  --filter LIST    only cases whose name contains one of these\n' +
             '  --list           the cases, and exit\n');
 }
@@ -356,6 +379,9 @@ const CASES = [
   { name: 'cpp-plexus-shm', client: 'c++ plexus', server: 'cpp', transport: 'shm', lib: 'plexus' },
   { name: 'node-plexus-unix', client: 'node plexus', server: 'cpp', transport: 'unix', lib: 'plexus' },
   { name: 'node-plexus-shm', client: 'node plexus', server: 'cpp', transport: 'shm', lib: 'plexus' },
+  // The binding with its I/O thread sleeping at once when idle (PLEXUS_NODE_IDLE_WAIT=block).
+  { name: 'node-plexus-unix-block', client: 'node plexus', server: 'cpp', transport: 'unix', lib: 'plexus', env: { PLEXUS_NODE_IDLE_WAIT: 'block' } },
+  { name: 'node-plexus-shm-block', client: 'node plexus', server: 'cpp', transport: 'shm', lib: 'plexus', env: { PLEXUS_NODE_IDLE_WAIT: 'block' } },
   { name: 'node-plexus-node-unix', client: 'node plexus', server: 'plexus-node', transport: 'unix', lib: 'plexus' },
   { name: 'node-plexus-node-shm', client: 'node plexus', server: 'plexus-node', transport: 'shm', lib: 'plexus' },
   { name: 'zeromq', client: 'zeromq', server: 'zeromq', transport: 'ipc', lib: 'zeromq' },
@@ -421,14 +447,15 @@ function startServer(kind, dir) {
 }
 
 // One measurement in a child process of its own; resolves its JSON, or { error }.
-function measure(c, address, payload, n, window) {
+function measure(c, address, payload, n, window, maxSeconds) {
   const common = ['--address', address, '--payload', String(payload), '--warmup', String(n.warmup),
     '--count', String(n.count), '--pipelined', String(n.pipelined), '--window', String(window)];
   const [cmd, argv] = c.client === 'c++ plexus' ?
     [CPP_CLIENT, common] :
-    [process.execPath, [__filename, '--client', c.lib === 'plexus' ? 'plexus' : c.client, ...common]];
+    [process.execPath, [__filename, '--client', c.lib === 'plexus' ? 'plexus' : c.client, ...common,
+      '--max-seconds', String(maxSeconds)]];
   return new Promise((resolve) => {
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(c.env || {}) } });
     let out = '';
     let err = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), 90000);
@@ -460,8 +487,8 @@ function row(c, payload, reps, error) {
   };
   if (!reps.length) return r;
   const first = reps[0];
-  r.rt_count = first.rt_count;
-  r.pipelined_calls = first.pipelined_calls;
+  r.rt_count = median(reps.map((x) => x.rt_count));  // fewer than asked where a phase ran out of time
+  r.pipelined_calls = median(reps.map((x) => x.pipelined_calls));
   r.pipeline_mode = first.pipeline_mode || 'windowed';
   const p50s = reps.map((x) => x.rt_us.p50);
   const cps = reps.map((x) => x.calls_per_s);
@@ -495,21 +522,23 @@ function compare(rows) {
   }
   const payloads = [...new Set(rows.map((r) => r.payload_bytes))];
   for (const payload of payloads) {
-    for (const t of ['unix', 'shm']) {
+    for (const t of ['unix', 'shm', 'unix-block', 'shm-block']) {
       const node = find(`node-plexus-${t}`, payload);
-      const cpp = find(`cpp-plexus-${t}`, payload);
+      const cpp = find(`cpp-plexus-${t.replace('-block', '')}`, payload);
+      if (!node && t.endsWith('-block')) continue;
       const x = node && cpp ? node.rt_us.p50 / cpp.rt_us.p50 : null;
-      targets.push({ target: `node→c++ rt p50 within 1.5x of c++→c++ (${t})`, payload_bytes: payload,
-        value: round(x), met: x === null ? null : x <= 1.5 });
+      targets.push({ target: `${node ? node.case : `node-plexus-${t}`} rt p50 within 1.5x of ${cpp ? cpp.case : `cpp-plexus-${t}`}`,
+        payload_bytes: payload, value: round(x), met: x === null ? null : x <= 1.5 });
     }
-    const node = find('node-plexus-unix', payload);
     const peers = PEERS.map((p) => find(p, payload)).filter(Boolean);
-    if (node && peers.length) {
+    for (const name of ['node-plexus-unix', 'node-plexus-unix-block']) {
+      const node = find(name, payload);
+      if (!node || !peers.length) continue;
       const bestRt = peers.reduce((a, b) => (a.rt_us.p50 < b.rt_us.p50 ? a : b));
       const bestCps = peers.reduce((a, b) => (a.pipelined.calls_per_s > b.pipelined.calls_per_s ? a : b));
-      targets.push({ target: `node-plexus-unix rt p50 below every npm peer's (best: ${bestRt.case})`, payload_bytes: payload,
+      targets.push({ target: `${name} rt p50 below every npm peer's (best: ${bestRt.case})`, payload_bytes: payload,
         value: round(node.rt_us.p50 / bestRt.rt_us.p50), met: node.rt_us.p50 < bestRt.rt_us.p50 });
-      targets.push({ target: `node-plexus-unix calls/s above every npm peer's (best: ${bestCps.case})`, payload_bytes: payload,
+      targets.push({ target: `${name} calls/s above every npm peer's (best: ${bestCps.case})`, payload_bytes: payload,
         value: round(node.pipelined.calls_per_s / bestCps.pipelined.calls_per_s), met: node.pipelined.calls_per_s > bestCps.pipelined.calls_per_s });
     }
   }
@@ -565,6 +594,7 @@ async function main() {
   if (args.serve) return runServer(args.serve, args.address);
   if (args.client) return runClient(args.client, args);
   if (args.quick && !process.argv.includes('--reps')) args.reps = 1;
+  if (args.maxSeconds === null) args.maxSeconds = args.quick ? 0.3 : 1.5;
   // As the C++ benchmarks' --payload (make bench's BENCH_ARGS go to every program).
   if (args.payloadGiven && !args.payloadsGiven) args.payloads = [args.payload];
 
@@ -593,7 +623,7 @@ async function main() {
         for (const c of cases) {
           const key = `${c.name}/${payload}`;
           if (errors.has(key) || errors.has(c.name)) continue;
-          const r = await measure(c, clientAddress(c, servers), payload, n, args.window);
+          const r = await measure(c, clientAddress(c, servers), payload, n, args.window, args.maxSeconds);
           if (r.error) errors.set(key, r.error);
           else results.set(key, [...(results.get(key) || []), r]);
         }
@@ -614,7 +644,8 @@ async function main() {
       const doc = {
         benchmark: 'node_bench', machine: machine(),
         config: { quick: args.quick, repetitions: args.reps, window: args.window, payloads: args.payloads,
-          filter: args.filter.join(','), wall_seconds: round((Date.now() - started) / 1000), baseline: 'cpp-plexus-unix' },
+          filter: args.filter.join(','), max_seconds: args.maxSeconds,
+          node_idle_wait: process.env.PLEXUS_NODE_IDLE_WAIT || 'adaptive (the default)', wall_seconds: round((Date.now() - started) / 1000), baseline: 'cpp-plexus-unix' },
         packages: packageVersions(), results: rows, targets,
       };
       fs.mkdirSync(path.dirname(path.resolve(args.json)), { recursive: true });
