@@ -590,7 +590,14 @@ function machine() {
 }
 
 async function main() {
-  const args = parseArgs(process.argv.slice(2));
+  let args;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`node_bench: ${e.message}\n`);
+    usage(process.stderr);
+    process.exit(2);
+  }
   if (args.serve) return runServer(args.serve, args.address);
   if (args.client) return runClient(args.client, args);
   if (args.quick && !process.argv.includes('--reps')) args.reps = 1;
