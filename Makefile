@@ -17,7 +17,7 @@ FUZZ_SECONDS ?= 20
 SOAK_SECONDS  ?= 1800
 SOAK_INTERVAL ?= 10
 
-.PHONY: all deps build docs package build-asan build-fuzz build-tsan run test test-release test-asan test-fuzz test-tsan test-soak soak bench format clean
+.PHONY: all deps build docs package build-asan build-fuzz build-tsan run test test-release test-asan test-fuzz test-tsan test-soak soak bench bench-node bench-node-deps format clean
 
 all: build
 
@@ -98,26 +98,52 @@ test-soak: build
 test: test-release test-soak test-asan test-tsan test-fuzz
 	@echo "make test: release, soak, sanitizer and fuzz suites passed"
 
-# Runs the six benchmarks, each writing JSON into $(BENCH_OUT), then writes the one current
-# table, docs/BENCHMARKS.md, from that JSON (scripts/bench_table.py records the options, machine,
-# date and commit in it). BENCH_ARGS go to every benchmark: `make bench BENCH_ARGS=--quick` for a
-# short run, `BENCH_ARGS='--reps 5'` for more repetitions. A benchmark that fails still leaves
-# the others' rows in the table, and `make bench` then fails.
+# Runs the six C++ benchmarks and then the Node.js one (bench/node/node_bench.js), each writing
+# JSON into $(BENCH_OUT), then writes the one current table, docs/BENCHMARKS.md, from that JSON
+# (scripts/bench_table.py records the options, machine, date and commit in it). BENCH_ARGS go to
+# every benchmark: `make bench BENCH_ARGS=--quick` for a short run, `BENCH_ARGS='--reps 5'` for
+# more repetitions. A benchmark that fails still leaves the others' rows in the table, and
+# `make bench` then fails.
 BENCHES   := plexus_bench_rr plexus_bench_pubsub plexus_bench_stream plexus_bench_shm plexus_bench_conns \
              plexus_bench_durable
 BENCH_ARGS ?=
 BENCH_OUT ?= $(BUILD)/bench-results
 BENCH_DOC ?= docs/BENCHMARKS.md
-bench: build
-	@cmake --build $(BUILD) -j $(JOBS) --target $(BENCHES)
+bench: build bench-node-deps
+	@cmake --build $(BUILD) -j $(JOBS) --target $(BENCHES) $(NODE_BENCH_TARGETS)
 	@mkdir -p $(BENCH_OUT) && rm -f $(BENCH_OUT)/*.json
 	@status=0; \
 	for b in rr pubsub stream shm conns durable; do \
 	  $(BUILD)/bench/plexus_bench_$$b $(BENCH_ARGS) --json $(BENCH_OUT)/$$b.json || status=1; \
 	done; \
+	$(NODE_BENCH) $(BENCH_ARGS) --json $(BENCH_OUT)/node.json || status=1; \
 	python3 scripts/bench_table.py --results $(BENCH_OUT) --out $(BENCH_DOC) \
 	  --options="$(BENCH_ARGS)" || status=1; \
 	exit $$status
+
+# The Node.js benchmark alone (its table on stdout, $(BENCH_OUT)/node.json; docs/BENCHMARKS.md is
+# left as it is): the binding's calls to a C++ server beside the C++ client's, and the npm peers
+# (zeromq, node-ipc, @grpc/grpc-js, Node's net), installed by bench-node-deps from
+# bench/node/package-lock.json (not by `make test`, which needs none of them). A peer that does not
+# install is a row that says so.
+NODE_BENCH_DIR     := bench/node
+NODE_BENCH_TARGETS := plexus_node plexus_cli plexus_bench_call
+NODE_BENCH = PLEXUS_NODE_ADDON=$(abspath $(BUILD))/bindings/node/plexus.node \
+  PLEXUS_CLI=$(abspath $(BUILD))/tools/plexus/plexus \
+  PLEXUS_BENCH_CALL=$(abspath $(BUILD))/bench/plexus_bench_call node $(NODE_BENCH_DIR)/node_bench.js
+bench-node-deps: deps
+	@if [ ! -f $(NODE_BENCH_DIR)/node_modules/.package-lock.json ] || \
+	   [ $(NODE_BENCH_DIR)/package-lock.json -nt $(NODE_BENCH_DIR)/node_modules/.package-lock.json ]; then \
+	  echo "npm ci in $(NODE_BENCH_DIR)"; \
+	  (cd $(NODE_BENCH_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) || \
+	    echo "bench-node-deps: npm ci failed; the peers' rows will say they did not run"; \
+	fi
+# Builds only what it runs: the addon, the CLI (its server) and the C++ client.
+bench-node: deps bench-node-deps
+	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLEXUS_WERROR=ON $(OPT_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target $(NODE_BENCH_TARGETS)
+	@mkdir -p $(BENCH_OUT)
+	@$(NODE_BENCH) $(BENCH_ARGS) --json $(BENCH_OUT)/node.json
 
 # The API reference (Doxygen, warnings are errors) into $(BUILD)/docs/html.
 docs: build

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 namespace plexus_node {
@@ -21,7 +22,19 @@ AddonData& addon(Napi::Env env) {
 
 plexus::Runtime& runtime(Napi::Env env) {
   auto& data = addon(env);
-  if (!data.runtime) data.runtime = std::make_unique<plexus::Runtime>();
+  if (!data.runtime) {
+    // PLEXUS_NODE_IDLE_WAIT (spin, adaptive, block) sets how the I/O thread waits when idle;
+    // the library's default is adaptive. The trade-off here: every completion wakes the
+    // JavaScript thread anyway, so an I/O thread that keeps polling saves only its own wake-up,
+    // and takes a core from the JavaScript thread and the peer. block gives shorter round trips
+    // on a machine with few cores, adaptive more calls/s with many in flight
+    // (bench/node/node_bench.js measures both).
+    plexus::RuntimeOptions options;
+    if (const char* wait = std::getenv("PLEXUS_NODE_IDLE_WAIT")) {
+      if (auto parsed = plexus::parse_wait_strategy(wait)) options.idle_wait = *parsed;
+    }
+    data.runtime = std::make_unique<plexus::Runtime>(options);
+  }
   return *data.runtime;
 }
 
