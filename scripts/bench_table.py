@@ -432,8 +432,8 @@ def section_node(data, out):
     versions = ", ".join("%s %s" % (k, v or "not installed") for k, v in packages.items())
     node = (data.get("machine") or {}).get("node")
     out += ["Calls from Node.js%s: the binding's client to the C++ `plexus serve --demo` (`echo`) "
-            "beside the C++ client to the same server (`-block`: the binding with "
-            "`PLEXUS_NODE_IDLE_WAIT=block`), the binding's client to a Node.js plexus "
+            "beside the C++ client to the same server (`-adaptive`: the binding with "
+            "`PLEXUS_NODE_IDLE_WAIT=adaptive`), the binding's client to a Node.js plexus "
             "server, and the npm packages a Node.js developer would otherwise pick (%s), each "
             "with its server in a child process; `net-ndjson` (Node's `net`, newline-delimited "
             "JSON) is the floor. Round trips one call at a time (p50/p99); pipelined calls/s with "

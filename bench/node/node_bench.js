@@ -5,8 +5,8 @@
 //
 //   node-plexus-unix, node-plexus-shm   the binding's client → C++ `plexus serve --demo` (echo)
 //   cpp-plexus-unix, cpp-plexus-shm     the C++ client (plexus_bench_call) → the same server
-//   node-plexus-unix-block, -shm-block  the same with PLEXUS_NODE_IDLE_WAIT=block (the binding's
-//                                       I/O thread sleeps at once when idle)
+//   node-plexus-unix-adaptive, -shm-…   the same with PLEXUS_NODE_IDLE_WAIT=adaptive (the binding's
+//                                       I/O thread polls a while before it sleeps)
 //   node-plexus-node-unix, -shm         the binding's client → a Node.js plexus server
 //   zeromq                              zeromq.js 6: REQ/REP round trips, DEALER/ROUTER pipelined
 //   node-ipc                            node-ipc over a Unix socket (its JSON messages)
@@ -379,9 +379,9 @@ const CASES = [
   { name: 'cpp-plexus-shm', client: 'c++ plexus', server: 'cpp', transport: 'shm', lib: 'plexus' },
   { name: 'node-plexus-unix', client: 'node plexus', server: 'cpp', transport: 'unix', lib: 'plexus' },
   { name: 'node-plexus-shm', client: 'node plexus', server: 'cpp', transport: 'shm', lib: 'plexus' },
-  // The binding with its I/O thread sleeping at once when idle (PLEXUS_NODE_IDLE_WAIT=block).
-  { name: 'node-plexus-unix-block', client: 'node plexus', server: 'cpp', transport: 'unix', lib: 'plexus', env: { PLEXUS_NODE_IDLE_WAIT: 'block' } },
-  { name: 'node-plexus-shm-block', client: 'node plexus', server: 'cpp', transport: 'shm', lib: 'plexus', env: { PLEXUS_NODE_IDLE_WAIT: 'block' } },
+  // The binding with its I/O thread polling before it sleeps (PLEXUS_NODE_IDLE_WAIT=adaptive).
+  { name: 'node-plexus-unix-adaptive', client: 'node plexus', server: 'cpp', transport: 'unix', lib: 'plexus', env: { PLEXUS_NODE_IDLE_WAIT: 'adaptive' } },
+  { name: 'node-plexus-shm-adaptive', client: 'node plexus', server: 'cpp', transport: 'shm', lib: 'plexus', env: { PLEXUS_NODE_IDLE_WAIT: 'adaptive' } },
   { name: 'node-plexus-node-unix', client: 'node plexus', server: 'plexus-node', transport: 'unix', lib: 'plexus' },
   { name: 'node-plexus-node-shm', client: 'node plexus', server: 'plexus-node', transport: 'shm', lib: 'plexus' },
   { name: 'zeromq', client: 'zeromq', server: 'zeromq', transport: 'ipc', lib: 'zeromq' },
@@ -522,16 +522,16 @@ function compare(rows) {
   }
   const payloads = [...new Set(rows.map((r) => r.payload_bytes))];
   for (const payload of payloads) {
-    for (const t of ['unix', 'shm', 'unix-block', 'shm-block']) {
+    for (const t of ['unix', 'shm', 'unix-adaptive', 'shm-adaptive']) {
       const node = find(`node-plexus-${t}`, payload);
-      const cpp = find(`cpp-plexus-${t.replace('-block', '')}`, payload);
-      if (!node && t.endsWith('-block')) continue;
+      const cpp = find(`cpp-plexus-${t.replace('-adaptive', '')}`, payload);
+      if (!node && t.endsWith('-adaptive')) continue;
       const x = node && cpp ? node.rt_us.p50 / cpp.rt_us.p50 : null;
       targets.push({ target: `${node ? node.case : `node-plexus-${t}`} rt p50 within 1.5x of ${cpp ? cpp.case : `cpp-plexus-${t}`}`,
         payload_bytes: payload, value: round(x), met: x === null ? null : x <= 1.5 });
     }
     const peers = PEERS.map((p) => find(p, payload)).filter(Boolean);
-    for (const name of ['node-plexus-unix', 'node-plexus-unix-block']) {
+    for (const name of ['node-plexus-unix', 'node-plexus-unix-adaptive']) {
       const node = find(name, payload);
       if (!node || !peers.length) continue;
       const bestRt = peers.reduce((a, b) => (a.rt_us.p50 < b.rt_us.p50 ? a : b));
@@ -652,7 +652,7 @@ async function main() {
         benchmark: 'node_bench', machine: machine(),
         config: { quick: args.quick, repetitions: args.reps, window: args.window, payloads: args.payloads,
           filter: args.filter.join(','), max_seconds: args.maxSeconds,
-          node_idle_wait: process.env.PLEXUS_NODE_IDLE_WAIT || 'adaptive (the default)', wall_seconds: round((Date.now() - started) / 1000), baseline: 'cpp-plexus-unix' },
+          node_idle_wait: process.env.PLEXUS_NODE_IDLE_WAIT || 'block (the default)', wall_seconds: round((Date.now() - started) / 1000), baseline: 'cpp-plexus-unix' },
         packages: packageVersions(), results: rows, targets,
       };
       fs.mkdirSync(path.dirname(path.resolve(args.json)), { recursive: true });

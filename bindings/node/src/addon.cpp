@@ -23,13 +23,12 @@ AddonData& addon(Napi::Env env) {
 plexus::Runtime& runtime(Napi::Env env) {
   auto& data = addon(env);
   if (!data.runtime) {
-    // PLEXUS_NODE_IDLE_WAIT (spin, adaptive, block) sets how the I/O thread waits when idle;
-    // the library's default is adaptive. The trade-off here: every completion wakes the
-    // JavaScript thread anyway, so an I/O thread that keeps polling saves only its own wake-up,
-    // and takes a core from the JavaScript thread and the peer. block gives shorter round trips
-    // on a machine with few cores, adaptive more calls/s with many in flight
-    // (bench/node/node_bench.js measures both).
+    // The I/O thread sleeps at once when idle (block), unlike the library's adaptive default:
+    // every completion wakes the JavaScript thread anyway, so polling saves only the I/O
+    // thread's own wake-up and takes a core from the JavaScript thread and the peer (on 2 cores
+    // it doubled the round trip). PLEXUS_NODE_IDLE_WAIT (spin, adaptive, block) overrides it.
     plexus::RuntimeOptions options;
+    options.idle_wait = plexus::WaitStrategy::block;
     if (const char* wait = std::getenv("PLEXUS_NODE_IDLE_WAIT")) {
       if (auto parsed = plexus::parse_wait_strategy(wait)) options.idle_wait = *parsed;
     }

@@ -17,9 +17,9 @@ std::shared_ptr<Mailbox> Mailbox::create(napi_env env, const char* name, ExitFla
       [](napi_env, void* holder, void*) {
         // The function is gone: released by shut(), or closed by Node.js itself at exit.
         auto* box = static_cast<std::shared_ptr<Mailbox>*>(holder);
+        (*box)->stop_posting();
         {
           std::lock_guard lock((*box)->mu_);
-          (*box)->closed_ = true;
           (*box)->tsfn_ = nullptr;
         }
         delete box;
@@ -36,18 +36,28 @@ std::shared_ptr<Mailbox> Mailbox::create(napi_env env, const char* name, ExitFla
 Mailbox::~Mailbox() = default;
 
 void Mailbox::post(Event event) {
-  std::unique_lock lock(mu_);
-  if (closed_) {
-    lock.unlock();  // the event's captures are destroyed outside the lock
-    return;
-  }
-  queued_.push_back(std::move(event));
-  // One wake-up per batch: the posts that come while it is on its way ride along. Under the
-  // lock, so that close() cannot release the function between the check and the call.
-  if (!wake_pending_) {
+  napi_threadsafe_function wake = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return;  // the event's captures are destroyed on return, outside the lock
+    queued_.push_back(std::move(event));
+    // One wake-up per batch: the posts that come while it is on its way ride along.
+    if (wake_pending_) return;
     wake_pending_ = true;
-    napi_call_threadsafe_function(tsfn_, nullptr, napi_tsfn_nonblocking);
+    wake = tsfn_;
+    ++waking_;
   }
+  // Outside the lock, so that the JavaScript thread, once woken, drains without waiting for
+  // this thread; stop_posting() waits for this call before the function may be released.
+  napi_call_threadsafe_function(wake, nullptr, napi_tsfn_nonblocking);
+  std::lock_guard lock(mu_);
+  if (--waking_ == 0 && closed_) no_wakers_.notify_all();
+}
+
+void Mailbox::stop_posting() {
+  std::unique_lock lock(mu_);
+  closed_ = true;
+  no_wakers_.wait(lock, [this] { return waking_ == 0; });
 }
 
 void Mailbox::call_js(napi_env env, napi_value, void* context, void*) {
@@ -93,9 +103,9 @@ int Mailbox::shut(bool run_queued_events) {
   if (run_queued_events) run_queued(env_);
   std::vector<Event> dropped;
   napi_threadsafe_function tsfn = nullptr;
+  stop_posting();
   {
     std::lock_guard lock(mu_);
-    closed_ = true;
     tsfn = std::exchange(tsfn_, nullptr);
     dropped.swap(queued_);
   }

@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -47,12 +48,17 @@ class Mailbox {
   static void call_js(napi_env env, napi_value, void* context, void*);
   void run_queued(napi_env env);
   int shut(bool run_queued_events);
+  // Refuses further posts and waits for posts still waking the JavaScript thread (a few
+  // microseconds at most: napi_call_threadsafe_function does not block when non-blocking).
+  void stop_posting();
 
   napi_env env_;
   ExitFlag exiting_;
   napi_threadsafe_function tsfn_ = nullptr;
   std::mutex mu_;
   std::vector<Event> queued_;  // guarded by mu_
+  std::condition_variable no_wakers_;
+  int waking_ = 0;             // guarded by mu_: posts calling the thread-safe function now
   bool wake_pending_ = false;  // guarded by mu_: a call_js is on its way
   bool closed_ = false;        // guarded by mu_
   int holds_ = 0;              // JavaScript thread only

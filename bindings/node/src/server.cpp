@@ -285,7 +285,7 @@ Napi::Value NativeServer::handle(const Napi::CallbackInfo& info) {
         // handler that never settles (ignoring ctx.signal) leaks nothing.
         self.calls_.erase(number);
         self.emit({Napi::String::New(env, "cancel"),
-                             Napi::Number::New(env, static_cast<double>(number))});
+                   Napi::Number::New(env, static_cast<double>(number))});
       });
     });
   };

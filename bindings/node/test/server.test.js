@@ -178,19 +178,26 @@ test('pub/sub and broadcast from a Node server', async (t) => {
 
 test('closing under load: every call settles', async (t) => {
   const { server, address } = await nodeServer(t);
+  // 'held' answers only once released: the client closes with all 2,000 of them in the handler.
+  let arrived = 0;
+  let allArrived;
+  const all = new Promise((resolve) => { allArrived = resolve; });
+  let release;
+  const gate = new Promise((resolve) => { release = resolve; });
+  server.handle('held', (v) => { if (++arrived === 2000) allArrived(); return gate.then(() => v); });
   server.handle('slow', (v) => new Promise((resolve) => setTimeout(() => resolve(v), 5)));
   const client = await plexus.connect(address);
-  const calls = Array.from({ length: 2000 }, (_, i) => client.call('slow', i).then(() => 'ok', (e) => e.code));
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  const calls = Array.from({ length: 2000 }, (_, i) => client.call('held', i).then(() => 'ok', (e) => e.code));
+  await all;
   client.close();
   const outcomes = await Promise.all(calls);
   assert.equal(outcomes.length, 2000);
-  assert.ok(outcomes.every((o) => o === 'ok' || o === 'unavailable'), [...new Set(outcomes)].join());
-  assert.ok(outcomes.includes('unavailable'));
+  assert.deepEqual([...new Set(outcomes)], ['unavailable']);
+  release();
 
   // And the server closing with calls in its handlers: they finish within the drain.
   const other = await plexus.connect(address);
-  const inFlight = Array.from({ length: 200 }, (_, i) => other.call('slow', i).then(() => 'ok', (e) => e.code));
+  const inFlight = Array.from({ length: 200 }, (_, i) => other.call('slow', i).then((v) => v === i ? 'ok' : 'wrong', (e) => e.code));
   await new Promise((resolve) => setTimeout(resolve, 5));
   await server.close(2000);
   const settled = await Promise.all(inFlight);
