@@ -365,18 +365,12 @@ Napi::Value NativeClient::ping(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value NativeClient::ref(const Napi::CallbackInfo& info) {
-  if (mailbox_ && !ref_) {
-    ref_ = true;
-    hold(*this, *mailbox_);
-  }
+  set_ref(*this, mailbox_.get(), ref_, true);
   return info.Env().Undefined();
 }
 
 Napi::Value NativeClient::unref(const Napi::CallbackInfo& info) {
-  if (mailbox_ && ref_) {
-    ref_ = false;
-    unhold(*this, *mailbox_);
-  }
+  set_ref(*this, mailbox_.get(), ref_, false);
   return info.Env().Undefined();
 }
 

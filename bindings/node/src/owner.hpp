@@ -31,4 +31,17 @@ void unhold(Wrap& wrap, Mailbox& mailbox) {
   if (mailbox.holds() == 0) wrap.Unref();
 }
 
+// ref() (want = true) and unref() of an object that keeps the process alive while open, as
+// net.Socket does; `ref` is the object's flag, `mailbox` null once it is closed.
+template <typename Wrap>
+void set_ref(Wrap& wrap, Mailbox* mailbox, bool& ref, bool want) {
+  if (mailbox == nullptr || ref == want) return;
+  ref = want;
+  if (want) {
+    hold(wrap, *mailbox);
+  } else {
+    unhold(wrap, *mailbox);
+  }
+}
+
 }  // namespace plexus_node

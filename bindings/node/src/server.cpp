@@ -418,18 +418,12 @@ Napi::Value NativeServer::connection_count(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value NativeServer::ref(const Napi::CallbackInfo& info) {
-  if (mailbox_ && !ref_) {
-    ref_ = true;
-    hold(*this, *mailbox_);
-  }
+  set_ref(*this, mailbox_.get(), ref_, true);
   return info.Env().Undefined();
 }
 
 Napi::Value NativeServer::unref(const Napi::CallbackInfo& info) {
-  if (mailbox_ && ref_) {
-    ref_ = false;
-    unhold(*this, *mailbox_);
-  }
+  set_ref(*this, mailbox_.get(), ref_, false);
   return info.Env().Undefined();
 }
 

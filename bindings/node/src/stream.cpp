@@ -78,6 +78,13 @@ void NativeStream::teardown() {
   addon(Env()).live.erase(this);
 }
 
+napi_deferred NativeStream::begin(Napi::Env env, napi_value* promise) {
+  napi_deferred deferred;
+  napi_create_promise(env, &deferred, promise);
+  if (in_flight_++ == 0) hold(*this, *mailbox_);
+  return deferred;
+}
+
 void NativeStream::settle_and_unhold(Napi::Env env, napi_deferred deferred, napi_value value,
                                      bool ok) {
   if (ok) {
@@ -92,10 +99,8 @@ void NativeStream::settle_and_unhold(Napi::Env env, napi_deferred deferred, napi
 // rejects with the stream's error. One pull at a time.
 Napi::Value NativeStream::pull(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  napi_deferred deferred;
   napi_value promise;
-  napi_create_promise(env, &deferred, &promise);
-  if (in_flight_++ == 0) hold(*this, *mailbox_);
+  napi_deferred deferred = begin(env, &promise);
   std::weak_ptr<Owner<NativeStream>> weak = owner_;
   auto mailbox = mailbox_;
   plexus::Stream stream = stream_;
@@ -146,10 +151,8 @@ Napi::Value NativeStream::pull(const Napi::CallbackInfo& info) {
 Napi::Value NativeStream::write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string item = payload_arg(info[0], "item");
-  napi_deferred deferred;
   napi_value promise;
-  napi_create_promise(env, &deferred, &promise);
-  if (in_flight_++ == 0) hold(*this, *mailbox_);
+  napi_deferred deferred = begin(env, &promise);
   std::weak_ptr<Owner<NativeStream>> weak = owner_;
   auto mailbox = mailbox_;
   stream_.start_write(std::move(item), [weak, mailbox, deferred](plexus::Result<void> r) {

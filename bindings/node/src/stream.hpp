@@ -45,6 +45,8 @@ class NativeStream final : public Napi::ObjectWrap<NativeStream>, public Closabl
   Napi::Value outcome(const Napi::CallbackInfo& info);
   Napi::Value stats(const Napi::CallbackInfo& info);
   Napi::Value finish(const Napi::CallbackInfo& info);
+  // A pull's or a write's promise; the stream is held until settle_and_unhold settles it.
+  napi_deferred begin(Napi::Env env, napi_value* promise);
   void settle_and_unhold(Napi::Env env, napi_deferred deferred, napi_value value, bool ok);
 
   plexus::Stream stream_;
