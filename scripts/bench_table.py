@@ -471,7 +471,7 @@ def section_node(data, out):
             met = t.get("met")
             trows.append([t.get("target"), payload_label(t.get("payload_bytes", 0)),
                           fmt_ratio(t.get("value")),
-                          "—" if met is None else ("met" if met else "**not met**")])
+                          "(the floor)" if met is None else ("met" if met else "**not met**")])
         out += table(["target", "payload", "ratio", ""], trows)
     out.append("")
 

@@ -389,7 +389,10 @@ const CASES = [
   { name: 'grpc-js-unix', client: 'grpc-js', server: 'grpc-js', transport: 'unix', lib: '@grpc/grpc-js' },
   { name: 'net-ndjson', client: 'net-ndjson', server: 'net-ndjson', transport: 'unix', lib: 'node:net' },
 ];
-const PEERS = ['zeromq', 'node-ipc', 'grpc-js-unix', 'net-ndjson'];
+// The npm packages a Node.js developer would otherwise pick: the targets are against these.
+const PEERS = ['zeromq', 'node-ipc', 'grpc-js-unix'];
+// Node's own `net` with newline-delimited JSON: the floor, reported beside the targets.
+const FLOOR = 'net-ndjson';
 
 // Calls per run: 64 B ones are cheap, 64 KiB ones are not (and the slow peers set the pace).
 function counts(payload, quick) {
@@ -540,6 +543,13 @@ function compare(rows) {
         value: round(node.rt_us.p50 / bestRt.rt_us.p50), met: node.rt_us.p50 < bestRt.rt_us.p50 });
       targets.push({ target: `${name} calls/s above every npm peer's (best: ${bestCps.case})`, payload_bytes: payload,
         value: round(node.pipelined.calls_per_s / bestCps.pipelined.calls_per_s), met: node.pipelined.calls_per_s > bestCps.pipelined.calls_per_s });
+      const floor = find(FLOOR, payload);
+      if (floor) {
+        targets.push({ target: `${name} rt p50 against the floor, ${FLOOR} (no target)`, payload_bytes: payload,
+          value: round(node.rt_us.p50 / floor.rt_us.p50), met: null });
+        targets.push({ target: `${name} calls/s against the floor, ${FLOOR} (no target)`, payload_bytes: payload,
+          value: round(node.pipelined.calls_per_s / floor.pipelined.calls_per_s), met: null });
+      }
     }
   }
   return targets;
