@@ -3,7 +3,9 @@
 // helper's exit or death fails the calls in flight with its status, its output reaches this
 // process's log, a reconnecting client starts a new helper, and no child is left unreaped.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -233,6 +235,50 @@ TEST_F(ExecTransport, AReconnectingClientStartsANewHelperAfterTheFirstIsKilled) 
   EXPECT_EQ(*echo, "\"again\"");
   EXPECT_GE(client->stats().reconnects, 1u);
   EXPECT_TRUE(reaped(first));
+}
+
+// The parent (`plexus call` with the helper) killed mid-call: the helper, orphaned, gets SIGTERM
+// (it set PR_SET_PDEATHSIG when it listened on inherited:) and exits.
+TEST(ExecParentDeath, AHelperWhoseParentIsKilledExits) {
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  // The helper logs nothing when its connection ends (warn), so no write to the dead parent's
+  // pipe (SIGPIPE) ends it: only the parent-death signal does.
+  std::vector<std::string> argv_text = {
+      cli_binary(), "call", helper_address() + "&env=PLEXUS_LOG=warn", "sleep", R"({"ms":60000})",
+      "-t",         "0"};
+  std::vector<char*> argv;
+  for (auto& a : argv_text) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t parent = ::fork();
+  if (parent == 0) {
+    ::dup2(out[1], 2);
+    ::close(out[0]);
+    ::close(out[1]);
+    ::setenv("PLEXUS_LOG", "info", 1);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  // The helper's pid from the parent's log, read as it comes.
+  FILE* log = ::fdopen(out[0], "r");
+  pid_t helper = -1;
+  char line[4096];
+  const std::regex listening(R"(helper plexus\[(\d+)\]: .*listening on)");
+  while (helper < 0 && std::fgets(line, sizeof line, log)) {
+    std::cmatch m;
+    if (std::regex_search(line, m, listening)) helper = static_cast<pid_t>(std::stoi(m[1].str()));
+  }
+  ASSERT_GT(helper, 0);
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, helper, 0));
+  ASSERT_GE(pidfd, 0);
+  ASSERT_EQ(::kill(parent, SIGKILL), 0);
+  ASSERT_EQ(::waitpid(parent, nullptr, 0), parent);
+  pollfd p{pidfd, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 20000), 1) << "helper " << helper << " outlived its parent";
+  if (p.revents == 0) ::kill(helper, SIGKILL);
+  ::close(pidfd);
+  std::fclose(log);
 }
 
 TEST(ExecInheritedListener, WithoutAnInheritedSocketServeFailsWithFailedPrecondition) {

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -212,6 +213,9 @@ Result<int> inherited_stream_socket() {
                           ") is taken already: a helper listens on inherited: once");
   }
   ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // not passed on to the helper's own children
+  // A helper does not outlive its parent: SIGTERM when the thread that spawned it goes (the
+  // parent's I/O thread, which lives as long as its runtime, or the whole parent, killed).
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   return fd;
 }
 

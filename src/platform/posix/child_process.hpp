@@ -52,8 +52,10 @@ ChildExit end_child(std::int32_t pid, int pidfd, std::chrono::milliseconds grace
 // "SIGKILL" for 9; "signal 77" for a number without a name.
 std::string signal_name(int signal);
 
-// The connected AF_UNIX stream socket named by PLEXUS_INHERITED_FD, marked close-on-exec.
-// failed_precondition when the variable is unset, not a number, or names something else.
+// The connected AF_UNIX stream socket named by PLEXUS_INHERITED_FD, marked close-on-exec; from
+// then on this process gets SIGTERM when its parent dies (PR_SET_PDEATHSIG). Once per process.
+// failed_precondition when the variable is unset, not a number, or names something else, or
+// on a second call.
 Result<int> inherited_stream_socket();
 
 void close_fd(int fd);

@@ -355,7 +355,8 @@ void dial_exec(asio::any_io_executor strand, const Address& address,
     return fail(Error{StatusCode::unavailable, "cannot adopt helper socket: " + ec.message(), {}});
   }
   auto helper = std::make_shared<Helper>(strand, *spawned, base_name(spec->path));
-  std::string label = address.to_string() + " pid=" + std::to_string(spawned->pid) +
+  // Without the options: env= may carry secrets, and logs print the label.
+  std::string label = "exec://" + spec->path + " pid=" + std::to_string(spawned->pid) +
                       " fd=" + std::to_string(spawned->socket_fd);
   auto inner = std::make_shared<UnixConnection>(std::move(socket), options, std::move(label));
   auto connection = std::make_shared<ExecConnection>(std::move(inner), helper);
