@@ -15,9 +15,10 @@ Result<void> register_builtin_transports(TransportRegistry& registry) {
       stream::tcp_transport(shm::socket_upgrade),   // tcp://host:port; refuses ?shm=1
       stream::fd_transport(shm::socket_upgrade),    // fd://N: an inherited listening socket
       tls::tls_transport(),                         // tls://host:port: TCP with TLS
-      spool::spool_transport(),     // dir:///path/group: messages as files (plexus/spool.hpp)
-      exec::exec_transport(),       // exec:///path?arg=…: a helper child over a socket pair
-      exec::inherited_transport(),  // inherited: the helper's side of that socket pair
+      spool::spool_transport(),  // dir:///path/group: messages as files (plexus/spool.hpp)
+      // exec:///path?arg=…: a helper child over a socket pair; inherited: the helper's side
+      exec::exec_transport(shm::socket_upgrade),
+      exec::inherited_transport(shm::socket_upgrade),
   };
   for (auto& transport : builtin) {
     if (auto added = registry.add(std::move(transport)); !added) return added;

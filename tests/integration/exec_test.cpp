@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <regex>
 #include <string>
@@ -92,6 +93,36 @@ bool reaped(pid_t pid) {
   return ::waitpid(pid, nullptr, WNOHANG) == -1 && errno == ECHILD;
 }
 
+// Kills helper `pid` with SIGKILL while a `sleep` call to it is in flight; the call must fail
+// with unavailable carrying the signal.
+void expect_kill_fails_sleep_in_flight(Client& client, pid_t pid) {
+  struct Outcome {  // shared with the callback, which may outlive an early return here
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Result<std::string>> result;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  CallOptions call;
+  call.timeout = Millis{60000};
+  client.call_async("sleep", R"({"ms":50000})", call, [outcome](Result<std::string> r) {
+    std::lock_guard lock(outcome->mu);
+    outcome->result = std::move(r);
+    outcome->cv.notify_all();
+  });
+  // Answered, the echo sent after it shows the helper has read the sleep request: in flight.
+  ASSERT_TRUE(client.call("echo", "1", call));
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  std::unique_lock lock(outcome->mu);
+  ASSERT_TRUE(outcome->cv.wait_for(lock, std::chrono::seconds(20),
+                                   [&] { return outcome->result.has_value(); }));
+  ASSERT_FALSE(*outcome->result);
+  const Error& e = outcome->result->error();
+  EXPECT_EQ(e.code, StatusCode::unavailable) << e.to_string();
+  EXPECT_NE(e.message.find("helper killed by signal 9 (SIGKILL)"), std::string::npos)
+      << e.to_string();
+  EXPECT_NE(e.details.find("\"signal\":9"), std::string::npos) << e.to_string();
+}
+
 ClientOptions no_reconnect() {
   ClientOptions options;
   options.reconnect.enabled = false;
@@ -142,25 +173,7 @@ TEST_F(ExecTransport, AHelperKilledMidCallFailsTheCallWithItsSignal) {
   const pid_t pid = helper_pid(log_);
   ASSERT_GT(pid, 0) << log_.text();
 
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<Result<std::string>> result;
-  CallOptions call;
-  call.timeout = Millis{60000};
-  client->call_async("sleep", R"({"ms":50000})", call, [&](Result<std::string> r) {
-    std::lock_guard lock(mu);
-    result = std::move(r);
-    cv.notify_all();
-  });
-  ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  std::unique_lock lock(mu);
-  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return result.has_value(); }));
-  ASSERT_FALSE(*result);
-  const Error& e = result->error();
-  EXPECT_EQ(e.code, StatusCode::unavailable) << e.to_string();
-  EXPECT_NE(e.message.find("helper killed by signal 9 (SIGKILL)"), std::string::npos)
-      << e.to_string();
-  EXPECT_NE(e.details.find("\"signal\":9"), std::string::npos) << e.to_string();
+  expect_kill_fails_sleep_in_flight(*client, pid);
   // The close reason carries the exit status only once the helper is reaped: no zombie.
   EXPECT_TRUE(reaped(pid));
   EXPECT_NE(::kill(pid, 0), 0);
@@ -199,8 +212,9 @@ TEST_F(ExecTransport, BadHelperAddressesFailClearly) {
             std::string::npos)
       << not_executable.error().to_string();
 
-  for (const char* bad : {"exec://bin/true", "exec://", "exec:///bin/true?shm=1",
-                          "exec:///bin/true?env=NOEQUALS", "exec:///bin/true?arg=%zz"}) {
+  for (const char* bad :
+       {"exec://bin/true", "exec://", "exec:///bin/true?shm=2", "exec:///bin/true?tls=1",
+        "exec:///bin/true?env=NOEQUALS", "exec:///bin/true?arg=%zz"}) {
     options.address = bad;
     auto r = Client::connect(*runtime_, options);
     ASSERT_FALSE(r) << bad;
@@ -211,6 +225,38 @@ TEST_F(ExecTransport, BadHelperAddressesFailClearly) {
                 .error()
                 .message.find("the helper's path must be absolute"),
             std::string::npos);
+}
+
+// ?shm=1 on exec:// asks for shared memory over the socket pair; a helper listening on
+// inherited:?shm=1 grants it. Its death still fails the call in flight with its signal.
+TEST_F(ExecTransport, SharedMemoryOverTheSocketPair) {
+  const std::string address = "exec://" + cli_binary() +
+                              "?shm=1&arg=serve&arg=--demo&arg=--no-http&arg=--listen&arg="
+                              "inherited:%3Fshm%3D1";
+  auto client = connect_client(*runtime_, address, no_reconnect());
+  ASSERT_TRUE(client);
+  CallOptions call;
+  call.timeout = Millis{20000};
+  auto echo = client->call("echo", R"({"over":"shm"})", call);
+  ASSERT_TRUE(echo) << echo.error().to_string();
+  EXPECT_EQ(*echo, R"({"over":"shm"})");
+  EXPECT_GT(client->stats().shm_mapped_bytes, 0u);
+  const pid_t pid = helper_pid(log_);
+  ASSERT_GT(pid, 0) << log_.text();
+
+  expect_kill_fails_sleep_in_flight(*client, pid);
+  EXPECT_TRUE(reaped(pid));
+}
+
+// A helper that does not grant shared memory (plain inherited:) refuses it; the connection
+// carries on over the socket pair.
+TEST_F(ExecTransport, SharedMemoryAskedOfAHelperThatDoesNotGrantItFallsBackToTheSocket) {
+  auto client = connect_client(*runtime_, helper_address() + "&shm=1", no_reconnect());
+  ASSERT_TRUE(client);
+  CallOptions call;
+  call.timeout = Millis{20000};
+  EXPECT_EQ(client->call("echo", "\"plain\"", call).value_or("failed"), "\"plain\"");
+  EXPECT_EQ(client->stats().shm_mapped_bytes, 0u);
 }
 
 TEST_F(ExecTransport, AReconnectingClientStartsANewHelperAfterTheFirstIsKilled) {
@@ -291,6 +337,9 @@ TEST(ExecInheritedListener, WithoutAnInheritedSocketServeFailsWithFailedPrecondi
   EXPECT_NE(bad.exit_code, 0) << bad.output;
   EXPECT_NE(bad.output.find("does not name a connected Unix stream socket"), std::string::npos)
       << bad.output;
+  auto path = run_command(cli_binary() + " serve --no-http --listen inherited:/x 2>&1");
+  EXPECT_NE(path.exit_code, 0) << path.output;
+  EXPECT_NE(path.output.find("expected inherited: (no path"), std::string::npos) << path.output;
 }
 
 }  // namespace exec_helpers

@@ -16,6 +16,7 @@
 #include <asio/strand.hpp>
 
 #include "platform/posix/child_process.hpp"
+#include "transport/socket_upgrade.hpp"
 #include "transport/stream/stream_connection.hpp"
 
 namespace plexus::transport::exec {
@@ -70,15 +71,35 @@ struct HelperSpec {
   std::string path;
   std::vector<std::string> args;
   std::vector<std::string> env;
+  std::shared_ptr<const SocketUpgrade> upgrade;  // ?shm=1: asked for on the socket pair
 };
 
-Result<HelperSpec> read_spec(const Address& a) {
+bool is_upgrade_option(const std::string& key) {
+  return key == "shm" || key.starts_with("shm_");
+}
+
+// The upgrade the `shm…` options ask for, read as for a Unix address (they travel on one).
+Result<std::shared_ptr<const SocketUpgrade>> read_upgrade(
+    const SocketUpgradeFactory& upgrade,
+    const std::vector<std::pair<std::string, std::string>>& options) {
+  if (!upgrade) return nullptr;
+  Address unix_address;
+  unix_address.kind = Address::Kind::unix_path;
+  unix_address.scheme = "unix";
+  for (const auto& option : options) {
+    if (is_upgrade_option(option.first)) unix_address.options.push_back(option);
+  }
+  return upgrade(unix_address);
+}
+
+Result<HelperSpec> read_spec(const Address& a, const SocketUpgradeFactory& upgrade_factory) {
   const std::string text = a.to_string();
   if (a.path.empty() || a.path[0] != '/') {
     return bad_address(text, "the helper's path must be absolute (exec:///abs/path)");
   }
-  HelperSpec spec{a.path, {}, {}};
+  HelperSpec spec{a.path, {}, {}, nullptr};
   for (const auto& [key, value] : a.options) {
+    if (is_upgrade_option(key)) continue;
     std::string decoded;
     if (!percent_decode(value, decoded)) {
       return bad_address(text, "bad percent escape in " + key + "=" + value);
@@ -92,9 +113,13 @@ Result<HelperSpec> read_spec(const Address& a) {
       }
       spec.env.push_back(std::move(decoded));
     } else {
-      return bad_address(text, "unknown option \"" + key + "\" (exec:// takes arg= and env=)");
+      return bad_address(text,
+                         "unknown option \"" + key + "\" (exec:// takes arg=, env= and shm=1)");
     }
   }
+  auto upgrade = read_upgrade(upgrade_factory, a.options);
+  if (!upgrade) return bad_address(text, upgrade.error().message);
+  spec.upgrade = std::move(*upgrade);
   return spec;
 }
 
@@ -256,6 +281,33 @@ class ExecConnection final : public Connection,
   std::optional<platform::PeerCredentials> credentials() const override {
     return inner_->credentials();
   }
+  // Shared memory (?shm=1) lends and loans; the socket pair's plain connection refuses.
+  char* loan(std::size_t size) override { return inner_->loan(size); }
+  Result<void> commit_loan(wire::FrameKind kind, std::uint64_t id, std::size_t used) override {
+    return inner_->commit_loan(kind, id, used);
+  }
+  void cancel_loan() override { inner_->cancel_loan(); }
+  bool borrow(std::chrono::nanoseconds patience) override { return inner_->borrow(patience); }
+  Result<void> borrowed_send(const OutFrame& frame) override {
+    return inner_->borrowed_send(frame);
+  }
+  char* borrowed_loan(std::size_t metadata_size, std::size_t size) override {
+    return inner_->borrowed_loan(metadata_size, size);
+  }
+  Result<void> borrowed_commit(wire::FrameKind kind, std::uint64_t id, std::string_view metadata,
+                               std::size_t used) override {
+    return inner_->borrowed_commit(kind, id, metadata, used);
+  }
+  BorrowedWait borrowed_wait(std::uint64_t id, std::chrono::steady_clock::time_point deadline,
+                             std::string& answer,
+                             const std::function<void(std::string_view)>* view) override {
+    return inner_->borrowed_wait(id, deadline, answer, view);
+  }
+  void give_back() override { inner_->give_back(); }
+  void expect_borrower() override { inner_->expect_borrower(); }
+  void borrowed_answer_came(std::chrono::nanoseconds waited) override {
+    inner_->borrowed_answer_came(waited);
+  }
 
  private:
   // Hands the inner connection's events on; its close goes through inner_closed().
@@ -334,12 +386,13 @@ std::string base_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-void dial_exec(asio::any_io_executor strand, const Address& address,
-               const ConnectionOptions& options, DialCallback done) {
+void dial_exec(const SocketUpgradeFactory& upgrade, asio::any_io_executor strand,
+               const Address& address, const ConnectionOptions& options,
+               std::chrono::milliseconds timeout, DialCallback done) {
   auto fail = [&](Error e) {
     asio::post(strand, [done = std::move(done), e = std::move(e)] { done(tl::unexpected(e)); });
   };
-  auto spec = read_spec(address);
+  auto spec = read_spec(address, upgrade);
   if (!spec) return fail(spec.error());
   auto spawned = platform::spawn_helper(spec->path, spec->args, spec->env);
   if (!spawned) return fail(spawned.error());
@@ -348,7 +401,6 @@ void dial_exec(asio::any_io_executor strand, const Address& address,
   socket.assign(Local(), spawned->socket_fd, ec);
   if (ec) {
     platform::close_fd(spawned->socket_fd);
-    // The helper sees its socket closed; Helper's destructor ends and reaps it.
     (void)platform::end_child(spawned->pid, spawned->pidfd, kStopGrace);
     platform::close_fd(spawned->pidfd);
     platform::close_fd(spawned->output_fd);
@@ -358,10 +410,28 @@ void dial_exec(asio::any_io_executor strand, const Address& address,
   // Without the options: env= may carry secrets, and logs print the label.
   std::string label = "exec://" + spec->path + " pid=" + std::to_string(spawned->pid) +
                       " fd=" + std::to_string(spawned->socket_fd);
+  asio::post(strand, [helper] { helper->start(); });
+  if (spec->upgrade) {
+    // ?shm=1: asked for on the strand, as a Unix dialer asks right after connect.
+    asio::post(
+        strand, [upgrade = spec->upgrade, socket = std::move(socket), options,
+                 label = std::move(label), timeout, helper, done = std::move(done)]() mutable {
+          upgrade->as_dialer(
+              std::move(socket), options, std::move(label), timeout,
+              [helper, done = std::move(done)](Result<std::shared_ptr<Connection>> c) {
+                if (!c) {
+                  helper->stop();
+                  done(tl::unexpected(c.error()));
+                  return;
+                }
+                done(std::shared_ptr<Connection>(std::make_shared<ExecConnection>(*c, helper)));
+              });
+        });
+    return;
+  }
   auto inner = std::make_shared<UnixConnection>(std::move(socket), options, std::move(label));
   auto connection = std::make_shared<ExecConnection>(std::move(inner), helper);
-  asio::post(strand, [helper, connection, done = std::move(done)] {
-    helper->start();
+  asio::post(strand, [connection, done = std::move(done)] {
     done(std::shared_ptr<Connection>(connection));
   });
 }
@@ -369,11 +439,14 @@ void dial_exec(asio::any_io_executor strand, const Address& address,
 // inherited: one connection, handed out once accept() is called.
 class InheritedListener final : public Listener {
  public:
-  InheritedListener(asio::io_context& io, int fd, const ListenOptions& options)
+  InheritedListener(asio::io_context& io, int fd, const ListenOptions& options, Address address,
+                    std::shared_ptr<const SocketUpgrade> upgrade)
       : io_(io),
         fd_(fd),
         options_(options.connection),
-        connection_executor_(options.connection_executor) {}
+        connection_executor_(options.connection_executor),
+        address_(std::move(address)),
+        upgrade_(std::move(upgrade)) {}
   ~InheritedListener() override { close(); }
 
   void accept(std::function<void(std::shared_ptr<Connection>)> on_connection) override {
@@ -383,18 +456,28 @@ class InheritedListener final : public Listener {
     std::error_code ec;
     socket.assign(Local(), fd_, ec);
     if (ec) return;
-    const std::string label = "inherited: fd=" + std::to_string(fd_);
+    std::string label = "inherited: fd=" + std::to_string(fd_);
     fd_ = -1;
-    auto connection = std::make_shared<UnixConnection>(std::move(socket), options_, label);
-    asio::post(io_, [open = open_, connection, on_connection = std::move(on_connection)] {
+    auto hand_out = [open = open_, on_connection = std::move(on_connection)](
+                        std::shared_ptr<Connection> connection) {
       if (*open) {
-        on_connection(connection);
+        on_connection(std::move(connection));
       } else {
-        asio::post(connection->executor(), [connection] {
-          connection->close(Error{StatusCode::unavailable, "listener closed", {}}, false);
-        });
+        connection->close(Error{StatusCode::unavailable, "listener closed", {}}, false);
       }
-    });
+    };
+    if (upgrade_) {
+      // ?shm=1: the parent may open with an upgrade request, answered before the session sees
+      // the connection (on the connection's executor, as a Unix listener's).
+      asio::post(executor, [upgrade = upgrade_, socket = std::move(socket), options = options_,
+                            label = std::move(label), hand_out = std::move(hand_out)]() mutable {
+        upgrade->as_acceptor(std::move(socket), options, std::move(label), std::move(hand_out));
+      });
+      return;
+    }
+    auto connection = std::make_shared<UnixConnection>(std::move(socket), options_, label);
+    connection->refuse_shm_upgrade();  // a parent asking for it learns no
+    asio::post(executor, [connection, hand_out = std::move(hand_out)] { hand_out(connection); });
   }
 
   void close() override {
@@ -403,23 +486,34 @@ class InheritedListener final : public Listener {
     fd_ = -1;
   }
 
-  std::string address() const override { return "inherited:"; }
+  std::string address() const override { return address_.to_string(); }
 
  private:
   asio::io_context& io_;
   int fd_;  // until accept() hands it out
   ConnectionOptions options_;
   std::function<asio::any_io_executor()> connection_executor_;
+  Address address_;
+  std::shared_ptr<const SocketUpgrade> upgrade_;  // ?shm=1
   std::shared_ptr<std::atomic<bool>> open_ = std::make_shared<std::atomic<bool>>(true);
 };
 
-Result<Address> parse_inherited(std::string_view text) {
-  if (text != "inherited:" && text != "inherited://") {
-    return bad_address(text, "expected inherited: (nothing after it)");
-  }
+// inherited: or inherited://, with shm options only.
+Result<Address> parse_inherited(std::string_view text, const SocketUpgradeFactory& upgrade) {
+  std::string_view rest = text.substr(std::string_view("inherited:").size());
   Address a;
   a.kind = Address::Kind::other;
   a.scheme = "inherited";
+  take_options(rest, a);
+  if (rest != "" && rest != "//") {
+    return bad_address(text, "expected inherited: (no path; options shm=1 and shm_*)");
+  }
+  for (const auto& option : a.options) {
+    if (!is_upgrade_option(option.first)) {
+      return bad_address(text, "unknown option \"" + option.first + "\" (inherited: takes shm=1)");
+    }
+  }
+  if (auto u = read_upgrade(upgrade, a.options); !u) return bad_address(text, u.error().message);
   return a;
 }
 
@@ -430,14 +524,14 @@ void set_helper_output_sink(HelperOutputSink sink) {
   output_sink() = std::move(sink);
 }
 
-Transport exec_transport() {
+Transport exec_transport(SocketUpgradeFactory upgrade) {
   Transport t;
   t.scheme = "exec";
   t.forms = {"exec://"};
-  t.parse = [](std::string_view text) -> Result<Address> {
+  t.parse = [upgrade](std::string_view text) -> Result<Address> {
     auto a = parse_generic_address(text, "exec");
     if (!a) return a;
-    if (auto spec = read_spec(*a); !spec) return tl::unexpected(spec.error());
+    if (auto spec = read_spec(*a, upgrade); !spec) return tl::unexpected(spec.error());
     return a;
   };
   t.listen = [](asio::io_context&, const Address& a,
@@ -446,22 +540,29 @@ Transport exec_transport() {
                        "exec:// is for dialing (it starts the helper); a helper listens on "
                        "inherited:");
   };
-  t.dial = [](asio::any_io_executor strand, const Address& a, const ConnectionOptions& options,
-              std::chrono::milliseconds,
-              DialCallback done) { dial_exec(std::move(strand), a, options, std::move(done)); };
+  t.dial = [upgrade](asio::any_io_executor strand, const Address& a,
+                     const ConnectionOptions& options, std::chrono::milliseconds timeout,
+                     DialCallback done) {
+    dial_exec(upgrade, std::move(strand), a, options, timeout, std::move(done));
+  };
   return t;
 }
 
-Transport inherited_transport() {
+Transport inherited_transport(SocketUpgradeFactory upgrade) {
   Transport t;
   t.scheme = "inherited";
   t.forms = {"inherited:"};
-  t.parse = parse_inherited;
-  t.listen = [](asio::io_context& io, const Address&,
-                const ListenOptions& options) -> Result<std::unique_ptr<Listener>> {
+  t.parse = [upgrade](std::string_view text) { return parse_inherited(text, upgrade); };
+  t.listen = [upgrade](asio::io_context& io, const Address& a,
+                       const ListenOptions& options) -> Result<std::unique_ptr<Listener>> {
+    auto socket_upgrade = read_upgrade(upgrade, a.options);
+    if (!socket_upgrade) return tl::unexpected(socket_upgrade.error());
     auto fd = platform::inherited_stream_socket();
     if (!fd) return tl::unexpected(fd.error());
-    return std::make_unique<InheritedListener>(io, *fd, options);
+    Address bound = a;
+    bound.path.clear();
+    return std::make_unique<InheritedListener>(io, *fd, options, std::move(bound),
+                                               std::move(*socket_upgrade));
   };
   t.dial = [](asio::any_io_executor strand, const Address& a, const ConnectionOptions&,
               std::chrono::milliseconds, DialCallback done) {

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "transport/registry.hpp"
+#include "transport/socket_upgrade.hpp"
 
 namespace plexus::transport::exec {
 
@@ -33,12 +34,15 @@ void set_helper_output_sink(HelperOutputSink sink);
 // exec:///abs/path[?arg=A&arg=B&env=K=V]: dial only. The path must be absolute; `arg` (in
 // order) are the helper's arguments after argv[0], `env` adds or replaces a variable of the
 // helper's environment (otherwise the parent's). Values are percent-decoded (%26 is `&`, %20 a
-// space). Any other option, a relative or empty path: invalid_argument. A missing or
-// non-executable file: unavailable "cannot execute helper PATH: No such file or directory".
-Transport exec_transport();
+// space). `upgrade` reads the shm options (shm=1, shm_…) as for a Unix address and the dialer
+// asks for what it returns, right after the spawn. Any other option, a relative or empty path:
+// invalid_argument. A missing or non-executable file: unavailable "cannot execute helper PATH:
+// No such file or directory".
+Transport exec_transport(SocketUpgradeFactory upgrade);
 
-// inherited: (listen only): hands out exactly one connection, made of the connected Unix stream
-// socket PLEXUS_INHERITED_FD names. Unset, or naming anything else: failed_precondition.
-Transport inherited_transport();
+// inherited:[?shm=1] (listen only): hands out exactly one connection, made of the connected Unix
+// stream socket PLEXUS_INHERITED_FD names; with ?shm=1 it grants the upgrade `upgrade` reads,
+// otherwise refuses a request for it. Unset, or naming anything else: failed_precondition.
+Transport inherited_transport(SocketUpgradeFactory upgrade);
 
 }  // namespace plexus::transport::exec
