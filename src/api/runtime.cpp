@@ -12,10 +12,12 @@
 
 #include "api/executor_target.hpp"
 #include "api/runtime_internals.hpp"
+#include "observe/log.hpp"
 #include "observe/metrics.hpp"
 #include "platform/adaptive_spin.hpp"
 #include "platform/cpu_relax.hpp"
 #include "platform/posix/process.hpp"
+#include "transport/exec/exec_transport.hpp"
 #include "transport/hot_read.hpp"
 
 namespace plexus {
@@ -27,6 +29,13 @@ Runtime::Runtime(RuntimeOptions options)
       io_(std::max(1, options.io_threads)),
       work_(asio::make_work_guard(io_)) {
   internals_->workers = std::make_unique<rpc::WorkerPool>(options.worker_threads);
+  // What exec:// helpers write to stdout and stderr goes to plexus's log (transport/ has no
+  // observe/). The same sink for every runtime: set by the first.
+  static std::once_flag helper_output_once;
+  std::call_once(helper_output_once, [] {
+    transport::exec::set_helper_output_sink(
+        [](std::string_view line) { observe::logger().info("{}", line); });
+  });
   if (std::max(1, options.io_threads) == 1 && options.idle_wait != WaitStrategy::block) {
     internals_->hot_read = std::make_unique<transport::HotReadSlot>();
     // spin means never sleep, whoever else wants the core.

@@ -7,9 +7,7 @@
 #include "transport/registry.hpp"
 
 namespace plexus::transport {
-namespace {
 
-// Splits "?a=1&b=2" off the end of `rest` into options.
 void take_options(std::string_view& rest, Address& a) {
   const auto q = rest.find('?');
   if (q == std::string_view::npos) return;
@@ -25,8 +23,6 @@ void take_options(std::string_view& rest, Address& a) {
     query = query.substr(amp + 1);
   }
 }
-
-}  // namespace
 
 tl::unexpected<Error> bad_address(std::string_view text, std::string why) {
   return make_error(StatusCode::invalid_argument,

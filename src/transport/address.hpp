@@ -41,6 +41,9 @@ Result<Address> parse_tcp_address(std::string_view text);   // tcp://host:port, 
 // registered transport gets when it brings none of its own.
 Result<Address> parse_generic_address(std::string_view text, std::string_view scheme);
 
+// For parsers: splits "?a=1&b=2" off the end of `rest` into a.options (nothing without a '?').
+void take_options(std::string_view& rest, Address& a);
+
 // For parsers: invalid_argument with "bad address \"<text>\": <why>".
 tl::unexpected<Error> bad_address(std::string_view text, std::string why);
 

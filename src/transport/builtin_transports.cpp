@@ -1,5 +1,6 @@
 // The one place that names every built-in transport: one line each. A new transport is a
 // folder under src/transport/ and a line here.
+#include "transport/exec/exec_transport.hpp"
 #include "transport/registry.hpp"
 #include "transport/shm/shm_upgrade.hpp"
 #include "transport/spool/spool_transport.hpp"
@@ -15,6 +16,9 @@ Result<void> register_builtin_transports(TransportRegistry& registry) {
       stream::fd_transport(shm::socket_upgrade),    // fd://N: an inherited listening socket
       tls::tls_transport(),                         // tls://host:port: TCP with TLS
       spool::spool_transport(),  // dir:///path/group: messages as files (plexus/spool.hpp)
+      // exec:///path?arg=…: a helper child over a socket pair; inherited: the helper's side
+      exec::exec_transport(shm::socket_upgrade),
+      exec::inherited_transport(shm::socket_upgrade),
   };
   for (auto& transport : builtin) {
     if (auto added = registry.add(std::move(transport)); !added) return added;

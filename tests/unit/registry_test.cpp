@@ -85,7 +85,8 @@ TEST(TransportRegistry, AnUnknownSchemeFailsToParseWithTheMessageItAlwaysHad) {
     EXPECT_EQ(a.error().code, StatusCode::invalid_argument);
     EXPECT_EQ(a.error().message,
               "bad address \"" + text +
-                  "\": unknown scheme (expected unix://, unix:@, tcp://, fd://, tls:// or dir://)");
+                  "\": unknown scheme (expected unix://, unix:@, tcp://, fd://, tls://, dir://, "
+                  "exec:// or inherited:)");
   }
   // The process's registry, behind parse_address, has the same transports (and whatever a
   // test added to it: the alias scheme below, when this binary runs as one process).
@@ -137,7 +138,7 @@ TEST(TransportRegistry, ListenAndDialRefuseASchemeNoTransportServes) {
   EXPECT_EQ(listener.error().code, StatusCode::invalid_argument);
   EXPECT_EQ(listener.error().message,
             "bad address \"nope://x\": unknown scheme \"nope\" (expected unix://, unix:@, tcp://, "
-            "fd://, tls:// or dir://)");
+            "fd://, tls://, dir://, exec:// or inherited:)");
   auto dialed = dial_and_wait(r, a);
   ASSERT_FALSE(dialed);
   EXPECT_EQ(dialed.error().code, StatusCode::invalid_argument);
@@ -178,8 +179,8 @@ TEST(TransportRegistry, ATestSchemeIsParsedListenedAndDialedByItsOwnFactories) {
   // The unknown-scheme message lists the new form too.
   EXPECT_NE(r.parse("udp://h:1")
                 .error()
-                .message.find("(expected unix://, unix:@, tcp://, fd://, tls://, dir:// or "
-                              "loop://)"),
+                .message.find("(expected unix://, unix:@, tcp://, fd://, tls://, dir://, "
+                              "exec://, inherited: or loop://)"),
             std::string::npos);
 
   asio::io_context io;

@@ -444,7 +444,8 @@ Run add_serve(CLI::App& app) {
   cmd->add_option(
       "-l,--listen", args->listen,
       "Address to listen on, repeatable: unix:///path, unix:@name, tcp://127.0.0.1:PORT, "
-      "tls://HOST:PORT (with --tls-cert and --tls-key) "
+      "tls://HOST:PORT (with --tls-cert and --tls-key), inherited: (as the helper of a "
+      "parent that dialed exec://) "
       "(default: the default Unix socket, unless systemd passed sockets: LISTEN_FDS)");
   cmd->add_option("--name", args->name, "Server name sent in WELCOME");
   cmd->add_flag("--demo", args->demo,
