@@ -469,12 +469,15 @@ TEST_P(CallerThreadShmTest, LoanedRequestsComeWholeFromTheRingOrABuffer) {
 }
 
 // Large loaned requests one after another wrap around the ring: with spin (the connection
-// always parked for the caller) every one is still written in place, the mapping being
-// mirrored (a region across the ring's end is contiguous).
+// parked for the caller) they are still written in place, the mapping being mirrored (a region
+// across the ring's end is contiguous). The I/O thread may take the rings back for a moment (a
+// doorbell it saw first, which a sanitizer's slowness makes likelier), and that call goes
+// through it instead; with the ring crossed four times, two such calls still leave two
+// crossings written in place.
 TEST_P(CallerThreadShmTest, LoanedRequestsAcrossTheRingsEndAreStillWrittenInPlace) {
   if (std::string_view(GetParam()) != "spin") GTEST_SKIP() << "only spin parks for sure";
   constexpr std::size_t kSize = std::size_t{1} << 20;  // a quarter of the 4 MiB ring, plus a head
-  constexpr int kCalls = 12;                           // around the ring three times
+  constexpr int kCalls = 16;                           // around the ring four times
   ASSERT_TRUE(client_->call("echo", "first"));         // parks the connection for this thread
   const auto before = client_->stats().requests_written_in_place;
   for (int i = 0; i < kCalls; ++i) {
@@ -488,8 +491,8 @@ TEST_P(CallerThreadShmTest, LoanedRequestsAcrossTheRingsEndAreStillWrittenInPlac
       ASSERT_EQ((*r)[at], pattern(at, kSize)) << "call " << i << ", byte " << at;
     }
   }
-  EXPECT_EQ(client_->stats().requests_written_in_place - before,
-            static_cast<std::uint64_t>(kCalls));
+  EXPECT_GE(client_->stats().requests_written_in_place - before,
+            static_cast<std::uint64_t>(kCalls - 2));
 }
 
 // A writer that says it used more than it was given, or that throws, sends nothing (the
