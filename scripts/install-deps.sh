@@ -23,6 +23,7 @@ packages=(
   libgrpc++-dev libprotobuf-dev     # benchmark peers only (the gRPC rows of plexus_bench_rr)
   protobuf-compiler protobuf-compiler-grpc  # benchmark peers only (protoc, grpc_cpp_plugin)
   iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev  # shm bench peer (iox-roudi + C++ API)
+  dbus-daemon                       # benchmark peer only (the D-Bus row: sd-bus through it)
   python3                           # the protocol-conformance client in tests/conformance
   libcpp-httplib-dev                # the HTTP endpoint: /metrics, /health, status page
   prometheus chromium               # tests: promtool checks /metrics; the status page renders
