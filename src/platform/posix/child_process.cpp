@@ -49,14 +49,14 @@ void close_fd(int fd) {
 }
 
 Result<SpawnedHelper> spawn_helper(const std::string& path, const std::vector<std::string>& args,
-                                   const std::vector<std::string>& env) {
+                                   const std::vector<std::string>& env, bool socket_pair) {
   if (::access(path.c_str(), X_OK) != 0) {
     const int error = errno;
     return make_error(StatusCode::unavailable,
                       "cannot execute helper " + path + ": " + errno_text(error));
   }
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+  int pair[2] = {-1, -1};
+  if (socket_pair && ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
     const int error = errno;
     return make_error(StatusCode::unavailable,
                       "socketpair for helper " + path + ": " + errno_text(error));
@@ -64,12 +64,12 @@ Result<SpawnedHelper> spawn_helper(const std::string& path, const std::vector<st
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) {
     const int error = errno;
-    ::close(pair[0]);
-    ::close(pair[1]);
+    close_fd(pair[0]);
+    close_fd(pair[1]);
     return make_error(StatusCode::unavailable,
                       "pipe for helper " + path + ": " + errno_text(error));
   }
-  const int child_socket = lift(pair[1]);
+  const int child_socket = socket_pair ? lift(pair[1]) : -1;
   const int child_output = lift(out[1]);
 
   std::vector<std::string> argv_text{path};
@@ -82,7 +82,7 @@ Result<SpawnedHelper> spawn_helper(const std::string& path, const std::vector<st
     if (!replaced) env_text.emplace_back(*e);
   }
   env_text.insert(env_text.end(), env.begin(), env.end());
-  env_text.push_back(std::string(kInheritedFdVariable) + "=3");
+  if (socket_pair) env_text.push_back(std::string(kInheritedFdVariable) + "=3");
   std::vector<char*> argv;
   for (auto& a : argv_text) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -95,15 +95,15 @@ Result<SpawnedHelper> spawn_helper(const std::string& path, const std::vector<st
   ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   ::posix_spawn_file_actions_adddup2(&actions, child_output, 1);
   ::posix_spawn_file_actions_adddup2(&actions, child_output, 2);
-  ::posix_spawn_file_actions_adddup2(&actions, child_socket, 3);
+  if (socket_pair) ::posix_spawn_file_actions_adddup2(&actions, child_socket, 3);
   pid_t pid = -1;
   const int spawned =
       ::posix_spawn(&pid, path.c_str(), &actions, nullptr, argv.data(), envp.data());
   ::posix_spawn_file_actions_destroy(&actions);
-  ::close(child_socket);
+  close_fd(child_socket);
   ::close(child_output);
   if (spawned != 0) {
-    ::close(pair[0]);
+    close_fd(pair[0]);
     ::close(out[0]);
     return make_error(StatusCode::unavailable,
                       "cannot execute helper " + path + ": " + errno_text(spawned));
@@ -112,7 +112,7 @@ Result<SpawnedHelper> spawn_helper(const std::string& path, const std::vector<st
   if (!pidfd) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
-    ::close(pair[0]);
+    close_fd(pair[0]);
     ::close(out[0]);
     return make_error(StatusCode::unavailable,
                       "cannot watch helper " + path + ": " + pidfd.error().message);

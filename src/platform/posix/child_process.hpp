@@ -26,9 +26,11 @@ struct SpawnedHelper {
 // environment plus `env` ("K=V" each, replacing a variable of the same name) and
 // PLEXUS_INHERITED_FD=3; the child's fd 3 is its end of a new socket pair, its stdin
 // /dev/null, its stdout and stderr one pipe. unavailable, naming the path and the error, when
-// the file is missing or cannot be executed; no child is left behind then.
+// the file is missing or cannot be executed; no child is left behind then. Without
+// `socket_pair` (an activated bus provider, which dials the daemon itself): no fd 3, no
+// PLEXUS_INHERITED_FD, and socket_fd is -1.
 Result<SpawnedHelper> spawn_helper(const std::string& path, const std::vector<std::string>& args,
-                                   const std::vector<std::string>& env);
+                                   const std::vector<std::string>& env, bool socket_pair = true);
 
 // How a child ended.
 struct ChildExit {

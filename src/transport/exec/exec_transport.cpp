@@ -16,6 +16,7 @@
 #include <asio/strand.hpp>
 
 #include "platform/posix/child_process.hpp"
+#include "transport/exec/helper_process.hpp"
 #include "transport/socket_upgrade.hpp"
 #include "transport/stream/stream_connection.hpp"
 
@@ -23,25 +24,6 @@ namespace plexus::transport::exec {
 namespace {
 
 using Local = asio::local::stream_protocol;
-
-std::mutex sink_mu;
-HelperOutputSink& output_sink() {
-  static HelperOutputSink sink;  // guarded by sink_mu
-  return sink;
-}
-
-void emit_line(std::string_view line) {
-  HelperOutputSink sink;
-  {
-    std::lock_guard lock(sink_mu);
-    sink = output_sink();
-  }
-  if (sink) {
-    sink(line);
-  } else {
-    std::fprintf(stderr, "%.*s\n", static_cast<int>(line.size()), line.data());
-  }
-}
 
 // "%26" → "&"; false on a bad escape.
 bool percent_decode(std::string_view in, std::string& out) {
@@ -123,131 +105,12 @@ Result<HelperSpec> read_spec(const Address& a, const SocketUpgradeFactory& upgra
   return spec;
 }
 
-Error exit_error(const platform::ChildExit& exit) {
-  if (exit.signaled) {
-    return Error{StatusCode::unavailable,
-                 "helper killed by signal " + std::to_string(exit.status) + " (" +
-                     platform::signal_name(exit.status) + ")",
-                 "{\"signal\":" + std::to_string(exit.status) + "}"};
-  }
-  if (exit.status < 0)
-    return Error{StatusCode::unavailable, "helper exited (reaped elsewhere)", {}};
-  return Error{StatusCode::unavailable, "helper exited with status " + std::to_string(exit.status),
-               "{\"exit_status\":" + std::to_string(exit.status) + "}"};
-}
-
-// The running helper: its pidfd and output pipe, watched on the connection's strand. Pending
-// waits keep it alive until it is reaped; if the executor goes away first, the destructor ends
-// and reaps it (end_child, blocking up to kStopGrace).
-class Helper : public std::enable_shared_from_this<Helper> {
- public:
-  Helper(asio::any_io_executor strand, const platform::SpawnedHelper& spawned, std::string name)
-      : strand_(strand),
-        pid_(spawned.pid),
-        pidfd_(strand, spawned.pidfd),
-        output_(strand, spawned.output_fd),
-        kill_timer_(strand),
-        prefix_("helper " + name + "[" + std::to_string(spawned.pid) + "]: ") {}
-
-  ~Helper() {
-    if (!exit_) (void)platform::end_child(pid_, pidfd_.native_handle(), kStopGrace);
-  }
-
-  std::int32_t pid() const { return pid_; }
-
-  // On the strand.
-  void start() {
-    watch_exit();
-    read_output();
-  }
-
-  // The helper's exit as a close reason, once it is reaped.
-  const std::optional<Error>& exit() const { return exit_; }
-
-  // Called once, on the strand, when the helper is reaped.
-  void on_exit(std::function<void()> callback) { on_exit_ = std::move(callback); }
-
-  // The connection is gone: SIGTERM, then SIGKILL after kStopGrace. Any thread.
-  void stop() {
-    asio::post(strand_, [self = shared_from_this()] {
-      if (self->exit_ || self->stopping_) return;
-      self->stopping_ = true;
-      platform::signal_child(self->pid_, false);
-      self->kill_timer_.expires_after(kStopGrace);
-      self->kill_timer_.async_wait([self](std::error_code ec) {
-        if (!ec && !self->exit_) platform::signal_child(self->pid_, true);
-      });
-    });
-  }
-
- private:
-  void watch_exit() {
-    pidfd_.async_wait(asio::posix::stream_descriptor::wait_read,
-                      [self = shared_from_this()](std::error_code ec) {
-                        if (ec == asio::error::operation_aborted) return;
-                        platform::ChildExit exit;
-                        if (!platform::try_reap_child(self->pid_, exit)) {
-                          self->watch_exit();  // not yet (spurious): wait again
-                          return;
-                        }
-                        self->exit_ = exit_error(exit);
-                        self->kill_timer_.cancel();
-                        std::error_code ignored;
-                        self->pidfd_.close(ignored);
-                        if (auto callback = std::move(self->on_exit_)) callback();
-                      });
-  }
-
-  void read_output() {
-    output_.async_read_some(asio::buffer(chunk_),
-                            [self = shared_from_this()](std::error_code ec, std::size_t n) {
-                              self->take_output(std::string_view(self->chunk_, n));
-                              if (ec) {
-                                if (!self->partial_.empty()) {
-                                  emit_line(self->prefix_ + self->partial_);
-                                  self->partial_.clear();
-                                }
-                                std::error_code ignored;
-                                self->output_.close(ignored);
-                                return;
-                              }
-                              self->read_output();
-                            });
-  }
-
-  void take_output(std::string_view bytes) {
-    partial_.append(bytes);
-    std::size_t start = 0;
-    for (auto nl = partial_.find('\n'); nl != std::string::npos; nl = partial_.find('\n', start)) {
-      emit_line(prefix_ + partial_.substr(start, nl - start));
-      start = nl + 1;
-    }
-    partial_.erase(0, start);
-    if (partial_.size() > 64 * 1024) {  // a line without end: pass it on in pieces
-      emit_line(prefix_ + partial_);
-      partial_.clear();
-    }
-  }
-
-  asio::any_io_executor strand_;
-  std::int32_t pid_;
-  asio::posix::stream_descriptor pidfd_;
-  asio::posix::stream_descriptor output_;
-  asio::steady_timer kill_timer_;
-  std::string prefix_;
-  char chunk_[4096];
-  std::string partial_;
-  std::optional<Error> exit_;
-  std::function<void()> on_exit_;
-  bool stopping_ = false;
-};
-
 // The Unix connection over the socket pair, whose close reason is the helper's exit when the
 // helper went away, and which ends the helper when it closes for any other reason.
 class ExecConnection final : public Connection,
                              public std::enable_shared_from_this<ExecConnection> {
  public:
-  ExecConnection(std::shared_ptr<Connection> inner, std::shared_ptr<Helper> helper)
+  ExecConnection(std::shared_ptr<Connection> inner, std::shared_ptr<HelperProcess> helper)
       : inner_(std::move(inner)), helper_(std::move(helper)), wait_(inner_->executor()) {}
   ~ExecConnection() override { helper_->stop(); }
 
@@ -373,7 +236,7 @@ class ExecConnection final : public Connection,
   }
 
   std::shared_ptr<Connection> inner_;
-  std::shared_ptr<Helper> helper_;
+  std::shared_ptr<HelperProcess> helper_;
   std::shared_ptr<ConnectionDelegate> delegate_;  // reset once on_closed is delivered
   asio::steady_timer wait_;  // for the exit status after EOF, or the EOF after the exit
   bool closed_here_ = false;
@@ -406,7 +269,8 @@ void dial_exec(const SocketUpgradeFactory& upgrade, asio::any_io_executor strand
     platform::close_fd(spawned->output_fd);
     return fail(Error{StatusCode::unavailable, "cannot adopt helper socket: " + ec.message(), {}});
   }
-  auto helper = std::make_shared<Helper>(strand, *spawned, base_name(spec->path));
+  auto helper =
+      std::make_shared<HelperProcess>(strand, *spawned, "helper " + base_name(spec->path));
   // Without the options: env= may carry secrets, and logs print the label.
   std::string label = "exec://" + spec->path + " pid=" + std::to_string(spawned->pid) +
                       " fd=" + std::to_string(spawned->socket_fd);
@@ -518,11 +382,6 @@ Result<Address> parse_inherited(std::string_view text, const SocketUpgradeFactor
 }
 
 }  // namespace
-
-void set_helper_output_sink(HelperOutputSink sink) {
-  std::lock_guard lock(sink_mu);
-  output_sink() = std::move(sink);
-}
 
 Transport exec_transport(SocketUpgradeFactory upgrade) {
   Transport t;

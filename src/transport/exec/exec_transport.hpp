@@ -14,6 +14,7 @@
 #include <functional>
 #include <string_view>
 
+#include "transport/exec/helper_process.hpp"
 #include "transport/registry.hpp"
 #include "transport/socket_upgrade.hpp"
 
@@ -23,13 +24,6 @@ namespace plexus::transport::exec {
 // usually turns readable right after the socket's EOF); after the helper exits, how long the
 // socket's EOF is waited for (what the helper wrote before exiting is still read).
 inline constexpr std::chrono::milliseconds kExitWait{1000};
-// A helper whose connection closed: how long after SIGTERM before SIGKILL.
-inline constexpr std::chrono::milliseconds kStopGrace{2000};
-
-// Receives each line the helpers write to stdout or stderr, as "helper NAME[PID]: text", on
-// the connection's executor. Unset: the lines go to this process's stderr. Any thread.
-using HelperOutputSink = std::function<void(std::string_view line)>;
-void set_helper_output_sink(HelperOutputSink sink);
 
 // exec:///abs/path[?arg=A&arg=B&env=K=V]: dial only. The path must be absolute; `arg` (in
 // order) are the helper's arguments after argv[0], `env` adds or replaces a variable of the
