@@ -37,7 +37,9 @@ struct PLEXUS_EXPORT ReconnectOptions {
 
 /// Options of Client::connect. A plain value, copied into the client.
 struct PLEXUS_EXPORT ClientOptions {
-  std::string address;  ///< empty: the default Unix socket (see ServerOptions::listen)
+  /// Empty: $PLEXUS_ADDRESS when it is set (a `plexus serve` that starts a bus provider sets it
+  /// to its own address), else the default Unix socket (see ServerOptions::listen).
+  std::string address;
   std::string name = "plexus-client";  ///< sent in the HELLO: the server's PeerIdentity::name
   /// A signed token (SigningKey::issue, `plexus token issue`) sent in the HELLO, for servers
   /// that verify tokens (ServerOptions::tokens). Empty: none. A server that refuses it fails

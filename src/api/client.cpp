@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <future>
 #include <map>
@@ -165,7 +166,10 @@ Result<std::unique_ptr<Client>> Client::connect(Runtime& runtime, ClientOptions 
     return make_error(StatusCode::failed_precondition,
                       "Client::connect blocks; do not call it on an I/O thread");
   }
-  if (options.address.empty()) options.address = default_address();
+  if (options.address.empty()) {
+    const char* started_by = std::getenv("PLEXUS_ADDRESS");
+    options.address = started_by && *started_by ? started_by : default_address();
+  }
   auto address = transport::parse_address(options.address);
   if (!address) return tl::unexpected(address.error());
   // Loads the CA and client certificate files once, now: a bad one fails connect().
