@@ -591,7 +591,8 @@ const HandlerEntry* Session::find_handler(std::string_view method) {
     return last_handler_;
   }
   auto it = table.find(method);
-  if (it == table.end()) return nullptr;
+  if (it == table.end())
+    return HandlerTable::find_fallback(table, method).get();  // the map holds it
   last_method_.assign(method);
   last_handler_ = it->second.get();
   last_handler_version_ = handler_version_;
@@ -603,12 +604,13 @@ void Session::handle_notify(const wire::FrameView& frame, const wire::Metadata& 
   if (gate_ && gate_->check(PeerAction::notify, md.method)) return;  // the gate counts it
   const auto& table = handlers();
   auto it = table.find(md.method);
-  if (it == table.end()) {
+  const auto entry = it != table.end() ? it->second : HandlerTable::find_fallback(table, md.method);
+  if (!entry) {
     observe::logger().debug("plexus: notify for unknown method \"{}\" from \"{}\" dropped",
                             md.method, identity_.name);
     return;
   }
-  run_notify(*it->second, md, frame.payload);
+  run_notify(*entry, md, frame.payload);
 }
 
 void Session::run_notify(const HandlerEntry& entry, const wire::Metadata& md,

@@ -109,19 +109,21 @@ void Session::accept_stream(const wire::FrameView& frame, const wire::Metadata& 
   }
   const auto& table = handlers();
   auto it = table.find(md.method);
-  if (it == table.end()) {
+  // survives re-registration
+  std::shared_ptr<const HandlerEntry> entry =
+      it != table.end() ? it->second : HandlerTable::find_fallback(table, md.method);
+  if (!entry) {
     return refuse({StatusCode::not_found,
                    "no handler for method \"" + std::string(md.method) + "\"",
                    nlohmann::json{{"method", std::string(md.method)}}.dump(
                        -1, ' ', false, nlohmann::json::error_handler_t::replace)});
   }
-  const auto* handler = std::get_if<StreamHandler>(&it->second->fn);
+  const auto* handler = std::get_if<StreamHandler>(&entry->fn);
   if (!handler) {
     return refuse({StatusCode::failed_precondition,
                    "\"" + std::string(md.method) + "\" is not a stream method",
                    {}});
   }
-  std::shared_ptr<const HandlerEntry> entry = it->second;  // survives re-registration
   auto accepted = std::make_shared<AcceptedStream>();
   accepted->core = std::make_shared<StreamCore>(executor_, StreamWindow{});
   CallContext& ctx = accepted->ctx;

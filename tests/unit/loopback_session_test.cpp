@@ -95,6 +95,23 @@ TEST_F(LoopbackSessionTest, AnUnknownMethodIsNotFoundAndTheSessionLivesOn) {
   EXPECT_TRUE(call("echo", "still here"));
 }
 
+// "PREFIX/*" answers every "PREFIX/NAME" without an entry of its own (the bus's activation),
+// seeing the whole method name; a method with its own entry, or another prefix, is not its.
+TEST_F(LoopbackSessionTest, APrefixEntryAnswersTheMethodsUnderItThatHaveNoneOfTheirOwn) {
+  serve("com.example.search/*", [](CallContext& ctx, std::string_view) -> Result<std::string> {
+    return "fallback for " + std::string(ctx.method());
+  });
+  serve("com.example.search/own",
+        [](CallContext&, std::string_view) -> Result<std::string> { return std::string("own"); });
+  open();
+  auto r = call("com.example.search/query", "");
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(*r, "fallback for com.example.search/query");
+  EXPECT_EQ(*call("com.example.search/own", ""), "own");
+  EXPECT_EQ(call("com.example.other/query", "").error().code, StatusCode::not_found);
+  EXPECT_EQ(call("com.example.search", "").error().code, StatusCode::not_found);
+}
+
 TEST_F(LoopbackSessionTest, AHandlerThatThrowsFailsOnlyThatCall) {
   serve("throws", [](CallContext&, std::string_view) -> Result<std::string> {
     throw std::runtime_error("on purpose");
