@@ -40,6 +40,9 @@ std::vector<std::vector<double>> RoundTripper::run(plexus::Runtime& runtime, ple
   warmup_ = params.warmup_count * methods_.size();
   samples_.assign(methods_.size(), {});
   for (auto& s : samples_) s.reserve(params.rt_count);  // no allocation inside the timed loop
+  completed_ = 0;  // run again: slices that take turns with another client's
+  finished_ = false;
+  done_ = {};
   if (total_ == 0) return samples_;
   auto done = done_.get_future();
   asio::post(runtime.executor(), [this] { issue(); });
