@@ -122,8 +122,10 @@ TEST_P(LivenessTest, ClientReconnectsAfterTheServerRestarts) {
     ASSERT_TRUE(client->wait_connected(Millis{20000}));
     EXPECT_EQ(client->call("echo", "after").value_or("failed"), "after");
     EXPECT_EQ(client->stats().reconnects, 1u);
-    EXPECT_GT(server_.pid(), 0);
-    EXPECT_NE(server_.pid(), first);
+    const pid_t second = server_.pid();
+    EXPECT_GT(second, 0);
+    EXPECT_NE(second, first);
+    EXPECT_EQ(client->peer().identity().pid, std::optional<std::int32_t>(second));
     return;
   }
   const std::string address = server_.address();  // tcp: the port the first server chose
