@@ -44,9 +44,18 @@ class BatchingTest : public ::testing::TestWithParam<Transport> {
     return {frames, report ? json::parse(*report) : json()};
   }
 
+  // The client that subscribes to what `pub` publishes: another one; over exec, where another
+  // client would spawn a server of its own, the publisher itself (it gets its own publishes).
+  Client* subscriber_for(const std::unique_ptr<Client>& pub) {
+    if (GetParam() == Transport::exec) return pub.get();
+    subscriber_ = connect(false);
+    return subscriber_.get();
+  }
+
   TempDir dir_;
   ServerProcess server_;
   Runtime runtime_;
+  std::unique_ptr<Client> subscriber_;  // goes before the runtime
 };
 
 TEST_P(BatchingTest, TenThousandNotifiesUseAtLeast95PercentFewerFrames) {
@@ -99,8 +108,8 @@ TEST_P(BatchingTest, ServerBatchesPublishesToASubscriber) {
 // A batch that never fills leaves when max_wait passes (the session's timer, on its executor).
 TEST_P(BatchingTest, APartialBatchLeavesAfterMaxWait) {
   start();
-  auto sub = connect(false);
   auto pub = connect(true, Millis{20});
+  auto sub = subscriber_for(pub);
   ASSERT_TRUE(sub && pub);
   Event<std::string> got;
   ASSERT_TRUE(sub->subscribe(
@@ -115,8 +124,8 @@ TEST_P(BatchingTest, APartialBatchLeavesAfterMaxWait) {
 // message, which first flushes what is batched: order is kept.
 TEST_P(BatchingTest, ImmediateMessagesFlushTheBatchFirst) {
   start();
-  auto sub = connect(false);
   auto pub = connect(true, Millis{3600 * 1000});
+  auto sub = subscriber_for(pub);
   ASSERT_TRUE(sub && pub);
   std::mutex mu;
   std::vector<std::string> got;

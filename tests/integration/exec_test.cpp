@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <condition_variable>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <regex>
@@ -167,6 +168,21 @@ TEST_F(ExecTransport, CallsAndStreamsGoToAPlexusHelper) {
   EXPECT_TRUE(reaped(pid)) << "helper " << pid << " left unreaped";
 }
 
+// The client's view of its server is the helper: its pid and executable, not the client's own
+// (which is what SO_PEERCRED says of a socket pair this process made).
+TEST_F(ExecTransport, TheServersIdentityIsTheHelpers) {
+  auto client = connect_client(*runtime_, helper_address(), no_reconnect());
+  ASSERT_TRUE(client);
+  const pid_t pid = helper_pid(log_);
+  ASSERT_GT(pid, 0) << log_.text();
+  const PeerIdentity identity = client->peer().identity();
+  ASSERT_TRUE(identity.pid);
+  EXPECT_EQ(*identity.pid, pid);
+  EXPECT_NE(*identity.pid, ::getpid());
+  EXPECT_EQ(identity.executable, std::filesystem::canonical(cli_binary()).string());
+  EXPECT_EQ(identity.uid, ::getuid());
+}
+
 TEST_F(ExecTransport, AHelperKilledMidCallFailsTheCallWithItsSignal) {
   auto client = connect_client(*runtime_, helper_address(), no_reconnect());
   ASSERT_TRUE(client);
@@ -177,6 +193,29 @@ TEST_F(ExecTransport, AHelperKilledMidCallFailsTheCallWithItsSignal) {
   // The close reason carries the exit status only once the helper is reaped: no zombie.
   EXPECT_TRUE(reaped(pid));
   EXPECT_NE(::kill(pid, 0), 0);
+}
+
+// The test server's `exit` ends it with a status while a `block` call waits in it: the calls in
+// flight, the block and the exit itself, fail with that status.
+TEST_F(ExecTransport, AHelperExitingMidCallFailsTheCallsInFlightWithItsStatus) {
+  const std::string address = "exec://" + test_server_binary() + "?arg=--listen&arg=inherited:";
+  auto client = connect_client(*runtime_, address, no_reconnect());
+  ASSERT_TRUE(client);
+  Event<Error> blocked;
+  client->call_async("block", "", {}, [&](Result<std::string> r) {
+    blocked.set(r ? Error{StatusCode::ok, *r, {}} : r.error());
+  });
+  CallOptions call;
+  call.timeout = Millis{20000};
+  auto exit = client->call("exit", R"({"status":7})", call);
+  ASSERT_FALSE(exit);
+  const auto block = blocked.wait_for(Millis{20000});
+  ASSERT_TRUE(block);
+  for (const Error& e : {exit.error(), *block}) {
+    EXPECT_EQ(e.code, StatusCode::unavailable) << e.to_string();
+    EXPECT_NE(e.message.find("helper exited with status 7"), std::string::npos) << e.to_string();
+    EXPECT_NE(e.details.find("\"exit_status\":7"), std::string::npos) << e.to_string();
+  }
 }
 
 TEST_F(ExecTransport, AHelperThatExitsFailsTheConnectWithItsStatusAndItsStderrIsLogged) {

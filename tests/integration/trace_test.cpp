@@ -117,6 +117,8 @@ TEST(TraceAcrossProcessesTest, ATraceCrossesTwoServersAndAPublishAndShowsInBothL
 class TraceTest : public ::testing::TestWithParam<Transport> {
  protected:
   void SetUp() override {
+    PLEXUS_SKIP_OVER_EXEC(
+        "the server runs in the test's own process, and exec: always starts a child");
     ServerOptions options;
     options.listen = {listen_address(GetParam(), dir_)};
     options.metrics = false;

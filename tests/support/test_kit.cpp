@@ -4,9 +4,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -86,6 +89,47 @@ std::optional<std::pair<pid_t, int>> spawn_with_stdout(std::vector<std::string> 
     return std::nullopt;
   }
   return std::make_pair(pid, fds[0]);
+}
+
+// An exec:// option value: everything but letters, digits and -_./: as %XX.
+std::string percent_encoded(const std::string& text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '/' || c == ':') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// "PLEXUS_TEST_HELPER=NAME": the variable that marks the helpers of one ServerProcess. Appended
+// one by one: g++ 12 -O2 warns falsely (-Warray-bounds) on `a + "=" + b` here.
+std::string helper_mark(const std::string& name) {
+  std::string mark = "PLEXUS_TEST_HELPER=";
+  mark.append(name);
+  return mark;
+}
+
+// Waits up to `timeout` for every pid in `pids` to exit (a zombie counts: its parent, the
+// client, reaps it); does not reap. A pid already gone counts as exited.
+bool wait_pids_exit(const std::vector<pid_t>& pids, Millis timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (const pid_t pid : pids) {
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (fd < 0) continue;  // gone and reaped
+    const auto left =
+        std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now()).count();
+    pollfd pfd{fd, POLLIN, 0};
+    const bool exited = ::poll(&pfd, 1, static_cast<int>(std::max<long>(0, left))) > 0;
+    ::close(fd);
+    if (!exited) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -172,6 +216,19 @@ std::optional<int> ChildProcess::wait_exit(Millis timeout) {
 ServerProcess ServerProcess::spawn(const std::vector<std::string>& args, Millis timeout,
                                    const std::string& stderr_path) {
   ServerProcess p;
+  const std::string exec_prefix = kExecHelperListen;
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] != "--listen" || !args[i + 1].starts_with(exec_prefix)) continue;
+    // Over exec: no process now; the address a client spawns the server with.
+    p.exec_mark_ = args[i + 1].substr(exec_prefix.size());
+    std::string address =
+        "exec://" + test_server_binary() + "?env=" + percent_encoded(helper_mark(p.exec_mark_));
+    for (std::size_t j = 0; j < args.size(); ++j) {
+      address += "&arg=" + percent_encoded(j == i + 1 ? std::string("inherited:") : args[j]);
+    }
+    p.addresses_.push_back(std::move(address));
+    return p;
+  }
   std::vector<std::string> argv_s{test_server_binary()};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   auto spawned = spawn_with_stdout(std::move(argv_s), stderr_path);
@@ -228,28 +285,34 @@ ServerProcess ServerProcess::spawn(const std::vector<std::string>& args, Millis 
 
 ServerProcess::ServerProcess(ServerProcess&& o) noexcept
     : pid_(o.pid_),
+      exec_mark_(std::move(o.exec_mark_)),
       stdout_fd_(o.stdout_fd_),
       addresses_(std::move(o.addresses_)),
       http_address_(std::move(o.http_address_)) {
   o.pid_ = -1;
   o.stdout_fd_ = -1;
+  o.exec_mark_.clear();
 }
 
 ServerProcess& ServerProcess::operator=(ServerProcess&& o) noexcept {
   if (this != &o) {
-    kill_now();
+    // Over exec the helpers belong to their clients (a reconnecting client may already have
+    // spawned the server assigned here): only a process of our own is ended.
+    if (!exec()) kill_now();
     pid_ = o.pid_;
+    exec_mark_ = std::move(o.exec_mark_);
     stdout_fd_ = o.stdout_fd_;
     addresses_ = std::move(o.addresses_);
     http_address_ = std::move(o.http_address_);
     o.pid_ = -1;
     o.stdout_fd_ = -1;
+    o.exec_mark_.clear();
   }
   return *this;
 }
 
 ServerProcess::~ServerProcess() {
-  if (pid_ <= 0) return;
+  if (pid_ <= 0) return;  // over exec: the clients end their helpers
   // End every test with a graceful stop and demand a clean exit: under ASan/UBSan a leak or an
   // error report in the server makes its exit status non-zero, and fails the test that ran it.
   ::kill(pid_, SIGCONT);
@@ -266,11 +329,60 @@ ServerProcess::~ServerProcess() {
   }
 }
 
+std::vector<pid_t> ServerProcess::helpers() const {
+  std::vector<pid_t> found;
+  if (!exec()) return found;
+  const std::string mark = helper_mark(exec_mark_);
+  const std::string self = std::to_string(::getpid());
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    // Our children only; a zombie's environment reads empty, so only live helpers match.
+    std::ifstream status(entry.path() / "status");
+    std::string line;
+    bool ours = false;
+    while (std::getline(status, line)) {
+      if (line.starts_with("PPid:")) {
+        ours = line.substr(line.find_first_not_of(" \t", 5)) == self;
+        break;
+      }
+    }
+    if (!ours) continue;
+    std::ifstream environ_file(entry.path() / "environ", std::ios::binary);
+    std::string variable;
+    while (std::getline(environ_file, variable, '\0')) {
+      if (variable == mark) {
+        found.push_back(static_cast<pid_t>(std::stol(name)));
+        break;
+      }
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+pid_t ServerProcess::pid() const {
+  if (!exec()) return pid_;
+  const auto live = helpers();
+  return live.empty() ? -1 : live.back();
+}
+
 void ServerProcess::signal(int sig) const {
   if (pid_ > 0) ::kill(pid_, sig);
+  for (const pid_t helper : helpers()) ::kill(helper, sig);
+}
+
+bool ServerProcess::wait_gone(Millis timeout) {
+  if (exec()) return wait_pids_exit(helpers(), timeout);
+  return wait_exit(timeout).has_value();
 }
 
 std::optional<int> ServerProcess::wait_exit(Millis timeout) {
+  if (exec()) {
+    ADD_FAILURE() << "wait_exit over exec: the client reaps its helper; use wait_gone";
+    return std::nullopt;
+  }
   if (pid_ <= 0) return std::nullopt;
   // The child's stdout closes when it exits: wait on that, then reap.
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -291,6 +403,15 @@ std::optional<int> ServerProcess::wait_exit(Millis timeout) {
 }
 
 void ServerProcess::kill_now() {
+  if (exec()) {
+    const auto live = helpers();
+    for (const pid_t helper : live) {
+      ::kill(helper, SIGCONT);
+      ::kill(helper, SIGKILL);
+    }
+    if (!wait_pids_exit(live, Millis{20000})) ADD_FAILURE() << "a helper outlived SIGKILL";
+    return;
+  }
   if (pid_ > 0) {
     ::kill(pid_, SIGCONT);  // a stopped child must run to die of SIGKILL promptly
     ::kill(pid_, SIGKILL);
@@ -307,6 +428,19 @@ CommandResult run_cli(const std::string& args) {
   std::string command = cli_binary();
   command.append(" ").append(args);
   return run_command(command);
+}
+
+std::string shell_word(const std::string& word) {
+  std::string out = "'";
+  for (const char c : word) {
+    if (c == '\'') {
+      out.append("'\\''");
+    } else {
+      out += c;
+    }
+  }
+  out += '\'';
+  return out;
 }
 
 BackgroundCommand::BackgroundCommand(const std::string& command)

@@ -46,13 +46,27 @@ class TempDir {
 // before (a crashed writer's), without waiting.
 void write_aged_file(const std::string& path, const std::string& text, std::chrono::seconds age);
 
+// `--listen` with this prefix (then a name: a path that identifies the server within the test)
+// makes ServerProcess::spawn start nothing: the server becomes an exec:// address that each
+// client connecting to it spawns as its own helper (transports.hpp, Transport::exec).
+inline constexpr const char* kExecHelperListen = "exec-helper:";
+
 // tests/support/test_server.cpp run as a child process: demo services plus test handlers that
 // report events back to the caller. It prints "READY addr…" once listening.
+//
+// Over exec (`--listen exec-helper:NAME`) there is no process until a client connects: the
+// address is exec://…/plexus_test_server?arg=…&arg=--listen&arg=inherited: with the helper
+// marked by an environment variable (PLEXUS_TEST_HELPER=NAME), and the helpers running now are
+// found by that mark among this process's children. The clients own and reap them, so
+// signal(), pid() and kill_now() reach the live ones, and wait_gone() waits for them to exit.
+// The same args in the same process give the same address: a server "restarted" with them is
+// the one a reconnecting client spawns again.
 class ServerProcess {
  public:
   // Spawns the server with `args` (e.g. {"--listen", addr}) and waits up to `timeout` for READY.
   // Fails the current test (and returns an empty process) when it does not come up.
-  // With `stderr_path`, the child's stderr (its log) goes to that file.
+  // With `stderr_path`, the child's stderr (its log) goes to that file (not over exec: a
+  // helper's output goes to the parent's log).
   static ServerProcess spawn(const std::vector<std::string>& args, Millis timeout = Millis{10000},
                              const std::string& stderr_path = {});
 
@@ -63,19 +77,26 @@ class ServerProcess {
   // within 20 s; that is how leaks and sanitizer reports in the server reach the test.
   ~ServerProcess();
 
-  bool running() const { return pid_ > 0; }
-  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0 || exec(); }
+  // Over exec: the newest helper running now, or -1 when no client has one.
+  pid_t pid() const;
+  bool exec() const { return !exec_mark_.empty(); }
   const std::vector<std::string>& addresses() const { return addresses_; }
   const std::string& address() const { return addresses_.front(); }
   // "http://127.0.0.1:PORT" when started with --http; else empty.
   const std::string& http_address() const { return http_address_; }
-  void signal(int sig) const;
-  // Waits for the child to exit; its wait status, or nullopt on timeout.
+  void signal(int sig) const;  // over exec: to every helper running now
+  // Waits for the child to exit; its wait status, or nullopt on timeout. Not over exec: the
+  // client that spawned the helper reaps it (its status is that connection's close reason).
   std::optional<int> wait_exit(Millis timeout);
-  void kill_now();  // SIGKILL and reap
+  // Waits for the child (over exec: every helper running now) to exit; false on timeout.
+  bool wait_gone(Millis timeout);
+  void kill_now();  // SIGKILL and reap (over exec: SIGKILL every helper, wait until they exit)
 
  private:
+  std::vector<pid_t> helpers() const;
   pid_t pid_ = -1;
+  std::string exec_mark_;  // over exec: PLEXUS_TEST_HELPER's value
   int stdout_fd_ = -1;
   std::vector<std::string> addresses_;
   std::string http_address_;
@@ -192,5 +213,7 @@ class BackgroundCli : public BackgroundCommand {
 };
 // Runs the plexus CLI with `args` (shell words) and returns its exit status and output.
 CommandResult run_cli(const std::string& args);
+// `word` as one shell word (in single quotes): an exec:// address carries `?` and `&`.
+std::string shell_word(const std::string& word);
 
 }  // namespace plexus::test

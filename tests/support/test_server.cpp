@@ -428,6 +428,12 @@ void register_test_handlers(plexus::Server& server) {
           (void)peer.notify("event.cancelled", json{{"id", id}, {"deadline", had_deadline}}.dump());
         });
       });
+  // {"status":N}: the server exits at once with status N, answering nothing (a helper that dies
+  // with calls in flight, over exec:).
+  server.handle("exit",
+                [](plexus::CallContext&, std::string_view payload) -> plexus::Result<std::string> {
+                  ::_exit(json::parse(payload).value("status", 1));
+                });
   // Answers the size of the request, so large-payload tests need not echo megabytes back.
   server.handle("size",
                 [](plexus::CallContext&, std::string_view payload) -> plexus::Result<std::string> {

@@ -141,8 +141,12 @@ class ExecConnection final : public Connection,
   std::size_t pending_write_bytes() const override { return inner_->pending_write_bytes(); }
   asio::any_io_executor executor() const override { return inner_->executor(); }
   std::string describe() const override { return inner_->describe(); }
+  // The helper's pid: SO_PEERCRED of a socket pair names the process that made the pair (this
+  // one). Its uid and gid are the socket's, ours, which the helper was started with.
   std::optional<platform::PeerCredentials> credentials() const override {
-    return inner_->credentials();
+    auto credentials = inner_->credentials();
+    if (credentials) credentials->pid = helper_->pid();
+    return credentials;
   }
   // Shared memory (?shm=1) lends and loans; the socket pair's plain connection refuses.
   char* loan(std::size_t size) override { return inner_->loan(size); }

@@ -7,7 +7,8 @@
 // connection closes with unavailable "helper exited with status N" (details {"exit_status":N})
 // or "helper killed by signal S (SIGKILL)" (details {"signal":S}), which the calls in flight
 // fail with. When the connection closes first (the client closes it, or the socket fails), the
-// helper is ended: SIGTERM, kStopGrace for it to exit, then SIGKILL; it is always reaped.
+// helper is ended: SIGTERM, kStopGrace for it to exit, then SIGKILL; it is always reaped. The
+// connection's credentials name the helper's pid (SO_PEERCRED of the pair would name this one).
 #pragma once
 
 #include <chrono>
