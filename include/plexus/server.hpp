@@ -94,6 +94,11 @@ struct PLEXUS_EXPORT ServerOptions {
   /// Keep it on loopback: it has no authentication. A port another process holds fails
   /// start() with failed_precondition, unless http_any_port_if_taken.
   std::string http;
+  /// The local bus (docs/PROTOCOL.md §Bus): clients register service names with
+  /// plexus.bus.register (plexus/bus.hpp) and other clients call "NAME/METHOD" through this
+  /// server, which forwards each call or stream to the name's owner. Off by default;
+  /// `plexus serve` turns it on.
+  bool bus = false;
   /// When the `http` port is taken: take a free port instead (a warning is logged, and
   /// http_address() says which). `plexus serve` sets it for its default port only.
   bool http_any_port_if_taken = false;

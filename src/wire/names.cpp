@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 namespace plexus::wire {
 namespace {
 
@@ -68,6 +70,25 @@ Result<void> validate_name(std::string_view name, std::string_view what) {
     message += " " + quoted(name) + " " + why;
   }
   return make_error(StatusCode::invalid_argument, message + rule, details);
+}
+
+Result<void> validate_service_name(std::string_view name) {
+  static constexpr std::string_view kRule =
+      "two or more segments separated by '.', each of A-Z a-z 0-9 _ -, 1 to 128 characters in "
+      "all, not under the reserved \"plexus.\" prefix (e.g. \"com.example.search\")";
+  const auto refuse = [&](const std::string& why) -> Result<void> {
+    const nlohmann::json details{{"field", "service name"},
+                                 {"name", std::string(name.substr(0, 128))},
+                                 {"rule", kRule}};
+    return make_error(StatusCode::invalid_argument,
+                      "service name " + quoted(name) + " " + why + " (" + std::string(kRule) + ")",
+                      details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  };
+  if (const char* why = problem(name)) return refuse(why);
+  if (name.find('.') == std::string_view::npos) return refuse("has one segment");
+  if (name.front() == '.' || name.back() == '.') return refuse("has an empty segment");
+  if (name.starts_with("plexus.")) return refuse("is under the reserved prefix \"plexus.\"");
+  return {};
 }
 
 }  // namespace plexus::wire

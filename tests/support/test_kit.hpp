@@ -135,6 +135,7 @@ std::string pattern_bytes(std::size_t n, std::uint64_t seed);
 std::string test_server_binary();
 std::string cli_binary();
 std::string queue_peer_binary();  // tests/support/queue_peer.cpp
+std::string bus_provider_binary();  // tests/support/bus_provider.cpp
 
 // Any program run as a child process whose stdout the test reads line by line (the queue
 // peers). Killed with SIGKILL and reaped on destruction if still running.
