@@ -3,10 +3,12 @@
 /// (ServerOptions::bus), and other clients then call "NAME/METHOD" through the daemon, which
 /// forwards each call or stream to this client (docs/PROTOCOL.md §Bus).
 ///
+/// The provider serves "com.example.search/query" (handle) and registers the name; a caller
+/// then calls "com.example.search/query" through the daemon (examples/bus/):
 /// ```
-/// client->handle("com.example.search/query", query_handler);
-/// auto name = plexus::register_service(*client, "com.example.search");
-/// // elsewhere: other_client->call("com.example.search/query", payload);
+/// // Refused (already_exists) if another provider owns the name; RegisterOptions{.queue = true}
+/// // would wait for it instead.
+/// auto name = plexus::register_service(**client, "com.example.search");
 /// ```
 #pragma once
 
@@ -74,7 +76,7 @@ class PLEXUS_EXPORT ServiceName {
 /// the owner), unavailable (not connected), not_found (the server runs no bus), or
 /// failed_precondition on an I/O thread.
 PLEXUS_EXPORT Result<std::unique_ptr<ServiceName>> register_service(Client& client,
-                                                                     std::string name,
-                                                                     RegisterOptions options = {});
+                                                                    std::string name,
+                                                                    RegisterOptions options = {});
 
 }  // namespace plexus

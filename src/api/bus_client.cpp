@@ -58,8 +58,7 @@ struct ServiceName::Impl : std::enable_shared_from_this<ServiceName::Impl> {
         auto it = table->find(prefix + m);
         if (it == table->end()) {
           return make_error(StatusCode::invalid_argument,
-                            "register_service: the client serves no method \"" + prefix + m +
-                                "\"",
+                            "register_service: the client serves no method \"" + prefix + m + "\"",
                             nlohmann::json{{"name", name}, {"method", m}}.dump());
         }
         methods.push_back(row(m, *it->second));
@@ -112,9 +111,8 @@ Result<std::unique_ptr<ServiceName>> register_service(Client& client, std::strin
                       "thread, not an I/O thread");
   }
   if (client.state() != ConnectionState::connected) {
-    return make_error(StatusCode::unavailable,
-                      "register_service: the client is not connected (" +
-                          std::string(to_string(client.state())) + ")");
+    return make_error(StatusCode::unavailable, "register_service: the client is not connected (" +
+                                                   std::string(to_string(client.state())) + ")");
   }
   auto impl = std::make_shared<ServiceName::Impl>(client, std::move(name), std::move(options));
   if (auto args = impl->payload(); !args) return tl::unexpected(args.error());
@@ -123,14 +121,13 @@ Result<std::unique_ptr<ServiceName>> register_service(Client& client, std::strin
   auto first = std::make_shared<std::promise<Result<void>>>();
   auto first_done = std::make_shared<std::atomic<bool>>(false);
   std::weak_ptr<ServiceName::Impl> weak = impl;
-  impl->hook =
-      detail::ClientHooks::add_ready_hook(client, [weak, first, first_done](Peer peer) {
-        auto self = weak.lock();
-        if (!self) return;
-        self->register_with(std::move(peer), [first, first_done](Result<void> r) {
-          if (!first_done->exchange(true)) first->set_value(std::move(r));
-        });
-      });
+  impl->hook = detail::ClientHooks::add_ready_hook(client, [weak, first, first_done](Peer peer) {
+    auto self = weak.lock();
+    if (!self) return;
+    self->register_with(std::move(peer), [first, first_done](Result<void> r) {
+      if (!first_done->exchange(true)) first->set_value(std::move(r));
+    });
+  });
   auto f = first->get_future();
   Result<void> outcome =
       f.wait_for(detail::ClientHooks::connect_timeout(client) + Millis{1000}) ==

@@ -87,13 +87,11 @@ asio::awaitable<Result<std::string>> forward_stream(
   forwarded->fetch_add(1, std::memory_order_relaxed);
   StreamOptions so;
   so.trace_id = rpc::trace::child_of(ctx.trace_id());
-  Stream to_provider =
-      provider.open_stream(ctx.method(), std::move(payload), std::move(so));
+  Stream to_provider = provider.open_stream(ctx.method(), std::move(payload), std::move(so));
   // The caller's cancel (or its deadline, or its connection's end) reaches the
   // provider.
   ctx.on_cancel([to_provider]() mutable { to_provider.cancel("cancelled by the caller"); });
-  asio::co_spawn(ctx.io_executor(), pump_to_provider(to_caller, to_provider),
-                 asio::detached);
+  asio::co_spawn(ctx.io_executor(), pump_to_provider(to_caller, to_provider), asio::detached);
   while (true) {
     auto item = co_await to_provider.async_read(asio::use_awaitable);
     if (!item) {
@@ -228,17 +226,16 @@ Result<std::string> BusService::on_register(CallContext& ctx, std::string_view p
       return dump({{"name", *name}, {"state", "owner"}, {"owner", owner}});
     case Names::Outcome::queued:
       return dump({{"name", *name},
-                    {"state", "queued"},
-                    {"position", requested.position},
-                    {"owner", owner}});
+                   {"state", "queued"},
+                   {"position", requested.position},
+                   {"owner", owner}});
     case Names::Outcome::refused:
       break;
   }
-  return make_error(
-      StatusCode::already_exists,
-      "service name " + *name + " is owned by \"" + requested.owner.identity.name +
-          "\"; register with queue=true to wait for it",
-      dump({{"name", *name}, {"owner", owner}, {"queue_length", queue_length}}));
+  return make_error(StatusCode::already_exists,
+                    "service name " + *name + " is owned by \"" + requested.owner.identity.name +
+                        "\"; register with queue=true to wait for it",
+                    dump({{"name", *name}, {"owner", owner}, {"queue_length", queue_length}}));
 }
 
 Result<std::string> BusService::on_release(CallContext& ctx, std::string_view payload) {
@@ -307,8 +304,7 @@ void BusService::on_describe(CallContext& ctx, std::string_view payload, Respond
   // The provider describes every method it serves (schemas, policies); only this service's are
   // shown, with what the bus knows of them.
   owner->peer.call_async(
-      "plexus.describe", "", co,
-      [shared, service = *name, owner = *owner](Result<std::string> r) {
+      "plexus.describe", "", co, [shared, service = *name, owner = *owner](Result<std::string> r) {
         std::map<std::string, nlohmann::json> described;
         if (r) {
           auto doc = nlohmann::json::parse(*r, nullptr, false);
@@ -349,10 +345,10 @@ void BusService::connection_closed(const PeerIdentity* key) {
 std::string BusService::apply(const Names::Change& change, std::string_view reason) {
   if (change.old_owner) {
     for (const auto& m : change.old_owner->methods) {
-      const bool kept = change.new_owner &&
-                        std::any_of(change.new_owner->methods.begin(),
-                                    change.new_owner->methods.end(),
-                                    [&](const BusMethod& n) { return n.name == m.name; });
+      const bool kept =
+          change.new_owner &&
+          std::any_of(change.new_owner->methods.begin(), change.new_owner->methods.end(),
+                      [&](const BusMethod& n) { return n.name == m.name; });
       if (!kept) registry_.remove(change.name + "/" + m.name);
     }
   }
@@ -387,14 +383,12 @@ void BusService::install(const std::string& name, const BusClaim& claim) {
   for (const auto& m : claim.methods) {
     const std::string full = name + "/" + m.name;
     if (m.stream) {
-      registry_.handle_stream(
-          full,
-          [peer, owner, forwarded, name](CallContext& ctx, std::string payload,
-                                         Stream to_caller) {
-            // The coroutine takes copies: it outlives this lambda when the name changes hands.
-            return forward_stream(peer, owner, forwarded, name, ctx, std::move(payload),
-                                  std::move(to_caller));
-          });
+      registry_.handle_stream(full, [peer, owner, forwarded, name](
+                                        CallContext& ctx, std::string payload, Stream to_caller) {
+        // The coroutine takes copies: it outlives this lambda when the name changes hands.
+        return forward_stream(peer, owner, forwarded, name, ctx, std::move(payload),
+                              std::move(to_caller));
+      });
       continue;
     }
     registry_.handle_async(

@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <chrono>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "plexus/plexus.hpp"
@@ -55,23 +55,27 @@ int main(int argc, char** argv) {
   co.address = address;
   co.name = label;
   co.wait_for_server = plexus::Millis{10000};
+  co.reconnect.initial_delay = plexus::Millis{20};
+  co.reconnect.max_delay = plexus::Millis{200};
   auto client = plexus::Client::connect(runtime, co);
   if (!client) {
     say("ERROR " + client.error().to_string());
     return 1;
   }
   auto& c = **client;
-  c.handle(name + "/echo", [](plexus::CallContext&, std::string_view payload)
-                               -> plexus::Result<std::string> { return std::string(payload); });
-  c.handle(name + "/query",
-           [label](plexus::CallContext& ctx, std::string_view payload)
-               -> plexus::Result<std::string> {
-             return nlohmann::json{{"provider", label},
-                                   {"query", std::string(payload)},
-                                   {"trace", std::string(ctx.trace_id())},
-                                   {"ms_left", ms_left(ctx)}}
-                 .dump();
+  c.handle(name + "/echo",
+           [](plexus::CallContext&, std::string_view payload) -> plexus::Result<std::string> {
+             return std::string(payload);
            });
+  c.handle(
+      name + "/query",
+      [label](plexus::CallContext& ctx, std::string_view payload) -> plexus::Result<std::string> {
+        return nlohmann::json{{"provider", label},
+                              {"query", std::string(payload)},
+                              {"trace", std::string(ctx.trace_id())},
+                              {"ms_left", ms_left(ctx)}}
+            .dump();
+      });
   c.handle(name + "/fail",
            [](plexus::CallContext&, std::string_view) -> plexus::Result<std::string> {
              return plexus::make_error(plexus::StatusCode::failed_precondition,

@@ -28,8 +28,8 @@ std::string owner_text(const nlohmann::json& owner) {
 
 int ls(const LsArgs& a) {
   Runtime runtime;
-  auto client = connect_client(runtime, resolve_address(a.address), a.connect_timeout_ms,
-                               "plexus-cli");
+  auto client =
+      connect_client(runtime, resolve_address(a.address), a.connect_timeout_ms, "plexus-cli");
   if (!client) return fail(client.error());
   auto result = (*client)->call("plexus.bus.list", "{}");
   if (!result) return fail(result.error());
@@ -64,8 +64,7 @@ Run add_ls(CLI::App& app) {
   auto args = std::make_shared<LsArgs>();
   auto* cmd = app.add_subcommand(
       "ls", "List the services on a daemon's bus: names, owners, methods (plexus.bus.list)");
-  cmd->add_option("address", args->address, "Server address, or 'default'")
-      ->capture_default_str();
+  cmd->add_option("address", args->address, "Server address, or 'default'")->capture_default_str();
   cmd->add_flag("--json", args->json, "Print the daemon's answer as JSON");
   cmd->add_option("--connect-timeout-ms", args->connect_timeout_ms, "Connect timeout in ms");
   return [cmd, args] { return cmd->parsed() ? ls(*args) : -1; };

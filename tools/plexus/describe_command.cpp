@@ -19,10 +19,9 @@ int describe(const DescribeArgs& a) {
   if (!client) {
     return fail(client.error());
   }
-  auto result = a.service.empty()
-                    ? (*client)->call("plexus.describe", "")
-                    : (*client)->call("plexus.bus.describe",
-                                      nlohmann::json{{"name", a.service}}.dump());
+  auto result = a.service.empty() ? (*client)->call("plexus.describe", "")
+                                  : (*client)->call("plexus.bus.describe",
+                                                    nlohmann::json{{"name", a.service}}.dump());
   if (!result) {
     return fail(result.error());
   }
@@ -38,7 +37,8 @@ int describe(const DescribeArgs& a) {
 Run add_describe(CLI::App& app) {
   auto args = std::make_shared<DescribeArgs>();
   auto* cmd = app.add_subcommand(
-      "describe", "List the methods a peer serves, with their JSON Schemas and policies; with "
+      "describe",
+      "List the methods a peer serves, with their JSON Schemas and policies; with "
       "SERVICE, those of a service on the peer's bus (asked of its provider)");
   cmd->add_option("address", args->address, "Server address, or 'default'")->required();
   cmd->add_option("service", args->service,
