@@ -120,6 +120,26 @@ asio::awaitable<Result<std::string>> forward_stream(
 
 }  // namespace
 
+CallId forward_call(const Peer& owner_peer, const PeerIdentity& owner,
+                    std::atomic<std::uint64_t>& forwarded, const std::string& service,
+                    std::string_view method, std::string payload, std::optional<Millis> timeout,
+                    std::string trace, std::shared_ptr<Responder> responder) {
+  forwarded.fetch_add(1, std::memory_order_relaxed);
+  CallOptions co;
+  co.timeout = timeout;
+  co.trace_id = std::move(trace);
+  Peer provider = owner_peer;
+  return provider.call_async(
+      method, std::move(payload), std::move(co),
+      [responder, provider, owner, service](Result<std::string> r) {
+        if (!r && r.error().code == StatusCode::unavailable && !provider.connected()) {
+          responder->reply(tl::unexpected(provider_gone(service, owner, r.error())));
+          return;
+        }
+        responder->reply(std::move(r));  // the answer or the provider's error, unchanged
+      });
+}
+
 nlohmann::json identity_json(const PeerIdentity& identity) {
   nlohmann::json j{{"name", identity.name}};
   j["pid"] = identity.pid ? nlohmann::json(*identity.pid) : nlohmann::json(nullptr);
@@ -280,7 +300,20 @@ Result<std::string> BusService::on_list() const {
                         {"queued", row.queued},
                         {"forwarded", it == forwarded_.end() ? 0 : it->second->load()}});
   }
-  return dump({{"services", std::move(services)}});
+  auto activatable = nlohmann::json::array();
+  for (const auto& [name, a] : activations_) {
+    nlohmann::json row{{"name", name}, {"file", a.file.file}, {"exec", a.file.exec}};
+    if (a.file.error) {
+      row["state"] = "broken";
+      row["error"] = a.file.error->message;
+    } else if (names_.owner(name)) {
+      row["state"] = "running";
+    } else {
+      row["state"] = a.process ? "starting" : "not_running";
+    }
+    activatable.push_back(std::move(row));
+  }
+  return dump({{"services", std::move(services)}, {"activatable", std::move(activatable)}});
 }
 
 void BusService::on_describe(CallContext& ctx, std::string_view payload, Responder responder) {
@@ -352,7 +385,10 @@ std::string BusService::apply(const Names::Change& change, std::string_view reas
       if (!kept) registry_.remove(change.name + "/" + m.name);
     }
   }
-  if (change.new_owner) install(change.name, *change.new_owner);
+  if (change.new_owner) {
+    install(change.name, *change.new_owner);
+    flush_held(change.name, *change.new_owner);
+  }
   nlohmann::json event{{"name", change.name}, {"reason", reason}};
   if (change.old_owner && change.new_owner) {
     event["event"] = "owner_changed";
@@ -391,27 +427,207 @@ void BusService::install(const std::string& name, const BusClaim& claim) {
       });
       continue;
     }
+    registry_.handle_async(full, [peer, owner, forwarded, name](CallContext& ctx,
+                                                                std::string_view payload,
+                                                                Responder responder) {
+      const CallId id = forward_call(
+          peer, owner, *forwarded, name, ctx.method(), std::string(payload), time_left(ctx),
+          rpc::trace::child_of(ctx.trace_id()), std::make_shared<Responder>(std::move(responder)));
+      ctx.on_cancel([provider = peer, id]() mutable { provider.cancel(id); });
+    });
+  }
+}
+
+void BusService::set_activation(asio::any_io_executor executor, std::vector<ServiceFile> files,
+                                std::function<std::string()> address) {
+  executor_ = std::move(executor);
+  address_ = std::move(address);
+  std::weak_ptr<BusService> weak = weak_from_this();
+  std::lock_guard lock(mu_);
+  for (auto& f : files) {
+    // A file whose name is unusable is only listed (and logged when it was read).
+    const std::string name =
+        f.name.empty() || !wire::validate_service_name(f.name) ? "(" + f.file + ")" : f.name;
+    const bool servable = name == f.name;
+    activations_[name].file = std::move(f);
+    if (!servable) continue;
     registry_.handle_async(
-        full, [peer, owner, forwarded, name](CallContext& ctx, std::string_view payload,
-                                             Responder responder) {
-          forwarded->fetch_add(1, std::memory_order_relaxed);
-          CallOptions co;
-          co.timeout = time_left(ctx);
-          co.trace_id = rpc::trace::child_of(ctx.trace_id());
-          auto shared = std::make_shared<Responder>(std::move(responder));
-          Peer provider = peer;
-          const CallId id = provider.call_async(
-              ctx.method(), std::string(payload), std::move(co),
-              [shared, provider, owner, name](Result<std::string> r) {
-                if (!r && r.error().code == StatusCode::unavailable && !provider.connected()) {
-                  shared->reply(tl::unexpected(provider_gone(name, owner, r.error())));
-                  return;
-                }
-                shared->reply(std::move(r));  // the answer or the provider's error, unchanged
-              });
-          ctx.on_cancel([provider, id]() mutable { provider.cancel(id); });
+        name + "/*", [weak](CallContext& ctx, std::string_view payload, Responder r) {
+          auto self = weak.lock();
+          if (!self) {
+            r.reply(make_error(StatusCode::unavailable, "the server is shutting down"));
+            return;
+          }
+          self->on_activate(ctx, payload, std::move(r));
         });
   }
+}
+
+void BusService::on_activate(CallContext& ctx, std::string_view payload, Responder responder) {
+  const std::string method(ctx.method());
+  const auto slash = method.find('/');
+  const std::string name = method.substr(0, slash);
+  const std::string short_name = method.substr(slash + 1);
+  auto shared = std::make_shared<Responder>(std::move(responder));
+  auto cancel = std::make_shared<Held::Cancel>();
+  std::optional<Error> refusal;
+  Failures failures;
+  {
+    std::lock_guard lock(mu_);
+    auto it = activations_.find(name);
+    if (it == activations_.end() || short_name == "*") {
+      refusal = Error{StatusCode::not_found, "no handler for method \"" + method + "\"",
+                      dump({{"method", method}})};
+    } else if (auto& a = it->second; a.file.error) {
+      auto details = nlohmann::json::parse(a.file.error->details, nullptr, false);
+      if (!details.is_object()) details = nlohmann::json::object();
+      details["service"] = name;
+      details["reason"] = "bad_service_file";
+      refusal =
+          Error{StatusCode::failed_precondition,
+                "service " + name + " cannot be started: " + a.file.error->message, dump(details)};
+    } else if (names_.owner(name)) {
+      refusal =
+          Error{StatusCode::not_found, "service " + name + " has no method \"" + short_name + "\"",
+                dump({{"service", name}, {"method", method}})};
+    } else {
+      a.held.push_back(Held{method, std::string(payload), ctx.deadline(),
+                            rpc::trace::child_of(ctx.trace_id()), shared, cancel});
+      if (!a.process) {
+        std::weak_ptr<BusService> weak = weak_from_this();
+        auto started = ProviderProcess::start(
+            executor_, a.file, {"PLEXUS_BUS_ADDRESS=" + (address_ ? address_() : std::string())},
+            [weak, name](Error exit) {
+              if (auto self = weak.lock()) self->provider_exited(name, exit);
+            });
+        if (!started) {
+          auto details = nlohmann::json::parse(started.error().details, nullptr, false);
+          if (!details.is_object()) details = nlohmann::json::object();
+          details["service"] = name;
+          details["file"] = a.file.file;
+          details["reason"] = "cannot_start";
+          fail_held(
+              a,
+              Error{StatusCode::unavailable,
+                    "the provider of " + name + " cannot be started: " + started.error().message,
+                    dump(details)},
+              failures);
+        } else {
+          a.process = std::move(*started);
+        }
+      }
+      if (!a.held.empty() && !a.timer) {
+        a.timer = std::make_unique<asio::steady_timer>(executor_, a.file.start_timeout);
+        std::weak_ptr<BusService> weak = weak_from_this();
+        a.timer->async_wait([weak, name, round = a.round](std::error_code ec) {
+          if (ec) return;
+          if (auto self = weak.lock()) self->start_timed_out(name, round);
+        });
+      }
+    }
+  }
+  if (refusal) {
+    shared->reply(tl::unexpected(*refusal));
+    return;
+  }
+  for (auto& [r, e] : failures) r->reply(tl::unexpected(e));
+  // Outside mu_: it runs at once when the call is cancelled already.
+  ctx.on_cancel([cancel] {
+    std::lock_guard lock(cancel->mu);
+    cancel->cancelled = true;
+    if (cancel->id != 0) cancel->peer.cancel(cancel->id);
+  });
+}
+
+void BusService::fail_held(Activation& a, const Error& error, Failures& out) {
+  for (auto& h : a.held) out.emplace_back(h.responder, error);
+  a.held.clear();
+  if (a.timer) a.timer->cancel();
+  a.timer.reset();
+  ++a.round;
+}
+
+void BusService::flush_held(const std::string& name, const BusClaim& owner) {
+  auto it = activations_.find(name);
+  if (it == activations_.end()) return;
+  auto& a = it->second;
+  if (a.timer) a.timer->cancel();
+  a.timer.reset();
+  ++a.round;
+  auto held = std::move(a.held);
+  a.held.clear();
+  auto forwarded = counter(name);
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& h : held) {
+    std::lock_guard lock(h.cancel->mu);
+    if (h.cancel->cancelled) continue;  // the caller has had its answer
+    std::optional<Millis> timeout;
+    if (h.deadline) {
+      if (*h.deadline <= now) continue;  // answered deadline_exceeded by its session
+      timeout = std::chrono::ceil<Millis>(*h.deadline - now);
+    }
+    h.cancel->peer = owner.peer;
+    h.cancel->id = forward_call(owner.peer, owner.identity, *forwarded, name, h.method,
+                                std::move(h.payload), timeout, std::move(h.trace), h.responder);
+  }
+}
+
+void BusService::provider_exited(const std::string& name, const Error& exit) {
+  Failures failures;
+  {
+    std::lock_guard lock(mu_);
+    auto it = activations_.find(name);
+    if (it == activations_.end()) return;
+    auto& a = it->second;
+    const auto pid = a.process ? a.process->pid() : 0;
+    a.process.reset();
+    if (a.held.empty()) {
+      observe::logger().info("plexus: provider of {} (pid {}) {}", name, pid, exit.message);
+      return;
+    }
+    observe::logger().warn("plexus: provider of {} (pid {}, {}) {} before it registered", name, pid,
+                           a.file.file, exit.message);
+    auto details = nlohmann::json::parse(exit.details, nullptr, false);
+    if (!details.is_object()) details = nlohmann::json::object();
+    details["service"] = name;
+    details["file"] = a.file.file;
+    details["pid"] = pid;
+    details["reason"] = "provider_exited";
+    fail_held(a,
+              Error{StatusCode::unavailable,
+                    "the provider of " + name + " (" + a.file.exec + ", pid " +
+                        std::to_string(pid) + ") " + exit.message + " before it registered",
+                    dump(details)},
+              failures);
+  }
+  for (auto& [r, e] : failures) r->reply(tl::unexpected(e));
+}
+
+void BusService::start_timed_out(const std::string& name, std::uint64_t round) {
+  Failures failures;
+  {
+    std::lock_guard lock(mu_);
+    auto it = activations_.find(name);
+    if (it == activations_.end() || it->second.round != round) return;
+    auto& a = it->second;
+    const auto ms = a.file.start_timeout.count();
+    observe::logger().warn("plexus: provider of {} did not register within {} ms ({})", name, ms,
+                           a.file.file);
+    nlohmann::json details{
+        {"service", name}, {"file", a.file.file}, {"reason", "start_timeout"}, {"timeout_ms", ms}};
+    if (a.process) {
+      details["pid"] = a.process->pid();
+      // Stopped, so that the next call starts a provider afresh rather than wait on this one.
+      a.process->terminate();
+    }
+    fail_held(a,
+              Error{StatusCode::unavailable,
+                    "the provider of " + name + " did not register within " + std::to_string(ms) +
+                        " ms (started from " + a.file.file + "; it was stopped)",
+                    dump(details)},
+              failures);
+  }
+  for (auto& [r, e] : failures) r->reply(tl::unexpected(e));
 }
 
 BusService::Figures BusService::figures() const {

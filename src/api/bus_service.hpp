@@ -22,6 +22,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <asio/any_io_executor.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "api/bus_activation.hpp"
 #include "plexus/caller.hpp"
 #include "plexus/handlers.hpp"
 #include "rpc/name_registry.hpp"
@@ -55,6 +59,11 @@ class BusService : public std::enable_shared_from_this<BusService> {
 
   // plexus.bus.register, .release, .list and .describe on the registry.
   void register_methods();
+  // Activation: the service files' names, each served by an entry "NAME/*" that starts the
+  // provider on a call while the name has no owner, and holds the call until it registers.
+  // `address` gives the daemon's address, passed to the provider as PLEXUS_BUS_ADDRESS.
+  void set_activation(asio::any_io_executor executor, std::vector<ServiceFile> files,
+                      std::function<std::string()> address);
   // The connection whose identity object is `key` closed: its names go to the next in line.
   void connection_closed(const PeerIdentity* key);
 
@@ -74,6 +83,38 @@ class BusService : public std::enable_shared_from_this<BusService> {
   Result<std::string> on_list() const;
   void on_describe(CallContext& ctx, std::string_view payload, Responder responder);
 
+  // A call held until a provider started from its service file registers.
+  struct Held {
+    std::string method;
+    std::string payload;
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    std::string trace;
+    std::shared_ptr<Responder> responder;
+    struct Cancel {
+      std::mutex mu;
+      bool cancelled = false;  // guarded by mu
+      Peer peer;               // guarded by mu: set once forwarded
+      CallId id = 0;           // guarded by mu
+    };
+    std::shared_ptr<Cancel> cancel;
+  };
+  struct Activation {
+    ServiceFile file;
+    std::shared_ptr<ProviderProcess> process;  // started, not yet exited
+    std::vector<Held> held;
+    std::unique_ptr<asio::steady_timer> timer;  // the start timeout, while calls are held
+    std::uint64_t round = 0;                    // which hold period the timer belongs to
+  };
+  using Failures = std::vector<std::pair<std::shared_ptr<Responder>, Error>>;
+
+  void on_activate(CallContext& ctx, std::string_view payload, Responder responder);
+  // Under mu_: fails every call held for `a` with `error` (replied after mu_ is released).
+  void fail_held(Activation& a, const Error& error, Failures& out);
+  // Under mu_: forwards the calls held for `name` to its new owner.
+  void flush_held(const std::string& name, const BusClaim& owner);
+  void provider_exited(const std::string& name, const Error& exit);
+  void start_timed_out(const std::string& name, std::uint64_t round);
+
   // Under mu_: applies a change of owner to the handler table; returns the event to publish on
   // kBusNamesTopic (after mu_ is released).
   std::string apply(const rpc::NameRegistry<BusClaim>::Change& change, std::string_view reason);
@@ -87,7 +128,18 @@ class BusService : public std::enable_shared_from_this<BusService> {
   rpc::NameRegistry<BusClaim> names_;  // guarded by mu_
   // Calls and streams forwarded, by service; kept when the name is freed (a counter).
   std::map<std::string, std::shared_ptr<std::atomic<std::uint64_t>>> forwarded_;  // mu_
+  asio::any_io_executor executor_;                 // set by set_activation
+  std::function<std::string()> address_;           // set by set_activation
+  std::map<std::string, Activation> activations_;  // by service name; guarded by mu_
 };
+
+// Forwards one call to the owner of `service` (through `owner_peer`) and answers `responder`
+// with its outcome: the answer or the provider's error unchanged, or unavailable saying the
+// provider went away. Returns the forwarded call's id (for a cancel).
+CallId forward_call(const Peer& owner_peer, const PeerIdentity& owner,
+                    std::atomic<std::uint64_t>& forwarded, const std::string& service,
+                    std::string_view method, std::string payload, std::optional<Millis> timeout,
+                    std::string trace, std::shared_ptr<Responder> responder);
 
 // {"name", "pid", "uid", "executable"} of a connection, as the bus shows owners.
 nlohmann::json identity_json(const PeerIdentity& identity);

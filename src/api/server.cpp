@@ -90,6 +90,13 @@ Result<std::unique_ptr<Server>> Server::create(Runtime& runtime, ServerOptions o
           (void)r->publish(nullptr, std::move(m), /*may_wait=*/false);
         });
     bus->register_methods();
+    if (const auto& dirs = server->impl_->options_.bus_service_dirs; !dirs.empty()) {
+      // The daemon's first address, which started providers connect to; read once started.
+      auto* impl = server->impl_.get();
+      bus->set_activation(runtime.serial_executor(), detail::load_service_files(dirs), [impl] {
+        return impl->addresses_.empty() ? std::string() : impl->addresses_.front();
+      });
+    }
     server->impl_->bus_ = std::move(bus);
     server->impl_->init_bus_metrics();
   }

@@ -591,7 +591,17 @@ const HandlerEntry* Session::find_handler(std::string_view method) {
     return last_handler_;
   }
   auto it = table.find(method);
-  if (it == table.end()) return nullptr;
+  if (it == table.end()) {
+    // A bus service that is started on its first call (docs/PROTOCOL.md §24.6) serves every
+    // method of its name through one entry, "NAME/*", until its provider registers. Looked up
+    // only when the method is not found, and not remembered below.
+    const auto slash = method.find('/');
+    if (slash == std::string_view::npos || slash + 1 == method.size()) return nullptr;
+    std::string any(method.substr(0, slash + 1));
+    any += '*';
+    it = table.find(any);
+    return it == table.end() ? nullptr : it->second.get();
+  }
   last_method_.assign(method);
   last_handler_ = it->second.get();
   last_handler_version_ = handler_version_;

@@ -5,10 +5,14 @@
 // names, an access policy per bus method, the metrics, re-registration after the daemon
 // restarts, and `plexus ls` / `plexus describe ADDR SERVICE`.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -430,6 +434,116 @@ TEST_F(BusAclTest, OneBusMethodAllowedAnotherRefused) {
   auto unlisted = call("echo", "x");
   ASSERT_FALSE(unlisted);
   EXPECT_EQ(unlisted.error().code, StatusCode::permission_denied);
+}
+
+}  // namespace
+}  // namespace plexus::test::bus
+
+namespace plexus::test::bus {
+namespace {
+
+// Activation: service files in a directory of the test's (`plexus serve --services-dir`).
+class BusActivationTest : public BusTest {
+ protected:
+  std::vector<std::string> serve_args() override {
+    const std::string dir = dir_.file("services");
+    std::filesystem::create_directory(dir);
+    write(dir + "/search.toml", "name = \"com.example.search\"\nexec = \"" + bus_provider_binary() +
+                                    "\"\nargs = [\"--label\", \"activated\"]\n"
+                                    "start_timeout_ms = 10000\n");
+    write(dir + "/exits.toml", "name = \"com.example.exits\"\nexec = \"/bin/false\"\n");
+    write(dir + "/silent.toml",
+          "name = \"com.example.silent\"\nexec = \"/bin/sleep\"\nargs = [\"30\"]\n"
+          "start_timeout_ms = 300\n");
+    write(dir + "/unknown-key.toml",
+          "name = \"com.example.colour\"\nexec = \"/bin/true\"\ncolour = \"blue\"\n");
+    write(dir + "/missing.toml", "name = \"com.example.missing\"\nexec = \"/no/such/provider\"\n");
+    return {"--listen", socket_, "--no-http", "--services-dir", dir};
+  }
+  static void write(const std::string& path, const std::string& text) {
+    std::FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr) << path;
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+  }
+};
+
+TEST_F(BusActivationTest, ACallToAServiceNotRunningStartsItAndIsAnswered) {
+  const auto before = run_cli("ls " + socket_);
+  EXPECT_NE(before.output.find("com.example.search  not running: started by its first call"),
+            std::string::npos)
+      << before.output;
+  CallOptions o;
+  o.timeout = Millis{10000};
+  auto q = call("query", "\"first\"", o);
+  ASSERT_TRUE(q) << q.error().to_string();
+  const auto seen = json::parse(*q);
+  EXPECT_EQ(seen["provider"], "activated");
+  EXPECT_EQ(seen["query"], "\"first\"");
+  // It registered: the next call goes straight to it, and it is listed as the owner.
+  auto again = call("echo", "second");
+  ASSERT_TRUE(again) << again.error().to_string();
+  EXPECT_EQ(*again, "second");
+  const auto after = run_cli("ls " + socket_);
+  EXPECT_NE(after.output.find("com.example.search  owner \"activated\""), std::string::npos)
+      << after.output;
+  // A method the provider does not serve: not found, and nothing is started again.
+  auto unknown = call("nothing", "{}");
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, StatusCode::not_found) << unknown.error().to_string();
+}
+
+TEST_F(BusActivationTest, AProviderThatExitsAtStartFailsTheCallWithItsExitStatus) {
+  auto r = caller_->call("com.example.exits/run", "{}");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, StatusCode::unavailable) << r.error().to_string();
+  EXPECT_NE(r.error().message.find("exited with status 1 before it registered"), std::string::npos)
+      << r.error().message;
+  const auto details = json::parse(r.error().details);
+  EXPECT_EQ(details["reason"], "provider_exited");
+  EXPECT_EQ(details["exit_status"], 1);
+  EXPECT_EQ(details["service"], "com.example.exits");
+}
+
+TEST_F(BusActivationTest, AProviderThatNeverRegistersFailsTheCallAtItsStartTimeout) {
+  auto r = caller_->call("com.example.silent/run", "{}");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, StatusCode::unavailable) << r.error().to_string();
+  const auto details = json::parse(r.error().details);
+  EXPECT_EQ(details["reason"], "start_timeout");
+  EXPECT_EQ(details["timeout_ms"], 300);
+  // The provider that never registered was stopped (SIGTERM): its exit is waited for, not polled.
+  ASSERT_TRUE(details["pid"].is_number());
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, details["pid"].get<pid_t>(), 0));
+  if (pidfd >= 0) {  // -1: it is gone already
+    pollfd p{pidfd, POLLIN, 0};
+    EXPECT_EQ(::poll(&p, 1, static_cast<int>(kWait.count())), 1) << "the provider still runs";
+    ::close(pidfd);
+  }
+}
+
+TEST_F(BusActivationTest, BadServiceFilesAreReportedToCallersAndByLs) {
+  auto colour = caller_->call("com.example.colour/x", "{}");
+  ASSERT_FALSE(colour);
+  EXPECT_EQ(colour.error().code, StatusCode::failed_precondition);
+  EXPECT_NE(colour.error().message.find("unknown-key.toml:3:1: unknown key \"colour\""),
+            std::string::npos)
+      << colour.error().message;
+  EXPECT_EQ(json::parse(colour.error().details)["line"], 3);
+
+  auto missing = caller_->call("com.example.missing/x", "{}");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, StatusCode::failed_precondition);
+  EXPECT_NE(missing.error().message.find("executable /no/such/provider is missing"),
+            std::string::npos)
+      << missing.error().message;
+  EXPECT_EQ(json::parse(missing.error().details)["reason"], "bad_service_file");
+
+  const auto ls = run_cli("ls " + socket_);
+  EXPECT_NE(ls.output.find("com.example.colour  cannot be started: "), std::string::npos)
+      << ls.output;
+  EXPECT_NE(ls.output.find("com.example.missing  cannot be started: "), std::string::npos)
+      << ls.output;
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -42,11 +43,21 @@ int main(int argc, char** argv) {
   std::string name = "com.example.search";
   std::string label = "provider";
   bool queue = false;
-  app.add_option("--address", address)->required();
+  app.add_option("--address", address,
+                 "the daemon (default: $PLEXUS_BUS_ADDRESS, set by a daemon that starts this "
+                 "provider from a service file)");
   app.add_option("--name", name);
   app.add_option("--label", label, "the client's name (the owner the bus shows)");
   app.add_flag("--queue", queue, "wait in the name's queue when it is owned");
   CLI11_PARSE(app, argc, argv);
+  if (address.empty()) {
+    const char* from_daemon = std::getenv("PLEXUS_BUS_ADDRESS");
+    if (!from_daemon || !*from_daemon) {
+      say("ERROR no --address and no PLEXUS_BUS_ADDRESS");
+      return 2;
+    }
+    address = from_daemon;
+  }
   // Die with the test that spawned us, even when it is killed mid-test.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
 

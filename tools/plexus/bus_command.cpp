@@ -40,7 +40,8 @@ int ls(const LsArgs& a) {
     return 0;
   }
   const auto& services = doc.value("services", nlohmann::json::array());
-  if (services.empty()) {
+  const auto& activatable = doc.value("activatable", nlohmann::json::array());
+  if (services.empty() && activatable.empty()) {
     std::printf("no services on the bus\n");
     return 0;
   }
@@ -53,6 +54,20 @@ int ls(const LsArgs& a) {
     for (const auto& m : s.value("methods", nlohmann::json::array())) {
       std::printf("  %s%s\n", m.value("name", std::string()).c_str(),
                   m.value("stream", false) ? "  (stream)" : "");
+    }
+  }
+  // Names a service file can start, while no one owns them, and files that cannot be used.
+  for (const auto& a : activatable) {
+    const auto state = a.value("state", std::string());
+    const auto name = a.value("name", std::string());
+    const auto file = a.value("file", std::string());
+    if (state == "broken") {
+      std::printf("%s  cannot be started: %s\n", name.c_str(),
+                  a.value("error", std::string()).c_str());
+    } else if (state == "not_running") {
+      std::printf("%s  not running: started by its first call (%s)\n", name.c_str(), file.c_str());
+    } else if (state == "starting") {
+      std::printf("%s  starting (%s)\n", name.c_str(), file.c_str());
     }
   }
   return 0;
