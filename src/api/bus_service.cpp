@@ -1,5 +1,6 @@
 #include "api/bus_service.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -225,13 +226,21 @@ Result<std::string> BusService::on_register(CallContext& ctx, std::string_view p
   std::size_t queue_length = 0;
   {
     std::lock_guard lock(mu_);
+    std::optional<BusClaim> previous;  // this connection's claim, when it owns the name already
+    if (const auto* o = names_.owner(*name); o && o->key == claim.key) previous = *o;
     Names::Change acquired;
     requested = names_.request(*name, claim, queue, &acquired);
     if (requested.outcome == Names::Outcome::owner) {
-      // A new owner, or the owner's methods replaced.
       if (acquired.new_owner) {
         event = apply(acquired, "registered");
-      } else {
+      } else if (previous) {
+        // The owner's methods replaced: those it no longer lists go.
+        for (const auto& m : previous->methods) {
+          if (std::none_of(claim.methods.begin(), claim.methods.end(),
+                           [&](const BusMethod& n) { return n.name == m.name; })) {
+            registry_.remove(*name + "/" + m.name);
+          }
+        }
         install(*name, claim);
       }
     }
@@ -333,6 +342,7 @@ void BusService::on_describe(CallContext& ctx, std::string_view payload, Respond
   }
   CallOptions co;
   co.timeout = time_left(ctx).value_or(Millis{5000});
+  co.trace_id = rpc::trace::child_of(ctx.trace_id());
   auto shared = std::make_shared<Responder>(std::move(responder));
   // The provider describes every method it serves (schemas, policies); only this service's are
   // shown, with what the bus knows of them.

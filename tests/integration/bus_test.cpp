@@ -319,8 +319,20 @@ TEST_F(BusTest, ReleaseGivesTheNameBackAndBadRequestsGetPreciseErrors) {
   auto pong = other->call("com.example.local/ping", "");
   ASSERT_TRUE(pong) << pong.error().to_string();
   EXPECT_EQ(*pong, "pong");
+  // Registering again replaces the owner's methods: the ones no longer listed go.
+  caller_->handle("com.example.local/extra",
+                  [](CallContext&, std::string_view) -> Result<std::string> { return "extra"; });
+  auto again = caller_->call("plexus.bus.register",
+                             json{{"name", "com.example.local"}, {"methods", {"extra"}}}.dump());
+  ASSERT_TRUE(again) << again.error().to_string();
+  EXPECT_EQ(json::parse(*again)["state"], "owner");
+  auto extra = other->call("com.example.local/extra", "");
+  ASSERT_TRUE(extra) << extra.error().to_string();
+  auto dropped = other->call("com.example.local/ping", "");
+  ASSERT_FALSE(dropped);
+  EXPECT_EQ(dropped.error().code, StatusCode::not_found);
   ASSERT_TRUE((*name)->release());
-  auto gone = other->call("com.example.local/ping", "");
+  auto gone = other->call("com.example.local/extra", "");
   ASSERT_FALSE(gone);
   EXPECT_EQ(gone.error().code, StatusCode::not_found);
 }
