@@ -13,6 +13,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "plexus/acked.hpp"
+#include "plexus/bus.hpp"
 #include "plexus/call.hpp"
 #include "plexus/caller.hpp"
 #include "plexus/channel.hpp"

@@ -94,6 +94,17 @@ struct PLEXUS_EXPORT ServerOptions {
   /// Keep it on loopback: it has no authentication. A port another process holds fails
   /// start() with failed_precondition, unless http_any_port_if_taken.
   std::string http;
+  /// The local bus (docs/PROTOCOL.md §Bus): clients register service names with
+  /// plexus.bus.register (plexus/bus.hpp) and other clients call "NAME/METHOD" through this
+  /// server, which forwards each call or stream to the name's owner. Off by default;
+  /// `plexus serve` turns it on.
+  bool bus = false;
+  /// With `bus`: directories of service files (`*.toml`, docs/PROTOCOL.md §24.6) that say how to
+  /// start the provider of a name; the first call to such a name while no one owns it starts
+  /// the provider and waits until it registers (or its start timeout passes). Read by create();
+  /// a bad file is logged and answers its name's calls with its error. Empty: no activation.
+  /// `plexus serve` reads ~/.config/plexus/services and /usr/share/plexus/services.
+  std::vector<std::string> bus_service_dirs;
   /// When the `http` port is taken: take a free port instead (a warning is logged, and
   /// http_address() says which). `plexus serve` sets it for its default port only.
   bool http_any_port_if_taken = false;

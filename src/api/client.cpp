@@ -324,6 +324,10 @@ Millis detail::ClientHooks::connect_timeout(const Client& client) {
   return client.impl_->options_.connect_timeout;
 }
 
+bool detail::ClientHooks::on_io_thread(const Client& client) {
+  return client.on_io_thread();
+}
+
 Client::~Client() {
   auto& d = *impl_;
   auto& reg = detail::runtime_metrics(d.runtime_);

@@ -20,6 +20,8 @@ class ClientHooks {
   static void remove_ready_hook(Client& client, std::uint64_t id);
   // The client's connect timeout (how long a registration may take).
   static Millis connect_timeout(const Client& client);
+  // True on an I/O thread of the client's runtime (where waiting for the client would block it).
+  static bool on_io_thread(const Client& client);
 };
 
 }  // namespace plexus::detail

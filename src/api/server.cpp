@@ -77,6 +77,29 @@ Result<std::unique_ptr<Server>> Server::create(Runtime& runtime, ServerOptions o
   }
   server->impl_->queues_ = std::move(queues);
   server->impl_->init_queue_metrics();
+  if (server->impl_->options_.bus) {
+    // The names topic is published by the server itself: no session, never waiting.
+    std::weak_ptr<rpc::Router> names_router = server->impl_->router_;
+    auto bus = std::make_shared<detail::BusService>(
+        *server, [names_router](std::string_view topic, std::string payload) {
+          auto r = names_router.lock();
+          if (!r) return;
+          auto m = std::make_shared<rpc::PubMessage>();
+          m->topic = std::string(topic);
+          m->payload = std::move(payload);
+          (void)r->publish(nullptr, std::move(m), /*may_wait=*/false);
+        });
+    bus->register_methods();
+    if (const auto& dirs = server->impl_->options_.bus_service_dirs; !dirs.empty()) {
+      // The daemon's first address, which started providers connect to; read once started.
+      auto* impl = server->impl_.get();
+      bus->set_activation(runtime.serial_executor(), detail::load_service_files(dirs), [impl] {
+        return impl->addresses_.empty() ? std::string() : impl->addresses_.front();
+      });
+    }
+    server->impl_->bus_ = std::move(bus);
+    server->impl_->init_bus_metrics();
+  }
   // Acknowledged publishes (publish_acked): routed like any publish, acknowledged once every
   // subscription matching now has the message in its queue.
   std::weak_ptr<rpc::Router> router = server->impl_->router_;
@@ -268,6 +291,7 @@ void Server::Impl::on_connection(std::shared_ptr<transport::Connection> connecti
   };
   cb.on_closed = [this](rpc::Session& s, const Error&) {
     router_->drop_session(&s);
+    if (bus_) bus_->connection_closed(&s.identity());
     forget(&s);
   };
   cb.on_ready = [this](rpc::Session& s, Result<void>) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "api/access_control.hpp"
+#include "api/bus_service.hpp"
 #include "api/queue_service.hpp"
 #include "observe/http_endpoint.hpp"
 #include "observe/metrics.hpp"
@@ -82,6 +83,10 @@ struct Server::Impl {
   // set; nothing without queues), and plexus.stats's `durable` member (null without queues).
   void init_queue_metrics();
   nlohmann::json durable_json() const;
+  // server_observe.cpp: the bus's families (nothing without the bus), and plexus.stats's `bus`
+  // member (null without it).
+  void init_bus_metrics();
+  nlohmann::json bus_json() const;
   Result<void> start_http();
   std::string http_url() const;  // empty without HTTP
   nlohmann::json health() const;
@@ -132,6 +137,8 @@ struct Server::Impl {
   std::shared_ptr<rpc::AckedIds> acked_ids_ = std::make_shared<rpc::AckedIds>();
   // The durable queues (ServerOptions::durable); null without a data directory.
   std::shared_ptr<detail::QueueService> queues_;
+  // The local bus (ServerOptions::bus); null without it. Set by Server::create, never replaced.
+  std::shared_ptr<detail::BusService> bus_;
   Observability observe_;
 };
 

@@ -547,6 +547,7 @@ nlohmann::json Server::Impl::metrics() const {
             {"bytes", sum_of(snap, "plexus_stream_bytes_total")},
             {"credit_waits", sum_of(snap, "plexus_stream_credit_waits_total")}}},
           {"durable", durable_json()},
+          {"bus", bus_json()},
           {"heartbeat_failures", sum_of(snap, "plexus_heartbeat_failures_total")},
           {"reconnects", sum_of(snap, "plexus_client_reconnects_total")},
           {"process", {{"rss_bytes", sum_of(snap, "plexus_process_resident_memory_bytes")}}},
@@ -555,6 +556,46 @@ nlohmann::json Server::Impl::metrics() const {
           {"peers", peer_rows},
           {"sections", sections},
           {"metrics", observe::to_json(snap)}};
+}
+
+// ---- the bus (BusService) ----
+void Server::Impl::init_bus_metrics() {
+  if (!bus_) return;
+  auto& reg = observe_.registry;
+  auto add = [this, &reg](const std::string& name, const std::string& help, MetricType type,
+                          std::vector<std::string> labels, observe::Registry::CollectFn fn) {
+    observe_.collectors.push_back(
+        reg.add_collector(name, help, type, std::move(labels), std::move(fn)));
+  };
+  std::weak_ptr<detail::BusService> weak = bus_;
+  add("plexus_bus_names", "Service names owned on the bus now", MetricType::gauge, {},
+      [weak](std::vector<Sample>& out) {
+        if (auto bus = weak.lock()) {
+          out.push_back({{}, static_cast<double>(bus->figures().names), {}});
+        }
+      });
+  add("plexus_bus_queued_claimants",
+      "Connections waiting in a service name's queue for its owner to go, by name",
+      MetricType::gauge, {"name"}, [weak](std::vector<Sample>& out) {
+        if (auto bus = weak.lock()) {
+          for (const auto& [name, n] : bus->figures().queued) {
+            out.push_back({{name}, static_cast<double>(n), {}});
+          }
+        }
+      });
+  add("plexus_bus_forwarded_calls_total",
+      "Calls and streams the bus forwarded to a service's owner, by service", MetricType::counter,
+      {"service"}, [weak](std::vector<Sample>& out) {
+        if (auto bus = weak.lock()) {
+          for (const auto& [name, n] : bus->figures().forwarded) {
+            out.push_back({{name}, static_cast<double>(n), {}});
+          }
+        }
+      });
+}
+
+nlohmann::json Server::Impl::bus_json() const {
+  return bus_ ? bus_->stats_json() : nlohmann::json(nullptr);
 }
 
 }  // namespace plexus

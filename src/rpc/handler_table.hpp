@@ -90,13 +90,16 @@ class HandlerTable {
 
   std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
-  // The entry that answers `method` when it has none of its own: "PREFIX/*" answers every
-  // "PREFIX/NAME" (the bus's activation registers one per service it can start; the handler
-  // sees the whole method name in its context). Null when there is none.
+  // The entry that answers `method` when it has none of its own: "NAME/*" answers every
+  // "NAME/METHOD", NAME being what comes before the first '/' (the bus's activation registers
+  // one per service it can start; the handler sees the whole method name in its context).
+  // Null when there is none.
   static std::shared_ptr<const HandlerEntry> find_fallback(const Map& map,
                                                            std::string_view method) {
-    const auto slash = method.rfind('/');
-    if (slash == std::string_view::npos || map.empty()) return nullptr;
+    const auto slash = method.find('/');
+    if (slash == std::string_view::npos || slash + 1 == method.size() || map.empty()) {
+      return nullptr;
+    }
     std::string key;
     key.reserve(slash + 2);
     key.append(method.substr(0, slash + 1)).push_back('*');

@@ -591,8 +591,12 @@ const HandlerEntry* Session::find_handler(std::string_view method) {
     return last_handler_;
   }
   auto it = table.find(method);
-  if (it == table.end())
+  if (it == table.end()) {
+    // A bus service that is started on its first call (docs/PROTOCOL.md §24.6) serves every
+    // method of its name through one entry, "NAME/*", until its provider registers. Looked up
+    // only when the method is not found, and not remembered below.
     return HandlerTable::find_fallback(table, method).get();  // the map holds it
+  }
   last_method_.assign(method);
   last_handler_ = it->second.get();
   last_handler_version_ = handler_version_;

@@ -41,6 +41,29 @@ std::string quoted(std::string_view name) {
   return out + "\"";
 }
 
+// `text` as a JSON string: quotes, backslashes and control bytes escaped; other bytes kept
+// (wire stays free of a JSON library).
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20 || byte >= 0x7f) {
+      // Outside printable ASCII: \u00XX, so that the details are valid JSON (and UTF-8) whatever
+      // bytes the name held.
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
 }  // namespace
 
 bool valid_name(std::string_view name) {
@@ -68,6 +91,25 @@ Result<void> validate_name(std::string_view name, std::string_view what) {
     message += " " + quoted(name) + " " + why;
   }
   return make_error(StatusCode::invalid_argument, message + rule, details);
+}
+
+Result<void> validate_service_name(std::string_view name) {
+  static constexpr std::string_view kRule =
+      "two or more segments separated by '.', each of A-Z a-z 0-9 _ -, 1 to 128 characters in "
+      "all, not under the reserved \"plexus.\" prefix (e.g. \"com.example.search\")";
+  const auto refuse = [&](const std::string& why) -> Result<void> {
+    const std::string details =
+        "{\"field\":\"service name\",\"name\":" + json_string(name.substr(0, kMaxQueueNameLength)) +
+        ",\"rule\":" + json_string(kRule) + "}";
+    return make_error(StatusCode::invalid_argument,
+                      "service name " + quoted(name) + " " + why + " (" + std::string(kRule) + ")",
+                      details);
+  };
+  if (const char* why = problem(name)) return refuse(why);
+  if (name.find('.') == std::string_view::npos) return refuse("has one segment");
+  if (name.front() == '.' || name.back() == '.') return refuse("has an empty segment");
+  if (name.starts_with("plexus.")) return refuse("is under the reserved prefix \"plexus.\"");
+  return {};
 }
 
 }  // namespace plexus::wire

@@ -23,4 +23,10 @@ bool valid_name(std::string_view name);
 // {"field": what}.
 Result<void> validate_name(std::string_view name, std::string_view what);
 
+// A bus service name (docs/PROTOCOL.md §Bus): a name by the rule above that is also a dotted
+// name of two segments or more ("com.example.search"), no segment empty, not under the
+// reserved "plexus." prefix. invalid_argument otherwise, with details {"field": "service
+// name", "name": the name (cut short), "rule": the rule}.
+Result<void> validate_service_name(std::string_view name);
+
 }  // namespace plexus::wire

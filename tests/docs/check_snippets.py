@@ -4,7 +4,7 @@ block in the /// comments of the public headers (include/plexus/*.hpp): a fenced
 an @code/\\code block, must appear in a program under examples/ (which the build compiles and the
 tests run). In a header, each comment line of a block is taken without its leading `///` and one
 space. A block is compared paragraph by paragraph (blank lines split it): each paragraph must be
-consecutive lines of one examples/*.cpp, every line compared without its indentation and with
+consecutive lines of one examples/**/*.cpp, every line compared without its indentation and with
 runs of spaces collapsed, so a snippet may sit at namespace scope or inside a function, and the
 paragraphs of one snippet may come from different places. Exits 1, naming FILE:LINE and the
 paragraph, when a paragraph is in no example (or a fence is left open). Usage:
@@ -78,8 +78,8 @@ def header_blocks(path):
     return blocks, block is not None
 
 
-examples = {p.name: [normal(l) for l in p.read_text().splitlines()]
-            for p in sorted((root / "examples").glob("*.cpp"))}
+examples = {str(p.relative_to(root / "examples")): [normal(l) for l in p.read_text().splitlines()]
+            for p in sorted((root / "examples").glob("**/*.cpp"))}
 sources = [root / "README.md"] + sorted((root / "include" / "plexus").glob("*.hpp"))
 
 failures = snippets = 0

@@ -58,6 +58,10 @@ std::string queue_peer_binary() {
   return PLEXUS_QUEUE_PEER_PATH;
 }
 
+std::string bus_provider_binary() {
+  return PLEXUS_BUS_PROVIDER_PATH;
+}
+
 namespace {
 
 // Spawns argv with its stdout on a pipe (and stderr into `stderr_path` when given); the pid and

@@ -155,7 +155,8 @@ std::string pattern_bytes(std::size_t n, std::uint64_t seed);
 
 std::string test_server_binary();
 std::string cli_binary();
-std::string queue_peer_binary();  // tests/support/queue_peer.cpp
+std::string queue_peer_binary();    // tests/support/queue_peer.cpp
+std::string bus_provider_binary();  // tests/support/bus_provider.cpp
 
 // Any program run as a child process whose stdout the test reads line by line (the queue
 // peers). Killed with SIGKILL and reaped on destruction if still running.
@@ -170,6 +171,7 @@ class ChildProcess {
   ~ChildProcess();
 
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   // The next whole line within `timeout`; nullopt on timeout or at end of output (a last line
   // cut short by the child's death is dropped: it was never completely written).
   std::optional<std::string> line(Millis timeout);

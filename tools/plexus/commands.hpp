@@ -20,6 +20,7 @@ Run add_sub(CLI::App& app);
 Run add_stream(CLI::App& app);
 Run add_stats(CLI::App& app);
 Run add_describe(CLI::App& app);
+Run add_ls(CLI::App& app);
 Run add_acl(CLI::App& app);
 Run add_token(CLI::App& app);
 Run add_queue(CLI::App& app);

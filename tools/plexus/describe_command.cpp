@@ -9,6 +9,7 @@ namespace {
 
 struct DescribeArgs {
   std::string address;
+  std::string service;  // a bus service: its methods, as its provider describes them
   int connect_timeout_ms = 3000;
 };
 
@@ -18,7 +19,9 @@ int describe(const DescribeArgs& a) {
   if (!client) {
     return fail(client.error());
   }
-  auto result = (*client)->call("plexus.describe", "");
+  auto result = a.service.empty() ? (*client)->call("plexus.describe", "")
+                                  : (*client)->call("plexus.bus.describe",
+                                                    nlohmann::json{{"name", a.service}}.dump());
   if (!result) {
     return fail(result.error());
   }
@@ -34,8 +37,12 @@ int describe(const DescribeArgs& a) {
 Run add_describe(CLI::App& app) {
   auto args = std::make_shared<DescribeArgs>();
   auto* cmd = app.add_subcommand(
-      "describe", "List the methods a peer serves, with their JSON Schemas and policies");
+      "describe",
+      "List the methods a peer serves, with their JSON Schemas and policies; with "
+      "SERVICE, those of a service on the peer's bus (asked of its provider)");
   cmd->add_option("address", args->address, "Server address, or 'default'")->required();
+  cmd->add_option("service", args->service,
+                  "A service name on the bus (com.example.search): its methods only");
   cmd->add_option("--connect-timeout-ms", args->connect_timeout_ms, "Connect timeout in ms");
   return [cmd, args] { return cmd->parsed() ? describe(*args) : -1; };
 }

@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
       plexus::cli::add_pub(app),   plexus::cli::add_sub(app),      plexus::cli::add_stream(app),
       plexus::cli::add_stats(app), plexus::cli::add_describe(app), plexus::cli::add_acl(app),
       plexus::cli::add_token(app), plexus::cli::add_queue(app),    plexus::cli::add_dlq(app),
-      plexus::cli::add_spool(app)};
+      plexus::cli::add_spool(app), plexus::cli::add_ls(app)};
   if (const char* word = unknown_command(argc, argv, app)) {
     std::fprintf(stderr, "plexus: unknown command \"%s\" (plexus --help lists them)\n", word);
     return kUsageError;

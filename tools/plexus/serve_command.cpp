@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -53,6 +54,8 @@ struct ServeArgs {
   std::string tls_client_ca;              // ServerOptions::tls.client_ca_file (mutual TLS)
   std::string idle_wait = "adaptive";
   std::string data_dir;                     // ServerOptions::durable.data_dir: durable queues
+  bool no_bus = false;                      // ServerOptions::bus off
+  std::vector<std::string> services_dirs;   // ServerOptions::bus_service_dirs (else defaults)
   std::string durability = "group_commit";  // ServerOptions::durable.durability
   QueueConfig queues;                       // [queue-defaults] and [queues.NAME] of --config
 };
@@ -334,6 +337,19 @@ int serve(const CLI::App& cmd, ServeArgs& a) {
     options.access_policy = std::move(*policy);
   }
   options.durable.data_dir = a.data_dir;
+  options.bus = !a.no_bus;
+  options.bus_service_dirs = a.services_dirs;
+  if (options.bus_service_dirs.empty()) {
+    // Where service files live: the user's own first, then the system's (docs/PROTOCOL.md §24.6).
+    const char* config = std::getenv("XDG_CONFIG_HOME");
+    const char* home = std::getenv("HOME");
+    if (config && *config) {
+      options.bus_service_dirs.push_back(std::string(config) + "/plexus/services");
+    } else if (home && *home) {
+      options.bus_service_dirs.push_back(std::string(home) + "/.config/plexus/services");
+    }
+    options.bus_service_dirs.push_back("/usr/share/plexus/services");
+  }
   options.durable.durability = parse_durability(a.durability);  // checked by the option
   options.durable.queue_defaults = a.queues.defaults;
   options.durable.queues = a.queues.queues;
@@ -401,6 +417,10 @@ int serve(const CLI::App& cmd, ServeArgs& a) {
     std::printf(
         "durable queues in %s/plexus.db (%s): plexus queue stats ADDR, plexus dlq list ADDR\n",
         a.data_dir.c_str(), a.durability.c_str());
+  }
+  if (!a.no_bus) {
+    std::printf("bus: services register their names here; plexus ls %s lists them\n",
+                addresses.front().c_str());
   }
   std::printf("Ctrl-C drains in-flight calls (up to %d ms) and stops.\n", a.drain_ms);
   std::fflush(stdout);
@@ -512,6 +532,13 @@ Run add_serve(CLI::App& app) {
   cmd->add_flag("--insecure-tcp", args->insecure_tcp,
                 "Allow plain TCP on addresses beyond loopback (tcp://0.0.0.0:PORT): anyone on the "
                 "network can then connect and read the traffic");
+  cmd->add_flag("--no-bus", args->no_bus,
+                "Do not serve the local bus (plexus.bus.*: named services that clients register "
+                "and call through this server; plexus ls lists them)");
+  cmd->add_option("--services-dir", args->services_dirs,
+                  "Read bus service files (*.toml: name, exec, args, env, start_timeout_ms) from "
+                  "DIR instead of ~/.config/plexus/services and /usr/share/plexus/services; the "
+                  "first call to such a name starts its provider (repeatable)");
   cmd->add_option("--data-dir", args->data_dir,
                   "Keep durable queues (plexus queue, plexus dlq, QueueClient) in DIR/plexus.db, "
                   "created when missing; one server at a time. [queue-defaults] and "

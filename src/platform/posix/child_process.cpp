@@ -96,9 +96,19 @@ Result<SpawnedHelper> spawn_helper(const std::string& path, const std::vector<st
   ::posix_spawn_file_actions_adddup2(&actions, child_output, 1);
   ::posix_spawn_file_actions_adddup2(&actions, child_output, 2);
   if (socket_pair) ::posix_spawn_file_actions_adddup2(&actions, child_socket, 3);
+  // The child starts with no signal blocked: a spawning thread may block some (plexus serve
+  // blocks SIGTERM in every thread to sigwait for it), and a child that inherited that mask
+  // would ignore the SIGTERM that asks it to stop.
+  posix_spawnattr_t attributes;
+  ::posix_spawnattr_init(&attributes);
+  sigset_t none;
+  sigemptyset(&none);
+  ::posix_spawnattr_setsigmask(&attributes, &none);
+  ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
   pid_t pid = -1;
   const int spawned =
-      ::posix_spawn(&pid, path.c_str(), &actions, nullptr, argv.data(), envp.data());
+      ::posix_spawn(&pid, path.c_str(), &actions, &attributes, argv.data(), envp.data());
+  ::posix_spawnattr_destroy(&attributes);
   ::posix_spawn_file_actions_destroy(&actions);
   close_fd(child_socket);
   ::close(child_output);

@@ -49,6 +49,9 @@ Result<void> sync_directory(const std::string& dir);
 // True when something exists at `path` (stat succeeds).
 bool path_exists(const std::string& path);
 
+// True when `path` is a file this process may execute (access X_OK, not a directory).
+bool is_executable_file(const std::string& path);
+
 // Creates `dir` and its missing parents (mode 0755 for those it makes; an existing one stays).
 Result<void> make_directories(const std::string& dir);
 

@@ -35,16 +35,18 @@ void set_helper_output_sink(HelperOutputSink sink) {
 }
 
 Error exit_error(const platform::ChildExit& exit, std::string_view who) {
-  const std::string name(who);
+  const std::string name = who.empty() ? std::string() : std::string(who) + " ";
   if (exit.signaled) {
-    return Error{StatusCode::unavailable,
-                 name + " killed by signal " + std::to_string(exit.status) + " (" +
-                     platform::signal_name(exit.status) + ")",
-                 "{\"signal\":" + std::to_string(exit.status) + "}"};
+    const std::string signal = platform::signal_name(exit.status);
+    return Error{
+        StatusCode::unavailable,
+        name + "killed by signal " + std::to_string(exit.status) + " (" + signal + ")",
+        "{\"signal\":" + std::to_string(exit.status) + ",\"signal_name\":\"" + signal + "\"}"};
   }
-  if (exit.status < 0)
-    return Error{StatusCode::unavailable, name + " exited (reaped elsewhere)", {}};
-  return Error{StatusCode::unavailable, name + " exited with status " + std::to_string(exit.status),
+  if (exit.status < 0) {
+    return Error{StatusCode::unavailable, name + "exited (reaped elsewhere)", {}};
+  }
+  return Error{StatusCode::unavailable, name + "exited with status " + std::to_string(exit.status),
                "{\"exit_status\":" + std::to_string(exit.status) + "}"};
 }
 

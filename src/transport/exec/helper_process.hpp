@@ -30,7 +30,8 @@ using HelperOutputSink = std::function<void(std::string_view line)>;
 void set_helper_output_sink(HelperOutputSink sink);
 
 // How a child ended, as the error its calls fail with: unavailable "`who` exited with status
-// N" (details {"exit_status":N}) or "`who` killed by signal S (SIGKILL)" ({"signal":S}).
+// N" (details {"exit_status":N}) or "`who` killed by signal S (SIGKILL)" ({"signal":S,
+// "signal_name":"SIGKILL"}); without `who`, the message starts with "exited"/"killed".
 Error exit_error(const platform::ChildExit& exit, std::string_view who = "helper");
 
 // Owns a spawned child until it is reaped. Pending waits keep it alive until then; if the
