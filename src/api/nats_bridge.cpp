@@ -498,6 +498,7 @@ Result<std::unique_ptr<NatsBridge>> NatsBridge::start(Runtime& runtime, Server& 
   // A bridge never receives its own messages: its requests reach other bridges even where it
   // exports the same method, and its publishes do not come back.
   if (s == NATS_OK) s = natsOptions_SetNoEcho(no, true);
+  if (s == NATS_OK) s = natsOptions_SetSendAsap(no, o.send_asap);
   if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(no, &State::on_disconnected, st.get());
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(no, &State::on_reconnected, st.get());
   if (s == NATS_OK) s = natsOptions_SetClosedCB(no, &State::on_closed, st.get());

@@ -15,7 +15,7 @@ Error at(const std::string& path, const toml::source_region& where, const std::s
 
 constexpr const char* kKeys =
     "url, prefix, name, export-methods, import-methods, export-topics, import-topics, "
-    "connect-timeout-ms, reconnect-wait-ms, default-timeout-ms, queue-group";
+    "connect-timeout-ms, reconnect-wait-ms, default-timeout-ms, queue-group, send-asap";
 
 Result<std::string> text(const std::string& path, const std::string& key, const toml::node& node) {
   if (!node.is_string())
@@ -117,6 +117,12 @@ Result<NatsBridgeOptions> read_nats_bridge_config(const std::string& path) {
           options.import_methods.push_back(std::move(*import));
         }
       }
+    } else if (name == "send-asap") {
+      if (!value.is_boolean()) {
+        return tl::unexpected(
+            nats_config::at(path, value.source(), "nats.send-asap: not true or false"));
+      }
+      options.send_asap = *value.value<bool>();
     } else if (name == "connect-timeout-ms") {
       done = set_millis(options.connect_timeout);
     } else if (name == "reconnect-wait-ms") {

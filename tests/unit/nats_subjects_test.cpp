@@ -122,6 +122,7 @@ connect-timeout-ms = 500
 reconnect-wait-ms = 250
 default-timeout-ms = 10000
 queue-group = "workers"
+send-asap = false
 )");
   auto o = read_nats_bridge_config(path);
   ASSERT_TRUE(o) << o.error().to_string();
@@ -139,6 +140,7 @@ queue-group = "workers"
   EXPECT_EQ(o->reconnect_wait, Millis{250});
   EXPECT_EQ(o->default_timeout, Millis{10000});
   EXPECT_EQ(o->queue_group, "workers");
+  EXPECT_FALSE(o->send_asap);
 }
 
 TEST(NatsConfig, NoTableMeansNoBridge) {
@@ -159,6 +161,7 @@ TEST(NatsConfig, BadKeysAndValuesAreErrorsWithTheirLine) {
       {"[nats]\nreconnect-wait-ms = -1\n", ":2: nats.reconnect-wait-ms: not a number"},
       {"[nats]\nimport-methods = [\"a=\"]\n", ":2: imported method \"a=\""},
       {"nats = 3\n", ":1: \"nats\" must be a table"},
+      {"[nats]\nsend-asap = 1\n", ":2: nats.send-asap: not true or false"},
       {"[nats\n", ":1: "},
   };
   for (const auto& [text, want] : cases) {
