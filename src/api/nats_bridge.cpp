@@ -605,7 +605,14 @@ NatsBridge::~NatsBridge() {
     std::unique_lock lock(st.done_mu);
     if (!st.done_cv.wait_for(lock, nats_bridge::kCallbackDrain,
                              [&] { return st.subscriptions_open <= 0; })) {
-      observe::logger().warn("plexus: NATS bridge: subscriptions still busy at shutdown");
+      // A callback still runs (a publish waiting for a full `block` subscriber): what it uses
+      // must stay, so the state and the connection are left to the process's exit.
+      observe::logger().error(
+          "plexus: NATS bridge: a NATS callback is still busy after {} s; leaving the NATS "
+          "connection open",
+          nats_bridge::kCallbackDrain.count());
+      (void)new std::shared_ptr<State>(state_);  // deliberately never freed
+      return;
     }
   }
   st.client.reset();  // answers of exported calls in flight go out before the connection closes
@@ -618,7 +625,11 @@ NatsBridge::~NatsBridge() {
   if (nc) {
     natsConnection_Close(nc);
     std::unique_lock lock(st.done_mu);
-    st.done_cv.wait_for(lock, nats_bridge::kCallbackDrain, [&] { return st.closed; });
+    if (!st.done_cv.wait_for(lock, nats_bridge::kCallbackDrain, [&] { return st.closed; })) {
+      observe::logger().error("plexus: NATS bridge: the NATS connection did not report closed");
+      (void)new std::shared_ptr<State>(state_);  // its callbacks may still come: keep the state
+      return;
+    }
   }
   for (auto* sub : st.subscriptions) natsSubscription_Destroy(sub);
   if (nc) natsConnection_Destroy(nc);

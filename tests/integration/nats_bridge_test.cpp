@@ -65,6 +65,32 @@ std::string write_file(const std::string& path, const std::string& text) {
   return path;
 }
 
+// Messages a subscription received, to wait on.
+struct Inbox {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<std::string, std::string>> messages;  // guarded by mu
+
+  MessageHandler handler() {
+    return [this](std::string_view topic, std::string_view payload) {
+      std::lock_guard lock(mu);
+      messages.emplace_back(topic, payload);
+      cv.notify_all();
+    };
+  }
+  // Waits until a message on `topic` is in; how many on it then.
+  std::size_t await(const std::string& topic) {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(10), [&] { return count(topic) > 0; });
+    return count(topic);
+  }
+  std::size_t count(const std::string& topic) const {  // under mu
+    std::size_t n = 0;
+    for (const auto& [t, p] : messages) n += t == topic;
+    return n;
+  }
+};
+
 // Two daemons, a and b, bridged through one nats-server:
 //   a (demo) exports echo, fail and sleep; imports b's plexus.stats as b.stats;
 //   b exports plexus.stats; imports a's methods as a.echo, a.fail, a.sleep, and `nobody`
@@ -144,32 +170,10 @@ import-topics = ["a.>", "shared.>"]
   Runtime runtime_;
   std::unique_ptr<Client> client_a_;
   std::unique_ptr<Client> client_b_;
-};
-
-// Messages a subscription received, to wait on.
-struct Inbox {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::pair<std::string, std::string>> messages;  // guarded by mu
-
-  MessageHandler handler() {
-    return [this](std::string_view topic, std::string_view payload) {
-      std::lock_guard lock(mu);
-      messages.emplace_back(topic, payload);
-      cv.notify_all();
-    };
-  }
-  // Waits until a message on `topic` is in; how many on it then.
-  std::size_t await(const std::string& topic) {
-    std::unique_lock lock(mu);
-    cv.wait_for(lock, std::chrono::seconds(10), [&] { return count(topic) > 0; });
-    return count(topic);
-  }
-  std::size_t count(const std::string& topic) const {  // under mu
-    std::size_t n = 0;
-    for (const auto& [t, p] : messages) n += t == topic;
-    return n;
-  }
+  // What the clients' subscriptions received; TearDown closes the clients first, so no handler
+  // runs once these go.
+  Inbox on_a_;
+  Inbox on_b_;
 };
 
 TEST_F(NatsBridgeTest, ACallCrossesInBothDirections) {
@@ -243,38 +247,38 @@ TEST_F(NatsBridgeTest, AMethodNoBridgeExportsIsUnavailable) {
 }
 
 TEST_F(NatsBridgeTest, APublishCrossesInBothDirections) {
-  Inbox on_b, on_a;
-  ASSERT_TRUE(client_b_->subscribe("a.>", on_b.handler()));
-  ASSERT_TRUE(client_a_->subscribe("b.>", on_a.handler()));
+  ASSERT_TRUE(client_b_->subscribe("a.>", on_b_.handler()));
+  ASSERT_TRUE(client_a_->subscribe("b.>", on_a_.handler()));
   ASSERT_TRUE(client_a_->publish("a.news", R"({"n":1})"));
-  EXPECT_EQ(on_b.await("a.news"), 1u);
+  EXPECT_EQ(on_b_.await("a.news"), 1u);
   ASSERT_TRUE(client_b_->publish("b.news", R"({"n":2})"));
-  EXPECT_EQ(on_a.await("b.news"), 1u);
-  std::lock_guard lock(on_b.mu);
-  EXPECT_EQ(on_b.messages.front().second, R"({"n":1})");
+  EXPECT_EQ(on_a_.await("b.news"), 1u);
+  std::lock_guard lock(on_b_.mu);
+  EXPECT_EQ(on_b_.messages.front().second, R"({"n":1})");
 }
 
 TEST_F(NatsBridgeTest, TopicsBothDaemonsExportAndImportDoNotLoop) {
-  Inbox on_a, on_b;
-  ASSERT_TRUE(client_a_->subscribe("shared.>", on_a.handler()));
-  ASSERT_TRUE(client_b_->subscribe("shared.>", on_b.handler()));
-  // Rounds back and forth: a message that looped would come back again and again meanwhile.
-  ASSERT_TRUE(client_a_->publish("shared.one", "1"));
-  EXPECT_EQ(on_b.await("shared.one"), 1u);
-  ASSERT_TRUE(client_b_->publish("shared.two", "2"));
-  EXPECT_EQ(on_a.await("shared.two"), 1u);
-  ASSERT_TRUE(client_a_->publish("shared.three", "3"));
-  EXPECT_EQ(on_b.await("shared.three"), 1u);
-  ASSERT_TRUE(client_b_->publish("shared.four", "4"));
-  EXPECT_EQ(on_a.await("shared.four"), 1u);
-  std::lock_guard la(on_a.mu);
-  std::lock_guard lb(on_b.mu);
-  EXPECT_EQ(on_a.count("shared.one"), 1u);
-  EXPECT_EQ(on_b.count("shared.one"), 1u);
-  EXPECT_EQ(on_a.count("shared.two"), 1u);
-  EXPECT_EQ(on_b.count("shared.two"), 1u);
-  EXPECT_EQ(on_a.messages.size(), 4u);
-  EXPECT_EQ(on_b.messages.size(), 4u);
+  ASSERT_TRUE(client_a_->subscribe("shared.>", on_a_.handler()));
+  ASSERT_TRUE(client_b_->subscribe("shared.>", on_b_.handler()));
+  // Rounds back and forth, each message seen on both sides (its publisher's locally, the other
+  // through NATS): a message that looped would come back again and again meanwhile.
+  const std::vector<std::pair<Client*, std::string>> rounds = {{client_a_.get(), "shared.one"},
+                                                               {client_b_.get(), "shared.two"},
+                                                               {client_a_.get(), "shared.three"},
+                                                               {client_b_.get(), "shared.four"}};
+  for (const auto& [client, topic] : rounds) {
+    ASSERT_TRUE(client->publish(topic, "x"));
+    EXPECT_EQ(on_a_.await(topic), 1u) << topic;
+    EXPECT_EQ(on_b_.await(topic), 1u) << topic;
+  }
+  std::lock_guard la(on_a_.mu);
+  std::lock_guard lb(on_b_.mu);
+  for (const auto& [client, topic] : rounds) {
+    EXPECT_EQ(on_a_.count(topic), 1u) << topic;
+    EXPECT_EQ(on_b_.count(topic), 1u) << topic;
+  }
+  EXPECT_EQ(on_a_.messages.size(), 4u);
+  EXPECT_EQ(on_b_.messages.size(), 4u);
 }
 
 TEST_F(NatsBridgeTest, TheBridgeReconnectsAfterTheNatsServerRestartsAndSaysSo) {
