@@ -241,19 +241,20 @@ struct NatsBridge::State : std::enable_shared_from_this<State> {
   static void on_disconnected(natsConnection*, void* closure) {
     auto& st = *static_cast<State*>(closure);
     if (st.closing.load()) return;  // natsConnection_Close reports it too
-    st.connected.store(false);
-    st.disconnects.fetch_add(1, std::memory_order_relaxed);
+    // Logged before the metrics change: whoever sees them changed finds the line written.
     observe::logger().warn("plexus: NATS bridge: disconnected from {}; reconnecting every {} ms",
                            st.options.url, st.options.reconnect_wait.count());
+    st.connected.store(false);
+    st.disconnects.fetch_add(1, std::memory_order_relaxed);
   }
 
   static void on_reconnected(natsConnection* nc, void* closure) {
     auto& st = *static_cast<State*>(closure);
-    st.connected.store(true);
-    st.reconnects.fetch_add(1, std::memory_order_relaxed);
     char url[256] = "";
     natsConnection_GetConnectedUrl(nc, url, sizeof url);
     observe::logger().info("plexus: NATS bridge: reconnected to {}", url);
+    st.connected.store(true);
+    st.reconnects.fetch_add(1, std::memory_order_relaxed);
   }
 
   static void on_closed(natsConnection*, void* closure) {

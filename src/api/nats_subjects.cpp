@@ -88,6 +88,11 @@ Result<void> check_options(const NatsBridgeOptions& o) {
                           "for one whole part, > for the whole last part)");
   };
   if (o.url.empty()) return make_error(StatusCode::invalid_argument, "no NATS url");
+  if (o.default_timeout.count() <= 0 || o.connect_timeout.count() <= 0) {
+    return make_error(StatusCode::invalid_argument,
+                      "the NATS bridge's default timeout and connect timeout must be at least "
+                      "1 ms");
+  }
   if (!valid_subject(o.prefix, false)) return bad("prefix", o.prefix);
   for (const auto& m : o.export_methods) {
     if (!valid_subject(m, true)) return bad("exported method", m);

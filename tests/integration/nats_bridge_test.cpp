@@ -300,6 +300,11 @@ TEST_F(NatsBridgeTest, TheBridgeReconnectsAfterTheNatsServerRestartsAndSaysSo) {
     EXPECT_TRUE(up.value("connected", false)) << up;
     EXPECT_EQ(up.value("reconnects", 0), 1) << up;
   }
+  // And the log: one line when it lost NATS, one when it was back.
+  std::ifstream log(dir_b_.file("b.log"));
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("NATS bridge: disconnected from " + nats_->url()), std::string::npos) << text;
+  EXPECT_NE(text.find("NATS bridge: reconnected to " + nats_->url()), std::string::npos) << text;
   auto again = client_b_->call("a.echo", "3");
   ASSERT_TRUE(again) << again.error().to_string();
   EXPECT_EQ(*again, "3");

@@ -56,6 +56,10 @@ TEST(NatsSubjects, NamesAndPatternsAreChecked) {
   EXPECT_EQ(bad.error().code, StatusCode::invalid_argument);
   EXPECT_NE(bad.error().message.find("exported topic \"x..y\""), std::string::npos);
   o.export_topics.clear();
+  o.default_timeout = Millis{0};
+  EXPECT_FALSE(nd::check_options(o));
+  o.default_timeout = Millis{1};
+  EXPECT_TRUE(nd::check_options(o));
   o.url.clear();
   EXPECT_FALSE(nd::check_options(o));
 }

@@ -382,8 +382,8 @@ int serve(const CLI::App& cmd, ServeArgs& a) {
     auto bridge = NatsBridge::start(runtime, **server, a.nats_options);
     if (!bridge) {
       (*server)->shutdown(Millis{0});
-      return fail(
-          Error{bridge.error().code, "--nats: " + bridge.error().message, bridge.error().details});
+      return fail(Error{bridge.error().code, "NATS bridge: " + bridge.error().message,
+                        bridge.error().details});
     }
     nats = std::move(*bridge);
   } else if (!a.nats_options.export_methods.empty() || !a.nats_options.import_methods.empty() ||
