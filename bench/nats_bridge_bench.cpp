@@ -7,6 +7,9 @@
 //                       baseline: what NATS alone costs between two hosts' programs)
 //   plexus-nats-bridge  a plexus client calls `a.echo` on daemon b: b -> NATS -> a's bridge ->
 //                       a's echo and back (what an application sees across hosts)
+//   plexus-nats-bridge-block  the same through a second pair of daemons started with
+//                       --idle-wait block: their I/O threads sleep at once instead of polling,
+//                       leaving the CPU to the NATS client's threads on a small machine
 //   plexus-direct       the same client calls `echo` on daemon a over its Unix socket (context:
 //                       one local plexus round trip)
 // Round-trip p50/p99 per payload size; ratios to nats-request (target for the bridge: <= 1.30).
@@ -20,6 +23,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -130,40 +134,54 @@ int main(int argc, char** argv) {
                    root + "/nats-server.log");
     wait_accepting(nats, port, root + "/nats-server.log");
 
-    const auto config_a =
-        write(root + "/a.toml", "[nats]\nurl = \"" + url + "\"\nexport-methods = [\"echo\"]\n");
-    const auto config_b = write(
-        root + "/b.toml", "[nats]\nurl = \"" + url + "\"\nimport-methods = [\"a.echo=echo\"]\n");
-    const std::string sock_a = "unix://" + root + "/a.sock";
-    const std::string sock_b = "unix://" + root + "/b.sock";
-    ExecChild daemon_a({PLEXUS_CLI_PATH, "serve", "--demo", "--no-http", "--name", "a", "--listen",
-                        sock_a, "--config", config_a},
-                       root + "/a.log");
-    ExecChild daemon_b({PLEXUS_CLI_PATH, "serve", "--no-http", "--name", "b", "--listen", sock_b,
-                        "--config", config_b},
-                       root + "/b.log");
-
     plexus::Runtime runtime;
-    auto connect = [&](const std::string& address) {
-      plexus::ClientOptions o;
-      o.address = address;
-      o.wait_for_server = plexus::Millis{10000};
-      auto c = plexus::Client::connect(runtime, o);
-      if (!c) throw std::runtime_error("connect " + address + ": " + c.error().to_string());
-      return std::move(*c);
+    // Two pairs of daemons, each pair in its own subject space: their I/O threads idle as the
+    // default (adaptive: they poll a while before sleeping) or block at once.
+    struct Pair {
+      std::unique_ptr<ExecChild> a, b;
+      std::unique_ptr<plexus::Client> client_a, client_b;
     };
-    auto client_a = connect(sock_a);
-    auto client_b = connect(sock_b);
-    // b serves a.echo once its bridge is up (it listens a moment before).
-    for (const auto until = Clock::now() + std::chrono::seconds(10);;) {
-      auto r = client_b->call("a.echo", "{}");
-      if (r) break;
-      if (Clock::now() > until) {
-        throw std::runtime_error("a.echo through the bridge: " + r.error().to_string() + "; " +
-                                 tail_of_file(root + "/b.log", 5));
+    auto start_pair = [&](const std::string& idle_wait) {
+      const auto base = root + "/" + idle_wait;
+      const auto nats_table = "[nats]\nurl = \"" + url + "\"\nprefix = \"" + idle_wait + "\"\n";
+      const auto config_a = write(base + "-a.toml", nats_table + "export-methods = [\"echo\"]\n");
+      const auto config_b =
+          write(base + "-b.toml", nats_table + "import-methods = [\"a.echo=echo\"]\n");
+      const std::string sock_a = "unix://" + base + "-a.sock";
+      const std::string sock_b = "unix://" + base + "-b.sock";
+      Pair pair;
+      pair.a = std::make_unique<ExecChild>(
+          std::vector<std::string>{PLEXUS_CLI_PATH, "serve", "--demo", "--no-http", "--idle-wait",
+                                   idle_wait, "--listen", sock_a, "--config", config_a},
+          base + "-a.log");
+      pair.b = std::make_unique<ExecChild>(
+          std::vector<std::string>{PLEXUS_CLI_PATH, "serve", "--no-http", "--idle-wait", idle_wait,
+                                   "--listen", sock_b, "--config", config_b},
+          base + "-b.log");
+      auto connect = [&](const std::string& address) {
+        plexus::ClientOptions o;
+        o.address = address;
+        o.wait_for_server = plexus::Millis{10000};
+        auto c = plexus::Client::connect(runtime, o);
+        if (!c) throw std::runtime_error("connect " + address + ": " + c.error().to_string());
+        return std::move(*c);
+      };
+      pair.client_a = connect(sock_a);
+      pair.client_b = connect(sock_b);
+      // b serves a.echo once its bridge is up (it listens a moment before).
+      for (const auto until = Clock::now() + std::chrono::seconds(10);;) {
+        auto r = pair.client_b->call("a.echo", "{}");
+        if (r) break;
+        if (Clock::now() > until) {
+          throw std::runtime_error("a.echo through the bridge: " + r.error().to_string() + "; " +
+                                   tail_of_file(base + "-b.log", 5));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+      return pair;
+    };
+    Pair adaptive = start_pair("adaptive");
+    Pair block = start_pair("block");
 
     natsConnection* responder = nullptr;
     natsConnection* requester = nullptr;
@@ -185,6 +203,7 @@ int main(int argc, char** argv) {
       const std::string payload = "\"" + std::string(size > 2 ? size - 2 : 0, 'p') + "\"";
       Row nats_row{"nats-request", size, {}, {}, {}};
       Row bridge_row{"plexus-nats-bridge", size, {}, {}, {}};
+      Row bridge_block_row{"plexus-nats-bridge-block", size, {}, {}, {}};
       Row direct_row{"plexus-direct", size, {}, {}, {}};
       for (int rep = 0; rep < reps; ++rep) {
         // The rows take turns in each repetition, so a busy moment of the machine falls on all.
@@ -199,15 +218,18 @@ int main(int argc, char** argv) {
         });
         nats_row.p50s.push_back(quantile(us, 0.5));
         nats_row.p99s.push_back(quantile(us, 0.99));
+        for (auto* row : {&bridge_row, &bridge_block_row}) {
+          auto& client = *(row == &bridge_row ? adaptive : block).client_b;
+          us = time_calls(calls, warmup, [&] {
+            auto r = client.call("a.echo", payload);
+            if (!r) throw std::runtime_error("a.echo: " + r.error().to_string());
+            if (r->size() != payload.size()) throw std::runtime_error("a.echo: another payload");
+          });
+          row->p50s.push_back(quantile(us, 0.5));
+          row->p99s.push_back(quantile(us, 0.99));
+        }
         us = time_calls(calls, warmup, [&] {
-          auto r = client_b->call("a.echo", payload);
-          if (!r) throw std::runtime_error("a.echo: " + r.error().to_string());
-          if (r->size() != payload.size()) throw std::runtime_error("a.echo: another payload");
-        });
-        bridge_row.p50s.push_back(quantile(us, 0.5));
-        bridge_row.p99s.push_back(quantile(us, 0.99));
-        us = time_calls(calls, warmup, [&] {
-          auto r = client_a->call("echo", payload);
+          auto r = adaptive.client_a->call("echo", payload);
           if (!r) throw std::runtime_error("echo: " + r.error().to_string());
         });
         direct_row.p50s.push_back(quantile(us, 0.5));
@@ -215,6 +237,7 @@ int main(int argc, char** argv) {
       }
       rows.push_back(std::move(nats_row));
       rows.push_back(std::move(bridge_row));
+      rows.push_back(std::move(bridge_block_row));
       rows.push_back(std::move(direct_row));
     }
     natsSubscription_Unsubscribe(sub);
@@ -223,10 +246,12 @@ int main(int argc, char** argv) {
     natsConnection_Destroy(requester);
     natsConnection_Close(responder);
     natsConnection_Destroy(responder);
-    client_a.reset();
-    client_b.reset();
-    daemon_b.stop(5000);
-    daemon_a.stop(5000);
+    for (auto* pair : {&adaptive, &block}) {
+      pair->client_a.reset();
+      pair->client_b.reset();
+      pair->b->stop(5000);
+      pair->a->stop(5000);
+    }
     nats.stop(5000);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "plexus_bench_nats: %s\n", e.what());
@@ -238,19 +263,19 @@ int main(int argc, char** argv) {
   for (const auto& r : rows) {
     if (r.name == "nats-request" && !r.p50s.empty()) base[r.payload] = median(r.p50s);
   }
-  std::printf("%-20s %8s %12s %12s %14s\n", "case", "payload", "rt p50 us", "rt p99 us",
+  std::printf("%-26s %8s %12s %12s %14s\n", "case", "payload", "rt p50 us", "rt p99 us",
               "x nats-request");
   std::string results;
   for (const auto& r : rows) {
     std::string entry =
         "{\"case\":" + json_quote(r.name) + ",\"payload_bytes\":" + std::to_string(r.payload);
     if (!r.error.empty()) {
-      std::printf("%-20s error: %s\n", r.name.c_str(), r.error.c_str());
+      std::printf("%-26s error: %s\n", r.name.c_str(), r.error.c_str());
       entry += ",\"error\":" + json_quote(r.error) + "}";
     } else {
       const double p50 = median(r.p50s), p99 = median(r.p99s);
       const double x = base.count(r.payload) ? p50 / base[r.payload] : 0;
-      std::printf("%-20s %8zu %12.1f %12.1f %14.2f\n", r.name.c_str(), r.payload, p50, p99, x);
+      std::printf("%-26s %8zu %12.1f %12.1f %14.2f\n", r.name.c_str(), r.payload, p50, p99, x);
       entry += ",\"rt_us\":{\"p50\":" + json_number(p50) + ",\"p99\":" + json_number(p99) +
                ",\"p50_min\":" + json_number(*std::min_element(r.p50s.begin(), r.p50s.end())) +
                ",\"p50_max\":" + json_number(*std::max_element(r.p50s.begin(), r.p50s.end())) +

@@ -433,8 +433,9 @@ def section_nats(data, out):
             "client's request/reply to a responder on another connection (the baseline); "
             "`plexus-nats-bridge` is a plexus client calling, on one `plexus serve`, a method "
             "that a second `plexus serve` exports through the bridge (client -> daemon -> NATS -> "
-            "daemon -> handler and back); `plexus-direct` calls the same handler on its daemon "
-            "directly. Target: the bridge within 1.30 x of `nats-request`. Run: " +
+            "daemon -> handler and back), with the daemons' default `--idle-wait adaptive`; "
+            "`plexus-nats-bridge-block` the same through two daemons started with `--idle-wait "
+            "block`; `plexus-direct` calls the handler on its daemon directly. Target: the bridge within 1.30 x of `nats-request`. Run: " +
             config_line(data.get("config")) + ".", ""]
     rows = []
     for r in data.get("results", []):
