@@ -98,14 +98,14 @@ test-soak: build
 test: test-release test-soak test-asan test-tsan test-fuzz
 	@echo "make test: release, soak, sanitizer and fuzz suites passed"
 
-# Runs the six C++ benchmarks and then the Node.js one (bench/node/node_bench.js), each writing
+# Runs the seven C++ benchmarks and then the Node.js one (bench/node/node_bench.js), each writing
 # JSON into $(BENCH_OUT), then writes the one current table, docs/BENCHMARKS.md, from that JSON
 # (scripts/bench_table.py records the options, machine, date and commit in it). BENCH_ARGS go to
 # every benchmark: `make bench BENCH_ARGS=--quick` for a short run, `BENCH_ARGS='--reps 5'` for
 # more repetitions. A benchmark that fails still leaves the others' rows in the table, and
 # `make bench` then fails.
 BENCHES   := plexus_bench_rr plexus_bench_pubsub plexus_bench_stream plexus_bench_shm plexus_bench_conns \
-             plexus_bench_durable
+             plexus_bench_durable plexus_bench_nats
 BENCH_ARGS ?=
 BENCH_OUT ?= $(BUILD)/bench-results
 BENCH_DOC ?= docs/BENCHMARKS.md
@@ -113,7 +113,7 @@ bench: build bench-node-deps
 	@cmake --build $(BUILD) -j $(JOBS) --target $(BENCHES) $(NODE_BENCH_TARGETS)
 	@mkdir -p $(BENCH_OUT) && rm -f $(BENCH_OUT)/*.json
 	@status=0; \
-	for b in rr pubsub stream shm conns durable; do \
+	for b in rr pubsub stream shm conns durable nats; do \
 	  $(BUILD)/bench/plexus_bench_$$b $(BENCH_ARGS) --json $(BENCH_OUT)/$$b.json || status=1; \
 	done; \
 	$(NODE_BENCH) $(BENCH_ARGS) --json $(BENCH_OUT)/node.json || status=1; \

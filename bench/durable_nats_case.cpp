@@ -1,11 +1,7 @@
 // NATS JetStream rows of plexus_bench_durable (see durable_nats_case.hpp).
 #include "durable_nats_case.hpp"
 
-#include <arpa/inet.h>
 #include <nats/nats.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -13,9 +9,9 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <thread>
 
 #include "exec_child.hpp"
+#include "nats_server.hpp"
 #include "proc_status.hpp"
 
 #ifndef PLEXUS_BENCH_NATS_SERVER
@@ -26,35 +22,6 @@ namespace plexus_bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// A loopback TCP port that was free a moment ago (nats-server binds it right after).
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    close(fd);
-    throw std::runtime_error("bind a free port");
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool accepts(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  close(fd);
-  return ok;
-}
 
 void check(natsStatus s, const char* what, jsErrCode jerr = static_cast<jsErrCode>(0)) {
   if (s == NATS_OK) return;
@@ -89,16 +56,7 @@ double run_jetstream(const std::string& dir, std::size_t messages, std::size_t p
   ExecChild server({PLEXUS_BENCH_NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", std::to_string(port),
                     "-sd", store},
                    store + "/nats-server.log");
-  // Benchmarks may poll: nats-server takes a few tens of milliseconds to listen.
-  const auto deadline = Clock::now() + std::chrono::seconds(10);
-  while (!accepts(port)) {
-    if (!server.running()) {
-      throw std::runtime_error("nats-server exited: " +
-                               tail_of_file(store + "/nats-server.log", 5));
-    }
-    if (Clock::now() > deadline) throw std::runtime_error("nats-server did not listen in 10 s");
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  wait_accepting(server, port, store + "/nats-server.log");
 
   natsConnection* raw_nc = nullptr;
   const std::string url = "nats://127.0.0.1:" + std::to_string(port);

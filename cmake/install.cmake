@@ -34,10 +34,10 @@ install(FILES ${PROJECT_BINARY_DIR}/plexusConfig.cmake ${PROJECT_BINARY_DIR}/ple
 # Libs; a shared library's carry them itself (Requires.private).
 if(BUILD_SHARED_LIBS)
   set(PLEXUS_PC_REQUIRES "nlohmann_json")
-  set(PLEXUS_PC_REQUIRES_PRIVATE "spdlog cpp-httplib libsodium tomlplusplus openssl sqlite3")
+  set(PLEXUS_PC_REQUIRES_PRIVATE "spdlog cpp-httplib libsodium tomlplusplus openssl sqlite3 libnats")
   set(PLEXUS_PC_CFLAGS "")
 else()
-  set(PLEXUS_PC_REQUIRES "nlohmann_json spdlog cpp-httplib libsodium tomlplusplus openssl sqlite3")
+  set(PLEXUS_PC_REQUIRES "nlohmann_json spdlog cpp-httplib libsodium tomlplusplus openssl sqlite3 libnats")
   set(PLEXUS_PC_REQUIRES_PRIVATE "")
   set(PLEXUS_PC_CFLAGS "-DPLEXUS_STATIC_DEFINE")
 endif()

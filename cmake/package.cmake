@@ -55,7 +55,7 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # What building against the headers and linking the static library needs.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
   "libasio-dev, nlohmann-json3-dev, libexpected-dev, libspdlog-dev, libcpp-httplib-dev,
-   libsodium-dev, libtomlplusplus-dev, libssl-dev, libsqlite3-dev")
+   libsodium-dev, libtomlplusplus-dev, libssl-dev, libsqlite3-dev, libnats-dev")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "cmake, pkg-config, g++ (>= 4:12)")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)

@@ -19,7 +19,8 @@ packages=(
   libvalijson-dev                   # JSON Schema validation (handler policies), header-only
   clang libclang-rt-14-dev          # libFuzzer target and its sanitizer runtime
   libzmq3-dev libnng-dev            # benchmark peers only
-  nats-server libnats-dev           # benchmark peers only (JetStream rows of plexus_bench_durable)
+  libnats-dev                       # the NATS bridge (plexus serve --nats; the NATS C client)
+  nats-server                       # tests of the NATS bridge; benchmark peer (plexus_bench_durable)
   libgrpc++-dev libprotobuf-dev     # benchmark peers only (the gRPC rows of plexus_bench_rr)
   protobuf-compiler protobuf-compiler-grpc  # benchmark peers only (protoc, grpc_cpp_plugin)
   iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev  # shm bench peer (iox-roudi + C++ API)

@@ -27,6 +27,7 @@
 #include "plexus/lane.hpp"
 #include "plexus/log.hpp"
 #include "plexus/method.hpp"
+#include "plexus/nats_bridge.hpp"
 #include "plexus/pubsub.hpp"
 #include "plexus/queue.hpp"
 #include "plexus/runtime.hpp"

@@ -58,6 +58,8 @@ struct ServeArgs {
   std::vector<std::string> services_dirs;   // ServerOptions::bus_service_dirs (else defaults)
   std::string durability = "group_commit";  // ServerOptions::durable.durability
   QueueConfig queues;                       // [queue-defaults] and [queues.NAME] of --config
+  std::string nats;                         // --nats URL: the NATS bridge (NatsBridge)
+  NatsBridgeOptions nats_options;           // [nats] of --config
 };
 
 Durability parse_durability(const std::string& text) {
@@ -388,6 +390,26 @@ int serve(const CLI::App& cmd, ServeArgs& a) {
   if (auto started = (*server)->start(); !started) {
     return fail(started.error());
   }
+  // The NATS bridge: --nats wins over [nats]'s url. A URL nobody answers stops the daemon
+  // (the operator asked for a bridge; a daemon that silently has none would hide it).
+  std::unique_ptr<NatsBridge> nats;  // stopped before the server shuts down
+  if (!a.nats.empty()) a.nats_options.url = a.nats;
+  if (!a.nats_options.url.empty()) {
+    auto bridge = NatsBridge::start(runtime, **server, a.nats_options);
+    if (!bridge) {
+      (*server)->shutdown(Millis{0});
+      return fail(Error{bridge.error().code, "NATS bridge: " + bridge.error().message,
+                        bridge.error().details});
+    }
+    nats = std::move(*bridge);
+  } else if (!a.nats_options.export_methods.empty() || !a.nats_options.import_methods.empty() ||
+             !a.nats_options.export_topics.empty() || !a.nats_options.import_topics.empty()) {
+    (*server)->shutdown(Millis{0});
+    return fail(Error{StatusCode::invalid_argument,
+                      a.config + ": [nats] names what to export or import but no url (set "
+                                 "url in [nats] or give --nats nats://HOST:PORT)",
+                      {}});
+  }
   if (a.demo) ticker = std::make_unique<DemoTicker>(runtime, **server);
   const auto addresses = (*server)->addresses();
   std::printf("plexus serve: \"%s\" is listening on\n", a.name.c_str());
@@ -422,6 +444,14 @@ int serve(const CLI::App& cmd, ServeArgs& a) {
     std::printf("bus: services register their names here; plexus ls %s lists them\n",
                 addresses.front().c_str());
   }
+  if (nats) {
+    const auto& n = a.nats_options;
+    std::printf(
+        "NATS bridge on %s (subjects %s.call.METHOD, %s.topic.TOPIC): %zu exported "
+        "methods, %zu imported, %zu exported topics, %zu imported\n",
+        n.url.c_str(), n.prefix.c_str(), n.prefix.c_str(), n.export_methods.size(),
+        n.import_methods.size(), n.export_topics.size(), n.import_topics.size());
+  }
   std::printf("Ctrl-C drains in-flight calls (up to %d ms) and stops.\n", a.drain_ms);
   std::fflush(stdout);
   // A Type=notify service is "started" now; elsewhere ($NOTIFY_SOCKET unset) this does nothing.
@@ -452,6 +482,7 @@ int serve(const CLI::App& cmd, ServeArgs& a) {
   std::fflush(stdout);
   sd_notify(0, "STOPPING=1");
   ticker.reset();
+  nats.reset();
   (*server)->shutdown(Millis{a.drain_ms});
   return 0;
 }
@@ -558,6 +589,10 @@ Run add_serve(CLI::App& app) {
                   "[\"unix:///path\"], demo = true, max-connections = 4096…); the command line "
                   "wins; SIGHUP reads it again")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--nats", args->nats,
+                  "Join a NATS subject space: nats://HOST:PORT (the [nats] table of --config "
+                  "says which methods and topics cross; nothing does by default; "
+                  "docs/PROTOCOL.md §24). A URL no server answers stops plexus serve");
   auto* http = cmd->get_option("--http");
   return [cmd, args, http] {
     if (!cmd->parsed()) return -1;
@@ -574,6 +609,12 @@ Run add_serve(CLI::App& app) {
         return 64;
       }
       args->queues = std::move(*queues);
+      auto nats = read_nats_bridge_config(args->config);
+      if (!nats) {
+        std::fprintf(stderr, "plexus serve: %s\n", nats.error().message.c_str());
+        return 64;
+      }
+      args->nats_options = std::move(*nats);
     }
     args->http_given = http->count() > 0;
     return serve(*cmd, *args);

@@ -46,7 +46,8 @@ Result<std::vector<Entry>> parse(const CLI::App& serve, const std::string& path,
   std::vector<Entry> entries;
   for (const auto& [key, node] : *table) {
     const std::string name(key.str());
-    if (name == "queues" || name == "queue-defaults") {
+    if (name == "queues" || name == "queue-defaults" || (name == "nats" && node.is_table())) {
+      // [nats] is read by read_nats_bridge_config; `nats = "nats://…"` is the --nats option.
       // Tables of their own (read_queue_config); kept as text for SIGHUP's comparison.
       if (!node.is_table()) {
         return tl::unexpected(at(path, node.source(),

@@ -1,7 +1,8 @@
 // `plexus serve --config FILE`: the serve options from a TOML file (toml++). Each key is a long
 // option of `plexus serve` without its dashes (`listen = ["unix:///run/x.sock"]`,
 // `max-connections = 4096`, `demo = true`); the command line wins over the file. A key that is
-// no option, or a value the option refuses, is an error naming the file and line.
+// no option, or a value the option refuses, is an error naming the file and line. The [nats]
+// table is the NATS bridge's (read_nats_bridge_config, plexus/nats_bridge.hpp).
 #pragma once
 
 #include <map>
