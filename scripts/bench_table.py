@@ -210,6 +210,28 @@ def policy_table(results):
                   "paired Δ µs (median)", "rounds shorter"], rows)
 
 
+def bus_table(results):
+    by = {(r.get("case"), r.get("payload_bytes")): r for r in results if not r.get("error")}
+    rows = []
+    for (case, size), bus in sorted(by.items(), key=lambda kv: kv[0][1] or 0):
+        direct = by.get(("plexus-bus-direct", size))
+        if case != "plexus-bus" or not direct:
+            continue
+        rt = ratio(bus.get("rt_us", {}).get("p50"), direct.get("rt_us", {}).get("p50"))
+        rate = ratio(bus.get("pipelined", {}).get("calls_per_s"),
+                     direct.get("pipelined", {}).get("calls_per_s"))
+        dbus = by.get(("dbus-sdbus", size))
+        rows.append([payload_label(size), fmt_us(direct.get("rt_us", {}).get("p50")),
+                     fmt_us(bus.get("rt_us", {}).get("p50")),
+                     fmt_us(dbus.get("rt_us", {}).get("p50")) if dbus else "—",
+                     fmt_ratio(rt), "met" if num(rt) and rt <= 1.3 else "**not met**",
+                     fmt_ratio(rate), "met" if num(rate) and rate >= 0.7 else "**not met**"])
+    if not rows:
+        return []
+    return table(["payload", "direct p50 µs", "bus p50 µs", "D-Bus p50 µs", "bus x direct (rt)",
+                  "≤ 1.3x", "bus x direct (calls/s)", "≥ 0.7x"], rows)
+
+
 def section_rr(data, out):
     out += ["## Request/response (`plexus_bench_rr`)", ""]
     if data is None:
@@ -229,6 +251,14 @@ def section_rr(data, out):
                 "calls taking turns; the paired figure is the median over rounds of this row's "
                 "round trip minus the bare one's in the same round:", ""]
         out += policy
+    bus = bus_table(data.get("results", []))
+    if bus:
+        out += ["", "The local bus: a call by service name through `plexus serve` (`plexus-bus`: "
+                "caller -> daemon -> provider and back) against a direct call between the same two "
+                "processes (`plexus-bus-direct`), in turns; D-Bus (`dbus-sdbus`, sd-bus through a "
+                "private `dbus-daemon`) as the local anchor. Targets: the bus adds at most 30 % to "
+                "the direct round trip, and keeps at least 70 % of its pipelined calls/s:", ""]
+        out += bus
     figures = data.get("figures") or []
     if figures:
         out += ["", "Connections: how many a client opens and closes per second, one after another "
