@@ -16,6 +16,7 @@
 //
 // usage: plexus_bench_nats [--quick] [--reps N] [--json PATH]
 #include <nats/nats.h>
+#include "bench_args.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -104,23 +105,11 @@ struct Row {
 int main(int argc, char** argv) {
   using namespace plexus_bench;
   if (!std::getenv("PLEXUS_LOG")) plexus::set_log_level(plexus::LogLevel::warn);
-  std::string json_path = "bench/results/nats.json";
-  int reps = 3;
-  bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--json" && i + 1 < argc) {
-      json_path = argv[++i];
-    } else if (a == "--reps" && i + 1 < argc) {
-      reps = std::max(1, std::atoi(argv[++i]));
-    } else if (a == "--quick") {
-      quick = true;
-      reps = 1;
-    } else {
-      std::fprintf(stderr, "usage: plexus_bench_nats [--quick] [--reps N] [--json PATH]\n");
-      return 2;
-    }
-  }
+  BenchArgs args{"bench/results/nats.json"};
+  if (!parse_bench_args(argc, argv, "plexus_bench_nats", args)) return 2;
+  const std::string& json_path = args.json_path;
+  const int reps = args.reps;
+  const bool quick = args.quick;
   const std::size_t calls = quick ? 2'000 : 20'000;
   const std::size_t warmup = quick ? 200 : 1'000;
   const std::vector<std::size_t> payloads = {64, 4096};

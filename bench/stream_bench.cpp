@@ -13,6 +13,7 @@
 //   zmq-push-pull-ipc   ZeroMQ PUSH (child) -> PULL (here) over ipc://, SNDHWM = RCVHWM = 256
 //                       messages: the closest ZeroMQ has to a bounded window
 // Reports items/s and MB/s (median of the repetitions) and each row's ratio to ZeroMQ.
+#include "bench_args.hpp"
 #include "scratch_dir.hpp"
 #include "server_process.hpp"
 #include "unix_io.hpp"
@@ -291,23 +292,11 @@ void write_json(const std::string& path, const std::vector<Row>& rows) {
 
 int main(int argc, char** argv) {
   using namespace plexus_bench;
-  std::string json_path = "bench/results/stream.json";
-  int reps = 3;
-  bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--json" && i + 1 < argc) {
-      json_path = argv[++i];
-    } else if (a == "--reps" && i + 1 < argc) {
-      reps = std::max(1, std::atoi(argv[++i]));
-    } else if (a == "--quick") {
-      quick = true;
-      reps = 1;
-    } else {
-      std::fprintf(stderr, "usage: plexus_bench_stream [--quick] [--reps N] [--json PATH]\n");
-      return 2;
-    }
-  }
+  BenchArgs args{"bench/results/stream.json"};
+  if (!parse_bench_args(argc, argv, "plexus_bench_stream", args)) return 2;
+  const std::string& json_path = args.json_path;
+  const int reps = args.reps;
+  const bool quick = args.quick;
   const std::vector<Profile> profiles = quick ? std::vector<Profile>{{64, 20000}, {16384, 2000}}
                                               : std::vector<Profile>{{64, 300000}, {16384, 30000}};
   try {
