@@ -60,8 +60,9 @@ class PLEXUS_EXPORT ServiceName {
   /// name is given up all the same when the connection ends.
   Result<void> release();
 
-  /// Made by register_service.
+  /// The registration's state (internal).
   struct Impl;
+  /// Made by register_service; not for applications.
   explicit ServiceName(std::shared_ptr<Impl> impl);
 
  private:

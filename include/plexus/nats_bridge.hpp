@@ -20,7 +20,7 @@
 namespace plexus {
 
 /// A remote method the local server serves: a call to `local` here becomes a NATS request on
-/// `PREFIX.call.<remote>`, answered by whichever bridge exports `remote`.
+/// PREFIX.call.REMOTE (REMOTE being `remote`), answered by whichever bridge exports `remote`.
 struct PLEXUS_EXPORT NatsImport {
   std::string local;   ///< the method name the local server registers
   std::string remote;  ///< the method name on the NATS side (what another bridge exports)
@@ -30,14 +30,15 @@ struct PLEXUS_EXPORT NatsImport {
 struct PLEXUS_EXPORT NatsBridgeOptions {
   /// nats://HOST:PORT, or several separated by commas (the C client's server list).
   std::string url;
-  /// The subject space's first tokens: `PREFIX.call.…` and `PREFIX.topic.…`. Bridges that are
-  /// to reach each other share it.
+  /// The subject space's first token: subjects are PREFIX.call.METHOD and PREFIX.topic.TOPIC.
+  /// Bridges that are to reach each other share it.
   std::string prefix = "plexus";
   /// The connection's name as nats-server shows it (empty: "plexus-bridge").
   std::string name;
-  /// Local methods answered for NATS requests: names or patterns (`echo`, `com.example.>`,
-  /// `svc.*`), matched against the subject by NATS itself. Exported calls run through a client
-  /// of the server's own, so every method the server serves can be exported.
+  /// Local methods answered for NATS requests: names (`echo`) or patterns with the NATS
+  /// wildcards (one token, or every token to the end), matched against the subject by NATS
+  /// itself. Exported calls run through a client of the server's own, so every method the
+  /// server serves can be exported.
   std::vector<std::string> export_methods;
   std::vector<NatsImport> import_methods;  ///< remote methods served locally (NatsImport)
   /// Local topic patterns whose publishes are sent to NATS.
