@@ -43,6 +43,18 @@ TlsSession::~TlsSession() {
   }
 }
 
+namespace {
+
+// SSL_get_error reads the thread's error queue, so a call whose result it may have to explain
+// must start with an empty queue. ERR_clear_error empties it by clearing all 16 slots, freeing
+// each one's strings (~0.1-0.2 µs, four times per round trip); the queue is nearly always empty
+// already, which a peek sees for a tenth of that.
+void clear_stale_errors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
+}  // namespace
+
 void TlsSession::fail(const char* what) {
   const unsigned long e = ERR_peek_last_error();
   const char* reason = e != 0 ? ERR_reason_error_string(e) : nullptr;
@@ -78,7 +90,7 @@ void TlsSession::put_input(const char* data, std::size_t n) {
 }
 
 TlsSession::Plain TlsSession::read(char* dst, std::size_t n) {
-  ERR_clear_error();
+  clear_stale_errors();
   std::size_t got = 0;
   const int r = SSL_read_ex(ssl_, dst, n, &got);
   if (r == 1) return {got, ReadState::data};
@@ -100,7 +112,7 @@ bool TlsSession::has_buffered_input() const {
 }
 
 bool TlsSession::encrypt(const char* data, std::size_t n) {
-  ERR_clear_error();
+  clear_stale_errors();
   while (n > 0) {
     std::size_t written = 0;
     if (SSL_write_ex(ssl_, data, n, &written) != 1) {
