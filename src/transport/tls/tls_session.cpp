@@ -5,7 +5,66 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <new>
+
 namespace plexus::transport {
+// Named, not anonymous: unity builds put several source files in one translation unit.
+namespace tls_session_detail {
+
+// The output BIO: what OpenSSL writes is appended to the session's std::string, which
+// take_output() hands over whole (a swap) and output_size() measures without a BIO call. A
+// memory BIO would copy every record once more and answer each size query through BIO_ctrl.
+int output_write(BIO* bio, const char* data, std::size_t n, std::size_t* written) {
+  try {
+    static_cast<std::string*>(BIO_get_data(bio))->append(data, n);
+  } catch (const std::bad_alloc&) {
+    return 0;  // SSL_write fails: TlsSession::encrypt reports it
+  }
+  *written = n;
+  return 1;
+}
+
+long output_ctrl(BIO* bio, int cmd, long, void*) {
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:  // nothing to flush: the connection writes what take_output() gives
+      return 1;
+    case BIO_CTRL_PENDING:
+    case BIO_CTRL_WPENDING:
+      return static_cast<long>(static_cast<std::string*>(BIO_get_data(bio))->size());
+    default:
+      return 0;
+  }
+}
+
+// Made once, kept for the life of the process (BIO_METHODs are shared by every BIO of the
+// kind); nullptr only if OpenSSL is out of memory.
+const BIO_METHOD* output_method() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "plexus TLS output");
+    if (m == nullptr) return m;
+    BIO_meth_set_write_ex(m, output_write);
+    BIO_meth_set_ctrl(m, output_ctrl);
+    BIO_meth_set_create(m, [](BIO* bio) {
+      BIO_set_init(bio, 1);
+      return 1;
+    });
+    return m;
+  }();
+  return method;
+}
+
+// SSL_get_error reads the thread's error queue, so a call whose result it may have to explain
+// must start with an empty queue. ERR_clear_error empties it by clearing all 16 slots, freeing
+// each one's strings (~0.1-0.2 µs, four times per round trip); the queue is nearly always empty
+// already, which a peek sees for a tenth of that.
+void clear_stale_errors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
+}  // namespace tls_session_detail
+
+using tls_session_detail::clear_stale_errors;
+using tls_session_detail::output_method;
 
 Result<std::unique_ptr<TlsSession>> TlsSession::create(std::shared_ptr<asio::ssl::context> context,
                                                        bool server) {
@@ -13,7 +72,9 @@ Result<std::unique_ptr<TlsSession>> TlsSession::create(std::shared_ptr<asio::ssl
   s->context_ = std::move(context);
   s->ssl_ = SSL_new(s->context_->native_handle());
   s->in_ = BIO_new(BIO_s_mem());
-  s->out_ = BIO_new(BIO_s_mem());
+  const BIO_METHOD* output = output_method();
+  s->out_ = output != nullptr ? BIO_new(output) : nullptr;
+  if (s->out_ != nullptr) BIO_set_data(s->out_, &s->output_);
   if (s->ssl_ == nullptr || s->in_ == nullptr || s->out_ == nullptr) {
     if (s->ssl_ == nullptr) {
       BIO_free(s->in_);
@@ -42,18 +103,6 @@ TlsSession::~TlsSession() {
     BIO_free(out_);
   }
 }
-
-namespace {
-
-// SSL_get_error reads the thread's error queue, so a call whose result it may have to explain
-// must start with an empty queue. ERR_clear_error empties it by clearing all 16 slots, freeing
-// each one's strings (~0.1-0.2 µs, four times per round trip); the queue is nearly always empty
-// already, which a peek sees for a tenth of that.
-void clear_stale_errors() {
-  if (ERR_peek_error() != 0) ERR_clear_error();
-}
-
-}  // namespace
 
 void TlsSession::fail(const char* what) {
   const unsigned long e = ERR_peek_last_error();
@@ -125,17 +174,13 @@ bool TlsSession::encrypt(const char* data, std::size_t n) {
   return true;
 }
 
-std::size_t TlsSession::output_size() const {
-  return BIO_ctrl_pending(out_);
-}
-
 void TlsSession::take_output(std::string& out) {
-  const std::size_t n = BIO_ctrl_pending(out_);
-  if (n == 0) return;
-  const std::size_t at = out.size();
-  out.resize(at + n);
-  const int r = BIO_read(out_, out.data() + at, static_cast<int>(n));
-  out.resize(at + static_cast<std::size_t>(r > 0 ? r : 0));
+  if (out.empty()) {
+    out.swap(output_);  // out's capacity comes back here for the next records
+  } else {
+    out += output_;
+  }
+  output_.clear();
 }
 
 std::string TlsSession::peer_subject() const {

@@ -1,7 +1,8 @@
-// One TLS connection's OpenSSL state over memory BIOs: ciphertext goes in with put_input() and
-// comes out with take_output(), so the socket stays the plain TCP socket that StreamConnection
-// already reads without waiting (hot reads) and writes synchronously, and whole batches of
-// frames go through one SSL_write and one writev. The handshake is driven by tls_transport.cpp
+// One TLS connection's OpenSSL state in memory (a memory BIO for input, a BIO appending to a
+// string for output): ciphertext goes in with put_input() and comes out with take_output(), so
+// the socket stays the plain TCP socket that StreamConnection already reads without waiting
+// (hot reads) and writes synchronously, and whole batches of frames go through one SSL_write
+// and one writev. The handshake is driven by tls_transport.cpp
 // before the connection is made. Not thread-safe: one strand owns it.
 #pragma once
 
@@ -53,7 +54,7 @@ class TlsSession {
   // Encrypts plaintext into TLS records waiting in take_output(); false (with failure()) only
   // if OpenSSL fails (out of memory).
   bool encrypt(const char* data, std::size_t n);
-  std::size_t output_size() const;
+  std::size_t output_size() const { return output_.size(); }
   // Moves the ciphertext waiting to be sent to the end of `out`.
   void take_output(std::string& out);
 
@@ -67,7 +68,8 @@ class TlsSession {
   std::shared_ptr<asio::ssl::context> context_;
   SSL* ssl_ = nullptr;
   BIO* in_ = nullptr;   // ciphertext received, owned by ssl_
-  BIO* out_ = nullptr;  // ciphertext to send, owned by ssl_
+  BIO* out_ = nullptr;  // ciphertext to send, owned by ssl_; appends to output_
+  std::string output_;  // ciphertext waiting for take_output()
   std::string failure_;
 };
 
