@@ -5,6 +5,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
+#include <cstring>
 #include <new>
 
 namespace plexus::transport {
@@ -36,6 +38,42 @@ long output_ctrl(BIO* bio, int cmd, long, void*) {
   }
 }
 
+// The input BIO: OpenSSL reads the ciphertext put_input() appended to the session's Input.
+// Empty, it asks for more (retry), as a memory BIO with eof_return -1 does, without a memory
+// BIO's bookkeeping per record.
+int input_read(BIO* bio, char* data, std::size_t n, std::size_t* read) {
+  auto* in = static_cast<TlsSession::Input*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  const std::size_t have = in->bytes.size() - in->offset;
+  if (have == 0) {
+    BIO_set_retry_read(bio);
+    return 0;
+  }
+  const std::size_t k = std::min(n, have);
+  std::memcpy(data, in->bytes.data() + in->offset, k);
+  in->offset += k;
+  *read = k;
+  return 1;
+}
+
+long input_ctrl(BIO* bio, int cmd, long, void*) {
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:
+      return 1;
+    case BIO_CTRL_PENDING: {
+      const auto* in = static_cast<TlsSession::Input*>(BIO_get_data(bio));
+      return static_cast<long>(in->bytes.size() - in->offset);
+    }
+    default:
+      return 0;
+  }
+}
+
+int bio_create(BIO* bio) {
+  BIO_set_init(bio, 1);
+  return 1;
+}
+
 // Made once, kept for the life of the process (BIO_METHODs are shared by every BIO of the
 // kind); nullptr only if OpenSSL is out of memory.
 const BIO_METHOD* output_method() {
@@ -44,10 +82,19 @@ const BIO_METHOD* output_method() {
     if (m == nullptr) return m;
     BIO_meth_set_write_ex(m, output_write);
     BIO_meth_set_ctrl(m, output_ctrl);
-    BIO_meth_set_create(m, [](BIO* bio) {
-      BIO_set_init(bio, 1);
-      return 1;
-    });
+    BIO_meth_set_create(m, bio_create);
+    return m;
+  }();
+  return method;
+}
+
+const BIO_METHOD* input_method() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "plexus TLS input");
+    if (m == nullptr) return m;
+    BIO_meth_set_read_ex(m, input_read);
+    BIO_meth_set_ctrl(m, input_ctrl);
+    BIO_meth_set_create(m, bio_create);
     return m;
   }();
   return method;
@@ -64,6 +111,7 @@ void clear_stale_errors() {
 }  // namespace tls_session_detail
 
 using tls_session_detail::clear_stale_errors;
+using tls_session_detail::input_method;
 using tls_session_detail::output_method;
 
 Result<std::unique_ptr<TlsSession>> TlsSession::create(std::shared_ptr<asio::ssl::context> context,
@@ -71,7 +119,9 @@ Result<std::unique_ptr<TlsSession>> TlsSession::create(std::shared_ptr<asio::ssl
   std::unique_ptr<TlsSession> s(new TlsSession());
   s->context_ = std::move(context);
   s->ssl_ = SSL_new(s->context_->native_handle());
-  s->in_ = BIO_new(BIO_s_mem());
+  const BIO_METHOD* input = input_method();
+  s->in_ = input != nullptr ? BIO_new(input) : nullptr;
+  if (s->in_ != nullptr) BIO_set_data(s->in_, &s->input_);
   const BIO_METHOD* output = output_method();
   s->out_ = output != nullptr ? BIO_new(output) : nullptr;
   if (s->out_ != nullptr) BIO_set_data(s->out_, &s->output_);
@@ -84,8 +134,6 @@ Result<std::unique_ptr<TlsSession>> TlsSession::create(std::shared_ptr<asio::ssl
     ERR_clear_error();
     return make_error(StatusCode::internal, "cannot start TLS: OpenSSL is out of memory");
   }
-  // An empty input BIO means "wait for more", not the end of the stream.
-  BIO_set_mem_eof_return(s->in_, -1);
   SSL_set_bio(s->ssl_, s->in_, s->out_);  // the session owns both from here
   if (server) {
     SSL_set_accept_state(s->ssl_);
@@ -127,14 +175,18 @@ TlsSession::Progress TlsSession::handshake() {
 }
 
 void TlsSession::put_input(const char* data, std::size_t n) {
-  // A memory BIO grows to take everything; it fails only when memory does, which the next
-  // read() then reports as a TLS failure (the record it needed is incomplete).
-  while (n > 0) {
-    const int chunk = static_cast<int>(std::min<std::size_t>(n, 1u << 30));
-    const int w = BIO_write(in_, data, chunk);
-    if (w <= 0) return;
-    data += w;
-    n -= static_cast<std::size_t>(w);
+  if (input_.offset == input_.bytes.size()) {
+    input_.bytes.clear();  // all read: start over at the front
+    input_.offset = 0;
+  } else if (input_.offset >= kInputCompactBytes && input_.offset * 2 >= input_.bytes.size()) {
+    input_.bytes.erase(0, input_.offset);  // mostly read: drop what was
+    input_.offset = 0;
+  }
+  // Out of memory, the bytes are dropped: the record they belonged to stays incomplete and
+  // the connection fails when OpenSSL finds the next one malformed.
+  try {
+    input_.bytes.append(data, n);
+  } catch (const std::bad_alloc&) {
   }
 }
 
@@ -157,7 +209,7 @@ TlsSession::Plain TlsSession::read(char* dst, std::size_t n) {
 
 bool TlsSession::has_buffered_input() const {
   // SSL_has_pending: also a record read but not yet decrypted, not only plaintext left over.
-  return SSL_has_pending(ssl_) == 1 || BIO_ctrl_pending(in_) > 0;
+  return SSL_has_pending(ssl_) == 1 || input_.offset < input_.bytes.size();
 }
 
 bool TlsSession::encrypt(const char* data, std::size_t n) {
