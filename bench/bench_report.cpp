@@ -152,6 +152,33 @@ void print_policy_ratios(std::ostream& out, const std::vector<RowSummary>& rows)
   }
 }
 
+void print_tls_ratios(std::ostream& out, const std::vector<RowSummary>& rows) {
+  for (const auto& tls : rows) {
+    if (tls.case_name != "plexus-tls" || !tls.error.empty() || tls.reps.empty()) continue;
+    const RowSummary* tcp = find_baseline(rows, tls.payload_size, "plexus-tcp");
+    if (!tcp || tcp->reps.size() != tls.reps.size()) continue;
+    std::vector<double> per_rep;
+    for (std::size_t i = 0; i < tls.reps.size(); ++i) {
+      if (tcp->reps[i].p50_us > 0) per_rep.push_back(tls.reps[i].p50_us / tcp->reps[i].p50_us);
+    }
+    if (per_rep.empty()) continue;
+    const double p50_ratio = median(per_rep);
+    out << "plexus-tls vs plexus-tcp @ " << payload_label(tls.payload_size) << ": p50 "
+        << fmt("%.3f", p50_ratio) << "x (repetitions "
+        << fmt("%.3f", *std::min_element(per_rep.begin(), per_rep.end())) << "x-"
+        << fmt("%.3f", *std::max_element(per_rep.begin(), per_rep.end())) << "x), calls/s "
+        << ratio_label(tls.calls_per_s, tcp->calls_per_s);
+    if (tls.paired) {
+      out << "; round by round " << fmt("%+.2f", tls.paired_delta_us) << " µs (median)";
+    }
+    if (tls.payload_size == 64) {  // the target's payload
+      out << "; target <= " << fmt("%.1f", kTlsTargetRatio) << "x "
+          << (p50_ratio <= kTlsTargetRatio ? "met" : "not met");
+    }
+    out << "\n";
+  }
+}
+
 std::string payload_label(std::size_t bytes) {
   if (bytes >= 1024 && bytes % 1024 == 0) return std::to_string(bytes / 1024) + " KiB";
   return std::to_string(bytes) + " B";

@@ -86,6 +86,13 @@ const RowSummary* find_policy_baseline(const std::vector<RowSummary>& rows, cons
 // A second small table: each policy row's p50 and calls/s as a ratio to policy-bare.
 void print_policy_ratios(std::ostream& out, const std::vector<RowSummary>& rows);
 
+// Issue 25's target, a 64 B TLS round trip <= 1.3x plain TCP: plexus-tls against plexus-tcp
+// (measured together, plexus_rr_cases.cpp) at each payload, p50 as a ratio (median over
+// repetitions, and each repetition's), calls/s as a ratio, and the paired round-by-round
+// difference.
+inline constexpr double kTlsTargetRatio = 1.3;
+void print_tls_ratios(std::ostream& out, const std::vector<RowSummary>& rows);
+
 void print_table(std::ostream& out, const std::vector<RowSummary>& rows);
 
 // Writes all figures plus machine info; creates parent directories.

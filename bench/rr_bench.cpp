@@ -138,6 +138,7 @@ int run(const Options& opts) {
             << std::defaultfloat;
   print_table(std::cout, rows);
   print_policy_ratios(std::cout, rows);
+  print_tls_ratios(std::cout, rows);
   for (const auto& f : info.figures) {
     std::cout << f.name << ": ";
     if (f.error.empty()) {

@@ -232,6 +232,33 @@ def bus_table(results):
                   "≤ 1.3x", "bus x direct (calls/s)", "≥ 0.7x"], rows)
 
 
+# Issue 25's target: a 64 B TLS round trip (plexus-tls) within this of plain TCP (plexus-tcp). The two
+# rows are measured together, their calls in slices that take turns (bench/plexus_rr_cases.cpp).
+TLS_TARGET = 1.3
+
+
+def tls_lines(results):
+    by_key = {(r.get("case"), r.get("payload_bytes")): r for r in results}
+    lines = []
+    for r in results:
+        if r.get("case") != "plexus-tls" or r.get("error"):
+            continue
+        size = r.get("payload_bytes", 0)
+        tcp = by_key.get(("plexus-tcp", size))
+        if not tcp or tcp.get("error"):
+            continue
+        v = ratio(r.get("rt_us", {}).get("p50"), tcp.get("rt_us", {}).get("p50"))
+        if not num(v):
+            continue
+        delta = (r.get("paired") or {}).get("delta_us_median")
+        target = (" (target: ≤ %.1fx, %s in this run)" %
+                  (TLS_TARGET, "met" if v <= TLS_TARGET else "not met")) if size == 64 else ""
+        lines.append("- %s: TLS round trip p50 %s plain TCP's%s%s." %
+                     (payload_label(size), fmt_ratio(v),
+                      (", %+.2f µs round by round (median)" % delta) if num(delta) else "", target))
+    return lines
+
+
 def section_rr(data, out):
     out += ["## Request/response (`plexus_bench_rr`)", ""]
     if data is None:
@@ -259,6 +286,10 @@ def section_rr(data, out):
                 "private `dbus-daemon`) as the local anchor. Targets: the bus adds at most 30 % to "
                 "the direct round trip, and keeps at least 70 % of its pipelined calls/s:", ""]
         out += bus
+    tls = tls_lines(data.get("results", []))
+    if tls:
+        out += ["", "TLS against plain TCP (`plexus-tls`, `plexus-tcp`: one server, calls taking "
+                "turns in slices):", ""] + tls
     figures = data.get("figures") or []
     if figures:
         out += ["", "Connections: how many a client opens and closes per second, one after another "

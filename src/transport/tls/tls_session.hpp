@@ -1,8 +1,9 @@
-// One TLS connection's OpenSSL state over memory BIOs: ciphertext goes in with put_input() and
-// comes out with take_output(), so the socket stays the plain TCP socket that StreamConnection
-// already reads without waiting (hot reads) and writes synchronously, and whole batches of
-// frames go through one SSL_write and one writev. The handshake is driven by tls_transport.cpp
-// before the connection is made. Not thread-safe: one strand owns it.
+// One TLS connection's OpenSSL state in memory (BIOs of its own that read from and append to
+// strings of the session): ciphertext goes in with put_input() and comes out with
+// take_output(), so the socket stays the plain TCP socket that StreamConnection already reads
+// without waiting (hot reads) and writes synchronously, and whole batches of frames go through
+// one SSL_write and one writev. The handshake is driven by tls_transport.cpp before the
+// connection is made. Not thread-safe: one strand owns it.
 #pragma once
 
 #include <cstddef>
@@ -53,9 +54,15 @@ class TlsSession {
   // Encrypts plaintext into TLS records waiting in take_output(); false (with failure()) only
   // if OpenSSL fails (out of memory).
   bool encrypt(const char* data, std::size_t n);
-  std::size_t output_size() const;
+  std::size_t output_size() const { return output_.size(); }
   // Moves the ciphertext waiting to be sent to the end of `out`.
   void take_output(std::string& out);
+
+  // Ciphertext received and not yet read by OpenSSL (the input BIO reads it from here).
+  struct Input {
+    std::string bytes;
+    std::size_t offset = 0;  // bytes before it have been read
+  };
 
   // The verified peer certificate's subject, RFC 2253 ("CN=alice,O=Example"); empty if none.
   std::string peer_subject() const;
@@ -66,8 +73,13 @@ class TlsSession {
 
   std::shared_ptr<asio::ssl::context> context_;
   SSL* ssl_ = nullptr;
-  BIO* in_ = nullptr;   // ciphertext received, owned by ssl_
-  BIO* out_ = nullptr;  // ciphertext to send, owned by ssl_
+  // Input read partly (reads paused mid-batch) is moved to the front once this much is read.
+  static constexpr std::size_t kInputCompactBytes = 64 * 1024;
+
+  BIO* in_ = nullptr;   // ciphertext received, owned by ssl_; reads input_
+  BIO* out_ = nullptr;  // ciphertext to send, owned by ssl_; appends to output_
+  Input input_;
+  std::string output_;  // ciphertext waiting for take_output()
   std::string failure_;
 };
 
