@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -232,10 +233,14 @@ TEST_F(BusTest, AProviderKilledMidCallFailsTheCallUnavailableSayingItWentAway) {
 }
 
 TEST_F(BusTest, OneOwnerAQueueThatIsPromotedOnItsDeathAndARefusal) {
-  NameEvents events;
-  ASSERT_TRUE(caller_->subscribe(
-      "plexus.bus.names",
-      [&events](std::string_view, std::string_view payload) { events.add(payload); }));
+  // Shared with the subscription: events may still come (a provider's end releases its name)
+  // after the test body, until the fixture closes the client.
+  auto shared_events = std::make_shared<NameEvents>();
+  NameEvents& events = *shared_events;
+  ASSERT_TRUE(caller_->subscribe("plexus.bus.names",
+                                 [shared_events](std::string_view, std::string_view payload) {
+                                   shared_events->add(payload);
+                                 }));
   auto first = provider("first", "READY owner");
   const auto acquired = events.next(kService, "acquired");
   ASSERT_FALSE(acquired.is_null());
@@ -368,10 +373,14 @@ TEST_F(BusTest, AProviderRegistersAgainAfterTheDaemonRestarts) {
   serve_ = std::make_unique<CliServe>(serve_args());
   caller_ = connect_client(runtime_, socket_);
   ASSERT_NE(caller_, nullptr);
-  NameEvents events;
-  ASSERT_TRUE(caller_->subscribe(
-      "plexus.bus.names",
-      [&events](std::string_view, std::string_view payload) { events.add(payload); }));
+  // Shared with the subscription: events may still come (a provider's end releases its name)
+  // after the test body, until the fixture closes the client.
+  auto shared_events = std::make_shared<NameEvents>();
+  NameEvents& events = *shared_events;
+  ASSERT_TRUE(caller_->subscribe("plexus.bus.names",
+                                 [shared_events](std::string_view, std::string_view payload) {
+                                   shared_events->add(payload);
+                                 }));
   // Registered before the subscription (then listed) or after it (then announced).
   auto list = caller_->call("plexus.bus.list", "{}");
   ASSERT_TRUE(list);

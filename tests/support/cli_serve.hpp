@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,6 +36,9 @@ class CliServe {
     argv.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ == 0) {
+      // A test that dies (a sanitizer's abort) must not leave the daemon running: it holds the
+      // test's output pipe, and ctest would wait for it until its timeout.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (open_files > 0) {
         const rlimit limit{open_files, open_files};
         if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(126);
