@@ -19,6 +19,7 @@
 #include "platform/posix/process.hpp"
 #include "transport/exec/exec_transport.hpp"
 #include "transport/hot_read.hpp"
+#include "transport/spool/spool_connection.hpp"
 
 namespace plexus {
 
@@ -29,12 +30,15 @@ Runtime::Runtime(RuntimeOptions options)
       io_(std::max(1, options.io_threads)),
       work_(asio::make_work_guard(io_)) {
   internals_->workers = std::make_unique<rpc::WorkerPool>(options.worker_threads);
-  // What exec:// helpers write to stdout and stderr goes to plexus's log (transport/ has no
-  // observe/). The same sink for every runtime: set by the first.
+  // What exec:// helpers write to stdout and stderr, and the warnings of dir:// connections, go
+  // to plexus's log (transport/ has no observe/). The same sink for every runtime: set by the
+  // first.
   static std::once_flag helper_output_once;
   std::call_once(helper_output_once, [] {
     transport::exec::set_helper_output_sink(
         [](std::string_view line) { observe::logger().info("{}", line); });
+    transport::spool::set_spool_warning_sink(
+        [](std::string_view line) { observe::logger().warn("{}", line); });
   });
   if (std::max(1, options.io_threads) == 1 && options.idle_wait != WaitStrategy::block) {
     internals_->hot_read = std::make_unique<transport::HotReadSlot>();

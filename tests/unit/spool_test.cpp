@@ -21,6 +21,7 @@
 #include "transport/address.hpp"
 #include "transport/registry.hpp"
 #include "transport/spool/spool_codec.hpp"
+#include "transport/spool/spool_connection.hpp"
 #include "transport/spool/spool_layout.hpp"
 #include "transport/spool/spool_receiver_core.hpp"
 #include "transport/spool/spool_sender_core.hpp"
@@ -102,14 +103,33 @@ TEST(SpoolAddress, ParsesThroughTheRegistryAndRefusesDotDot) {
   }
 }
 
-TEST(SpoolAddress, ListenAndDialSayToUseTheSpoolApi) {
-  auto a = transport::parse_address("dir:///tmp/x/g");
+TEST(SpoolAddress, OptionsAreCheckedWhenTheAddressIsParsed) {
+  auto good = transport::parse_address(
+      "dir:///tmp/x/g?sync=0&create=1&ack_timeout_ms=100&max_retries=0&retry_delay_ms=5");
+  ASSERT_TRUE(good) << good.error().to_string();
+  auto options = transport::spool::spool_address_options(*good);
+  ASSERT_TRUE(options);
+  EXPECT_FALSE(options->rules.sync);
+  EXPECT_EQ(options->rules.ack_timeout, Millis{100});
+  EXPECT_EQ(options->rules.max_retries, 0u);
+  EXPECT_EQ(options->rules.retry_delay, Millis{5});
+  for (const char* bad : {"dir:///tmp/x/g?retries=1", "dir:///tmp/x/g?sync=2",
+                          "dir:///tmp/x/g?ack_timeout_ms=abc", "dir:///tmp/x/g?ack_timeout_ms=0"}) {
+    auto r = transport::parse_address(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, StatusCode::invalid_argument) << bad;
+  }
+}
+
+TEST(SpoolAddress, ADirectoryThatMayNotBeMadeFailsListenAndDial) {
+  test::TempDir tmp;
+  auto a = transport::parse_address("dir://" + tmp.path() + "/missing/g?create=0");
   ASSERT_TRUE(a);
   asio::io_context io;
   auto listener = transport::listen(io, *a, {});
   ASSERT_FALSE(listener);
-  EXPECT_EQ(listener.error().code, StatusCode::failed_precondition);
-  EXPECT_NE(listener.error().message.find("SpoolSender"), std::string::npos);
+  EXPECT_NE(listener.error().message.find("missing"), std::string::npos)
+      << listener.error().to_string();
   std::optional<Error> dialed;
   transport::dial(io.get_executor(), *a, {}, Millis{100},
                   [&](Result<std::shared_ptr<transport::Connection>> c) {
@@ -119,7 +139,8 @@ TEST(SpoolAddress, ListenAndDialSayToUseTheSpoolApi) {
   EXPECT_FALSE(dialed);  // never before dial() returns
   io.run();
   ASSERT_TRUE(dialed);
-  EXPECT_EQ(dialed->code, StatusCode::failed_precondition);
+  EXPECT_EQ(dialed->code, listener.error().code);
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/missing"));
 }
 
 // ---- the file format ------------------------------------------------------------------------

@@ -2,21 +2,10 @@
 
 #include <asio/post.hpp>
 
+#include "transport/spool/spool_connection.hpp"
 #include "transport/spool/spool_layout.hpp"
 
 namespace plexus::transport::spool {
-namespace {
-
-Error not_a_connection(const Address& address) {
-  return Error{StatusCode::failed_precondition,
-               address.to_string() +
-                   " is a spool directory: it carries messages as files, not connections; use "
-                   "plexus::SpoolSender / plexus::SpoolReceiver (plexus/spool.hpp) or `plexus "
-                   "spool send|recv|ack`",
-               {}};
-}
-
-}  // namespace
 
 Result<Address> parse_spool_address(std::string_view text) {
   auto generic = parse_generic_address(text, kScheme);
@@ -24,6 +13,9 @@ Result<Address> parse_spool_address(std::string_view text) {
   auto root = spool_root(text);
   if (!root) return bad_address(text, root.error().message);
   generic->path = *root;
+  if (auto options = spool_address_options(*generic); !options) {
+    return tl::unexpected(options.error());
+  }
   return generic;
 }
 
@@ -32,15 +24,23 @@ Transport spool_transport() {
   t.scheme = std::string(kScheme);
   t.parse = parse_spool_address;
   t.forms = {"dir://"};
-  t.listen = [](asio::io_context&, const Address& address,
-                const ListenOptions&) -> Result<std::unique_ptr<Listener>> {
-    return tl::unexpected(not_a_connection(address));
+  t.listen = [](asio::io_context& io, const Address& address,
+                const ListenOptions& options) -> Result<std::unique_ptr<Listener>> {
+    auto listener = SpoolListener::open(io, address, options);
+    if (!listener) return tl::unexpected(listener.error());
+    return std::unique_ptr<Listener>(std::move(*listener));
   };
-  t.dial = [](asio::any_io_executor strand, const Address& address, const ConnectionOptions&,
-              std::chrono::milliseconds, DialCallback done) {
+  t.dial = [](asio::any_io_executor strand, const Address& address,
+              const ConnectionOptions& options, std::chrono::milliseconds, DialCallback done) {
+    auto connection =
+        SpoolConnection::open(strand, address, options, SpoolConnection::Role::sender);
     // Never before dial() returns (transport.hpp).
-    asio::post(strand, [done = std::move(done), error = not_a_connection(address)]() mutable {
-      done(tl::unexpected(std::move(error)));
+    asio::post(strand, [done = std::move(done), connection = std::move(connection)]() mutable {
+      if (!connection) {
+        done(tl::unexpected(std::move(connection.error())));
+      } else {
+        done(std::shared_ptr<Connection>(std::move(*connection)));
+      }
     });
   };
   return t;

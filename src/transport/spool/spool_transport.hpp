@@ -1,7 +1,7 @@
 // dir:///path/group: the spool-directory transport (docs/PROTOCOL.md, "Spool directories").
-// Its addresses parse like any other; its peers exchange messages as files, through
-// plexus::SpoolSender and plexus::SpoolReceiver (plexus/spool.hpp) or `plexus spool`, not
-// through connections: listen() and dial() fail with failed_precondition saying so.
+// Its peers exchange messages as files: through plexus::SpoolSender and plexus::SpoolReceiver
+// (plexus/spool.hpp) or `plexus spool`, or through a Client that dials the directory (its
+// sender) and a Server that listens on it (its receiver), spool_connection.hpp.
 #pragma once
 
 #include "transport/registry.hpp"
