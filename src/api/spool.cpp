@@ -31,19 +31,12 @@ namespace plexus {
 namespace {
 
 namespace sp = transport::spool;
+using sp::wait_ms;
 
 Result<sp::Layout> open(std::string_view dir, const SpoolOptions& options) {
   auto root = sp::spool_root(dir);
   if (!root) return tl::unexpected(root.error());
   return sp::open_layout(*root, options.create);
-}
-
-// Milliseconds from `now` to `deadline` for poll(), rounded up so that a wake-up is never early.
-int wait_ms(std::optional<sp::TimePoint> deadline, sp::TimePoint now) {
-  if (!deadline) return -1;
-  if (*deadline <= now) return 0;
-  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(*deadline - now).count();
-  return static_cast<int>(std::min<std::int64_t>(ms, INT_MAX));
 }
 
 // A warn line per file moved to errors/ other than a dead letter (those are logged by the

@@ -68,13 +68,6 @@ SpoolConnection::Inbound error_frame(std::uint64_t call_id, const Error& error) 
   return {wire::FrameKind::error, call_id, encoded(md), {}};
 }
 
-int wait_ms(std::optional<TimePoint> deadline, TimePoint now) {
-  if (!deadline) return -1;
-  if (*deadline <= now) return 0;
-  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(*deadline - now).count();
-  return static_cast<int>(std::min<std::int64_t>(ms, INT_MAX));
-}
-
 void log_error_files(const Layout& layout, const std::vector<ErrorFile>& files) {
   for (const auto& f : files) {
     warn("plexus: spool file " + f.name + " of " + layout.root + " moved to errors/ (" + f.reason +
@@ -100,6 +93,16 @@ Error dead_letter_error(const DeadLetterNote& note, const std::string& root) {
 }
 
 }  // namespace
+
+Result<std::pair<SpoolAddressOptions, Layout>> open_address(const Address& address) {
+  auto settings = spool_address_options(address);
+  if (!settings) return tl::unexpected(settings.error());
+  auto root = spool_root(address.path);
+  if (!root) return tl::unexpected(root.error());
+  auto layout = open_layout(*root, settings->create);
+  if (!layout) return tl::unexpected(layout.error());
+  return std::pair{*settings, std::move(*layout)};
+}
 
 void set_spool_warning_sink(SpoolWarningSink sink) {
   std::lock_guard lock(sink_mu);
@@ -142,27 +145,24 @@ Result<std::shared_ptr<SpoolConnection>> SpoolConnection::open(asio::any_io_exec
                                                                const Address& address,
                                                                const ConnectionOptions& options,
                                                                Role role) {
-  auto settings = spool_address_options(address);
-  if (!settings) return tl::unexpected(settings.error());
-  auto root = spool_root(address.path);
-  if (!root) return tl::unexpected(root.error());
-  auto layout = open_layout(*root, settings->create);
-  if (!layout) return tl::unexpected(layout.error());
+  auto opened = open_address(address);
+  if (!opened) return tl::unexpected(opened.error());
+  auto& [settings, layout] = *opened;
   auto watch = platform::DirectoryWatch::create();
   if (!watch) return tl::unexpected(watch.error());
   // The watch before any scan: a file renamed in between is seen twice, never missed.
-  const auto& watched = role == Role::sender ? layout->acks : layout->messages;
+  const auto& watched = role == Role::sender ? layout.acks : layout.messages;
   if (auto w = watch->watch(watched, false); !w) return tl::unexpected(w.error());
-  std::shared_ptr<SpoolConnection> c(new SpoolConnection(std::move(executor), options, role,
-                                                         *layout, *settings, std::move(*watch)));
+  std::shared_ptr<SpoolConnection> c(
+      new SpoolConnection(std::move(executor), options, role, layout, settings, std::move(*watch)));
   if (role == Role::sender) {
-    c->sender_.emplace(*layout, settings->rules);
+    c->sender_.emplace(layout, settings.rules);
     c->sender_->remove_stale_temps(std::chrono::system_clock::now());
     if (auto started = c->sender_->start(Clock::now()); !started) {
       return tl::unexpected(started.error());
     }
   } else {
-    c->receiver_.emplace(*layout, settings->rules.max_message_size, settings->rules.sync);
+    c->receiver_.emplace(layout, settings.rules.max_message_size, settings.rules.sync);
     c->receiver_->remove_stale_temps(std::chrono::system_clock::now());
   }
   return c;
@@ -606,14 +606,10 @@ Result<std::unique_ptr<SpoolListener>> SpoolListener::open(asio::io_context& io,
                                                            const Address& address,
                                                            const ListenOptions& options) {
   // Refuse a bad address or a directory that cannot be made now, not at the first accept.
-  auto settings = spool_address_options(address);
-  if (!settings) return tl::unexpected(settings.error());
-  auto root = spool_root(address.path);
-  if (!root) return tl::unexpected(root.error());
-  auto layout = open_layout(*root, settings->create);
-  if (!layout) return tl::unexpected(layout.error());
+  auto opened = open_address(address);
+  if (!opened) return tl::unexpected(opened.error());
   return std::unique_ptr<SpoolListener>(
-      new SpoolListener(std::make_shared<State>(io, address, options), *root));
+      new SpoolListener(std::make_shared<State>(io, address, options), opened->second.root));
 }
 
 SpoolListener::SpoolListener(std::shared_ptr<State> state, std::string root)

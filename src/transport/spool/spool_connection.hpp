@@ -30,6 +30,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <asio/io_context.hpp>
@@ -56,6 +57,8 @@ struct SpoolAddressOptions {
   bool create = true;
 };
 Result<SpoolAddressOptions> spool_address_options(const Address& address);
+// Those options and the directory's layout (made when missing unless create=0).
+Result<std::pair<SpoolAddressOptions, Layout>> open_address(const Address& address);
 
 class SpoolConnection final : public Connection,
                               public std::enable_shared_from_this<SpoolConnection> {

@@ -1,6 +1,7 @@
 #include "transport/spool/spool_sender_core.hpp"
 
 #include <algorithm>
+#include <climits>
 
 #include "platform/posix/files.hpp"
 #include "transport/spool/spool_census.hpp"
@@ -8,6 +9,13 @@
 #include "wire/metadata.hpp"
 
 namespace plexus::transport::spool {
+
+int wait_ms(std::optional<TimePoint> deadline, TimePoint now) {
+  if (!deadline) return -1;
+  if (*deadline <= now) return 0;
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(*deadline - now).count();
+  return static_cast<int>(std::min<std::int64_t>(ms, INT_MAX));
+}
 SenderCore::SenderCore(Layout layout, SenderRules rules)
     : layout_(std::move(layout)), rules_(rules) {}
 

@@ -28,6 +28,10 @@ namespace plexus::transport::spool {
 
 using TimePoint = std::chrono::steady_clock::time_point;
 
+// Milliseconds from `now` to `deadline` for a poll()-style wait (-1: none), rounded up so that
+// a wake-up is never early.
+int wait_ms(std::optional<TimePoint> deadline, TimePoint now);
+
 struct SenderRules {
   std::chrono::milliseconds ack_timeout{30000};
   std::uint32_t max_retries = 3;
