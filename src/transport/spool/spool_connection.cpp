@@ -354,6 +354,7 @@ void SpoolConnection::pause_reading() {
 
 void SpoolConnection::resume_reading() {
   if (!paused_) return;
+  const auto self = shared_from_this();  // a delivered frame may end the session
   paused_ = false;
   while (!paused_ && !closed_ && !held_.empty()) {
     auto frame = std::move(held_.front());
@@ -374,6 +375,8 @@ void SpoolConnection::close(const Error& reason, bool /*flush*/) {
 
 void SpoolConnection::finish_close(const Error& reason) {
   if (closed_) return;
+  // The delegate may drop the last owner of this connection in on_closed.
+  const auto self = shared_from_this();
   closed_ = true;
   held_.clear();
   stop_.store(true, std::memory_order_release);
