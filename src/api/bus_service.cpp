@@ -18,6 +18,9 @@ namespace {
 using Names = rpc::NameRegistry<BusClaim>;
 
 constexpr std::size_t kMaxMethods = 1024;
+// Names that lost their owner and still answer "no owner now" (BusService::ownerless_); an older
+// one answers not_found like any unknown method.
+constexpr std::size_t kOwnerlessNames = 1024;
 
 std::string dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -396,8 +399,11 @@ std::string BusService::apply(const Names::Change& change, std::string_view reas
     }
   }
   if (change.new_owner) {
+    clear_ownerless(change.name);
     install(change.name, *change.new_owner);
     flush_held(change.name, *change.new_owner);
+  } else if (change.old_owner) {
+    mark_ownerless(change.name, reason);
   }
   nlohmann::json event{{"name", change.name}, {"reason", reason}};
   if (change.old_owner && change.new_owner) {
@@ -414,6 +420,29 @@ std::string BusService::apply(const Names::Change& change, std::string_view reas
   observe::logger().info("plexus: bus name {} {} ({})", change.name,
                          event["event"].get<std::string>(), reason);
   return dump(event);
+}
+
+void BusService::mark_ownerless(const std::string& name, std::string_view reason) {
+  // A name that activation serves keeps its own NAME/* entry (it starts the provider again).
+  if (activations_.count(name) != 0) return;
+  const Error error{StatusCode::unavailable,
+                    "service " + name + " has no owner now: its provider " +
+                        (reason == "disconnected" ? "went away" : "released the name"),
+                    dump({{"service", name}, {"reason", "no_owner"}})};
+  registry_.handle_async(name + "/*", [error](CallContext&, std::string_view, Responder r) {
+    r.reply(tl::unexpected(error));
+  });
+  std::erase(ownerless_, name);
+  ownerless_.push_back(name);
+  if (ownerless_.size() > kOwnerlessNames) {
+    registry_.remove(ownerless_.front() + "/*");
+    ownerless_.pop_front();
+  }
+}
+
+void BusService::clear_ownerless(const std::string& name) {
+  if (activations_.count(name) != 0) return;
+  if (std::erase(ownerless_, name) != 0) registry_.remove(name + "/*");
 }
 
 std::shared_ptr<std::atomic<std::uint64_t>> BusService::counter(const std::string& name) {

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -131,6 +132,13 @@ class BusService : public std::enable_shared_from_this<BusService> {
   asio::any_io_executor executor_;                 // set by set_activation
   std::function<std::string()> address_;           // set by set_activation
   std::map<std::string, Activation> activations_;  // by service name; guarded by mu_
+  // Names whose owner went with nobody after it, oldest first: each has a NAME/* entry that
+  // tells a caller so (unavailable) until the name is owned again. Bounded (kOwnerlessNames),
+  // so that names that come and go forever do not grow the table. Guarded by mu_.
+  std::deque<std::string> ownerless_;
+  // Under mu_: `name` lost its owner / gained one again.
+  void mark_ownerless(const std::string& name, std::string_view reason);
+  void clear_ownerless(const std::string& name);
 };
 
 // Forwards one call to the owner of `service` (through `owner_peer`) and answers `responder`

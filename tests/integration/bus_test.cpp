@@ -226,10 +226,14 @@ TEST_F(BusTest, AProviderKilledMidCallFailsTheCallUnavailableSayingItWentAway) {
   EXPECT_EQ(details["reason"], "provider_gone");
   EXPECT_EQ(details["service"], kService);
   EXPECT_EQ(details["provider"]["pid"], pid);
-  // The name went with it: a new call finds no method.
+  // The name went with it: a new call is told the service has no owner now.
   auto after = call("query", "{}");
   ASSERT_FALSE(after);
-  EXPECT_EQ(after.error().code, StatusCode::not_found) << after.error().to_string();
+  EXPECT_EQ(after.error().code, StatusCode::unavailable) << after.error().to_string();
+  EXPECT_NE(after.error().message.find("has no owner now: its provider went away"),
+            std::string::npos)
+      << after.error().message;
+  EXPECT_EQ(json::parse(after.error().details)["reason"], "no_owner");
 }
 
 TEST_F(BusTest, OneOwnerAQueueThatIsPromotedOnItsDeathAndARefusal) {
@@ -339,7 +343,17 @@ TEST_F(BusTest, ReleaseGivesTheNameBackAndBadRequestsGetPreciseErrors) {
   ASSERT_TRUE((*name)->release());
   auto gone = other->call("com.example.local/extra", "");
   ASSERT_FALSE(gone);
-  EXPECT_EQ(gone.error().code, StatusCode::not_found);
+  EXPECT_EQ(gone.error().code, StatusCode::unavailable);
+  EXPECT_NE(gone.error().message.find("released the name"), std::string::npos)
+      << gone.error().message;
+  // Owned again: its methods are served, and one it does not list is not found.
+  auto back = register_service(*caller_, "com.example.local");
+  ASSERT_TRUE(back) << back.error().to_string();
+  auto served = other->call("com.example.local/extra", "");
+  ASSERT_TRUE(served) << served.error().to_string();
+  auto unlisted = other->call("com.example.local/nothing", "");
+  ASSERT_FALSE(unlisted);
+  EXPECT_EQ(unlisted.error().code, StatusCode::not_found) << unlisted.error().to_string();
 }
 
 TEST_F(BusTest, TheMetricsCountNamesAndForwardedCallsPerService) {
