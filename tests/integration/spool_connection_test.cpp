@@ -3,15 +3,19 @@
 // them. A call is answered once its message was handled (or dead-lettered with the handler's
 // status), a notify arrives, messages sent while no server runs wait in the directory and are
 // handled once when it starts, what a directory cannot carry is refused, and the CLI (another
-// process) and `plexus spool send` reach a Server's handlers through the directory.
+// process) and `plexus spool send` reach a Server's handlers through the directory. A server
+// process killed with SIGKILL in the middle and started again hands every message to its
+// handler exactly once, and every call is answered.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -260,6 +264,61 @@ TEST_F(SpoolConnectionTest, TheCliAndASpoolScriptReachAServersHandlersThroughThe
   EXPECT_EQ(seen_.payloads[1], "{\"n\":2}");
   EXPECT_EQ(seen_.ids[1], "from-a-script");
   EXPECT_TRUE(until([&] { return fs::exists(directory() + "/acks/from-a-script.ack"); }));
+}
+
+TEST(SpoolConnectionProcess, AServerKilledMidwayAndStartedAgainHandlesEveryMessageOnce) {
+  const int total = kSanitizerBuild ? 2000 : 10000;
+  TempDir tmp;
+  // Without fsync: kill -9 safe (what is tested), not OS-crash safe; fsync'd files would make
+  // the test minutes long on this kind of disk.
+  const std::string address = "dir://" + tmp.path() + "/spool/jobs?sync=0";
+  Runtime runtime;
+  ClientOptions co;
+  co.address = address;
+  auto client = Client::connect(runtime, co);
+  ASSERT_TRUE(client) << client.error().to_string();
+  std::mutex mu;
+  std::condition_variable cv;
+  int answered = 0, failed = 0;
+  for (int i = 0; i < total; ++i) {
+    CallOptions o;
+    o.timeout = Millis{120000};
+    (*client)->call_async("task", "m-" + std::to_string(i), o, [&](Result<std::string> r) {
+      std::lock_guard lock(mu);
+      ++(r ? answered : failed);
+      cv.notify_all();
+    });
+  }
+  std::map<std::string, int> handled;  // payload -> times, across both server processes
+  std::set<std::string> ids;
+  auto read_until = [&](ChildProcess& server, const std::function<bool(const std::string&)>& stop) {
+    for (;;) {
+      auto line = server.line(kWait);
+      if (!line) return false;
+      if (line->starts_with("H ")) {
+        const auto space = line->find(' ', 2);
+        ids.insert(line->substr(2, space - 2));
+        ++handled[line->substr(space + 1)];
+      }
+      if (stop(*line)) return true;
+    }
+  };
+  {
+    auto first = ChildProcess::spawn({queue_peer_binary(), "spool-serve", "--address", address,
+                                      "--block-at", std::to_string(total / 3)});
+    ASSERT_TRUE(read_until(first, [](const std::string& l) { return l.starts_with("BLOCKED"); }));
+    first.kill_now();  // mid-way: one message in its handler, the rest in the directory
+  }
+  EXPECT_EQ(handled.size(), static_cast<std::size_t>(total / 3 - 1));
+  auto second = ChildProcess::spawn({queue_peer_binary(), "spool-serve", "--address", address});
+  ASSERT_TRUE(read_until(second, [&](const std::string&) {
+    return handled.size() == static_cast<std::size_t>(total);
+  }));
+  for (const auto& [payload, times] : handled) EXPECT_EQ(times, 1) << payload;
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(total));  // each under its own message id
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, kWait, [&] { return answered + failed == total; }));
+  EXPECT_EQ(answered, total);
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 //            delivery prints "BLOCKED <id>" instead and its handler never returns.
 //   send:    "S <id>" once each send returned (the message is stored), then "DONE"; --threads
 //            senders at once, each blocking in QueueClient::send.
+//   spool-serve: a Server listening on a spool directory (dir://…): "READY", then
+//            "H <message id> <payload>" per message of type "task"; --block-at as for consume.
 #include <signal.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -51,9 +53,41 @@ int main(int argc, char** argv) {
   send->add_option("--prefix", prefix);
   unsigned threads = 8;
   send->add_option("--threads", threads, "senders at once, each blocking in send()");
+  auto* spool_serve = app.add_subcommand("spool-serve");
+  spool_serve->add_option("--address", address)->required();
+  spool_serve->add_option("--block-at", block_at);
   CLI11_PARSE(app, argc, argv);
   // Die with the test that spawned us, even when it is killed mid-test.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+
+  if (spool_serve->parsed()) {
+    plexus::Runtime runtime;
+    plexus::ServerOptions so;
+    so.listen = {address};
+    auto server = plexus::Server::create(runtime, so);
+    if (!server) {
+      say("ERROR " + server.error().to_string());
+      return 1;
+    }
+    std::uint64_t seen = 0;  // the directory hands messages over one at a time
+    (*server)->handle(
+        "task",
+        [&](plexus::CallContext& ctx, std::string_view payload) -> plexus::Result<std::string> {
+          const std::string id(ctx.message_id());
+          if (block_at != 0 && ++seen == block_at) {
+            say("BLOCKED " + id);
+            for (;;) ::pause();
+          }
+          say("H " + id + " " + std::string(payload));
+          return std::string();
+        });
+    if (auto ok = (*server)->start(); !ok) {
+      say("ERROR " + ok.error().to_string());
+      return 1;
+    }
+    say("READY");
+    for (;;) ::pause();  // until killed
+  }
 
   plexus::Runtime runtime;
   plexus::ClientOptions co;
