@@ -39,17 +39,18 @@ build-fuzz: deps
 	  -DPLEXUS_FUZZ_ONLY=ON -DPLEXUS_FUZZ_SECONDS=$(FUZZ_SECONDS) $(OPT_FLAGS) >/dev/null
 	@cmake --build $(FUZZ) -j $(JOBS)
 
-# ThreadSanitizer, for the shared-memory transport and the I/O threads' idle wait only: the
-# test binaries (unit_test, and integration_test whose suites run once per transport), not a
-# third build of everything. test-tsan runs only their shm cases (case names end in /shm), the
-# IdleWait ones, the direct channels' (both ends in one process, and the suite against a child
-# server) and the hot-read ones (sockets the idle I/O thread reads itself, with blocking calls
-# posted from another thread meanwhile).
+# ThreadSanitizer, for the shared-memory transport, the I/O threads' idle wait and the
+# sockets' lending only: the test binaries (unit_test, and integration_test whose suites run
+# once per transport), not a third build of everything. test-tsan runs only their shm cases
+# (case names end in /shm), the IdleWait ones, the direct channels' (both ends in one process,
+# and the suite against a child server), the hot-read ones (sockets the idle I/O thread reads
+# itself, with blocking calls posted from another thread meanwhile), and a socket lending its
+# writing side (StreamLend, and blocking calls from several threads over every transport).
 TSAN_TESTS := unit_test integration_test
 # In those binaries, the cases named here (a GoogleTest filter).
 # The CLI's cases are left out: it is a client like any other, and not building it under TSan
 # saves a minute.
-TSAN_FILTER := *Shm*:*/shm:*IdleWait*:*DirectEndpoint*:*HotRead*-*Cli*
+TSAN_FILTER := *Shm*:*/shm:*IdleWait*:*DirectEndpoint*:*HotRead*:*StreamLend*:*BlockingCalls*-*Cli*
 empty :=
 space := $(empty) $(empty)
 # integration_test runs as shards under the sanitizers (integration_test.shard0, …).

@@ -18,9 +18,10 @@
 //                         every message pays a wake-up (the like-for-like row for raw-unix;
 //                         plexus-unix, with the default adaptive wait, compares with
 //                         raw-unix-busypoll)
-//   plexus-unix-blocking  Unix socket; blocking client.call() from the benchmark thread, so
-//                         every call pays the hand-off to the I/O thread and back. It cannot
-//                         pipeline from one thread: sequential calls/s, shown as (seq)
+//   plexus-unix-blocking  Unix socket; blocking client.call() from the benchmark thread: it
+//                         writes its request itself while the socket's writing side is idle,
+//                         and its answer comes through the I/O thread (one hand-off per call).
+//                         It cannot pipeline from one thread: sequential calls/s, shown as (seq)
 //   plexus-unix-callback  Unix socket; call_async from the benchmark thread (not an I/O thread),
 //                         its completion run there through a plexus::CompletionQueue
 //                         (AppThreadCompletions): round trips one at a time, and pipelined with

@@ -105,9 +105,11 @@ struct PLEXUS_EXPORT ClientStats {
   /// Socket reads made by the idle I/O thread polling this connection itself rather than
   /// through the reactor (RuntimeOptions::idle_wait; docs/ARCHITECTURE.md section 6).
   std::uint64_t hot_reads = 0;
-  /// Blocking calls whose request the calling thread wrote into the shared-memory ring itself,
-  /// and answers it read there itself, on the current connection (Caller::call; the others
-  /// went through the I/O thread).
+  /// Calls from application threads whose request the calling thread wrote itself, on the
+  /// current connection: into the shared-memory ring (Caller::call, call_async), or with one
+  /// write on a Unix or TCP socket while nothing else waited to be written (Caller::call); the
+  /// others went through the I/O thread. Over shared memory a blocking caller also reads its
+  /// answer itself (answers_on_caller_thread).
   std::uint64_t calls_on_caller_thread = 0;
   std::uint64_t answers_on_caller_thread = 0;  ///< see calls_on_caller_thread
   /// Of calls_on_caller_thread, the loaned ones (Caller::call_loaned, call_async_loaned) whose

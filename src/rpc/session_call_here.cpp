@@ -16,13 +16,18 @@ bool Session::send_here(CallId id, std::string_view method, HereBody& body,
                         CallCallback& done) {
   // What call() would refuse or treat otherwise goes through call(): it says why, or it keeps
   // the order of the one-way messages ahead (outbox, batcher), or it fills what only the strand
-  // has (a ResponseInfo from the answer's metadata).
+  // has (a ResponseInfo from the answer's metadata), or it carries what the fast encoder does
+  // not (an acknowledged message's id).
   if (!ready() || closed() || peer_goaway_seen_.load(std::memory_order_acquire) ||
       options_.batching.enabled || !outbox_.empty() || outbox_.stalled() ||
-      options.response_info != nullptr || method.empty() || method.size() > wire::kMaxNameLength ||
-      options.trace_id.size() > wire::kMaxTraceIdLength || body.bytes() > peer_max_message_size()) {
+      options.response_info != nullptr || !options.message_id.empty() || method.empty() ||
+      method.size() > wire::kMaxNameLength || options.trace_id.size() > wire::kMaxTraceIdLength ||
+      body.bytes() > peer_max_message_size()) {
     return false;
   }
+  // A socket lends only its writing side, for a request built already (no region to loan).
+  // (An answer view runs on the I/O thread over a socket, as it always has.)
+  if (connection_->lends_per_write() && (!body.built || options.answer_view)) return false;
   if (!connection_->borrow(patience)) return false;
   // Checked while holding the connection: a message handed to it since is queued behind this
   // borrow, and borrowed_send refuses while the I/O thread has such frames waiting.
@@ -157,6 +162,11 @@ bool Session::start_call_here(CallId id, std::string_view method, HereBody& body
   // A deadline needs a timer on the strand, and a view the frame the strand reads: such
   // calls go through it.
   if (options.timeout || options.answer_view || !options.message_id.empty()) return false;
+  // A socket lends its writing side to blocking calls only: a callback caller does not wait, so
+  // its calls go to the strand, which writes many in one write and keeps the I/O thread awake
+  // for the answers (written here, each cost a sendmsg and the I/O thread's wake-up for the
+  // answer: measured slower one at a time, and than one write for many).
+  if (connection_->lends_per_write()) return false;
   if (!send_here(id, method, body, options, std::chrono::nanoseconds{0}, done)) {
     return body.refused.has_value();
   }

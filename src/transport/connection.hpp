@@ -215,9 +215,11 @@ class Connection {
 
   // Lending (docs/ARCHITECTURE.md section 6, "Blocking calls on the caller's thread"): a thread
   // that makes a blocking call writes its request and reads its answer itself while the
-  // executor has nothing in hand, saving the hop to the I/O thread and back. Only shared memory
-  // lends; these defaults refuse. Unlike the rest of this interface these run on the borrowing
-  // thread (any thread but the executor's), one borrower at a time.
+  // executor has nothing in hand, saving the hop to the I/O thread and back. Shared memory lends
+  // the rings (its borrower also waits for the answer itself); a Unix or TCP socket lends only
+  // its writing side, and the session borrows it only for blocking calls (borrowed_send; the
+  // executor reads the answer); TLS and these defaults refuse. Unlike the rest of this interface
+  // these run on the borrowing thread (any thread but the executor's), one borrower at a time.
   //
   // Takes the connection when the executor lends it within `patience`; false: use send().
   virtual bool borrow(std::chrono::nanoseconds /*patience*/) { return false; }
@@ -251,6 +253,9 @@ class Connection {
   }
   // Ends a borrow that did not end in borrowed_wait.
   virtual void give_back() {}
+  // True when each borrow costs a system call of its own (a socket's write): the session then
+  // borrows only for a blocking call, never for a callback call or a loaned region.
+  virtual bool lends_per_write() const { return false; }
   // On the executor: a borrower is likely to come back soon (its call just completed here), so
   // the connection parks as soon as it is idle instead of spinning first.
   virtual void expect_borrower() {}

@@ -264,5 +264,35 @@ TEST_F(AckedTest, AMessageIdOver128BytesIsRefused) {
   EXPECT_EQ(r.error().code, StatusCode::invalid_argument);
 }
 
+// The same over shared memory and from an application thread that makes blocking calls, which
+// write their requests on their own thread (into the ring, or on a socket): the message's id
+// still travels with it, so a resend is recognised.
+TEST(AckedCallerThreadTest, AResendIsRecognisedWhateverThreadWritesTheRequest) {
+  for (const std::string options : {"", "?shm=1"}) {
+    TempDir dir;
+    Runtime runtime;
+    ServerOptions so;
+    so.listen = {dir.unix_address("a.sock") + options};
+    auto server = Server::create(runtime, so);
+    ASSERT_TRUE(server);
+    std::atomic<int> handled{0};
+    (*server)->handle("orders.place",
+                      [&](CallContext& ctx, std::string_view) -> Result<std::string> {
+                        EXPECT_EQ(ctx.message_id(), "order-2");
+                        ++handled;
+                        return std::string();
+                      });
+    ASSERT_TRUE((*server)->start());
+    ClientOptions co;
+    co.address = dir.unix_address("a.sock") + options;
+    auto client = Client::connect(runtime, co);
+    ASSERT_TRUE(client) << client.error().to_string();
+    AckOptions o;
+    o.message_id = "order-2";
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(send_acked(**client, "orders.place", "order 2", o));
+    EXPECT_EQ(handled.load(), 1) << (options.empty() ? "unix" : "shm");
+  }
+}
+
 }  // namespace
 }  // namespace plexus::test::acked

@@ -153,6 +153,23 @@ TEST_P(CallTest, BlockingCallsFromEightThreadsEachGetTheirOwnAnswer) {
   EXPECT_EQ(wrong_echoes_from_threads(*client_, 8, kSanitizerBuild ? 50 : 400), 0);
 }
 
+// A blocking call from an application thread writes its request on that thread when nothing
+// waits to be written (into the shared-memory ring, or with one sendmsg on a socket) instead of
+// handing it to the I/O thread; the answer still comes, whole, through the I/O thread over a
+// socket.
+TEST_P(CallTest, BlockingCallsWriteTheirRequestOnTheCallingThread) {
+  const auto before = client_->stats().calls_on_caller_thread;
+  constexpr int kCalls = 50;
+  for (int i = 0; i < kCalls; ++i) {
+    auto r = client_->call("echo", "blocking " + std::to_string(i));
+    ASSERT_TRUE(r) << r.error().to_string();
+    EXPECT_EQ(*r, "blocking " + std::to_string(i));
+  }
+  // Most of them: now and then the I/O thread is writing (a heartbeat) and takes the call.
+  EXPECT_GE(client_->stats().calls_on_caller_thread - before,
+            static_cast<std::uint64_t>(kCalls * 4 / 5));
+}
+
 // A blocked caller's deadline passes whatever the runtime's wait strategy (its I/O thread
 // spinning, adaptive or sleeping at once): the call fails with deadline_exceeded at its deadline
 // and the client goes on.

@@ -148,7 +148,8 @@ class ExecConnection final : public Connection,
     if (credentials) credentials->pid = helper_->pid();
     return credentials;
   }
-  // Shared memory (?shm=1) lends and loans; the socket pair's plain connection refuses.
+  // Shared memory (?shm=1) lends and loans; the socket pair's plain connection lends its
+  // writing side to blocking calls only (lends_per_write).
   char* loan(std::size_t size) override { return inner_->loan(size); }
   Result<void> commit_loan(wire::FrameKind kind, std::uint64_t id, std::size_t used) override {
     return inner_->commit_loan(kind, id, used);
@@ -171,6 +172,7 @@ class ExecConnection final : public Connection,
     return inner_->borrowed_wait(id, deadline, answer, view);
   }
   void give_back() override { inner_->give_back(); }
+  bool lends_per_write() const override { return inner_->lends_per_write(); }
   void expect_borrower() override { inner_->expect_borrower(); }
   void borrowed_answer_came(std::chrono::nanoseconds waited) override {
     inner_->borrowed_answer_came(waited);

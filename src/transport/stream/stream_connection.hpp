@@ -7,7 +7,9 @@
 // stream_connection_impl.hpp).
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -85,6 +87,18 @@ class StreamConnection final : public Connection,
   std::string remote_host() const override;
   std::string peer_certificate_subject() const override;
 
+  // Lending the writing side (Connection::borrow; Unix and TCP, not TLS): a thread that makes a
+  // call while nothing waits to be written writes its request itself, one non-blocking sendmsg,
+  // instead of handing it to the I/O thread; the executor still reads every answer.
+  bool borrow(std::chrono::nanoseconds patience) override;
+  Result<void> borrowed_send(const OutFrame& frame) override;
+  // Gives the connection back at once: the answer comes through the executor.
+  BorrowedWait borrowed_wait(std::uint64_t id, std::chrono::steady_clock::time_point deadline,
+                             std::string& answer,
+                             const std::function<void(std::string_view)>* view) override;
+  void give_back() override;
+  bool lends_per_write() const override { return kLends; }
+
   // HotReader (options.hot_read): polled by the idle I/O thread while it holds the slot.
   bool read_until(std::chrono::steady_clock::time_point until) override;
   void park() override;
@@ -118,6 +132,19 @@ class StreamConnection final : public Connection,
       large.clear();
     }
   };
+
+  static constexpr bool kLends = !kIsTlsProtocol<Protocol>;
+  // lend_: kOwned while the executor may write; kLendable while its writing side is idle
+  // (nothing queued, no write in flight), which a borrower takes with one compare-and-swap;
+  // kBorrowed while a borrower writes; kClosed once finish_close has waited out any borrower.
+  // Only a borrower leaves kBorrowed. The executor takes kLendable back before it queues or
+  // writes (reclaim); finding it borrowed, it sets want_back_ and the borrower, giving back,
+  // posts the write of what queued meanwhile.
+  enum LendState : int { kOwned, kLendable, kBorrowed, kClosed };
+  bool reclaim();     // executor: true when it may write now
+  void offer_lend();  // executor: the writing side went idle
+  void after_lend();  // executor, posted by give_back: write what queued meanwhile
+  void take_lent_rest(std::string rest);  // executor: a borrower's frame the socket cut short
 
   // Whether a frame may be queued: open, and the queue within its limit. Inline: every send
   // asks, and the answer is nearly always yes.
@@ -189,6 +216,18 @@ class StreamConnection final : public Connection,
   Error close_reason_;
   ConnectionStats stats_;
   [[no_unique_address]] TlsState<Protocol> tls_;
+
+  std::atomic<int> lend_{kOwned};
+  std::atomic<bool> want_back_{false};
+  // A borrower whose frame the socket cut short is done with the socket and has posted the rest
+  // (lend_ stays kBorrowed until the executor takes it over).
+  std::atomic<bool> handing_over_{false};
+  int fd_ = -1;  // the socket's descriptor, for a borrower (set by start, closed after lend_)
+  // Frames the executor queued while a borrower held the connection (and counted stats_):
+  // counted when it has the connection back.
+  std::uint64_t deferred_frames_ = 0;
+  std::string lent_head_;  // borrower: the frame's header and metadata
+  std::string lent_rest_;  // borrower: what the socket did not take, for give_back to hand over
 };
 
 using UnixConnection = StreamConnection<asio::local::stream_protocol>;

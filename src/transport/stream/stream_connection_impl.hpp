@@ -78,6 +78,7 @@ void StreamConnection<P>::start(std::shared_ptr<ConnectionDelegate> delegate) {
   std::error_code ec;
   socket_.non_blocking(true, ec);
   sync_write_ok_ = !ec;
+  fd_ = raw().native_handle();
   start_read();
 }
 
@@ -92,6 +93,12 @@ Result<void> StreamConnection<P>::refuse_send() const {
 template <typename P>
 Result<void> StreamConnection<P>::send(const OutFrame& f) {
   if (auto ok = check_open(); !ok) return ok;
+  // Queued frames keep a borrower out (its request would overtake them); while one writes,
+  // this one waits in pending_ for give_back.
+  bool owned = true;
+  if constexpr (kLends) {
+    if (lend_.load(std::memory_order_relaxed) != kOwned) owned = reclaim();
+  }
   const bool gather = f.owned && f.payload.size() >= kHandOverPayload;
   if (f.metadata && !gather) {
     if (auto ok =
@@ -117,7 +124,11 @@ Result<void> StreamConnection<P>::send(const OutFrame& f) {
   }
   // A large payload handed over is written from its own string: one iovec more, one copy less.
   if (gather) pending_.large.push_back({pending_.bytes.size(), std::move(*f.owned)});
-  ++stats_.frames_out;
+  if (owned) {
+    ++stats_.frames_out;
+  } else {
+    ++deferred_frames_;  // the borrower counts into stats_ meanwhile
+  }
   if (!write_in_flight_ && !in_input_ && writes_held_ == 0) start_write();
   return {};
 }
@@ -134,6 +145,9 @@ bool StreamConnection<P>::has_queued() const {
 
 template <typename P>
 void StreamConnection<P>::start_write(bool try_now) {
+  if constexpr (kLends) {
+    if (!reclaim()) return;  // a borrower writes: give_back posts this write (after_lend)
+  }
   std::swap(pending_, writing_);
   iov_.clear();
   std::size_t offset = 0;
@@ -238,6 +252,7 @@ void StreamConnection<P>::on_write(const std::error_code& ec, std::size_t n) {
       if constexpr (kIsTlsProtocol<P>) tls_.cipher_out.shrink_to_fit();
     }
     if (delegate_) delegate_->on_write_done();
+    if (!closed_ && !write_in_flight_ && !has_queued()) offer_lend();
   }
 }
 
@@ -541,6 +556,18 @@ void StreamConnection<P>::finish_close(const Error& reason) {
     hot_ = false;
     hot_slot_->release(this);
   }
+  if constexpr (kLends) {
+    // A borrower is inside one non-blocking sendmsg at most: wait it out before the descriptor
+    // goes (it could be reused by then).
+    for (int state = lend_.load(std::memory_order_acquire);;) {
+      if (state == kBorrowed && !handing_over_.load(std::memory_order_acquire)) {
+        platform::cpu_relax();
+        state = lend_.load(std::memory_order_acquire);
+      } else if (lend_.compare_exchange_weak(state, kClosed, std::memory_order_acq_rel)) {
+        break;
+      }
+    }
+  }
   std::error_code ignored;
   // TLS: no close_notify (it would need one more write); frames are self-delimiting, so a peer
   // cannot be fooled by a truncated stream.
@@ -548,6 +575,160 @@ void StreamConnection<P>::finish_close(const Error& reason) {
   raw().close(ignored);
   pending_.clear();
   if (auto d = std::move(delegate_)) d->on_closed(reason);
+}
+
+// ---- lending the writing side ----------------------------------------------------------------
+
+template <typename P>
+bool StreamConnection<P>::reclaim() {
+  int state = lend_.load(std::memory_order_acquire);
+  for (;;) {
+    if (state == kOwned || state == kClosed) {
+      if (deferred_frames_ != 0) stats_.frames_out += std::exchange(deferred_frames_, 0);
+      return true;
+    }
+    if (state == kLendable) {
+      if (lend_.compare_exchange_weak(state, kOwned, std::memory_order_acq_rel)) {
+        if (deferred_frames_ != 0) stats_.frames_out += std::exchange(deferred_frames_, 0);
+        return true;
+      }
+      continue;
+    }
+    // Borrowed. Either the borrower sees this wish when it gives back, or this sees the
+    // connection given back (both sequentially consistent).
+    want_back_.store(true, std::memory_order_seq_cst);
+    state = lend_.load(std::memory_order_seq_cst);
+    if (state == kBorrowed) return false;
+  }
+}
+
+template <typename P>
+void StreamConnection<P>::offer_lend() {
+  if constexpr (kLends) {
+    if (!sync_write_ok_ || closed_ || closing_ || write_failed_ || in_input_ || writes_held_ > 0) {
+      return;
+    }
+    int owned = kOwned;
+    lend_.compare_exchange_strong(owned, kLendable, std::memory_order_release);
+  }
+}
+
+template <typename P>
+void StreamConnection<P>::after_lend() {
+  if (closed_) return;
+  if (!write_in_flight_ && !in_input_ && writes_held_ == 0 && has_queued()) {
+    start_write(/*try_now=*/true);
+  } else if (!write_in_flight_ && !has_queued()) {
+    offer_lend();
+  }
+}
+
+template <typename P>
+void StreamConnection<P>::take_lent_rest(std::string rest) {
+  if (closed_) return;  // finish_close took it from the borrower
+  handing_over_.store(false, std::memory_order_relaxed);
+  want_back_.store(false, std::memory_order_relaxed);
+  lend_.store(kOwned, std::memory_order_seq_cst);
+  // The rest goes before anything queued meanwhile.
+  for (auto& l : pending_.large) l.batch_offset += rest.size();
+  pending_.bytes.insert(0, rest);
+  if (deferred_frames_ != 0) stats_.frames_out += std::exchange(deferred_frames_, 0);
+  if (!write_in_flight_ && !in_input_ && writes_held_ == 0) start_write(/*try_now=*/true);
+}
+
+template <typename P>
+bool StreamConnection<P>::borrow(std::chrono::nanoseconds /*patience*/) {
+  if constexpr (!kLends) {
+    return false;
+  } else {
+    int lendable = kLendable;
+    return lend_.compare_exchange_strong(lendable, kBorrowed, std::memory_order_acquire,
+                                         std::memory_order_relaxed);
+  }
+}
+
+template <typename P>
+Result<void> StreamConnection<P>::borrowed_send(const OutFrame& f) {
+  if constexpr (!kLends) {
+    return make_error(StatusCode::unavailable, "connection not borrowed");
+  } else {
+    // The caller checked the payload against the peer's limit (peer_max_ is the executor's).
+    constexpr std::uint32_t kNoLimitHere = 0xFFFFFFFFu;
+    lent_head_.clear();
+    if (f.metadata) {
+      if (auto ok = wire::encode_frame_head(f.kind, f.id, *f.metadata, f.payload.size(),
+                                            kNoLimitHere, lent_head_);
+          !ok) {
+        return ok;
+      }
+    } else {
+      char head[wire::kHeaderSize];
+      if (auto ok = wire::encode_head(f.kind, f.id, f.encoded.size(), f.payload.size(),
+                                      kNoLimitHere, head);
+          !ok) {
+        return ok;
+      }
+      lent_head_.append(head, sizeof head).append(f.encoded);
+    }
+    iovec parts[2] = {{lent_head_.data(), lent_head_.size()},
+                      {const_cast<char*>(f.payload.data()), f.payload.size()}};
+    const std::size_t total = lent_head_.size() + f.payload.size();
+    const ssize_t n = platform::send_nonblocking(fd_, parts, f.payload.empty() ? 1 : 2);
+    if (n < 0) {
+      // Nothing was written: the caller hands the frame to the executor, which meets the same
+      // condition (a full socket, a peer gone) on its own path and reports it there.
+      return make_error(errno == EAGAIN || errno == EWOULDBLOCK ? StatusCode::resource_exhausted
+                                                                : StatusCode::unavailable,
+                        std::string("borrowed write: ") + std::strerror(errno));
+    }
+    const auto written = static_cast<std::size_t>(n);
+    if (written < total) {
+      // The socket took part of it: the rest must leave before any other frame, so give_back
+      // hands it to the executor, which writes it first.
+      if (written < lent_head_.size()) {
+        lent_rest_.assign(lent_head_, written);
+        lent_rest_.append(f.payload);
+      } else {
+        lent_rest_.assign(f.payload.substr(written - lent_head_.size()));
+      }
+    }
+    // Counted here: while this thread holds the connection the executor counts none of its own
+    // frames (deferred_frames_) and writes nothing.
+    ++stats_.frames_out;
+    stats_.bytes_out += written;
+    ++stats_.borrowed_requests;
+    return {};
+  }
+}
+
+template <typename P>
+BorrowedWait StreamConnection<P>::borrowed_wait(std::uint64_t /*id*/,
+                                                std::chrono::steady_clock::time_point /*deadline*/,
+                                                std::string& /*answer*/,
+                                                const std::function<void(std::string_view)>*) {
+  give_back();
+  return BorrowedWait::handed_back;
+}
+
+template <typename P>
+void StreamConnection<P>::give_back() {
+  if constexpr (kLends) {
+    if (!lent_rest_.empty()) {
+      // Still borrowed until the executor has the rest: no frame of its own may slip in
+      // between (take_lent_rest takes it over). This thread is done with the socket.
+      auto rest = std::move(lent_rest_);
+      lent_rest_.clear();
+      handing_over_.store(true, std::memory_order_release);
+      asio::post(executor_, [self = this->shared_from_this(), rest = std::move(rest)]() mutable {
+        self->take_lent_rest(std::move(rest));
+      });
+      return;
+    }
+    lend_.store(kLendable, std::memory_order_seq_cst);
+    if (want_back_.exchange(false, std::memory_order_seq_cst)) {
+      asio::post(executor_, [self = this->shared_from_this()] { self->after_lend(); });
+    }
+  }
 }
 
 }  // namespace plexus::transport
