@@ -143,7 +143,7 @@ Result<SpoolAddressOptions> spool_address_options(const Address& address) {
 
 Result<std::shared_ptr<SpoolConnection>> SpoolConnection::open(asio::any_io_executor executor,
                                                                const Address& address,
-                                                               const ConnectionOptions& options,
+                                                               const ConnectionOptions& /*options*/,
                                                                Role role) {
   auto opened = open_address(address);
   if (!opened) return tl::unexpected(opened.error());
@@ -154,7 +154,7 @@ Result<std::shared_ptr<SpoolConnection>> SpoolConnection::open(asio::any_io_exec
   const auto& watched = role == Role::sender ? layout.acks : layout.messages;
   if (auto w = watch->watch(watched, false); !w) return tl::unexpected(w.error());
   std::shared_ptr<SpoolConnection> c(
-      new SpoolConnection(std::move(executor), options, role, layout, settings, std::move(*watch)));
+      new SpoolConnection(std::move(executor), role, layout, settings, std::move(*watch)));
   if (role == Role::sender) {
     c->sender_.emplace(layout, settings.rules);
     c->sender_->remove_stale_temps(std::chrono::system_clock::now());
@@ -168,11 +168,9 @@ Result<std::shared_ptr<SpoolConnection>> SpoolConnection::open(asio::any_io_exec
   return c;
 }
 
-SpoolConnection::SpoolConnection(asio::any_io_executor executor, const ConnectionOptions& options,
-                                 Role role, Layout layout, SpoolAddressOptions settings,
-                                 platform::DirectoryWatch watch)
+SpoolConnection::SpoolConnection(asio::any_io_executor executor, Role role, Layout layout,
+                                 SpoolAddressOptions settings, platform::DirectoryWatch watch)
     : executor_(std::move(executor)),
-      options_(options),
       role_(role),
       layout_(std::move(layout)),
       settings_(settings),

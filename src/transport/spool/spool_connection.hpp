@@ -67,6 +67,8 @@ class SpoolConnection final : public Connection,
 
   // Opens the directory (made when missing unless create=0), sets up its watch and, for a
   // sender, takes over what an earlier sender left pending. The watcher starts with start().
+  // `options` are a socket's (receive limits, write queue): a directory has its own, the
+  // address options.
   static Result<std::shared_ptr<SpoolConnection>> open(asio::any_io_executor executor,
                                                        const Address& address,
                                                        const ConnectionOptions& options, Role role);
@@ -109,8 +111,8 @@ class SpoolConnection final : public Connection,
     Result<void> outcome;       // outcome: the session's answer
   };
 
-  SpoolConnection(asio::any_io_executor executor, const ConnectionOptions& options, Role role,
-                  Layout layout, SpoolAddressOptions settings, platform::DirectoryWatch watch);
+  SpoolConnection(asio::any_io_executor executor, Role role, Layout layout,
+                  SpoolAddressOptions settings, platform::DirectoryWatch watch);
 
   // Executor side.
   void deliver(Inbound frame);  // to the delegate now, or queued while paused
@@ -131,7 +133,6 @@ class SpoolConnection final : public Connection,
   void fail_from_thread(Error error);
 
   asio::any_io_executor executor_;
-  ConnectionOptions options_;
   Role role_;
   Layout layout_;
   SpoolAddressOptions settings_;
